@@ -1,0 +1,151 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { gzipSync } from 'node:zlib';
+import { Header } from 'tar';
+import { PlinthError } from '../domain/errors.ts';
+import { ArtifactStore } from './artifact-store.ts';
+import { extractBundle, inspectBundle } from './extract.ts';
+import { isIgnored, parseIgnore } from './ignore.ts';
+import { packDirectory, sha256Hex } from './pack.ts';
+
+const root = mkdtempSync(join(tmpdir(), 'plinth-bundle-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+
+function write(dir: string, files: Record<string, string>): string {
+  for (const [path, content] of Object.entries(files)) {
+    mkdirSync(join(dir, path, '..'), { recursive: true });
+    writeFileSync(join(dir, path), content);
+  }
+  return dir;
+}
+
+interface RawEntry {
+  path: string;
+  type?: string;
+  linkpath?: string;
+  body?: string;
+  size?: number;
+}
+
+/** Builds a gzip tarball by hand, so that tests can make the hostile ones `tar` would never write. */
+function rawTarball(entries: RawEntry[]): Buffer {
+  const blocks: Buffer[] = [];
+  for (const e of entries) {
+    const body = Buffer.from(e.body ?? '');
+    const header = new Header({
+      path: e.path,
+      type: (e.type ?? 'File') as 'File',
+      size: e.size ?? body.length,
+      mode: 0o644,
+      linkpath: e.linkpath,
+      mtime: new Date(0),
+    });
+    const block = Buffer.alloc(512);
+    header.encode(block, 0);
+    blocks.push(block, body, Buffer.alloc((512 - (body.length % 512)) % 512));
+  }
+  blocks.push(Buffer.alloc(1024));
+  return gzipSync(Buffer.concat(blocks));
+}
+
+function refusal(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(err instanceof PlinthError, String(err));
+    assert.equal(err.code, 'INVALID_BUNDLE');
+    return err.message;
+  }
+  assert.fail('expected the bundle to be refused');
+}
+
+test('ignore rules follow gitignore habits', () => {
+  const rules = parseIgnore('# comment\n*.log\n/build\ndata/\n!keep.log\ndocs/**/*.png\n');
+  assert.equal(isIgnored(rules, 'x.log', false), true);
+  assert.equal(isIgnored(rules, 'a/b/x.log', false), true);
+  assert.equal(isIgnored(rules, 'keep.log', false), false);
+  assert.equal(isIgnored(rules, 'build', true), true);
+  assert.equal(isIgnored(rules, 'src/build', true), false);
+  assert.equal(isIgnored(rules, 'data', true), true);
+  assert.equal(isIgnored(rules, 'data', false), false);
+  assert.equal(isIgnored(rules, 'docs/a/b/c.png', false), true);
+  assert.equal(isIgnored(rules, 'docs/c.png', false), true);
+  assert.equal(isIgnored(rules, 'model/model.ts', false), false);
+});
+
+test('packing honours .plinthignore, .truss_ignore and the defaults, and is deterministic', async () => {
+  const dir = write(join(root, 'model-a'), {
+    'config.yaml': 'model_name: a\n',
+    'model/model.ts': 'export class Model {}\n',
+    'model/__pycache__/x.pyc': 'junk',
+    'notes.tmp': 'scratch',
+    'secret/key.txt': 'k',
+    '.plinthignore': '*.tmp\n',
+    '.truss_ignore': 'secret/\n',
+    'node_modules/dep/index.js': 'x',
+  });
+  const first = await packDirectory(dir);
+  assert.deepEqual(first.files, ['.plinthignore', '.truss_ignore', 'config.yaml', 'model/model.ts']);
+  assert.equal(first.sha256, sha256Hex(first.bytes));
+  const again = await packDirectory(dir);
+  assert.equal(again.sha256, first.sha256);
+  writeFileSync(join(dir, 'model/model.ts'), 'export class Model { changed = 1 }\n');
+  assert.notEqual((await packDirectory(dir)).sha256, first.sha256);
+  await assert.rejects(packDirectory(join(root, 'missing')), /is not a directory/);
+});
+
+test('a packed bundle extracts to the same files, links inside the bundle allowed', async () => {
+  const dir = write(join(root, 'model-b'), { 'config.yaml': 'x: 1\n', 'model/model.ts': 'A', 'data/w.bin': 'weights' });
+  symlinkSync('w.bin', join(dir, 'data/latest.bin'));
+  const packed = await packDirectory(dir);
+  const dest = join(root, 'out-b');
+  const files = await extractBundle(packed.bytes, dest);
+  assert.deepEqual(files.sort(), ['config.yaml', 'data/latest.bin', 'data/w.bin', 'model/model.ts']);
+  assert.equal(readFileSync(join(dest, 'model/model.ts'), 'utf8'), 'A');
+  assert.equal(readFileSync(join(dest, 'data/latest.bin'), 'utf8'), 'weights');
+  assert.deepEqual(readdirSync(root).filter((n) => n.includes('partial')), []);
+});
+
+test('hostile tarballs are refused with a message naming the entry, and nothing is written', async () => {
+  const cases: [RawEntry[], RegExp][] = [
+    [[{ path: '/etc/passwd', body: 'x' }], /"\/etc\/passwd" points outside the bundle/],
+    [[{ path: 'model/../../escape.txt', body: 'x' }], /"model\/..\/..\/escape.txt" points outside the bundle/],
+    [[{ path: 'evil', type: 'SymbolicLink', linkpath: '/etc/passwd' }], /link "evil" -> "\/etc\/passwd" leaves the bundle/],
+    [[{ path: 'a/evil', type: 'SymbolicLink', linkpath: '../../x' }], /link "a\/evil" -> "..\/..\/x" leaves the bundle/],
+    [[{ path: 'hard', type: 'Link', linkpath: '../outside' }], /"hard" -> "..\/outside" leaves the bundle/],
+    [[{ path: 'dev', type: 'CharacterDevice' }], /"dev" is a CharacterDevice entry/],
+    [[{ path: 'blk', type: 'BlockDevice' }], /"blk" is a BlockDevice entry/],
+    [[{ path: 'pipe', type: 'FIFO' }], /"pipe" is a FIFO entry/],
+  ];
+  for (const [entries, expected] of cases) {
+    const bytes = rawTarball(entries);
+    assert.match(refusal(() => inspectBundle(bytes)), expected);
+    const dest = join(root, `hostile-${Math.random()}`);
+    await assert.rejects(extractBundle(bytes, dest), expected);
+    assert.equal(existsSync(dest), false);
+  }
+  assert.match(refusal(() => inspectBundle(Buffer.from('not a tarball at all'))), /not a valid gzip tarball/);
+});
+
+test('bundles over the size or file-count limit are refused', () => {
+  const big = rawTarball([{ path: 'a', body: 'x'.repeat(2000) }, { path: 'b', body: 'y'.repeat(2000) }]);
+  assert.match(refusal(() => inspectBundle(big, { maxBytes: 3000, maxFiles: 10 })), /more than 3000 bytes when unpacked/);
+  const many = rawTarball([{ path: 'a' }, { path: 'b' }, { path: 'c' }]);
+  assert.match(refusal(() => inspectBundle(many, { maxBytes: 1e9, maxFiles: 2 })), /more than 2 files/);
+});
+
+test('the artifact store verifies hashes and stores each bundle once', () => {
+  const store = new ArtifactStore(join(root, 'artifacts'));
+  const bytes = Buffer.from('bundle bytes');
+  const sha = sha256Hex(bytes);
+  assert.equal(store.has(sha), false);
+  assert.throws(() => store.put('f'.repeat(64), bytes), /hashes to/);
+  assert.throws(() => store.put('nothex', bytes), /is not a sha256/);
+  store.put(sha, bytes);
+  assert.equal(store.has(sha), true);
+  assert.deepEqual(store.get(sha), bytes);
+  assert.throws(() => store.get('0'.repeat(64)), /has not been uploaded/);
+});

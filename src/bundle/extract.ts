@@ -1,0 +1,100 @@
+// Safe bundle extraction: every entry is checked before anything is written, and a bundle that
+// tries to escape its directory, carries device files, or is too big is refused with a clear error.
+// Extraction goes to a temporary sibling directory renamed into place, so no half-written bundle.
+import { mkdirSync, renameSync, rmSync } from 'node:fs';
+import { dirname, posix } from 'node:path';
+import { Parser, extract } from 'tar';
+import type { ReadEntry } from 'tar';
+import { PlinthError } from '../domain/errors.ts';
+
+export interface ExtractLimits {
+  maxBytes: number;
+  maxFiles: number;
+}
+
+export const DEFAULT_EXTRACT_LIMITS: ExtractLimits = { maxBytes: 2 * 1024 ** 3, maxFiles: 20000 };
+
+const ALLOWED_TYPES = new Set(['File', 'OldFile', 'ContiguousFile', 'Directory', 'SymbolicLink', 'Link']);
+const METADATA_TYPES = new Set(['ExtendedHeader', 'GlobalExtendedHeader', 'NextFileHasLongPath', 'NextFileHasLongLinkpath']);
+
+function refuse(message: string): PlinthError {
+  return new PlinthError('INVALID_BUNDLE', `bundle refused: ${message}`);
+}
+
+function escapes(path: string): boolean {
+  return posix.isAbsolute(path) || /^[a-zA-Z]:/.test(path) || path.split(/[\\/]/).includes('..');
+}
+
+export interface BundleEntry {
+  path: string;
+  type: string;
+  size: number;
+}
+
+/** Lists and checks every entry of a gzip tarball; throws INVALID_BUNDLE on the first bad one. */
+export function inspectBundle(bytes: Buffer, limits: ExtractLimits = DEFAULT_EXTRACT_LIMITS): BundleEntry[] {
+  const entries: BundleEntry[] = [];
+  let problem: PlinthError | undefined;
+  let total = 0;
+  const parser = new Parser({
+    strict: true,
+    onReadEntry: (entry: ReadEntry) => {
+      entry.resume();
+      if (problem) return;
+      problem = checkEntry(entry, limits, (total += entry.size ?? 0), entries.length + 1);
+      entries.push({ path: entry.path, type: entry.type, size: entry.size ?? 0 });
+    },
+  });
+  parser.on('warn', (_code: string, message: string | Error) => {
+    problem ??= refuse(`not a valid gzip tarball (${String(message)})`);
+  });
+  parser.on('error', (err: Error) => {
+    problem ??= refuse(`not a valid gzip tarball (${err.message})`);
+  });
+  try {
+    parser.end(bytes);
+  } catch (err) {
+    problem ??= refuse(`not a valid gzip tarball (${(err as Error).message})`);
+  }
+  if (problem) throw problem;
+  return entries;
+}
+
+function checkEntry(entry: ReadEntry, limits: ExtractLimits, totalBytes: number, count: number): PlinthError | undefined {
+  const path = entry.path;
+  if (METADATA_TYPES.has(entry.type)) return undefined;
+  if (!ALLOWED_TYPES.has(entry.type)) return refuse(`"${path}" is a ${entry.type} entry; only files, directories and links are allowed`);
+  if (escapes(path)) return refuse(`"${path}" points outside the bundle (absolute path or "..")`);
+  if (entry.type === 'SymbolicLink' || entry.type === 'Link') {
+    const target = entry.linkpath ?? '';
+    const resolved = entry.type === 'Link' ? posix.normalize(target) : posix.normalize(posix.join(posix.dirname(path), target));
+    if (posix.isAbsolute(target) || resolved === '..' || resolved.startsWith('../')) {
+      return refuse(`link "${path}" -> "${target}" leaves the bundle`);
+    }
+  }
+  if (count > limits.maxFiles) return refuse(`more than ${limits.maxFiles} files`);
+  if (totalBytes > limits.maxBytes) return refuse(`more than ${limits.maxBytes} bytes when unpacked`);
+  return undefined;
+}
+
+/** Extracts a checked bundle into `dest` (which must not exist yet). */
+export async function extractBundle(bytes: Buffer, dest: string, limits: ExtractLimits = DEFAULT_EXTRACT_LIMITS): Promise<string[]> {
+  const entries = inspectBundle(bytes, limits);
+  const staging = `${dest}.partial-${process.pid}-${Date.now()}`;
+  mkdirSync(dirname(dest), { recursive: true });
+  mkdirSync(staging, { recursive: true });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const x = extract({ cwd: staging, strict: true, preservePaths: false, noChmod: false });
+      x.on('error', reject);
+      x.on('close', () => resolve());
+      x.on('finish', () => resolve());
+      x.end(bytes);
+    });
+    renameSync(staging, dest);
+  } catch (err) {
+    rmSync(staging, { recursive: true, force: true });
+    throw err instanceof PlinthError ? err : refuse((err as Error).message);
+  }
+  return entries.filter((e) => e.type !== 'Directory' && !METADATA_TYPES.has(e.type)).map((e) => e.path.replace(/^\.\//, ''));
+}

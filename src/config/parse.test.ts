@@ -1,0 +1,100 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { PlinthError } from '../domain/errors.ts';
+import { configJsonSchema } from './json-schema.ts';
+import { findModelEntry } from './model-entry.ts';
+import { parseConfig } from './parse.ts';
+
+function configErrorOf(text: string): string {
+  try {
+    parseConfig(text);
+  } catch (err) {
+    assert.ok(err instanceof PlinthError);
+    assert.equal(err.code, 'INVALID_CONFIG');
+    return err.message;
+  }
+  assert.fail('expected a config error');
+}
+
+test('an empty file gets every default', () => {
+  const { config, warnings } = parseConfig('');
+  assert.deepEqual(warnings, []);
+  assert.equal(config.python_version, 'py311');
+  assert.equal(config.model_module_dir, 'model');
+  assert.equal(config.model_class_name, 'Model');
+  assert.equal(config.bundled_packages_dir, 'packages');
+  assert.equal(config.runtime.predict_concurrency, 1);
+  assert.deepEqual(config.requirements, []);
+  assert.ok(Object.isFrozen(config) && Object.isFrozen(config.runtime));
+});
+
+test('a full Truss config parses', () => {
+  const { config } = parseConfig(`
+model_name: iris
+description: classifier
+python_version: py310
+requirements: [scikit-learn==1.5.0, numpy]
+environment_variables: { DEBUG: true, THREADS: 4 }
+secrets: { hf_token: null }
+resources: { cpu: "500m", memory: 2Gi, accelerator: "H100:2", use_gpu: true }
+runtime: { predict_concurrency: 8 }
+external_package_dirs: [../shared]
+autoscaling: { min_replica: 0, max_replica: 3 }
+`);
+  assert.equal(config.model_name, 'iris');
+  assert.deepEqual(config.environment_variables, { DEBUG: 'true', THREADS: '4' });
+  assert.equal(config.resources.accelerator, 'H100:2');
+  assert.equal(config.runtime.predict_concurrency, 8);
+  assert.equal(config.autoscaling?.max_replica, 3);
+});
+
+test('an unknown key names the key and suggests the nearest known one', () => {
+  assert.equal(
+    configErrorOf('requirments: [numpy]'),
+    'config.yaml: unknown key "requirments" — did you mean "requirements"?',
+  );
+  assert.match(configErrorOf('runtime:\n  predict_concurency: 2'), /unknown key "runtime.predict_concurency" — did you mean "runtime.predict_concurrency"/);
+  assert.match(configErrorOf('zzzzzzzzzzz: 1'), /unknown key "zzzzzzzzzzz" \(known keys: model_name/);
+});
+
+test('a wrong type names the key path', () => {
+  assert.match(configErrorOf('runtime: { predict_concurrency: "lots" }'), /^config.yaml: runtime.predict_concurrency: /);
+  assert.match(configErrorOf('requirements: [numpy, 3]'), /^config.yaml: requirements\[1\]: /);
+  assert.match(configErrorOf('python_version: "3.11"'), /python_version: expected a Python version like "py311"/);
+  assert.match(configErrorOf('resources: { accelerator: "H100:x" }'), /resources.accelerator: expected an accelerator/);
+  assert.match(configErrorOf('autoscaling: { min_replica: 3, max_replica: 2 }'), /autoscaling.max_replica: must be at least/);
+});
+
+test('Truss keys Plinth does not act on are accepted with a warning that says why', () => {
+  const { warnings, config } = parseConfig('system_packages: [ffmpeg]\nruntime: { transport: http }\nmodel_name: x');
+  assert.equal(config.model_name, 'x');
+  assert.equal(warnings.length, 2);
+  assert.match(warnings[0]!, /^config.yaml: system_packages is ignored: system packages are not installed/);
+  assert.match(warnings[1]!, /^config.yaml: runtime.transport is ignored/);
+});
+
+test('broken YAML names the line', () => {
+  assert.match(configErrorOf('model_name: a\n  bad: [unclosed\n'), /^config.yaml: line \d+: invalid YAML/);
+  assert.match(configErrorOf('- a\n- b'), /expected a mapping of keys/);
+});
+
+test('the model entry is found and the language inferred', () => {
+  const { config } = parseConfig('');
+  assert.deepEqual(findModelEntry(new Set(['model/model.ts']), config, 'x'), { language: 'typescript', file: 'model/model.ts' });
+  assert.deepEqual(findModelEntry(new Set(['model/model.mjs']), config, 'x'), { language: 'typescript', file: 'model/model.mjs' });
+  assert.deepEqual(findModelEntry(new Set(['model/model.py']), config, 'x'), { language: 'python', file: 'model/model.py' });
+  assert.throws(
+    () => findModelEntry(new Set(['config.yaml']), config, './hello'),
+    /no model file in .\/hello: expected model\/model.py \(Python\) or model\/model.ts, model.js or model.mjs/,
+  );
+  const named = parseConfig('model_module_dir: src\nmodel_class_filename: serve.py').config;
+  assert.throws(() => findModelEntry(new Set(['model/model.py']), named, 'x'), /src\/serve.py not found in x/);
+});
+
+test('the JSON Schema is generated from the same schema', () => {
+  const schema = configJsonSchema();
+  const properties = schema.properties as Record<string, { description?: string }>;
+  assert.ok(properties.model_name && properties.resources && properties.autoscaling);
+  assert.match(properties.system_packages!.description!, /ignored/);
+  assert.equal((schema as { additionalProperties?: boolean }).additionalProperties, false);
+});

@@ -1,0 +1,96 @@
+// Parses config.yaml text into a validated, defaulted, frozen ModelConfig.
+// Errors name the file and the key path; Truss keys Plinth ignores become warnings.
+import { parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { PlinthError } from '../domain/errors.ts';
+import { autoscalingSchema, configSchema, IGNORED_TRUSS_KEYS, resourcesSchema, runtimeSchema } from './schema.ts';
+import type { ModelConfig } from './schema.ts';
+import { nearestKey } from './suggest.ts';
+
+export interface ParsedConfig {
+  config: ModelConfig;
+  warnings: string[];
+}
+
+const NESTED: Record<string, z.ZodObject> = {
+  resources: resourcesSchema,
+  runtime: runtimeSchema,
+  autoscaling: autoscalingSchema,
+};
+
+function configError(file: string, message: string): PlinthError {
+  return new PlinthError('INVALID_CONFIG', `${file}: ${message}`);
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Removes ignored Truss keys (with a warning) and rejects unknown ones, suggesting the nearest. */
+function screenKeys(raw: Record<string, unknown>, file: string, warnings: string[]): Record<string, unknown> {
+  const screen = (obj: Record<string, unknown>, known: string[], prefix: string): Record<string, unknown> => {
+    const out: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(obj)) {
+      const path = prefix + key;
+      const ignoredReason = IGNORED_TRUSS_KEYS[path];
+      if (ignoredReason !== undefined) {
+        warnings.push(`${file}: ${path} is ignored: ${ignoredReason}`);
+        continue;
+      }
+      if (!known.includes(key)) {
+        const ignorable = Object.keys(IGNORED_TRUSS_KEYS)
+          .filter((k) => k.startsWith(prefix) && !k.slice(prefix.length).includes('.'))
+          .map((k) => k.slice(prefix.length));
+        const hint = nearestKey(key, [...known, ...ignorable]);
+        throw configError(
+          file,
+          `unknown key "${path}"` + (hint ? ` — did you mean "${prefix}${hint}"?` : ` (known keys: ${known.join(', ')})`),
+        );
+      }
+      const nested = prefix === '' ? NESTED[key] : undefined;
+      out[key] = nested && isPlainObject(value) ? screen(value, Object.keys(nested.shape), `${key}.`) : value;
+    }
+    return out;
+  };
+  return screen(raw, Object.keys(configSchema.shape), '');
+}
+
+function describePath(path: PropertyKey[]): string {
+  return path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[');
+}
+
+export function parseConfig(text: string, file = 'config.yaml'): ParsedConfig {
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const first = doc.errors[0]!;
+    const line = first.linePos?.[0]?.line;
+    const message = first.message.split('\n')[0];
+    throw configError(file, `${line ? `line ${line}: ` : ''}invalid YAML: ${message}`);
+  }
+  const raw: unknown = doc.toJS() ?? {};
+  if (!isPlainObject(raw)) throw configError(file, 'expected a mapping of keys at the top level');
+  const warnings: string[] = [];
+  const screened = screenKeys(raw, file, warnings);
+  const result = configSchema.safeParse(screened);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const where = describePath(issue.path);
+    throw configError(file, `${where ? `${where}: ` : ''}${issue.message}`);
+  }
+  const config = result.data;
+  const scaling = config.autoscaling;
+  if (scaling?.min_replica !== undefined && scaling.max_replica !== undefined) {
+    if (scaling.max_replica < Math.max(1, scaling.min_replica)) {
+      throw configError(file, `autoscaling.max_replica: must be at least min_replica (${scaling.min_replica})`);
+    }
+  }
+  return { config: deepFreeze(config), warnings };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

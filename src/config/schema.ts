@@ -1,0 +1,109 @@
+// The config.yaml schema: Truss-compatible keys plus Plinth's own (`language`, `autoscaling`).
+// One zod schema is the source of truth for parsing, defaults and the exported JSON Schema.
+import { z } from 'zod';
+
+const quantity = z.union([z.string(), z.number()]).transform((v) => String(v));
+
+export const resourcesSchema = z.strictObject({
+  cpu: quantity.optional().describe('CPU cores: "500m", "1", "2".'),
+  memory: quantity.optional().describe('Memory: "512Mi", "2Gi".'),
+  accelerator: z
+    .string()
+    .regex(/^[A-Za-z0-9_]+(:[1-9][0-9]*)?$/, 'expected an accelerator like "L4" or "H100:2"')
+    .nullable()
+    .optional()
+    .describe('GPU kind and count: "L4", "H100:2".'),
+  use_gpu: z.boolean().optional().describe('Truss: whether the model needs a GPU.'),
+  instance_type: z.string().optional().describe('A named instance type; overrides cpu, memory and accelerator.'),
+});
+
+export const runtimeSchema = z.strictObject({
+  predict_concurrency: z
+    .number()
+    .int()
+    .min(1)
+    .max(100000)
+    .default(1)
+    .describe('Most requests inside one replica at once.'),
+  streaming_read_timeout: z.number().int().min(1).default(60).describe('Seconds a streaming read may idle.'),
+});
+
+export const autoscalingSchema = z.strictObject({
+  min_replica: z.number().int().min(0).optional(),
+  max_replica: z.number().int().min(1).optional(),
+  concurrency_target: z.number().int().min(1).optional(),
+  target_utilization_percentage: z.number().int().min(1).max(100).optional(),
+  autoscaling_window: z.number().int().min(1).max(3600).optional(),
+  scale_down_delay: z.number().int().min(0).max(3600).optional(),
+});
+
+const scalar = z.union([z.string(), z.number(), z.boolean()]).transform((v) => String(v));
+
+export const configSchema = z.strictObject({
+  model_name: z.string().min(1).optional().describe('The model this directory deploys.'),
+  description: z.string().optional(),
+  model_metadata: z.record(z.string(), z.unknown()).default({}),
+  language: z.enum(['python', 'typescript']).optional().describe('Inferred from the model file when absent.'),
+  python_version: z
+    .string()
+    .regex(/^py3[0-9]{1,2}$/, 'expected a Python version like "py311"')
+    .default('py311'),
+  requirements: z.array(z.string()).default([]),
+  requirements_file: z.string().optional(),
+  environment_variables: z.record(z.string(), scalar).default({}),
+  secrets: z.record(z.string(), z.union([z.string(), z.null()])).default({}),
+  data_dir: z.string().default('data'),
+  external_data: z
+    .array(
+      z.strictObject({
+        url: z.string(),
+        local_data_path: z.string(),
+        backend: z.string().optional(),
+        name: z.string().optional(),
+      }),
+    )
+    .default([]),
+  model_module_dir: z.string().default('model'),
+  model_class_filename: z.string().optional().describe('Default model.py (Python) or model.ts/.js/.mjs.'),
+  model_class_name: z.string().default('Model'),
+  bundled_packages_dir: z.string().default('packages'),
+  external_package_dirs: z.array(z.string()).default([]),
+  resources: resourcesSchema.default({}),
+  runtime: runtimeSchema.default({ predict_concurrency: 1, streaming_read_timeout: 60 }),
+  autoscaling: autoscalingSchema.optional().describe('Initial autoscaling settings of the first deployment.'),
+});
+
+export type ModelConfig = z.output<typeof configSchema>;
+
+/**
+ * Truss keys that Plinth accepts but does not act on, each with the reason shown to the user.
+ * Keyed by dotted path so nested Truss keys are covered too.
+ */
+export const IGNORED_TRUSS_KEYS: Readonly<Record<string, string>> = {
+  system_packages: 'system packages are not installed by Plinth; install them on the host or in the runtime image',
+  base_image: 'Plinth runs models on its own runtime, not in a custom image',
+  build_commands: 'Plinth does not run build commands; put steps in requirements or the model load()',
+  docker_server: 'custom servers are not supported; Plinth runs the model class',
+  docker_auth: 'Plinth does not pull images',
+  build: 'Truss build options do not apply to Plinth',
+  model_cache: 'Hugging Face model caching is not supported; load weights in load()',
+  hf_cache: 'Hugging Face model caching is not supported; load weights in load()',
+  live_reload: 'use `plinth push --watch` for live reload',
+  apply_library_patches: 'Plinth applies no library patches',
+  spec_version: 'Plinth reads every Truss spec version the same way',
+  trt_llm: 'TensorRT-LLM engines are not supported',
+  model_framework: 'Plinth does not need the framework name',
+  model_type: 'Plinth does not need the model type',
+  examples_filename: 'examples are not read by Plinth',
+  input_type: 'Plinth does not need the input type',
+  training_checkpoints: 'training checkpoints are not supported',
+  cache_internal: 'internal caches are not supported',
+  use_local_src: 'Plinth always deploys the directory you push',
+  'runtime.enable_tracing_data': 'tracing is not supported yet',
+  'runtime.enable_debug_logs': 'use `plinth logs --level DEBUG` instead',
+  'runtime.health_checks': 'Plinth uses its own readiness checks',
+  'runtime.transport': 'only HTTP transport is supported',
+  'runtime.is_websocket_endpoint': 'websocket endpoints are not supported',
+  'runtime.truss_server_version_override': 'Plinth runs its own model server',
+  'resources.node_count': 'multi-node replicas are not supported',
+};

@@ -1,0 +1,19 @@
+// Autoscaling settings: their defaults and allowed ranges (DESIGN.md §5). Pure: no I/O.
+
+export interface AutoscalingSettings {
+  min_replica: number;
+  max_replica: number;
+  concurrency_target: number;
+  target_utilization_percentage: number;
+  autoscaling_window: number;
+  scale_down_delay: number;
+}
+
+export const DEFAULT_AUTOSCALING: Readonly<AutoscalingSettings> = Object.freeze({
+  min_replica: 0,
+  max_replica: 1,
+  concurrency_target: 1,
+  target_utilization_percentage: 70,
+  autoscaling_window: 60,
+  scale_down_delay: 900,
+});

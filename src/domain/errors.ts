@@ -1,0 +1,51 @@
+// The error catalogue: stable codes, their HTTP status, and one error class for expected failures.
+// Callers branch on `code`; the API and CLI edges translate these once. Pure: no I/O.
+
+export const ERROR_CATALOGUE = {
+  BAD_REQUEST: 400,
+  INVALID_CONFIG: 400,
+  INVALID_BUNDLE: 400,
+  VALIDATION_ERROR: 400,
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  MODEL_NOT_FOUND: 404,
+  DEPLOYMENT_NOT_FOUND: 404,
+  ENVIRONMENT_NOT_FOUND: 404,
+  BUNDLE_NOT_FOUND: 404,
+  REPLICA_NOT_FOUND: 404,
+  DEPLOYMENT_INACTIVE: 404,
+  NO_DEPLOYMENT: 404,
+  CONFLICT: 409,
+  BUNDLE_HASH_MISMATCH: 422,
+  PAYLOAD_TOO_LARGE: 413,
+  DEPLOYMENT_FAILED: 503,
+  QUEUE_FULL: 429,
+  REPLICA_UNAVAILABLE: 503,
+  GATEWAY_TIMEOUT: 504,
+  INTERNAL: 500,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CATALOGUE;
+
+export class PlinthError extends Error {
+  readonly code: ErrorCode;
+  readonly httpStatus: number;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>) {
+    super(message);
+    this.name = 'PlinthError';
+    this.code = code;
+    this.httpStatus = ERROR_CATALOGUE[code];
+    this.details = details;
+  }
+}
+
+export function isPlinthError(err: unknown): err is PlinthError {
+  return err instanceof PlinthError;
+}
+
+export function errorBody(code: string, message: string): { error: { code: string; message: string } } {
+  return { error: { code, message } };
+}

@@ -1,0 +1,21 @@
+// Identifiers: a one-letter kind prefix and 7 lowercase base32 characters (`m4k2q9zd`).
+// Pure: no I/O beyond the CSPRNG.
+import { randomBytes } from 'node:crypto';
+
+const ALPHABET = 'abcdefghijklmnopqrstuvwxyz234567';
+
+export type IdKind = 'm' | 'd' | 'e' | 'r' | 'k';
+
+export function newId(kind: IdKind): string {
+  const bytes = randomBytes(7);
+  let out: string = kind;
+  for (const b of bytes) out += ALPHABET[b & 31];
+  return out;
+}
+
+export function looksLikeId(kind: IdKind, value: string): boolean {
+  return value.length === 8 && value[0] === kind && /^[a-z2-7]{7}$/.test(value.slice(1));
+}
+
+/** Names users give models, deployments and environments. */
+export const NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,62}$/i;

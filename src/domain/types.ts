@@ -1,0 +1,90 @@
+// Core records of the platform, shared by every room. Field names follow the management API.
+// Pure types: no I/O, imports nothing outside domain/.
+import type { AutoscalingSettings } from './autoscaling.ts';
+import type { DeploymentStatus } from './status.ts';
+
+export interface Model {
+  id: string;
+  name: string;
+  created_at: string;
+}
+
+export interface Deployment {
+  id: string;
+  model_id: string;
+  name: string;
+  status: DeploymentStatus;
+  is_development: boolean;
+  bundle_sha256: string;
+  /** The resolved config.yaml, as parsed and defaulted. */
+  config: Record<string, unknown>;
+  instance_type_name: string;
+  autoscaling_settings: AutoscalingSettings;
+  desired_replicas: number;
+  /** Why the deployment is in its status, when there is something to say (a failure, a wait). */
+  status_reason: string | null;
+  /** Whether the deployment has ever had a ready replica (decides DEPLOY_FAILED vs UNHEALTHY). */
+  has_served: boolean;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface Environment {
+  id: string;
+  model_id: string;
+  name: string;
+  current_deployment_id: string | null;
+  autoscaling_settings: AutoscalingSettings;
+  promotion_settings: Record<string, unknown>;
+  created_at: string;
+}
+
+export type ReplicaStatus = 'STARTING' | 'READY' | 'DRAINING' | 'STOPPED' | 'FAILED';
+
+export interface ReplicaRecord {
+  id: string;
+  deployment_id: string;
+  status: ReplicaStatus;
+  address: string | null;
+  started_at: string;
+  stopped_at: string | null;
+  exit_reason: string | null;
+}
+
+export interface DeploymentEvent {
+  id: number;
+  model_id: string;
+  deployment_id: string;
+  time: string;
+  from_status: DeploymentStatus | null;
+  to_status: DeploymentStatus;
+  reason: string;
+}
+
+export type ApiKeyScope = 'admin' | 'deploy' | 'inference';
+
+export interface ApiKey {
+  id: string;
+  name: string;
+  prefix: string;
+  scope: ApiKeyScope;
+  created_at: string;
+  revoked_at: string | null;
+}
+
+export type LogLevel = 'DEBUG' | 'INFO' | 'WARNING' | 'ERROR';
+export type LogSource = 'build' | 'replica' | 'platform';
+
+export interface LogRecord {
+  id: number;
+  time: string;
+  model_id: string;
+  deployment_id: string;
+  replica_id: string | null;
+  source: LogSource;
+  level: LogLevel;
+  message: string;
+  request_id: string | null;
+}
+
+export type NewLogRecord = Omit<LogRecord, 'id'>;

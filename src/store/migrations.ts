@@ -1,0 +1,105 @@
+// Schema migrations, written once for both SQLite and PostgreSQL (only the serial id differs).
+import { Migrator, sql } from 'kysely';
+import type { Kysely, Migration, MigrationProvider } from 'kysely';
+
+export type SqlDialectName = 'sqlite' | 'postgres';
+
+function migrations(dialect: SqlDialectName): Record<string, Migration> {
+  const serial = dialect === 'postgres' ? 'bigserial' : 'integer';
+  return {
+    '0001_core': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('models')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('name', 'text', (c) => c.notNull().unique())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('deployments')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('model_id', 'text', (c) => c.notNull().references('models.id').onDelete('cascade'))
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('status_reason', 'text')
+          .addColumn('is_development', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('has_served', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('bundle_sha256', 'text', (c) => c.notNull())
+          .addColumn('config_json', 'text', (c) => c.notNull())
+          .addColumn('instance_type_name', 'text', (c) => c.notNull())
+          .addColumn('autoscaling_json', 'text', (c) => c.notNull())
+          .addColumn('desired_replicas', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .addUniqueConstraint('deployments_model_name', ['model_id', 'name'])
+          .execute();
+        await db.schema
+          .createTable('environments')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('model_id', 'text', (c) => c.notNull().references('models.id').onDelete('cascade'))
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('current_deployment_id', 'text')
+          .addColumn('autoscaling_json', 'text', (c) => c.notNull())
+          .addColumn('promotion_json', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addUniqueConstraint('environments_model_name', ['model_id', 'name'])
+          .execute();
+        await db.schema
+          .createTable('replicas')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('deployment_id', 'text', (c) => c.notNull().references('deployments.id').onDelete('cascade'))
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('address', 'text')
+          .addColumn('started_at', 'text', (c) => c.notNull())
+          .addColumn('stopped_at', 'text')
+          .addColumn('exit_reason', 'text')
+          .execute();
+        await db.schema
+          .createTable('events')
+          .addColumn('id', sql.raw(serial), (c) => (dialect === 'sqlite' ? c.primaryKey().autoIncrement() : c.primaryKey()))
+          .addColumn('model_id', 'text', (c) => c.notNull())
+          .addColumn('deployment_id', 'text', (c) => c.notNull().references('deployments.id').onDelete('cascade'))
+          .addColumn('time', 'text', (c) => c.notNull())
+          .addColumn('from_status', 'text')
+          .addColumn('to_status', 'text', (c) => c.notNull())
+          .addColumn('reason', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('api_keys')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('prefix', 'text', (c) => c.notNull())
+          .addColumn('hash', 'text', (c) => c.notNull().unique())
+          .addColumn('scope', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('revoked_at', 'text')
+          .execute();
+        await db.schema
+          .createTable('logs')
+          .addColumn('id', sql.raw(serial), (c) => (dialect === 'sqlite' ? c.primaryKey().autoIncrement() : c.primaryKey()))
+          .addColumn('time', 'text', (c) => c.notNull())
+          .addColumn('model_id', 'text', (c) => c.notNull())
+          .addColumn('deployment_id', 'text', (c) => c.notNull())
+          .addColumn('replica_id', 'text')
+          .addColumn('source', 'text', (c) => c.notNull())
+          .addColumn('level', 'text', (c) => c.notNull())
+          .addColumn('message', 'text', (c) => c.notNull())
+          .addColumn('request_id', 'text')
+          .execute();
+        await db.schema.createIndex('logs_deployment').on('logs').columns(['deployment_id', 'id']).execute();
+        await db.schema.createIndex('events_deployment').on('events').columns(['deployment_id', 'id']).execute();
+        await db.schema.createIndex('deployments_model').on('deployments').column('model_id').execute();
+      },
+    },
+  };
+}
+
+export async function migrateToLatest(db: Kysely<unknown>, dialect: SqlDialectName): Promise<void> {
+  const provider: MigrationProvider = { getMigrations: async () => migrations(dialect) };
+  const migrator = new Migrator({ db, provider });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    const failed = results?.find((r) => r.status === 'Error');
+    throw new Error(`store migration ${failed?.migrationName ?? ''} failed: ${String(error)}`);
+  }
+}

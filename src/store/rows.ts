@@ -1,0 +1,78 @@
+// Converting between table rows and domain records. Pure.
+import type { AutoscalingSettings } from '../domain/autoscaling.ts';
+import type { DeploymentStatus } from '../domain/status.ts';
+import type {
+  ApiKey,
+  ApiKeyScope,
+  Deployment,
+  DeploymentEvent,
+  Environment,
+  LogLevel,
+  LogRecord,
+  LogSource,
+  ReplicaRecord,
+  ReplicaStatus,
+} from '../domain/types.ts';
+import type { Selectable } from 'kysely';
+import type { Database } from './schema.ts';
+
+type Row<T extends keyof Database> = Selectable<Database[T]>;
+
+export function toDeployment(r: Row<'deployments'>): Deployment {
+  return {
+    id: r.id,
+    model_id: r.model_id,
+    name: r.name,
+    status: r.status as DeploymentStatus,
+    status_reason: r.status_reason,
+    is_development: Boolean(r.is_development),
+    has_served: Boolean(r.has_served),
+    bundle_sha256: r.bundle_sha256,
+    config: JSON.parse(r.config_json) as Record<string, unknown>,
+    instance_type_name: r.instance_type_name,
+    autoscaling_settings: JSON.parse(r.autoscaling_json) as AutoscalingSettings,
+    desired_replicas: Number(r.desired_replicas),
+    created_at: r.created_at,
+    updated_at: r.updated_at,
+  };
+}
+
+export function toEnvironment(r: Row<'environments'>): Environment {
+  return {
+    id: r.id,
+    model_id: r.model_id,
+    name: r.name,
+    current_deployment_id: r.current_deployment_id,
+    autoscaling_settings: JSON.parse(r.autoscaling_json) as AutoscalingSettings,
+    promotion_settings: JSON.parse(r.promotion_json) as Record<string, unknown>,
+    created_at: r.created_at,
+  };
+}
+
+export function toReplica(r: Row<'replicas'>): ReplicaRecord {
+  return { ...r, status: r.status as ReplicaStatus };
+}
+
+export function toEvent(r: Row<'events'>): DeploymentEvent {
+  return {
+    ...r,
+    id: Number(r.id),
+    from_status: r.from_status as DeploymentStatus | null,
+    to_status: r.to_status as DeploymentStatus,
+  };
+}
+
+export function toApiKey(r: Row<'api_keys'>): ApiKey {
+  return {
+    id: r.id,
+    name: r.name,
+    prefix: r.prefix,
+    scope: r.scope as ApiKeyScope,
+    created_at: r.created_at,
+    revoked_at: r.revoked_at,
+  };
+}
+
+export function toLog(r: Row<'logs'>): LogRecord {
+  return { ...r, id: Number(r.id), source: r.source as LogSource, level: r.level as LogLevel };
+}

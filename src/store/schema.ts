@@ -1,0 +1,88 @@
+// Table shapes as Kysely sees them. Portable on purpose: text ids, ISO-8601 text times,
+// JSON as text and booleans as 0/1 integers, so SQLite and PostgreSQL share every query.
+import type { Generated } from 'kysely';
+
+export interface ModelsTable {
+  id: string;
+  name: string;
+  created_at: string;
+}
+
+export interface DeploymentsTable {
+  id: string;
+  model_id: string;
+  name: string;
+  status: string;
+  status_reason: string | null;
+  is_development: number;
+  has_served: number;
+  bundle_sha256: string;
+  config_json: string;
+  instance_type_name: string;
+  autoscaling_json: string;
+  desired_replicas: number;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface EnvironmentsTable {
+  id: string;
+  model_id: string;
+  name: string;
+  current_deployment_id: string | null;
+  autoscaling_json: string;
+  promotion_json: string;
+  created_at: string;
+}
+
+export interface ReplicasTable {
+  id: string;
+  deployment_id: string;
+  status: string;
+  address: string | null;
+  started_at: string;
+  stopped_at: string | null;
+  exit_reason: string | null;
+}
+
+export interface EventsTable {
+  id: Generated<number>;
+  model_id: string;
+  deployment_id: string;
+  time: string;
+  from_status: string | null;
+  to_status: string;
+  reason: string;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  name: string;
+  prefix: string;
+  hash: string;
+  scope: string;
+  created_at: string;
+  revoked_at: string | null;
+}
+
+export interface LogsTable {
+  id: Generated<number>;
+  time: string;
+  model_id: string;
+  deployment_id: string;
+  replica_id: string | null;
+  source: string;
+  level: string;
+  message: string;
+  request_id: string | null;
+}
+
+export interface Database {
+  models: ModelsTable;
+  deployments: DeploymentsTable;
+  environments: EnvironmentsTable;
+  replicas: ReplicasTable;
+  events: EventsTable;
+  api_keys: ApiKeysTable;
+  logs: LogsTable;
+}

@@ -1,0 +1,291 @@
+// The Store implemented once over Kysely. SQLite and PostgreSQL differ only in how they connect.
+import { sql } from 'kysely';
+import type { Kysely } from 'kysely';
+import { DEFAULT_AUTOSCALING } from '../domain/autoscaling.ts';
+import { PlinthError } from '../domain/errors.ts';
+import { newId } from '../domain/ids.ts';
+import type { ApiKey, Deployment, DeploymentEvent, Environment, LogRecord, Model, NewLogRecord, ReplicaRecord } from '../domain/types.ts';
+import { toApiKey, toDeployment, toEnvironment, toEvent, toLog, toReplica } from './rows.ts';
+import type { Database } from './schema.ts';
+import type {
+  DeploymentFilter,
+  DeploymentPatch,
+  EnvironmentPatch,
+  LogQuery,
+  NewApiKey,
+  NewDeployment,
+  Store,
+} from './store.ts';
+
+const now = (): string => new Date().toISOString();
+
+export class SqlStore implements Store {
+  protected readonly db: Kysely<Database>;
+  private readonly onClose: () => Promise<void>;
+
+  constructor(db: Kysely<Database>, onClose: () => Promise<void> = async () => {}) {
+    this.db = db;
+    this.onClose = onClose;
+  }
+
+  async transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T> {
+    if (this.db.isTransaction) return fn(this);
+    return this.db.transaction().execute((trx) => fn(new SqlStore(trx)));
+  }
+
+  async createModel(name: string): Promise<Model> {
+    return this.transaction(async (tx) => {
+      const model: Model = { id: newId('m'), name, created_at: now() };
+      await (tx as SqlStore).db.insertInto('models').values(model).execute();
+      await tx.createEnvironment(model.id, 'production');
+      return model;
+    });
+  }
+
+  async getModel(idOrName: string): Promise<Model | undefined> {
+    // An id wins over a model that happens to be named like one.
+    const byId = await this.db.selectFrom('models').selectAll().where('id', '=', idOrName).executeTakeFirst();
+    return byId ?? this.db.selectFrom('models').selectAll().where('name', '=', idOrName).executeTakeFirst();
+  }
+
+  async listModels(): Promise<Model[]> {
+    return this.db.selectFrom('models').selectAll().orderBy('created_at').orderBy('id').execute();
+  }
+
+  async deleteModel(id: string): Promise<void> {
+    await this.transaction(async (tx) => {
+      const db = (tx as SqlStore).db;
+      const deployments = await db.selectFrom('deployments').select('id').where('model_id', '=', id).execute();
+      for (const d of deployments) await tx.deleteDeployment(d.id);
+      await db.deleteFrom('environments').where('model_id', '=', id).execute();
+      await db.deleteFrom('models').where('id', '=', id).execute();
+    });
+  }
+
+  async createDeployment(input: NewDeployment): Promise<Deployment> {
+    const time = now();
+    const row = {
+      id: newId('d'),
+      model_id: input.model_id,
+      name: input.name,
+      status: input.status,
+      status_reason: null,
+      is_development: input.is_development ? 1 : 0,
+      has_served: 0,
+      bundle_sha256: input.bundle_sha256,
+      config_json: JSON.stringify(input.config),
+      instance_type_name: input.instance_type_name,
+      autoscaling_json: JSON.stringify(input.autoscaling_settings),
+      desired_replicas: 0,
+      created_at: time,
+      updated_at: time,
+    };
+    try {
+      await this.db.insertInto('deployments').values(row).execute();
+    } catch (err) {
+      if (/unique|duplicate/i.test(String(err))) {
+        throw new PlinthError('CONFLICT', `a deployment named "${input.name}" already exists for this model`);
+      }
+      throw err;
+    }
+    return toDeployment(row);
+  }
+
+  async getDeployment(id: string): Promise<Deployment | undefined> {
+    const row = await this.db.selectFrom('deployments').selectAll().where('id', '=', id).executeTakeFirst();
+    return row && toDeployment(row);
+  }
+
+  async listDeployments(filter: DeploymentFilter = {}): Promise<Deployment[]> {
+    let q = this.db.selectFrom('deployments').selectAll();
+    if (filter.model_id) q = q.where('model_id', '=', filter.model_id);
+    if (filter.statuses) {
+      if (filter.statuses.length === 0) return [];
+      q = q.where('status', 'in', [...filter.statuses]);
+    }
+    const rows = await q.orderBy('created_at').orderBy('id').execute();
+    return rows.map(toDeployment);
+  }
+
+  async updateDeployment(id: string, patch: DeploymentPatch): Promise<Deployment> {
+    const set: Partial<Database['deployments']> = { updated_at: now() };
+    if (patch.status !== undefined) set.status = patch.status;
+    if (patch.status_reason !== undefined) set.status_reason = patch.status_reason;
+    if (patch.desired_replicas !== undefined) set.desired_replicas = patch.desired_replicas;
+    if (patch.has_served !== undefined) set.has_served = patch.has_served ? 1 : 0;
+    if (patch.instance_type_name !== undefined) set.instance_type_name = patch.instance_type_name;
+    if (patch.autoscaling_settings !== undefined) set.autoscaling_json = JSON.stringify(patch.autoscaling_settings);
+    const row = await this.db
+      .updateTable('deployments')
+      .set(set)
+      .where('id', '=', id)
+      .returningAll()
+      .executeTakeFirst();
+    if (!row) throw new PlinthError('DEPLOYMENT_NOT_FOUND', `deployment ${id} not found`);
+    return toDeployment(row);
+  }
+
+  async deleteDeployment(id: string): Promise<void> {
+    await this.transaction(async (tx) => {
+      const db = (tx as SqlStore).db;
+      await db
+        .updateTable('environments')
+        .set({ current_deployment_id: null })
+        .where('current_deployment_id', '=', id)
+        .execute();
+      await db.deleteFrom('replicas').where('deployment_id', '=', id).execute();
+      await db.deleteFrom('events').where('deployment_id', '=', id).execute();
+      await db.deleteFrom('logs').where('deployment_id', '=', id).execute();
+      await db.deleteFrom('deployments').where('id', '=', id).execute();
+    });
+  }
+
+  async listEnvironments(modelId: string): Promise<Environment[]> {
+    const rows = await this.db
+      .selectFrom('environments')
+      .selectAll()
+      .where('model_id', '=', modelId)
+      .orderBy('created_at')
+      .orderBy('name')
+      .execute();
+    return rows.map(toEnvironment);
+  }
+
+  async getEnvironment(modelId: string, name: string): Promise<Environment | undefined> {
+    const row = await this.db
+      .selectFrom('environments')
+      .selectAll()
+      .where('model_id', '=', modelId)
+      .where('name', '=', name)
+      .executeTakeFirst();
+    return row && toEnvironment(row);
+  }
+
+  async createEnvironment(modelId: string, name: string, settings: Partial<Environment> = {}): Promise<Environment> {
+    const row = {
+      id: newId('e'),
+      model_id: modelId,
+      name,
+      current_deployment_id: settings.current_deployment_id ?? null,
+      autoscaling_json: JSON.stringify(settings.autoscaling_settings ?? DEFAULT_AUTOSCALING),
+      promotion_json: JSON.stringify(settings.promotion_settings ?? {}),
+      created_at: now(),
+    };
+    try {
+      await this.db.insertInto('environments').values(row).execute();
+    } catch (err) {
+      if (/unique|duplicate/i.test(String(err))) {
+        throw new PlinthError('CONFLICT', `environment "${name}" already exists for this model`);
+      }
+      throw err;
+    }
+    return toEnvironment(row);
+  }
+
+  async updateEnvironment(id: string, patch: EnvironmentPatch): Promise<Environment> {
+    const set: Partial<Database['environments']> = {};
+    if (patch.current_deployment_id !== undefined) set.current_deployment_id = patch.current_deployment_id;
+    if (patch.autoscaling_settings !== undefined) set.autoscaling_json = JSON.stringify(patch.autoscaling_settings);
+    if (patch.promotion_settings !== undefined) set.promotion_json = JSON.stringify(patch.promotion_settings);
+    const q = this.db.updateTable('environments').where('id', '=', id);
+    const row = await (Object.keys(set).length > 0 ? q.set(set) : q.set({ id })).returningAll().executeTakeFirst();
+    if (!row) throw new PlinthError('ENVIRONMENT_NOT_FOUND', `environment ${id} not found`);
+    return toEnvironment(row);
+  }
+
+  async upsertReplica(replica: ReplicaRecord): Promise<void> {
+    await this.db
+      .insertInto('replicas')
+      .values(replica)
+      .onConflict((oc) =>
+        oc.column('id').doUpdateSet({
+          status: replica.status,
+          address: replica.address,
+          stopped_at: replica.stopped_at,
+          exit_reason: replica.exit_reason,
+        }),
+      )
+      .execute();
+  }
+
+  async listReplicas(filter: { deployment_id?: string; live?: boolean } = {}): Promise<ReplicaRecord[]> {
+    let q = this.db.selectFrom('replicas').selectAll();
+    if (filter.deployment_id) q = q.where('deployment_id', '=', filter.deployment_id);
+    if (filter.live) q = q.where('status', 'in', ['STARTING', 'READY', 'DRAINING']);
+    const rows = await q.orderBy('started_at').orderBy('id').execute();
+    return rows.map(toReplica);
+  }
+
+  async recordEvent(event: Omit<DeploymentEvent, 'id'>): Promise<DeploymentEvent> {
+    const row = await this.db.insertInto('events').values(event).returningAll().executeTakeFirstOrThrow();
+    return toEvent(row);
+  }
+
+  async listEvents(deploymentId: string): Promise<DeploymentEvent[]> {
+    const rows = await this.db
+      .selectFrom('events')
+      .selectAll()
+      .where('deployment_id', '=', deploymentId)
+      .orderBy('id')
+      .execute();
+    return rows.map(toEvent);
+  }
+
+  async createApiKey(input: NewApiKey): Promise<ApiKey> {
+    const row = { id: newId('k'), ...input, created_at: now(), revoked_at: null };
+    await this.db.insertInto('api_keys').values(row).execute();
+    return toApiKey(row);
+  }
+
+  async findApiKeyByHash(hash: string): Promise<ApiKey | undefined> {
+    const row = await this.db
+      .selectFrom('api_keys')
+      .selectAll()
+      .where('hash', '=', hash)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    return row && toApiKey(row);
+  }
+
+  async listApiKeys(): Promise<ApiKey[]> {
+    const rows = await this.db.selectFrom('api_keys').selectAll().orderBy('created_at').execute();
+    return rows.map(toApiKey);
+  }
+
+  async revokeApiKey(id: string): Promise<void> {
+    const result = await this.db
+      .updateTable('api_keys')
+      .set({ revoked_at: now() })
+      .where('id', '=', id)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    if (Number(result.numUpdatedRows) === 0) throw new PlinthError('NOT_FOUND', `API key ${id} not found`);
+  }
+
+  async appendLogs(records: readonly NewLogRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    await this.db.insertInto('logs').values([...records]).execute();
+  }
+
+  async queryLogs(query: LogQuery): Promise<LogRecord[]> {
+    let q = this.db.selectFrom('logs').selectAll();
+    if (query.model_id) q = q.where('model_id', '=', query.model_id);
+    if (query.deployment_id) q = q.where('deployment_id', '=', query.deployment_id);
+    if (query.replica_id) q = q.where('replica_id', '=', query.replica_id);
+    if (query.after_id !== undefined) q = q.where('id', '>', query.after_id);
+    if (query.since) q = q.where('time', '>=', query.since);
+    if (query.until) q = q.where('time', '<=', query.until);
+    if (query.levels) q = q.where('level', 'in', [...query.levels]);
+    if (query.search) {
+      const pattern = `%${query.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+      q = q.where(sql<boolean>`message like ${pattern} escape '\\'`);
+    }
+    const rows = await q.orderBy('id').limit(query.limit ?? 1000).execute();
+    return rows.map(toLog);
+  }
+
+  async close(): Promise<void> {
+    await this.db.destroy();
+    await this.onClose();
+  }
+}

@@ -1,0 +1,163 @@
+// The shared Store test suite: every Store implementation must pass it (SQLite now, PostgreSQL later).
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, test } from 'node:test';
+import { DEFAULT_AUTOSCALING } from '../domain/autoscaling.ts';
+import { PlinthError } from '../domain/errors.ts';
+import type { NewDeployment, Store } from './store.ts';
+
+export function runStoreSuite(name: string, open: () => Promise<Store>): void {
+  describe(`Store: ${name}`, () => {
+    let store: Store;
+    beforeEach(async () => {
+      store = await open();
+    });
+    afterEach(async () => {
+      await store.close();
+    });
+
+    const deploymentOf = (model_id: string, name = 'deployment-1'): NewDeployment => ({
+      model_id,
+      name,
+      status: 'BUILDING',
+      is_development: false,
+      bundle_sha256: 'a'.repeat(64),
+      config: { model_name: 'hello', runtime: { predict_concurrency: 2 } },
+      instance_type_name: '1x2',
+      autoscaling_settings: { ...DEFAULT_AUTOSCALING },
+    });
+
+    test('a model is created with its production environment and found by id or name', async () => {
+      const model = await store.createModel('hello');
+      assert.match(model.id, /^m[a-z2-7]{7}$/);
+      assert.deepEqual(await store.getModel(model.id), model);
+      assert.deepEqual(await store.getModel('hello'), model);
+      assert.equal(await store.getModel('nope'), undefined);
+      const envs = await store.listEnvironments(model.id);
+      assert.deepEqual(
+        envs.map((e) => [e.name, e.current_deployment_id]),
+        [['production', null]],
+      );
+      assert.deepEqual(envs[0]!.autoscaling_settings, DEFAULT_AUTOSCALING);
+      await assert.rejects(store.createModel('hello'));
+    });
+
+    test('deployments round-trip, update and list by filter', async () => {
+      const model = await store.createModel('hello');
+      const d = await store.createDeployment(deploymentOf(model.id));
+      assert.equal(d.status, 'BUILDING');
+      assert.deepEqual(await store.getDeployment(d.id), d);
+      const updated = await store.updateDeployment(d.id, {
+        status: 'ACTIVE',
+        desired_replicas: 1,
+        has_served: true,
+        status_reason: 'ready',
+      });
+      assert.equal(updated.status, 'ACTIVE');
+      assert.equal(updated.desired_replicas, 1);
+      assert.equal(updated.has_served, true);
+      assert.deepEqual(updated.config, d.config);
+      const second = await store.createDeployment(deploymentOf(model.id, 'deployment-2'));
+      assert.deepEqual(
+        (await store.listDeployments({ model_id: model.id })).map((x) => x.id),
+        [d.id, second.id],
+      );
+      assert.deepEqual(
+        (await store.listDeployments({ statuses: ['ACTIVE'] })).map((x) => x.id),
+        [d.id],
+      );
+      await assert.rejects(store.createDeployment(deploymentOf(model.id, 'deployment-2')), (err: unknown) => {
+        return err instanceof PlinthError && err.code === 'CONFLICT';
+      });
+      await assert.rejects(store.updateDeployment('dmissing', { status: 'ACTIVE' }), /not found/);
+    });
+
+    test('a transaction that throws leaves nothing behind', async () => {
+      const model = await store.createModel('hello');
+      await assert.rejects(
+        store.transaction(async (tx) => {
+          await tx.createDeployment(deploymentOf(model.id));
+          throw new Error('boom');
+        }),
+        /boom/,
+      );
+      assert.deepEqual(await store.listDeployments({ model_id: model.id }), []);
+    });
+
+    test('environments point at deployments; deleting a deployment clears the pointer', async () => {
+      const model = await store.createModel('hello');
+      const d = await store.createDeployment(deploymentOf(model.id));
+      const prod = (await store.getEnvironment(model.id, 'production'))!;
+      const moved = await store.updateEnvironment(prod.id, { current_deployment_id: d.id });
+      assert.equal(moved.current_deployment_id, d.id);
+      const staging = await store.createEnvironment(model.id, 'staging');
+      assert.equal(staging.name, 'staging');
+      await assert.rejects(store.createEnvironment(model.id, 'staging'), /already exists/);
+      await store.recordEvent({
+        model_id: model.id,
+        deployment_id: d.id,
+        time: new Date().toISOString(),
+        from_status: null,
+        to_status: 'BUILDING',
+        reason: 'pushed',
+      });
+      await store.deleteDeployment(d.id);
+      assert.equal((await store.getEnvironment(model.id, 'production'))!.current_deployment_id, null);
+      assert.equal(await store.getDeployment(d.id), undefined);
+    });
+
+    test('events, replicas and logs are recorded in order and queried', async () => {
+      const model = await store.createModel('hello');
+      const d = await store.createDeployment(deploymentOf(model.id));
+      const t = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s)).toISOString();
+      await store.recordEvent({ model_id: model.id, deployment_id: d.id, time: t(1), from_status: null, to_status: 'BUILDING', reason: 'pushed' });
+      await store.recordEvent({ model_id: model.id, deployment_id: d.id, time: t(2), from_status: 'BUILDING', to_status: 'DEPLOYING', reason: 'built' });
+      assert.deepEqual(
+        (await store.listEvents(d.id)).map((e) => [e.from_status, e.to_status, e.reason]),
+        [
+          [null, 'BUILDING', 'pushed'],
+          ['BUILDING', 'DEPLOYING', 'built'],
+        ],
+      );
+      await store.upsertReplica({ id: 'r1', deployment_id: d.id, status: 'STARTING', address: null, started_at: t(3), stopped_at: null, exit_reason: null });
+      await store.upsertReplica({ id: 'r1', deployment_id: d.id, status: 'READY', address: '127.0.0.1:9', started_at: t(3), stopped_at: null, exit_reason: null });
+      await store.upsertReplica({ id: 'r2', deployment_id: d.id, status: 'STOPPED', address: null, started_at: t(4), stopped_at: t(5), exit_reason: 'exit 1' });
+      assert.deepEqual((await store.listReplicas({ deployment_id: d.id, live: true })).map((r) => [r.id, r.status, r.address]), [['r1', 'READY', '127.0.0.1:9']]);
+      assert.equal((await store.listReplicas()).length, 2);
+      const base = { model_id: model.id, deployment_id: d.id, replica_id: 'r1', source: 'replica' as const, request_id: null };
+      await store.appendLogs([
+        { ...base, time: t(1), level: 'INFO', message: 'loading 50% done' },
+        { ...base, time: t(2), level: 'ERROR', message: 'load failed: boom' },
+        { ...base, time: t(3), level: 'INFO', message: 'ready', replica_id: 'r2' },
+      ]);
+      const all = await store.queryLogs({ deployment_id: d.id });
+      assert.deepEqual(all.map((l) => l.message), ['loading 50% done', 'load failed: boom', 'ready']);
+      assert.deepEqual((await store.queryLogs({ deployment_id: d.id, levels: ['ERROR'] })).map((l) => l.message), ['load failed: boom']);
+      assert.deepEqual((await store.queryLogs({ deployment_id: d.id, after_id: all[0]!.id })).length, 2);
+      assert.deepEqual((await store.queryLogs({ deployment_id: d.id, since: t(2), until: t(2) })).map((l) => l.message), ['load failed: boom']);
+      assert.deepEqual((await store.queryLogs({ deployment_id: d.id, search: '50%' })).map((l) => l.message), ['loading 50% done']);
+      assert.deepEqual((await store.queryLogs({ deployment_id: d.id, replica_id: 'r2' })).map((l) => l.message), ['ready']);
+      assert.equal((await store.queryLogs({ deployment_id: d.id, limit: 1 })).length, 1);
+    });
+
+    test('API keys are found by hash until revoked', async () => {
+      const key = await store.createApiKey({ name: 'admin', prefix: 'plk_abc', hash: 'h1', scope: 'admin' });
+      assert.equal((await store.findApiKeyByHash('h1'))?.id, key.id);
+      assert.equal(await store.findApiKeyByHash('h2'), undefined);
+      await store.revokeApiKey(key.id);
+      assert.equal(await store.findApiKeyByHash('h1'), undefined);
+      assert.ok((await store.listApiKeys())[0]!.revoked_at);
+      await assert.rejects(store.revokeApiKey(key.id), /not found/);
+    });
+
+    test('deleting a model removes everything under it', async () => {
+      const model = await store.createModel('hello');
+      const d = await store.createDeployment(deploymentOf(model.id));
+      await store.appendLogs([{ time: new Date().toISOString(), model_id: model.id, deployment_id: d.id, replica_id: null, source: 'build', level: 'INFO', message: 'x', request_id: null }]);
+      await store.deleteModel(model.id);
+      assert.equal(await store.getModel(model.id), undefined);
+      assert.deepEqual(await store.listDeployments(), []);
+      assert.deepEqual(await store.queryLogs({ model_id: model.id }), []);
+      assert.deepEqual(await store.listEnvironments(model.id), []);
+    });
+  });
+}

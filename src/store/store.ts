@@ -1,0 +1,102 @@
+// The Store seam: every piece of platform state goes through this interface, so that SQLite (the
+// default) and PostgreSQL can stand behind it and pass one shared suite. No HTTP, no processes.
+import type { AutoscalingSettings } from '../domain/autoscaling.ts';
+import type {
+  ApiKey,
+  ApiKeyScope,
+  Deployment,
+  DeploymentEvent,
+  Environment,
+  LogLevel,
+  LogRecord,
+  Model,
+  NewLogRecord,
+  ReplicaRecord,
+} from '../domain/types.ts';
+import type { DeploymentStatus } from '../domain/status.ts';
+
+export interface NewDeployment {
+  model_id: string;
+  name: string;
+  status: DeploymentStatus;
+  is_development: boolean;
+  bundle_sha256: string;
+  config: Record<string, unknown>;
+  instance_type_name: string;
+  autoscaling_settings: AutoscalingSettings;
+}
+
+export type DeploymentPatch = Partial<
+  Pick<
+    Deployment,
+    'status' | 'status_reason' | 'desired_replicas' | 'has_served' | 'autoscaling_settings' | 'instance_type_name'
+  >
+>;
+
+export type EnvironmentPatch = Partial<
+  Pick<Environment, 'current_deployment_id' | 'autoscaling_settings' | 'promotion_settings'>
+>;
+
+export interface DeploymentFilter {
+  model_id?: string;
+  statuses?: readonly DeploymentStatus[];
+}
+
+export interface LogQuery {
+  model_id?: string;
+  deployment_id?: string;
+  replica_id?: string;
+  /** Only records with an id above this (a cursor for tailing). */
+  after_id?: number;
+  since?: string;
+  until?: string;
+  levels?: readonly LogLevel[];
+  search?: string;
+  limit?: number;
+}
+
+export interface NewApiKey {
+  name: string;
+  prefix: string;
+  hash: string;
+  scope: ApiKeyScope;
+}
+
+export interface Store {
+  /** Runs `fn` atomically: every write inside it lands, or none does. */
+  transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
+
+  /** Creates a model and its `production` environment. */
+  createModel(name: string): Promise<Model>;
+  getModel(idOrName: string): Promise<Model | undefined>;
+  listModels(): Promise<Model[]>;
+  /** Deletes a model with its deployments, environments, replicas, events and logs. */
+  deleteModel(id: string): Promise<void>;
+
+  createDeployment(input: NewDeployment): Promise<Deployment>;
+  getDeployment(id: string): Promise<Deployment | undefined>;
+  listDeployments(filter?: DeploymentFilter): Promise<Deployment[]>;
+  updateDeployment(id: string, patch: DeploymentPatch): Promise<Deployment>;
+  deleteDeployment(id: string): Promise<void>;
+
+  listEnvironments(modelId: string): Promise<Environment[]>;
+  getEnvironment(modelId: string, name: string): Promise<Environment | undefined>;
+  createEnvironment(modelId: string, name: string, settings?: Partial<Environment>): Promise<Environment>;
+  updateEnvironment(id: string, patch: EnvironmentPatch): Promise<Environment>;
+
+  upsertReplica(replica: ReplicaRecord): Promise<void>;
+  listReplicas(filter?: { deployment_id?: string; live?: boolean }): Promise<ReplicaRecord[]>;
+
+  recordEvent(event: Omit<DeploymentEvent, 'id'>): Promise<DeploymentEvent>;
+  listEvents(deploymentId: string): Promise<DeploymentEvent[]>;
+
+  createApiKey(input: NewApiKey): Promise<ApiKey>;
+  findApiKeyByHash(hash: string): Promise<ApiKey | undefined>;
+  listApiKeys(): Promise<ApiKey[]>;
+  revokeApiKey(id: string): Promise<void>;
+
+  appendLogs(records: readonly NewLogRecord[]): Promise<void>;
+  queryLogs(query: LogQuery): Promise<LogRecord[]>;
+
+  close(): Promise<void>;
+}
