@@ -1,0 +1,67 @@
+// Entry point of a Node replica process: reads its settings from the environment the runtime
+// backend gives it, starts the model server, and drains on SIGTERM.
+import { join } from 'node:path';
+import { createModelServer } from './server.ts';
+
+function env(name: string): string {
+  const value = process.env[name];
+  if (value === undefined) {
+    console.error(`replica: ${name} is not set`);
+    process.exit(2);
+  }
+  return value;
+}
+
+const appDir = env('PLINTH_APP_DIR');
+const config = JSON.parse(env('PLINTH_CONFIG_JSON')) as Record<string, unknown> & {
+  model_class_name?: string;
+  data_dir?: string;
+  runtime?: { predict_concurrency?: number };
+};
+const listen = env('PLINTH_LISTEN');
+
+const modelServer = createModelServer({
+  modelFile: join(appDir, env('PLINTH_MODEL_FILE')),
+  className: config.model_class_name ?? 'Model',
+  predictConcurrency: config.runtime?.predict_concurrency ?? 1,
+  context: {
+    config,
+    dataDir: join(appDir, config.data_dir ?? 'data'),
+    secrets: JSON.parse(process.env.PLINTH_SECRETS_JSON ?? '{}') as Record<string, string>,
+    environment: JSON.parse(process.env.PLINTH_ENVIRONMENT_JSON ?? 'null') as Record<string, unknown> | null,
+  },
+  onLoadError(err) {
+    // The marker line lets the platform quote the model's own error in events.
+    console.error(`plinth: load() failed: ${err.message}`);
+    console.error(err.stack ?? String(err));
+    process.exit(3);
+  },
+});
+
+const announce = (): void => {
+  const address = modelServer.server.address();
+  const where = typeof address === 'string' ? address : `127.0.0.1:${address?.port}`;
+  // The runtime backend reads this line to learn where the replica listens.
+  console.log(`plinth: listening on ${where}`);
+};
+if (/^\d+$/.test(listen)) modelServer.server.listen(Number(listen), '127.0.0.1', announce);
+else modelServer.server.listen(listen, announce);
+
+let stopping = false;
+process.on('SIGTERM', () => {
+  if (stopping) return;
+  stopping = true;
+  void modelServer.drain().then(() => process.exit(0));
+});
+
+// A replica never outlives the platform process that started it.
+const parent = Number(process.env.PLINTH_PARENT_PID ?? 0);
+if (parent > 0) {
+  setInterval(() => {
+    try {
+      process.kill(parent, 0);
+    } catch {
+      process.exit(0);
+    }
+  }, 1000).unref();
+}

@@ -1,0 +1,77 @@
+// Loads a TypeScript/JavaScript model class and calls it: constructor, load, pre/predict/post,
+// isHealthy. Knows nothing of HTTP.
+import { pathToFileURL } from 'node:url';
+
+export interface ModelContext {
+  config: Record<string, unknown>;
+  dataDir: string;
+  secrets: Record<string, string>;
+  environment: Record<string, unknown> | null;
+}
+
+interface ModelShape {
+  load?: () => unknown;
+  predict: (input: unknown) => unknown;
+  preprocess?: (input: unknown) => unknown;
+  postprocess?: (output: unknown) => unknown;
+  isHealthy?: () => unknown;
+}
+
+export class ModelInstance {
+  private readonly model: ModelShape;
+
+  private constructor(model: ModelShape) {
+    this.model = model;
+  }
+
+  static async create(file: string, className: string, context: ModelContext): Promise<ModelInstance> {
+    const mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+    const defaultExport = mod.default as Record<string, unknown> | undefined;
+    const ctor = mod[className] ?? defaultExport?.[className] ?? (className === 'Model' ? mod.default : undefined);
+    if (typeof ctor !== 'function') {
+      throw new Error(`${file} does not export a class named ${className}`);
+    }
+    const model = new (ctor as new (ctx: ModelContext) => ModelShape)(context);
+    if (typeof model.predict !== 'function') throw new Error(`${className} in ${file} has no predict() method`);
+    return new ModelInstance(model);
+  }
+
+  async load(): Promise<void> {
+    if (typeof this.model.load === 'function') await this.model.load();
+  }
+
+  async isHealthy(): Promise<boolean> {
+    if (typeof this.model.isHealthy !== 'function') return true;
+    return (await this.model.isHealthy()) !== false;
+  }
+
+  async preprocess(input: unknown): Promise<unknown> {
+    return typeof this.model.preprocess === 'function' ? await this.model.preprocess(input) : input;
+  }
+
+  /** Returns the value, or an async iterable when predict is a generator (a stream). */
+  async predict(input: unknown): Promise<unknown> {
+    const out = this.model.predict(input);
+    if (isAsyncIterable(out) || isSyncIterator(out)) return out;
+    return await out;
+  }
+
+  async postprocess(output: unknown): Promise<unknown> {
+    return typeof this.model.postprocess === 'function' ? await this.model.postprocess(output) : output;
+  }
+}
+
+export function isAsyncIterable(v: unknown): v is AsyncIterable<unknown> {
+  return typeof v === 'object' && v !== null && Symbol.asyncIterator in v;
+}
+
+/** A sync generator object (not arrays or strings, which are plain results). */
+export function isSyncIterator(v: unknown): v is Iterable<unknown> {
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    !Array.isArray(v) &&
+    Symbol.iterator in v &&
+    typeof (v as { next?: unknown }).next === 'function'
+  );
+}

@@ -1,0 +1,164 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { createModelServer } from './server.ts';
+import type { ModelServer } from './server.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'plinth-replica-'));
+const servers: ModelServer[] = [];
+after(async () => {
+  for (const s of servers) await s.drain();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function start(source: string, predictConcurrency = 1, ext = '.mjs') {
+  const file = join(dir, `model-${servers.length}${ext}`);
+  writeFileSync(file, source);
+  const loadErrors: Error[] = [];
+  const s = createModelServer({
+    modelFile: file,
+    className: 'Model',
+    predictConcurrency,
+    context: { config: { greeting: 'hi' }, dataDir: join(dir, 'data'), secrets: {}, environment: null },
+    onLoadError: (err) => loadErrors.push(err),
+  });
+  servers.push(s);
+  await new Promise<void>((resolve) => s.server.listen(0, '127.0.0.1', resolve));
+  const base = `http://127.0.0.1:${(s.server.address() as AddressInfo).port}`;
+  const predict = (body: unknown, headers: Record<string, string> = {}) =>
+    fetch(`${base}/v1/models/model:predict`, { method: 'POST', body: JSON.stringify(body), headers });
+  return { s, base, predict, loadErrors };
+}
+
+test('readiness answers 503 until load() finishes, while liveness answers at once', async () => {
+  const { s, base, predict } = await start(`
+    export class Model {
+      constructor({ config }) { this.greeting = config.greeting; }
+      async load() { await new Promise((r) => setTimeout(r, 300)); }
+      predict(input) { return { text: this.greeting + ' ' + input.name }; }
+    }`);
+  assert.equal((await fetch(`${base}/`)).status, 200);
+  assert.equal((await fetch(`${base}/v1/models/model`)).status, 503);
+  await s.loaded;
+  assert.equal((await fetch(`${base}/v1/models/model`)).status, 200);
+  const res = await predict({ name: 'ada' });
+  assert.equal(res.status, 200);
+  assert.deepEqual(await res.json(), { text: 'hi ada' });
+  assert.equal((await fetch(`${base}/nope`)).status, 404);
+  const bad = await fetch(`${base}/v1/models/model:predict`, { method: 'POST', body: '{not json' });
+  assert.equal(bad.status, 400);
+});
+
+test('preprocess and postprocess wrap predict, and TypeScript model files load', async () => {
+  const { s, predict } = await start(
+    `
+    export class Model {
+      preprocess(input: { x: number }) { return input.x + 1; }
+      async predict(x: number): Promise<number> { return x * 10; }
+      postprocess(y: number) { return { y }; }
+    }`,
+    1,
+    '.ts',
+  );
+  await s.loaded;
+  assert.deepEqual(await (await predict({ x: 2 })).json(), { y: 30 });
+});
+
+test('a model error answers 500 with its message in JSON', async () => {
+  const { s, predict } = await start(`
+    export class Model { predict() { throw new Error('bad input shape'); } }`);
+  await s.loaded;
+  const res = await predict({});
+  assert.equal(res.status, 500);
+  assert.deepEqual(await res.json(), { error: { code: 'MODEL_ERROR', message: 'bad input shape' } });
+});
+
+test('predict_concurrency caps requests inside the model; extra ones wait', async () => {
+  const { s, predict } = await start(
+    `
+    let active = 0, peak = 0;
+    export class Model {
+      async predict(input) {
+        if (input.peek) return { peak };
+        active++; peak = Math.max(peak, active);
+        await new Promise((r) => setTimeout(r, 50));
+        active--;
+        return { ok: true };
+      }
+    }`,
+    2,
+  );
+  await s.loaded;
+  const results = await Promise.all(Array.from({ length: 6 }, () => predict({})));
+  assert.ok(results.every((r) => r.status === 200));
+  assert.deepEqual(await (await predict({ peek: true })).json(), { peak: 2 });
+});
+
+test('an async generator streams: the first chunk arrives before the last is produced', async () => {
+  const { s, predict } = await start(`
+    export class Model {
+      async *predict(input) {
+        for (let i = 0; i < input.n; i++) {
+          yield 'chunk ' + i + '\\n';
+          await new Promise((r) => setTimeout(r, 150));
+        }
+      }
+    }`);
+  await s.loaded;
+  const res = await predict({ n: 4 });
+  assert.equal(res.status, 200);
+  const reader = res.body!.getReader();
+  const started = Date.now();
+  const arrivals: [string, number][] = [];
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    arrivals.push([Buffer.from(value).toString(), Date.now() - started]);
+  }
+  assert.equal(arrivals.map((a) => a[0]).join(''), 'chunk 0\nchunk 1\nchunk 2\nchunk 3\n');
+  // Arrival order, not timing: the first chunk was read before the generator produced the rest.
+  assert.ok(arrivals.length >= 2, `expected several reads, got ${arrivals.length}`);
+  assert.equal(arrivals[0]![0], 'chunk 0\n');
+});
+
+test('an exception part-way through a stream ends it after the items already sent; the server keeps serving', async () => {
+  const { s, predict } = await start(`
+    export class Model {
+      async *predict(input) {
+        if (input.ok) { yield 'fine'; return; }
+        yield 'one\\n'; yield 'two\\n';
+        throw new Error('stream broke');
+      }
+    }`);
+  await s.loaded;
+  const res = await predict({});
+  assert.equal(await res.text(), 'one\ntwo\n');
+  assert.equal(await (await predict({ ok: true })).text(), 'fine');
+});
+
+test('server-sent events when the client asks for them', async () => {
+  const { s, predict } = await start(`
+    export class Model { async *predict() { yield { token: 'a' }; yield 'b'; } }`);
+  await s.loaded;
+  const res = await predict({}, { accept: 'text/event-stream' });
+  assert.equal(res.headers.get('content-type'), 'text/event-stream');
+  assert.equal(await res.text(), 'data: {"token":"a"}\n\ndata: b\n\n');
+});
+
+test('a load() that throws is reported and readiness never turns green', async () => {
+  const { base, loadErrors } = await start(`
+    export class Model { load() { throw new Error('weights missing'); } predict() {} }`);
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(loadErrors[0]?.message, 'weights missing');
+  assert.equal((await fetch(`${base}/v1/models/model`)).status, 503);
+});
+
+test('isHealthy() false turns readiness red', async () => {
+  const { s, base } = await start(`
+    export class Model { isHealthy() { return false; } predict() { return 1; } }`);
+  await s.loaded;
+  assert.equal((await fetch(`${base}/v1/models/model`)).status, 503);
+});

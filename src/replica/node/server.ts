@@ -1,0 +1,167 @@
+// The model server inside a Node replica: Truss's routes over node:http.
+//   GET /                        live (200 as soon as the process listens)
+//   GET /v1/models/model         ready (503 until load() has finished, or while isHealthy() is false)
+//   POST /v1/models/model:predict
+// `predict_concurrency` bounds concurrent predict calls; pre/postprocess are not bounded.
+import { createServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { isAsyncIterable, ModelInstance } from './model-instance.ts';
+import type { ModelContext } from './model-instance.ts';
+import { Semaphore } from './semaphore.ts';
+
+export interface ModelServerOptions {
+  modelFile: string;
+  className: string;
+  context: ModelContext;
+  predictConcurrency: number;
+  /** Called when load() throws; the replica process exits so that the platform can see it. */
+  onLoadError: (err: Error) => void;
+}
+
+export interface ModelServer {
+  server: Server;
+  loaded: Promise<void>;
+  /** Stops accepting requests and resolves when those in flight have finished. */
+  drain(): Promise<void>;
+}
+
+const MODEL_PATH = '/v1/models/model';
+const PREDICT_PATH = '/v1/models/model:predict';
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+function encodeChunk(item: unknown, sse: boolean): string | Uint8Array {
+  if (sse) return `data: ${typeof item === 'string' ? item : JSON.stringify(item)}\n\n`;
+  if (typeof item === 'string' || item instanceof Uint8Array) return item;
+  return JSON.stringify(item) + '\n';
+}
+
+export function createModelServer(options: ModelServerOptions): ModelServer {
+  let model: ModelInstance | undefined;
+  let inFlight = 0;
+  let draining = false;
+  let idle: (() => void) | undefined;
+  const slots = new Semaphore(options.predictConcurrency);
+
+  const loaded = (async () => {
+    const instance = await ModelInstance.create(options.modelFile, options.className, options.context);
+    await instance.load();
+    model = instance;
+    console.log('model loaded; ready to serve');
+  })();
+  loaded.catch((err: Error) => options.onLoadError(err));
+
+  async function predict(req: IncomingMessage, res: ServerResponse, ready: ModelInstance): Promise<void> {
+    const raw = await readBody(req);
+    let input: unknown;
+    try {
+      input = raw.length === 0 ? {} : JSON.parse(raw.toString('utf8'));
+    } catch {
+      return sendJson(res, 400, { error: { code: 'BAD_REQUEST', message: 'request body is not valid JSON' } });
+    }
+    const requestId = req.headers['x-request-id'];
+    try {
+      const pre = await ready.preprocess(input);
+      const release = await slots.acquire();
+      let output: unknown;
+      try {
+        output = await ready.predict(pre);
+      } catch (err) {
+        release();
+        throw err;
+      }
+      if (isAsyncIterable(output) || isIterator(output)) {
+        await stream(output, req, res, release);
+        return;
+      }
+      release();
+      sendJson(res, 200, await ready.postprocess(output));
+    } catch (err) {
+      const e = err instanceof Error ? err : new Error(String(err));
+      console.error(`predict failed${requestId ? ` (request ${String(requestId)})` : ''}: ${e.stack ?? e.message}`);
+      if (!res.headersSent) sendJson(res, 500, { error: { code: 'MODEL_ERROR', message: e.message } });
+      else res.end();
+    }
+  }
+
+  async function stream(
+    output: AsyncIterable<unknown> | Iterable<unknown>,
+    req: IncomingMessage,
+    res: ServerResponse,
+    release: () => void,
+  ): Promise<void> {
+    const sse = String(req.headers.accept ?? '').includes('text/event-stream');
+    res.writeHead(200, {
+      'content-type': sse ? 'text/event-stream' : 'application/octet-stream',
+      'cache-control': 'no-cache',
+      'x-plinth-stream': '1',
+    });
+    res.flushHeaders();
+    try {
+      for await (const item of output) {
+        if (res.destroyed) break;
+        res.write(encodeChunk(item, sse));
+      }
+    } catch (err) {
+      const e = err instanceof Error ? err : new Error(String(err));
+      console.error(`stream failed part-way: ${e.stack ?? e.message}`);
+    } finally {
+      release();
+      res.end();
+    }
+  }
+
+  const server = createServer((req, res) => {
+    const url = req.url ?? '/';
+    if (req.method === 'GET' && url === '/') return sendJson(res, 200, { status: 'alive' });
+    if (req.method === 'GET' && url === MODEL_PATH) {
+      if (!model || draining) return sendJson(res, 503, { status: draining ? 'draining' : 'loading' });
+      const ready = model;
+      void ready.isHealthy().then(
+        (ok) => sendJson(res, ok ? 200 : 503, { status: ok ? 'ready' : 'unhealthy' }),
+        () => sendJson(res, 503, { status: 'unhealthy' }),
+      );
+      return;
+    }
+    if (req.method === 'POST' && url === PREDICT_PATH) {
+      if (!model) return sendJson(res, 503, { error: { code: 'MODEL_NOT_READY', message: 'the model is still loading' } });
+      inFlight++;
+      res.on('close', () => {
+        inFlight--;
+        if (inFlight === 0) idle?.();
+      });
+      void predict(req, res, model);
+      return;
+    }
+    sendJson(res, 404, { error: { code: 'NOT_FOUND', message: `no route ${req.method} ${url}` } });
+  });
+  server.keepAliveTimeout = 65_000;
+
+  return {
+    server,
+    loaded,
+    async drain() {
+      draining = true;
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+        if (inFlight === 0) resolve();
+        else idle = resolve;
+      });
+    },
+  };
+}
+
+function isIterator(v: unknown): v is Iterable<unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && Symbol.iterator in v && 'next' in v;
+}

@@ -1,0 +1,69 @@
+// The RuntimeBackend seam: where replicas run. `local` (child processes) and, later, `kubernetes`
+// implement it and pass one shared suite. Knows nothing of HTTP routes or the store.
+
+export type ReplicaPhase = 'STARTING' | 'READY' | 'DRAINING' | 'STOPPED' | 'FAILED';
+
+export interface ReplicaSpec {
+  replicaId: string;
+  deploymentId: string;
+  modelId: string;
+  language: 'typescript' | 'python';
+  /** The extracted bundle, with its prepared environment linked in. */
+  appDir: string;
+  /** The model class file, relative to appDir. */
+  modelFile: string;
+  /** The resolved config.yaml. */
+  config: Record<string, unknown>;
+  /** Environment variables for the model process (config `environment_variables`). */
+  env: Record<string, string>;
+  /** Directory of the prepared environment (venv for Python); null when none is needed. */
+  envDir: string | null;
+}
+
+export interface ReplicaExit {
+  code: number | null;
+  signal: string | null;
+  /** Whether the platform asked for the stop. */
+  expected: boolean;
+  /** The model's own words when it failed (its load() error), else a plain description. */
+  reason: string;
+  /** Whether the replica ever became ready. */
+  wasReady: boolean;
+}
+
+export interface ReplicaHandle {
+  id: string;
+  deploymentId: string;
+  phase: ReplicaPhase;
+  /** `host:port` or a Unix socket path, once listening. */
+  address: string | null;
+  startedAtMs: number;
+  readyAtMs: number | null;
+  exit: ReplicaExit | null;
+}
+
+export type ReplicaEvent =
+  | { type: 'ready'; replica: ReplicaHandle }
+  | { type: 'draining'; replica: ReplicaHandle }
+  | { type: 'exited'; replica: ReplicaHandle; exit: ReplicaExit };
+
+export interface Capacity {
+  cpu: number;
+  memoryBytes: number;
+  gpus: { kind: string; index: number }[];
+}
+
+export interface RuntimeBackend {
+  readonly name: string;
+  capacity(): Capacity;
+  /** Starts a replica; resolves once the process is launched (not yet ready). */
+  start(spec: ReplicaSpec): Promise<ReplicaHandle>;
+  /** Stops routing to a replica, lets in-flight requests finish for up to drainMs, then stops it. */
+  stop(replicaId: string, options: { drainMs: number }): Promise<void>;
+  /** Live replicas (STARTING, READY, DRAINING), optionally of one deployment. */
+  list(deploymentId?: string): ReplicaHandle[];
+  /** Subscribes to replica changes; returns the unsubscribe function. */
+  watch(listener: (event: ReplicaEvent) => void): () => void;
+  /** Stops every replica. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,176 @@
+// The local RuntimeBackend: each replica is a child process on this machine. It listens on a port
+// the OS picks (announced on stdout), is polled for readiness, drains on SIGTERM and is killed after
+// the grace period. Output is passed on line by line; exits are reported with the model's own error.
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { cpus, totalmem } from 'node:os';
+import { createInterface } from 'node:readline';
+import type { Capacity, ReplicaEvent, ReplicaExit, ReplicaHandle, ReplicaSpec, RuntimeBackend } from '../backend.ts';
+import { launchCommand } from './launch.ts';
+import { waitUntilReady } from './readiness.ts';
+
+export type ReplicaLogSink = (spec: ReplicaSpec, stream: 'stdout' | 'stderr', line: string) => void;
+
+const LISTENING = /^plinth: listening on (\S+)$/;
+const LOAD_FAILED = 'plinth: load() failed: ';
+
+interface Running {
+  spec: ReplicaSpec;
+  handle: ReplicaHandle;
+  child: ChildProcess;
+  stopRequested: boolean;
+  lastErrorLines: string[];
+  exited: Promise<void>;
+}
+
+export interface LocalBackendOptions {
+  onLog: ReplicaLogSink;
+  /** Readiness is polled this often while a replica loads. */
+  readinessIntervalMs?: number;
+}
+
+export class LocalBackend implements RuntimeBackend {
+  readonly name = 'local';
+  private readonly replicas = new Map<string, Running>();
+  private readonly listeners = new Set<(event: ReplicaEvent) => void>();
+  private readonly options: LocalBackendOptions;
+
+  constructor(options: LocalBackendOptions) {
+    this.options = options;
+  }
+
+  capacity(): Capacity {
+    return { cpu: cpus().length, memoryBytes: totalmem(), gpus: [] };
+  }
+
+  async start(spec: ReplicaSpec): Promise<ReplicaHandle> {
+    const { command, args } = launchCommand(spec);
+    const child = spawn(command, args, {
+      cwd: spec.appDir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOME: process.env.HOME ?? '',
+        LANG: process.env.LANG ?? 'C.UTF-8',
+        ...spec.env,
+        PLINTH_APP_DIR: spec.appDir,
+        PLINTH_MODEL_FILE: spec.modelFile,
+        PLINTH_CONFIG_JSON: JSON.stringify(spec.config),
+        PLINTH_LISTEN: '0',
+        PLINTH_PARENT_PID: String(process.pid),
+        PLINTH_REPLICA_ID: spec.replicaId,
+        ...(spec.envDir ? { PLINTH_ENV_DIR: spec.envDir } : {}),
+      },
+    });
+    const handle: ReplicaHandle = {
+      id: spec.replicaId,
+      deploymentId: spec.deploymentId,
+      phase: 'STARTING',
+      address: null,
+      startedAtMs: Date.now(),
+      readyAtMs: null,
+      exit: null,
+    };
+    const running: Running = {
+      spec,
+      handle,
+      child,
+      stopRequested: false,
+      lastErrorLines: [],
+      exited: new Promise((resolve) => child.once('exit', () => resolve())),
+    };
+    this.replicas.set(spec.replicaId, running);
+
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const listening = LISTENING.exec(line);
+      if (listening && handle.address === null) {
+        handle.address = listening[1]!;
+        void this.pollReadiness(running);
+        return;
+      }
+      this.options.onLog(spec, 'stdout', line);
+    });
+    createInterface({ input: child.stderr! }).on('line', (line) => {
+      running.lastErrorLines.push(line);
+      if (running.lastErrorLines.length > 40) running.lastErrorLines.shift();
+      this.options.onLog(spec, 'stderr', line);
+    });
+    child.once('error', (err) => {
+      running.lastErrorLines.push(`could not start the replica process: ${err.message}`);
+    });
+    child.once('exit', (code, signal) => this.onExit(running, code, signal));
+    return { ...handle };
+  }
+
+  private async pollReadiness(running: Running): Promise<void> {
+    const ready = await waitUntilReady(running.handle.address!, {
+      intervalMs: this.options.readinessIntervalMs ?? 25,
+      stillWanted: () => running.handle.phase === 'STARTING',
+    });
+    if (!ready || running.handle.phase !== 'STARTING') return;
+    running.handle.phase = 'READY';
+    running.handle.readyAtMs = Date.now();
+    this.emit({ type: 'ready', replica: { ...running.handle } });
+  }
+
+  private onExit(running: Running, code: number | null, signal: NodeJS.Signals | null): void {
+    const handle = running.handle;
+    const expected = running.stopRequested;
+    const wasReady = handle.readyAtMs !== null;
+    const exit: ReplicaExit = { code, signal, expected, wasReady, reason: exitReason(running, code, signal) };
+    handle.phase = expected || code === 0 ? 'STOPPED' : 'FAILED';
+    handle.exit = exit;
+    this.replicas.delete(handle.id);
+    this.emit({ type: 'exited', replica: { ...handle }, exit });
+  }
+
+  async stop(replicaId: string, { drainMs }: { drainMs: number }): Promise<void> {
+    const running = this.replicas.get(replicaId);
+    if (!running) return;
+    running.stopRequested = true;
+    if (running.handle.phase === 'STARTING' || running.handle.phase === 'READY') {
+      running.handle.phase = 'DRAINING';
+      this.emit({ type: 'draining', replica: { ...running.handle } });
+    }
+    running.child.kill('SIGTERM');
+    const timer = setTimeout(() => running.child.kill('SIGKILL'), drainMs);
+    await running.exited;
+    clearTimeout(timer);
+  }
+
+  list(deploymentId?: string): ReplicaHandle[] {
+    const out: ReplicaHandle[] = [];
+    for (const r of this.replicas.values()) {
+      if (deploymentId === undefined || r.handle.deploymentId === deploymentId) out.push({ ...r.handle });
+    }
+    return out;
+  }
+
+  watch(listener: (event: ReplicaEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.replicas.keys()].map((id) => this.stop(id, { drainMs: 5000 })));
+  }
+
+  private emit(event: ReplicaEvent): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(event);
+      } catch (err) {
+        console.error('replica event listener failed', err);
+      }
+    }
+  }
+}
+
+function exitReason(running: Running, code: number | null, signal: NodeJS.Signals | null): string {
+  const loadError = running.lastErrorLines.find((l) => l.startsWith(LOAD_FAILED));
+  if (loadError) return `load() failed: ${loadError.slice(LOAD_FAILED.length)}`;
+  if (running.stopRequested) return 'stopped by the platform';
+  const last = running.lastErrorLines.filter((l) => l.trim() !== '').at(-1);
+  const how = signal ? `killed by ${signal}` : `exited with code ${code}`;
+  return last ? `replica ${how}: ${last}` : `replica ${how}`;
+}
