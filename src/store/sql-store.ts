@@ -65,7 +65,7 @@ export class SqlStore implements Store {
   async createDeployment(input: NewDeployment): Promise<Deployment> {
     const time = now();
     const row = {
-      id: newId('d'),
+      id: input.id ?? newId('d'),
       model_id: input.model_id,
       name: input.name,
       status: input.status,

@@ -16,6 +16,8 @@ import type {
 import type { DeploymentStatus } from '../domain/status.ts';
 
 export interface NewDeployment {
+  /** Chosen by the caller when files must be laid out before the record exists. */
+  id?: string;
   model_id: string;
   name: string;
   status: DeploymentStatus;

@@ -1,0 +1,67 @@
+// Builds deployments in BUILDING: prepares the model's environment (cached), records the result,
+// then hands the deployment to the reconciler (DEPLOYING) or fails it (BUILD_FAILED) with the
+// installer's own message. Build output goes to the deployment's logs.
+import { findModelEntry } from '../config/model-entry.ts';
+import type { ModelConfig } from '../config/schema.ts';
+import type { Deployment } from '../domain/types.ts';
+import type { PlinthHome } from '../home.ts';
+import type { LogSink } from '../observability/log-sink.ts';
+import type { StatusRecorder } from '../store/status-recorder.ts';
+import type { Store } from '../store/store.ts';
+import { writeBuildRecord } from './build-record.ts';
+import { BuildError, prepareNodeEnvironment } from './node-environment.ts';
+import { listAppFiles } from './app-files.ts';
+
+export class BuildController {
+  private readonly running = new Set<string>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly home: PlinthHome,
+    private readonly status: StatusRecorder,
+    private readonly logs: LogSink,
+    private readonly onBuilt: () => void,
+  ) {}
+
+  /** Starts a build for every deployment in BUILDING that is not already being built. */
+  async pass(): Promise<void> {
+    const building = await this.store.listDeployments({ statuses: ['BUILDING'] });
+    for (const d of building) {
+      if (this.running.has(d.id)) continue;
+      this.running.add(d.id);
+      void this.build(d).finally(() => this.running.delete(d.id));
+    }
+  }
+
+  private async build(deployment: Deployment): Promise<void> {
+    const target = { model_id: deployment.model_id, deployment_id: deployment.id };
+    const log = (line: string, level: 'INFO' | 'ERROR' = 'INFO'): void => this.logs.write(target, 'build', level, line);
+    const started = Date.now();
+    try {
+      const appDir = this.home.appDir(deployment.id);
+      const config = deployment.config as unknown as ModelConfig;
+      const entry = findModelEntry(listAppFiles(appDir), config, 'the bundle');
+      log(`building ${entry.language} model (${entry.file})`);
+      const envDir = entry.language === 'typescript' ? await prepareNodeEnvironment(appDir, this.home.environments, log) : null;
+      writeBuildRecord(this.home.buildRecord(deployment.id), {
+        language: entry.language,
+        modelFile: entry.file,
+        envDir,
+        builtAt: new Date().toISOString(),
+      });
+      log(`build finished in ${Date.now() - started} ms`);
+      await this.logs.flush();
+      const current = await this.store.getDeployment(deployment.id);
+      if (current?.status !== 'BUILDING') return;
+      await this.status.transition(deployment.id, 'DEPLOYING', 'build finished', { desired_replicas: 1 });
+      this.onBuilt();
+    } catch (err) {
+      const message = err instanceof BuildError || err instanceof Error ? err.message : String(err);
+      log(`build failed: ${message}`, 'ERROR');
+      await this.logs.flush();
+      if (await this.store.getDeployment(deployment.id)) {
+        await this.status.transition(deployment.id, 'BUILD_FAILED', message);
+      }
+    }
+  }
+}

@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { PlinthError } from '../domain/errors.ts';
+import { Activator } from './activator.ts';
+import type { Lease } from './activator.ts';
+import { makeLeastLoaded } from './lb-policy.ts';
+
+const opts = { maxQueue: 3, parkTimeoutMs: 60_000 };
+
+test('requests park while no replica is ready and go out in order once one is', async () => {
+  const a = new Activator(opts);
+  const order: number[] = [];
+  const waits = [1, 2, 3].map((n) => Promise.resolve(a.acquire()).then((lease) => (order.push(n), lease)));
+  assert.equal(a.queued, 3);
+  a.setReplicas([{ id: 'r1', address: 'x:1' }], 2);
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(order, [1, 2]);
+  assert.equal(a.inFlight, 2);
+  const [first] = (await Promise.all(waits.slice(0, 2))) as Lease[];
+  first!.release();
+  first!.release(); // twice is harmless
+  const third = await waits[2]!;
+  assert.deepEqual(order, [1, 2, 3]);
+  assert.equal(third.replica.id, 'r1');
+  assert.equal(a.inFlight, 2);
+});
+
+test('a replica never gets more than its capacity; the least loaded is chosen', () => {
+  const a = new Activator(opts);
+  a.setReplicas([{ id: 'r1', address: 'a' }, { id: 'r2', address: 'b' }], 2);
+  const leases = [a.acquire(), a.acquire(), a.acquire(), a.acquire()] as Lease[];
+  const counts = new Map<string, number>();
+  for (const l of leases) counts.set(l.replica.id, (counts.get(l.replica.id) ?? 0) + 1);
+  assert.deepEqual([...counts.entries()].sort(), [['r1', 2], ['r2', 2]]);
+  assert.ok(a.acquire() instanceof Promise);
+});
+
+test('a full queue is refused with QUEUE_FULL; a failed deployment releases parked requests', async () => {
+  const a = new Activator(opts);
+  const parked = [a.acquire(), a.acquire(), a.acquire()];
+  await assert.rejects(Promise.resolve(a.acquire()), (e: unknown) => e instanceof PlinthError && e.code === 'QUEUE_FULL');
+  a.fail(new PlinthError('DEPLOYMENT_FAILED', 'load() failed: boom'));
+  for (const p of parked) await assert.rejects(Promise.resolve(p), /load\(\) failed: boom/);
+  await assert.rejects(Promise.resolve(a.acquire()), /boom/);
+  a.setReplicas([{ id: 'r1', address: 'a' }], 1);
+  assert.ok(!(a.acquire() instanceof Promise));
+});
+
+test('a parked request past its timeout gets GATEWAY_TIMEOUT', async () => {
+  const a = new Activator({ maxQueue: 10, parkTimeoutMs: 20 });
+  const keepAlive = setTimeout(() => {}, 5000); // park timers do not hold the process open
+  await assert.rejects(Promise.resolve(a.acquire()), (e: unknown) => e instanceof PlinthError && e.code === 'GATEWAY_TIMEOUT');
+  assert.equal(a.queued, 0);
+  clearTimeout(keepAlive);
+});
+
+test('least-loaded policy skips full replicas and prefers idle ones', () => {
+  const pick = makeLeastLoaded();
+  const r = (id: string, inFlight: number, capacity = 4) => ({ id, address: id, inFlight, capacity });
+  assert.equal(pick([r('a', 3), r('b', 1), r('c', 2)])?.id, 'b');
+  assert.equal(pick([r('a', 4), r('b', 4)]), undefined);
+  assert.equal(pick([]), undefined);
+  const seen = new Set([0, 1, 2, 3].map(() => pick([r('a', 0), r('b', 0)])!.id));
+  assert.deepEqual([...seen].sort(), ['a', 'b']);
+});

@@ -1,0 +1,131 @@
+// One deployment's activator: hands each request a slot on a ready replica, or parks it in a FIFO
+// queue until a slot frees up or a replica becomes ready. Parked requests fail only when the
+// deployment fails, the queue is full, or they wait past their timeout — never because a replica
+// is starting. A lease's release() frees the slot exactly once.
+import { PlinthError } from '../domain/errors.ts';
+import { makeLeastLoaded } from './lb-policy.ts';
+import type { LbPolicy, ReplicaSlot } from './lb-policy.ts';
+
+export interface Lease {
+  replica: ReplicaSlot;
+  release(): void;
+}
+
+interface Parked {
+  resolve: (lease: Lease) => void;
+  reject: (err: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+export interface ActivatorOptions {
+  maxQueue: number;
+  parkTimeoutMs: number;
+  policy?: LbPolicy;
+}
+
+export class Activator {
+  private replicas: ReplicaSlot[] = [];
+  private readonly queue: Parked[] = [];
+  private readonly policy: LbPolicy;
+  private readonly options: ActivatorOptions;
+  private failure: PlinthError | null = null;
+
+  constructor(options: ActivatorOptions) {
+    this.options = options;
+    this.policy = options.policy ?? makeLeastLoaded();
+  }
+
+  /** Replaces the set of ready replicas, keeping in-flight counts of those that stay. */
+  setReplicas(ready: readonly { id: string; address: string }[], capacity: number): void {
+    const previous = new Map(this.replicas.map((r) => [r.id, r]));
+    this.replicas = ready.map((r) => {
+      const kept = previous.get(r.id);
+      if (kept) {
+        kept.capacity = capacity;
+        return kept;
+      }
+      return { id: r.id, address: r.address, inFlight: 0, capacity };
+    });
+    if (this.replicas.length > 0) this.failure = null;
+    this.dispatch();
+  }
+
+  /** Fails every parked request (and new ones, until replicas appear) with `error`. */
+  fail(error: PlinthError | null): void {
+    this.failure = error;
+    if (!error) return;
+    for (const parked of this.queue.splice(0)) {
+      clearTimeout(parked.timer);
+      parked.reject(error);
+    }
+  }
+
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  get inFlight(): number {
+    return this.replicas.reduce((sum, r) => sum + r.inFlight, 0);
+  }
+
+  get readyCount(): number {
+    return this.replicas.length;
+  }
+
+  acquire(): Lease | Promise<Lease> {
+    if (this.queue.length === 0) {
+      const chosen = this.policy(this.replicas);
+      if (chosen) return this.lease(chosen);
+    }
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.queue.length >= this.options.maxQueue) {
+      return Promise.reject(new PlinthError('QUEUE_FULL', `the deployment's queue is full (${this.options.maxQueue} requests waiting)`));
+    }
+    return new Promise<Lease>((resolve, reject) => {
+      const parked: Parked = {
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          const i = this.queue.indexOf(parked);
+          if (i !== -1) this.queue.splice(i, 1);
+          reject(
+            new PlinthError(
+              'GATEWAY_TIMEOUT',
+              `no replica became available within ${Math.round(this.options.parkTimeoutMs / 1000)} s; the model may still be loading`,
+            ),
+          );
+        }, this.options.parkTimeoutMs).unref(),
+      };
+      this.queue.push(parked);
+    });
+  }
+
+  /** Withdraws a parked request whose client went away. */
+  cancel(promise: Promise<Lease>): void {
+    void promise.then((lease) => lease.release(), () => undefined);
+  }
+
+  private lease(replica: ReplicaSlot): Lease {
+    replica.inFlight++;
+    let released = false;
+    return {
+      replica,
+      release: () => {
+        if (released) return;
+        released = true;
+        replica.inFlight--;
+        this.dispatch();
+      },
+    };
+  }
+
+  private dispatch(): void {
+    while (this.queue.length > 0) {
+      const chosen = this.policy(this.replicas);
+      if (!chosen) return;
+      const parked = this.queue.shift()!;
+      clearTimeout(parked.timer);
+      parked.resolve(this.lease(chosen));
+    }
+  }
+}

@@ -1,0 +1,155 @@
+// The data plane's entry: takes inference requests straight off node:http, resolves them to a
+// deployment, takes a replica slot from that deployment's activator (parking while replicas
+// start), and proxies. No web framework on this path.
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { errorBody, isPlinthError, PlinthError } from '../domain/errors.ts';
+import { isFailed } from '../domain/status.ts';
+import type { Deployment } from '../domain/types.ts';
+import type { Store } from '../store/store.ts';
+import { Activator } from './activator.ts';
+import type { Lease } from './activator.ts';
+import { proxyToReplica, ReplicaPools } from './proxy.ts';
+import { TargetResolver } from './resolver.ts';
+import { matchInference } from './routing.ts';
+import type { InferenceRoute } from './routing.ts';
+
+export interface GatewayOptions {
+  maxQueue?: number;
+  parkTimeoutMs?: number;
+}
+
+export interface ReadyReplica {
+  id: string;
+  address: string;
+}
+
+function sendError(res: ServerResponse, err: unknown, requestId: string): void {
+  const e = isPlinthError(err) ? err : new PlinthError('INTERNAL', 'the gateway failed to forward the request');
+  if (!isPlinthError(err)) console.error('gateway:', err);
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = JSON.stringify(errorBody(e.code, e.message));
+  const headers: Record<string, string | number> = {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+    'x-request-id': requestId,
+  };
+  if (e.code === 'QUEUE_FULL') headers['retry-after'] = 1;
+  res.writeHead(e.httpStatus, headers);
+  res.end(body);
+}
+
+function predictConcurrency(d: Deployment): number {
+  const runtime = (d.config as { runtime?: { predict_concurrency?: number } }).runtime;
+  return runtime?.predict_concurrency ?? 1;
+}
+
+export class Gateway {
+  readonly resolver: TargetResolver;
+  private readonly activators = new Map<string, Activator>();
+  private readonly ready = new Map<string, readonly ReadyReplica[]>();
+  private readonly failures = new Map<string, PlinthError>();
+  private readonly capacities = new Map<string, number>();
+  private readonly pools = new ReplicaPools();
+  private readonly options: Required<GatewayOptions>;
+
+  constructor(store: Store, options: GatewayOptions = {}) {
+    this.resolver = new TargetResolver(store);
+    this.options = { maxQueue: options.maxQueue ?? 1000, parkTimeoutMs: options.parkTimeoutMs ?? 600_000 };
+  }
+
+  /** The inference route of a request, or null when it is not an inference request. */
+  match(req: IncomingMessage): InferenceRoute | null {
+    const url = req.url;
+    if (!url || url.startsWith('/v1/')) return null;
+    return matchInference(req.headers.host, url);
+  }
+
+  /** The ready replicas of a deployment changed (from the runtime backend). */
+  setReadyReplicas(deploymentId: string, replicas: readonly ReadyReplica[]): void {
+    this.ready.set(deploymentId, replicas);
+    this.activators.get(deploymentId)?.setReplicas(replicas, this.capacities.get(deploymentId) ?? 1);
+    const inUse = new Set<string>();
+    for (const list of this.ready.values()) for (const r of list) inUse.add(r.address);
+    this.pools.retain(inUse);
+  }
+
+  /** A deployment changed status: failed ones release their parked requests with the reason. */
+  deploymentChanged(d: Deployment): void {
+    this.resolver.invalidate();
+    const failure = statusFailure(d);
+    if (failure) this.failures.set(d.id, failure);
+    else this.failures.delete(d.id);
+    this.activators.get(d.id)?.fail(failure);
+  }
+
+  async handle(req: IncomingMessage, res: ServerResponse, route: InferenceRoute): Promise<void> {
+    const incomingId = req.headers['x-request-id'];
+    const requestId = typeof incomingId === 'string' && incomingId.length <= 200 ? incomingId : randomUUID();
+    let lease: Lease | undefined;
+    try {
+      const { deployment } = await this.resolver.resolve(route);
+      const failure = this.failures.get(deployment.id) ?? statusFailure(deployment);
+      if (failure) throw failure;
+      if (route.action === 'wake') {
+        req.resume();
+        res.writeHead(202, { 'content-type': 'application/json', 'x-request-id': requestId });
+        res.end(JSON.stringify({ deployment_id: deployment.id, status: deployment.status }));
+        return;
+      }
+      const activator = this.activatorFor(deployment);
+      const acquired = activator.acquire();
+      if (acquired instanceof Promise) {
+        const onGone = (): void => activator.cancel(acquired);
+        res.once('close', onGone);
+        lease = await acquired;
+        res.off('close', onGone);
+        if (res.destroyed) return;
+      } else lease = acquired;
+      await proxyToReplica(this.pools.get(lease.replica.address), req, res, requestId);
+    } catch (err) {
+      if (res.destroyed) return;
+      sendError(res, err, requestId);
+    } finally {
+      lease?.release();
+    }
+  }
+
+  private activatorFor(d: Deployment): Activator {
+    let activator = this.activators.get(d.id);
+    if (!activator) {
+      const capacity = predictConcurrency(d);
+      this.capacities.set(d.id, capacity);
+      activator = new Activator({ maxQueue: this.options.maxQueue, parkTimeoutMs: this.options.parkTimeoutMs });
+      activator.setReplicas(this.ready.get(d.id) ?? [], capacity);
+      this.activators.set(d.id, activator);
+    }
+    return activator;
+  }
+
+  /** Forgets a deleted deployment. */
+  forget(deploymentId: string): void {
+    this.activators.get(deploymentId)?.fail(new PlinthError('DEPLOYMENT_NOT_FOUND', `deployment ${deploymentId} was deleted`));
+    this.activators.delete(deploymentId);
+    this.ready.delete(deploymentId);
+    this.failures.delete(deploymentId);
+    this.resolver.invalidate();
+  }
+
+  async close(): Promise<void> {
+    await this.pools.close();
+  }
+}
+
+function statusFailure(d: Deployment): PlinthError | null {
+  if (isFailed(d.status)) {
+    return new PlinthError('DEPLOYMENT_FAILED', `deployment ${d.name} (${d.id}) is ${d.status}: ${d.status_reason ?? 'see its logs'}`);
+  }
+  if (d.status === 'INACTIVE' || d.status === 'DEACTIVATING') {
+    return new PlinthError('DEPLOYMENT_INACTIVE', `deployment ${d.name} (${d.id}) is inactive; activate it to call it`);
+  }
+  return null;
+}

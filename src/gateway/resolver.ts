@@ -1,0 +1,64 @@
+// Resolves an inference route to the deployment that serves it, with a short-lived cache that
+// the platform invalidates whenever deployments or environments change.
+import { PlinthError } from '../domain/errors.ts';
+import type { Deployment } from '../domain/types.ts';
+import type { Store } from '../store/store.ts';
+import type { InferenceRoute } from './routing.ts';
+
+export interface ResolvedTarget {
+  deployment: Deployment;
+  /** The environment the request named, if any. */
+  environment: string | null;
+}
+
+const TTL_MS = 2000;
+
+export class TargetResolver {
+  private readonly cache = new Map<string, { value: Promise<ResolvedTarget>; expiresAtMs: number }>();
+
+  constructor(private readonly store: Store) {}
+
+  invalidate(): void {
+    this.cache.clear();
+  }
+
+  resolve(route: InferenceRoute): Promise<ResolvedTarget> {
+    const t = route.target;
+    const key = `${route.modelRef}\0${t.kind}\0${t.kind === 'environment' ? t.name : t.kind === 'deployment' ? t.id : ''}`;
+    const now = Date.now();
+    const hit = this.cache.get(key);
+    if (hit && hit.expiresAtMs > now) return hit.value;
+    const value = this.lookup(route);
+    this.cache.set(key, { value, expiresAtMs: now + TTL_MS });
+    value.catch(() => this.cache.delete(key));
+    return value;
+  }
+
+  private async lookup(route: InferenceRoute): Promise<ResolvedTarget> {
+    const model = await this.store.getModel(route.modelRef);
+    if (!model) throw new PlinthError('MODEL_NOT_FOUND', `model "${route.modelRef}" not found`);
+    const t = route.target;
+    if (t.kind === 'environment') {
+      const env = await this.store.getEnvironment(model.id, t.name);
+      if (!env) throw new PlinthError('ENVIRONMENT_NOT_FOUND', `model ${model.name} has no environment "${t.name}"`);
+      if (!env.current_deployment_id) {
+        throw new PlinthError('NO_DEPLOYMENT', `environment "${t.name}" of model ${model.name} has no deployment yet; promote one to it`);
+      }
+      const deployment = await this.store.getDeployment(env.current_deployment_id);
+      if (!deployment) throw new PlinthError('DEPLOYMENT_NOT_FOUND', `environment "${t.name}" points at a missing deployment`);
+      return { deployment, environment: t.name };
+    }
+    if (t.kind === 'development') {
+      const dev = (await this.store.listDeployments({ model_id: model.id })).find((d) => d.is_development);
+      if (!dev) {
+        throw new PlinthError('DEPLOYMENT_NOT_FOUND', `model ${model.name} has no development deployment; create one with \`plinth push --watch\``);
+      }
+      return { deployment: dev, environment: null };
+    }
+    const deployment = await this.store.getDeployment(t.id);
+    if (!deployment || deployment.model_id !== model.id) {
+      throw new PlinthError('DEPLOYMENT_NOT_FOUND', `model ${model.name} has no deployment "${t.id}"`);
+    }
+    return { deployment, environment: null };
+  }
+}

@@ -1,0 +1,34 @@
+// The layout of a Plinth home directory (`$PLINTH_HOME`, default ~/.plinth). Paths only; no I/O.
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export interface PlinthHome {
+  root: string;
+  database: string;
+  credentials: string;
+  bundles: string;
+  environments: string;
+  deployments: string;
+  /** The extracted bundle a deployment's replicas run from. */
+  appDir(deploymentId: string): string;
+  /** What the builder recorded about a deployment's prepared environment. */
+  buildRecord(deploymentId: string): string;
+}
+
+export function defaultHomeDir(): string {
+  return process.env.PLINTH_HOME ? resolve(process.env.PLINTH_HOME) : join(homedir(), '.plinth');
+}
+
+export function plinthHome(root: string): PlinthHome {
+  const deployments = join(root, 'deployments');
+  return {
+    root,
+    database: join(root, 'plinth.db'),
+    credentials: join(root, 'credentials.json'),
+    bundles: join(root, 'bundles'),
+    environments: join(root, 'environments'),
+    deployments,
+    appDir: (id) => join(deployments, id, 'app'),
+    buildRecord: (id) => join(deployments, id, 'build.json'),
+  };
+}

@@ -1,0 +1,137 @@
+// Deployment lifecycle commands: create a deployment from an uploaded bundle (checked, extracted,
+// its config validated before anything is recorded), delete deployments and models, and promote
+// a model's first published deployment to production.
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { ArtifactStore } from '../bundle/artifact-store.ts';
+import { extractBundle } from '../bundle/extract.ts';
+import { findModelEntry } from '../config/model-entry.ts';
+import { parseConfig } from '../config/parse.ts';
+import { DEFAULT_AUTOSCALING } from '../domain/autoscaling.ts';
+import { PlinthError } from '../domain/errors.ts';
+import { NAME_PATTERN, newId } from '../domain/ids.ts';
+import type { Deployment, Model } from '../domain/types.ts';
+import type { PlinthHome } from '../home.ts';
+import type { RuntimeBackend } from '../runtime/backend.ts';
+import type { Store } from '../store/store.ts';
+
+export interface CreateDeploymentInput {
+  modelName: string;
+  bundleSha256: string;
+  deploymentName?: string;
+}
+
+export interface CreatedDeployment {
+  model: Model;
+  deployment: Deployment;
+  warnings: string[];
+}
+
+export interface LifecycleDeps {
+  store: Store;
+  artifacts: ArtifactStore;
+  home: PlinthHome;
+  backend: RuntimeBackend;
+  /** Wakes the build controller and reconciler. */
+  kick: () => void;
+}
+
+export function checkName(kind: string, name: string): string {
+  if (!NAME_PATTERN.test(name)) {
+    throw new PlinthError(
+      'VALIDATION_ERROR',
+      `${kind} name "${name}" is not allowed: use letters, digits, ".", "_" and "-" (at most 63, starting with a letter or digit)`,
+    );
+  }
+  return name;
+}
+
+export class Lifecycle {
+  constructor(private readonly deps: LifecycleDeps) {}
+
+  async createDeployment(input: CreateDeploymentInput): Promise<CreatedDeployment> {
+    const { store, artifacts, home } = this.deps;
+    checkName('model', input.modelName);
+    if (input.deploymentName !== undefined) checkName('deployment', input.deploymentName);
+    const bytes = artifacts.get(input.bundleSha256);
+    const staging = join(home.deployments, `.incoming-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`);
+    try {
+      const files = new Set(await extractBundle(bytes, join(staging, 'app')));
+      const configFile = join(staging, 'app', 'config.yaml');
+      const { config, warnings } = parseConfig(existsSync(configFile) ? readFileSync(configFile, 'utf8') : '', 'config.yaml');
+      findModelEntry(files, config, 'the bundle');
+
+      // Files first, under the id the record will have; the record makes them visible.
+      const deploymentId = newId('d');
+      const appDir = home.appDir(deploymentId);
+      mkdirSync(dirname(appDir), { recursive: true });
+      renameSync(join(staging, 'app'), appDir);
+      const created = await store.transaction(async (tx) => {
+        const model = (await tx.getModel(input.modelName)) ?? (await tx.createModel(input.modelName));
+        const existing = await tx.listDeployments({ model_id: model.id });
+        const published = existing.filter((d) => !d.is_development);
+        const name = input.deploymentName ?? nextDeploymentName(published.map((d) => d.name));
+        const deployment = await tx.createDeployment({
+          id: deploymentId,
+          model_id: model.id,
+          name,
+          status: 'BUILDING',
+          is_development: false,
+          bundle_sha256: input.bundleSha256,
+          config: config as unknown as Record<string, unknown>,
+          instance_type_name: 'local',
+          autoscaling_settings: { ...DEFAULT_AUTOSCALING, ...(config.autoscaling ?? {}) },
+        });
+        await tx.recordEvent({
+          model_id: model.id,
+          deployment_id: deployment.id,
+          time: deployment.created_at,
+          from_status: null,
+          to_status: 'BUILDING',
+          reason: `pushed bundle ${input.bundleSha256.slice(0, 12)}`,
+        });
+        const production = await tx.getEnvironment(model.id, 'production');
+        if (production && production.current_deployment_id === null && published.length === 0) {
+          await tx.updateEnvironment(production.id, { current_deployment_id: deployment.id });
+        }
+        return { model, deployment };
+      }).catch((err: unknown) => {
+        rmSync(dirname(appDir), { recursive: true, force: true });
+        throw err;
+      });
+      this.deps.kick();
+      return { ...created, warnings };
+    } finally {
+      rmSync(staging, { recursive: true, force: true });
+    }
+  }
+
+  async deleteDeployment(deployment: Deployment): Promise<void> {
+    await this.deps.store.deleteDeployment(deployment.id);
+    await Promise.all(
+      this.deps.backend.list(deployment.id).map((r) => this.deps.backend.stop(r.id, { drainMs: 10_000 })),
+    );
+    rmSync(dirname(this.deps.home.appDir(deployment.id)), { recursive: true, force: true });
+    this.deps.kick();
+  }
+
+  async deleteModel(model: Model): Promise<void> {
+    const deployments = await this.deps.store.listDeployments({ model_id: model.id });
+    await this.deps.store.deleteModel(model.id);
+    for (const d of deployments) {
+      await Promise.all(this.deps.backend.list(d.id).map((r) => this.deps.backend.stop(r.id, { drainMs: 10_000 })));
+      rmSync(dirname(this.deps.home.appDir(d.id)), { recursive: true, force: true });
+    }
+    this.deps.kick();
+  }
+}
+
+/** `deployment-N`, one past the highest N in use. */
+export function nextDeploymentName(existing: readonly string[]): string {
+  let highest = 0;
+  for (const name of existing) {
+    const m = /^deployment-(\d+)$/.exec(name);
+    if (m) highest = Math.max(highest, Number(m[1]));
+  }
+  return `deployment-${highest + 1}`;
+}

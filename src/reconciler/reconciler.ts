@@ -1,0 +1,184 @@
+// The reconcile loop: for each deployment, desired replicas (store) vs actual (runtime backend) →
+// a plan → executed; then the deployment's status follows what the replicas do. Crashed replicas
+// are restarted with backoff; repeated load failures end in DEPLOY_FAILED or UNHEALTHY.
+// Each pass is idempotent, and one failing deployment never stops the others.
+import { readBuildRecord } from '../builder/build-record.ts';
+import { newId } from '../domain/ids.ts';
+import { RUNNING_STATUSES } from '../domain/status.ts';
+import type { Deployment } from '../domain/types.ts';
+import type { PlinthHome } from '../home.ts';
+import type { LogSink } from '../observability/log-sink.ts';
+import type { ReplicaEvent, ReplicaHandle, RuntimeBackend } from '../runtime/backend.ts';
+import type { StatusRecorder } from '../store/status-recorder.ts';
+import type { Store } from '../store/store.ts';
+import { planReplicas, restartBackoffMs } from './plan.ts';
+import { nextStatus } from './status-rules.ts';
+
+interface FailureRecord {
+  count: number;
+  last: string | null;
+  notBeforeMs: number;
+}
+
+export interface ReconcilerDeps {
+  store: Store;
+  backend: RuntimeBackend;
+  home: PlinthHome;
+  status: StatusRecorder;
+  logs: LogSink;
+  /** How long a stopping replica may take to finish its requests. */
+  drainMs?: number;
+}
+
+export class Reconciler {
+  private readonly deps: ReconcilerDeps;
+  private readonly failures = new Map<string, FailureRecord>();
+  private running: Promise<void> | null = null;
+  private again = false;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly unwatch: () => void;
+
+  constructor(deps: ReconcilerDeps) {
+    this.deps = deps;
+    this.unwatch = deps.backend.watch((e) => void this.onReplicaEvent(e));
+  }
+
+  start(intervalMs = 1000): void {
+    this.timer = setInterval(() => this.kick(), intervalMs);
+    this.kick();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.unwatch();
+    await this.running;
+  }
+
+  /** Asks for a pass soon; passes never overlap, and a kick during one runs another after it. */
+  kick(): Promise<void> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = (async () => {
+      do {
+        this.again = false;
+        await this.pass();
+      } while (this.again);
+    })().finally(() => {
+      this.running = null;
+    });
+    return this.running;
+  }
+
+  private async pass(): Promise<void> {
+    let deployments: Deployment[];
+    try {
+      deployments = await this.deps.store.listDeployments();
+    } catch (err) {
+      console.error(`reconciler: cannot read deployments: ${(err as Error).message}`);
+      return;
+    }
+    const known = new Set(deployments.map((d) => d.id));
+    for (const d of deployments) {
+      try {
+        await this.reconcile(d);
+      } catch (err) {
+        console.error(`reconciler: deployment ${d.id}: ${(err as Error).stack ?? String(err)}`);
+      }
+    }
+    for (const orphan of this.deps.backend.list().filter((r) => !known.has(r.deploymentId))) {
+      void this.deps.backend.stop(orphan.id, { drainMs: this.deps.drainMs ?? 30_000 });
+    }
+  }
+
+  private async reconcile(d: Deployment): Promise<void> {
+    const desired = RUNNING_STATUSES.has(d.status) ? d.desired_replicas : 0;
+    const replicas = this.deps.backend.list(d.id);
+    const failure = this.failures.get(d.id);
+    const actions = planReplicas({
+      desired,
+      replicas,
+      startNotBeforeMs: failure?.notBeforeMs ?? 0,
+      nowMs: Date.now(),
+    });
+    for (const action of actions) {
+      if (action.type === 'start') await this.startReplica(d);
+      else void this.deps.backend.stop(action.replicaId, { drainMs: this.deps.drainMs ?? 30_000 });
+    }
+    const decision = nextStatus({
+      status: d.status,
+      desired,
+      phases: this.deps.backend.list(d.id).map((r) => r.phase),
+      hasServed: d.has_served,
+      consecutiveFailures: failure?.count ?? 0,
+      lastFailure: failure?.last ?? null,
+    });
+    if (decision) {
+      const patch = decision.status === 'DEPLOY_FAILED' ? { desired_replicas: 0 } : {};
+      await this.deps.status.transition(d.id, decision.status, decision.reason, patch);
+      if (decision.status === 'DEPLOY_FAILED' || decision.status === 'UNHEALTHY') {
+        this.deps.logs.write({ model_id: d.model_id, deployment_id: d.id }, 'platform', 'ERROR', `${decision.status}: ${decision.reason}`);
+      }
+    }
+  }
+
+  private async startReplica(d: Deployment): Promise<void> {
+    const build = readBuildRecord(this.deps.home.buildRecord(d.id));
+    if (!build) throw new Error(`deployment ${d.id} has no build record`);
+    const config = d.config as { environment_variables?: Record<string, string> };
+    const handle = await this.deps.backend.start({
+      replicaId: newId('r'),
+      deploymentId: d.id,
+      modelId: d.model_id,
+      language: build.language,
+      appDir: this.deps.home.appDir(d.id),
+      modelFile: build.modelFile,
+      config: d.config,
+      env: { ...(config.environment_variables ?? {}) },
+      envDir: build.envDir,
+    });
+    await this.saveReplica(handle);
+    this.deps.logs.write({ model_id: d.model_id, deployment_id: d.id, replica_id: handle.id }, 'platform', 'INFO', `replica ${handle.id} starting`);
+  }
+
+  private async saveReplica(handle: ReplicaHandle): Promise<void> {
+    await this.deps.store.upsertReplica({
+      id: handle.id,
+      deployment_id: handle.deploymentId,
+      status: handle.phase,
+      address: handle.address,
+      started_at: new Date(handle.startedAtMs).toISOString(),
+      stopped_at: handle.exit ? new Date().toISOString() : null,
+      exit_reason: handle.exit?.reason ?? null,
+    });
+  }
+
+  private async onReplicaEvent(event: ReplicaEvent): Promise<void> {
+    const { replica } = event;
+    try {
+      const d = await this.deps.store.getDeployment(replica.deploymentId);
+      if (!d) return;
+      await this.saveReplica(replica);
+      const target = { model_id: d.model_id, deployment_id: d.id, replica_id: replica.id };
+      if (event.type === 'ready') {
+        this.failures.delete(d.id);
+        if (!d.has_served) await this.deps.store.updateDeployment(d.id, { has_served: true });
+        this.deps.logs.write(target, 'platform', 'INFO', `replica ${replica.id} ready at ${replica.address}`);
+      } else if (event.type === 'exited' && !event.exit.expected) {
+        const previous = this.failures.get(d.id);
+        const count = (previous?.count ?? 0) + 1;
+        this.failures.set(d.id, { count, last: event.exit.reason, notBeforeMs: Date.now() + restartBackoffMs(count) });
+        this.deps.logs.write(target, 'platform', 'ERROR', `replica ${replica.id} failed: ${event.exit.reason}`);
+      }
+    } catch (err) {
+      console.error(`reconciler: replica event: ${(err as Error).message}`);
+    }
+    void this.kick();
+  }
+
+  /** Forgets failure history, e.g. when a user retries a deployment. */
+  resetFailures(deploymentId: string): void {
+    this.failures.delete(deploymentId);
+  }
+}
