@@ -68,6 +68,10 @@ export class Activator {
     return this.replicas.reduce((sum, r) => sum + r.inFlight, 0);
   }
 
+  inFlightOn(replicaId: string): number {
+    return this.replicas.find((r) => r.id === replicaId)?.inFlight ?? 0;
+  }
+
   get readyCount(): number {
     return this.replicas.length;
   }

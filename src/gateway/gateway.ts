@@ -130,6 +130,11 @@ export class Gateway {
     return activator;
   }
 
+  /** Requests in flight on one replica, as the gateway counts them. */
+  inFlightOf(deploymentId: string, replicaId: string): number {
+    return this.activators.get(deploymentId)?.inFlightOn(replicaId) ?? 0;
+  }
+
   /** Forgets a deleted deployment. */
   forget(deploymentId: string): void {
     this.activators.get(deploymentId)?.fail(new PlinthError('DEPLOYMENT_NOT_FOUND', `deployment ${deploymentId} was deleted`));

@@ -1,0 +1,58 @@
+// The management API (fastify) on the same node:http server as the gateway: inference requests
+// are taken off the server before fastify sees them. Every /v1 route needs an API key except the
+// OpenAPI document; errors answer {"error": {"code", "message"}} with the catalogue's status.
+import { createServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import Fastify from 'fastify';
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { errorBody, isPlinthError } from '../domain/errors.ts';
+import { PLINTH_VERSION } from '../domain/version.ts';
+import type { ApiContext } from './context.ts';
+import { collectOperations, openApiDocument } from './openapi.ts';
+import { bundleRoutes } from './routes/bundles.ts';
+import { deploymentRoutes } from './routes/deployments.ts';
+import { modelRoutes } from './routes/models.ts';
+
+const OPEN_PATHS = new Set(['/healthz', '/v1/openapi.json']);
+
+export function buildApi(ctx: ApiContext): FastifyInstance {
+  const app = Fastify({
+    logger: false,
+    bodyLimit: 10 * 1024 * 1024,
+    serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void): Server =>
+      createServer((req, res) => {
+        const route = ctx.gateway.match(req);
+        if (route) void ctx.gateway.handle(req, res, route);
+        else handler(req, res);
+      }),
+  });
+  const ops = collectOperations(app);
+
+  app.addHook('onRequest', async (req) => {
+    const path = req.url.split('?')[0]!;
+    if (!path.startsWith('/v1/') || OPEN_PATHS.has(path)) return;
+    await ctx.auth.authenticate(req.headers.authorization);
+  });
+
+  app.setErrorHandler((err: FastifyError, _req, reply) => {
+    if (isPlinthError(err)) return reply.code(err.httpStatus).send(errorBody(err.code, err.message));
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      return reply.code(413).send(errorBody('PAYLOAD_TOO_LARGE', `request body is larger than the limit (${err.message})`));
+    }
+    if (err.statusCode && err.statusCode < 500) {
+      return reply.code(err.statusCode).send(errorBody('BAD_REQUEST', err.message));
+    }
+    console.error('api: internal error', err);
+    return reply.code(500).send(errorBody('INTERNAL', 'internal server error; see the server log'));
+  });
+  app.setNotFoundHandler((req, reply) => {
+    reply.code(404).send(errorBody('NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`));
+  });
+
+  app.get('/healthz', { config: { summary: 'Liveness of the server' } }, async () => ({ status: 'ok' }));
+  app.get('/v1/openapi.json', { config: { summary: 'This document' } }, async () => openApiDocument(ops, PLINTH_VERSION));
+  modelRoutes(app, ctx);
+  bundleRoutes(app, ctx);
+  deploymentRoutes(app, ctx);
+  return app;
+}

@@ -1,0 +1,20 @@
+// What the API's route modules need from the rest of the platform.
+import type { ArtifactStore } from '../bundle/artifact-store.ts';
+import type { Gateway } from '../gateway/gateway.ts';
+import type { Lifecycle } from '../reconciler/lifecycle.ts';
+import type { RuntimeBackend } from '../runtime/backend.ts';
+import type { Store } from '../store/store.ts';
+import type { Authenticator } from './auth.ts';
+import type { UrlBuilder } from './serialize.ts';
+
+export interface ApiContext {
+  store: Store;
+  artifacts: ArtifactStore;
+  lifecycle: Lifecycle;
+  backend: RuntimeBackend;
+  gateway: Gateway;
+  auth: Authenticator;
+  urls: UrlBuilder;
+  /** Largest bundle accepted by PUT /v1/bundles, in bytes. */
+  maxBundleBytes: number;
+}

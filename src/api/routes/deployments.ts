@@ -1,0 +1,115 @@
+// /v1/models/{m}/deployments…: create (from an uploaded bundle), list, get, delete, and each
+// deployment's events, logs and replicas.
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { LOG_LEVELS_AT_OR_ABOVE } from '../../observability/log-levels.ts';
+import type { ApiContext } from '../context.ts';
+import { findDeployment, findModel } from '../lookup.ts';
+import { deploymentJson, eventJson, logJson, replicaJson } from '../serialize.ts';
+import { parseInput } from '../validate.ts';
+import type { Deployment, Model } from '../../domain/types.ts';
+
+const createBody = z.strictObject({
+  bundle_sha256: z.string().regex(/^[0-9a-f]{64}$/, 'expected a sha256 (64 lowercase hex characters)'),
+  deployment_name: z.string().min(1).optional(),
+});
+
+const logQuery = z.object({
+  since: z.string().optional(),
+  until: z.string().optional(),
+  level: z.enum(['DEBUG', 'INFO', 'WARNING', 'ERROR']).optional(),
+  replica: z.string().optional(),
+  request_id: z.string().optional(),
+  search: z.string().optional(),
+  after_id: z.coerce.number().int().min(0).optional(),
+  limit: z.coerce.number().int().min(1).max(10000).optional(),
+});
+
+type DeploymentParams = { Params: { m: string; d: string } };
+
+/** `10m`, `2h`, `30s`, `1d` → an ISO time that long ago; ISO times pass through. */
+export function parseSince(value: string, nowMs: number): string {
+  const m = /^(\d+)(s|m|h|d)$/.exec(value);
+  if (!m) return value;
+  const unitMs = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 's' | 'm' | 'h' | 'd'];
+  return new Date(nowMs - Number(m[1]) * unitMs).toISOString();
+}
+
+export function deploymentRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  const describe = async (model: Model, d: Deployment) =>
+    deploymentJson(model, d, await ctx.store.listEnvironments(model.id), ctx.backend.list(d.id), ctx.urls);
+
+  app.get<{ Params: { m: string } }>('/v1/models/:m/deployments', { config: { summary: 'List deployments' } }, async (req) => {
+    const model = await findModel(ctx.store, req.params.m);
+    const envs = await ctx.store.listEnvironments(model.id);
+    const all = await ctx.store.listDeployments({ model_id: model.id });
+    return { deployments: all.map((d) => deploymentJson(model, d, envs, ctx.backend.list(d.id), ctx.urls)) };
+  });
+
+  app.post<{ Params: { m: string } }>(
+    '/v1/models/:m/deployments',
+    { config: { summary: 'Create a deployment from an uploaded bundle' } },
+    async (req, reply) => {
+      const body = parseInput(createBody, req.body, 'request body');
+      const created = await ctx.lifecycle.createDeployment({
+        modelName: req.params.m,
+        bundleSha256: body.bundle_sha256,
+        deploymentName: body.deployment_name,
+      });
+      ctx.gateway.resolver.invalidate();
+      reply.code(201);
+      return { ...(await describe(created.model, created.deployment)), warnings: created.warnings };
+    },
+  );
+
+  app.get<DeploymentParams>('/v1/models/:m/deployments/:d', { config: { summary: 'Get a deployment' } }, async (req) => {
+    const model = await findModel(ctx.store, req.params.m);
+    return describe(model, await findDeployment(ctx.store, model, req.params.d));
+  });
+
+  app.delete<DeploymentParams>('/v1/models/:m/deployments/:d', { config: { summary: 'Delete a deployment' } }, async (req) => {
+    const model = await findModel(ctx.store, req.params.m);
+    const d = await findDeployment(ctx.store, model, req.params.d);
+    await ctx.lifecycle.deleteDeployment(d);
+    ctx.gateway.forget(d.id);
+    return { id: d.id, deleted: true };
+  });
+
+  app.get<DeploymentParams>('/v1/models/:m/deployments/:d/events', { config: { summary: 'Status changes of a deployment' } }, async (req) => {
+    const model = await findModel(ctx.store, req.params.m);
+    const d = await findDeployment(ctx.store, model, req.params.d);
+    return { events: (await ctx.store.listEvents(d.id)).map(eventJson) };
+  });
+
+  app.get<DeploymentParams & { Querystring: Record<string, string> }>(
+    '/v1/models/:m/deployments/:d/logs',
+    { config: { summary: 'Build, replica and platform logs of a deployment' } },
+    async (req) => {
+      const model = await findModel(ctx.store, req.params.m);
+      const d = await findDeployment(ctx.store, model, req.params.d);
+      const q = parseInput(logQuery, req.query, 'query');
+      const now = Date.now();
+      const logs = await ctx.store.queryLogs({
+        deployment_id: d.id,
+        since: q.since ? parseSince(q.since, now) : undefined,
+        until: q.until ? parseSince(q.until, now) : undefined,
+        levels: q.level ? LOG_LEVELS_AT_OR_ABOVE[q.level] : undefined,
+        replica_id: q.replica,
+        search: q.search,
+        after_id: q.after_id,
+        limit: q.limit,
+      });
+      return { logs: logs.filter((l) => !q.request_id || l.request_id === q.request_id).map(logJson) };
+    },
+  );
+
+  app.get<DeploymentParams>('/v1/models/:m/deployments/:d/replicas', { config: { summary: 'Replicas of a deployment' } }, async (req) => {
+    const model = await findModel(ctx.store, req.params.m);
+    const d = await findDeployment(ctx.store, model, req.params.d);
+    const live = new Map(ctx.backend.list(d.id).map((r) => [r.id, r]));
+    const records = await ctx.store.listReplicas({ deployment_id: d.id, live: true });
+    return {
+      replicas: records.map((r) => replicaJson(r, live.get(r.id), ctx.gateway.inFlightOf(d.id, r.id))),
+    };
+  });
+}

@@ -1,0 +1,122 @@
+// A typed client for the management API, used by every CLI command.
+import { ApiError, UserError } from './errors.ts';
+import type { Connection } from './connection.ts';
+
+export interface DeploymentInfo {
+  id: string;
+  name: string;
+  model_id: string;
+  model_name: string;
+  status: string;
+  status_reason: string | null;
+  active_replica_count: number;
+  environment: string | null;
+  is_development: boolean;
+  predict_url: string;
+  instance_type_name: string;
+  created_at: string;
+  warnings?: string[];
+}
+
+export interface ModelInfo {
+  id: string;
+  name: string;
+  production_deployment_id: string | null;
+}
+
+export interface LogLine {
+  id: number;
+  time: string;
+  level: string;
+  source: string;
+  replica: string | null;
+  message: string;
+}
+
+export interface EventInfo {
+  time: string;
+  from: string | null;
+  to: string;
+  reason: string;
+}
+
+export class ApiClient {
+  constructor(readonly connection: Connection) {}
+
+  async request<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+    const init: RequestInit = {
+      method,
+      headers: { authorization: `Api-Key ${this.connection.apiKey}`, ...headers },
+    };
+    if (Buffer.isBuffer(body)) init.body = body;
+    else if (body !== undefined) {
+      init.body = JSON.stringify(body);
+      (init.headers as Record<string, string>)['content-type'] = 'application/json';
+    }
+    let res: Response;
+    try {
+      res = await fetch(`${this.connection.url}${path}`, init);
+    } catch (err) {
+      throw new UserError(`cannot reach the Plinth server at ${this.connection.url} (${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}); is \`plinth up\` running?`);
+    }
+    const text = await res.text();
+    if (!res.ok) {
+      let code = `HTTP_${res.status}`;
+      let message = text || res.statusText;
+      try {
+        const parsed = JSON.parse(text) as { error?: { code: string; message: string } };
+        if (parsed.error) ({ code, message } = parsed.error);
+      } catch {
+        // not JSON: keep the raw text
+      }
+      throw new ApiError(res.status, code, message);
+    }
+    return (text ? JSON.parse(text) : undefined) as T;
+  }
+
+  async hasBundle(sha: string): Promise<boolean> {
+    const res = await fetch(`${this.connection.url}/v1/bundles/${sha}`, {
+      method: 'HEAD',
+      headers: { authorization: `Api-Key ${this.connection.apiKey}` },
+    }).catch((err: Error) => {
+      throw new UserError(`cannot reach the Plinth server at ${this.connection.url} (${err.message})`);
+    });
+    if (res.status === 401) throw new ApiError(401, 'UNAUTHENTICATED', 'the API key was refused');
+    return res.status === 200;
+  }
+
+  uploadBundle(sha: string, bytes: Buffer): Promise<unknown> {
+    return this.request('PUT', `/v1/bundles/${sha}`, bytes, { 'content-type': 'application/gzip' });
+  }
+
+  createDeployment(model: string, body: { bundle_sha256: string; deployment_name?: string }): Promise<DeploymentInfo> {
+    return this.request('POST', `/v1/models/${encodeURIComponent(model)}/deployments`, body);
+  }
+
+  getModel(model: string): Promise<ModelInfo> {
+    return this.request('GET', `/v1/models/${encodeURIComponent(model)}`);
+  }
+
+  getDeployment(model: string, deployment: string): Promise<DeploymentInfo> {
+    return this.request('GET', `/v1/models/${encodeURIComponent(model)}/deployments/${encodeURIComponent(deployment)}`);
+  }
+
+  async listDeployments(model: string): Promise<DeploymentInfo[]> {
+    return (await this.request<{ deployments: DeploymentInfo[] }>('GET', `/v1/models/${encodeURIComponent(model)}/deployments`)).deployments;
+  }
+
+  deleteDeployment(model: string, deployment: string): Promise<unknown> {
+    return this.request('DELETE', `/v1/models/${encodeURIComponent(model)}/deployments/${encodeURIComponent(deployment)}`);
+  }
+
+  async events(model: string, deployment: string): Promise<EventInfo[]> {
+    return (await this.request<{ events: EventInfo[] }>('GET', `/v1/models/${encodeURIComponent(model)}/deployments/${encodeURIComponent(deployment)}/events`)).events;
+  }
+
+  async logs(model: string, deployment: string, query: Record<string, string | number | undefined>): Promise<LogLine[]> {
+    const qs = new URLSearchParams();
+    for (const [k, v] of Object.entries(query)) if (v !== undefined) qs.set(k, String(v));
+    const path = `/v1/models/${encodeURIComponent(model)}/deployments/${encodeURIComponent(deployment)}/logs?${qs}`;
+    return (await this.request<{ logs: LogLine[] }>('GET', path)).logs;
+  }
+}

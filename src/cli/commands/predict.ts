@@ -1,0 +1,98 @@
+// `plinth predict`: call a model's environment, deployment or development endpoint and print
+// the answer as it arrives (streams included).
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { resolveConnection } from '../connection.ts';
+import { ApiError, UserError } from '../errors.ts';
+import { modelRef } from '../model-dir.ts';
+
+interface PredictOptions {
+  model?: string;
+  deployment?: string;
+  environment?: string;
+  development?: boolean;
+  data?: string;
+  file?: string;
+  output?: string;
+}
+
+function requestBody(options: PredictOptions): string {
+  if (options.data !== undefined && options.file !== undefined) throw new UserError('pass either -d or -f, not both');
+  let text: string;
+  let source: string;
+  if (options.file !== undefined) {
+    try {
+      text = readFileSync(options.file, 'utf8');
+    } catch (err) {
+      throw new UserError(`cannot read ${options.file}: ${(err as Error).message}`);
+    }
+    source = options.file;
+  } else if (options.data !== undefined) {
+    text = options.data;
+    source = '-d';
+  } else throw new UserError('pass the request body with -d JSON or -f FILE');
+  try {
+    JSON.parse(text);
+  } catch (err) {
+    throw new UserError(`${source} is not valid JSON: ${(err as Error).message}`);
+  }
+  return text;
+}
+
+export function registerPredict(program: Command, run: (fn: () => Promise<void>, json: boolean) => Promise<void>): void {
+  program
+    .command('predict')
+    .description("Call a model's endpoint")
+    .argument('[dir]', 'a model directory (names the model)')
+    .option('--model <model>', 'model id or name')
+    .option('--deployment <id>', 'call this deployment')
+    .option('--environment <name>', 'call this environment (default production)')
+    .option('--development', 'call the development deployment')
+    .option('-d, --data <json>', 'request body (JSON)')
+    .option('-f, --file <file>', 'file with the request body (JSON)')
+    .option('--output <format>', 'text or json', 'text')
+    .action((dir: string | undefined, options: PredictOptions) =>
+      run(async () => {
+        const targets = [options.deployment, options.environment, options.development].filter((x) => x !== undefined);
+        if (targets.length > 1) throw new UserError('pass only one of --deployment, --environment, --development');
+        const body = requestBody(options);
+        const model = modelRef(options.model, dir);
+        const conn = resolveConnection();
+        const target = options.deployment
+          ? `deployment/${encodeURIComponent(options.deployment)}`
+          : options.development
+            ? 'development'
+            : `environments/${encodeURIComponent(options.environment ?? 'production')}`;
+        const url = `${conn.url}/models/${encodeURIComponent(model)}/${target}/predict`;
+        let res: Response;
+        try {
+          res = await fetch(url, {
+            method: 'POST',
+            body,
+            headers: { 'content-type': 'application/json', authorization: `Api-Key ${conn.apiKey}` },
+          });
+        } catch (err) {
+          throw new UserError(`cannot reach ${conn.url}: ${(err as Error).message}`);
+        }
+        if (!res.ok) {
+          const text = await res.text();
+          let code = `HTTP_${res.status}`;
+          let message = text;
+          try {
+            const parsed = JSON.parse(text) as { error?: { code: string; message: string } };
+            if (parsed.error) ({ code, message } = parsed.error);
+          } catch {
+            // keep the raw text
+          }
+          throw new ApiError(res.status, code, `${model}: ${message}`);
+        }
+        let last = '';
+        for await (const chunk of res.body ?? []) {
+          const text = Buffer.from(chunk as Uint8Array).toString();
+          process.stdout.write(text);
+          last = text;
+        }
+        if (!last.endsWith('\n')) process.stdout.write('\n');
+      }, options.output === 'json'),
+    );
+}

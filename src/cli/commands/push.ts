@@ -1,0 +1,174 @@
+// `plinth push [DIR]`: validate, pack, upload only if missing, create the deployment, then (by
+// default) follow its phases until it is ACTIVE or failed, and print how to call it.
+import type { Command } from 'commander';
+import ora from 'ora';
+import { packDirectory } from '../../bundle/pack.ts';
+import { ApiClient } from '../api-client.ts';
+import type { DeploymentInfo } from '../api-client.ts';
+import { resolveConnection } from '../connection.ts';
+import { UserError } from '../errors.ts';
+import { readModelDir } from '../model-dir.ts';
+import { formatLogLine, printJson } from '../output.ts';
+
+interface PushOptions {
+  deploymentName?: string;
+  wait: boolean;
+  tail?: boolean;
+  output?: string;
+}
+
+const PHASES: Record<string, string> = {
+  BUILDING: 'Building the model environment',
+  DEPLOYING: 'Starting a replica',
+  LOADING_MODEL: 'Loading the model',
+  WAKING_UP: 'Waking up',
+};
+
+const FAILED = new Set(['BUILD_FAILED', 'DEPLOY_FAILED', 'FAILED', 'UNHEALTHY']);
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export interface PushResult {
+  deployment: DeploymentInfo;
+  elapsedMs: number;
+  /** The last log line shown while following the push (for --tail to go on from). */
+  lastLogId: number;
+}
+
+/** Pushes a model directory; used by `plinth push` and by `plinth up --with-example`. */
+export async function pushModel(client: ApiClient, dirArg: string, options: PushOptions & { quiet?: boolean }): Promise<PushResult> {
+  const started = Date.now();
+  const json = options.output === 'json';
+  const say = (line: string): void => {
+    if (!json && !options.quiet) process.stderr.write(line + '\n');
+  };
+  const model = readModelDir(dirArg);
+  for (const w of model.warnings) say(`warning: ${w}`);
+  const progress = makeProgress(!json && !options.quiet, !options.tail && Boolean(process.stderr.isTTY));
+  progress.phase(`Packing ${dirArg}`);
+  const bundle = await packDirectory(model.dir);
+  if (await client.hasBundle(bundle.sha256)) {
+    progress.phase('Bundle already on the server');
+  } else {
+    progress.phase(`Uploading bundle (${(bundle.bytes.length / 1024).toFixed(1)} KiB)`);
+    await client.uploadBundle(bundle.sha256, bundle.bytes);
+  }
+  let deployment = await client.createDeployment(model.modelName, {
+    bundle_sha256: bundle.sha256,
+    deployment_name: options.deploymentName,
+  });
+  progress.phase(`${model.modelName}: ${deployment.name} (${deployment.id}) created`);
+  if (!options.wait) {
+    progress.done(true, `${model.modelName}: ${deployment.name} (${deployment.id}) created`);
+    return { deployment, elapsedMs: Date.now() - started, lastLogId: 0 };
+  }
+
+  let lastStatus = '';
+  let afterId = 0;
+  for (;;) {
+    if (options.tail) {
+      const lines = await client.logs(deployment.model_id, deployment.id, { after_id: afterId, limit: 1000 });
+      for (const l of lines) {
+        process.stdout.write(formatLogLine(l) + '\n');
+        afterId = l.id;
+      }
+    }
+    if (deployment.status !== lastStatus) {
+      lastStatus = deployment.status;
+      const phase = PHASES[deployment.status];
+      if (phase) progress.phase(`${phase}…`);
+    }
+    if (deployment.status === 'ACTIVE' || FAILED.has(deployment.status)) break;
+    await sleep(150);
+    deployment = await client.getDeployment(deployment.model_id, deployment.id);
+  }
+  const elapsedMs = Date.now() - started;
+  if (FAILED.has(deployment.status)) {
+    progress.done(false, `${deployment.name} is ${deployment.status}`);
+    throw new UserError(
+      `${model.modelName} ${deployment.name} (${deployment.id}) is ${deployment.status}: ${deployment.status_reason ?? 'no reason recorded'}\n` +
+        `  see its logs: plinth logs --model ${model.modelName} --deployment ${deployment.id}`,
+      deployment.status,
+    );
+  }
+  progress.done(true, `${model.modelName} ${deployment.name} is ACTIVE (${(elapsedMs / 1000).toFixed(1)} s)`);
+  return { deployment, elapsedMs, lastLogId: afterId };
+}
+
+interface Progress {
+  phase(text: string): void;
+  done(ok: boolean, text: string): void;
+}
+
+/** A spinner on a terminal; plain lines elsewhere (CI logs, --tail); nothing when quiet. */
+function makeProgress(visible: boolean, animated: boolean): Progress {
+  if (!visible) return { phase: () => {}, done: () => {} };
+  if (!animated) {
+    return {
+      phase: (text) => process.stderr.write(`→ ${text}\n`),
+      done: (ok, text) => process.stderr.write(`${ok ? '✔' : '✖'} ${text}\n`),
+    };
+  }
+  const spinner = ora({ stream: process.stderr }).start();
+  return {
+    phase: (text) => {
+      spinner.text = text;
+    },
+    done: (ok, text) => (ok ? spinner.succeed(text) : spinner.fail(text)),
+  };
+}
+
+export function describeCall(d: DeploymentInfo, example = '{}'): string {
+  return [
+    `  curl -X POST ${d.predict_url} -d '${example}'`,
+    `  plinth predict --model ${d.model_name}${d.environment ? '' : ` --deployment ${d.id}`} -d '${example}'`,
+  ].join('\n');
+}
+
+export function registerPush(program: Command, run: (fn: () => Promise<void>, json: boolean) => Promise<void>): void {
+  program
+    .command('push')
+    .description('Deploy a model directory as a new deployment')
+    .argument('[dir]', 'the model directory', '.')
+    .option('--deployment-name <name>', 'name the deployment (default deployment-N)')
+    .option('--wait', 'wait until the deployment is ACTIVE (default)', true)
+    .option('--no-wait', 'return as soon as the deployment is created')
+    .option('--tail', 'stream the deployment logs')
+    .option('--output <format>', 'text or json', 'text')
+    .action((dir: string, options: PushOptions) =>
+      run(async () => {
+        const client = new ApiClient(resolveConnection());
+        const { deployment, lastLogId } = await pushModel(client, dir, options);
+        if (options.output === 'json') {
+          printJson({
+            model_id: deployment.model_id,
+            model_name: deployment.model_name,
+            deployment_id: deployment.id,
+            deployment_name: deployment.name,
+            predict_url: deployment.predict_url,
+            status: deployment.status,
+          });
+          return;
+        }
+        process.stdout.write(`Call it:\n${describeCall(deployment)}\n`);
+        if (options.tail) await tailForever(client, deployment, lastLogId);
+      }, options.output === 'json'),
+    );
+}
+
+export async function tailForever(
+  client: ApiClient,
+  d: DeploymentInfo,
+  fromId: number,
+  filters: Record<string, string | undefined> = {},
+): Promise<void> {
+  let afterId = fromId;
+  for (;;) {
+    await sleep(500);
+    const lines = await client.logs(d.model_id, d.id, { ...filters, after_id: afterId, limit: 1000 });
+    for (const l of lines) {
+      process.stdout.write(formatLogLine(l) + '\n');
+      afterId = l.id;
+    }
+  }
+}

@@ -1,0 +1,73 @@
+// `plinth up`: run the whole platform in this process until interrupted.
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Command } from 'commander';
+import { defaultHomeDir } from '../../home.ts';
+import { startServer } from '../../server.ts';
+import { ApiClient } from '../api-client.ts';
+import { UserError } from '../errors.ts';
+import { describeCall, pushModel } from './push.ts';
+import { readCredentials } from '../../credentials.ts';
+import { resolve } from 'node:path';
+
+interface UpOptions {
+  port: string;
+  host: string;
+  home?: string;
+  withExample?: boolean;
+}
+
+const EXAMPLE_DIR = fileURLToPath(new URL('../../../examples/hello', import.meta.url));
+
+export function registerUp(program: Command, run: (fn: () => Promise<void>, json: boolean) => Promise<void>): void {
+  program
+    .command('up')
+    .description('Run Plinth on this machine: API, gateway, builder, reconciler (SQLite, local runtime)')
+    .option('--port <port>', 'port for the API and inference', '4780')
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--home <dir>', 'state directory (default $PLINTH_HOME or ~/.plinth)')
+    .option('--with-example', 'deploy examples/hello once the server is up')
+    .action((options: UpOptions) =>
+      run(async () => {
+        const port = Number(options.port);
+        if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UserError(`--port ${options.port}: expected a port number`);
+        const homeDir = options.home ? resolve(options.home) : defaultHomeDir();
+        let server;
+        try {
+          server = await startServer({ homeDir, port, host: options.host });
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code === 'EADDRINUSE') throw new UserError(`port ${port} on ${options.host} is already in use; pass --port to pick another`);
+          if (code === 'EACCES') throw new UserError(`not allowed to listen on ${options.host}:${port}`);
+          throw err;
+        }
+        const out = (line = ''): boolean => process.stdout.write(line + '\n');
+        out(`Plinth is running at ${server.url}  (home: ${homeDir})`);
+        if (server.createdApiKey) {
+          out(`Admin API key (shown once; saved in ${server.credentialsFile}):`);
+          out(`  ${server.createdApiKey}`);
+        } else out(`API key: in ${server.credentialsFile}`);
+        let stopping = false;
+        const stop = (): void => {
+          if (stopping) return;
+          stopping = true;
+          out('\nStopping: draining replicas…');
+          void server.close().then(() => process.exit(0));
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+        if (options.withExample && existsSync(EXAMPLE_DIR)) {
+          const credentials = readCredentials(server.credentialsFile)!;
+          const client = new ApiClient({ url: server.url, apiKey: credentials.api_key });
+          out(`Deploying the example model (examples/hello)…`);
+          const { deployment, elapsedMs } = await pushModel(client, EXAMPLE_DIR, { wait: true, quiet: true });
+          out(`✔ hello ${deployment.name} is ACTIVE after ${(elapsedMs / 1000).toFixed(1)} s. Call it:`);
+          out(describeCall(deployment, '{"text": "Plinth makes deploying models easy"}'));
+        } else {
+          out('Deploy a model:  npx plinth push ./examples/hello');
+        }
+        out('Press Ctrl-C to stop.');
+        await new Promise(() => {});
+      }, false),
+    );
+}

@@ -1,0 +1,33 @@
+// The `plinth` command line: one file per command group under commands/.
+import { Command } from 'commander';
+import { PLINTH_VERSION } from '../domain/version.ts';
+import { registerDeployments } from './commands/deployments.ts';
+import { registerInit } from './commands/init.ts';
+import { registerLogs } from './commands/logs.ts';
+import { registerPredict } from './commands/predict.ts';
+import { registerPush } from './commands/push.ts';
+import { registerUp } from './commands/up.ts';
+import { exitWith } from './errors.ts';
+
+async function run(fn: () => Promise<void>, json: boolean): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    exitWith(err, json);
+  }
+}
+
+const program = new Command()
+  .name('plinth')
+  .description('Self-hosted model deployment: push a model directory, get an autoscaled HTTP endpoint.')
+  .version(PLINTH_VERSION)
+  .showHelpAfterError();
+
+registerUp(program, run);
+registerInit(program, run);
+registerPush(program, run);
+registerPredict(program, run);
+registerDeployments(program, run);
+registerLogs(program, run);
+
+await program.parseAsync(process.argv);

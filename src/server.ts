@@ -1,0 +1,113 @@
+// The composition root of `plinth up`: wires store, bundles, builder, runtime, reconciler, gateway
+// and API into one process. Nothing here decides anything; it only connects the rooms.
+import { mkdirSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { buildApi } from './api/app.ts';
+import { Authenticator } from './api/auth.ts';
+import { makeUrlBuilder } from './api/serialize.ts';
+import { BuildController } from './builder/build-controller.ts';
+import { ArtifactStore } from './bundle/artifact-store.ts';
+import { readCredentials, writeCredentials } from './credentials.ts';
+import { Gateway } from './gateway/gateway.ts';
+import { plinthHome } from './home.ts';
+import { levelOfLine, LogSink } from './observability/log-sink.ts';
+import { Lifecycle } from './reconciler/lifecycle.ts';
+import { Reconciler } from './reconciler/reconciler.ts';
+import { LocalBackend } from './runtime/local/local-backend.ts';
+import { openSqliteStore } from './store/sqlite/open.ts';
+import { StatusRecorder } from './store/status-recorder.ts';
+
+export interface ServerOptions {
+  homeDir: string;
+  port: number;
+  host: string;
+  /** Seconds a request may wait for a replica before 504. */
+  parkTimeoutS?: number;
+  /** Control-loop interval. */
+  tickMs?: number;
+}
+
+export interface RunningServer {
+  url: string;
+  /** The admin key, when this start created it (first start); otherwise null. */
+  createdApiKey: string | null;
+  credentialsFile: string;
+  close(): Promise<void>;
+}
+
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const home = plinthHome(options.homeDir);
+  for (const dir of [home.root, home.bundles, home.environments, home.deployments]) mkdirSync(dir, { recursive: true });
+  const store = await openSqliteStore(home.database);
+  const artifacts = new ArtifactStore(home.bundles);
+  const logs = new LogSink(store);
+  const status = new StatusRecorder(store);
+  const backend = new LocalBackend({
+    onLog: (spec, stream, line) =>
+      logs.write(
+        { model_id: spec.modelId, deployment_id: spec.deploymentId, replica_id: spec.replicaId },
+        'replica',
+        levelOfLine(stream, line),
+        line,
+      ),
+  });
+  const gateway = new Gateway(store, { parkTimeoutMs: (options.parkTimeoutS ?? 600) * 1000 });
+  const reconciler = new Reconciler({ store, backend, home, status, logs });
+  const builds = new BuildController(store, home, status, logs, () => void reconciler.kick());
+  const kick = (): void => {
+    void builds.pass();
+    void reconciler.kick();
+  };
+  const lifecycle = new Lifecycle({ store, artifacts, home, backend, kick });
+  const auth = new Authenticator(store);
+
+  status.onChange((d) => gateway.deploymentChanged(d));
+  backend.watch((event) => {
+    const id = event.replica.deploymentId;
+    const ready = backend.list(id).filter((r) => r.phase === 'READY' && r.address);
+    gateway.setReadyReplicas(id, ready.map((r) => ({ id: r.id, address: r.address! })));
+  });
+
+  // The URL is known once listening; the API only needs it lazily.
+  let baseUrl = `http://${options.host}:${options.port}`;
+  const urls = makeUrlBuilder(() => baseUrl);
+  const app = buildApi({ store, artifacts, lifecycle, backend, gateway, auth, urls, maxBundleBytes: 1024 ** 3 });
+  await app.listen({ port: options.port, host: options.host });
+  const address = app.server.address() as AddressInfo;
+  const hostForUrl = options.host.includes(':') ? `[${options.host}]` : options.host;
+  baseUrl = `http://${hostForUrl === '0.0.0.0' ? '127.0.0.1' : hostForUrl}:${address.port}`;
+
+  let createdApiKey: string | null = null;
+  const existing = readCredentials(home.credentials);
+  if ((await store.listApiKeys()).filter((k) => !k.revoked_at).length === 0 || !existing) {
+    const { secret } = await auth.create('admin', 'admin');
+    createdApiKey = secret;
+    writeCredentials(home.credentials, { url: baseUrl, api_key: secret });
+  } else if (existing.url !== baseUrl) {
+    writeCredentials(home.credentials, { ...existing, url: baseUrl });
+  }
+
+  const tickMs = options.tickMs ?? 1000;
+  reconciler.start(tickMs);
+  const buildTimer = setInterval(() => void builds.pass(), tickMs);
+  void builds.pass();
+
+  let closed: Promise<void> | undefined;
+  return {
+    url: baseUrl,
+    createdApiKey,
+    credentialsFile: home.credentials,
+    close() {
+      closed ??= (async () => {
+        clearInterval(buildTimer);
+        await reconciler.stop();
+        await backend.close();
+        await app.close();
+        await gateway.close();
+        await logs.flush();
+        await store.close();
+      })();
+      return closed;
+    },
+  };
+}
