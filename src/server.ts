@@ -37,7 +37,8 @@ export interface RunningServer {
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const home = plinthHome(options.homeDir);
-  for (const dir of [home.root, home.bundles, home.environments, home.deployments]) mkdirSync(dir, { recursive: true });
+  for (const dir of [home.root, home.bundles, home.environments, home.deployments])
+    mkdirSync(dir, { recursive: true });
   const store = await openSqliteStore(home.database);
   const artifacts = new ArtifactStore(home.bundles);
   const logs = new LogSink(store);
@@ -65,13 +66,28 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   backend.watch((event) => {
     const id = event.replica.deploymentId;
     const ready = backend.list(id).filter((r) => r.phase === 'READY' && r.address);
-    gateway.setReadyReplicas(id, ready.map((r) => ({ id: r.id, address: r.address! })));
+    gateway.setReadyReplicas(
+      id,
+      ready.map((r) => ({ id: r.id, address: r.address! })),
+    );
   });
 
   // The URL is known once listening; the API only needs it lazily.
   let baseUrl = `http://${options.host}:${options.port}`;
   const urls = makeUrlBuilder(() => baseUrl);
-  const app = buildApi({ store, artifacts, lifecycle, backend, gateway, auth, urls, maxBundleBytes: 1024 ** 3 });
+  const app = buildApi({
+    store,
+    artifacts,
+    lifecycle,
+    backend,
+    gateway,
+    auth,
+    urls,
+    maxBundleBytes: 1024 ** 3,
+  });
+  // Idle keep-alive connections stay open longer than clients and load balancers expect to reuse them.
+  app.server.keepAliveTimeout = 65_000;
+  app.server.headersTimeout = 66_000;
   await app.listen({ port: options.port, host: options.host });
   const address = app.server.address() as AddressInfo;
   const hostForUrl = options.host.includes(':') ? `[${options.host}]` : options.host;

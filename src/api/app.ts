@@ -37,7 +37,9 @@ export function buildApi(ctx: ApiContext): FastifyInstance {
   app.setErrorHandler((err: FastifyError, _req, reply) => {
     if (isPlinthError(err)) return reply.code(err.httpStatus).send(errorBody(err.code, err.message));
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      return reply.code(413).send(errorBody('PAYLOAD_TOO_LARGE', `request body is larger than the limit (${err.message})`));
+      return reply
+        .code(413)
+        .send(errorBody('PAYLOAD_TOO_LARGE', `request body is larger than the limit (${err.message})`));
     }
     if (err.statusCode && err.statusCode < 500) {
       return reply.code(err.statusCode).send(errorBody('BAD_REQUEST', err.message));
@@ -50,7 +52,9 @@ export function buildApi(ctx: ApiContext): FastifyInstance {
   });
 
   app.get('/healthz', { config: { summary: 'Liveness of the server' } }, async () => ({ status: 'ok' }));
-  app.get('/v1/openapi.json', { config: { summary: 'This document' } }, async () => openApiDocument(ops, PLINTH_VERSION));
+  app.get('/v1/openapi.json', { config: { summary: 'This document' } }, async () =>
+    openApiDocument(ops, PLINTH_VERSION),
+  );
   modelRoutes(app, ctx);
   bundleRoutes(app, ctx);
   deploymentRoutes(app, ctx);

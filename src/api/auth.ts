@@ -41,7 +41,12 @@ export class Authenticator {
   /** Creates a key and returns its secret (shown once; only the hash is kept). */
   async create(name: string, scope: ApiKey['scope']): Promise<{ key: ApiKey; secret: string }> {
     const secret = newApiKeySecret();
-    const key = await this.store.createApiKey({ name, scope, prefix: secret.slice(0, 8), hash: hashApiKey(secret) });
+    const key = await this.store.createApiKey({
+      name,
+      scope,
+      prefix: secret.slice(0, 8),
+      hash: hashApiKey(secret),
+    });
     return { key, secret };
   }
 }

@@ -47,7 +47,12 @@ export function openApiDocument(ops: readonly Operation[], version: string): Rec
     info: { title: 'Plinth management API', version },
     components: {
       securitySchemes: {
-        apiKey: { type: 'apiKey', in: 'header', name: 'Authorization', description: 'Api-Key <key> (or Bearer <key>)' },
+        apiKey: {
+          type: 'apiKey',
+          in: 'header',
+          name: 'Authorization',
+          description: 'Api-Key <key> (or Bearer <key>)',
+        },
       },
     },
     paths,

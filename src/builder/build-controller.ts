@@ -35,14 +35,18 @@ export class BuildController {
 
   private async build(deployment: Deployment): Promise<void> {
     const target = { model_id: deployment.model_id, deployment_id: deployment.id };
-    const log = (line: string, level: 'INFO' | 'ERROR' = 'INFO'): void => this.logs.write(target, 'build', level, line);
+    const log = (line: string, level: 'INFO' | 'ERROR' = 'INFO'): void =>
+      this.logs.write(target, 'build', level, line);
     const started = Date.now();
     try {
       const appDir = this.home.appDir(deployment.id);
       const config = deployment.config as unknown as ModelConfig;
       const entry = findModelEntry(listAppFiles(appDir), config, 'the bundle');
       log(`building ${entry.language} model (${entry.file})`);
-      const envDir = entry.language === 'typescript' ? await prepareNodeEnvironment(appDir, this.home.environments, log) : null;
+      const envDir =
+        entry.language === 'typescript'
+          ? await prepareNodeEnvironment(appDir, this.home.environments, log)
+          : null;
       writeBuildRecord(this.home.buildRecord(deployment.id), {
         language: entry.language,
         modelFile: entry.file,

@@ -1,7 +1,16 @@
 // Prepares the dependencies of a TypeScript/JavaScript model: `npm ci` (or `npm install`) once per
 // lockfile hash into a cached environment, then linked into the deployment's app directory.
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { runCommand } from './run-command.ts';
 
@@ -28,7 +37,11 @@ export function nodeEnvironmentHash(appDir: string): string | null {
 }
 
 /** Returns the environment directory (null when the model has no package.json). */
-export async function prepareNodeEnvironment(appDir: string, envsRoot: string, log: BuildLog): Promise<string | null> {
+export async function prepareNodeEnvironment(
+  appDir: string,
+  envsRoot: string,
+  log: BuildLog,
+): Promise<string | null> {
   const hash = nodeEnvironmentHash(appDir);
   if (hash === null) {
     log('no package.json: nothing to install');
@@ -65,10 +78,13 @@ async function installOnce(appDir: string, envDir: string, log: BuildLog): Promi
     log(`$ npm ${args.join(' ')}`);
     const result = await runCommand('npm', args, {
       cwd: staging,
-      onLine: (line, stream) => log(line, stream === 'stderr' && /npm error|ERR!/.test(line) ? 'ERROR' : 'INFO'),
+      onLine: (line, stream) =>
+        log(line, stream === 'stderr' && /npm error|ERR!/.test(line) ? 'ERROR' : 'INFO'),
     });
     if (result.code !== 0) {
-      const npmErrors = result.tail.filter((l) => /^npm (error|ERR!)/.test(l) && !/A complete log of this run/.test(l));
+      const npmErrors = result.tail.filter(
+        (l) => /^npm (error|ERR!)/.test(l) && !/A complete log of this run/.test(l),
+      );
       const said = (npmErrors.length > 0 ? npmErrors : result.tail).slice(0, 4).join(' | ');
       throw new BuildError(`npm ${args[0]} failed (exit ${result.code}): ${said}`);
     }

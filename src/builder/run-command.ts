@@ -11,7 +11,11 @@ export interface CommandResult {
 export function runCommand(
   command: string,
   args: string[],
-  options: { cwd: string; env?: NodeJS.ProcessEnv; onLine: (line: string, stream: 'stdout' | 'stderr') => void },
+  options: {
+    cwd: string;
+    env?: NodeJS.ProcessEnv;
+    onLine: (line: string, stream: 'stdout' | 'stderr') => void;
+  },
 ): Promise<CommandResult> {
   return new Promise((resolve) => {
     const tail: string[] = [];
@@ -19,7 +23,11 @@ export function runCommand(
       tail.push(line);
       if (tail.length > 200) tail.shift();
     };
-    const child = spawn(command, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, {
+      cwd: options.cwd,
+      env: options.env ?? process.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let open = 2;
     let exitCode: number | null = null;
     let exited = false;

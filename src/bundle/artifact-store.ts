@@ -16,7 +16,8 @@ export class ArtifactStore {
   }
 
   static checkSha(sha: string): string {
-    if (!SHA256.test(sha)) throw new PlinthError('BAD_REQUEST', `"${sha}" is not a sha256 (64 lowercase hex characters)`);
+    if (!SHA256.test(sha))
+      throw new PlinthError('BAD_REQUEST', `"${sha}" is not a sha256 (64 lowercase hex characters)`);
     return sha;
   }
 

@@ -1,5 +1,14 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -98,7 +107,11 @@ test('packing honours .plinthignore, .truss_ignore and the defaults, and is dete
 });
 
 test('a packed bundle extracts to the same files, links inside the bundle allowed', async () => {
-  const dir = write(join(root, 'model-b'), { 'config.yaml': 'x: 1\n', 'model/model.ts': 'A', 'data/w.bin': 'weights' });
+  const dir = write(join(root, 'model-b'), {
+    'config.yaml': 'x: 1\n',
+    'model/model.ts': 'A',
+    'data/w.bin': 'weights',
+  });
   symlinkSync('w.bin', join(dir, 'data/latest.bin'));
   const packed = await packDirectory(dir);
   const dest = join(root, 'out-b');
@@ -106,15 +119,27 @@ test('a packed bundle extracts to the same files, links inside the bundle allowe
   assert.deepEqual(files.sort(), ['config.yaml', 'data/latest.bin', 'data/w.bin', 'model/model.ts']);
   assert.equal(readFileSync(join(dest, 'model/model.ts'), 'utf8'), 'A');
   assert.equal(readFileSync(join(dest, 'data/latest.bin'), 'utf8'), 'weights');
-  assert.deepEqual(readdirSync(root).filter((n) => n.includes('partial')), []);
+  assert.deepEqual(
+    readdirSync(root).filter((n) => n.includes('partial')),
+    [],
+  );
 });
 
 test('hostile tarballs are refused with a message naming the entry, and nothing is written', async () => {
   const cases: [RawEntry[], RegExp][] = [
     [[{ path: '/etc/passwd', body: 'x' }], /"\/etc\/passwd" points outside the bundle/],
-    [[{ path: 'model/../../escape.txt', body: 'x' }], /"model\/..\/..\/escape.txt" points outside the bundle/],
-    [[{ path: 'evil', type: 'SymbolicLink', linkpath: '/etc/passwd' }], /link "evil" -> "\/etc\/passwd" leaves the bundle/],
-    [[{ path: 'a/evil', type: 'SymbolicLink', linkpath: '../../x' }], /link "a\/evil" -> "..\/..\/x" leaves the bundle/],
+    [
+      [{ path: 'model/../../escape.txt', body: 'x' }],
+      /"model\/..\/..\/escape.txt" points outside the bundle/,
+    ],
+    [
+      [{ path: 'evil', type: 'SymbolicLink', linkpath: '/etc/passwd' }],
+      /link "evil" -> "\/etc\/passwd" leaves the bundle/,
+    ],
+    [
+      [{ path: 'a/evil', type: 'SymbolicLink', linkpath: '../../x' }],
+      /link "a\/evil" -> "..\/..\/x" leaves the bundle/,
+    ],
     [[{ path: 'hard', type: 'Link', linkpath: '../outside' }], /"hard" -> "..\/outside" leaves the bundle/],
     [[{ path: 'dev', type: 'CharacterDevice' }], /"dev" is a CharacterDevice entry/],
     [[{ path: 'blk', type: 'BlockDevice' }], /"blk" is a BlockDevice entry/],
@@ -122,19 +147,34 @@ test('hostile tarballs are refused with a message naming the entry, and nothing 
   ];
   for (const [entries, expected] of cases) {
     const bytes = rawTarball(entries);
-    assert.match(refusal(() => inspectBundle(bytes)), expected);
+    assert.match(
+      refusal(() => inspectBundle(bytes)),
+      expected,
+    );
     const dest = join(root, `hostile-${Math.random()}`);
     await assert.rejects(extractBundle(bytes, dest), expected);
     assert.equal(existsSync(dest), false);
   }
-  assert.match(refusal(() => inspectBundle(Buffer.from('not a tarball at all'))), /not a valid gzip tarball/);
+  assert.match(
+    refusal(() => inspectBundle(Buffer.from('not a tarball at all'))),
+    /not a valid gzip tarball/,
+  );
 });
 
 test('bundles over the size or file-count limit are refused', () => {
-  const big = rawTarball([{ path: 'a', body: 'x'.repeat(2000) }, { path: 'b', body: 'y'.repeat(2000) }]);
-  assert.match(refusal(() => inspectBundle(big, { maxBytes: 3000, maxFiles: 10 })), /more than 3000 bytes when unpacked/);
+  const big = rawTarball([
+    { path: 'a', body: 'x'.repeat(2000) },
+    { path: 'b', body: 'y'.repeat(2000) },
+  ]);
+  assert.match(
+    refusal(() => inspectBundle(big, { maxBytes: 3000, maxFiles: 10 })),
+    /more than 3000 bytes when unpacked/,
+  );
   const many = rawTarball([{ path: 'a' }, { path: 'b' }, { path: 'c' }]);
-  assert.match(refusal(() => inspectBundle(many, { maxBytes: 1e9, maxFiles: 2 })), /more than 2 files/);
+  assert.match(
+    refusal(() => inspectBundle(many, { maxBytes: 1e9, maxFiles: 2 })),
+    /more than 2 files/,
+  );
 });
 
 test('the artifact store verifies hashes and stores each bundle once', () => {

@@ -15,7 +15,12 @@ export interface ExtractLimits {
 export const DEFAULT_EXTRACT_LIMITS: ExtractLimits = { maxBytes: 2 * 1024 ** 3, maxFiles: 20000 };
 
 const ALLOWED_TYPES = new Set(['File', 'OldFile', 'ContiguousFile', 'Directory', 'SymbolicLink', 'Link']);
-const METADATA_TYPES = new Set(['ExtendedHeader', 'GlobalExtendedHeader', 'NextFileHasLongPath', 'NextFileHasLongLinkpath']);
+const METADATA_TYPES = new Set([
+  'ExtendedHeader',
+  'GlobalExtendedHeader',
+  'NextFileHasLongPath',
+  'NextFileHasLongLinkpath',
+]);
 
 function refuse(message: string): PlinthError {
   return new PlinthError('INVALID_BUNDLE', `bundle refused: ${message}`);
@@ -60,14 +65,23 @@ export function inspectBundle(bytes: Buffer, limits: ExtractLimits = DEFAULT_EXT
   return entries;
 }
 
-function checkEntry(entry: ReadEntry, limits: ExtractLimits, totalBytes: number, count: number): PlinthError | undefined {
+function checkEntry(
+  entry: ReadEntry,
+  limits: ExtractLimits,
+  totalBytes: number,
+  count: number,
+): PlinthError | undefined {
   const path = entry.path;
   if (METADATA_TYPES.has(entry.type)) return undefined;
-  if (!ALLOWED_TYPES.has(entry.type)) return refuse(`"${path}" is a ${entry.type} entry; only files, directories and links are allowed`);
+  if (!ALLOWED_TYPES.has(entry.type))
+    return refuse(`"${path}" is a ${entry.type} entry; only files, directories and links are allowed`);
   if (escapes(path)) return refuse(`"${path}" points outside the bundle (absolute path or "..")`);
   if (entry.type === 'SymbolicLink' || entry.type === 'Link') {
     const target = entry.linkpath ?? '';
-    const resolved = entry.type === 'Link' ? posix.normalize(target) : posix.normalize(posix.join(posix.dirname(path), target));
+    const resolved =
+      entry.type === 'Link'
+        ? posix.normalize(target)
+        : posix.normalize(posix.join(posix.dirname(path), target));
     if (posix.isAbsolute(target) || resolved === '..' || resolved.startsWith('../')) {
       return refuse(`link "${path}" -> "${target}" leaves the bundle`);
     }
@@ -78,7 +92,11 @@ function checkEntry(entry: ReadEntry, limits: ExtractLimits, totalBytes: number,
 }
 
 /** Extracts a checked bundle into `dest` (which must not exist yet). */
-export async function extractBundle(bytes: Buffer, dest: string, limits: ExtractLimits = DEFAULT_EXTRACT_LIMITS): Promise<string[]> {
+export async function extractBundle(
+  bytes: Buffer,
+  dest: string,
+  limits: ExtractLimits = DEFAULT_EXTRACT_LIMITS,
+): Promise<string[]> {
   const entries = inspectBundle(bytes, limits);
   const staging = `${dest}.partial-${process.pid}-${Date.now()}`;
   mkdirSync(dirname(dest), { recursive: true });
@@ -96,5 +114,7 @@ export async function extractBundle(bytes: Buffer, dest: string, limits: Extract
     rmSync(staging, { recursive: true, force: true });
     throw err instanceof PlinthError ? err : refuse((err as Error).message);
   }
-  return entries.filter((e) => e.type !== 'Directory' && !METADATA_TYPES.has(e.type)).map((e) => e.path.replace(/^\.\//, ''));
+  return entries
+    .filter((e) => e.type !== 'Directory' && !METADATA_TYPES.has(e.type))
+    .map((e) => e.path.replace(/^\.\//, ''));
 }

@@ -28,7 +28,9 @@ export function listBundleFiles(dir: string): string[] {
   const rules = parseIgnore(ignoreText);
   const files: string[] = [];
   const walk = (rel: string): void => {
-    const entries = readdirSync(join(dir, rel), { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1));
+    const entries = readdirSync(join(dir, rel), { withFileTypes: true }).sort((a, b) =>
+      a.name < b.name ? -1 : 1,
+    );
     for (const entry of entries) {
       const path = rel ? `${rel}/${entry.name}` : entry.name;
       const isDir = entry.isDirectory();

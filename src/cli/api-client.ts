@@ -43,7 +43,12 @@ export interface EventInfo {
 export class ApiClient {
   constructor(readonly connection: Connection) {}
 
-  async request<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+  async request<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<T> {
     const init: RequestInit = {
       method,
       headers: { authorization: `Api-Key ${this.connection.apiKey}`, ...headers },
@@ -57,7 +62,9 @@ export class ApiClient {
     try {
       res = await fetch(`${this.connection.url}${path}`, init);
     } catch (err) {
-      throw new UserError(`cannot reach the Plinth server at ${this.connection.url} (${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}); is \`plinth up\` running?`);
+      throw new UserError(
+        `cannot reach the Plinth server at ${this.connection.url} (${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}); is \`plinth up\` running?`,
+      );
     }
     const text = await res.text();
     if (!res.ok) {
@@ -89,7 +96,10 @@ export class ApiClient {
     return this.request('PUT', `/v1/bundles/${sha}`, bytes, { 'content-type': 'application/gzip' });
   }
 
-  createDeployment(model: string, body: { bundle_sha256: string; deployment_name?: string }): Promise<DeploymentInfo> {
+  createDeployment(
+    model: string,
+    body: { bundle_sha256: string; deployment_name?: string },
+  ): Promise<DeploymentInfo> {
     return this.request('POST', `/v1/models/${encodeURIComponent(model)}/deployments`, body);
   }
 
@@ -98,22 +108,42 @@ export class ApiClient {
   }
 
   getDeployment(model: string, deployment: string): Promise<DeploymentInfo> {
-    return this.request('GET', `/v1/models/${encodeURIComponent(model)}/deployments/${encodeURIComponent(deployment)}`);
+    return this.request(
+      'GET',
+      `/v1/models/${encodeURIComponent(model)}/deployments/${encodeURIComponent(deployment)}`,
+    );
   }
 
   async listDeployments(model: string): Promise<DeploymentInfo[]> {
-    return (await this.request<{ deployments: DeploymentInfo[] }>('GET', `/v1/models/${encodeURIComponent(model)}/deployments`)).deployments;
+    return (
+      await this.request<{ deployments: DeploymentInfo[] }>(
+        'GET',
+        `/v1/models/${encodeURIComponent(model)}/deployments`,
+      )
+    ).deployments;
   }
 
   deleteDeployment(model: string, deployment: string): Promise<unknown> {
-    return this.request('DELETE', `/v1/models/${encodeURIComponent(model)}/deployments/${encodeURIComponent(deployment)}`);
+    return this.request(
+      'DELETE',
+      `/v1/models/${encodeURIComponent(model)}/deployments/${encodeURIComponent(deployment)}`,
+    );
   }
 
   async events(model: string, deployment: string): Promise<EventInfo[]> {
-    return (await this.request<{ events: EventInfo[] }>('GET', `/v1/models/${encodeURIComponent(model)}/deployments/${encodeURIComponent(deployment)}/events`)).events;
+    return (
+      await this.request<{ events: EventInfo[] }>(
+        'GET',
+        `/v1/models/${encodeURIComponent(model)}/deployments/${encodeURIComponent(deployment)}/events`,
+      )
+    ).events;
   }
 
-  async logs(model: string, deployment: string, query: Record<string, string | number | undefined>): Promise<LogLine[]> {
+  async logs(
+    model: string,
+    deployment: string,
+    query: Record<string, string | number | undefined>,
+  ): Promise<LogLine[]> {
     const qs = new URLSearchParams();
     for (const [k, v] of Object.entries(query)) if (v !== undefined) qs.set(k, String(v));
     const path = `/v1/models/${encodeURIComponent(model)}/deployments/${encodeURIComponent(deployment)}/logs?${qs}`;

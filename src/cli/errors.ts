@@ -29,7 +29,9 @@ export function exitWith(err: unknown, json: boolean): never {
   } else if (expected) {
     process.stderr.write(`error: ${message}\n`);
   } else {
-    process.stderr.write(`plinth: internal error (please report it): ${err instanceof Error ? (err.stack ?? message) : message}\n`);
+    process.stderr.write(
+      `plinth: internal error (please report it): ${err instanceof Error ? (err.stack ?? message) : message}\n`,
+    );
   }
   process.exit(expected ? 1 : 2);
 }

@@ -6,11 +6,21 @@ export function printJson(value: unknown): void {
 
 export function printTable(headers: string[], rows: string[][]): void {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (cells: string[]): string =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   process.stdout.write([line(headers), ...rows.map(line)].join('\n') + '\n');
 }
 
-export function formatLogLine(l: { time: string; level: string; source: string; replica: string | null; message: string }): string {
+export function formatLogLine(l: {
+  time: string;
+  level: string;
+  source: string;
+  replica: string | null;
+  message: string;
+}): string {
   const who = l.replica ? `${l.source}/${l.replica}` : l.source;
   return `${l.time} ${l.level.padEnd(7)} ${who}: ${l.message}`;
 }

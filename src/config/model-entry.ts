@@ -13,7 +13,11 @@ export interface ModelEntry {
 
 const NODE_EXTENSIONS = ['.ts', '.js', '.mjs'];
 
-export function findModelEntry(files: ReadonlySet<string>, config: ModelConfig, dirLabel: string): ModelEntry {
+export function findModelEntry(
+  files: ReadonlySet<string>,
+  config: ModelConfig,
+  dirLabel: string,
+): ModelEntry {
   const dir = config.model_module_dir.replace(/\/+$/, '');
   const named = config.model_class_filename;
   if (named !== undefined) {
@@ -25,7 +29,8 @@ export function findModelEntry(files: ReadonlySet<string>, config: ModelConfig, 
         `config.yaml: model_class_filename "${named}" is a ${language} file but language is "${config.language}"`,
       );
     }
-    if (!files.has(file)) throw missing(`${file} not found in ${dirLabel} (config.yaml names it in model_class_filename)`);
+    if (!files.has(file))
+      throw missing(`${file} not found in ${dirLabel} (config.yaml names it in model_class_filename)`);
     return { language, file };
   }
   const python = posix.join(dir, 'model.py');

@@ -53,20 +53,37 @@ test('an unknown key names the key and suggests the nearest known one', () => {
     configErrorOf('requirments: [numpy]'),
     'config.yaml: unknown key "requirments" — did you mean "requirements"?',
   );
-  assert.match(configErrorOf('runtime:\n  predict_concurency: 2'), /unknown key "runtime.predict_concurency" — did you mean "runtime.predict_concurrency"/);
+  assert.match(
+    configErrorOf('runtime:\n  predict_concurency: 2'),
+    /unknown key "runtime.predict_concurency" — did you mean "runtime.predict_concurrency"/,
+  );
   assert.match(configErrorOf('zzzzzzzzzzz: 1'), /unknown key "zzzzzzzzzzz" \(known keys: model_name/);
 });
 
 test('a wrong type names the key path', () => {
-  assert.match(configErrorOf('runtime: { predict_concurrency: "lots" }'), /^config.yaml: runtime.predict_concurrency: /);
+  assert.match(
+    configErrorOf('runtime: { predict_concurrency: "lots" }'),
+    /^config.yaml: runtime.predict_concurrency: /,
+  );
   assert.match(configErrorOf('requirements: [numpy, 3]'), /^config.yaml: requirements\[1\]: /);
-  assert.match(configErrorOf('python_version: "3.11"'), /python_version: expected a Python version like "py311"/);
-  assert.match(configErrorOf('resources: { accelerator: "H100:x" }'), /resources.accelerator: expected an accelerator/);
-  assert.match(configErrorOf('autoscaling: { min_replica: 3, max_replica: 2 }'), /autoscaling.max_replica: must be at least/);
+  assert.match(
+    configErrorOf('python_version: "3.11"'),
+    /python_version: expected a Python version like "py311"/,
+  );
+  assert.match(
+    configErrorOf('resources: { accelerator: "H100:x" }'),
+    /resources.accelerator: expected an accelerator/,
+  );
+  assert.match(
+    configErrorOf('autoscaling: { min_replica: 3, max_replica: 2 }'),
+    /autoscaling.max_replica: must be at least/,
+  );
 });
 
 test('Truss keys Plinth does not act on are accepted with a warning that says why', () => {
-  const { warnings, config } = parseConfig('system_packages: [ffmpeg]\nruntime: { transport: http }\nmodel_name: x');
+  const { warnings, config } = parseConfig(
+    'system_packages: [ffmpeg]\nruntime: { transport: http }\nmodel_name: x',
+  );
   assert.equal(config.model_name, 'x');
   assert.equal(warnings.length, 2);
   assert.match(warnings[0]!, /^config.yaml: system_packages is ignored: system packages are not installed/);
@@ -80,15 +97,27 @@ test('broken YAML names the line', () => {
 
 test('the model entry is found and the language inferred', () => {
   const { config } = parseConfig('');
-  assert.deepEqual(findModelEntry(new Set(['model/model.ts']), config, 'x'), { language: 'typescript', file: 'model/model.ts' });
-  assert.deepEqual(findModelEntry(new Set(['model/model.mjs']), config, 'x'), { language: 'typescript', file: 'model/model.mjs' });
-  assert.deepEqual(findModelEntry(new Set(['model/model.py']), config, 'x'), { language: 'python', file: 'model/model.py' });
+  assert.deepEqual(findModelEntry(new Set(['model/model.ts']), config, 'x'), {
+    language: 'typescript',
+    file: 'model/model.ts',
+  });
+  assert.deepEqual(findModelEntry(new Set(['model/model.mjs']), config, 'x'), {
+    language: 'typescript',
+    file: 'model/model.mjs',
+  });
+  assert.deepEqual(findModelEntry(new Set(['model/model.py']), config, 'x'), {
+    language: 'python',
+    file: 'model/model.py',
+  });
   assert.throws(
     () => findModelEntry(new Set(['config.yaml']), config, './hello'),
     /no model file in .\/hello: expected model\/model.py \(Python\) or model\/model.ts, model.js or model.mjs/,
   );
   const named = parseConfig('model_module_dir: src\nmodel_class_filename: serve.py').config;
-  assert.throws(() => findModelEntry(new Set(['model/model.py']), named, 'x'), /src\/serve.py not found in x/);
+  assert.throws(
+    () => findModelEntry(new Set(['model/model.py']), named, 'x'),
+    /src\/serve.py not found in x/,
+  );
 });
 
 test('the JSON Schema is generated from the same schema', () => {
@@ -97,4 +126,10 @@ test('the JSON Schema is generated from the same schema', () => {
   assert.ok(properties.model_name && properties.resources && properties.autoscaling);
   assert.match(properties.system_packages!.description!, /ignored/);
   assert.equal((schema as { additionalProperties?: boolean }).additionalProperties, false);
+});
+
+test('the committed schema/config.schema.json is up to date (npm run schema)', async () => {
+  const { readFileSync } = await import('node:fs');
+  const committed = JSON.parse(readFileSync(new URL('../../schema/config.schema.json', import.meta.url), 'utf8'));
+  assert.deepEqual(committed, JSON.parse(JSON.stringify(configJsonSchema())));
 });

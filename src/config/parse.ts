@@ -3,7 +3,13 @@
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { PlinthError } from '../domain/errors.ts';
-import { autoscalingSchema, configSchema, IGNORED_TRUSS_KEYS, resourcesSchema, runtimeSchema } from './schema.ts';
+import {
+  autoscalingSchema,
+  configSchema,
+  IGNORED_TRUSS_KEYS,
+  resourcesSchema,
+  runtimeSchema,
+} from './schema.ts';
 import type { ModelConfig } from './schema.ts';
 import { nearestKey } from './suggest.ts';
 
@@ -44,7 +50,8 @@ function screenKeys(raw: Record<string, unknown>, file: string, warnings: string
         const hint = nearestKey(key, [...known, ...ignorable]);
         throw configError(
           file,
-          `unknown key "${path}"` + (hint ? ` — did you mean "${prefix}${hint}"?` : ` (known keys: ${known.join(', ')})`),
+          `unknown key "${path}"` +
+            (hint ? ` — did you mean "${prefix}${hint}"?` : ` (known keys: ${known.join(', ')})`),
         );
       }
       const nested = prefix === '' ? NESTED[key] : undefined;
@@ -56,7 +63,10 @@ function screenKeys(raw: Record<string, unknown>, file: string, warnings: string
 }
 
 function describePath(path: PropertyKey[]): string {
-  return path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[');
+  return path
+    .map((p) => (typeof p === 'number' ? `[${p}]` : String(p)))
+    .join('.')
+    .replace(/\.\[/g, '[');
 }
 
 export function parseConfig(text: string, file = 'config.yaml'): ParsedConfig {
@@ -81,7 +91,10 @@ export function parseConfig(text: string, file = 'config.yaml'): ParsedConfig {
   const scaling = config.autoscaling;
   if (scaling?.min_replica !== undefined && scaling.max_replica !== undefined) {
     if (scaling.max_replica < Math.max(1, scaling.min_replica)) {
-      throw configError(file, `autoscaling.max_replica: must be at least min_replica (${scaling.min_replica})`);
+      throw configError(
+        file,
+        `autoscaling.max_replica: must be at least min_replica (${scaling.min_replica})`,
+      );
     }
   }
   return { config: deepFreeze(config), warnings };

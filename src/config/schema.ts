@@ -14,7 +14,10 @@ export const resourcesSchema = z.strictObject({
     .optional()
     .describe('GPU kind and count: "L4", "H100:2".'),
   use_gpu: z.boolean().optional().describe('Truss: whether the model needs a GPU.'),
-  instance_type: z.string().optional().describe('A named instance type; overrides cpu, memory and accelerator.'),
+  instance_type: z
+    .string()
+    .optional()
+    .describe('A named instance type; overrides cpu, memory and accelerator.'),
 });
 
 export const runtimeSchema = z.strictObject({
@@ -80,7 +83,8 @@ export type ModelConfig = z.output<typeof configSchema>;
  * Keyed by dotted path so nested Truss keys are covered too.
  */
 export const IGNORED_TRUSS_KEYS: Readonly<Record<string, string>> = {
-  system_packages: 'system packages are not installed by Plinth; install them on the host or in the runtime image',
+  system_packages:
+    'system packages are not installed by Plinth; install them on the host or in the runtime image',
   base_image: 'Plinth runs models on its own runtime, not in a custom image',
   build_commands: 'Plinth does not run build commands; put steps in requirements or the model load()',
   docker_server: 'custom servers are not supported; Plinth runs the model class',

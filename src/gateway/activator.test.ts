@@ -27,18 +27,30 @@ test('requests park while no replica is ready and go out in order once one is', 
 
 test('a replica never gets more than its capacity; the least loaded is chosen', () => {
   const a = new Activator(opts);
-  a.setReplicas([{ id: 'r1', address: 'a' }, { id: 'r2', address: 'b' }], 2);
+  a.setReplicas(
+    [
+      { id: 'r1', address: 'a' },
+      { id: 'r2', address: 'b' },
+    ],
+    2,
+  );
   const leases = [a.acquire(), a.acquire(), a.acquire(), a.acquire()] as Lease[];
   const counts = new Map<string, number>();
   for (const l of leases) counts.set(l.replica.id, (counts.get(l.replica.id) ?? 0) + 1);
-  assert.deepEqual([...counts.entries()].sort(), [['r1', 2], ['r2', 2]]);
+  assert.deepEqual([...counts.entries()].sort(), [
+    ['r1', 2],
+    ['r2', 2],
+  ]);
   assert.ok(a.acquire() instanceof Promise);
 });
 
 test('a full queue is refused with QUEUE_FULL; a failed deployment releases parked requests', async () => {
   const a = new Activator(opts);
   const parked = [a.acquire(), a.acquire(), a.acquire()];
-  await assert.rejects(Promise.resolve(a.acquire()), (e: unknown) => e instanceof PlinthError && e.code === 'QUEUE_FULL');
+  await assert.rejects(
+    Promise.resolve(a.acquire()),
+    (e: unknown) => e instanceof PlinthError && e.code === 'QUEUE_FULL',
+  );
   a.fail(new PlinthError('DEPLOYMENT_FAILED', 'load() failed: boom'));
   for (const p of parked) await assert.rejects(Promise.resolve(p), /load\(\) failed: boom/);
   await assert.rejects(Promise.resolve(a.acquire()), /boom/);
@@ -49,7 +61,10 @@ test('a full queue is refused with QUEUE_FULL; a failed deployment releases park
 test('a parked request past its timeout gets GATEWAY_TIMEOUT', async () => {
   const a = new Activator({ maxQueue: 10, parkTimeoutMs: 20 });
   const keepAlive = setTimeout(() => {}, 5000); // park timers do not hold the process open
-  await assert.rejects(Promise.resolve(a.acquire()), (e: unknown) => e instanceof PlinthError && e.code === 'GATEWAY_TIMEOUT');
+  await assert.rejects(
+    Promise.resolve(a.acquire()),
+    (e: unknown) => e instanceof PlinthError && e.code === 'GATEWAY_TIMEOUT',
+  );
   assert.equal(a.queued, 0);
   clearTimeout(keepAlive);
 });

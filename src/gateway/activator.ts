@@ -83,7 +83,12 @@ export class Activator {
     }
     if (this.failure) return Promise.reject(this.failure);
     if (this.queue.length >= this.options.maxQueue) {
-      return Promise.reject(new PlinthError('QUEUE_FULL', `the deployment's queue is full (${this.options.maxQueue} requests waiting)`));
+      return Promise.reject(
+        new PlinthError(
+          'QUEUE_FULL',
+          `the deployment's queue is full (${this.options.maxQueue} requests waiting)`,
+        ),
+      );
     }
     return new Promise<Lease>((resolve, reject) => {
       const parked: Parked = {
@@ -106,7 +111,10 @@ export class Activator {
 
   /** Withdraws a parked request whose client went away. */
   cancel(promise: Promise<Lease>): void {
-    void promise.then((lease) => lease.release(), () => undefined);
+    void promise.then(
+      (lease) => lease.release(),
+      () => undefined,
+    );
   }
 
   private lease(replica: ReplicaSlot): Lease {

@@ -25,7 +25,9 @@ export interface ReadyReplica {
 }
 
 function sendError(res: ServerResponse, err: unknown, requestId: string): void {
-  const e = isPlinthError(err) ? err : new PlinthError('INTERNAL', 'the gateway failed to forward the request');
+  const e = isPlinthError(err)
+    ? err
+    : new PlinthError('INTERNAL', 'the gateway failed to forward the request');
   if (!isPlinthError(err)) console.error('gateway:', err);
   if (res.headersSent) {
     res.destroy();
@@ -123,7 +125,10 @@ export class Gateway {
     if (!activator) {
       const capacity = predictConcurrency(d);
       this.capacities.set(d.id, capacity);
-      activator = new Activator({ maxQueue: this.options.maxQueue, parkTimeoutMs: this.options.parkTimeoutMs });
+      activator = new Activator({
+        maxQueue: this.options.maxQueue,
+        parkTimeoutMs: this.options.parkTimeoutMs,
+      });
       activator.setReplicas(this.ready.get(d.id) ?? [], capacity);
       this.activators.set(d.id, activator);
     }
@@ -137,7 +142,9 @@ export class Gateway {
 
   /** Forgets a deleted deployment. */
   forget(deploymentId: string): void {
-    this.activators.get(deploymentId)?.fail(new PlinthError('DEPLOYMENT_NOT_FOUND', `deployment ${deploymentId} was deleted`));
+    this.activators
+      .get(deploymentId)
+      ?.fail(new PlinthError('DEPLOYMENT_NOT_FOUND', `deployment ${deploymentId} was deleted`));
     this.activators.delete(deploymentId);
     this.ready.delete(deploymentId);
     this.failures.delete(deploymentId);
@@ -151,10 +158,16 @@ export class Gateway {
 
 function statusFailure(d: Deployment): PlinthError | null {
   if (isFailed(d.status)) {
-    return new PlinthError('DEPLOYMENT_FAILED', `deployment ${d.name} (${d.id}) is ${d.status}: ${d.status_reason ?? 'see its logs'}`);
+    return new PlinthError(
+      'DEPLOYMENT_FAILED',
+      `deployment ${d.name} (${d.id}) is ${d.status}: ${d.status_reason ?? 'see its logs'}`,
+    );
   }
   if (d.status === 'INACTIVE' || d.status === 'DEACTIVATING') {
-    return new PlinthError('DEPLOYMENT_INACTIVE', `deployment ${d.name} (${d.id}) is inactive; activate it to call it`);
+    return new PlinthError(
+      'DEPLOYMENT_INACTIVE',
+      `deployment ${d.name} (${d.id}) is inactive; activate it to call it`,
+    );
   }
   return null;
 }

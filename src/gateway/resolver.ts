@@ -40,18 +40,29 @@ export class TargetResolver {
     const t = route.target;
     if (t.kind === 'environment') {
       const env = await this.store.getEnvironment(model.id, t.name);
-      if (!env) throw new PlinthError('ENVIRONMENT_NOT_FOUND', `model ${model.name} has no environment "${t.name}"`);
+      if (!env)
+        throw new PlinthError('ENVIRONMENT_NOT_FOUND', `model ${model.name} has no environment "${t.name}"`);
       if (!env.current_deployment_id) {
-        throw new PlinthError('NO_DEPLOYMENT', `environment "${t.name}" of model ${model.name} has no deployment yet; promote one to it`);
+        throw new PlinthError(
+          'NO_DEPLOYMENT',
+          `environment "${t.name}" of model ${model.name} has no deployment yet; promote one to it`,
+        );
       }
       const deployment = await this.store.getDeployment(env.current_deployment_id);
-      if (!deployment) throw new PlinthError('DEPLOYMENT_NOT_FOUND', `environment "${t.name}" points at a missing deployment`);
+      if (!deployment)
+        throw new PlinthError(
+          'DEPLOYMENT_NOT_FOUND',
+          `environment "${t.name}" points at a missing deployment`,
+        );
       return { deployment, environment: t.name };
     }
     if (t.kind === 'development') {
       const dev = (await this.store.listDeployments({ model_id: model.id })).find((d) => d.is_development);
       if (!dev) {
-        throw new PlinthError('DEPLOYMENT_NOT_FOUND', `model ${model.name} has no development deployment; create one with \`plinth push --watch\``);
+        throw new PlinthError(
+          'DEPLOYMENT_NOT_FOUND',
+          `model ${model.name} has no development deployment; create one with \`plinth push --watch\``,
+        );
       }
       return { deployment: dev, environment: null };
     }

@@ -4,18 +4,59 @@ import { matchInference } from './routing.ts';
 
 test('host-form and path-form inference URLs resolve to the same routes', () => {
   const table: [string | undefined, string, ReturnType<typeof matchInference>][] = [
-    ['model-mabc2345.localhost:4780', '/environments/production/predict', { modelRef: 'mabc2345', target: { kind: 'environment', name: 'production' }, action: 'predict' }],
-    ['model-mabc2345.localhost:4780', '/environments/staging/predict?x=1', { modelRef: 'mabc2345', target: { kind: 'environment', name: 'staging' }, action: 'predict' }],
-    ['model-mabc2345.localhost', '/deployment/dxyz2345/predict', { modelRef: 'mabc2345', target: { kind: 'deployment', id: 'dxyz2345' }, action: 'predict' }],
-    ['model-mabc2345.localhost', '/development/predict', { modelRef: 'mabc2345', target: { kind: 'development' }, action: 'predict' }],
-    ['model-mabc2345.localhost', '/production/predict', { modelRef: 'mabc2345', target: { kind: 'environment', name: 'production' }, action: 'predict' }],
-    ['model-mabc2345.localhost', '/production/wake', { modelRef: 'mabc2345', target: { kind: 'environment', name: 'production' }, action: 'wake' }],
-    ['localhost:4780', '/models/mabc2345/environments/production/predict', { modelRef: 'mabc2345', target: { kind: 'environment', name: 'production' }, action: 'predict' }],
-    ['127.0.0.1:4780', '/models/hello/deployment/dxyz2345/predict', { modelRef: 'hello', target: { kind: 'deployment', id: 'dxyz2345' }, action: 'predict' }],
-    ['127.0.0.1', '/models/hello/development/wake', { modelRef: 'hello', target: { kind: 'development' }, action: 'wake' }],
-    ['127.0.0.1', '/models/hello/production/predict', { modelRef: 'hello', target: { kind: 'environment', name: 'production' }, action: 'predict' }],
+    [
+      'model-mabc2345.localhost:4780',
+      '/environments/production/predict',
+      { modelRef: 'mabc2345', target: { kind: 'environment', name: 'production' }, action: 'predict' },
+    ],
+    [
+      'model-mabc2345.localhost:4780',
+      '/environments/staging/predict?x=1',
+      { modelRef: 'mabc2345', target: { kind: 'environment', name: 'staging' }, action: 'predict' },
+    ],
+    [
+      'model-mabc2345.localhost',
+      '/deployment/dxyz2345/predict',
+      { modelRef: 'mabc2345', target: { kind: 'deployment', id: 'dxyz2345' }, action: 'predict' },
+    ],
+    [
+      'model-mabc2345.localhost',
+      '/development/predict',
+      { modelRef: 'mabc2345', target: { kind: 'development' }, action: 'predict' },
+    ],
+    [
+      'model-mabc2345.localhost',
+      '/production/predict',
+      { modelRef: 'mabc2345', target: { kind: 'environment', name: 'production' }, action: 'predict' },
+    ],
+    [
+      'model-mabc2345.localhost',
+      '/production/wake',
+      { modelRef: 'mabc2345', target: { kind: 'environment', name: 'production' }, action: 'wake' },
+    ],
+    [
+      'localhost:4780',
+      '/models/mabc2345/environments/production/predict',
+      { modelRef: 'mabc2345', target: { kind: 'environment', name: 'production' }, action: 'predict' },
+    ],
+    [
+      '127.0.0.1:4780',
+      '/models/hello/deployment/dxyz2345/predict',
+      { modelRef: 'hello', target: { kind: 'deployment', id: 'dxyz2345' }, action: 'predict' },
+    ],
+    [
+      '127.0.0.1',
+      '/models/hello/development/wake',
+      { modelRef: 'hello', target: { kind: 'development' }, action: 'wake' },
+    ],
+    [
+      '127.0.0.1',
+      '/models/hello/production/predict',
+      { modelRef: 'hello', target: { kind: 'environment', name: 'production' }, action: 'predict' },
+    ],
   ];
-  for (const [host, url, expected] of table) assert.deepEqual(matchInference(host, url), expected, `${host} ${url}`);
+  for (const [host, url, expected] of table)
+    assert.deepEqual(matchInference(host, url), expected, `${host} ${url}`);
 });
 
 test('anything else is not an inference request', () => {

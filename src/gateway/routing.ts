@@ -2,9 +2,7 @@
 // `/models/{id}/…`, each with environments/{env}, deployment/{id}, development and production. Pure.
 
 export type InferenceTarget =
-  | { kind: 'environment'; name: string }
-  | { kind: 'deployment'; id: string }
-  | { kind: 'development' };
+  { kind: 'environment'; name: string } | { kind: 'deployment'; id: string } | { kind: 'development' };
 
 export type InferenceAction = 'predict' | 'wake';
 
@@ -27,7 +25,8 @@ function parseRest(modelRef: string, parts: string[]): InferenceRoute | null {
   if (parts.length === 3 && head === 'deployment' && arg && SEGMENT.test(arg)) {
     return { modelRef, target: { kind: 'deployment', id: arg }, action };
   }
-  if (parts.length === 2 && head === 'development') return { modelRef, target: { kind: 'development' }, action };
+  if (parts.length === 2 && head === 'development')
+    return { modelRef, target: { kind: 'development' }, action };
   if (parts.length === 2 && head === 'production') {
     return { modelRef, target: { kind: 'environment', name: 'production' }, action };
   }

@@ -21,7 +21,13 @@ export class LogSink {
     this.flushMs = flushMs;
   }
 
-  write(target: LogTarget, source: LogSource, level: LogLevel, message: string, requestId: string | null = null): void {
+  write(
+    target: LogTarget,
+    source: LogSource,
+    level: LogLevel,
+    message: string,
+    requestId: string | null = null,
+  ): void {
     this.pending.push({
       time: new Date().toISOString(),
       model_id: target.model_id,

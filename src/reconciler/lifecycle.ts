@@ -54,11 +54,17 @@ export class Lifecycle {
     checkName('model', input.modelName);
     if (input.deploymentName !== undefined) checkName('deployment', input.deploymentName);
     const bytes = artifacts.get(input.bundleSha256);
-    const staging = join(home.deployments, `.incoming-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`);
+    const staging = join(
+      home.deployments,
+      `.incoming-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`,
+    );
     try {
       const files = new Set(await extractBundle(bytes, join(staging, 'app')));
       const configFile = join(staging, 'app', 'config.yaml');
-      const { config, warnings } = parseConfig(existsSync(configFile) ? readFileSync(configFile, 'utf8') : '', 'config.yaml');
+      const { config, warnings } = parseConfig(
+        existsSync(configFile) ? readFileSync(configFile, 'utf8') : '',
+        'config.yaml',
+      );
       findModelEntry(files, config, 'the bundle');
 
       // Files first, under the id the record will have; the record makes them visible.
@@ -66,39 +72,41 @@ export class Lifecycle {
       const appDir = home.appDir(deploymentId);
       mkdirSync(dirname(appDir), { recursive: true });
       renameSync(join(staging, 'app'), appDir);
-      const created = await store.transaction(async (tx) => {
-        const model = (await tx.getModel(input.modelName)) ?? (await tx.createModel(input.modelName));
-        const existing = await tx.listDeployments({ model_id: model.id });
-        const published = existing.filter((d) => !d.is_development);
-        const name = input.deploymentName ?? nextDeploymentName(published.map((d) => d.name));
-        const deployment = await tx.createDeployment({
-          id: deploymentId,
-          model_id: model.id,
-          name,
-          status: 'BUILDING',
-          is_development: false,
-          bundle_sha256: input.bundleSha256,
-          config: config as unknown as Record<string, unknown>,
-          instance_type_name: 'local',
-          autoscaling_settings: { ...DEFAULT_AUTOSCALING, ...(config.autoscaling ?? {}) },
+      const created = await store
+        .transaction(async (tx) => {
+          const model = (await tx.getModel(input.modelName)) ?? (await tx.createModel(input.modelName));
+          const existing = await tx.listDeployments({ model_id: model.id });
+          const published = existing.filter((d) => !d.is_development);
+          const name = input.deploymentName ?? nextDeploymentName(published.map((d) => d.name));
+          const deployment = await tx.createDeployment({
+            id: deploymentId,
+            model_id: model.id,
+            name,
+            status: 'BUILDING',
+            is_development: false,
+            bundle_sha256: input.bundleSha256,
+            config: config as unknown as Record<string, unknown>,
+            instance_type_name: 'local',
+            autoscaling_settings: { ...DEFAULT_AUTOSCALING, ...(config.autoscaling ?? {}) },
+          });
+          await tx.recordEvent({
+            model_id: model.id,
+            deployment_id: deployment.id,
+            time: deployment.created_at,
+            from_status: null,
+            to_status: 'BUILDING',
+            reason: `pushed bundle ${input.bundleSha256.slice(0, 12)}`,
+          });
+          const production = await tx.getEnvironment(model.id, 'production');
+          if (production && production.current_deployment_id === null && published.length === 0) {
+            await tx.updateEnvironment(production.id, { current_deployment_id: deployment.id });
+          }
+          return { model, deployment };
+        })
+        .catch((err: unknown) => {
+          rmSync(dirname(appDir), { recursive: true, force: true });
+          throw err;
         });
-        await tx.recordEvent({
-          model_id: model.id,
-          deployment_id: deployment.id,
-          time: deployment.created_at,
-          from_status: null,
-          to_status: 'BUILDING',
-          reason: `pushed bundle ${input.bundleSha256.slice(0, 12)}`,
-        });
-        const production = await tx.getEnvironment(model.id, 'production');
-        if (production && production.current_deployment_id === null && published.length === 0) {
-          await tx.updateEnvironment(production.id, { current_deployment_id: deployment.id });
-        }
-        return { model, deployment };
-      }).catch((err: unknown) => {
-        rmSync(dirname(appDir), { recursive: true, force: true });
-        throw err;
-      });
       this.deps.kick();
       return { ...created, warnings };
     } finally {
@@ -119,7 +127,9 @@ export class Lifecycle {
     const deployments = await this.deps.store.listDeployments({ model_id: model.id });
     await this.deps.store.deleteModel(model.id);
     for (const d of deployments) {
-      await Promise.all(this.deps.backend.list(d.id).map((r) => this.deps.backend.stop(r.id, { drainMs: 10_000 })));
+      await Promise.all(
+        this.deps.backend.list(d.id).map((r) => this.deps.backend.stop(r.id, { drainMs: 10_000 })),
+      );
       rmSync(dirname(this.deps.home.appDir(d.id)), { recursive: true, force: true });
     }
     this.deps.kick();

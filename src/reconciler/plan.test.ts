@@ -5,7 +5,11 @@ import type { ActualReplica, ReplicaAction } from './plan.ts';
 import { nextStatus } from './status-rules.ts';
 import type { StatusInput } from './status-rules.ts';
 
-const r = (id: string, phase: ActualReplica['phase'], startedAtMs = 0): ActualReplica => ({ id, phase, startedAtMs });
+const r = (id: string, phase: ActualReplica['phase'], startedAtMs = 0): ActualReplica => ({
+  id,
+  phase,
+  startedAtMs,
+});
 
 test('replica plans: desired vs actual → actions', () => {
   const table: [string, number, ActualReplica[], ReplicaAction[], number?][] = [
@@ -15,13 +19,30 @@ test('replica plans: desired vs actual → actions', () => {
     ['a starting one counts', 1, [r('a', 'STARTING')], []],
     ['draining ones do not count', 1, [r('a', 'DRAINING')], [{ type: 'start' }]],
     ['stopped ones do not count', 1, [r('a', 'STOPPED'), r('b', 'FAILED')], [{ type: 'start' }]],
-    ['scale to zero stops all', 0, [r('a', 'READY'), r('b', 'STARTING')], [{ type: 'stop', replicaId: 'b' }, { type: 'stop', replicaId: 'a' }]],
-    ['starting before ready', 1, [r('a', 'READY', 1), r('b', 'STARTING', 0)], [{ type: 'stop', replicaId: 'b' }]],
+    [
+      'scale to zero stops all',
+      0,
+      [r('a', 'READY'), r('b', 'STARTING')],
+      [
+        { type: 'stop', replicaId: 'b' },
+        { type: 'stop', replicaId: 'a' },
+      ],
+    ],
+    [
+      'starting before ready',
+      1,
+      [r('a', 'READY', 1), r('b', 'STARTING', 0)],
+      [{ type: 'stop', replicaId: 'b' }],
+    ],
     ['newest ready first', 1, [r('a', 'READY', 1), r('b', 'READY', 5)], [{ type: 'stop', replicaId: 'b' }]],
     ['no start inside the backoff', 1, [], [], 2000],
   ];
   for (const [name, desired, replicas, expected, notBefore] of table) {
-    assert.deepEqual(planReplicas({ desired, replicas, startNotBeforeMs: notBefore ?? 0, nowMs: 1000 }), expected, name);
+    assert.deepEqual(
+      planReplicas({ desired, replicas, startNotBeforeMs: notBefore ?? 0, nowMs: 1000 }),
+      expected,
+      name,
+    );
   }
 });
 
@@ -30,16 +51,37 @@ test('restart backoff grows and is capped', () => {
 });
 
 test('status rules follow the deployment state machine', () => {
-  const base: StatusInput = { status: 'DEPLOYING', desired: 1, phases: [], hasServed: false, consecutiveFailures: 0, lastFailure: null };
+  const base: StatusInput = {
+    status: 'DEPLOYING',
+    desired: 1,
+    phases: [],
+    hasServed: false,
+    consecutiveFailures: 0,
+    lastFailure: null,
+  };
   assert.equal(nextStatus(base), null);
   assert.equal(nextStatus({ ...base, phases: ['STARTING'] })?.status, 'LOADING_MODEL');
   assert.equal(nextStatus({ ...base, status: 'LOADING_MODEL', phases: ['READY'] })?.status, 'ACTIVE');
   assert.equal(nextStatus({ ...base, status: 'ACTIVE', phases: ['READY'] }), null);
-  const failed = nextStatus({ ...base, status: 'LOADING_MODEL', consecutiveFailures: 3, lastFailure: 'load() failed: boom' });
+  const failed = nextStatus({
+    ...base,
+    status: 'LOADING_MODEL',
+    consecutiveFailures: 3,
+    lastFailure: 'load() failed: boom',
+  });
   assert.equal(failed?.status, 'DEPLOY_FAILED');
   assert.match(failed!.reason, /3 failed starts in a row; last: load\(\) failed: boom/);
-  assert.equal(nextStatus({ ...base, status: 'ACTIVE', hasServed: true, consecutiveFailures: 3 })?.status, 'UNHEALTHY');
-  assert.equal(nextStatus({ ...base, status: 'UNHEALTHY', hasServed: true, phases: ['READY'] })?.status, 'ACTIVE');
+  assert.equal(
+    nextStatus({ ...base, status: 'ACTIVE', hasServed: true, consecutiveFailures: 3 })?.status,
+    'UNHEALTHY',
+  );
+  assert.equal(
+    nextStatus({ ...base, status: 'UNHEALTHY', hasServed: true, phases: ['READY'] })?.status,
+    'ACTIVE',
+  );
   assert.equal(nextStatus({ ...base, status: 'BUILD_FAILED', phases: ['READY'] }), null);
-  assert.equal(nextStatus({ ...base, status: 'LOADING_MODEL', consecutiveFailures: 2, phases: ['STARTING'] }), null);
+  assert.equal(
+    nextStatus({ ...base, status: 'LOADING_MODEL', consecutiveFailures: 2, phases: ['STARTING'] }),
+    null,
+  );
 });

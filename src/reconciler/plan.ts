@@ -28,7 +28,8 @@ export function planReplicas(input: PlanInput): ReplicaAction[] {
   } else if (live.length > input.desired) {
     const rank = (r: ActualReplica): number => (r.phase === 'STARTING' ? 0 : 1);
     const victims = [...live].sort((a, b) => rank(a) - rank(b) || b.startedAtMs - a.startedAtMs);
-    for (const r of victims.slice(0, live.length - input.desired)) actions.push({ type: 'stop', replicaId: r.id });
+    for (const r of victims.slice(0, live.length - input.desired))
+      actions.push({ type: 'stop', replicaId: r.id });
   }
   return actions;
 }

@@ -118,7 +118,12 @@ export class Reconciler {
       const patch = decision.status === 'DEPLOY_FAILED' ? { desired_replicas: 0 } : {};
       await this.deps.status.transition(d.id, decision.status, decision.reason, patch);
       if (decision.status === 'DEPLOY_FAILED' || decision.status === 'UNHEALTHY') {
-        this.deps.logs.write({ model_id: d.model_id, deployment_id: d.id }, 'platform', 'ERROR', `${decision.status}: ${decision.reason}`);
+        this.deps.logs.write(
+          { model_id: d.model_id, deployment_id: d.id },
+          'platform',
+          'ERROR',
+          `${decision.status}: ${decision.reason}`,
+        );
       }
     }
   }
@@ -139,7 +144,12 @@ export class Reconciler {
       envDir: build.envDir,
     });
     await this.saveReplica(handle);
-    this.deps.logs.write({ model_id: d.model_id, deployment_id: d.id, replica_id: handle.id }, 'platform', 'INFO', `replica ${handle.id} starting`);
+    this.deps.logs.write(
+      { model_id: d.model_id, deployment_id: d.id, replica_id: handle.id },
+      'platform',
+      'INFO',
+      `replica ${handle.id} starting`,
+    );
   }
 
   private async saveReplica(handle: ReplicaHandle): Promise<void> {
@@ -168,8 +178,17 @@ export class Reconciler {
       } else if (event.type === 'exited' && !event.exit.expected) {
         const previous = this.failures.get(d.id);
         const count = (previous?.count ?? 0) + 1;
-        this.failures.set(d.id, { count, last: event.exit.reason, notBeforeMs: Date.now() + restartBackoffMs(count) });
-        this.deps.logs.write(target, 'platform', 'ERROR', `replica ${replica.id} failed: ${event.exit.reason}`);
+        this.failures.set(d.id, {
+          count,
+          last: event.exit.reason,
+          notBeforeMs: Date.now() + restartBackoffMs(count),
+        });
+        this.deps.logs.write(
+          target,
+          'platform',
+          'ERROR',
+          `replica ${replica.id} failed: ${event.exit.reason}`,
+        );
       }
     } catch (err) {
       console.error(`reconciler: replica event: ${(err as Error).message}`);

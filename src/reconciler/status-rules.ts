@@ -20,7 +20,13 @@ export interface StatusDecision {
   reason: string;
 }
 
-const RECONCILED: ReadonlySet<DeploymentStatus> = new Set(['DEPLOYING', 'LOADING_MODEL', 'ACTIVE', 'UNHEALTHY', 'WAKING_UP']);
+const RECONCILED: ReadonlySet<DeploymentStatus> = new Set([
+  'DEPLOYING',
+  'LOADING_MODEL',
+  'ACTIVE',
+  'UNHEALTHY',
+  'WAKING_UP',
+]);
 
 export function nextStatus(input: StatusInput): StatusDecision | null {
   if (!RECONCILED.has(input.status)) return null;
@@ -31,7 +37,8 @@ export function nextStatus(input: StatusInput): StatusDecision | null {
     const to: DeploymentStatus = input.hasServed ? 'UNHEALTHY' : 'DEPLOY_FAILED';
     return input.status === to ? null : { status: to, reason: why };
   }
-  if (ready > 0) return input.status === 'ACTIVE' ? null : { status: 'ACTIVE', reason: `${ready} replica(s) ready` };
+  if (ready > 0)
+    return input.status === 'ACTIVE' ? null : { status: 'ACTIVE', reason: `${ready} replica(s) ready` };
   if (starting > 0 && !input.hasServed && input.status === 'DEPLOYING') {
     return { status: 'LOADING_MODEL', reason: 'replica started; model loading' };
   }

@@ -20,7 +20,11 @@ export class Model {
   }
 }`;
 
-function waitFor(backend: RuntimeBackend, match: (e: ReplicaEvent) => boolean, timeoutMs = 20000): Promise<ReplicaEvent> {
+function waitFor(
+  backend: RuntimeBackend,
+  match: (e: ReplicaEvent) => boolean,
+  timeoutMs = 20000,
+): Promise<ReplicaEvent> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       stop();
@@ -58,7 +62,10 @@ export function runBackendSuite(name: string, makeFixture: () => Promise<Backend
       const event = await ready;
       assert.equal(event.replica.phase, 'READY');
       const listed = fx.backend.list('d-one');
-      assert.deepEqual(listed.map((r) => [r.id, r.phase]), [[spec.replicaId, 'READY']]);
+      assert.deepEqual(
+        listed.map((r) => [r.id, r.phase]),
+        [[spec.replicaId, 'READY']],
+      );
       assert.deepEqual(fx.backend.list('d-other'), []);
       const res = await predict(listed[0]!.address!, { value: 42 });
       assert.deepEqual(await res.json(), { echo: 42 });
@@ -91,7 +98,9 @@ process.on('SIGTERM', () => {});`);
     });
 
     test("a load() that throws exits with the model's own message", async () => {
-      const spec = fx.specFor(`export class Model { load() { throw new Error('no weights at /data/w.bin'); } predict() {} }`);
+      const spec = fx.specFor(
+        `export class Model { load() { throw new Error('no weights at /data/w.bin'); } predict() {} }`,
+      );
       const exited = waitFor(fx.backend, (e) => e.type === 'exited');
       await fx.backend.start(spec);
       const event = await exited;

@@ -47,7 +47,9 @@ function migrations(dialect: SqlDialectName): Record<string, Migration> {
         await db.schema
           .createTable('replicas')
           .addColumn('id', 'text', (c) => c.primaryKey())
-          .addColumn('deployment_id', 'text', (c) => c.notNull().references('deployments.id').onDelete('cascade'))
+          .addColumn('deployment_id', 'text', (c) =>
+            c.notNull().references('deployments.id').onDelete('cascade'),
+          )
           .addColumn('status', 'text', (c) => c.notNull())
           .addColumn('address', 'text')
           .addColumn('started_at', 'text', (c) => c.notNull())
@@ -56,9 +58,13 @@ function migrations(dialect: SqlDialectName): Record<string, Migration> {
           .execute();
         await db.schema
           .createTable('events')
-          .addColumn('id', sql.raw(serial), (c) => (dialect === 'sqlite' ? c.primaryKey().autoIncrement() : c.primaryKey()))
+          .addColumn('id', sql.raw(serial), (c) =>
+            dialect === 'sqlite' ? c.primaryKey().autoIncrement() : c.primaryKey(),
+          )
           .addColumn('model_id', 'text', (c) => c.notNull())
-          .addColumn('deployment_id', 'text', (c) => c.notNull().references('deployments.id').onDelete('cascade'))
+          .addColumn('deployment_id', 'text', (c) =>
+            c.notNull().references('deployments.id').onDelete('cascade'),
+          )
           .addColumn('time', 'text', (c) => c.notNull())
           .addColumn('from_status', 'text')
           .addColumn('to_status', 'text', (c) => c.notNull())
@@ -76,7 +82,9 @@ function migrations(dialect: SqlDialectName): Record<string, Migration> {
           .execute();
         await db.schema
           .createTable('logs')
-          .addColumn('id', sql.raw(serial), (c) => (dialect === 'sqlite' ? c.primaryKey().autoIncrement() : c.primaryKey()))
+          .addColumn('id', sql.raw(serial), (c) =>
+            dialect === 'sqlite' ? c.primaryKey().autoIncrement() : c.primaryKey(),
+          )
           .addColumn('time', 'text', (c) => c.notNull())
           .addColumn('model_id', 'text', (c) => c.notNull())
           .addColumn('deployment_id', 'text', (c) => c.notNull())
@@ -87,7 +95,11 @@ function migrations(dialect: SqlDialectName): Record<string, Migration> {
           .addColumn('request_id', 'text')
           .execute();
         await db.schema.createIndex('logs_deployment').on('logs').columns(['deployment_id', 'id']).execute();
-        await db.schema.createIndex('events_deployment').on('events').columns(['deployment_id', 'id']).execute();
+        await db.schema
+          .createIndex('events_deployment')
+          .on('events')
+          .columns(['deployment_id', 'id'])
+          .execute();
         await db.schema.createIndex('deployments_model').on('deployments').column('model_id').execute();
       },
     },

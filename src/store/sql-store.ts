@@ -4,7 +4,16 @@ import type { Kysely } from 'kysely';
 import { DEFAULT_AUTOSCALING } from '../domain/autoscaling.ts';
 import { PlinthError } from '../domain/errors.ts';
 import { newId } from '../domain/ids.ts';
-import type { ApiKey, Deployment, DeploymentEvent, Environment, LogRecord, Model, NewLogRecord, ReplicaRecord } from '../domain/types.ts';
+import type {
+  ApiKey,
+  Deployment,
+  DeploymentEvent,
+  Environment,
+  LogRecord,
+  Model,
+  NewLogRecord,
+  ReplicaRecord,
+} from '../domain/types.ts';
 import { toApiKey, toDeployment, toEnvironment, toEvent, toLog, toReplica } from './rows.ts';
 import type { Database } from './schema.ts';
 import type {
@@ -55,7 +64,11 @@ export class SqlStore implements Store {
   async deleteModel(id: string): Promise<void> {
     await this.transaction(async (tx) => {
       const db = (tx as SqlStore).db;
-      const deployments = await db.selectFrom('deployments').select('id').where('model_id', '=', id).execute();
+      const deployments = await db
+        .selectFrom('deployments')
+        .select('id')
+        .where('model_id', '=', id)
+        .execute();
       for (const d of deployments) await tx.deleteDeployment(d.id);
       await db.deleteFrom('environments').where('model_id', '=', id).execute();
       await db.deleteFrom('models').where('id', '=', id).execute();
@@ -114,7 +127,8 @@ export class SqlStore implements Store {
     if (patch.desired_replicas !== undefined) set.desired_replicas = patch.desired_replicas;
     if (patch.has_served !== undefined) set.has_served = patch.has_served ? 1 : 0;
     if (patch.instance_type_name !== undefined) set.instance_type_name = patch.instance_type_name;
-    if (patch.autoscaling_settings !== undefined) set.autoscaling_json = JSON.stringify(patch.autoscaling_settings);
+    if (patch.autoscaling_settings !== undefined)
+      set.autoscaling_json = JSON.stringify(patch.autoscaling_settings);
     const row = await this.db
       .updateTable('deployments')
       .set(set)
@@ -161,7 +175,11 @@ export class SqlStore implements Store {
     return row && toEnvironment(row);
   }
 
-  async createEnvironment(modelId: string, name: string, settings: Partial<Environment> = {}): Promise<Environment> {
+  async createEnvironment(
+    modelId: string,
+    name: string,
+    settings: Partial<Environment> = {},
+  ): Promise<Environment> {
     const row = {
       id: newId('e'),
       model_id: modelId,
@@ -185,10 +203,13 @@ export class SqlStore implements Store {
   async updateEnvironment(id: string, patch: EnvironmentPatch): Promise<Environment> {
     const set: Partial<Database['environments']> = {};
     if (patch.current_deployment_id !== undefined) set.current_deployment_id = patch.current_deployment_id;
-    if (patch.autoscaling_settings !== undefined) set.autoscaling_json = JSON.stringify(patch.autoscaling_settings);
+    if (patch.autoscaling_settings !== undefined)
+      set.autoscaling_json = JSON.stringify(patch.autoscaling_settings);
     if (patch.promotion_settings !== undefined) set.promotion_json = JSON.stringify(patch.promotion_settings);
     const q = this.db.updateTable('environments').where('id', '=', id);
-    const row = await (Object.keys(set).length > 0 ? q.set(set) : q.set({ id })).returningAll().executeTakeFirst();
+    const row = await (Object.keys(set).length > 0 ? q.set(set) : q.set({ id }))
+      .returningAll()
+      .executeTakeFirst();
     if (!row) throw new PlinthError('ENVIRONMENT_NOT_FOUND', `environment ${id} not found`);
     return toEnvironment(row);
   }
@@ -264,7 +285,10 @@ export class SqlStore implements Store {
 
   async appendLogs(records: readonly NewLogRecord[]): Promise<void> {
     if (records.length === 0) return;
-    await this.db.insertInto('logs').values([...records]).execute();
+    await this.db
+      .insertInto('logs')
+      .values([...records])
+      .execute();
   }
 
   async queryLogs(query: LogQuery): Promise<LogRecord[]> {
@@ -280,7 +304,10 @@ export class SqlStore implements Store {
       const pattern = `%${query.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
       q = q.where(sql<boolean>`message like ${pattern} escape '\\'`);
     }
-    const rows = await q.orderBy('id').limit(query.limit ?? 1000).execute();
+    const rows = await q
+      .orderBy('id')
+      .limit(query.limit ?? 1000)
+      .execute();
     return rows.map(toLog);
   }
 

@@ -29,7 +29,11 @@ export class StatusRecorder {
     const { before, after } = await this.store.transaction(async (tx) => {
       const current = await tx.getDeployment(deploymentId);
       if (!current) throw new Error(`deployment ${deploymentId} vanished during a status change`);
-      const changed = await tx.updateDeployment(deploymentId, { ...patch, status: to, status_reason: patch.status_reason ?? reason });
+      const changed = await tx.updateDeployment(deploymentId, {
+        ...patch,
+        status: to,
+        status_reason: patch.status_reason ?? reason,
+      });
       if (current.status !== to) {
         await tx.recordEvent({
           model_id: current.model_id,

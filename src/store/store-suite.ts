@@ -109,8 +109,22 @@ export function runStoreSuite(name: string, open: () => Promise<Store>): void {
       const model = await store.createModel('hello');
       const d = await store.createDeployment(deploymentOf(model.id));
       const t = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s)).toISOString();
-      await store.recordEvent({ model_id: model.id, deployment_id: d.id, time: t(1), from_status: null, to_status: 'BUILDING', reason: 'pushed' });
-      await store.recordEvent({ model_id: model.id, deployment_id: d.id, time: t(2), from_status: 'BUILDING', to_status: 'DEPLOYING', reason: 'built' });
+      await store.recordEvent({
+        model_id: model.id,
+        deployment_id: d.id,
+        time: t(1),
+        from_status: null,
+        to_status: 'BUILDING',
+        reason: 'pushed',
+      });
+      await store.recordEvent({
+        model_id: model.id,
+        deployment_id: d.id,
+        time: t(2),
+        from_status: 'BUILDING',
+        to_status: 'DEPLOYING',
+        reason: 'built',
+      });
       assert.deepEqual(
         (await store.listEvents(d.id)).map((e) => [e.from_status, e.to_status, e.reason]),
         [
@@ -118,24 +132,76 @@ export function runStoreSuite(name: string, open: () => Promise<Store>): void {
           ['BUILDING', 'DEPLOYING', 'built'],
         ],
       );
-      await store.upsertReplica({ id: 'r1', deployment_id: d.id, status: 'STARTING', address: null, started_at: t(3), stopped_at: null, exit_reason: null });
-      await store.upsertReplica({ id: 'r1', deployment_id: d.id, status: 'READY', address: '127.0.0.1:9', started_at: t(3), stopped_at: null, exit_reason: null });
-      await store.upsertReplica({ id: 'r2', deployment_id: d.id, status: 'STOPPED', address: null, started_at: t(4), stopped_at: t(5), exit_reason: 'exit 1' });
-      assert.deepEqual((await store.listReplicas({ deployment_id: d.id, live: true })).map((r) => [r.id, r.status, r.address]), [['r1', 'READY', '127.0.0.1:9']]);
+      await store.upsertReplica({
+        id: 'r1',
+        deployment_id: d.id,
+        status: 'STARTING',
+        address: null,
+        started_at: t(3),
+        stopped_at: null,
+        exit_reason: null,
+      });
+      await store.upsertReplica({
+        id: 'r1',
+        deployment_id: d.id,
+        status: 'READY',
+        address: '127.0.0.1:9',
+        started_at: t(3),
+        stopped_at: null,
+        exit_reason: null,
+      });
+      await store.upsertReplica({
+        id: 'r2',
+        deployment_id: d.id,
+        status: 'STOPPED',
+        address: null,
+        started_at: t(4),
+        stopped_at: t(5),
+        exit_reason: 'exit 1',
+      });
+      assert.deepEqual(
+        (await store.listReplicas({ deployment_id: d.id, live: true })).map((r) => [
+          r.id,
+          r.status,
+          r.address,
+        ]),
+        [['r1', 'READY', '127.0.0.1:9']],
+      );
       assert.equal((await store.listReplicas()).length, 2);
-      const base = { model_id: model.id, deployment_id: d.id, replica_id: 'r1', source: 'replica' as const, request_id: null };
+      const base = {
+        model_id: model.id,
+        deployment_id: d.id,
+        replica_id: 'r1',
+        source: 'replica' as const,
+        request_id: null,
+      };
       await store.appendLogs([
         { ...base, time: t(1), level: 'INFO', message: 'loading 50% done' },
         { ...base, time: t(2), level: 'ERROR', message: 'load failed: boom' },
         { ...base, time: t(3), level: 'INFO', message: 'ready', replica_id: 'r2' },
       ]);
       const all = await store.queryLogs({ deployment_id: d.id });
-      assert.deepEqual(all.map((l) => l.message), ['loading 50% done', 'load failed: boom', 'ready']);
-      assert.deepEqual((await store.queryLogs({ deployment_id: d.id, levels: ['ERROR'] })).map((l) => l.message), ['load failed: boom']);
+      assert.deepEqual(
+        all.map((l) => l.message),
+        ['loading 50% done', 'load failed: boom', 'ready'],
+      );
+      assert.deepEqual(
+        (await store.queryLogs({ deployment_id: d.id, levels: ['ERROR'] })).map((l) => l.message),
+        ['load failed: boom'],
+      );
       assert.deepEqual((await store.queryLogs({ deployment_id: d.id, after_id: all[0]!.id })).length, 2);
-      assert.deepEqual((await store.queryLogs({ deployment_id: d.id, since: t(2), until: t(2) })).map((l) => l.message), ['load failed: boom']);
-      assert.deepEqual((await store.queryLogs({ deployment_id: d.id, search: '50%' })).map((l) => l.message), ['loading 50% done']);
-      assert.deepEqual((await store.queryLogs({ deployment_id: d.id, replica_id: 'r2' })).map((l) => l.message), ['ready']);
+      assert.deepEqual(
+        (await store.queryLogs({ deployment_id: d.id, since: t(2), until: t(2) })).map((l) => l.message),
+        ['load failed: boom'],
+      );
+      assert.deepEqual(
+        (await store.queryLogs({ deployment_id: d.id, search: '50%' })).map((l) => l.message),
+        ['loading 50% done'],
+      );
+      assert.deepEqual(
+        (await store.queryLogs({ deployment_id: d.id, replica_id: 'r2' })).map((l) => l.message),
+        ['ready'],
+      );
       assert.equal((await store.queryLogs({ deployment_id: d.id, limit: 1 })).length, 1);
     });
 
@@ -152,7 +218,18 @@ export function runStoreSuite(name: string, open: () => Promise<Store>): void {
     test('deleting a model removes everything under it', async () => {
       const model = await store.createModel('hello');
       const d = await store.createDeployment(deploymentOf(model.id));
-      await store.appendLogs([{ time: new Date().toISOString(), model_id: model.id, deployment_id: d.id, replica_id: null, source: 'build', level: 'INFO', message: 'x', request_id: null }]);
+      await store.appendLogs([
+        {
+          time: new Date().toISOString(),
+          model_id: model.id,
+          deployment_id: d.id,
+          replica_id: null,
+          source: 'build',
+          level: 'INFO',
+          message: 'x',
+          request_id: null,
+        },
+      ]);
       await store.deleteModel(model.id);
       assert.equal(await store.getModel(model.id), undefined);
       assert.deepEqual(await store.listDeployments(), []);

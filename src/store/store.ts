@@ -31,7 +31,12 @@ export interface NewDeployment {
 export type DeploymentPatch = Partial<
   Pick<
     Deployment,
-    'status' | 'status_reason' | 'desired_replicas' | 'has_served' | 'autoscaling_settings' | 'instance_type_name'
+    | 'status'
+    | 'status_reason'
+    | 'desired_replicas'
+    | 'has_served'
+    | 'autoscaling_settings'
+    | 'instance_type_name'
   >
 >;
 

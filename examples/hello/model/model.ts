@@ -17,8 +17,10 @@ export class Model {
 
   async load(): Promise<void> {
     // A real model would read weights here; this one builds its tiny lexicon.
-    for (const w of ['good', 'great', 'easy', 'love', 'fast', 'happy', 'excellent', 'smooth']) this.positive.add(w);
-    for (const w of ['bad', 'slow', 'hard', 'hate', 'broken', 'sad', 'awful', 'dropped']) this.negative.add(w);
+    for (const w of ['good', 'great', 'easy', 'love', 'fast', 'happy', 'excellent', 'smooth'])
+      this.positive.add(w);
+    for (const w of ['bad', 'slow', 'hard', 'hate', 'broken', 'sad', 'awful', 'dropped'])
+      this.negative.add(w);
   }
 
   predict(input: Input): Output {

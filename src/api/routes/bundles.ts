@@ -12,16 +12,23 @@ export function bundleRoutes(app: FastifyInstance, ctx: ApiContext): void {
     (_req, body, done) => done(null, body),
   );
 
-  app.head<{ Params: { sha: string } }>('/v1/bundles/:sha', { config: { summary: 'Whether a bundle is stored' } }, async (req, reply) => {
-    reply.code(ctx.artifacts.has(ArtifactStore.checkSha(req.params.sha)) ? 200 : 404).send();
-  });
+  app.head<{ Params: { sha: string } }>(
+    '/v1/bundles/:sha',
+    { config: { summary: 'Whether a bundle is stored' } },
+    async (req, reply) => {
+      reply.code(ctx.artifacts.has(ArtifactStore.checkSha(req.params.sha)) ? 200 : 404).send();
+    },
+  );
 
   app.put<{ Params: { sha: string } }>(
     '/v1/bundles/:sha',
     { bodyLimit: ctx.maxBundleBytes, config: { summary: 'Upload a bundle (gzip tarball) under its sha256' } },
     async (req, reply) => {
       if (!Buffer.isBuffer(req.body)) {
-        throw new PlinthError('BAD_REQUEST', 'send the bundle as the raw body with Content-Type: application/gzip');
+        throw new PlinthError(
+          'BAD_REQUEST',
+          'send the bundle as the raw body with Content-Type: application/gzip',
+        );
       }
       const existed = ctx.artifacts.has(ArtifactStore.checkSha(req.params.sha));
       ctx.artifacts.put(req.params.sha, req.body);

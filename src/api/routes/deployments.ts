@@ -39,12 +39,18 @@ export function deploymentRoutes(app: FastifyInstance, ctx: ApiContext): void {
   const describe = async (model: Model, d: Deployment) =>
     deploymentJson(model, d, await ctx.store.listEnvironments(model.id), ctx.backend.list(d.id), ctx.urls);
 
-  app.get<{ Params: { m: string } }>('/v1/models/:m/deployments', { config: { summary: 'List deployments' } }, async (req) => {
-    const model = await findModel(ctx.store, req.params.m);
-    const envs = await ctx.store.listEnvironments(model.id);
-    const all = await ctx.store.listDeployments({ model_id: model.id });
-    return { deployments: all.map((d) => deploymentJson(model, d, envs, ctx.backend.list(d.id), ctx.urls)) };
-  });
+  app.get<{ Params: { m: string } }>(
+    '/v1/models/:m/deployments',
+    { config: { summary: 'List deployments' } },
+    async (req) => {
+      const model = await findModel(ctx.store, req.params.m);
+      const envs = await ctx.store.listEnvironments(model.id);
+      const all = await ctx.store.listDeployments({ model_id: model.id });
+      return {
+        deployments: all.map((d) => deploymentJson(model, d, envs, ctx.backend.list(d.id), ctx.urls)),
+      };
+    },
+  );
 
   app.post<{ Params: { m: string } }>(
     '/v1/models/:m/deployments',
@@ -62,24 +68,36 @@ export function deploymentRoutes(app: FastifyInstance, ctx: ApiContext): void {
     },
   );
 
-  app.get<DeploymentParams>('/v1/models/:m/deployments/:d', { config: { summary: 'Get a deployment' } }, async (req) => {
-    const model = await findModel(ctx.store, req.params.m);
-    return describe(model, await findDeployment(ctx.store, model, req.params.d));
-  });
+  app.get<DeploymentParams>(
+    '/v1/models/:m/deployments/:d',
+    { config: { summary: 'Get a deployment' } },
+    async (req) => {
+      const model = await findModel(ctx.store, req.params.m);
+      return describe(model, await findDeployment(ctx.store, model, req.params.d));
+    },
+  );
 
-  app.delete<DeploymentParams>('/v1/models/:m/deployments/:d', { config: { summary: 'Delete a deployment' } }, async (req) => {
-    const model = await findModel(ctx.store, req.params.m);
-    const d = await findDeployment(ctx.store, model, req.params.d);
-    await ctx.lifecycle.deleteDeployment(d);
-    ctx.gateway.forget(d.id);
-    return { id: d.id, deleted: true };
-  });
+  app.delete<DeploymentParams>(
+    '/v1/models/:m/deployments/:d',
+    { config: { summary: 'Delete a deployment' } },
+    async (req) => {
+      const model = await findModel(ctx.store, req.params.m);
+      const d = await findDeployment(ctx.store, model, req.params.d);
+      await ctx.lifecycle.deleteDeployment(d);
+      ctx.gateway.forget(d.id);
+      return { id: d.id, deleted: true };
+    },
+  );
 
-  app.get<DeploymentParams>('/v1/models/:m/deployments/:d/events', { config: { summary: 'Status changes of a deployment' } }, async (req) => {
-    const model = await findModel(ctx.store, req.params.m);
-    const d = await findDeployment(ctx.store, model, req.params.d);
-    return { events: (await ctx.store.listEvents(d.id)).map(eventJson) };
-  });
+  app.get<DeploymentParams>(
+    '/v1/models/:m/deployments/:d/events',
+    { config: { summary: 'Status changes of a deployment' } },
+    async (req) => {
+      const model = await findModel(ctx.store, req.params.m);
+      const d = await findDeployment(ctx.store, model, req.params.d);
+      return { events: (await ctx.store.listEvents(d.id)).map(eventJson) };
+    },
+  );
 
   app.get<DeploymentParams & { Querystring: Record<string, string> }>(
     '/v1/models/:m/deployments/:d/logs',
@@ -103,13 +121,17 @@ export function deploymentRoutes(app: FastifyInstance, ctx: ApiContext): void {
     },
   );
 
-  app.get<DeploymentParams>('/v1/models/:m/deployments/:d/replicas', { config: { summary: 'Replicas of a deployment' } }, async (req) => {
-    const model = await findModel(ctx.store, req.params.m);
-    const d = await findDeployment(ctx.store, model, req.params.d);
-    const live = new Map(ctx.backend.list(d.id).map((r) => [r.id, r]));
-    const records = await ctx.store.listReplicas({ deployment_id: d.id, live: true });
-    return {
-      replicas: records.map((r) => replicaJson(r, live.get(r.id), ctx.gateway.inFlightOf(d.id, r.id))),
-    };
-  });
+  app.get<DeploymentParams>(
+    '/v1/models/:m/deployments/:d/replicas',
+    { config: { summary: 'Replicas of a deployment' } },
+    async (req) => {
+      const model = await findModel(ctx.store, req.params.m);
+      const d = await findDeployment(ctx.store, model, req.params.d);
+      const live = new Map(ctx.backend.list(d.id).map((r) => [r.id, r]));
+      const records = await ctx.store.listReplicas({ deployment_id: d.id, live: true });
+      return {
+        replicas: records.map((r) => replicaJson(r, live.get(r.id), ctx.gateway.inFlightOf(d.id, r.id))),
+      };
+    },
+  );
 }

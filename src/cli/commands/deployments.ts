@@ -10,7 +10,10 @@ interface Options {
   output?: string;
 }
 
-export function registerDeployments(program: Command, run: (fn: () => Promise<void>, json: boolean) => Promise<void>): void {
+export function registerDeployments(
+  program: Command,
+  run: (fn: () => Promise<void>, json: boolean) => Promise<void>,
+): void {
   const group = program.command('deployments').description("List, inspect and delete a model's deployments");
 
   group
@@ -25,7 +28,14 @@ export function registerDeployments(program: Command, run: (fn: () => Promise<vo
         if (options.output === 'json') return printJson({ deployments });
         printTable(
           ['ID', 'NAME', 'STATUS', 'REPLICAS', 'ENVIRONMENT', 'CREATED'],
-          deployments.map((d) => [d.id, d.name, d.status, String(d.active_replica_count), d.environment ?? '-', d.created_at]),
+          deployments.map((d) => [
+            d.id,
+            d.name,
+            d.status,
+            String(d.active_replica_count),
+            d.environment ?? '-',
+            d.created_at,
+          ]),
         );
       }, options.output === 'json'),
     );

@@ -22,7 +22,10 @@ export class Model {
 }
 `;
 
-export function registerInit(program: Command, run: (fn: () => Promise<void>, json: boolean) => Promise<void>): void {
+export function registerInit(
+  program: Command,
+  run: (fn: () => Promise<void>, json: boolean) => Promise<void>,
+): void {
   program
     .command('init')
     .description('Create a new model directory')
@@ -32,13 +35,19 @@ export function registerInit(program: Command, run: (fn: () => Promise<void>, js
       run(async () => {
         const language = options.language.toLowerCase();
         if (language === 'python' || language === 'py') {
-          throw new UserError('Python models are not supported by this version of Plinth yet; use --language ts');
+          throw new UserError(
+            'Python models are not supported by this version of Plinth yet; use --language ts',
+          );
         }
-        if (language !== 'ts' && language !== 'typescript') throw new UserError(`--language ${options.language}: expected ts`);
+        if (language !== 'ts' && language !== 'typescript')
+          throw new UserError(`--language ${options.language}: expected ts`);
         const target = resolve(dir);
-        if (existsSync(target) && readdirSync(target).length > 0) throw new UserError(`${dir} exists and is not empty`);
+        if (existsSync(target) && readdirSync(target).length > 0)
+          throw new UserError(`${dir} exists and is not empty`);
         mkdirSync(join(target, 'model'), { recursive: true });
-        const name = basename(target).toLowerCase().replace(/[^a-z0-9._-]/g, '-');
+        const name = basename(target)
+          .toLowerCase()
+          .replace(/[^a-z0-9._-]/g, '-');
         writeFileSync(
           join(target, 'config.yaml'),
           `model_name: ${name}\nlanguage: typescript\nruntime:\n  predict_concurrency: 8\n`,

@@ -17,7 +17,10 @@ interface LogsOptions {
   output?: string;
 }
 
-export function registerLogs(program: Command, run: (fn: () => Promise<void>, json: boolean) => Promise<void>): void {
+export function registerLogs(
+  program: Command,
+  run: (fn: () => Promise<void>, json: boolean) => Promise<void>,
+): void {
   program
     .command('logs')
     .description("Show a deployment's logs")
@@ -45,10 +48,16 @@ export function registerLogs(program: Command, run: (fn: () => Promise<void>, js
           deployment = chosen.id;
         }
         const d = await client.getDeployment(model, deployment);
-        const lines = await client.logs(model, d.id, { since: options.since, replica: options.replica, level, limit: 10000 });
+        const lines = await client.logs(model, d.id, {
+          since: options.since,
+          replica: options.replica,
+          level,
+          limit: 10000,
+        });
         if (options.output === 'json') return printJson({ logs: lines });
         for (const l of lines) process.stdout.write(formatLogLine(l) + '\n');
-        if (options.tail) await tailForever(client, d, lines.at(-1)?.id ?? 0, { replica: options.replica, level });
+        if (options.tail)
+          await tailForever(client, d, lines.at(-1)?.id ?? 0, { replica: options.replica, level });
       }, options.output === 'json'),
     );
 }

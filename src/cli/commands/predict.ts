@@ -17,7 +17,8 @@ interface PredictOptions {
 }
 
 function requestBody(options: PredictOptions): string {
-  if (options.data !== undefined && options.file !== undefined) throw new UserError('pass either -d or -f, not both');
+  if (options.data !== undefined && options.file !== undefined)
+    throw new UserError('pass either -d or -f, not both');
   let text: string;
   let source: string;
   if (options.file !== undefined) {
@@ -39,7 +40,10 @@ function requestBody(options: PredictOptions): string {
   return text;
 }
 
-export function registerPredict(program: Command, run: (fn: () => Promise<void>, json: boolean) => Promise<void>): void {
+export function registerPredict(
+  program: Command,
+  run: (fn: () => Promise<void>, json: boolean) => Promise<void>,
+): void {
   program
     .command('predict')
     .description("Call a model's endpoint")
@@ -53,8 +57,11 @@ export function registerPredict(program: Command, run: (fn: () => Promise<void>,
     .option('--output <format>', 'text or json', 'text')
     .action((dir: string | undefined, options: PredictOptions) =>
       run(async () => {
-        const targets = [options.deployment, options.environment, options.development].filter((x) => x !== undefined);
-        if (targets.length > 1) throw new UserError('pass only one of --deployment, --environment, --development');
+        const targets = [options.deployment, options.environment, options.development].filter(
+          (x) => x !== undefined,
+        );
+        if (targets.length > 1)
+          throw new UserError('pass only one of --deployment, --environment, --development');
         const body = requestBody(options);
         const model = modelRef(options.model, dir);
         const conn = resolveConnection();

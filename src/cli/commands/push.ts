@@ -36,7 +36,11 @@ export interface PushResult {
 }
 
 /** Pushes a model directory; used by `plinth push` and by `plinth up --with-example`. */
-export async function pushModel(client: ApiClient, dirArg: string, options: PushOptions & { quiet?: boolean }): Promise<PushResult> {
+export async function pushModel(
+  client: ApiClient,
+  dirArg: string,
+  options: PushOptions & { quiet?: boolean },
+): Promise<PushResult> {
   const started = Date.now();
   const json = options.output === 'json';
   const say = (line: string): void => {
@@ -125,7 +129,10 @@ export function describeCall(d: DeploymentInfo, example = '{}'): string {
   ].join('\n');
 }
 
-export function registerPush(program: Command, run: (fn: () => Promise<void>, json: boolean) => Promise<void>): void {
+export function registerPush(
+  program: Command,
+  run: (fn: () => Promise<void>, json: boolean) => Promise<void>,
+): void {
   program
     .command('push')
     .description('Deploy a model directory as a new deployment')

@@ -19,7 +19,10 @@ interface UpOptions {
 
 const EXAMPLE_DIR = fileURLToPath(new URL('../../../examples/hello', import.meta.url));
 
-export function registerUp(program: Command, run: (fn: () => Promise<void>, json: boolean) => Promise<void>): void {
+export function registerUp(
+  program: Command,
+  run: (fn: () => Promise<void>, json: boolean) => Promise<void>,
+): void {
   program
     .command('up')
     .description('Run Plinth on this machine: API, gateway, builder, reconciler (SQLite, local runtime)')
@@ -30,14 +33,18 @@ export function registerUp(program: Command, run: (fn: () => Promise<void>, json
     .action((options: UpOptions) =>
       run(async () => {
         const port = Number(options.port);
-        if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UserError(`--port ${options.port}: expected a port number`);
+        if (!Number.isInteger(port) || port < 0 || port > 65535)
+          throw new UserError(`--port ${options.port}: expected a port number`);
         const homeDir = options.home ? resolve(options.home) : defaultHomeDir();
         let server;
         try {
           server = await startServer({ homeDir, port, host: options.host });
         } catch (err) {
           const code = (err as NodeJS.ErrnoException).code;
-          if (code === 'EADDRINUSE') throw new UserError(`port ${port} on ${options.host} is already in use; pass --port to pick another`);
+          if (code === 'EADDRINUSE')
+            throw new UserError(
+              `port ${port} on ${options.host} is already in use; pass --port to pick another`,
+            );
           if (code === 'EACCES') throw new UserError(`not allowed to listen on ${options.host}:${port}`);
           throw err;
         }

@@ -27,12 +27,14 @@ export class ModelInstance {
   static async create(file: string, className: string, context: ModelContext): Promise<ModelInstance> {
     const mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
     const defaultExport = mod.default as Record<string, unknown> | undefined;
-    const ctor = mod[className] ?? defaultExport?.[className] ?? (className === 'Model' ? mod.default : undefined);
+    const ctor =
+      mod[className] ?? defaultExport?.[className] ?? (className === 'Model' ? mod.default : undefined);
     if (typeof ctor !== 'function') {
       throw new Error(`${file} does not export a class named ${className}`);
     }
     const model = new (ctor as new (ctx: ModelContext) => ModelShape)(context);
-    if (typeof model.predict !== 'function') throw new Error(`${className} in ${file} has no predict() method`);
+    if (typeof model.predict !== 'function')
+      throw new Error(`${className} in ${file} has no predict() method`);
     return new ModelInstance(model);
   }
 

@@ -67,7 +67,9 @@ export function createModelServer(options: ModelServerOptions): ModelServer {
     try {
       input = raw.length === 0 ? {} : JSON.parse(raw.toString('utf8'));
     } catch {
-      return sendJson(res, 400, { error: { code: 'BAD_REQUEST', message: 'request body is not valid JSON' } });
+      return sendJson(res, 400, {
+        error: { code: 'BAD_REQUEST', message: 'request body is not valid JSON' },
+      });
     }
     const requestId = req.headers['x-request-id'];
     try {
@@ -88,7 +90,9 @@ export function createModelServer(options: ModelServerOptions): ModelServer {
       sendJson(res, 200, await ready.postprocess(output));
     } catch (err) {
       const e = err instanceof Error ? err : new Error(String(err));
-      console.error(`predict failed${requestId ? ` (request ${String(requestId)})` : ''}: ${e.stack ?? e.message}`);
+      console.error(
+        `predict failed${requestId ? ` (request ${String(requestId)})` : ''}: ${e.stack ?? e.message}`,
+      );
       if (!res.headersSent) sendJson(res, 500, { error: { code: 'MODEL_ERROR', message: e.message } });
       else res.end();
     }
@@ -134,7 +138,10 @@ export function createModelServer(options: ModelServerOptions): ModelServer {
       return;
     }
     if (req.method === 'POST' && url === PREDICT_PATH) {
-      if (!model) return sendJson(res, 503, { error: { code: 'MODEL_NOT_READY', message: 'the model is still loading' } });
+      if (!model)
+        return sendJson(res, 503, {
+          error: { code: 'MODEL_NOT_READY', message: 'the model is still loading' },
+        });
       inFlight++;
       res.on('close', () => {
         inFlight--;

@@ -5,7 +5,14 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { createInterface } from 'node:readline';
-import type { Capacity, ReplicaEvent, ReplicaExit, ReplicaHandle, ReplicaSpec, RuntimeBackend } from '../backend.ts';
+import type {
+  Capacity,
+  ReplicaEvent,
+  ReplicaExit,
+  ReplicaHandle,
+  ReplicaSpec,
+  RuntimeBackend,
+} from '../backend.ts';
 import { launchCommand } from './launch.ts';
 import { waitUntilReady } from './readiness.ts';
 

@@ -4,10 +4,21 @@ import { request } from 'node:http';
 export function probeReady(address: string, timeoutMs = 2000): Promise<boolean> {
   const [host, port] = splitAddress(address);
   return new Promise((resolve) => {
-    const req = request({ host, port, socketPath: port === undefined ? host : undefined, path: '/v1/models/model', method: 'GET', timeout: timeoutMs, agent: false }, (res) => {
-      res.resume();
-      resolve(res.statusCode === 200);
-    });
+    const req = request(
+      {
+        host,
+        port,
+        socketPath: port === undefined ? host : undefined,
+        path: '/v1/models/model',
+        method: 'GET',
+        timeout: timeoutMs,
+        agent: false,
+      },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode === 200);
+      },
+    );
     req.on('timeout', () => req.destroy());
     req.on('error', () => resolve(false));
     req.end();

@@ -1,0 +1,125 @@
+// Starts the real `plinth up` in a temporary home on a free port and runs the real CLI against it.
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = fileURLToPath(new URL('../..', import.meta.url));
+const BIN = join(REPO, 'bin', 'plinth.js');
+
+export interface Platform {
+  url: string;
+  port: number;
+  home: string;
+  apiKey: string;
+  output: () => string;
+  cli(
+    args: string[],
+    options?: { cwd?: string },
+  ): Promise<{ code: number | null; stdout: string; stderr: string }>;
+  api<T = unknown>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }>;
+  stop(): Promise<void>;
+}
+
+export async function startPlatform(): Promise<Platform> {
+  const home = mkdtempSync(join(tmpdir(), 'plinth-e2e-'));
+  const child: ChildProcess = spawn(process.execPath, [BIN, 'up', '--port', '0', '--home', home], {
+    cwd: REPO,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, PLINTH_HOME: home },
+  });
+  let output = '';
+  child.stdout!.on('data', (c: Buffer) => (output += c.toString()));
+  child.stderr!.on('data', (c: Buffer) => (output += c.toString()));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`plinth up did not start:\n${output}`)), 60_000);
+    const check = (): void => {
+      const m = /Plinth is running at (http:\/\/\S+)/.exec(output);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    };
+    child.stdout!.on('data', check);
+    child.once('exit', (code) => reject(new Error(`plinth up exited with ${code}:\n${output}`)));
+  });
+  const apiKey = (JSON.parse(readFileSync(join(home, 'credentials.json'), 'utf8')) as { api_key: string })
+    .api_key;
+  const env = { ...process.env, PLINTH_HOME: home, PLINTH_URL: '', PLINTH_API_KEY: '' };
+  delete env.PLINTH_URL;
+  delete env.PLINTH_API_KEY;
+  return {
+    url,
+    port: Number(new URL(url).port),
+    home,
+    apiKey,
+    output: () => output,
+    cli(args, options = {}) {
+      // Asynchronous on purpose: a blocked event loop would hide how real clients keep connections.
+      return new Promise((resolve) => {
+        const c = spawn(process.execPath, [BIN, ...args], {
+          cwd: options.cwd ?? REPO,
+          env,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let stdout = '';
+        let stderr = '';
+        c.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+        c.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+        const timer = setTimeout(() => c.kill('SIGKILL'), 120_000);
+        c.on('close', (code) => {
+          clearTimeout(timer);
+          resolve({ code, stdout, stderr });
+        });
+      });
+    },
+    async api<T>(method: string, path: string, body?: unknown) {
+      const res = await fetch(`${url}${path}`, {
+        method,
+        headers: {
+          authorization: `Api-Key ${apiKey}`,
+          ...(body ? { 'content-type': 'application/json' } : {}),
+        },
+        body: body ? JSON.stringify(body) : undefined,
+      });
+      const text = await res.text();
+      return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
+    },
+    async stop() {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+      rmSync(home, { recursive: true, force: true });
+    },
+  };
+}
+
+/** An HTTP POST with an explicit Host header (the host form, without DNS for *.localhost). */
+export function postWithHost(
+  port: number,
+  host: string,
+  path: string,
+  body: string,
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method: 'POST',
+        headers: { host, 'content-type': 'application/json' },
+      },
+      (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
