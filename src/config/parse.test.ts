@@ -130,6 +130,8 @@ test('the JSON Schema is generated from the same schema', () => {
 
 test('the committed schema/config.schema.json is up to date (npm run schema)', async () => {
   const { readFileSync } = await import('node:fs');
-  const committed = JSON.parse(readFileSync(new URL('../../schema/config.schema.json', import.meta.url), 'utf8'));
+  const committed = JSON.parse(
+    readFileSync(new URL('../../schema/config.schema.json', import.meta.url), 'utf8'),
+  );
   assert.deepEqual(committed, JSON.parse(JSON.stringify(configJsonSchema())));
 });

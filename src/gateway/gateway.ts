@@ -9,7 +9,7 @@ import type { Deployment } from '../domain/types.ts';
 import type { Store } from '../store/store.ts';
 import { Activator } from './activator.ts';
 import type { Lease } from './activator.ts';
-import { proxyToReplica, ReplicaPools } from './proxy.ts';
+import { proxyToReplica, readSmallBody, ReplicaPools, UpstreamError } from './proxy.ts';
 import { TargetResolver } from './resolver.ts';
 import { matchInference } from './routing.ts';
 import type { InferenceRoute } from './routing.ts';
@@ -93,7 +93,8 @@ export class Gateway {
     const requestId = typeof incomingId === 'string' && incomingId.length <= 200 ? incomingId : randomUUID();
     let lease: Lease | undefined;
     try {
-      const { deployment } = await this.resolver.resolve(route);
+      const resolving = this.resolver.resolve(route);
+      const { deployment } = resolving instanceof Promise ? await resolving : resolving;
       const failure = this.failures.get(deployment.id) ?? statusFailure(deployment);
       if (failure) throw failure;
       if (route.action === 'wake') {
@@ -102,6 +103,8 @@ export class Gateway {
         res.end(JSON.stringify({ deployment_id: deployment.id, status: deployment.status }));
         return;
       }
+      const bodyOrPromise = readSmallBody(req);
+      const body = bodyOrPromise instanceof Promise ? await bodyOrPromise : bodyOrPromise;
       const activator = this.activatorFor(deployment);
       const acquired = activator.acquire();
       if (acquired instanceof Promise) {
@@ -111,10 +114,10 @@ export class Gateway {
         res.off('close', onGone);
         if (res.destroyed) return;
       } else lease = acquired;
-      await proxyToReplica(this.pools.get(lease.replica.address), req, res, requestId);
+      await proxyToReplica(this.pools.get(lease.replica.address), req, res, body, requestId);
     } catch (err) {
       if (res.destroyed) return;
-      sendError(res, err, requestId);
+      sendError(res, err instanceof UpstreamError ? replicaUnavailable(err) : err, requestId);
     } finally {
       lease?.release();
     }
@@ -154,6 +157,13 @@ export class Gateway {
   async close(): Promise<void> {
     await this.pools.close();
   }
+}
+
+function replicaUnavailable(err: UpstreamError): PlinthError {
+  return new PlinthError(
+    'REPLICA_UNAVAILABLE',
+    `the replica could not answer (${err.cause.message}); try again`,
+  );
 }
 
 function statusFailure(d: Deployment): PlinthError | null {

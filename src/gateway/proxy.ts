@@ -1,6 +1,8 @@
 // Forwards one inference request to a replica over a pooled keep-alive connection, streaming the
-// body both ways. Hop-by-hop headers stay on their own hop.
-import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+// response back chunk by chunk (with backpressure). Small request bodies are read whole first
+// (as nginx buffers them), larger or chunked ones stream through. Hop-by-hop headers stay on
+// their own hop. This is the hot path: undici's dispatch API, raw header arrays, no extra objects.
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
 
@@ -14,9 +16,11 @@ const HOP_BY_HOP = new Set([
   'transfer-encoding',
   'upgrade',
   'host',
+  'x-request-id',
 ]);
 
 export const REPLICA_PREDICT_PATH = '/v1/models/model:predict';
+const BUFFERED_BODY_LIMIT = 256 * 1024;
 
 export class ReplicaPools {
   private readonly pools = new Map<string, Pool>();
@@ -24,7 +28,7 @@ export class ReplicaPools {
   get(address: string): Pool {
     let pool = this.pools.get(address);
     if (!pool) {
-      pool = new Pool(`http://${address}`, { connections: 256, pipelining: 1, keepAliveTimeout: 60_000 });
+      pool = new Pool(`http://${address}`, { connections: 512, pipelining: 1, keepAliveTimeout: 60_000 });
       this.pools.set(address, pool);
     }
     return pool;
@@ -46,60 +50,102 @@ export class ReplicaPools {
   }
 }
 
-function forwardHeaders(req: IncomingMessage, requestId: string): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
-  const raw = req.rawHeaders;
+function forwardHeaders(raw: string[], requestId: string): string[] {
+  const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!.toLowerCase();
-    if (HOP_BY_HOP.has(name) || name === 'x-request-id') continue;
-    const value = raw[i + 1]!;
-    const prev = out[name];
-    out[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value];
+    if (!HOP_BY_HOP.has(raw[i]!.toLowerCase())) out.push(raw[i]!, raw[i + 1]!);
   }
-  out['x-request-id'] = requestId;
+  out.push('x-request-id', requestId);
   return out;
 }
 
-export interface ProxyResult {
+/** The request body: a Buffer when small and of known length, else the request stream itself. */
+export function readSmallBody(
+  req: IncomingMessage,
+): Promise<Buffer | IncomingMessage | null> | Buffer | IncomingMessage | null {
+  if (req.method === 'GET' || req.method === 'HEAD') return null;
+  const length = Number(req.headers['content-length']);
+  if (!(length <= BUFFERED_BODY_LIMIT)) return req;
+  if (length === 0) return Buffer.alloc(0);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+export interface ProxyOutcome {
   statusCode: number;
-  /** Whether any response byte reached the client. */
+  /** Whether any response byte was written to the client. */
   responded: boolean;
 }
 
-export async function proxyToReplica(
+export class UpstreamError extends Error {
+  constructor(
+    override readonly cause: Error,
+    readonly responded: boolean,
+  ) {
+    super(`replica connection failed: ${cause.message}`);
+  }
+}
+
+export function proxyToReplica(
   pool: Pool,
   req: IncomingMessage,
   res: ServerResponse,
+  body: Buffer | IncomingMessage | null,
   requestId: string,
-): Promise<ProxyResult> {
-  const abort = new AbortController();
-  const onClose = (): void => {
-    if (!res.writableFinished) abort.abort();
-  };
-  res.once('close', onClose);
-  const hasBody = req.method !== 'GET' && req.method !== 'HEAD';
-  const upstream: Dispatcher.ResponseData = await pool.request({
-    method: (req.method ?? 'POST') as Dispatcher.HttpMethod,
-    path: REPLICA_PREDICT_PATH,
-    headers: forwardHeaders(req, requestId),
-    body: hasBody ? req : null,
-    signal: abort.signal,
+): Promise<ProxyOutcome> {
+  return new Promise((resolve, reject) => {
+    let statusCode = 0;
+    let abortUpstream: ((err?: Error) => void) | undefined;
+    const onClientGone = (): void => {
+      if (!res.writableFinished) abortUpstream?.(new Error('client went away'));
+    };
+    res.once('close', onClientGone);
+    const handler: Dispatcher.DispatchHandler = {
+      onConnect(abort) {
+        abortUpstream = abort;
+      },
+      onHeaders(status, rawHeaders, resume) {
+        if (status < 200) return true;
+        statusCode = status;
+        const headers: string[] = [];
+        for (let i = 0; i < rawHeaders.length; i += 2) {
+          const name = rawHeaders[i]!.toString();
+          if (!HOP_BY_HOP.has(name.toLowerCase())) headers.push(name, rawHeaders[i + 1]!.toString());
+        }
+        headers.push('x-request-id', requestId);
+        res.writeHead(status, headers);
+        if (headers.includes('x-plinth-stream')) res.flushHeaders();
+        res.on('drain', resume);
+        return true;
+      },
+      onData(chunk) {
+        return res.write(chunk);
+      },
+      onComplete() {
+        res.off('close', onClientGone);
+        res.end();
+        resolve({ statusCode, responded: true });
+      },
+      onError(err) {
+        res.off('close', onClientGone);
+        if (res.headersSent) {
+          res.destroy();
+          resolve({ statusCode, responded: true });
+        } else reject(new UpstreamError(err, false));
+      },
+    };
+    pool.dispatch(
+      {
+        method: (req.method ?? 'POST') as Dispatcher.HttpMethod,
+        path: REPLICA_PREDICT_PATH,
+        headers: forwardHeaders(req.rawHeaders, requestId),
+        body,
+      },
+      handler,
+    );
   });
-  const headers: OutgoingHttpHeaders = { 'x-request-id': requestId };
-  for (const [name, value] of Object.entries(upstream.headers)) {
-    if (!HOP_BY_HOP.has(name) && value !== undefined) headers[name] = value;
-  }
-  res.writeHead(upstream.statusCode, headers);
-  // Streaming responses are flushed chunk by chunk as they arrive.
-  try {
-    for await (const chunk of upstream.body) {
-      if (!res.write(chunk)) await new Promise((r) => res.once('drain', r));
-    }
-    res.end();
-  } catch {
-    res.destroy();
-  } finally {
-    res.off('close', onClose);
-  }
-  return { statusCode: upstream.statusCode, responded: true };
 }

@@ -14,7 +14,10 @@ export interface ResolvedTarget {
 const TTL_MS = 2000;
 
 export class TargetResolver {
-  private readonly cache = new Map<string, { value: Promise<ResolvedTarget>; expiresAtMs: number }>();
+  private readonly cache = new Map<
+    string,
+    { value: Promise<ResolvedTarget>; resolved: ResolvedTarget | undefined; expiresAtMs: number }
+  >();
 
   constructor(private readonly store: Store) {}
 
@@ -22,15 +25,20 @@ export class TargetResolver {
     this.cache.clear();
   }
 
-  resolve(route: InferenceRoute): Promise<ResolvedTarget> {
+  /** The target, synchronously when it is cached (the hot path), else a promise of it. */
+  resolve(route: InferenceRoute): ResolvedTarget | Promise<ResolvedTarget> {
     const t = route.target;
     const key = `${route.modelRef}\0${t.kind}\0${t.kind === 'environment' ? t.name : t.kind === 'deployment' ? t.id : ''}`;
     const now = Date.now();
     const hit = this.cache.get(key);
-    if (hit && hit.expiresAtMs > now) return hit.value;
+    if (hit && hit.expiresAtMs > now) return hit.resolved ?? hit.value;
     const value = this.lookup(route);
-    this.cache.set(key, { value, expiresAtMs: now + TTL_MS });
-    value.catch(() => this.cache.delete(key));
+    const entry = { value, resolved: undefined as ResolvedTarget | undefined, expiresAtMs: now + TTL_MS };
+    this.cache.set(key, entry);
+    value.then(
+      (resolved) => (entry.resolved = resolved),
+      () => this.cache.delete(key),
+    );
     return value;
   }
 

@@ -48,7 +48,7 @@ export async function startPlatform(): Promise<Platform> {
   });
   const apiKey = (JSON.parse(readFileSync(join(home, 'credentials.json'), 'utf8')) as { api_key: string })
     .api_key;
-  const env = { ...process.env, PLINTH_HOME: home, PLINTH_URL: '', PLINTH_API_KEY: '' };
+  const env: NodeJS.ProcessEnv = { ...process.env, PLINTH_HOME: home };
   delete env.PLINTH_URL;
   delete env.PLINTH_API_KEY;
   return {

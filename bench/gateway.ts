@@ -1,0 +1,67 @@
+// Gateway overhead: p50/p99 latency and requests/s calling one replica directly, through the
+// Plinth gateway, and through nginx as a reverse proxy, at concurrency 1, 16 and 64 — one run,
+// same machine, same replica.  Run: npm run bench:gateway [-- --duration 5]
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { startNginxProxy } from './nginx.ts';
+import { ensureTool, REPO, startBenchPlatform } from './platform.ts';
+import { runWrk } from './wrk.ts';
+import type { WrkResult } from './wrk.ts';
+
+const arg = (name: string, fallback: string): string => {
+  const i = process.argv.indexOf(name);
+  return i === -1 ? fallback : (process.argv[i + 1] ?? fallback);
+};
+const durationS = Number(arg('--duration', '5'));
+const concurrencies = arg('--connections', '1,16,64').split(',').map(Number);
+const wrk = ensureTool('wrk', 'wrk');
+const nginx = ensureTool('nginx', 'nginx-light');
+
+const platform = await startBenchPlatform();
+try {
+  const { json } = platform.push(join(REPO, 'bench', 'models', 'echo'));
+  const replicas = await platform.api<{ replicas: { address: string }[] }>(
+    `/v1/models/${json.model_id}/deployments/${json.deployment_id}/replicas`,
+  );
+  const replica = replicas.replicas[0]!.address;
+  const proxy = await startNginxProxy(nginx, replica, '/v1/models/model:predict');
+  const targets: [string, string][] = [
+    ['direct', `http://${replica}/v1/models/model:predict`],
+    ['gateway', `${platform.url}/models/${json.model_id}/environments/production/predict`],
+    ['nginx', proxy.url],
+  ];
+  console.log(
+    `# gateway benchmark: ${durationS}s per run, ${availableParallelism()} CPUs, node ${process.version}`,
+  );
+  const rows: string[] = [];
+  for (const connections of concurrencies) {
+    const results = new Map<string, WrkResult>();
+    for (const [name, url] of targets) {
+      runWrk(wrk, url, connections, 1); // warm-up
+      results.set(name, runWrk(wrk, url, connections, durationS));
+    }
+    const direct = results.get('direct')!;
+    const ngx = results.get('nginx')!;
+    for (const [name] of targets) {
+      const r = results.get(name)!;
+      rows.push(
+        [
+          String(connections).padStart(3),
+          name.padEnd(7),
+          r.rps.toFixed(0).padStart(7),
+          r.p50Ms.toFixed(3).padStart(7),
+          r.p99Ms.toFixed(3).padStart(7),
+          name === 'direct' ? '      -' : `${(r.p50Ms - direct.p50Ms).toFixed(3).padStart(7)}`,
+          `${((r.rps / direct.rps) * 100).toFixed(0).padStart(4)}%`,
+          `${((r.rps / ngx.rps) * 100).toFixed(0).padStart(4)}%`,
+          String(r.errors),
+        ].join(' | '),
+      );
+    }
+  }
+  console.log('  c | target  |   req/s | p50 ms  | p99 ms  | +p50 ms | of direct | of nginx | errors');
+  for (const row of rows) console.log(row);
+  await proxy.stop();
+} finally {
+  await platform.stop();
+}

@@ -1,0 +1,101 @@
+// Benchmark helpers: start a real `plinth up` in a scratch home, push a model, find tools.
+import { spawn, spawnSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = fileURLToPath(new URL('..', import.meta.url));
+export const BIN = join(REPO, 'bin', 'plinth.js');
+
+export interface BenchPlatform {
+  url: string;
+  port: number;
+  home: string;
+  pid: number;
+  apiKey: string;
+  api<T>(path: string): Promise<T>;
+  push(
+    dir: string,
+    extra?: string[],
+  ): { json: { model_id: string; deployment_id: string; predict_url: string }; wallMs: number };
+  stop(): Promise<void>;
+}
+
+export async function startBenchPlatform(): Promise<BenchPlatform> {
+  const home = mkdtempSync(join(tmpdir(), 'plinth-bench-'));
+  const child: ChildProcess = spawn(process.execPath, [BIN, 'up', '--port', '0', '--home', home], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout!.on('data', (c: Buffer) => {
+      out += c.toString();
+      const m = /Plinth is running at (\S+)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    child.once('exit', (code) => reject(new Error(`plinth up exited ${code}: ${out}`)));
+  });
+  const apiKey = (JSON.parse(readFileSync(join(home, 'credentials.json'), 'utf8')) as { api_key: string })
+    .api_key;
+  const env = { ...process.env, PLINTH_URL: url, PLINTH_API_KEY: apiKey };
+  return {
+    url,
+    port: Number(new URL(url).port),
+    home,
+    pid: child.pid!,
+    apiKey,
+    async api<T>(path: string) {
+      const res = await fetch(`${url}${path}`, { headers: { authorization: `Api-Key ${apiKey}` } });
+      return (await res.json()) as T;
+    },
+    push(dir, extra = []) {
+      const started = performance.now();
+      const r = spawnSync(process.execPath, [BIN, 'push', dir, '--output', 'json', ...extra], {
+        env,
+        encoding: 'utf8',
+      });
+      const wallMs = performance.now() - started;
+      if (r.status !== 0) throw new Error(`push failed: ${r.stderr}${r.stdout}`);
+      return { json: JSON.parse(r.stdout), wallMs };
+    },
+    async stop() {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+      rmSync(home, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Resident memory of a process in bytes (Linux /proc). */
+export function rssBytes(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const m = /VmRSS:\s+(\d+) kB/.exec(status);
+  return m ? Number(m[1]) * 1024 : NaN;
+}
+
+export function which(command: string): string | null {
+  const r = spawnSync('sh', ['-c', `command -v ${command}`], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : null;
+}
+
+/** Finds a tool, installing its Debian package when missing and allowed (root). */
+export function ensureTool(command: string, debianPackage: string): string {
+  const found = which(command) ?? (existsExecutable(`/usr/sbin/${command}`) ? `/usr/sbin/${command}` : null);
+  if (found) return found;
+  console.error(`${command} not found; installing Debian package ${debianPackage}…`);
+  spawnSync(
+    'sh',
+    ['-c', `apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${debianPackage}`],
+    { stdio: 'inherit' },
+  );
+  const after = which(command) ?? (existsExecutable(`/usr/sbin/${command}`) ? `/usr/sbin/${command}` : null);
+  if (!after) throw new Error(`${command} is needed for this benchmark: apt-get install ${debianPackage}`);
+  return after;
+}
+
+function existsExecutable(path: string): boolean {
+  return spawnSync('test', ['-x', path]).status === 0;
+}
