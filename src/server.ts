@@ -104,7 +104,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   }
 
   const tickMs = options.tickMs ?? 1000;
-  reconciler.start(tickMs);
+  await reconciler.start(tickMs);
   const buildTimer = setInterval(() => void builds.pass(), tickMs);
   void builds.pass();
 

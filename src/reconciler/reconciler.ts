@@ -43,9 +43,24 @@ export class Reconciler {
     this.unwatch = deps.backend.watch((e) => void this.onReplicaEvent(e));
   }
 
-  start(intervalMs = 1000): void {
+  async start(intervalMs = 1000): Promise<void> {
+    await this.forgetLostReplicas();
     this.timer = setInterval(() => this.kick(), intervalMs);
-    this.kick();
+    void this.kick();
+  }
+
+  /** Replicas the store remembers as live but the backend does not know were lost with a restart. */
+  private async forgetLostReplicas(): Promise<void> {
+    const live = new Set(this.deps.backend.list().map((r) => r.id));
+    for (const record of await this.deps.store.listReplicas({ live: true })) {
+      if (live.has(record.id)) continue;
+      await this.deps.store.upsertReplica({
+        ...record,
+        status: 'STOPPED',
+        stopped_at: new Date().toISOString(),
+        exit_reason: 'lost when the Plinth server restarted',
+      });
+    }
   }
 
   async stop(): Promise<void> {

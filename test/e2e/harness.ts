@@ -21,11 +21,12 @@ export interface Platform {
     options?: { cwd?: string },
   ): Promise<{ code: number | null; stdout: string; stderr: string }>;
   api<T = unknown>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }>;
-  stop(): Promise<void>;
+  /** Stops the server; the home (and its state) is removed unless `keepHome`. */
+  stop(options?: { keepHome?: boolean }): Promise<void>;
 }
 
-export async function startPlatform(): Promise<Platform> {
-  const home = mkdtempSync(join(tmpdir(), 'plinth-e2e-'));
+export async function startPlatform(existingHome?: string): Promise<Platform> {
+  const home = existingHome ?? mkdtempSync(join(tmpdir(), 'plinth-e2e-'));
   const child: ChildProcess = spawn(process.execPath, [BIN, 'up', '--port', '0', '--home', home], {
     cwd: REPO,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -88,11 +89,13 @@ export async function startPlatform(): Promise<Platform> {
       const text = await res.text();
       return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
     },
-    async stop() {
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await exited;
-      rmSync(home, { recursive: true, force: true });
+    async stop(options = {}) {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await exited;
+      }
+      if (!options.keepHome) rmSync(home, { recursive: true, force: true });
     },
   };
 }
