@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'schema/', '**/.plinth/'] },
+  { ignores: ['node_modules/', 'schema/', 'dist/', '**/.plinth/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

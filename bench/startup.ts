@@ -14,7 +14,8 @@ const MiB = 1024 * 1024;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-/** Baseline: start the Node model server on examples/hello by hand and poll until ready. */
+/** Baseline: the Node model server on examples/hello straight from its TypeScript sources through
+ * tsx (no build step, no bundle), started by hand and polled until ready. */
 async function bareReplicaStartMs(): Promise<{ ms: number; rss: number }> {
   const app = mkdtempSync(join(tmpdir(), 'plinth-bare-'));
   cpSync(join(REPO, 'examples', 'hello'), app, { recursive: true });
@@ -117,7 +118,7 @@ try {
     `push → ACTIVE, server side (deployment created → ACTIVE event):       median ${median(serverMs).toFixed(0)} ms  (${serverMs.join(', ')})`,
   );
   console.log(
-    `baseline: bare replica process start → ready, by hand:                 median ${median(bare.map((b) => b.ms)).toFixed(0)} ms`,
+    `baseline: model server from its TS sources via tsx, start → ready:      median ${median(bare.map((b) => b.ms)).toFixed(0)} ms`,
   );
   console.log(
     `idle server RSS: ${(serverIdleBefore / MiB).toFixed(1)} MiB before any push, ${(serverIdle / MiB).toFixed(1)} MiB with ${pushes} deployments`,
@@ -126,7 +127,7 @@ try {
     `idle Node replica RSS: median ${(median(replicaRss) / MiB).toFixed(1)} MiB over ${replicaRss.length} replicas`,
   );
   console.log(
-    `baseline: bare replica started by hand ${(median(bare.map((b) => b.rss)) / MiB).toFixed(1)} MiB; bare node http server ${(bareRss / MiB).toFixed(1)} MiB`,
+    `baseline: model server from TS sources via tsx ${(median(bare.map((b) => b.rss)) / MiB).toFixed(1)} MiB; bare node http server ${(bareRss / MiB).toFixed(1)} MiB`,
   );
 } finally {
   await platform.stop();

@@ -1,6 +1,15 @@
 #!/usr/bin/env node
-// The `plinth` command: loads the TypeScript CLI through tsx.
-import { register } from 'tsx/esm/api';
+// The `plinth` command: runs the bundled CLI from dist/ when it is up to date with src/, else the
+// TypeScript sources through tsx (during development, or before the first build).
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { isFresh } from './dist-freshness.mjs';
 
-register();
-await import('../src/cli/main.ts');
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+if (isFresh(join(root, 'dist', 'cli.mjs'), join(root, 'src'))) {
+  await import('../dist/cli.mjs');
+} else {
+  const { register } = await import('tsx/esm/api');
+  register();
+  await import('../src/cli/main.ts');
+}

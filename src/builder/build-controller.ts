@@ -11,6 +11,7 @@ import type { Store } from '../store/store.ts';
 import { writeBuildRecord } from './build-record.ts';
 import { BuildError, prepareNodeEnvironment } from './node-environment.ts';
 import { listAppFiles } from './app-files.ts';
+import { compileNodeModel } from './compile-node-model.ts';
 
 export class BuildController {
   private readonly running = new Set<string>();
@@ -47,9 +48,12 @@ export class BuildController {
         entry.language === 'typescript'
           ? await prepareNodeEnvironment(appDir, this.home.environments, log)
           : null;
+      const modelFile =
+        entry.language === 'typescript' ? await compileNodeModel(appDir, entry.file) : entry.file;
+      if (modelFile !== entry.file) log(`compiled ${entry.file} → ${modelFile}`);
       writeBuildRecord(this.home.buildRecord(deployment.id), {
         language: entry.language,
-        modelFile: entry.file,
+        modelFile,
         envDir,
         builtAt: new Date().toISOString(),
       });

@@ -1,6 +1,5 @@
 // `plinth up`: run the whole platform in this process until interrupted.
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { defaultHomeDir } from '../../home.ts';
 import { startServer } from '../../server.ts';
@@ -8,7 +7,8 @@ import { ApiClient } from '../api-client.ts';
 import { UserError } from '../errors.ts';
 import { describeCall, pushModel } from './push.ts';
 import { readCredentials } from '../../credentials.ts';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { packageRoot } from '../../package-root.ts';
 
 interface UpOptions {
   port: string;
@@ -17,7 +17,7 @@ interface UpOptions {
   withExample?: boolean;
 }
 
-const EXAMPLE_DIR = fileURLToPath(new URL('../../../examples/hello', import.meta.url));
+const EXAMPLE_DIR = join(packageRoot(), 'examples', 'hello');
 
 export function registerUp(
   program: Command,

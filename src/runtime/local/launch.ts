@@ -1,5 +1,9 @@
-// How a local replica process is launched for each model language.
-import { fileURLToPath } from 'node:url';
+// How a local replica process is launched for each model language. The Node model server runs
+// from its bundle in dist/ when that is up to date (no TypeScript loader: faster start, half the
+// memory), else from its sources through tsx.
+import { join } from 'node:path';
+import { isFresh } from '../../../bin/dist-freshness.mjs';
+import { packageRoot } from '../../package-root.ts';
 import type { ReplicaSpec } from '../backend.ts';
 
 export interface LaunchCommand {
@@ -7,12 +11,19 @@ export interface LaunchCommand {
   args: string[];
 }
 
-const NODE_REPLICA_MAIN = fileURLToPath(new URL('../../replica/node/main.ts', import.meta.url));
-const TSX_LOADER = import.meta.resolve('tsx');
+let nodeReplica: string[] | undefined;
+
+function nodeReplicaArgs(): string[] {
+  if (nodeReplica) return nodeReplica;
+  const root = packageRoot();
+  const bundle = join(root, 'dist', 'replica-node.mjs');
+  nodeReplica = isFresh(bundle, join(root, 'src', 'replica', 'node'))
+    ? [bundle]
+    : ['--import', import.meta.resolve('tsx'), join(root, 'src', 'replica', 'node', 'main.ts')];
+  return nodeReplica;
+}
 
 export function launchCommand(spec: ReplicaSpec): LaunchCommand {
-  if (spec.language === 'typescript') {
-    return { command: process.execPath, args: ['--import', TSX_LOADER, NODE_REPLICA_MAIN] };
-  }
+  if (spec.language === 'typescript') return { command: process.execPath, args: nodeReplicaArgs() };
   throw new Error(`the local runtime cannot run ${spec.language} models yet`);
 }

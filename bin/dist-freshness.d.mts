@@ -1,0 +1,2 @@
+export function newestSourceMtimeMs(dir: string): number;
+export function isFresh(bundle: string, sourceDir: string): boolean;

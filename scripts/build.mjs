@@ -1,0 +1,28 @@
+// Bundles the CLI/server and the Node replica's model server into dist/ with esbuild, so that
+// they start without a TypeScript loader (faster, and about half the memory). Dependencies stay
+// external. Runs on `npm install` (prepare), before `npm start` and before `npm test`.
+import { build } from 'esbuild';
+import { rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+rmSync(join(root, 'dist'), { recursive: true, force: true });
+const common = {
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  packages: 'external',
+  logLevel: 'warning',
+  // Bundled ESM has no require(); a few dependencies expect it.
+  banner: {
+    js: "import { createRequire as __plinthCreateRequire } from 'node:module'; const require = __plinthCreateRequire(import.meta.url);",
+  },
+};
+await build({ ...common, entryPoints: [join(root, 'src/cli/main.ts')], outfile: join(root, 'dist/cli.mjs') });
+await build({
+  ...common,
+  entryPoints: [join(root, 'src/replica/node/main.ts')],
+  outfile: join(root, 'dist/replica-node.mjs'),
+});
