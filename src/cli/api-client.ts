@@ -14,6 +14,7 @@ export interface DeploymentInfo {
   is_development: boolean;
   predict_url: string;
   instance_type_name: string;
+  bundle_sha256: string;
   created_at: string;
   warnings?: string[];
 }

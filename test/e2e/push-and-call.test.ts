@@ -1,5 +1,8 @@
 // e2e: push the examples with the real CLI to a real server, then call them every way a user would.
 import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { postWithHost, startPlatform } from './harness.ts';
 import type { Platform } from './harness.ts';
@@ -117,4 +120,50 @@ test('the stream example delivers its chunks one by one', async () => {
     firstReceivedAtMs! < tokens.at(-1)!.produced_at_ms,
     'the first chunk arrived only after the last was produced',
   );
+});
+
+test('a request sent while the model is still loading waits for it instead of failing', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'plinth-slow-'));
+  try {
+    mkdirSync(join(dir, 'model'));
+    writeFileSync(join(dir, 'config.yaml'), 'model_name: slow\n');
+    writeFileSync(
+      join(dir, 'model', 'model.ts'),
+      `export class Model {
+  loaded = false;
+  async load() { await new Promise((r) => setTimeout(r, 1500)); this.loaded = true; }
+  predict() { return { loaded: this.loaded }; }
+}\n`,
+    );
+    const pushed = await platform.cli(['push', dir, '--no-wait', '--output', 'json']);
+    assert.equal(pushed.code, 0, pushed.stderr);
+    const { model_id, status } = JSON.parse(pushed.stdout) as PushJson;
+    assert.equal(status, 'BUILDING');
+    const res = await fetch(`${platform.url}/models/${model_id}/environments/production/predict`, {
+      method: 'POST',
+      body: '{}',
+    });
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), { loaded: true });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('`plinth init` makes a model that deploys and answers', async () => {
+  const dir = join(mkdtempSync(join(tmpdir(), 'plinth-init-')), 'my-model');
+  try {
+    const init = await platform.cli(['init', dir]);
+    assert.equal(init.code, 0, init.stderr);
+    const again = await platform.cli(['init', dir]);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /exists and is not empty/);
+    const pushed = await platform.cli(['push', dir, '--output', 'json']);
+    assert.equal(pushed.code, 0, pushed.stderr);
+    const predicted = await platform.cli(['predict', dir, '-d', '{"text": "two words"}']);
+    assert.equal(predicted.code, 0, predicted.stderr);
+    assert.deepEqual(JSON.parse(predicted.stdout), { length: 9, words: 2 });
+  } finally {
+    rmSync(join(dir, '..'), { recursive: true, force: true });
+  }
 });

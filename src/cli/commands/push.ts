@@ -39,7 +39,7 @@ export interface PushResult {
 export async function pushModel(
   client: ApiClient,
   dirArg: string,
-  options: PushOptions & { quiet?: boolean },
+  options: PushOptions & { quiet?: boolean; reuseProduction?: boolean },
 ): Promise<PushResult> {
   const started = Date.now();
   const json = options.output === 'json';
@@ -57,11 +57,20 @@ export async function pushModel(
     progress.phase(`Uploading bundle (${(bundle.bytes.length / 1024).toFixed(1)} KiB)`);
     await client.uploadBundle(bundle.sha256, bundle.bytes);
   }
-  let deployment = await client.createDeployment(model.modelName, {
-    bundle_sha256: bundle.sha256,
-    deployment_name: options.deploymentName,
-  });
-  progress.phase(`${model.modelName}: ${deployment.name} (${deployment.id}) created`);
+  // `plinth up --with-example` on a home that already serves this very bundle reuses it.
+  const current = options.reuseProduction
+    ? await client.getDeployment(model.modelName, 'production').catch(() => undefined)
+    : undefined;
+  let deployment =
+    current && current.bundle_sha256 === bundle.sha256 && !FAILED.has(current.status)
+      ? current
+      : await client.createDeployment(model.modelName, {
+          bundle_sha256: bundle.sha256,
+          deployment_name: options.deploymentName,
+        });
+  progress.phase(
+    `${model.modelName}: ${deployment.name} (${deployment.id}) ${deployment === current ? 'reused' : 'created'}`,
+  );
   if (!options.wait) {
     progress.done(true, `${model.modelName}: ${deployment.name} (${deployment.id}) created`);
     return { deployment, elapsedMs: Date.now() - started, lastLogId: 0 };

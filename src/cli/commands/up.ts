@@ -67,7 +67,11 @@ export function registerUp(
           const credentials = readCredentials(server.credentialsFile)!;
           const client = new ApiClient({ url: server.url, apiKey: credentials.api_key });
           out(`Deploying the example model (examples/hello)…`);
-          const { deployment, elapsedMs } = await pushModel(client, EXAMPLE_DIR, { wait: true, quiet: true });
+          const { deployment, elapsedMs } = await pushModel(client, EXAMPLE_DIR, {
+            wait: true,
+            quiet: true,
+            reuseProduction: true,
+          });
           out(`✔ hello ${deployment.name} is ACTIVE after ${(elapsedMs / 1000).toFixed(1)} s. Call it:`);
           out(describeCall(deployment, '{"text": "Plinth makes deploying models easy"}'));
         } else {
