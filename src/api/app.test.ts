@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { packDirectory } from '../bundle/pack.ts';
 import { startServer } from '../server.ts';
+import { writeTree } from '../testing/write-tree.ts';
 import type { RunningServer } from '../server.ts';
 
 const home = mkdtempSync(join(tmpdir(), 'plinth-api-'));
@@ -33,12 +34,7 @@ async function call(method: string, path: string, body?: unknown, headers: Recor
 }
 
 async function bundleOf(files: Record<string, string>) {
-  const dir = mkdtempSync(join(home, 'model-'));
-  for (const [p, c] of Object.entries(files)) {
-    mkdirSync(join(dir, p, '..'), { recursive: true });
-    writeFileSync(join(dir, p), c);
-  }
-  return packDirectory(dir);
+  return packDirectory(writeTree(mkdtempSync(join(home, 'model-')), files));
 }
 
 test('the first start writes credentials (mode 600) with the admin key', () => {

@@ -1,23 +1,17 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, test } from 'node:test';
+import { writeTree } from '../testing/write-tree.ts';
 import { compileNodeModel } from './compile-node-model.ts';
 import { BuildError } from './node-environment.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'plinth-compile-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 
-function app(name: string, files: Record<string, string>): string {
-  const dir = join(root, name);
-  for (const [p, c] of Object.entries(files)) {
-    mkdirSync(join(dir, p, '..'), { recursive: true });
-    writeFileSync(join(dir, p), c);
-  }
-  return dir;
-}
+const app = (name: string, files: Record<string, string>): string => writeTree(join(root, name), files);
 
 test('a TypeScript model with local imports compiles to one ES module beside its entry', async () => {
   const dir = app('ts', {

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import {
   existsSync,
-  mkdirSync,
   mkdtempSync,
   readFileSync,
   readdirSync,
@@ -15,6 +14,7 @@ import { after, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { Header } from 'tar';
 import { PlinthError } from '../domain/errors.ts';
+import { writeTree } from '../testing/write-tree.ts';
 import { ArtifactStore } from './artifact-store.ts';
 import { extractBundle, inspectBundle } from './extract.ts';
 import { isIgnored, parseIgnore } from './ignore.ts';
@@ -23,13 +23,7 @@ import { packDirectory, sha256Hex } from './pack.ts';
 const root = mkdtempSync(join(tmpdir(), 'plinth-bundle-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 
-function write(dir: string, files: Record<string, string>): string {
-  for (const [path, content] of Object.entries(files)) {
-    mkdirSync(join(dir, path, '..'), { recursive: true });
-    writeFileSync(join(dir, path), content);
-  }
-  return dir;
-}
+const write = writeTree;
 
 interface RawEntry {
   path: string;

@@ -41,6 +41,19 @@ export interface EventInfo {
   reason: string;
 }
 
+/** The API's `{"error": {code, message}}` answer as an ApiError (raw text when it is not JSON). */
+export function apiErrorFrom(status: number, text: string, prefix = ''): ApiError {
+  let code = `HTTP_${status}`;
+  let message = text;
+  try {
+    const parsed = JSON.parse(text) as { error?: { code: string; message: string } };
+    if (parsed.error) ({ code, message } = parsed.error);
+  } catch {
+    // not JSON: keep the raw text
+  }
+  return new ApiError(status, code, prefix + message);
+}
+
 export class ApiClient {
   constructor(readonly connection: Connection) {}
 
@@ -68,17 +81,7 @@ export class ApiClient {
       );
     }
     const text = await res.text();
-    if (!res.ok) {
-      let code = `HTTP_${res.status}`;
-      let message = text || res.statusText;
-      try {
-        const parsed = JSON.parse(text) as { error?: { code: string; message: string } };
-        if (parsed.error) ({ code, message } = parsed.error);
-      } catch {
-        // not JSON: keep the raw text
-      }
-      throw new ApiError(res.status, code, message);
-    }
+    if (!res.ok) throw apiErrorFrom(res.status, text || res.statusText);
     return (text ? JSON.parse(text) : undefined) as T;
   }
 

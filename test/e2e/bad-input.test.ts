@@ -1,23 +1,18 @@
 // e2e: user mistakes get one clear message naming what is wrong, and the server keeps serving.
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { writeTree } from '../../src/testing/write-tree.ts';
 import { startPlatform } from './harness.ts';
 import type { Platform } from './harness.ts';
 
 let platform: Platform;
 const scratch = mkdtempSync(join(tmpdir(), 'plinth-e2e-models-'));
 
-function modelDir(name: string, files: Record<string, string>): string {
-  const dir = join(scratch, name);
-  for (const [path, content] of Object.entries(files)) {
-    mkdirSync(join(dir, path, '..'), { recursive: true });
-    writeFileSync(join(dir, path), content);
-  }
-  return dir;
-}
+const modelDir = (name: string, files: Record<string, string>): string =>
+  writeTree(join(scratch, name), files);
 
 before(async () => {
   platform = await startPlatform();

@@ -3,7 +3,8 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { resolveConnection } from '../connection.ts';
-import { ApiError, UserError } from '../errors.ts';
+import { apiErrorFrom } from '../api-client.ts';
+import { UserError } from '../errors.ts';
 import { modelRef } from '../model-dir.ts';
 
 interface PredictOptions {
@@ -81,18 +82,7 @@ export function registerPredict(
         } catch (err) {
           throw new UserError(`cannot reach ${conn.url}: ${(err as Error).message}`);
         }
-        if (!res.ok) {
-          const text = await res.text();
-          let code = `HTTP_${res.status}`;
-          let message = text;
-          try {
-            const parsed = JSON.parse(text) as { error?: { code: string; message: string } };
-            if (parsed.error) ({ code, message } = parsed.error);
-          } catch {
-            // keep the raw text
-          }
-          throw new ApiError(res.status, code, `${model}: ${message}`);
-        }
+        if (!res.ok) throw apiErrorFrom(res.status, await res.text(), `${model}: `);
         let last = '';
         for await (const chunk of res.body ?? []) {
           const text = Buffer.from(chunk as Uint8Array).toString();
