@@ -12,6 +12,7 @@ import { writeBuildRecord } from './build-record.ts';
 import { BuildError, prepareNodeEnvironment } from './node-environment.ts';
 import { listAppFiles } from './app-files.ts';
 import { compileNodeModel } from './compile-node-model.ts';
+import { preparePythonEnvironment } from './python-environment.ts';
 
 export class BuildController {
   private readonly running = new Set<string>();
@@ -47,7 +48,7 @@ export class BuildController {
       const envDir =
         entry.language === 'typescript'
           ? await prepareNodeEnvironment(appDir, this.home.environments, log)
-          : null;
+          : await preparePythonEnvironment(appDir, config, this.home.environments, log);
       const modelFile =
         entry.language === 'typescript' ? await compileNodeModel(appDir, entry.file) : entry.file;
       if (modelFile !== entry.file) log(`compiled ${entry.file} → ${modelFile}`);

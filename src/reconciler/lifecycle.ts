@@ -1,6 +1,6 @@
 // Deployment lifecycle commands: create a deployment from an uploaded bundle (checked, extracted,
 // its config validated before anything is recorded), delete deployments and models, and promote
-// a model's first published deployment to production.
+// a model's first published deployment (or the next, while production's never served) to production.
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { ArtifactStore } from '../bundle/artifact-store.ts';
@@ -10,6 +10,7 @@ import { parseConfig } from '../config/parse.ts';
 import { DEFAULT_AUTOSCALING } from '../domain/autoscaling.ts';
 import { PlinthError } from '../domain/errors.ts';
 import { NAME_PATTERN, newId } from '../domain/ids.ts';
+import { isFailed } from '../domain/status.ts';
 import type { Deployment, Model } from '../domain/types.ts';
 import type { PlinthHome } from '../home.ts';
 import type { RuntimeBackend } from '../runtime/backend.ts';
@@ -98,7 +99,11 @@ export class Lifecycle {
             reason: `pushed bundle ${input.bundleSha256.slice(0, 12)}`,
           });
           const production = await tx.getEnvironment(model.id, 'production');
-          if (production && production.current_deployment_id === null && published.length === 0) {
+          // The first published deployment takes production; so does the next one while
+          // production only has a deployment that failed before it ever served.
+          const serving = published.find((d) => d.id === production?.current_deployment_id);
+          const neverServed = !serving || (isFailed(serving.status) && !serving.has_served);
+          if (production && neverServed) {
             await tx.updateEnvironment(production.id, { current_deployment_id: deployment.id });
           }
           return { model, deployment };

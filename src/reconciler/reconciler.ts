@@ -146,7 +146,12 @@ export class Reconciler {
   private async startReplica(d: Deployment): Promise<void> {
     const build = readBuildRecord(this.deps.home.buildRecord(d.id));
     if (!build) throw new Error(`deployment ${d.id} has no build record`);
-    const config = d.config as { environment_variables?: Record<string, string> };
+    const config = d.config as {
+      environment_variables?: Record<string, string>;
+      secrets?: Record<string, string | null>;
+    };
+    // Until the secret store lands, a declared secret's value is its default in config.yaml.
+    const secrets = Object.fromEntries(Object.entries(config.secrets ?? {}).filter(([, v]) => v !== null));
     const handle = await this.deps.backend.start({
       replicaId: newId('r'),
       deploymentId: d.id,
@@ -155,7 +160,7 @@ export class Reconciler {
       appDir: this.deps.home.appDir(d.id),
       modelFile: build.modelFile,
       config: d.config,
-      env: { ...(config.environment_variables ?? {}) },
+      env: { ...(config.environment_variables ?? {}), PLINTH_SECRETS_JSON: JSON.stringify(secrets) },
       envDir: build.envDir,
     });
     await this.saveReplica(handle);

@@ -110,6 +110,16 @@ test("a load() that throws ends in DEPLOY_FAILED with the model's message in the
   const body = (await call.json()) as { error: { code: string; message: string } };
   assert.equal(body.error.code, 'DEPLOYMENT_FAILED');
   await helloStillAnswers();
+
+  // Fixed and pushed again: production never served, so the fixed deployment takes it.
+  writeTree(dir, { 'model/model.ts': 'export class Model { predict() { return { fixed: true }; } }\n' });
+  const fixed = await platform.cli(['push', dir]);
+  assert.equal(fixed.code, 0, fixed.stderr);
+  const again = await fetch(`${platform.url}/models/broken/production/predict`, {
+    method: 'POST',
+    body: '{}',
+  });
+  assert.deepEqual(await again.json(), { fixed: true });
 });
 
 test('API and CLI refusals are one clear line', async () => {

@@ -30,7 +30,8 @@ export async function startPlatform(existingHome?: string): Promise<Platform> {
   const child: ChildProcess = spawn(process.execPath, [BIN, 'up', '--port', '0', '--home', home], {
     cwd: REPO,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, PLINTH_HOME: home },
+    // This machine reaches no package index over the network; pip's retries would only add minutes.
+    env: { PIP_RETRIES: '0', PIP_TIMEOUT: '5', ...process.env, PLINTH_HOME: home },
   });
   let output = '';
   child.stdout!.on('data', (c: Buffer) => (output += c.toString()));
@@ -125,4 +126,30 @@ export function postWithHost(
     req.on('error', reject);
     req.end(body);
   });
+}
+
+export interface StreamedLines<T> {
+  items: T[];
+  /** When the first chunk was in the client's hands (Date.now()). */
+  firstReceivedAtMs: number;
+}
+
+/** Reads a streamed response of JSON lines, noting when the first chunk arrived. */
+export async function readJsonLines<T>(res: Response): Promise<StreamedLines<T>> {
+  const reader = res.body!.getReader();
+  let buffered = '';
+  let firstReceivedAtMs = 0;
+  const items: T[] = [];
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    if (firstReceivedAtMs === 0) firstReceivedAtMs = Date.now();
+    buffered += Buffer.from(value).toString();
+    let nl: number;
+    while ((nl = buffered.indexOf('\n')) !== -1) {
+      items.push(JSON.parse(buffered.slice(0, nl)) as T);
+      buffered = buffered.slice(nl + 1);
+    }
+  }
+  return { items, firstReceivedAtMs };
 }

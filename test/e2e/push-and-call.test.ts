@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { postWithHost, startPlatform } from './harness.ts';
+import { postWithHost, readJsonLines, startPlatform } from './harness.ts';
 import type { Platform } from './harness.ts';
 
 let platform: Platform;
@@ -96,21 +96,9 @@ test('the stream example delivers its chunks one by one', async () => {
     body: JSON.stringify({ tokens: 4, delay_ms: 200, with_time: true }),
   });
   assert.equal(res.status, 200);
-  const reader = res.body!.getReader();
-  let buffered = '';
-  let firstReceivedAtMs: number | undefined;
-  const tokens: { token: string; produced_at_ms: number }[] = [];
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    firstReceivedAtMs ??= Date.now();
-    buffered += Buffer.from(value).toString();
-    let nl: number;
-    while ((nl = buffered.indexOf('\n')) !== -1) {
-      tokens.push(JSON.parse(buffered.slice(0, nl)) as { token: string; produced_at_ms: number });
-      buffered = buffered.slice(nl + 1);
-    }
-  }
+  const { items: tokens, firstReceivedAtMs } = await readJsonLines<{ token: string; produced_at_ms: number }>(
+    res,
+  );
   assert.deepEqual(
     tokens.map((t) => t.token),
     ['the', 'quick', 'brown', 'fox'],

@@ -22,6 +22,23 @@ export class Model {
 }
 `;
 
+const PY_MODEL = `"""A Plinth (Truss-compatible) model: load() runs once per replica, predict() once per request."""
+
+
+class Model:
+    def __init__(self, **kwargs):
+        self._config = kwargs.get("config")
+        self._ready = False
+
+    def load(self):
+        # Load weights or clients here; requests wait until this returns.
+        self._ready = True
+
+    def predict(self, model_input):
+        text = model_input.get("text", "")
+        return {"length": len(text), "words": len(text.split())}
+`;
+
 export function registerInit(
   program: Command,
   run: (fn: () => Promise<void>, json: boolean) => Promise<void>,
@@ -30,29 +47,27 @@ export function registerInit(
     .command('init')
     .description('Create a new model directory')
     .argument('<dir>', 'directory to create')
-    .option('--language <language>', 'ts (TypeScript)', 'ts')
+    .option('--language <language>', 'ts (TypeScript) or python (Truss)', 'ts')
     .action((dir: string, options: { language: string }) =>
       run(async () => {
         const language = options.language.toLowerCase();
-        if (language === 'python' || language === 'py') {
-          throw new UserError(
-            'Python models are not supported by this version of Plinth yet; use --language ts',
-          );
+        const python = language === 'python' || language === 'py';
+        if (!python && language !== 'ts' && language !== 'typescript') {
+          throw new UserError(`--language ${options.language}: expected ts or python`);
         }
-        if (language !== 'ts' && language !== 'typescript')
-          throw new UserError(`--language ${options.language}: expected ts`);
         const target = resolve(dir);
-        if (existsSync(target) && readdirSync(target).length > 0)
+        if (existsSync(target) && readdirSync(target).length > 0) {
           throw new UserError(`${dir} exists and is not empty`);
+        }
         mkdirSync(join(target, 'model'), { recursive: true });
         const name = basename(target)
           .toLowerCase()
           .replace(/[^a-z0-9._-]/g, '-');
-        writeFileSync(
-          join(target, 'config.yaml'),
-          `model_name: ${name}\nlanguage: typescript\nruntime:\n  predict_concurrency: 8\n`,
-        );
-        writeFileSync(join(target, 'model', 'model.ts'), TS_MODEL);
+        const config = python
+          ? `model_name: ${name}\npython_version: py311\nrequirements: []\nruntime:\n  predict_concurrency: 1\n`
+          : `model_name: ${name}\nlanguage: typescript\nruntime:\n  predict_concurrency: 8\n`;
+        writeFileSync(join(target, 'config.yaml'), config);
+        writeFileSync(join(target, 'model', python ? 'model.py' : 'model.ts'), python ? PY_MODEL : TS_MODEL);
         process.stdout.write(`Created ${dir}. Deploy it with:\n  plinth push ${dir}\n`);
       }, false),
     );

@@ -25,5 +25,9 @@ function nodeReplicaArgs(): string[] {
 
 export function launchCommand(spec: ReplicaSpec): LaunchCommand {
   if (spec.language === 'typescript') return { command: process.execPath, args: nodeReplicaArgs() };
-  throw new Error(`the local runtime cannot run ${spec.language} models yet`);
+  if (!spec.envDir) throw new Error(`Python replica ${spec.replicaId} has no environment`);
+  return {
+    command: join(spec.envDir, 'bin', 'python'),
+    args: ['-u', join(packageRoot(), 'src', 'replica', 'python', 'server.py')],
+  };
 }

@@ -1,0 +1,112 @@
+// Prepares a Python model's environment: one venv per (interpreter, requirements) hash, made
+// with `python -m venv` and `pip install` (the host's pip configuration decides where packages
+// come from). A venv is built in place and marked ready last, so a half-built one is rebuilt.
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ModelConfig } from '../config/schema.ts';
+import { BuildError } from './node-environment.ts';
+import type { BuildLog } from './node-environment.ts';
+import { resolvePython } from './python-interpreters.ts';
+import { runCommand } from './run-command.ts';
+
+const READY_MARKER = '.plinth-ready';
+const inProgress = new Map<string, Promise<void>>();
+
+/** The requirement lines of a model: `requirements` plus those of `requirements_file`. */
+export function requirementsOf(appDir: string, config: ModelConfig): string[] {
+  const lines = [...config.requirements];
+  if (config.requirements_file) {
+    const file = join(appDir, config.requirements_file);
+    if (!existsSync(file)) {
+      throw new BuildError(`requirements_file ${config.requirements_file} is not in the bundle`);
+    }
+    for (const raw of readFileSync(file, 'utf8').split(/\r?\n/)) {
+      const line = raw.replace(/(^|\s)#.*$/, '').trim();
+      if (line) lines.push(line);
+    }
+  }
+  return lines;
+}
+
+export function pythonEnvironmentHash(interpreter: string, requirements: readonly string[]): string {
+  return createHash('sha256')
+    .update(`${interpreter}\0${requirements.join('\n')}`)
+    .digest('hex')
+    .slice(0, 16);
+}
+
+/** Returns the venv directory; its bin/python runs the replica. */
+export async function preparePythonEnvironment(
+  appDir: string,
+  config: ModelConfig,
+  envsRoot: string,
+  log: BuildLog,
+): Promise<string> {
+  const interpreter = resolvePython(config.python_version);
+  const requirements = requirementsOf(appDir, config);
+  const envDir = join(envsRoot, `python-${pythonEnvironmentHash(interpreter, requirements)}`);
+  let pending = inProgress.get(envDir);
+  if (!pending) {
+    pending = buildVenv(interpreter, requirements, envDir, log).finally(() => inProgress.delete(envDir));
+    inProgress.set(envDir, pending);
+  } else log(`waiting for another build of ${envDir}`);
+  await pending;
+  return envDir;
+}
+
+async function run(command: string, args: string[], cwd: string, log: BuildLog, what: string): Promise<void> {
+  log(`$ ${[command, ...args].join(' ')}`);
+  const result = await runCommand(command, args, {
+    cwd,
+    env: { ...process.env, PIP_NO_INPUT: '1', PIP_DISABLE_PIP_VERSION_CHECK: '1' },
+    onLine: (line) => log(line, /^ERROR:|error:/i.test(line) ? 'ERROR' : 'INFO'),
+  });
+  if (result.code !== 0) {
+    const errors = result.tail.filter((l) => /^ERROR:/.test(l.trim()));
+    const said = (errors.length > 0 ? errors : result.tail.slice(-3))
+      .slice(0, 4)
+      .map((l) => l.trim())
+      .join(' | ');
+    throw new BuildError(`${what} failed (exit ${result.code}): ${said}`);
+  }
+}
+
+async function buildVenv(
+  interpreter: string,
+  requirements: string[],
+  envDir: string,
+  log: BuildLog,
+): Promise<void> {
+  if (existsSync(join(envDir, READY_MARKER))) {
+    log(`requirements unchanged: reusing cached environment ${envDir}`);
+    return;
+  }
+  rmSync(envDir, { recursive: true, force: true });
+  try {
+    const withPip = requirements.length > 0;
+    await run(
+      interpreter,
+      ['-m', 'venv', ...(withPip ? [] : ['--without-pip']), envDir],
+      process.cwd(),
+      log,
+      'python -m venv',
+    );
+    if (withPip) {
+      const file = join(envDir, 'plinth-requirements.txt');
+      writeFileSync(file, requirements.join('\n') + '\n');
+      await run(
+        join(envDir, 'bin', 'python'),
+        ['-m', 'pip', 'install', '--progress-bar', 'off', '-r', file],
+        envDir,
+        log,
+        'pip install',
+      );
+    } else log('no requirements: nothing to install');
+    writeFileSync(join(envDir, READY_MARKER), new Date().toISOString());
+    log(`environment ready: ${envDir}`);
+  } catch (err) {
+    rmSync(envDir, { recursive: true, force: true });
+    throw err;
+  }
+}

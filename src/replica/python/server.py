@@ -1,0 +1,354 @@
+"""The model server inside a Python replica: Truss's model contract over a small HTTP/1.1 server
+built on asyncio, using only the standard library so that it works with any user requirements.
+
+Routes:  GET /  (live)   GET /v1/models/model  (ready: 503 until load() is done)
+         POST /v1/models/model:predict
+Settings come from the environment the runtime backend sets (PLINTH_*). It never imports
+anything outside the standard library before the user's model.
+"""
+import asyncio
+import importlib.util
+import inspect
+import json
+import os
+import signal
+import sys
+import threading
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+MODEL_PATH = "/v1/models/model"
+PREDICT_PATH = "/v1/models/model:predict"
+REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 413: "Payload Too Large", 500: "Internal Server Error", 503: "Service Unavailable"}
+MAX_BODY_BYTES = 256 * 1024 * 1024
+_DONE = object()
+
+
+def log_error(message):
+    sys.stderr.write(message.rstrip("\n") + "\n")
+    sys.stderr.flush()
+
+
+class ModelHolder:
+    """Loads the user's Model class and calls it; knows nothing of HTTP."""
+
+    def __init__(self, app_dir, model_file, config, secrets, environment):
+        self.app_dir = Path(app_dir)
+        self.model_file = self.app_dir / model_file
+        self.config = config
+        self.secrets = secrets
+        self.environment = environment
+        self.model = None
+        self.ready = False
+
+    def set_import_path(self):
+        paths = [str(self.model_file.parent), str(self.app_dir)]
+        packages = self.config.get("bundled_packages_dir") or "packages"
+        paths.insert(0, str(self.app_dir / packages))
+        for extra in self.config.get("external_package_dirs") or []:
+            paths.insert(0, str((self.app_dir / extra).resolve()))
+        for p in reversed(paths):
+            if p not in sys.path:
+                sys.path.insert(0, p)
+
+    def instantiate(self):
+        self.set_import_path()
+        spec = importlib.util.spec_from_file_location("model", str(self.model_file))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["model"] = module
+        spec.loader.exec_module(module)
+        class_name = self.config.get("model_class_name") or "Model"
+        cls = getattr(module, class_name, None)
+        if cls is None:
+            raise RuntimeError("%s defines no class named %s" % (self.model_file.name, class_name))
+        offered = {
+            "config": self.config,
+            "data_dir": self.app_dir / (self.config.get("data_dir") or "data"),
+            "secrets": self.secrets,
+            "environment": self.environment,
+            "lazy_data_resolver": None,
+        }
+        params = {} if cls.__init__ is object.__init__ else inspect.signature(cls.__init__).parameters
+        if any(p.kind == inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            kwargs = offered
+        else:
+            kwargs = {k: v for k, v in offered.items() if k in params}
+        self.model = cls(**kwargs)
+        if not callable(getattr(self.model, "predict", None)):
+            raise RuntimeError("%s in %s has no predict() method" % (class_name, self.model_file.name))
+
+    def has(self, name):
+        return callable(getattr(self.model, name, None))
+
+
+class ModelServer:
+    def __init__(self, holder, predict_concurrency):
+        self.holder = holder
+        self.loop = None
+        self.slots = None
+        self.predict_concurrency = predict_concurrency
+        self.executor = ThreadPoolExecutor(max_workers=predict_concurrency + 16, thread_name_prefix="model")
+        self.in_flight = 0
+        self.draining = False
+        self.idle = None
+        self.server = None
+
+    # ---- calling the model ------------------------------------------------------------
+    async def call(self, fn, *args):
+        if inspect.iscoroutinefunction(fn):
+            return await fn(*args)
+        result = await self.loop.run_in_executor(self.executor, fn, *args)
+        if inspect.isawaitable(result):
+            return await result
+        return result
+
+    async def load(self):
+        try:
+            await self.loop.run_in_executor(self.executor, self.holder.instantiate)
+            load = getattr(self.holder.model, "load", None)
+            if callable(load):
+                await self.call(load)
+            self.holder.ready = True
+            print("model loaded; ready to serve", flush=True)
+        except BaseException as e:  # noqa: B902 - any failure ends the replica
+            log_error("plinth: load() failed: %s" % (str(e) or e.__class__.__name__))
+            log_error(traceback.format_exc())
+            os._exit(3)
+
+    async def is_healthy(self):
+        if not self.holder.has("is_healthy"):
+            return True
+        try:
+            return (await self.call(self.holder.model.is_healthy)) is not False
+        except Exception:
+            log_error("is_healthy() raised:\n" + traceback.format_exc())
+            return False
+
+    # ---- HTTP ---------------------------------------------------------------------------
+    async def handle_connection(self, reader, writer):
+        try:
+            while True:
+                request = await read_request(reader)
+                if request is None:
+                    break
+                method, path, headers, body = request
+                keep_alive = headers.get("connection", "").lower() != "close"
+                self.in_flight += 1
+                try:
+                    await self.route(method, path, headers, body, writer)
+                finally:
+                    self.in_flight -= 1
+                    if self.in_flight == 0 and self.idle is not None:
+                        self.idle.set()
+                if not keep_alive or self.draining:
+                    break
+        except HttpError as e:
+            await send_json(writer, e.status, {"error": {"code": "BAD_REQUEST", "message": e.message}}, close=True)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            try:
+                writer.close()
+            except Exception:
+                pass
+
+    async def route(self, method, path, headers, body, writer):
+        if method == "GET" and path == "/":
+            return await send_json(writer, 200, {"status": "alive"})
+        if method == "GET" and path == MODEL_PATH:
+            if not self.holder.ready or self.draining:
+                return await send_json(writer, 503, {"status": "draining" if self.draining else "loading"})
+            ok = await self.is_healthy()
+            return await send_json(writer, 200 if ok else 503, {"status": "ready" if ok else "unhealthy"})
+        if method == "POST" and path == PREDICT_PATH:
+            if not self.holder.ready:
+                return await send_json(writer, 503, {"error": {"code": "MODEL_NOT_READY", "message": "the model is still loading"}})
+            return await self.predict(headers, body, writer)
+        return await send_json(writer, 404, {"error": {"code": "NOT_FOUND", "message": "no route %s %s" % (method, path)}})
+
+    async def predict(self, headers, body, writer):
+        try:
+            payload = json.loads(body) if body else {}
+        except ValueError:
+            return await send_json(writer, 400, {"error": {"code": "BAD_REQUEST", "message": "request body is not valid JSON"}})
+        model = self.holder.model
+        request_id = headers.get("x-request-id")
+        try:
+            if self.holder.has("preprocess"):
+                payload = await self.call(model.preprocess, payload)
+            async with self.slots:
+                output = await self.call(model.predict, payload)
+                if inspect.isasyncgen(output) or inspect.isgenerator(output):
+                    return await self.stream(output, headers, writer)
+            if self.holder.has("postprocess"):
+                output = await self.call(model.postprocess, output)
+            if isinstance(output, (bytes, bytearray)):
+                return await send_bytes(writer, 200, bytes(output), "application/octet-stream")
+            return await send_json(writer, 200, output)
+        except Exception as e:
+            log_error("predict failed%s:\n%s" % (" (request %s)" % request_id if request_id else "", traceback.format_exc()))
+            return await send_json(writer, 500, {"error": {"code": "MODEL_ERROR", "message": str(e) or e.__class__.__name__}})
+
+    async def stream(self, output, headers, writer):
+        sse = "text/event-stream" in headers.get("accept", "")
+        head = "HTTP/1.1 200 OK\r\ncontent-type: %s\r\ncache-control: no-cache\r\nx-plinth-stream: 1\r\ntransfer-encoding: chunked\r\n\r\n" % (
+            "text/event-stream" if sse else "application/octet-stream")
+        writer.write(head.encode("latin-1"))
+        await writer.drain()
+        try:
+            if inspect.isasyncgen(output):
+                async for item in output:
+                    await write_chunk(writer, encode_item(item, sse))
+            else:
+                while True:
+                    item = await self.loop.run_in_executor(self.executor, next, output, _DONE)
+                    if item is _DONE:
+                        break
+                    await write_chunk(writer, encode_item(item, sse))
+        except (ConnectionError, asyncio.CancelledError):
+            raise
+        except Exception:
+            log_error("stream failed part-way:\n" + traceback.format_exc())
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+
+    async def drain(self):
+        self.draining = True
+        if self.server is not None:
+            self.server.close()
+        if self.in_flight > 0:
+            self.idle = asyncio.Event()
+            await self.idle.wait()
+
+    async def serve(self, listen):
+        self.loop = asyncio.get_running_loop()
+        self.slots = asyncio.Semaphore(self.predict_concurrency)
+        if listen.isdigit():
+            self.server = await asyncio.start_server(self.handle_connection, "127.0.0.1", int(listen), limit=1 << 20)
+            where = "127.0.0.1:%d" % self.server.sockets[0].getsockname()[1]
+        else:
+            self.server = await asyncio.start_unix_server(self.handle_connection, listen)
+            where = listen
+        # The runtime backend reads this line to learn where the replica listens.
+        print("plinth: listening on %s" % where, flush=True)
+        stop = asyncio.Event()
+        self.loop.add_signal_handler(signal.SIGTERM, stop.set)
+        watch_parent(self.loop, stop)
+        self.loop.create_task(self.load())
+        await stop.wait()
+        await self.drain()
+
+
+class HttpError(Exception):
+    def __init__(self, status, message):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+async def read_request(reader):
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except asyncio.IncompleteReadError as e:
+        if e.partial.strip():
+            raise HttpError(400, "incomplete request head")
+        return None
+    except asyncio.LimitOverrunError:
+        raise HttpError(400, "request head too large")
+    lines = head.decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ")
+    if len(parts) != 3:
+        raise HttpError(400, "malformed request line")
+    method, path = parts[0], parts[1]
+    headers = {}
+    for line in lines[1:]:
+        if not line:
+            continue
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    if headers.get("transfer-encoding", "").lower() == "chunked":
+        body = await read_chunked(reader)
+    else:
+        length = int(headers.get("content-length") or 0)
+        if length > MAX_BODY_BYTES:
+            raise HttpError(413, "request body larger than %d bytes" % MAX_BODY_BYTES)
+        body = await reader.readexactly(length) if length else b""
+    return method, path.split("?", 1)[0], headers, body
+
+
+async def read_chunked(reader):
+    chunks = []
+    total = 0
+    while True:
+        size_line = await reader.readuntil(b"\r\n")
+        size = int(size_line.split(b";")[0].strip() or b"0", 16)
+        if size == 0:
+            await reader.readuntil(b"\r\n")
+            return b"".join(chunks)
+        total += size
+        if total > MAX_BODY_BYTES:
+            raise HttpError(413, "request body larger than %d bytes" % MAX_BODY_BYTES)
+        chunks.append(await reader.readexactly(size))
+        await reader.readexactly(2)
+
+
+def encode_item(item, sse):
+    if sse:
+        text = item if isinstance(item, str) else (item.decode() if isinstance(item, (bytes, bytearray)) else json.dumps(item))
+        return ("data: %s\n\n" % text).encode()
+    if isinstance(item, str):
+        return item.encode()
+    if isinstance(item, (bytes, bytearray)):
+        return bytes(item)
+    return (json.dumps(item) + "\n").encode()
+
+
+async def write_chunk(writer, data):
+    if not data:
+        return
+    writer.write(b"%x\r\n%s\r\n" % (len(data), data))
+    await writer.drain()
+
+
+async def send_bytes(writer, status, data, content_type, close=False):
+    head = "HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %d\r\n%s\r\n" % (
+        status, REASONS.get(status, "OK"), content_type, len(data), "connection: close\r\n" if close else "")
+    writer.write(head.encode("latin-1") + data)
+    await writer.drain()
+
+
+async def send_json(writer, status, value, close=False):
+    await send_bytes(writer, status, json.dumps(value).encode(), "application/json", close)
+
+
+def watch_parent(loop, stop):
+    """A replica never outlives the platform process that started it."""
+    parent = int(os.environ.get("PLINTH_PARENT_PID") or 0)
+    if parent <= 0:
+        return
+
+    def check():
+        try:
+            os.kill(parent, 0)
+        except OSError:
+            os._exit(0)
+        loop.call_later(1.0, check)
+
+    loop.call_later(1.0, check)
+
+
+def main():
+    env = os.environ
+    config = json.loads(env.get("PLINTH_CONFIG_JSON") or "{}")
+    secrets = json.loads(env.get("PLINTH_SECRETS_JSON") or "{}")
+    environment = json.loads(env.get("PLINTH_ENVIRONMENT_JSON") or "null")
+    holder = ModelHolder(env["PLINTH_APP_DIR"], env["PLINTH_MODEL_FILE"], config, secrets, environment)
+    concurrency = int((config.get("runtime") or {}).get("predict_concurrency") or 1)
+    server = ModelServer(holder, concurrency)
+    asyncio.run(server.serve(env.get("PLINTH_LISTEN") or "0"))
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()
