@@ -147,6 +147,8 @@ class ModelServer:
             await send_json(writer, e.status, {"error": {"code": "BAD_REQUEST", "message": e.message}}, close=True)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
+        except asyncio.CancelledError:
+            pass  # an idle keep-alive connection at shutdown
         finally:
             try:
                 writer.close()
