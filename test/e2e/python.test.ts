@@ -155,3 +155,14 @@ test('`plinth init --language python` makes a Truss model that deploys and answe
   assert.equal(predicted.code, 0, predicted.stderr);
   assert.deepEqual(JSON.parse(predicted.stdout), { length: 17, words: 3 });
 });
+
+test('examples/stream-python streams its tokens', async () => {
+  const { model_id } = await push('examples/stream-python');
+  const res = await predict(model_id, { tokens: 3, delay_ms: 100, with_time: true });
+  const { items, firstReceivedAtMs } = await readJsonLines<{ token: string; produced_at_ms: number }>(res);
+  assert.deepEqual(
+    items.map((i) => i.token),
+    ['the', 'quick', 'brown'],
+  );
+  assert.ok(firstReceivedAtMs < items.at(-1)!.produced_at_ms);
+});

@@ -1,0 +1,54 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { parseConfig } from '../config/parse.ts';
+import { writeTree } from '../testing/write-tree.ts';
+import { BuildError } from './node-environment.ts';
+import { pythonEnvironmentHash, preparePythonEnvironment, requirementsOf } from './python-environment.ts';
+import { pythonInterpreters, resolvePython } from './python-interpreters.ts';
+
+const root = mkdtempSync(join(tmpdir(), 'plinth-pyenv-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+
+test('requirements come from the list and the requirements file, comments dropped', () => {
+  const app = writeTree(join(root, 'app'), { 'reqs.txt': '# pinned\nnumpy==2.0  # fast\n\nscipy\n' });
+  const { config } = parseConfig('requirements: [torch]\nrequirements_file: reqs.txt\n');
+  assert.deepEqual(requirementsOf(app, config), ['torch', 'numpy==2.0', 'scipy']);
+  const missing = parseConfig('requirements_file: nope.txt\n').config;
+  assert.throws(() => requirementsOf(app, missing), /requirements_file nope.txt is not in the bundle/);
+});
+
+test('the environment hash changes with the interpreter and the requirements, not otherwise', () => {
+  const a = pythonEnvironmentHash('/py/3.11', ['numpy']);
+  assert.equal(a, pythonEnvironmentHash('/py/3.11', ['numpy']));
+  assert.notEqual(a, pythonEnvironmentHash('/py/3.12', ['numpy']));
+  assert.notEqual(a, pythonEnvironmentHash('/py/3.11', ['numpy', 'scipy']));
+});
+
+test('interpreters are real executables, and a missing version lists the ones the host has', () => {
+  const found = pythonInterpreters();
+  assert.ok(found.size > 0);
+  for (const path of found.values()) assert.doesNotMatch(path, /shims/);
+  assert.throws(
+    () => resolvePython('py399'),
+    (err: unknown) =>
+      err instanceof BuildError &&
+      /Python 3\.99 is not installed on this host; it has py3\d+/.test(err.message),
+  );
+});
+
+test('a model without requirements gets a venv without pip, built once and then reused', async () => {
+  const app = writeTree(join(root, 'plain'), { 'model/model.py': 'class Model: pass\n' });
+  const { config } = parseConfig('');
+  const first: string[] = [];
+  const envDir = await preparePythonEnvironment(app, config, join(root, 'envs'), (l) => first.push(l));
+  assert.match(first.join('\n'), /-m venv --without-pip/);
+  const second: string[] = [];
+  assert.equal(
+    await preparePythonEnvironment(app, config, join(root, 'envs'), (l) => second.push(l)),
+    envDir,
+  );
+  assert.match(second.join('\n'), /requirements unchanged: reusing cached environment/);
+});
