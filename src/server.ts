@@ -12,6 +12,7 @@ import { Gateway } from './gateway/gateway.ts';
 import { plinthHome } from './home.ts';
 import { levelOfLine, LogSink } from './observability/log-sink.ts';
 import { Lifecycle } from './reconciler/lifecycle.ts';
+import { PromotionController } from './reconciler/promotion-controller.ts';
 import { Reconciler } from './reconciler/reconciler.ts';
 import { LocalBackend } from './runtime/local/local-backend.ts';
 import { openSqliteStore } from './store/sqlite/open.ts';
@@ -52,14 +53,38 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         line,
       ),
   });
-  const gateway = new Gateway(store, { parkTimeoutMs: (options.parkTimeoutS ?? 600) * 1000 });
+  // The gateway wakes deployments at zero through the lifecycle, which exists only further down.
+  let wake: (deploymentId: string) => void = () => {};
+  const gateway = new Gateway(store, {
+    parkTimeoutMs: (options.parkTimeoutS ?? 600) * 1000,
+    wake: (id) => wake(id),
+  });
   const reconciler = new Reconciler({ store, backend, home, status, logs });
   const builds = new BuildController(store, home, status, logs, () => void reconciler.kick());
   const kick = (): void => {
     void builds.pass();
     void reconciler.kick();
   };
-  const lifecycle = new Lifecycle({ store, artifacts, home, backend, kick });
+  const lifecycle = new Lifecycle({
+    store,
+    artifacts,
+    home,
+    backend,
+    status,
+    kick,
+    resetFailures: (id) => reconciler.resetFailures(id),
+  });
+  wake = (id) =>
+    void store
+      .getDeployment(id)
+      .then((d) => d && lifecycle.wake(d))
+      .catch((err: Error) => console.error(`wake ${id}: ${err.message}`));
+  const promotions = new PromotionController({
+    store,
+    backend,
+    lifecycle,
+    onRoutingChange: () => gateway.resolver.invalidate(),
+  });
   const auth = new Authenticator(store);
 
   status.onChange((d) => gateway.deploymentChanged(d));
@@ -79,6 +104,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     store,
     artifacts,
     lifecycle,
+    promotions,
     backend,
     gateway,
     auth,
@@ -105,6 +131,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
 
   const tickMs = options.tickMs ?? 1000;
   await reconciler.start(tickMs);
+  promotions.start(Math.min(250, tickMs));
   const buildTimer = setInterval(() => void builds.pass(), tickMs);
   void builds.pass();
 
@@ -116,6 +143,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     close() {
       closed ??= (async () => {
         clearInterval(buildTimer);
+        await promotions.stop();
         await reconciler.stop();
         await backend.close();
         await app.close();

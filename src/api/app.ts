@@ -11,6 +11,7 @@ import type { ApiContext } from './context.ts';
 import { collectOperations, openApiDocument } from './openapi.ts';
 import { bundleRoutes } from './routes/bundles.ts';
 import { deploymentRoutes } from './routes/deployments.ts';
+import { environmentRoutes } from './routes/environments.ts';
 import { modelRoutes } from './routes/models.ts';
 
 const OPEN_PATHS = new Set(['/healthz', '/v1/openapi.json']);
@@ -28,10 +29,12 @@ export function buildApi(ctx: ApiContext): FastifyInstance {
   });
   const ops = collectOperations(app);
 
+  app.decorateRequest('apiKeyName', '');
   app.addHook('onRequest', async (req) => {
     const path = req.url.split('?')[0]!;
     if (!path.startsWith('/v1/') || OPEN_PATHS.has(path)) return;
-    await ctx.auth.authenticate(req.headers.authorization);
+    const key = await ctx.auth.authenticate(req.headers.authorization);
+    (req as typeof req & { apiKeyName: string }).apiKeyName = key.name;
   });
 
   app.setErrorHandler((err: FastifyError, _req, reply) => {
@@ -58,5 +61,6 @@ export function buildApi(ctx: ApiContext): FastifyInstance {
   modelRoutes(app, ctx);
   bundleRoutes(app, ctx);
   deploymentRoutes(app, ctx);
+  environmentRoutes(app, ctx);
   return app;
 }

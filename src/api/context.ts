@@ -2,6 +2,7 @@
 import type { ArtifactStore } from '../bundle/artifact-store.ts';
 import type { Gateway } from '../gateway/gateway.ts';
 import type { Lifecycle } from '../reconciler/lifecycle.ts';
+import type { PromotionController } from '../reconciler/promotion-controller.ts';
 import type { RuntimeBackend } from '../runtime/backend.ts';
 import type { Store } from '../store/store.ts';
 import type { Authenticator } from './auth.ts';
@@ -11,6 +12,7 @@ export interface ApiContext {
   store: Store;
   artifacts: ArtifactStore;
   lifecycle: Lifecycle;
+  promotions: PromotionController;
   backend: RuntimeBackend;
   gateway: Gateway;
   auth: Authenticator;

@@ -5,6 +5,7 @@ import type {
   Environment,
   LogRecord,
   Model,
+  Promotion,
   ReplicaRecord,
 } from '../domain/types.ts';
 import type { ReplicaHandle } from '../runtime/backend.ts';
@@ -12,6 +13,7 @@ import type { ReplicaHandle } from '../runtime/backend.ts';
 export interface UrlBuilder {
   /** The inference URL of a deployment (its environment's, when it serves one). */
   predictUrl(model: Model, deployment: Deployment, environment: string | null): string;
+  environmentUrl(model: Model, environment: string): string;
 }
 
 /** `baseUrl` is read on each call: the server learns its port only once it listens. */
@@ -23,6 +25,7 @@ export function makeUrlBuilder(baseUrl: () => string): UrlBuilder {
       : `${u.origin}/models/${modelId}`;
   };
   return {
+    environmentUrl: (model, environment) => `${hostBase(model.id)}/environments/${environment}/predict`,
     predictUrl(model, deployment, environment) {
       if (deployment.is_development) return `${hostBase(model.id)}/development/predict`;
       if (environment) return `${hostBase(model.id)}/environments/${environment}/predict`;
@@ -97,5 +100,45 @@ export function logJson(l: LogRecord) {
     replica: l.replica_id,
     request_id: l.request_id,
     message: l.message,
+  };
+}
+
+export function promotionJson(p: Promotion) {
+  return {
+    id: p.id,
+    status: p.status,
+    phase: p.phase,
+    from_deployment_id: p.from_deployment_id,
+    to_deployment_id: p.to_deployment_id,
+    traffic_percent: p.traffic_percent,
+    cleanup_strategy: p.cleanup_strategy,
+    ramp_up_duration_seconds: p.ramp_up_duration_seconds,
+    replicas_needed: p.replicas_needed,
+    requested_by: p.requested_by,
+    reason: p.reason,
+    started_at: p.started_at,
+    finished_at: p.finished_at,
+  };
+}
+
+export function environmentJson(
+  model: Model,
+  env: Environment,
+  current: ReturnType<typeof deploymentJson> | null,
+  inProgress: Promotion | undefined,
+  baseUrl: string,
+) {
+  return {
+    id: env.id,
+    name: env.name,
+    model_id: model.id,
+    current_deployment: current,
+    current_deployment_id: env.current_deployment_id,
+    autoscaling_settings: env.autoscaling_settings,
+    promotion_settings: env.promotion_settings,
+    instance_type_name: env.instance_type_name,
+    in_progress_promotion: inProgress ? promotionJson(inProgress) : null,
+    predict_url: baseUrl,
+    created_at: env.created_at,
   };
 }

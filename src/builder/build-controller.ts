@@ -62,7 +62,9 @@ export class BuildController {
       await this.logs.flush();
       const current = await this.store.getDeployment(deployment.id);
       if (current?.status !== 'BUILDING') return;
-      await this.status.transition(deployment.id, 'DEPLOYING', 'build finished', { desired_replicas: 1 });
+      await this.status.transition(deployment.id, 'DEPLOYING', 'build finished', {
+        desired_replicas: Math.max(1, current.autoscaling_settings.min_replica),
+      });
       this.onBuilt();
     } catch (err) {
       const message = err instanceof BuildError || err instanceof Error ? err.message : String(err);

@@ -44,6 +44,10 @@ export class ArtifactStore {
     }
   }
 
+  remove(sha: string): void {
+    rmSync(this.pathOf(sha), { force: true });
+  }
+
   get(sha: string): Buffer {
     if (!this.has(sha)) throw new PlinthError('BUNDLE_NOT_FOUND', `bundle ${sha} has not been uploaded`);
     return readFileSync(this.pathOf(sha));

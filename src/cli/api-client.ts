@@ -54,6 +54,31 @@ export function apiErrorFrom(status: number, text: string, prefix = ''): ApiErro
   return new ApiError(status, code, prefix + message);
 }
 
+export interface PromotionInfo {
+  id: string;
+  status: string;
+  phase: string;
+  from_deployment_id: string | null;
+  to_deployment_id: string;
+  traffic_percent: number;
+  cleanup_strategy: string;
+  reason: string | null;
+  started_at: string;
+  finished_at: string | null;
+}
+
+export interface EnvironmentInfo {
+  name: string;
+  current_deployment: DeploymentInfo | null;
+  current_deployment_id: string | null;
+  autoscaling_settings: Record<string, number>;
+  promotion_settings: Record<string, unknown>;
+  instance_type_name: string | null;
+  in_progress_promotion: PromotionInfo | null;
+  predict_url: string;
+  promotions?: PromotionInfo[];
+}
+
 export class ApiClient {
   constructor(readonly connection: Connection) {}
 
@@ -132,6 +157,26 @@ export class ApiClient {
       'DELETE',
       `/v1/models/${encodeURIComponent(model)}/deployments/${encodeURIComponent(deployment)}`,
     );
+  }
+
+  env(model: string, env: string): string {
+    return `/v1/models/${encodeURIComponent(model)}/environments/${encodeURIComponent(env)}`;
+  }
+
+  getEnvironment(model: string, env: string): Promise<EnvironmentInfo> {
+    return this.request('GET', this.env(model, env));
+  }
+
+  promote(
+    model: string,
+    env: string,
+    deploymentId: string,
+    preservePrevious?: boolean,
+  ): Promise<EnvironmentInfo> {
+    return this.request('POST', `${this.env(model, env)}/promote`, {
+      deployment_id: deploymentId,
+      ...(preservePrevious ? { preserve_previous_deployment: true } : {}),
+    });
   }
 
   async events(model: string, deployment: string): Promise<EventInfo[]> {

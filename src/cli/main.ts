@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { PLINTH_VERSION } from '../domain/version.ts';
 import { registerDeployments } from './commands/deployments.ts';
+import { registerEnvironments } from './commands/environments.ts';
 import { registerInit } from './commands/init.ts';
 import { registerLogs } from './commands/logs.ts';
 import { registerPredict } from './commands/predict.ts';
@@ -28,6 +29,7 @@ registerInit(program, run);
 registerPush(program, run);
 registerPredict(program, run);
 registerDeployments(program, run);
+registerEnvironments(program, run);
 registerLogs(program, run);
 
 await program.parseAsync(process.argv);

@@ -17,3 +17,9 @@ export const DEFAULT_AUTOSCALING: Readonly<AutoscalingSettings> = Object.freeze(
   autoscaling_window: 60,
   scale_down_delay: 900,
 });
+
+export const DEFAULT_PROMOTION_SETTINGS = Object.freeze({
+  cleanup_strategy: 'SCALE_TO_ZERO' as const,
+  ramp_up_while_promoting: false,
+  ramp_up_duration_seconds: 600,
+});

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 
 const ALPHABET = 'abcdefghijklmnopqrstuvwxyz234567';
 
-export type IdKind = 'm' | 'd' | 'e' | 'r' | 'k';
+export type IdKind = 'm' | 'd' | 'e' | 'r' | 'k' | 'p';
 
 export function newId(kind: IdKind): string {
   const bytes = randomBytes(7);

@@ -35,8 +35,43 @@ export interface Environment {
   name: string;
   current_deployment_id: string | null;
   autoscaling_settings: AutoscalingSettings;
-  promotion_settings: Record<string, unknown>;
+  promotion_settings: PromotionSettings;
+  /** Overrides the instance type of the deployments it serves; null keeps theirs. */
+  instance_type_name: string | null;
   created_at: string;
+}
+
+export type CleanupStrategy = 'SCALE_TO_ZERO' | 'KEEP' | 'DEACTIVATE';
+
+export interface PromotionSettings {
+  cleanup_strategy: CleanupStrategy;
+  ramp_up_while_promoting: boolean;
+  ramp_up_duration_seconds: number;
+}
+
+export type PromotionStatus = 'IN_PROGRESS' | 'SUCCEEDED' | 'CANCELLED' | 'FAILED';
+export type PromotionPhase = 'WAITING_FOR_REPLICAS' | 'RAMPING' | 'DONE';
+
+export interface Promotion {
+  id: string;
+  model_id: string;
+  environment_id: string;
+  environment_name: string;
+  from_deployment_id: string | null;
+  to_deployment_id: string;
+  status: PromotionStatus;
+  phase: PromotionPhase;
+  /** Share of the environment's new requests that go to the candidate (0–100). */
+  traffic_percent: number;
+  cleanup_strategy: CleanupStrategy;
+  ramp_up_duration_seconds: number;
+  /** Ready replicas the candidate needs before traffic moves. */
+  replicas_needed: number;
+  requested_by: string;
+  reason: string | null;
+  started_at: string;
+  ramp_started_at: string | null;
+  finished_at: string | null;
 }
 
 export type ReplicaStatus = 'STARTING' | 'READY' | 'DRAINING' | 'STOPPED' | 'FAILED';

@@ -17,6 +17,8 @@ import type { InferenceRoute } from './routing.ts';
 export interface GatewayOptions {
   maxQueue?: number;
   parkTimeoutMs?: number;
+  /** Asks for replicas for a deployment at zero (a request arrived for it). */
+  wake?: (deploymentId: string) => void;
 }
 
 export interface ReadyReplica {
@@ -56,11 +58,16 @@ export class Gateway {
   private readonly failures = new Map<string, PlinthError>();
   private readonly capacities = new Map<string, number>();
   private readonly pools = new ReplicaPools();
+  private readonly splitCredit = new Map<string, number>();
   private readonly options: Required<GatewayOptions>;
 
   constructor(store: Store, options: GatewayOptions = {}) {
     this.resolver = new TargetResolver(store);
-    this.options = { maxQueue: options.maxQueue ?? 1000, parkTimeoutMs: options.parkTimeoutMs ?? 600_000 };
+    this.options = {
+      maxQueue: options.maxQueue ?? 1000,
+      parkTimeoutMs: options.parkTimeoutMs ?? 600_000,
+      wake: options.wake ?? (() => {}),
+    };
   }
 
   /** The inference route of a request, or null when it is not an inference request. */
@@ -85,7 +92,10 @@ export class Gateway {
     const failure = statusFailure(d);
     if (failure) this.failures.set(d.id, failure);
     else this.failures.delete(d.id);
-    this.activators.get(d.id)?.fail(failure);
+    const activator = this.activators.get(d.id);
+    activator?.fail(failure);
+    // Requests still parked on a deployment that just went to zero bring it back.
+    if (d.status === 'SCALED_TO_ZERO' && activator && activator.queued > 0) this.options.wake(d.id);
   }
 
   async handle(req: IncomingMessage, res: ServerResponse, route: InferenceRoute): Promise<void> {
@@ -94,10 +104,15 @@ export class Gateway {
     let lease: Lease | undefined;
     try {
       const resolving = this.resolver.resolve(route);
-      const { deployment } = resolving instanceof Promise ? await resolving : resolving;
+      const target = resolving instanceof Promise ? await resolving : resolving;
+      const deployment =
+        target.split && this.takesCandidate(target.environment!, target.split.percent)
+          ? target.split.deployment
+          : target.deployment;
       const failure = this.failures.get(deployment.id) ?? statusFailure(deployment);
       if (failure) throw failure;
       if (route.action === 'wake') {
+        if (deployment.status === 'SCALED_TO_ZERO') this.options.wake(deployment.id);
         req.resume();
         res.writeHead(202, { 'content-type': 'application/json', 'x-request-id': requestId });
         res.end(JSON.stringify({ deployment_id: deployment.id, status: deployment.status }));
@@ -106,6 +121,8 @@ export class Gateway {
       const bodyOrPromise = readSmallBody(req);
       const body = bodyOrPromise instanceof Promise ? await bodyOrPromise : bodyOrPromise;
       const activator = this.activatorFor(deployment);
+      if (activator.readyCount === 0 && deployment.status === 'SCALED_TO_ZERO')
+        this.options.wake(deployment.id);
       const acquired = activator.acquire();
       if (acquired instanceof Promise) {
         const onGone = (): void => activator.cancel(acquired);
@@ -136,6 +153,17 @@ export class Gateway {
       this.activators.set(d.id, activator);
     }
     return activator;
+  }
+
+  /**
+   * Whether this request goes to a ramping candidate: a weighted round-robin per environment, so
+   * that the share of requests matches `percent` exactly rather than on average.
+   */
+  private takesCandidate(environment: string, percent: number): boolean {
+    const credit = (this.splitCredit.get(environment) ?? 0) + percent;
+    const yes = credit >= 100;
+    this.splitCredit.set(environment, yes ? credit - 100 : credit);
+    return yes;
   }
 
   /** Requests in flight on one replica, as the gateway counts them. */

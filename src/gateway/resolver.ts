@@ -9,6 +9,8 @@ export interface ResolvedTarget {
   deployment: Deployment;
   /** The environment the request named, if any. */
   environment: string | null;
+  /** While a gradual promotion ramps: the candidate and its share of new requests (0–100). */
+  split: { deployment: Deployment; percent: number } | null;
 }
 
 const TTL_MS = 2000;
@@ -62,7 +64,16 @@ export class TargetResolver {
           'DEPLOYMENT_NOT_FOUND',
           `environment "${t.name}" points at a missing deployment`,
         );
-      return { deployment, environment: t.name };
+      const ramping = (await this.store.listPromotions({ environment_id: env.id, status: 'IN_PROGRESS' }))[0];
+      const candidate =
+        ramping && ramping.phase === 'RAMPING' && ramping.traffic_percent > 0
+          ? await this.store.getDeployment(ramping.to_deployment_id)
+          : undefined;
+      return {
+        deployment,
+        environment: t.name,
+        split: candidate ? { deployment: candidate, percent: ramping!.traffic_percent } : null,
+      };
     }
     if (t.kind === 'development') {
       const dev = (await this.store.listDeployments({ model_id: model.id })).find((d) => d.is_development);
@@ -72,12 +83,12 @@ export class TargetResolver {
           `model ${model.name} has no development deployment; create one with \`plinth push --watch\``,
         );
       }
-      return { deployment: dev, environment: null };
+      return { deployment: dev, environment: null, split: null };
     }
     const deployment = await this.store.getDeployment(t.id);
     if (!deployment || deployment.model_id !== model.id) {
       throw new PlinthError('DEPLOYMENT_NOT_FOUND', `model ${model.name} has no deployment "${t.id}"`);
     }
-    return { deployment, environment: null };
+    return { deployment, environment: null, split: null };
   }
 }

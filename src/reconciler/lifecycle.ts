@@ -14,6 +14,7 @@ import { isFailed } from '../domain/status.ts';
 import type { Deployment, Model } from '../domain/types.ts';
 import type { PlinthHome } from '../home.ts';
 import type { RuntimeBackend } from '../runtime/backend.ts';
+import type { StatusRecorder } from '../store/status-recorder.ts';
 import type { Store } from '../store/store.ts';
 
 export interface CreateDeploymentInput {
@@ -33,8 +34,11 @@ export interface LifecycleDeps {
   artifacts: ArtifactStore;
   home: PlinthHome;
   backend: RuntimeBackend;
+  status: StatusRecorder;
   /** Wakes the build controller and reconciler. */
   kick: () => void;
+  /** Forgets a deployment's failed starts (a retry begins afresh). */
+  resetFailures: (deploymentId: string) => void;
 }
 
 export function checkName(kind: string, name: string): string {
@@ -119,13 +123,112 @@ export class Lifecycle {
     }
   }
 
+  /** Deletes a deployment that serves no environment: drains its replicas, removes its files. */
   async deleteDeployment(deployment: Deployment): Promise<void> {
-    await this.deps.store.deleteDeployment(deployment.id);
+    const { store } = this.deps;
+    const serving = (await store.listEnvironments(deployment.model_id)).find(
+      (e) => e.current_deployment_id === deployment.id,
+    );
+    if (serving) {
+      throw new PlinthError(
+        'CONFLICT',
+        `${deployment.name} serves the ${serving.name} environment; promote another deployment there first`,
+      );
+    }
+    const promoting = (await store.listPromotions({ status: 'IN_PROGRESS' })).find(
+      (p) => p.to_deployment_id === deployment.id,
+    );
+    if (promoting) {
+      throw new PlinthError(
+        'CONFLICT',
+        `${deployment.name} is being promoted to ${promoting.environment_name}; cancel that first`,
+      );
+    }
+    await store.deleteDeployment(deployment.id);
     await Promise.all(
       this.deps.backend.list(deployment.id).map((r) => this.deps.backend.stop(r.id, { drainMs: 10_000 })),
     );
     rmSync(dirname(this.deps.home.appDir(deployment.id)), { recursive: true, force: true });
+    await this.collectBundle(deployment.bundle_sha256);
     this.deps.kick();
+  }
+
+  /** Removes a bundle that no deployment uses any more. */
+  private async collectBundle(sha: string): Promise<void> {
+    const users = (await this.deps.store.listDeployments()).filter((d) => d.bundle_sha256 === sha);
+    if (users.length === 0) this.deps.artifacts.remove(sha);
+  }
+
+  /** INACTIVE or SCALED_TO_ZERO → DEPLOYING (or WAKING_UP) with at least one replica. */
+  async activate(
+    d: Deployment,
+    replicas = Math.max(1, d.autoscaling_settings.min_replica),
+  ): Promise<Deployment> {
+    if (d.status === 'INACTIVE' || d.status === 'DEACTIVATING') {
+      const out = await this.deps.status.transition(d.id, 'DEPLOYING', 'activated', {
+        desired_replicas: replicas,
+      });
+      this.deps.kick();
+      return out;
+    }
+    if (d.status === 'SCALED_TO_ZERO') return this.wake(d, replicas);
+    if (isFailed(d.status)) {
+      throw new PlinthError('CONFLICT', `${d.name} is ${d.status}; retry it instead of activating it`);
+    }
+    if (d.desired_replicas < replicas) {
+      const out = await this.deps.store.updateDeployment(d.id, { desired_replicas: replicas });
+      this.deps.kick();
+      return out;
+    }
+    return d;
+  }
+
+  /** A deployment at zero replicas gets one back at once (a request or a wake call arrived). */
+  async wake(d: Deployment, replicas = Math.max(1, d.autoscaling_settings.min_replica)): Promise<Deployment> {
+    if (d.status !== 'SCALED_TO_ZERO') return d;
+    const out = await this.deps.status.transition(d.id, 'WAKING_UP', 'woken by a request', {
+      desired_replicas: replicas,
+    });
+    this.deps.kick();
+    return out;
+  }
+
+  /** Drains and stops every replica; the deployment ends INACTIVE and its URLs answer 404. */
+  async deactivate(d: Deployment): Promise<Deployment> {
+    if (d.status === 'INACTIVE' || d.status === 'DEACTIVATING') return d;
+    const out = await this.deps.status.transition(d.id, 'DEACTIVATING', 'deactivated', {
+      desired_replicas: 0,
+    });
+    this.deps.kick();
+    return out;
+  }
+
+  /** Scales a deployment to zero replicas; it wakes on the next request. */
+  async scaleToZero(d: Deployment, reason: string): Promise<void> {
+    if (d.status === 'INACTIVE' || d.status === 'DEACTIVATING' || isFailed(d.status)) return;
+    await this.deps.status.transition(d.id, 'SCALED_TO_ZERO', reason, { desired_replicas: 0 });
+    this.deps.kick();
+  }
+
+  /** Builds or starts a failed deployment again. */
+  async retry(d: Deployment): Promise<Deployment> {
+    this.deps.resetFailures(d.id);
+    let out: Deployment;
+    if (d.status === 'BUILD_FAILED') {
+      out = await this.deps.status.transition(d.id, 'BUILDING', 'retried', { desired_replicas: 0 });
+    } else if (d.status === 'DEPLOY_FAILED' || d.status === 'UNHEALTHY' || d.status === 'FAILED') {
+      out = await this.deps.status.transition(d.id, 'DEPLOYING', 'retried', {
+        desired_replicas: Math.max(1, d.autoscaling_settings.min_replica),
+      });
+    } else {
+      throw new PlinthError('CONFLICT', `${d.name} is ${d.status}; only a failed deployment can be retried`);
+    }
+    this.deps.kick();
+    return out;
+  }
+
+  async rename(d: Deployment, name: string): Promise<Deployment> {
+    return this.deps.store.updateDeployment(d.id, { name: checkName('deployment', name) });
   }
 
   async deleteModel(model: Model): Promise<void> {
@@ -136,6 +239,7 @@ export class Lifecycle {
         this.deps.backend.list(d.id).map((r) => this.deps.backend.stop(r.id, { drainMs: 10_000 })),
       );
       rmSync(dirname(this.deps.home.appDir(d.id)), { recursive: true, force: true });
+      await this.collectBundle(d.bundle_sha256);
     }
     this.deps.kick();
   }

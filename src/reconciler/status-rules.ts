@@ -29,6 +29,11 @@ const RECONCILED: ReadonlySet<DeploymentStatus> = new Set([
 ]);
 
 export function nextStatus(input: StatusInput): StatusDecision | null {
+  if (input.status === 'DEACTIVATING') {
+    return input.phases.some((p) => p === 'STARTING' || p === 'READY' || p === 'DRAINING')
+      ? null
+      : { status: 'INACTIVE', reason: 'every replica stopped' };
+  }
   if (!RECONCILED.has(input.status)) return null;
   const ready = input.phases.filter((p) => p === 'READY').length;
   const starting = input.phases.filter((p) => p === 'STARTING').length;

@@ -103,6 +103,36 @@ function migrations(dialect: SqlDialectName): Record<string, Migration> {
         await db.schema.createIndex('deployments_model').on('deployments').column('model_id').execute();
       },
     },
+    '0002_promotions': {
+      async up(db: Kysely<unknown>) {
+        await db.schema.alterTable('environments').addColumn('instance_type_name', 'text').execute();
+        await db.schema
+          .createTable('promotions')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('model_id', 'text', (c) => c.notNull())
+          .addColumn('environment_id', 'text', (c) => c.notNull())
+          .addColumn('environment_name', 'text', (c) => c.notNull())
+          .addColumn('from_deployment_id', 'text')
+          .addColumn('to_deployment_id', 'text', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('phase', 'text', (c) => c.notNull())
+          .addColumn('traffic_percent', 'integer', (c) => c.notNull())
+          .addColumn('cleanup_strategy', 'text', (c) => c.notNull())
+          .addColumn('ramp_up_duration_seconds', 'integer', (c) => c.notNull())
+          .addColumn('replicas_needed', 'integer', (c) => c.notNull())
+          .addColumn('requested_by', 'text', (c) => c.notNull())
+          .addColumn('reason', 'text')
+          .addColumn('started_at', 'text', (c) => c.notNull())
+          .addColumn('ramp_started_at', 'text')
+          .addColumn('finished_at', 'text')
+          .execute();
+        await db.schema
+          .createIndex('promotions_environment')
+          .on('promotions')
+          .columns(['environment_id', 'started_at'])
+          .execute();
+      },
+    },
   };
 }
 

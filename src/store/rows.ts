@@ -1,15 +1,21 @@
 // Converting between table rows and domain records. Pure.
+import { DEFAULT_PROMOTION_SETTINGS } from '../domain/autoscaling.ts';
 import type { AutoscalingSettings } from '../domain/autoscaling.ts';
 import type { DeploymentStatus } from '../domain/status.ts';
 import type {
   ApiKey,
   ApiKeyScope,
+  CleanupStrategy,
   Deployment,
   DeploymentEvent,
   Environment,
   LogLevel,
   LogRecord,
   LogSource,
+  Promotion,
+  PromotionPhase,
+  PromotionSettings,
+  PromotionStatus,
   ReplicaRecord,
   ReplicaStatus,
 } from '../domain/types.ts';
@@ -44,8 +50,24 @@ export function toEnvironment(r: Row<'environments'>): Environment {
     name: r.name,
     current_deployment_id: r.current_deployment_id,
     autoscaling_settings: JSON.parse(r.autoscaling_json) as AutoscalingSettings,
-    promotion_settings: JSON.parse(r.promotion_json) as Record<string, unknown>,
+    promotion_settings: {
+      ...DEFAULT_PROMOTION_SETTINGS,
+      ...(JSON.parse(r.promotion_json) as Partial<PromotionSettings>),
+    },
+    instance_type_name: r.instance_type_name ?? null,
     created_at: r.created_at,
+  };
+}
+
+export function toPromotion(r: Row<'promotions'>): Promotion {
+  return {
+    ...r,
+    status: r.status as PromotionStatus,
+    phase: r.phase as PromotionPhase,
+    cleanup_strategy: r.cleanup_strategy as CleanupStrategy,
+    traffic_percent: Number(r.traffic_percent),
+    ramp_up_duration_seconds: Number(r.ramp_up_duration_seconds),
+    replicas_needed: Number(r.replicas_needed),
   };
 }
 

@@ -32,7 +32,28 @@ export interface EnvironmentsTable {
   current_deployment_id: string | null;
   autoscaling_json: string;
   promotion_json: string;
+  instance_type_name: string | null;
   created_at: string;
+}
+
+export interface PromotionsTable {
+  id: string;
+  model_id: string;
+  environment_id: string;
+  environment_name: string;
+  from_deployment_id: string | null;
+  to_deployment_id: string;
+  status: string;
+  phase: string;
+  traffic_percent: number;
+  cleanup_strategy: string;
+  ramp_up_duration_seconds: number;
+  replicas_needed: number;
+  requested_by: string;
+  reason: string | null;
+  started_at: string;
+  ramp_started_at: string | null;
+  finished_at: string | null;
 }
 
 export interface ReplicasTable {
@@ -85,4 +106,5 @@ export interface Database {
   events: EventsTable;
   api_keys: ApiKeysTable;
   logs: LogsTable;
+  promotions: PromotionsTable;
 }

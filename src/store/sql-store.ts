@@ -1,7 +1,7 @@
 // The Store implemented once over Kysely. SQLite and PostgreSQL differ only in how they connect.
 import { sql } from 'kysely';
 import type { Kysely } from 'kysely';
-import { DEFAULT_AUTOSCALING } from '../domain/autoscaling.ts';
+import { DEFAULT_AUTOSCALING, DEFAULT_PROMOTION_SETTINGS } from '../domain/autoscaling.ts';
 import { PlinthError } from '../domain/errors.ts';
 import { newId } from '../domain/ids.ts';
 import type {
@@ -12,9 +12,10 @@ import type {
   LogRecord,
   Model,
   NewLogRecord,
+  Promotion,
   ReplicaRecord,
 } from '../domain/types.ts';
-import { toApiKey, toDeployment, toEnvironment, toEvent, toLog, toReplica } from './rows.ts';
+import { toApiKey, toDeployment, toEnvironment, toEvent, toLog, toPromotion, toReplica } from './rows.ts';
 import type { Database } from './schema.ts';
 import type {
   DeploymentFilter,
@@ -23,6 +24,7 @@ import type {
   LogQuery,
   NewApiKey,
   NewDeployment,
+  PromotionPatch,
   Store,
 } from './store.ts';
 
@@ -70,6 +72,7 @@ export class SqlStore implements Store {
         .where('model_id', '=', id)
         .execute();
       for (const d of deployments) await tx.deleteDeployment(d.id);
+      await db.deleteFrom('promotions').where('model_id', '=', id).execute();
       await db.deleteFrom('environments').where('model_id', '=', id).execute();
       await db.deleteFrom('models').where('id', '=', id).execute();
     });
@@ -122,6 +125,7 @@ export class SqlStore implements Store {
 
   async updateDeployment(id: string, patch: DeploymentPatch): Promise<Deployment> {
     const set: Partial<Database['deployments']> = { updated_at: now() };
+    if (patch.name !== undefined) set.name = patch.name;
     if (patch.status !== undefined) set.status = patch.status;
     if (patch.status_reason !== undefined) set.status_reason = patch.status_reason;
     if (patch.desired_replicas !== undefined) set.desired_replicas = patch.desired_replicas;
@@ -134,7 +138,16 @@ export class SqlStore implements Store {
       .set(set)
       .where('id', '=', id)
       .returningAll()
-      .executeTakeFirst();
+      .executeTakeFirst()
+      .catch((err: unknown) => {
+        if (/unique|duplicate/i.test(String(err))) {
+          throw new PlinthError(
+            'CONFLICT',
+            `a deployment named "${patch.name}" already exists for this model`,
+          );
+        }
+        throw err;
+      });
     if (!row) throw new PlinthError('DEPLOYMENT_NOT_FOUND', `deployment ${id} not found`);
     return toDeployment(row);
   }
@@ -186,7 +199,8 @@ export class SqlStore implements Store {
       name,
       current_deployment_id: settings.current_deployment_id ?? null,
       autoscaling_json: JSON.stringify(settings.autoscaling_settings ?? DEFAULT_AUTOSCALING),
-      promotion_json: JSON.stringify(settings.promotion_settings ?? {}),
+      promotion_json: JSON.stringify(settings.promotion_settings ?? DEFAULT_PROMOTION_SETTINGS),
+      instance_type_name: settings.instance_type_name ?? null,
       created_at: now(),
     };
     try {
@@ -206,12 +220,45 @@ export class SqlStore implements Store {
     if (patch.autoscaling_settings !== undefined)
       set.autoscaling_json = JSON.stringify(patch.autoscaling_settings);
     if (patch.promotion_settings !== undefined) set.promotion_json = JSON.stringify(patch.promotion_settings);
+    if (patch.instance_type_name !== undefined) set.instance_type_name = patch.instance_type_name;
     const q = this.db.updateTable('environments').where('id', '=', id);
     const row = await (Object.keys(set).length > 0 ? q.set(set) : q.set({ id }))
       .returningAll()
       .executeTakeFirst();
     if (!row) throw new PlinthError('ENVIRONMENT_NOT_FOUND', `environment ${id} not found`);
     return toEnvironment(row);
+  }
+
+  async deleteEnvironment(id: string): Promise<void> {
+    await this.db.deleteFrom('environments').where('id', '=', id).execute();
+  }
+
+  async createPromotion(promotion: Omit<Promotion, 'id'>): Promise<Promotion> {
+    const row = { id: newId('p'), ...promotion };
+    await this.db.insertInto('promotions').values(row).execute();
+    return toPromotion(row);
+  }
+
+  async updatePromotion(id: string, patch: PromotionPatch): Promise<Promotion> {
+    const row = await this.db
+      .updateTable('promotions')
+      .set(patch)
+      .where('id', '=', id)
+      .returningAll()
+      .executeTakeFirst();
+    if (!row) throw new PlinthError('NOT_FOUND', `promotion ${id} not found`);
+    return toPromotion(row);
+  }
+
+  async listPromotions(filter: {
+    environment_id?: string;
+    status?: Promotion['status'];
+  }): Promise<Promotion[]> {
+    let q = this.db.selectFrom('promotions').selectAll();
+    if (filter.environment_id) q = q.where('environment_id', '=', filter.environment_id);
+    if (filter.status) q = q.where('status', '=', filter.status);
+    const rows = await q.orderBy('started_at', 'desc').orderBy('id', 'desc').execute();
+    return rows.map(toPromotion);
   }
 
   async upsertReplica(replica: ReplicaRecord): Promise<void> {

@@ -205,6 +205,49 @@ export function runStoreSuite(name: string, open: () => Promise<Store>): void {
       assert.equal((await store.queryLogs({ deployment_id: d.id, limit: 1 })).length, 1);
     });
 
+    test('promotions are recorded, updated and listed newest first; environments can be deleted', async () => {
+      const model = await store.createModel('hello');
+      const d = await store.createDeployment(deploymentOf(model.id));
+      const staging = await store.createEnvironment(model.id, 'staging', { instance_type_name: '2x8' });
+      assert.equal(staging.instance_type_name, '2x8');
+      assert.equal(staging.promotion_settings.cleanup_strategy, 'SCALE_TO_ZERO');
+      const base = {
+        model_id: model.id,
+        environment_id: staging.id,
+        environment_name: 'staging',
+        from_deployment_id: null,
+        to_deployment_id: d.id,
+        status: 'IN_PROGRESS' as const,
+        phase: 'WAITING_FOR_REPLICAS' as const,
+        traffic_percent: 0,
+        cleanup_strategy: 'KEEP' as const,
+        ramp_up_duration_seconds: 0,
+        replicas_needed: 1,
+        requested_by: 'admin',
+        reason: null,
+        ramp_started_at: null,
+        finished_at: null,
+      };
+      const first = await store.createPromotion({ ...base, started_at: '2026-01-01T00:00:00.000Z' });
+      const second = await store.createPromotion({ ...base, started_at: '2026-01-01T00:00:01.000Z' });
+      const done = await store.updatePromotion(first.id, {
+        status: 'SUCCEEDED',
+        phase: 'DONE',
+        traffic_percent: 100,
+      });
+      assert.equal(done.status, 'SUCCEEDED');
+      assert.deepEqual(
+        (await store.listPromotions({ environment_id: staging.id })).map((p) => p.id),
+        [second.id, first.id],
+      );
+      assert.deepEqual(
+        (await store.listPromotions({ status: 'IN_PROGRESS' })).map((p) => p.id),
+        [second.id],
+      );
+      await store.deleteEnvironment(staging.id);
+      assert.equal(await store.getEnvironment(model.id, 'staging'), undefined);
+    });
+
     test('API keys are found by hash until revoked', async () => {
       const key = await store.createApiKey({ name: 'admin', prefix: 'plk_abc', hash: 'h1', scope: 'admin' });
       assert.equal((await store.findApiKeyByHash('h1'))?.id, key.id);

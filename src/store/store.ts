@@ -11,6 +11,7 @@ import type {
   LogRecord,
   Model,
   NewLogRecord,
+  Promotion,
   ReplicaRecord,
 } from '../domain/types.ts';
 import type { DeploymentStatus } from '../domain/status.ts';
@@ -31,6 +32,7 @@ export interface NewDeployment {
 export type DeploymentPatch = Partial<
   Pick<
     Deployment,
+    | 'name'
     | 'status'
     | 'status_reason'
     | 'desired_replicas'
@@ -41,7 +43,17 @@ export type DeploymentPatch = Partial<
 >;
 
 export type EnvironmentPatch = Partial<
-  Pick<Environment, 'current_deployment_id' | 'autoscaling_settings' | 'promotion_settings'>
+  Pick<
+    Environment,
+    'current_deployment_id' | 'autoscaling_settings' | 'promotion_settings' | 'instance_type_name'
+  >
+>;
+
+export type PromotionPatch = Partial<
+  Pick<
+    Promotion,
+    'status' | 'phase' | 'traffic_percent' | 'reason' | 'ramp_started_at' | 'finished_at' | 'to_deployment_id'
+  >
 >;
 
 export interface DeploymentFilter {
@@ -90,6 +102,12 @@ export interface Store {
   getEnvironment(modelId: string, name: string): Promise<Environment | undefined>;
   createEnvironment(modelId: string, name: string, settings?: Partial<Environment>): Promise<Environment>;
   updateEnvironment(id: string, patch: EnvironmentPatch): Promise<Environment>;
+  deleteEnvironment(id: string): Promise<void>;
+
+  createPromotion(promotion: Omit<Promotion, 'id'>): Promise<Promotion>;
+  updatePromotion(id: string, patch: PromotionPatch): Promise<Promotion>;
+  /** Newest first. */
+  listPromotions(filter: { environment_id?: string; status?: Promotion['status'] }): Promise<Promotion[]>;
 
   upsertReplica(replica: ReplicaRecord): Promise<void>;
   listReplicas(filter?: { deployment_id?: string; live?: boolean }): Promise<ReplicaRecord[]>;

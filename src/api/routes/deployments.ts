@@ -5,7 +5,9 @@ import { z } from 'zod';
 import { LOG_LEVELS_AT_OR_ABOVE } from '../../observability/log-levels.ts';
 import type { ApiContext } from '../context.ts';
 import { findDeployment, findModel } from '../lookup.ts';
-import { deploymentJson, eventJson, logJson, replicaJson } from '../serialize.ts';
+import { deploymentJson, eventJson, logJson, promotionJson, replicaJson } from '../serialize.ts';
+import { mergeAutoscaling } from '../settings-bodies.ts';
+import { requester } from './environments.ts';
 import { parseInput } from '../validate.ts';
 import type { Deployment, Model } from '../../domain/types.ts';
 
@@ -86,6 +88,65 @@ export function deploymentRoutes(app: FastifyInstance, ctx: ApiContext): void {
       await ctx.lifecycle.deleteDeployment(d);
       ctx.gateway.forget(d.id);
       return { id: d.id, deleted: true };
+    },
+  );
+
+  const action = (verb: 'activate' | 'deactivate' | 'retry', summary: string): void => {
+    app.post<DeploymentParams>(
+      `/v1/models/:m/deployments/:d/${verb}`,
+      { config: { summary } },
+      async (req) => {
+        const model = await findModel(ctx.store, req.params.m);
+        const d = await findDeployment(ctx.store, model, req.params.d);
+        return describe(model, await ctx.lifecycle[verb](d));
+      },
+    );
+  };
+  action('activate', 'Activate an inactive deployment');
+  action('deactivate', 'Deactivate a deployment (drain, stop replicas)');
+  action('retry', 'Build or start a failed deployment again');
+
+  app.post<DeploymentParams>(
+    '/v1/models/:m/deployments/:d/promote',
+    { config: { summary: 'Promote a deployment to production' } },
+    async (req, reply) => {
+      const model = await findModel(ctx.store, req.params.m);
+      const d = await findDeployment(ctx.store, model, req.params.d);
+      const body = parseInput(
+        z.strictObject({ preserve_previous_deployment: z.boolean().optional() }),
+        req.body ?? {},
+        'request body',
+      );
+      const production = (await ctx.store.getEnvironment(model.id, 'production'))!;
+      const promotion = await ctx.promotions.promote(model, production, d, {
+        preservePrevious: body.preserve_previous_deployment,
+        requestedBy: requester(req),
+      });
+      reply.code(promotion ? 202 : 200);
+      return promotion
+        ? promotionJson(promotion)
+        : { status: 'SUCCEEDED', reason: `${d.name} already serves production` };
+    },
+  );
+
+  app.patch<DeploymentParams>(
+    '/v1/models/:m/deployments/:d',
+    { config: { summary: 'Rename a deployment or change its autoscaling settings' } },
+    async (req) => {
+      const model = await findModel(ctx.store, req.params.m);
+      let d = await findDeployment(ctx.store, model, req.params.d);
+      const body = parseInput(
+        z.strictObject({ name: z.string().min(1).optional(), autoscaling_settings: z.unknown().optional() }),
+        req.body,
+        'request body',
+      );
+      if (body.name !== undefined) d = await ctx.lifecycle.rename(d, body.name);
+      if (body.autoscaling_settings !== undefined) {
+        d = await ctx.store.updateDeployment(d.id, {
+          autoscaling_settings: mergeAutoscaling(d.autoscaling_settings, body.autoscaling_settings),
+        });
+      }
+      return describe(model, d);
     },
   );
 

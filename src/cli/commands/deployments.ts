@@ -1,6 +1,8 @@
 // `plinth deployments list|get|delete`.
 import type { Command } from 'commander';
 import { ApiClient } from '../api-client.ts';
+import type { DeploymentInfo } from '../api-client.ts';
+import { waitForPromotion } from './environments.ts';
 import { resolveConnection } from '../connection.ts';
 import { modelRef } from '../model-dir.ts';
 import { printJson, printTable } from '../output.ts';
@@ -67,6 +69,59 @@ export function registerDeployments(
         process.stdout.write('events:\n');
         for (const e of events) process.stdout.write(`  ${e.time} ${e.from ?? '-'} → ${e.to}: ${e.reason}\n`);
       }, options.output === 'json'),
+    );
+
+  const lifecycle = (verb: 'activate' | 'deactivate' | 'retry', description: string): void => {
+    group
+      .command(verb)
+      .description(description)
+      .argument('<deployment>', 'deployment id or name')
+      .option('--model <model>', 'model id or name')
+      .option('--output <format>', 'text or json', 'text')
+      .action((deployment: string, options: Options) =>
+        run(async () => {
+          const client = new ApiClient(resolveConnection());
+          const model = modelRef(options.model, undefined);
+          const d = await client.request<DeploymentInfo>(
+            'POST',
+            `/v1/models/${encodeURIComponent(model)}/deployments/${encodeURIComponent(deployment)}/${verb}`,
+          );
+          if (options.output === 'json') return printJson(d);
+          process.stdout.write(`${d.name} (${d.id}) is ${d.status}\n`);
+        }, options.output === 'json'),
+      );
+  };
+  lifecycle('activate', 'Bring an inactive deployment back');
+  lifecycle('deactivate', 'Drain and stop every replica; its URLs answer 404 until activated');
+  lifecycle('retry', 'Build or start a failed deployment again');
+
+  group
+    .command('promote')
+    .description('Promote a deployment to production (or --environment)')
+    .argument('<deployment>', 'deployment id or name')
+    .option('--model <model>', 'model id or name')
+    .option('--environment <name>', 'environment to promote to', 'production')
+    .option('--preserve-previous-deployment', 'keep the deployment it replaces running')
+    .option('--output <format>', 'text or json', 'text')
+    .action(
+      (
+        deployment: string,
+        options: Options & { environment: string; preservePreviousDeployment?: boolean },
+      ) =>
+        run(async () => {
+          const client = new ApiClient(resolveConnection());
+          const model = modelRef(options.model, undefined);
+          const d = await client.getDeployment(model, deployment);
+          const sinceMs = Date.now();
+          await client.promote(model, options.environment, d.id, options.preservePreviousDeployment);
+          const env = await waitForPromotion(client, model, options.environment, sinceMs, (t) =>
+            options.output !== 'json' ? process.stderr.write(`→ ${t}\n`) : undefined,
+          );
+          if (options.output === 'json') return printJson(env);
+          process.stdout.write(
+            `${options.environment} now serves ${env.current_deployment?.name} (${env.current_deployment_id})\n`,
+          );
+        }, options.output === 'json'),
     );
 
   group

@@ -9,12 +9,16 @@ import { resolveConnection } from '../connection.ts';
 import { UserError } from '../errors.ts';
 import { readModelDir } from '../model-dir.ts';
 import { formatLogLine, printJson } from '../output.ts';
+import { waitForPromotion } from './environments.ts';
 
 interface PushOptions {
   deploymentName?: string;
   wait: boolean;
   tail?: boolean;
   output?: string;
+  promote?: boolean;
+  environment?: string;
+  preservePreviousProductionDeployment?: boolean;
 }
 
 const PHASES: Record<string, string> = {
@@ -150,11 +154,32 @@ export function registerPush(
     .option('--wait', 'wait until the deployment is ACTIVE (default)', true)
     .option('--no-wait', 'return as soon as the deployment is created')
     .option('--tail', 'stream the deployment logs')
+    .option('--promote', 'promote the new deployment to production once it is ready')
+    .option('--environment <name>', 'promote the new deployment to this environment')
+    .option('--preserve-previous-production-deployment', 'keep the deployment it replaces running')
     .option('--output <format>', 'text or json', 'text')
     .action((dir: string, options: PushOptions) =>
       run(async () => {
         const client = new ApiClient(resolveConnection());
-        const { deployment, lastLogId } = await pushModel(client, dir, options);
+        const pushed = await pushModel(client, dir, options);
+        let deployment = pushed.deployment;
+        const target = options.environment ?? (options.promote ? 'production' : undefined);
+        if (target) {
+          const sinceMs = Date.now();
+          await client.promote(
+            deployment.model_id,
+            target,
+            deployment.id,
+            options.preservePreviousProductionDeployment,
+          );
+          if (options.wait) {
+            await waitForPromotion(client, deployment.model_id, target, sinceMs, (t) =>
+              options.output !== 'json' ? process.stderr.write(`→ ${t}\n`) : undefined,
+            );
+            deployment = await client.getDeployment(deployment.model_id, deployment.id);
+          }
+        }
+        const lastLogId = pushed.lastLogId;
         if (options.output === 'json') {
           printJson({
             model_id: deployment.model_id,

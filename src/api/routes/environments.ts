@@ -1,0 +1,170 @@
+// /v1/models/{m}/environments…: stable endpoints, their settings, promotion and its history.
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { DEFAULT_PROMOTION_SETTINGS } from '../../domain/autoscaling.ts';
+import { PlinthError } from '../../domain/errors.ts';
+import type { Environment, Model } from '../../domain/types.ts';
+import { checkName } from '../../reconciler/lifecycle.ts';
+import type { ApiContext } from '../context.ts';
+import { findDeployment, findModel } from '../lookup.ts';
+import { deploymentJson, environmentJson, promotionJson } from '../serialize.ts';
+import { mergeAutoscaling, mergePromotionSettings } from '../settings-bodies.ts';
+import { parseInput } from '../validate.ts';
+
+const createBody = z.strictObject({
+  name: z.string().min(1),
+  autoscaling_settings: z.unknown().optional(),
+  promotion_settings: z.unknown().optional(),
+  instance_type_name: z.string().min(1).nullable().optional(),
+});
+
+const patchBody = createBody.omit({ name: true });
+
+const promoteBody = z.strictObject({
+  deployment_id: z.string().min(1),
+  preserve_previous_deployment: z.boolean().optional(),
+});
+
+type EnvParams = { Params: { m: string; e: string } };
+
+export function requester(req: FastifyRequest): string {
+  return (req as FastifyRequest & { apiKeyName?: string }).apiKeyName ?? 'unknown';
+}
+
+export async function findEnvironment(ctx: ApiContext, model: Model, name: string): Promise<Environment> {
+  const env = await ctx.store.getEnvironment(model.id, name);
+  if (!env)
+    throw new PlinthError('ENVIRONMENT_NOT_FOUND', `model ${model.name} has no environment "${name}"`);
+  return env;
+}
+
+export function environmentRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  const describe = async (model: Model, env: Environment) => {
+    const current = env.current_deployment_id
+      ? await ctx.store.getDeployment(env.current_deployment_id)
+      : undefined;
+    const envs = await ctx.store.listEnvironments(model.id);
+    const inProgress = (await ctx.store.listPromotions({ environment_id: env.id, status: 'IN_PROGRESS' }))[0];
+    return environmentJson(
+      model,
+      env,
+      current ? deploymentJson(model, current, envs, ctx.backend.list(current.id), ctx.urls) : null,
+      inProgress,
+      ctx.urls.environmentUrl(model, env.name),
+    );
+  };
+
+  app.get<{ Params: { m: string } }>(
+    '/v1/models/:m/environments',
+    { config: { summary: 'List environments' } },
+    async (req) => {
+      const model = await findModel(ctx.store, req.params.m);
+      const envs = await ctx.store.listEnvironments(model.id);
+      return { environments: await Promise.all(envs.map((e) => describe(model, e))) };
+    },
+  );
+
+  app.post<{ Params: { m: string } }>(
+    '/v1/models/:m/environments',
+    { config: { summary: 'Create an environment' } },
+    async (req, reply) => {
+      const model = await findModel(ctx.store, req.params.m);
+      const body = parseInput(createBody, req.body, 'request body');
+      const base = await ctx.store.getEnvironment(model.id, 'production');
+      const env = await ctx.store.createEnvironment(model.id, checkName('environment', body.name), {
+        autoscaling_settings: mergeAutoscaling(base!.autoscaling_settings, body.autoscaling_settings ?? {}),
+        promotion_settings: mergePromotionSettings(
+          { ...DEFAULT_PROMOTION_SETTINGS },
+          body.promotion_settings ?? {},
+        ),
+        instance_type_name: body.instance_type_name ?? null,
+      });
+      reply.code(201);
+      return describe(model, env);
+    },
+  );
+
+  app.get<EnvParams>(
+    '/v1/models/:m/environments/:e',
+    { config: { summary: 'Get an environment with its promotion history' } },
+    async (req) => {
+      const model = await findModel(ctx.store, req.params.m);
+      const env = await findEnvironment(ctx, model, req.params.e);
+      const history = await ctx.store.listPromotions({ environment_id: env.id });
+      return { ...(await describe(model, env)), promotions: history.map(promotionJson) };
+    },
+  );
+
+  app.patch<EnvParams>(
+    '/v1/models/:m/environments/:e',
+    { config: { summary: 'Update environment settings' } },
+    async (req) => {
+      const model = await findModel(ctx.store, req.params.m);
+      const env = await findEnvironment(ctx, model, req.params.e);
+      const body = parseInput(patchBody, req.body, 'request body');
+      const autoscaling =
+        body.autoscaling_settings === undefined
+          ? undefined
+          : mergeAutoscaling(env.autoscaling_settings, body.autoscaling_settings);
+      const updated = await ctx.store.updateEnvironment(env.id, {
+        autoscaling_settings: autoscaling,
+        promotion_settings:
+          body.promotion_settings === undefined
+            ? undefined
+            : mergePromotionSettings(env.promotion_settings, body.promotion_settings),
+        instance_type_name: body.instance_type_name,
+      });
+      // The environment owns the autoscaling settings of the deployment it serves.
+      if (autoscaling && env.current_deployment_id) {
+        await ctx.store.updateDeployment(env.current_deployment_id, { autoscaling_settings: autoscaling });
+      }
+      return describe(model, updated);
+    },
+  );
+
+  app.delete<EnvParams>(
+    '/v1/models/:m/environments/:e',
+    { config: { summary: 'Delete an environment (not production)' } },
+    async (req) => {
+      const model = await findModel(ctx.store, req.params.m);
+      const env = await findEnvironment(ctx, model, req.params.e);
+      if (env.name === 'production')
+        throw new PlinthError('CONFLICT', 'the production environment cannot be deleted');
+      const inProgress = (
+        await ctx.store.listPromotions({ environment_id: env.id, status: 'IN_PROGRESS' })
+      )[0];
+      if (inProgress) await ctx.promotions.cancel(env);
+      await ctx.store.deleteEnvironment(env.id);
+      ctx.gateway.resolver.invalidate();
+      return { name: env.name, deleted: true };
+    },
+  );
+
+  app.post<EnvParams>(
+    '/v1/models/:m/environments/:e/promote',
+    { config: { summary: 'Promote a deployment to this environment' } },
+    async (req, reply) => {
+      const model = await findModel(ctx.store, req.params.m);
+      const env = await findEnvironment(ctx, model, req.params.e);
+      const body = parseInput(promoteBody, req.body, 'request body');
+      const candidate = await findDeployment(ctx.store, model, body.deployment_id);
+      const promotion = await ctx.promotions.promote(model, env, candidate, {
+        preservePrevious: body.preserve_previous_deployment,
+        requestedBy: requester(req),
+      });
+      reply.code(promotion ? 202 : 200);
+      return describe(model, (await ctx.store.getEnvironment(model.id, env.name))!);
+    },
+  );
+
+  app.post<EnvParams>(
+    '/v1/models/:m/environments/:e/cancel_promotion',
+    { config: { summary: 'Cancel the promotion in progress' } },
+    async (req) => {
+      const model = await findModel(ctx.store, req.params.m);
+      const env = await findEnvironment(ctx, model, req.params.e);
+      const cancelled = await ctx.promotions.cancel(env);
+      return { ...(await describe(model, env)), cancelled_promotion: promotionJson(cancelled) };
+    },
+  );
+}

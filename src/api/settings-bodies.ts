@@ -1,0 +1,34 @@
+// Validation of the settings users PATCH: autoscaling (the ranges of DESIGN.md §5) and promotion.
+import { z } from 'zod';
+import { autoscalingSchema } from '../config/schema.ts';
+import type { AutoscalingSettings } from '../domain/autoscaling.ts';
+import { PlinthError } from '../domain/errors.ts';
+import type { PromotionSettings } from '../domain/types.ts';
+import { parseInput } from './validate.ts';
+
+export const promotionSettingsSchema = z.strictObject({
+  cleanup_strategy: z.enum(['SCALE_TO_ZERO', 'KEEP', 'DEACTIVATE']).optional(),
+  ramp_up_while_promoting: z.boolean().optional(),
+  ramp_up_duration_seconds: z.number().int().min(1).max(86_400).optional(),
+});
+
+/** A partial autoscaling patch applied over `current`, checked as a whole. */
+export function mergeAutoscaling(current: AutoscalingSettings, patch: unknown): AutoscalingSettings {
+  const parsed = parseInput(autoscalingSchema, patch, 'autoscaling_settings');
+  const merged = {
+    ...current,
+    ...Object.fromEntries(Object.entries(parsed).filter(([, v]) => v !== undefined)),
+  };
+  if (merged.max_replica < Math.max(1, merged.min_replica)) {
+    throw new PlinthError(
+      'VALIDATION_ERROR',
+      `autoscaling_settings field "max_replica": must be at least max(1, min_replica) = ${Math.max(1, merged.min_replica)}`,
+    );
+  }
+  return merged;
+}
+
+export function mergePromotionSettings(current: PromotionSettings, patch: unknown): PromotionSettings {
+  const parsed = parseInput(promotionSettingsSchema, patch, 'promotion_settings');
+  return { ...current, ...Object.fromEntries(Object.entries(parsed).filter(([, v]) => v !== undefined)) };
+}
