@@ -1,0 +1,232 @@
+// The promotion controller stepped through a fake clock over a real SQLite store, with an
+// in-memory runtime backend whose ready replicas the test decides.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, beforeEach, test } from 'node:test';
+import { ArtifactStore } from '../bundle/artifact-store.ts';
+import { DEFAULT_AUTOSCALING } from '../domain/autoscaling.ts';
+import { PlinthError } from '../domain/errors.ts';
+import type { DeploymentStatus } from '../domain/status.ts';
+import type { Deployment, Model } from '../domain/types.ts';
+import { plinthHome } from '../home.ts';
+import type { ReplicaHandle, RuntimeBackend } from '../runtime/backend.ts';
+import { openSqliteStore } from '../store/sqlite/open.ts';
+import { StatusRecorder } from '../store/status-recorder.ts';
+import type { Store } from '../store/store.ts';
+import { Lifecycle } from './lifecycle.ts';
+import { PromotionController } from './promotion-controller.ts';
+
+const root = mkdtempSync(join(tmpdir(), 'plinth-promo-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+
+/** Ready replicas per deployment, as the test says. */
+class ScriptedBackend implements RuntimeBackend {
+  readonly name = 'scripted';
+  ready = new Map<string, number>();
+  capacity() {
+    return { cpu: 1, memoryBytes: 1, gpus: [] };
+  }
+  async start(): Promise<ReplicaHandle> {
+    throw new Error('not used');
+  }
+  async stop(): Promise<void> {}
+  list(deploymentId?: string): ReplicaHandle[] {
+    const n = deploymentId ? (this.ready.get(deploymentId) ?? 0) : 0;
+    return Array.from({ length: n }, (_, i) => ({
+      id: `r${i}`,
+      deploymentId: deploymentId!,
+      phase: 'READY' as const,
+      address: '127.0.0.1:1',
+      startedAtMs: 0,
+      readyAtMs: 0,
+      exit: null,
+    }));
+  }
+  watch() {
+    return () => {};
+  }
+  async close() {}
+}
+
+let store: Store;
+let backend: ScriptedBackend;
+let lifecycle: Lifecycle;
+let nowMs: number;
+let model: Model;
+let routingChanges: number;
+
+function controller(): PromotionController {
+  return new PromotionController({
+    store,
+    backend,
+    lifecycle,
+    onRoutingChange: () => routingChanges++,
+    switchGraceMs: 0,
+    clock: () => nowMs,
+  });
+}
+
+async function deployment(
+  name: string,
+  status: DeploymentStatus,
+  extra: Partial<Deployment> = {},
+): Promise<Deployment> {
+  const d = await store.createDeployment({
+    model_id: model.id,
+    name,
+    status,
+    is_development: extra.is_development ?? false,
+    bundle_sha256: 'b'.repeat(64),
+    config: {},
+    instance_type_name: 'local',
+    autoscaling_settings: { ...DEFAULT_AUTOSCALING },
+  });
+  return store.updateDeployment(d.id, { desired_replicas: 1, has_served: true });
+}
+
+const production = async () => (await store.getEnvironment(model.id, 'production'))!;
+const tick = async (c: PromotionController, seconds: number) => {
+  nowMs += seconds * 1000;
+  await c.tick();
+};
+const settle = () => new Promise((r) => setTimeout(r, 20));
+
+beforeEach(async () => {
+  store = await openSqliteStore(':memory:');
+  backend = new ScriptedBackend();
+  const home = plinthHome(mkdtempSync(join(root, 'home-')));
+  lifecycle = new Lifecycle({
+    store,
+    artifacts: new ArtifactStore(home.bundles),
+    home,
+    backend,
+    status: new StatusRecorder(store),
+    kick: () => {},
+    resetFailures: () => {},
+  });
+  nowMs = Date.parse('2026-01-01T00:00:00.000Z');
+  routingChanges = 0;
+  model = await store.createModel('m');
+});
+
+test('traffic moves only once the candidate has max(1, min_replica) ready replicas; the old one then scales to zero', async () => {
+  const v1 = await deployment('v1', 'ACTIVE');
+  const v2 = await deployment('v2', 'SCALED_TO_ZERO');
+  const env = await store.updateEnvironment((await production()).id, {
+    current_deployment_id: v1.id,
+    autoscaling_settings: { ...DEFAULT_AUTOSCALING, min_replica: 2, max_replica: 3 },
+  });
+  const c = controller();
+  const p = await c.promote(model, env, v2, { requestedBy: 'alice' });
+  assert.equal(p?.replicas_needed, 2);
+  const woken = (await store.getDeployment(v2.id))!;
+  assert.equal(woken.status, 'WAKING_UP', 'a candidate at zero is woken');
+  assert.equal(woken.desired_replicas, 2);
+  assert.equal(woken.autoscaling_settings.min_replica, 2, 'the candidate takes the environment’s settings');
+
+  backend.ready.set(v2.id, 1);
+  await tick(c, 1);
+  assert.equal((await production()).current_deployment_id, v1.id, 'one of two replicas is not enough');
+  backend.ready.set(v2.id, 2);
+  await tick(c, 1);
+  assert.equal((await production()).current_deployment_id, v2.id);
+  assert.ok(routingChanges > 0);
+  await settle();
+  assert.equal((await store.getDeployment(v1.id))!.status, 'SCALED_TO_ZERO');
+  const [done] = await store.listPromotions({ environment_id: env.id });
+  assert.deepEqual(
+    [done!.status, done!.requested_by, done!.from_deployment_id],
+    ['SUCCEEDED', 'alice', v1.id],
+  );
+});
+
+test('a gradual promotion steps traffic on the clock and survives a restart of the controller', async () => {
+  const v1 = await deployment('v1', 'ACTIVE');
+  const v2 = await deployment('v2', 'ACTIVE');
+  const env = await store.updateEnvironment((await production()).id, {
+    current_deployment_id: v1.id,
+    promotion_settings: {
+      cleanup_strategy: 'DEACTIVATE',
+      ramp_up_while_promoting: true,
+      ramp_up_duration_seconds: 10,
+    },
+  });
+  backend.ready.set(v2.id, 1);
+  const first = controller();
+  await first.promote(model, env, v2, { requestedBy: 'admin' });
+  const percent = async () => (await store.listPromotions({ environment_id: env.id }))[0]!.traffic_percent;
+  await tick(first, 0);
+  assert.equal(await percent(), 20);
+  await tick(first, 4);
+  assert.equal(await percent(), 60);
+  assert.equal(
+    (await production()).current_deployment_id,
+    v1.id,
+    'while ramping the environment still points at v1',
+  );
+
+  // The server restarts: a new controller reads the same store and carries on.
+  const second = controller();
+  await tick(second, 1);
+  assert.equal(await percent(), 60);
+  await tick(second, 3);
+  assert.equal(await percent(), 80);
+  await tick(second, 2);
+  assert.equal((await production()).current_deployment_id, v2.id);
+  await settle();
+  assert.equal((await store.getDeployment(v1.id))!.status, 'DEACTIVATING', 'cleanup DEACTIVATE');
+});
+
+test('a candidate that fails leaves the environment on the old deployment', async () => {
+  const v1 = await deployment('v1', 'ACTIVE');
+  const v2 = await deployment('v2', 'DEPLOYING');
+  const env = await store.updateEnvironment((await production()).id, { current_deployment_id: v1.id });
+  const c = controller();
+  await c.promote(model, env, v2, { requestedBy: 'admin' });
+  await store.updateDeployment(v2.id, { status: 'DEPLOY_FAILED' });
+  await tick(c, 1);
+  assert.equal((await production()).current_deployment_id, v1.id);
+  const [failed] = await store.listPromotions({ environment_id: env.id });
+  assert.equal(failed!.status, 'FAILED');
+  assert.match(failed!.reason!, /DEPLOY_FAILED/);
+});
+
+test('refusals: the development deployment, a failed one, and a second promotion at once', async () => {
+  const v1 = await deployment('v1', 'ACTIVE');
+  const env = await store.updateEnvironment((await production()).id, { current_deployment_id: v1.id });
+  const c = controller();
+  const dev = await deployment('development', 'ACTIVE', { is_development: true });
+  await assert.rejects(
+    c.promote(model, env, dev, { requestedBy: 'a' }),
+    /development deployment cannot be promoted/,
+  );
+  const broken = await deployment('broken', 'BUILD_FAILED');
+  await assert.rejects(
+    c.promote(model, env, broken, { requestedBy: 'a' }),
+    /BUILD_FAILED and cannot be promoted/,
+  );
+  assert.equal(
+    await c.promote(model, env, v1, { requestedBy: 'a' }),
+    null,
+    'promoting what already serves is a no-op',
+  );
+  const v2 = await deployment('v2', 'DEPLOYING');
+  await c.promote(model, env, v2, { requestedBy: 'a' });
+  const v3 = await deployment('v3', 'ACTIVE');
+  await assert.rejects(
+    c.promote(model, env, v3, { requestedBy: 'a' }),
+    (err: unknown) =>
+      err instanceof PlinthError &&
+      err.code === 'CONFLICT' &&
+      /already has a promotion in progress \(to d[a-z2-7]{7}, WAITING_FOR_REPLICAS, 0% of traffic\)/.test(
+        err.message,
+      ),
+  );
+  assert.equal(
+    await c.promote(model, env, v1, { requestedBy: 'a' }),
+    null,
+    'promoting what already serves is a no-op',
+  );
+});
