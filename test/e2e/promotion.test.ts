@@ -126,7 +126,7 @@ test('a ramped promotion mixes v1 and v2 with a growing share; cancelling sends 
     '--model',
     'versions',
     '--ramp-up',
-    '5',
+    '8',
     '--cleanup',
     'keep',
   ]);
@@ -174,7 +174,7 @@ test('a ramped promotion mixes v1 and v2 with a growing share; cancelling sends 
     'the share only grows',
   );
   assert.ok(
-    percents.filter((p) => p > 0 && p < 100).length >= 3,
+    percents.filter((p) => p > 0 && p < 100).length >= 2,
     `several steps were seen: ${percents.join(', ')}`,
   );
   for (const s of samples.filter((x) => x.percent > 0 && x.steady)) {
@@ -182,7 +182,17 @@ test('a ramped promotion mixes v1 and v2 with a growing share; cancelling sends 
   }
   assert.deepEqual([...new Set((await Promise.all([call(), call(), call()])).map((a) => a.version))], ['v1']);
 
-  // Now ramp back to v2 and cancel part-way.
+  // Now ramp back to v2, slowly enough that the cancel surely lands part-way.
+  const slower = await platform.cli([
+    'environments',
+    'update',
+    'production',
+    '--model',
+    'versions',
+    '--ramp-up',
+    '120',
+  ]);
+  assert.equal(slower.code, 0, slower.stderr);
   const again = await platform.cli([
     'environments',
     'promote',
@@ -193,12 +203,12 @@ test('a ramped promotion mixes v1 and v2 with a growing share; cancelling sends 
     '--no-wait',
   ]);
   assert.equal(again.code, 0, again.stderr);
-  await eventually('the ramp to reach 40%', async () => {
+  await eventually('the ramp to start moving traffic', async () => {
     const env = await platform.api<{ in_progress_promotion: { traffic_percent: number } | null }>(
       'GET',
       '/v1/models/versions/environments/production',
     );
-    return (env.body.in_progress_promotion?.traffic_percent ?? 0) >= 40;
+    return (env.body.in_progress_promotion?.traffic_percent ?? 0) >= 20;
   });
   const traffic = load(2);
   const cancel = await platform.cli([
@@ -229,6 +239,16 @@ test('a ramped promotion mixes v1 and v2 with a growing share; cancelling sends 
   ]);
   assert.equal(second.code, 1);
   assert.match(second.stderr, /has no promotion in progress/);
+  const instant = await platform.cli([
+    'environments',
+    'update',
+    'production',
+    '--model',
+    'versions',
+    '--ramp-up',
+    '0',
+  ]);
+  assert.equal(instant.code, 0, instant.stderr);
 });
 
 test('deactivate answers 404 DEPLOYMENT_INACTIVE until activated; delete is refused while serving', async () => {
