@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { DEFAULT_AUTOSCALING } from '../domain/autoscaling.ts';
+import type { AutoscalingSettings } from '../domain/autoscaling.ts';
+import { decideScale } from './policy.ts';
+import type { ConcurrencySample, PolicyState } from './policy.ts';
+
+const settings: AutoscalingSettings = {
+  ...DEFAULT_AUTOSCALING,
+  min_replica: 0,
+  max_replica: 10,
+  concurrency_target: 2,
+  target_utilization_percentage: 100,
+  autoscaling_window: 60,
+  scale_down_delay: 120,
+};
+
+/** Steps the policy second by second through a concurrency trace, as the driver would. */
+function simulate(trace: (second: number) => number, seconds: number, start = 1, s = settings): number[] {
+  const samples: ConcurrencySample[] = [];
+  let current = start;
+  let state: PolicyState | null = null;
+  const replicas: number[] = [];
+  for (let t = 1; t <= seconds; t++) {
+    samples.push({ timeMs: t * 1000, concurrency: trace(t) });
+    const d = decideScale({ nowMs: t * 1000, settings: s, samples, current, previous: state });
+    current = d.desired;
+    state = d.state;
+    replicas.push(current);
+  }
+  return replicas;
+}
+
+test('steady load settles at concurrency ÷ target', () => {
+  const r = simulate(() => 6, 120);
+  assert.equal(r.at(-1), 3);
+  assert.ok(r.every((n) => n <= 3));
+});
+
+test('a burst scales up from the panic window before the long window catches up', () => {
+  const r = simulate((t) => (t <= 60 ? 2 : 20), 66);
+  assert.equal(r[59], 1);
+  assert.ok(r[60]! >= 2, 'the first second of the burst already scales up');
+  // Six seconds in, the 60 s average (3.8 → 2 replicas) lags; the panic window asks for 10.
+  assert.equal(r[65], 10);
+});
+
+test('falling load holds the replicas for scale_down_delay, then drops once (no flapping)', () => {
+  const r = simulate((t) => (t <= 100 ? 10 : 2), 400);
+  assert.equal(r[99], 5);
+  const firstDrop = r.findIndex((n, i) => i > 100 && n < 5);
+  assert.ok(firstDrop >= 100 + 120 - 1, `held until the delay was over (dropped at ${firstDrop})`);
+  const after = r.slice(100);
+  assert.ok(
+    after.every((n, i) => i === 0 || n <= after[i - 1]!),
+    'only ever down once the load fell: no back and forth',
+  );
+  assert.equal(r.at(-1), 1);
+});
+
+test('oscillating load shorter than the delay causes no scale-down', () => {
+  const r = simulate((t) => (t % 40 < 20 ? 8 : 0), 300, 4);
+  assert.ok(
+    r.slice(60).every((n) => n >= 2),
+    'never dropped during the oscillation',
+  );
+});
+
+test('idle goes to zero after the delay, and a request at zero wakes at once', () => {
+  const idle = simulate((t) => (t <= 10 ? 1 : 0), 10 + 60 + 120 + 5);
+  assert.equal(idle.at(-1), 0);
+  const wake = decideScale({
+    nowMs: 1000,
+    settings,
+    samples: [{ timeMs: 1000, concurrency: 1 }],
+    current: 0,
+    previous: null,
+  });
+  assert.equal(wake.desired, 1);
+});
+
+test('min and max clamp the answer', () => {
+  assert.equal(simulate(() => 100, 5, 1, { ...settings, max_replica: 3 }).at(-1), 3);
+  assert.equal(simulate(() => 0, 400, 2, { ...settings, min_replica: 2 }).at(-1), 2);
+});

@@ -1,0 +1,100 @@
+// The autoscaling policy (DESIGN.md §5): desired replicas from concurrency samples. Pure — the
+// time comes in as nowMs and the state goes in and comes back out; it never reads a clock or does I/O.
+//   desired = ceil(window-average concurrency ÷ (concurrency_target × utilization)), in [min, max]
+//   up at once; down only after the load stayed low for scale_down_delay (to the highest
+//   recommendation seen meanwhile, so no flapping); a burst far above the window average scales
+//   up from a short panic window before the long window catches up.
+import type { AutoscalingSettings } from '../domain/autoscaling.ts';
+
+export interface ConcurrencySample {
+  timeMs: number;
+  /** Requests in flight plus requests queued, at that moment. */
+  concurrency: number;
+}
+
+export interface PolicyState {
+  /** Since when every recommendation has been below the current count (null: not below). */
+  lowSinceMs: number | null;
+  /** The highest recommendation since lowSinceMs. */
+  highestWhileLow: number;
+  /** Panic mode (following the short window) lasts until then; 0 when not panicking. */
+  panicUntilMs: number;
+}
+
+export interface ScaleInput {
+  nowMs: number;
+  settings: AutoscalingSettings;
+  samples: readonly ConcurrencySample[];
+  current: number;
+  previous: PolicyState | null;
+}
+
+export interface ScaleDecision {
+  desired: number;
+  state: PolicyState;
+  reason: string;
+}
+
+/** The panic window is this fraction of the autoscaling window (at least 1 s). */
+export const PANIC_WINDOW_FRACTION = 0.1;
+/** A burst: the panic window asks for this many times the current replicas. */
+export const PANIC_THRESHOLD = 2;
+
+export function windowAverage(samples: readonly ConcurrencySample[], fromMs: number, toMs: number): number {
+  let sum = 0;
+  let n = 0;
+  for (const s of samples) {
+    if (s.timeMs > fromMs && s.timeMs <= toMs) {
+      sum += s.concurrency;
+      n++;
+    }
+  }
+  return n === 0 ? 0 : sum / n;
+}
+
+export function decideScale(input: ScaleInput): ScaleDecision {
+  const { nowMs, settings, samples, current } = input;
+  const perReplica = settings.concurrency_target * (settings.target_utilization_percentage / 100);
+  const windowMs = settings.autoscaling_window * 1000;
+  const stableAvg = windowAverage(samples, nowMs - windowMs, nowMs);
+  const panicAvg = windowAverage(samples, nowMs - Math.max(1000, windowMs * PANIC_WINDOW_FRACTION), nowMs);
+  const clamp = (n: number): number => Math.min(settings.max_replica, Math.max(settings.min_replica, n));
+  let wanted = Math.ceil(stableAvg / perReplica - 1e-9);
+  let why = `window average ${stableAvg.toFixed(2)} in flight ÷ ${perReplica.toFixed(2)} per replica`;
+  const panicWanted = Math.ceil(panicAvg / perReplica - 1e-9);
+  // A burst enters panic mode; in it the short window leads, for one whole window after the last burst.
+  let panicUntilMs = input.previous?.panicUntilMs ?? 0;
+  if (panicWanted >= Math.max(1, current) * PANIC_THRESHOLD && panicWanted > wanted)
+    panicUntilMs = nowMs + windowMs;
+  if (nowMs < panicUntilMs && panicWanted > wanted) {
+    wanted = panicWanted;
+    why = `burst: ${panicAvg.toFixed(2)} in flight over the last seconds`;
+  }
+  if (nowMs >= panicUntilMs) panicUntilMs = 0;
+  const recommended = clamp(wanted);
+
+  if (recommended >= current || panicUntilMs > 0) {
+    // Up at once; and never down while panicking.
+    const desired = Math.max(recommended, panicUntilMs > 0 ? current : 0);
+    return {
+      desired,
+      state: { lowSinceMs: null, highestWhileLow: 0, panicUntilMs },
+      reason: desired > current ? `scale up: ${why}` : `steady: ${why}`,
+    };
+  }
+  const previous = input.previous;
+  const lowSinceMs = previous?.lowSinceMs ?? nowMs;
+  const highestWhileLow = Math.max(previous?.lowSinceMs == null ? 0 : previous.highestWhileLow, recommended);
+  if (nowMs - lowSinceMs >= settings.scale_down_delay * 1000) {
+    return {
+      desired: highestWhileLow,
+      state: { lowSinceMs: null, highestWhileLow: 0, panicUntilMs },
+      reason: `scale down after ${settings.scale_down_delay} s of lower load: ${why}`,
+    };
+  }
+  return {
+    desired: current,
+    state: { lowSinceMs, highestWhileLow, panicUntilMs },
+    reason: `holding ${current} until load stays low for ${settings.scale_down_delay} s`,
+  };
+}
