@@ -3,6 +3,7 @@
 import { mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { buildApi } from './api/app.ts';
+import { Autoscaler } from './autoscaler/driver.ts';
 import { Authenticator } from './api/auth.ts';
 import { makeUrlBuilder } from './api/serialize.ts';
 import { BuildController } from './builder/build-controller.ts';
@@ -59,7 +60,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     parkTimeoutMs: (options.parkTimeoutS ?? 600) * 1000,
     wake: (id) => wake(id),
   });
-  const reconciler = new Reconciler({ store, backend, home, status, logs });
+  const reconciler = new Reconciler({
+    store,
+    backend,
+    home,
+    status,
+    logs,
+    inFlightOf: (d, r) => gateway.inFlightOf(d, r),
+  });
   const builds = new BuildController(store, home, status, logs, () => void reconciler.kick());
   const kick = (): void => {
     void builds.pass();
@@ -79,6 +87,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       .getDeployment(id)
       .then((d) => d && lifecycle.wake(d))
       .catch((err: Error) => console.error(`wake ${id}: ${err.message}`));
+  const autoscaler = new Autoscaler({
+    store,
+    lifecycle,
+    logs,
+    concurrency: (id) => gateway.concurrency(id),
+    kick: () => void reconciler.kick(),
+  });
   const promotions = new PromotionController({
     store,
     backend,
@@ -132,6 +147,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const tickMs = options.tickMs ?? 1000;
   await reconciler.start(tickMs);
   promotions.start(Math.min(250, tickMs));
+  autoscaler.start(tickMs);
   const buildTimer = setInterval(() => void builds.pass(), tickMs);
   void builds.pass();
 
@@ -144,6 +160,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       closed ??= (async () => {
         clearInterval(buildTimer);
         await promotions.stop();
+        await autoscaler.stop();
         await reconciler.stop();
         await backend.close();
         await app.close();

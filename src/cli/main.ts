@@ -1,6 +1,7 @@
 // The `plinth` command line: one file per command group under commands/.
 import { Command } from 'commander';
 import { PLINTH_VERSION } from '../domain/version.ts';
+import { registerAutoscaling } from './commands/autoscaling.ts';
 import { registerDeployments } from './commands/deployments.ts';
 import { registerEnvironments } from './commands/environments.ts';
 import { registerInit } from './commands/init.ts';
@@ -30,6 +31,7 @@ registerPush(program, run);
 registerPredict(program, run);
 registerDeployments(program, run);
 registerEnvironments(program, run);
+registerAutoscaling(program, run);
 registerLogs(program, run);
 
 await program.parseAsync(process.argv);

@@ -166,6 +166,12 @@ export class Gateway {
     return yes;
   }
 
+  /** Requests in flight plus requests queued for a deployment (the autoscaler's signal). */
+  concurrency(deploymentId: string): number {
+    const a = this.activators.get(deploymentId);
+    return a ? a.inFlight + a.queued : 0;
+  }
+
   /** Requests in flight on one replica, as the gateway counts them. */
   inFlightOf(deploymentId: string, replicaId: string): number {
     return this.activators.get(deploymentId)?.inFlightOn(replicaId) ?? 0;

@@ -35,6 +35,15 @@ test('replica plans: desired vs actual → actions', () => {
       [{ type: 'stop', replicaId: 'b' }],
     ],
     ['newest ready first', 1, [r('a', 'READY', 1), r('b', 'READY', 5)], [{ type: 'stop', replicaId: 'b' }]],
+    [
+      'idle before busy',
+      1,
+      [
+        { ...r('a', 'READY', 1), inFlight: 0 },
+        { ...r('b', 'READY', 5), inFlight: 3 },
+      ],
+      [{ type: 'stop', replicaId: 'a' }],
+    ],
     ['no start inside the backoff', 1, [], [], 2000],
   ];
   for (const [name, desired, replicas, expected, notBefore] of table) {

@@ -1,11 +1,13 @@
 // The replica plan: desired count vs the replicas a backend reports → starts and stops. Pure.
-// Stops take starting replicas before ready ones, and the newest first.
+// Stops take starting replicas before ready ones, idle before busy, and the newest first.
 import type { ReplicaPhase } from '../runtime/backend.ts';
 
 export interface ActualReplica {
   id: string;
   phase: ReplicaPhase;
   startedAtMs: number;
+  /** Requests the gateway has on it; idle replicas are stopped before busy ones. */
+  inFlight?: number;
 }
 
 export type ReplicaAction = { type: 'start' } | { type: 'stop'; replicaId: string };
@@ -27,7 +29,9 @@ export function planReplicas(input: PlanInput): ReplicaAction[] {
     }
   } else if (live.length > input.desired) {
     const rank = (r: ActualReplica): number => (r.phase === 'STARTING' ? 0 : 1);
-    const victims = [...live].sort((a, b) => rank(a) - rank(b) || b.startedAtMs - a.startedAtMs);
+    const victims = [...live].sort(
+      (a, b) => rank(a) - rank(b) || (a.inFlight ?? 0) - (b.inFlight ?? 0) || b.startedAtMs - a.startedAtMs,
+    );
     for (const r of victims.slice(0, live.length - input.desired))
       actions.push({ type: 'stop', replicaId: r.id });
   }

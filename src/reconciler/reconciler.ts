@@ -28,6 +28,8 @@ export interface ReconcilerDeps {
   logs: LogSink;
   /** How long a stopping replica may take to finish its requests. */
   drainMs?: number;
+  /** Requests the gateway has in flight on a replica. */
+  inFlightOf?: (deploymentId: string, replicaId: string) => number;
 }
 
 export class Reconciler {
@@ -109,7 +111,9 @@ export class Reconciler {
 
   private async reconcile(d: Deployment): Promise<void> {
     const desired = RUNNING_STATUSES.has(d.status) ? d.desired_replicas : 0;
-    const replicas = this.deps.backend.list(d.id);
+    const replicas = this.deps.backend
+      .list(d.id)
+      .map((r) => ({ ...r, inFlight: this.deps.inFlightOf?.(d.id, r.id) ?? 0 }));
     const failure = this.failures.get(d.id);
     const actions = planReplicas({
       desired,

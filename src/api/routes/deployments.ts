@@ -151,6 +151,30 @@ export function deploymentRoutes(app: FastifyInstance, ctx: ApiContext): void {
   );
 
   app.get<DeploymentParams>(
+    '/v1/models/:m/deployments/:d/autoscaling_settings',
+    { config: { summary: 'Autoscaling settings of a deployment' } },
+    async (req) => {
+      const model = await findModel(ctx.store, req.params.m);
+      return (await findDeployment(ctx.store, model, req.params.d)).autoscaling_settings;
+    },
+  );
+
+  app.patch<DeploymentParams>(
+    '/v1/models/:m/deployments/:d/autoscaling_settings',
+    { config: { summary: 'Change autoscaling settings (partial)' } },
+    async (req) => {
+      const model = await findModel(ctx.store, req.params.m);
+      const d = await findDeployment(ctx.store, model, req.params.d);
+      const settings = mergeAutoscaling(d.autoscaling_settings, req.body ?? {});
+      await ctx.store.updateDeployment(d.id, { autoscaling_settings: settings });
+      // The environment a deployment serves owns its settings: keep the two the same.
+      const env = (await ctx.store.listEnvironments(model.id)).find((e) => e.current_deployment_id === d.id);
+      if (env) await ctx.store.updateEnvironment(env.id, { autoscaling_settings: settings });
+      return settings;
+    },
+  );
+
+  app.get<DeploymentParams>(
     '/v1/models/:m/deployments/:d/events',
     { config: { summary: 'Status changes of a deployment' } },
     async (req) => {
