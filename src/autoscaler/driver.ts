@@ -10,8 +10,11 @@ import { ConcurrencyWindows } from './concurrency-windows.ts';
 import { decideScale } from './policy.ts';
 import type { PolicyState } from './policy.ts';
 
-/** Statuses in which the autoscaler decides the replica count. */
-const SCALED = new Set(['ACTIVE', 'SCALED_TO_ZERO', 'UNHEALTHY']);
+/**
+ * Statuses in which the autoscaler decides the replica count. Not SCALED_TO_ZERO: a deployment at
+ * zero comes back only when a request (or a wake call, or a promotion) asks for it.
+ */
+const SCALED = new Set(['ACTIVE', 'UNHEALTHY']);
 
 export interface AutoscalerDeps {
   store: Store;
@@ -50,13 +53,17 @@ export class Autoscaler {
 
   private async scaleAll(): Promise<void> {
     const nowMs = (this.deps.clock ?? Date.now)();
+    // A promotion's candidate keeps the replicas the promotion asked for until it is done.
+    const candidates = new Set(
+      (await this.deps.store.listPromotions({ status: 'IN_PROGRESS' })).map((p) => p.to_deployment_id),
+    );
     for (const d of await this.deps.store.listDeployments()) {
       if (isFailed(d.status) || d.status === 'INACTIVE') {
         this.windows.forget(d.id);
         continue;
       }
       this.windows.record(d.id, nowMs, this.deps.concurrency(d.id));
-      if (!SCALED.has(d.status)) continue;
+      if (!SCALED.has(d.status) || candidates.has(d.id)) continue;
       try {
         await this.scale(d, nowMs);
       } catch (err) {
@@ -74,7 +81,7 @@ export class Autoscaler {
       previous: this.states.get(d.id) ?? null,
     });
     this.states.set(d.id, decision.state);
-    if (decision.desired === d.desired_replicas) return;
+    if (decision.desired === d.desired_replicas || d.desired_replicas === 0) return;
     this.deps.logs.write(
       { model_id: d.model_id, deployment_id: d.id },
       'platform',
@@ -82,7 +89,6 @@ export class Autoscaler {
       `autoscaler: ${d.desired_replicas} → ${decision.desired} replicas (${decision.reason})`,
     );
     if (decision.desired === 0) await this.deps.lifecycle.scaleToZero(d, decision.reason);
-    else if (d.desired_replicas === 0) await this.deps.lifecycle.wake(d, decision.desired);
     else {
       await this.deps.store.updateDeployment(d.id, { desired_replicas: decision.desired });
       this.deps.kick();
