@@ -25,6 +25,8 @@ export interface ServerOptions {
   host: string;
   /** Seconds a request may wait for a replica before 504. */
   parkTimeoutS?: number;
+  /** Requests that may wait per deployment before 429. */
+  maxQueue?: number;
   /** Control-loop interval. */
   tickMs?: number;
 }
@@ -58,6 +60,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   let wake: (deploymentId: string) => void = () => {};
   const gateway = new Gateway(store, {
     parkTimeoutMs: (options.parkTimeoutS ?? 600) * 1000,
+    maxQueue: options.maxQueue ?? 1000,
     wake: (id) => wake(id),
   });
   const reconciler = new Reconciler({

@@ -25,14 +25,18 @@ export interface Platform {
   stop(options?: { keepHome?: boolean }): Promise<void>;
 }
 
-export async function startPlatform(existingHome?: string): Promise<Platform> {
+export async function startPlatform(existingHome?: string, extraArgs: string[] = []): Promise<Platform> {
   const home = existingHome ?? mkdtempSync(join(tmpdir(), 'plinth-e2e-'));
-  const child: ChildProcess = spawn(process.execPath, [BIN, 'up', '--port', '0', '--home', home], {
-    cwd: REPO,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    // This machine reaches no package index over the network; pip's retries would only add minutes.
-    env: { PIP_RETRIES: '0', PIP_TIMEOUT: '5', ...process.env, PLINTH_HOME: home },
-  });
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [BIN, 'up', '--port', '0', '--home', home, ...extraArgs],
+    {
+      cwd: REPO,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      // This machine reaches no package index over the network; pip's retries would only add minutes.
+      env: { PIP_RETRIES: '0', PIP_TIMEOUT: '5', ...process.env, PLINTH_HOME: home },
+    },
+  );
   let output = '';
   child.stdout!.on('data', (c: Buffer) => (output += c.toString()));
   child.stderr!.on('data', (c: Buffer) => (output += c.toString()));

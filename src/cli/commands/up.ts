@@ -12,6 +12,8 @@ import { packageRoot } from '../../package-root.ts';
 
 interface UpOptions {
   port: string;
+  maxQueue: string;
+  parkTimeout: string;
   host: string;
   home?: string;
   withExample?: boolean;
@@ -30,6 +32,8 @@ export function registerUp(
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--home <dir>', 'state directory (default $PLINTH_HOME or ~/.plinth)')
     .option('--with-example', 'deploy examples/hello once the server is up')
+    .option('--max-queue <n>', 'requests that may wait per deployment before 429', '1000')
+    .option('--park-timeout <seconds>', 'how long a request may wait for a replica before 504', '600')
     .action((options: UpOptions) =>
       run(async () => {
         const port = Number(options.port);
@@ -38,7 +42,13 @@ export function registerUp(
         const homeDir = options.home ? resolve(options.home) : defaultHomeDir();
         let server;
         try {
-          server = await startServer({ homeDir, port, host: options.host });
+          const maxQueue = Number(options.maxQueue);
+          const parkTimeoutS = Number(options.parkTimeout);
+          if (!Number.isInteger(maxQueue) || maxQueue < 0)
+            throw new UserError(`--max-queue ${options.maxQueue}: expected a whole number`);
+          if (!(parkTimeoutS > 0))
+            throw new UserError(`--park-timeout ${options.parkTimeout}: expected seconds above 0`);
+          server = await startServer({ homeDir, port, host: options.host, maxQueue, parkTimeoutS });
         } catch (err) {
           const code = (err as NodeJS.ErrnoException).code;
           if (code === 'EADDRINUSE')
