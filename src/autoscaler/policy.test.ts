@@ -79,7 +79,8 @@ test('idle goes to zero after the delay, and a request at zero wakes at once', (
   assert.equal(wake.desired, 1);
 });
 
-test('min and max clamp the answer', () => {
+test('min and max clamp the answer; a lowered max applies at once', () => {
   assert.equal(simulate(() => 100, 5, 1, { ...settings, max_replica: 3 }).at(-1), 3);
+  assert.equal(simulate(() => 100, 1, 6, { ...settings, max_replica: 3 })[0], 3);
   assert.equal(simulate(() => 0, 400, 2, { ...settings, min_replica: 2 }).at(-1), 2);
 });

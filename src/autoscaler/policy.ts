@@ -82,6 +82,14 @@ export function decideScale(input: ScaleInput): ScaleDecision {
       reason: desired > current ? `scale up: ${why}` : `steady: ${why}`,
     };
   }
+  if (current > settings.max_replica) {
+    // A lowered max_replica applies at once.
+    return {
+      desired: settings.max_replica,
+      state: { lowSinceMs: null, highestWhileLow: 0, panicUntilMs },
+      reason: `max_replica is ${settings.max_replica}`,
+    };
+  }
   const previous = input.previous;
   const lowSinceMs = previous?.lowSinceMs ?? nowMs;
   const highestWhileLow = Math.max(previous?.lowSinceMs == null ? 0 : previous.highestWhileLow, recommended);

@@ -78,3 +78,17 @@ test('least-loaded policy skips full replicas and prefers idle ones', () => {
   const seen = new Set([0, 1, 2, 3].map(() => pick([r('a', 0), r('b', 0)])!.id));
   assert.deepEqual([...seen].sort(), ['a', 'b']);
 });
+
+test('a broken replica is no longer chosen', () => {
+  const a = new Activator(opts);
+  a.setReplicas(
+    [
+      { id: 'r1', address: 'a' },
+      { id: 'r2', address: 'b' },
+    ],
+    4,
+  );
+  a.markBroken('r1');
+  const picks = [a.acquire(), a.acquire(), a.acquire()] as Lease[];
+  assert.deepEqual([...new Set(picks.map((l) => l.replica.id))], ['r2']);
+});

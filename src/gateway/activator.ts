@@ -50,6 +50,11 @@ export class Activator {
     this.dispatch();
   }
 
+  /** Stops choosing a replica whose connection failed, until the backend lists it ready again. */
+  markBroken(replicaId: string): void {
+    this.replicas = this.replicas.filter((r) => r.id !== replicaId);
+  }
+
   /** Fails every parked request (and new ones, until replicas appear) with `error`. */
   fail(error: PlinthError | null): void {
     this.failure = error;

@@ -123,15 +123,28 @@ export class Gateway {
       const activator = this.activatorFor(deployment);
       if (activator.readyCount === 0 && deployment.status === 'SCALED_TO_ZERO')
         this.options.wake(deployment.id);
-      const acquired = activator.acquire();
-      if (acquired instanceof Promise) {
-        const onGone = (): void => activator.cancel(acquired);
-        res.once('close', onGone);
-        lease = await acquired;
-        res.off('close', onGone);
-        if (res.destroyed) return;
-      } else lease = acquired;
-      await proxyToReplica(this.pools.get(lease.replica.address), req, res, body, requestId);
+      // A replica that refuses the connection never saw the request: try another one.
+      for (let attempt = 1; ; attempt++) {
+        const acquired = activator.acquire();
+        if (acquired instanceof Promise) {
+          const onGone = (): void => activator.cancel(acquired);
+          res.once('close', onGone);
+          lease = await acquired;
+          res.off('close', onGone);
+          if (res.destroyed) return;
+        } else lease = acquired;
+        try {
+          await proxyToReplica(this.pools.get(lease.replica.address), req, res, body, requestId);
+          return;
+        } catch (err) {
+          if (!(err instanceof UpstreamError)) throw err;
+          activator.markBroken(lease.replica.id);
+          lease.release();
+          lease = undefined;
+          const replayable = body === null || Buffer.isBuffer(body);
+          if (!replayable || !neverReached(err) || attempt >= MAX_ATTEMPTS) throw err;
+        }
+      }
     } catch (err) {
       if (res.destroyed) return;
       sendError(res, err instanceof UpstreamError ? replicaUnavailable(err) : err, requestId);
@@ -191,6 +204,14 @@ export class Gateway {
   async close(): Promise<void> {
     await this.pools.close();
   }
+}
+
+const MAX_ATTEMPTS = 3;
+
+/** Connection errors that prove the replica never received the request. */
+function neverReached(err: UpstreamError): boolean {
+  const code = (err.cause as NodeJS.ErrnoException).code;
+  return code === 'ECONNREFUSED' || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ENOENT';
 }
 
 function replicaUnavailable(err: UpstreamError): PlinthError {

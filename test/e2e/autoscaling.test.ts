@@ -141,3 +141,46 @@ test('autoscaling settings are read and changed, with the ranges checked', async
   assert.equal(wrong.status, 400);
   assert.match(wrong.body.error.message, /autoscaling_settings field "target_utilization_percentage"/);
 });
+
+test('SIGKILL of one replica under load fails no request that had not reached it', async () => {
+  const set = await platform.cli([
+    'autoscaling',
+    'set',
+    '--model',
+    'sleepy',
+    '--deployment',
+    deploymentId,
+    '--min-replica',
+    '2',
+    '--max-replica',
+    '2',
+  ]);
+  assert.equal(set.code, 0, set.stderr);
+  // Wake it and wait for two ready replicas.
+  await predict();
+  for (let i = 0; i < 120 && (await state()).active_replica_count !== 2; i++)
+    await new Promise((r) => setTimeout(r, 250));
+  assert.equal((await state()).active_replica_count, 2);
+  let running = true;
+  const answers: { status: number; pid?: number }[] = [];
+  const clients = Array.from({ length: 4 }, async () => {
+    while (running) answers.push(await predict());
+  });
+  await new Promise((r) => setTimeout(r, 800));
+  const victim = answers.find((a) => a.pid)!.pid!;
+  process.kill(victim, 'SIGKILL');
+  await new Promise((r) => setTimeout(r, 2500));
+  running = false;
+  await Promise.all(clients);
+  const failed = answers.filter((a) => a.status !== 200);
+  // The victim held at most predict_concurrency (1) request when it died; nothing else may fail.
+  assert.ok(failed.length <= 1, `failed: ${JSON.stringify(failed)}`);
+  assert.ok(
+    failed.every((f) => f.status === 503),
+    'a request lost with its replica gets 503, never a bare 502',
+  );
+  assert.ok(
+    answers.filter((a) => a.status === 200 && a.pid !== victim).length > 5,
+    'the other replica kept serving',
+  );
+});
