@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { writeTree } from '../../src/testing/write-tree.ts';
-import { startPlatform } from './harness.ts';
+import { load, startPlatform } from './harness.ts';
 import type { Platform } from './harness.ts';
 
 let platform: Platform;
@@ -67,11 +67,7 @@ async function predict(): Promise<{ status: number; pid?: number }> {
 }
 
 test('under load the deployment scales up, then down to zero, with no failed request', async () => {
-  let running = true;
-  const answers: { status: number; pid?: number }[] = [];
-  const clients = Array.from({ length: 6 }, async () => {
-    while (running) answers.push(await predict());
-  });
+  const traffic = load(6, predict);
   let most = 0;
   const until = Date.now() + 12_000;
   while (Date.now() < until && most < 3) {
@@ -79,8 +75,7 @@ test('under load the deployment scales up, then down to zero, with no failed req
     await new Promise((r) => setTimeout(r, 250));
   }
   await new Promise((r) => setTimeout(r, 1000));
-  running = false;
-  await Promise.all(clients);
+  const answers = await traffic.stop();
   assert.deepEqual(
     answers.filter((a) => a.status !== 200),
     [],
@@ -161,17 +156,13 @@ test('SIGKILL of one replica under load fails no request that had not reached it
   for (let i = 0; i < 120 && (await state()).active_replica_count !== 2; i++)
     await new Promise((r) => setTimeout(r, 250));
   assert.equal((await state()).active_replica_count, 2);
-  let running = true;
-  const answers: { status: number; pid?: number }[] = [];
-  const clients = Array.from({ length: 4 }, async () => {
-    while (running) answers.push(await predict());
-  });
+  const traffic = load(4, predict);
+  const answers = traffic.answers;
   await new Promise((r) => setTimeout(r, 800));
   const victim = answers.find((a) => a.pid)!.pid!;
   process.kill(victim, 'SIGKILL');
   await new Promise((r) => setTimeout(r, 2500));
-  running = false;
-  await Promise.all(clients);
+  await traffic.stop();
   const failed = answers.filter((a) => a.status !== 200);
   // The victim held at most predict_concurrency (1) request when it died; nothing else may fail.
   assert.ok(failed.length <= 1, `failed: ${JSON.stringify(failed)}`);

@@ -157,3 +157,20 @@ export async function readJsonLines<T>(res: Response): Promise<StreamedLines<T>>
   }
   return { items, firstReceivedAtMs };
 }
+
+/** Clients that send requests without pause (each waits for its answer) until stopped. */
+export function load<T>(clients: number, send: () => Promise<T>): { answers: T[]; stop: () => Promise<T[]> } {
+  let running = true;
+  const answers: T[] = [];
+  const loops = Array.from({ length: clients }, async () => {
+    while (running) answers.push(await send());
+  });
+  return {
+    answers,
+    stop: async () => {
+      running = false;
+      await Promise.all(loops);
+      return answers;
+    },
+  };
+}

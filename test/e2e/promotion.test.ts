@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { writeTree } from '../../src/testing/write-tree.ts';
-import { startPlatform } from './harness.ts';
+import { load, startPlatform } from './harness.ts';
 import type { Platform } from './harness.ts';
 
 let platform: Platform;
@@ -50,22 +50,6 @@ async function call(path = '/models/versions/environments/production/predict'): 
   }
 }
 
-/** Clients that send requests without pause until stopped. */
-function load(clients: number): { stop: () => Promise<Answer[]> } {
-  let running = true;
-  const answers: Answer[] = [];
-  const loops = Array.from({ length: clients }, async () => {
-    while (running) answers.push(await call());
-  });
-  return {
-    stop: async () => {
-      running = false;
-      await Promise.all(loops);
-      return answers;
-    },
-  };
-}
-
 async function deployment(id: string): Promise<{ status: string; environment: string | null }> {
   return (
     await platform.api<{ status: string; environment: string | null }>(
@@ -85,7 +69,7 @@ async function eventually(what: string, check: () => Promise<boolean>): Promise<
 
 test('promoting under load fails no request, and every request after the promote returns gets v2', async () => {
   assert.equal((await call()).version, 'v1');
-  const traffic = load(4);
+  const traffic = load(4, () => call());
   await new Promise((r) => setTimeout(r, 300));
   const promoted = await platform.cli(['deployments', 'promote', 'v2', '--model', 'versions']);
   assert.equal(promoted.code, 0, promoted.stderr);
@@ -210,7 +194,7 @@ test('a ramped promotion mixes v1 and v2 with a growing share; cancelling sends 
     );
     return (env.body.in_progress_promotion?.traffic_percent ?? 0) >= 20;
   });
-  const traffic = load(2);
+  const traffic = load(2, () => call());
   const cancel = await platform.cli([
     'environments',
     'cancel-promotion',
