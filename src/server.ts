@@ -27,6 +27,8 @@ export interface ServerOptions {
   parkTimeoutS?: number;
   /** Requests that may wait per deployment before 429. */
   maxQueue?: number;
+  /** Pre-started Node model servers (cold starts pay only for the model's load()). */
+  nodeStandbys?: number;
   /** Control-loop interval. */
   tickMs?: number;
 }
@@ -48,6 +50,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const logs = new LogSink(store);
   const status = new StatusRecorder(store);
   const backend = new LocalBackend({
+    nodeStandbys: options.nodeStandbys ?? 1,
     onLog: (spec, stream, line) =>
       logs.write(
         { model_id: spec.modelId, deployment_id: spec.deploymentId, replica_id: spec.replicaId },

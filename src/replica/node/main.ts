@@ -1,7 +1,23 @@
 // Entry point of a Node replica process: reads its settings from the environment the runtime
-// backend gives it, starts the model server, and drains on SIGTERM.
+// backend gives it, starts the model server, and drains on SIGTERM. Started as a standby
+// (PLINTH_STANDBY=1), it boots, then waits for one JSON line on stdin — the environment and
+// directory of the replica it becomes — so that a cold start pays only for the model's load().
+import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { createModelServer } from './server.ts';
+
+if (process.env.PLINTH_STANDBY === '1') {
+  const takeover = await new Promise<{ env: Record<string, string>; cwd: string }>((resolve) => {
+    const rl = createInterface({ input: process.stdin });
+    rl.once('line', (line) => {
+      rl.close();
+      resolve(JSON.parse(line) as { env: Record<string, string>; cwd: string });
+    });
+  });
+  delete process.env.PLINTH_STANDBY;
+  Object.assign(process.env, takeover.env);
+  process.chdir(takeover.cwd);
+}
 
 function env(name: string): string {
   const value = process.env[name];

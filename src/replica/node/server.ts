@@ -61,7 +61,9 @@ export function createModelServer(options: ModelServerOptions): ModelServer {
     model = instance;
     const ms = (a: number, b: number): string => (b - a).toFixed(1);
     // The cold-start benchmark reads these figures: the model's own share of a start.
-    console.log(`model loaded; ready to serve (import ${ms(t0, t1)} ms, load() ${ms(t1, performance.now())} ms)`);
+    console.log(
+      `model loaded; ready to serve (import ${ms(t0, t1)} ms, load() ${ms(t1, performance.now())} ms)`,
+    );
   })();
   loaded.catch((err: Error) => options.onLoadError(err));
 

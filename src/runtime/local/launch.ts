@@ -23,8 +23,12 @@ function nodeReplicaArgs(): string[] {
   return nodeReplica;
 }
 
+export function nodeReplicaCommand(): LaunchCommand {
+  return { command: process.execPath, args: nodeReplicaArgs() };
+}
+
 export function launchCommand(spec: ReplicaSpec): LaunchCommand {
-  if (spec.language === 'typescript') return { command: process.execPath, args: nodeReplicaArgs() };
+  if (spec.language === 'typescript') return nodeReplicaCommand();
   if (!spec.envDir) throw new Error(`Python replica ${spec.replicaId} has no environment`);
   return {
     command: join(spec.envDir, 'bin', 'python'),

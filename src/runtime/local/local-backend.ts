@@ -13,7 +13,8 @@ import type {
   ReplicaSpec,
   RuntimeBackend,
 } from '../backend.ts';
-import { launchCommand } from './launch.ts';
+import { launchCommand, nodeReplicaCommand } from './launch.ts';
+import { StandbyPool } from './standby-pool.ts';
 import { waitUntilReady } from './readiness.ts';
 
 export type ReplicaLogSink = (spec: ReplicaSpec, stream: 'stdout' | 'stderr', line: string) => void;
@@ -32,6 +33,8 @@ interface Running {
 
 export interface LocalBackendOptions {
   onLog: ReplicaLogSink;
+  /** Pre-started Node model servers kept waiting for a replica start (0: none). */
+  nodeStandbys?: number;
   /** Readiness is polled this often while a replica loads. */
   readinessIntervalMs?: number;
 }
@@ -42,8 +45,15 @@ export class LocalBackend implements RuntimeBackend {
   private readonly listeners = new Set<(event: ReplicaEvent) => void>();
   private readonly options: LocalBackendOptions;
 
+  private readonly pool: StandbyPool | undefined;
+
   constructor(options: LocalBackendOptions) {
     this.options = options;
+    if (options.nodeStandbys) {
+      const pool = new StandbyPool(options.nodeStandbys, nodeReplicaCommand, baseEnv);
+      pool.fill();
+      this.pool = pool;
+    }
   }
 
   capacity(): Capacity {
@@ -52,23 +62,19 @@ export class LocalBackend implements RuntimeBackend {
 
   async start(spec: ReplicaSpec): Promise<ReplicaHandle> {
     const { command, args } = launchCommand(spec);
-    const child = spawn(command, args, {
-      cwd: spec.appDir,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: {
-        PATH: process.env.PATH ?? '',
-        HOME: process.env.HOME ?? '',
-        LANG: process.env.LANG ?? 'C.UTF-8',
-        ...spec.env,
-        PLINTH_APP_DIR: spec.appDir,
-        PLINTH_MODEL_FILE: spec.modelFile,
-        PLINTH_CONFIG_JSON: JSON.stringify(spec.config),
-        PLINTH_LISTEN: '0',
-        PLINTH_PARENT_PID: String(process.pid),
-        PLINTH_REPLICA_ID: spec.replicaId,
-        ...(spec.envDir ? { PLINTH_ENV_DIR: spec.envDir } : {}),
-      },
-    });
+    const env = {
+      ...baseEnv(),
+      ...spec.env,
+      PLINTH_APP_DIR: spec.appDir,
+      PLINTH_MODEL_FILE: spec.modelFile,
+      PLINTH_CONFIG_JSON: JSON.stringify(spec.config),
+      PLINTH_LISTEN: '0',
+      PLINTH_REPLICA_ID: spec.replicaId,
+      ...(spec.envDir ? { PLINTH_ENV_DIR: spec.envDir } : {}),
+    };
+    const child =
+      (spec.language === 'typescript' ? this.pool?.take(env, spec.appDir) : undefined) ??
+      spawn(command, args, { cwd: spec.appDir, stdio: ['ignore', 'pipe', 'pipe'], env });
     const handle: ReplicaHandle = {
       id: spec.replicaId,
       deploymentId: spec.deploymentId,
@@ -159,6 +165,7 @@ export class LocalBackend implements RuntimeBackend {
   }
 
   async close(): Promise<void> {
+    this.pool?.close();
     await Promise.all([...this.replicas.keys()].map((id) => this.stop(id, { drainMs: 5000 })));
   }
 
@@ -171,6 +178,16 @@ export class LocalBackend implements RuntimeBackend {
       }
     }
   }
+}
+
+/** What every replica process gets from the platform's own environment. */
+function baseEnv(): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? '',
+    LANG: process.env.LANG ?? 'C.UTF-8',
+    PLINTH_PARENT_PID: String(process.pid),
+  };
 }
 
 function exitReason(running: Running, code: number | null, signal: NodeJS.Signals | null): string {
