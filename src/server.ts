@@ -51,6 +51,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const status = new StatusRecorder(store);
   const backend = new LocalBackend({
     nodeStandbys: options.nodeStandbys ?? 1,
+    pythonStandbys: 1,
     onLog: (spec, stream, line) =>
       logs.write(
         { model_id: spec.modelId, deployment_id: spec.deploymentId, replica_id: spec.replicaId },

@@ -344,7 +344,25 @@ def watch_parent(loop, stop):
     loop.call_later(1.0, check)
 
 
+def take_over_standby():
+    """A pre-started standby waits here for the replica it becomes: its environment, directory and
+    venv arrive as one JSON line on stdin, so a cold start pays only for the model's own work."""
+    takeover = json.loads(sys.stdin.readline())
+    os.environ.pop("PLINTH_STANDBY", None)
+    os.environ.update(takeover["env"])
+    os.chdir(takeover["cwd"])
+    env_dir = takeover["env"].get("PLINTH_ENV_DIR")
+    if env_dir:
+        import glob
+        import site
+
+        for packages in glob.glob(os.path.join(env_dir, "lib", "python*", "site-packages")):
+            site.addsitedir(packages)
+
+
 def main():
+    if os.environ.get("PLINTH_STANDBY") == "1":
+        take_over_standby()
     env = os.environ
     config = json.loads(env.get("PLINTH_CONFIG_JSON") or "{}")
     secrets = json.loads(env.get("PLINTH_SECRETS_JSON") or "{}")

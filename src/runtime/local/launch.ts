@@ -27,11 +27,13 @@ export function nodeReplicaCommand(): LaunchCommand {
   return { command: process.execPath, args: nodeReplicaArgs() };
 }
 
+/** The Python model server under `python` (a venv's, or a base interpreter for a standby). */
+export function pythonReplicaCommand(python: string): LaunchCommand {
+  return { command: python, args: ['-u', join(packageRoot(), 'src', 'replica', 'python', 'server.py')] };
+}
+
 export function launchCommand(spec: ReplicaSpec): LaunchCommand {
   if (spec.language === 'typescript') return nodeReplicaCommand();
   if (!spec.envDir) throw new Error(`Python replica ${spec.replicaId} has no environment`);
-  return {
-    command: join(spec.envDir, 'bin', 'python'),
-    args: ['-u', join(packageRoot(), 'src', 'replica', 'python', 'server.py')],
-  };
+  return pythonReplicaCommand(join(spec.envDir, 'bin', 'python'));
 }

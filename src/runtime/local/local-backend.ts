@@ -3,7 +3,9 @@
 // the grace period. Output is passed on line by line; exits are reported with the model's own error.
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
+import { realpathSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type {
   Capacity,
@@ -13,7 +15,7 @@ import type {
   ReplicaSpec,
   RuntimeBackend,
 } from '../backend.ts';
-import { launchCommand, nodeReplicaCommand } from './launch.ts';
+import { launchCommand, nodeReplicaCommand, pythonReplicaCommand } from './launch.ts';
 import { StandbyPool } from './standby-pool.ts';
 import { waitUntilReady } from './readiness.ts';
 
@@ -35,6 +37,8 @@ export interface LocalBackendOptions {
   onLog: ReplicaLogSink;
   /** Pre-started Node model servers kept waiting for a replica start (0: none). */
   nodeStandbys?: number;
+  /** Pre-started Python model servers per interpreter, once one has been used (0: none). */
+  pythonStandbys?: number;
   /** Readiness is polled this often while a replica loads. */
   readinessIntervalMs?: number;
 }
@@ -46,6 +50,8 @@ export class LocalBackend implements RuntimeBackend {
   private readonly options: LocalBackendOptions;
 
   private readonly pool: StandbyPool | undefined;
+  /** Python standbys per base interpreter; a takeover adds the replica's venv to the path. */
+  private readonly pythonPools = new Map<string, StandbyPool>();
 
   constructor(options: LocalBackendOptions) {
     this.options = options;
@@ -73,7 +79,7 @@ export class LocalBackend implements RuntimeBackend {
       ...(spec.envDir ? { PLINTH_ENV_DIR: spec.envDir } : {}),
     };
     const child =
-      (spec.language === 'typescript' ? this.pool?.take(env, spec.appDir) : undefined) ??
+      this.standbysFor(spec)?.take(env, spec.appDir) ??
       spawn(command, args, { cwd: spec.appDir, stdio: ['ignore', 'pipe', 'pipe'], env });
     const handle: ReplicaHandle = {
       id: spec.replicaId,
@@ -164,8 +170,27 @@ export class LocalBackend implements RuntimeBackend {
     return () => this.listeners.delete(listener);
   }
 
+  private standbysFor(spec: ReplicaSpec): StandbyPool | undefined {
+    if (spec.language === 'typescript') return this.pool;
+    if (!this.options.pythonStandbys || !spec.envDir) return undefined;
+    let interpreter: string;
+    try {
+      interpreter = realpathSync(join(spec.envDir, 'bin', 'python'));
+    } catch {
+      return undefined;
+    }
+    let pool = this.pythonPools.get(interpreter);
+    if (!pool) {
+      pool = new StandbyPool(this.options.pythonStandbys, () => pythonReplicaCommand(interpreter), baseEnv);
+      pool.fill();
+      this.pythonPools.set(interpreter, pool);
+    }
+    return pool;
+  }
+
   async close(): Promise<void> {
     this.pool?.close();
+    for (const pool of this.pythonPools.values()) pool.close();
     await Promise.all([...this.replicas.keys()].map((id) => this.stop(id, { drainMs: 5000 })));
   }
 
