@@ -85,6 +85,11 @@ test('push examples/hello: ACTIVE, and both URL forms and `plinth predict` answe
     listed.stdout,
     new RegExp(`${result.deployment_id}\\s+deployment-1\\s+ACTIVE\\s+1\\s+production`),
   );
+  const got = await platform.cli(['deployments', 'get', 'deployment-1', '--model', 'hello']);
+  assert.equal(got.code, 0, got.stderr);
+  assert.match(got.stdout, /status\s+ACTIVE/);
+  assert.match(got.stdout, /events:\n.*- → BUILDING: pushed bundle/);
+  assert.match(got.stdout, /LOADING_MODEL → ACTIVE/);
 });
 
 test('the stream example delivers its chunks one by one', async () => {
