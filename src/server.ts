@@ -62,10 +62,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
   // The gateway wakes deployments at zero through the lifecycle, which exists only further down.
   let wake: (deploymentId: string) => void = () => {};
+  let queued: (deploymentId: string) => void = () => {};
   const gateway = new Gateway(store, {
     parkTimeoutMs: (options.parkTimeoutS ?? 600) * 1000,
     maxQueue: options.maxQueue ?? 1000,
     wake: (id) => wake(id),
+    queued: (id) => queued(id),
   });
   const reconciler = new Reconciler({
     store,
@@ -101,6 +103,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     concurrency: (id) => gateway.concurrency(id),
     kick: () => void reconciler.kick(),
   });
+  queued = (id) => autoscaler.onQueued(id);
   const promotions = new PromotionController({
     store,
     backend,

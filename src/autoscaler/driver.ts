@@ -7,8 +7,8 @@ import type { LogSink } from '../observability/log-sink.ts';
 import type { Lifecycle } from '../reconciler/lifecycle.ts';
 import type { Store } from '../store/store.ts';
 import { ConcurrencyWindows } from './concurrency-windows.ts';
-import { decideScale } from './policy.ts';
-import type { PolicyState } from './policy.ts';
+import { decideScale, scaleForQueue } from './policy.ts';
+import type { PolicyState, ScaleDecision } from './policy.ts';
 
 /**
  * Statuses in which the autoscaler decides the replica count. Not SCALED_TO_ZERO: a deployment at
@@ -32,6 +32,10 @@ export class Autoscaler {
   private readonly states = new Map<string, PolicyState>();
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | null = null;
+  /** Deployments whose queue check is under way (one at a time each; more requests coalesce). */
+  private readonly queueChecks = new Set<string>();
+  /** Ticks and queue checks take turns, so neither writes a replica count the other just read. */
+  private turn: Promise<void> = Promise.resolve();
 
   constructor(private readonly deps: AutoscalerDeps) {}
 
@@ -45,18 +49,55 @@ export class Autoscaler {
   }
 
   tick(): Promise<void> {
-    this.running ??= this.scaleAll().finally(() => {
+    this.running ??= this.inTurn(() => this.scaleAll()).finally(() => {
       this.running = null;
     });
     return this.running;
   }
 
+  /**
+   * A request queued for want of a free slot: scale up now rather than at the next tick. Requests
+   * that queue while a check is under way join it.
+   */
+  onQueued(deploymentId: string): void {
+    if (this.queueChecks.has(deploymentId)) return;
+    this.queueChecks.add(deploymentId);
+    void this.inTurn(() => this.scaleForQueue(deploymentId))
+      .catch((err: Error) => console.error(`autoscaler: deployment ${deploymentId}: ${err.message}`))
+      .finally(() => this.queueChecks.delete(deploymentId));
+  }
+
+  private async scaleForQueue(deploymentId: string): Promise<void> {
+    const d = await this.deps.store.getDeployment(deploymentId);
+    if (!d || !SCALED.has(d.status) || d.desired_replicas === 0) return;
+    if ((await this.promotionCandidates()).has(d.id)) return;
+    const decision = scaleForQueue({
+      nowMs: (this.deps.clock ?? Date.now)(),
+      settings: d.autoscaling_settings,
+      concurrency: this.deps.concurrency(d.id),
+      current: d.desired_replicas,
+      previous: this.states.get(d.id) ?? null,
+    });
+    if (!decision) return;
+    this.states.set(d.id, decision.state);
+    await this.apply(d, decision);
+  }
+
+  private inTurn(work: () => Promise<void>): Promise<void> {
+    const next = this.turn.then(work);
+    this.turn = next.catch(() => undefined);
+    return next;
+  }
+
+  /** A promotion's candidate keeps the replicas the promotion asked for until it is done. */
+  private async promotionCandidates(): Promise<Set<string>> {
+    const inProgress = await this.deps.store.listPromotions({ status: 'IN_PROGRESS' });
+    return new Set(inProgress.map((p) => p.to_deployment_id));
+  }
+
   private async scaleAll(): Promise<void> {
     const nowMs = (this.deps.clock ?? Date.now)();
-    // A promotion's candidate keeps the replicas the promotion asked for until it is done.
-    const candidates = new Set(
-      (await this.deps.store.listPromotions({ status: 'IN_PROGRESS' })).map((p) => p.to_deployment_id),
-    );
+    const candidates = await this.promotionCandidates();
     for (const d of await this.deps.store.listDeployments()) {
       if (isFailed(d.status) || d.status === 'INACTIVE') {
         this.windows.forget(d.id);
@@ -82,6 +123,10 @@ export class Autoscaler {
     });
     this.states.set(d.id, decision.state);
     if (decision.desired === d.desired_replicas || d.desired_replicas === 0) return;
+    await this.apply(d, decision);
+  }
+
+  private async apply(d: Deployment, decision: ScaleDecision): Promise<void> {
     this.deps.logs.write(
       { model_id: d.model_id, deployment_id: d.id },
       'platform',

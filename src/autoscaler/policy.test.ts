@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DEFAULT_AUTOSCALING } from '../domain/autoscaling.ts';
 import type { AutoscalingSettings } from '../domain/autoscaling.ts';
-import { decideScale } from './policy.ts';
+import { decideScale, scaleForQueue } from './policy.ts';
 import type { ConcurrencySample, PolicyState } from './policy.ts';
 
 const settings: AutoscalingSettings = {
@@ -83,4 +83,41 @@ test('min and max clamp the answer; a lowered max applies at once', () => {
   assert.equal(simulate(() => 100, 5, 1, { ...settings, max_replica: 3 }).at(-1), 3);
   assert.equal(simulate(() => 100, 1, 6, { ...settings, max_replica: 3 })[0], 3);
   assert.equal(simulate(() => 0, 400, 2, { ...settings, min_replica: 2 }).at(-1), 2);
+});
+
+test('a request that queues scales up at once to a slot for every waiting request', () => {
+  const queued = scaleForQueue({ nowMs: 5000, settings, concurrency: 7, current: 2, previous: null });
+  assert.equal(queued?.desired, 4, '7 in flight or waiting at 2 each need 4 replicas');
+  assert.equal(scaleForQueue({ nowMs: 5000, settings, concurrency: 4, current: 2, previous: null }), null);
+  const capped = scaleForQueue({
+    nowMs: 5000,
+    settings: { ...settings, max_replica: 3 },
+    concurrency: 50,
+    current: 2,
+    previous: null,
+  });
+  assert.equal(capped?.desired, 3);
+});
+
+test('after a queue scale-up, scaling down still waits scale_down_delay', () => {
+  const samples: ConcurrencySample[] = [];
+  let state: PolicyState | null = null;
+  let current = 1;
+  const replicas: number[] = [];
+  for (let t = 1; t <= 200; t++) {
+    samples.push({ timeMs: t * 1000, concurrency: t === 10 ? 9 : 0.5 });
+    if (t === 10) {
+      const q = scaleForQueue({ nowMs: t * 1000 - 500, settings, concurrency: 9, current, previous: state })!;
+      current = q.desired;
+      state = q.state;
+    }
+    const d = decideScale({ nowMs: t * 1000, settings, samples, current, previous: state });
+    current = d.desired;
+    state = d.state;
+    replicas.push(current);
+  }
+  assert.equal(replicas[9], 5, 'the queue asked for 5 before the tick');
+  const firstDrop = replicas.findIndex((n, i) => i > 9 && n < 5);
+  assert.ok(firstDrop >= 9 + 120, `held for the delay (dropped at ${firstDrop + 1} s)`);
+  assert.equal(replicas.at(-1), 1);
 });

@@ -106,3 +106,38 @@ export function decideScale(input: ScaleInput): ScaleDecision {
     reason: `holding ${current} until load stays low for ${settings.scale_down_delay} s`,
   };
 }
+
+export interface QueueInput {
+  nowMs: number;
+  settings: AutoscalingSettings;
+  /** Requests in flight plus queued now, when a request had to queue for want of a free slot. */
+  concurrency: number;
+  current: number;
+  previous: PolicyState | null;
+}
+
+/**
+ * A request had to queue: scale up at once, without waiting for the next tick, to the replicas
+ * that would give every request in flight or queued a slot at `concurrency_target` each. Scaling
+ * down waits `scale_down_delay` from here, as after any rise. Null when the replicas are enough.
+ */
+export function scaleForQueue(input: QueueInput): ScaleDecision | null {
+  const { settings, current } = input;
+  const wanted = Math.min(
+    settings.max_replica,
+    Math.ceil(input.concurrency / settings.concurrency_target - 1e-9),
+  );
+  if (wanted <= current) return null;
+  return {
+    desired: wanted,
+    state: {
+      lowSinceMs: null,
+      highestWhileLow: 0,
+      panicUntilMs: Math.max(
+        input.previous?.panicUntilMs ?? 0,
+        input.nowMs + settings.autoscaling_window * 1000,
+      ),
+    },
+    reason: `queued: ${input.concurrency} requests in flight or waiting for a slot`,
+  };
+}

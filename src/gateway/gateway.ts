@@ -19,6 +19,8 @@ export interface GatewayOptions {
   parkTimeoutMs?: number;
   /** Asks for replicas for a deployment at zero (a request arrived for it). */
   wake?: (deploymentId: string) => void;
+  /** A request found no free slot and queued: the autoscaler may add replicas before its tick. */
+  queued?: (deploymentId: string) => void;
 }
 
 export interface ReadyReplica {
@@ -67,6 +69,7 @@ export class Gateway {
       maxQueue: options.maxQueue ?? 1000,
       parkTimeoutMs: options.parkTimeoutMs ?? 600_000,
       wake: options.wake ?? (() => {}),
+      queued: options.queued ?? (() => {}),
     };
   }
 
@@ -127,6 +130,7 @@ export class Gateway {
       for (let attempt = 1; ; attempt++) {
         const acquired = activator.acquire();
         if (acquired instanceof Promise) {
+          this.options.queued(deployment.id);
           const onGone = (): void => activator.cancel(acquired);
           res.once('close', onGone);
           lease = await acquired;

@@ -184,9 +184,13 @@ export class Lifecycle {
   }
 
   /** A deployment at zero replicas gets one back at once (a request or a wake call arrived). */
-  async wake(d: Deployment, replicas = Math.max(1, d.autoscaling_settings.min_replica)): Promise<Deployment> {
+  async wake(
+    d: Deployment,
+    replicas = Math.max(1, d.autoscaling_settings.min_replica),
+    reason = 'woken by a request',
+  ): Promise<Deployment> {
     if (d.status !== 'SCALED_TO_ZERO') return d;
-    const out = await this.deps.status.transition(d.id, 'WAKING_UP', 'woken by a request', {
+    const out = await this.deps.status.transition(d.id, 'WAKING_UP', reason, {
       desired_replicas: replicas,
     });
     this.deps.kick();

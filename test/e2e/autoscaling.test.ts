@@ -91,7 +91,7 @@ test('under load the deployment scales up, then down to zero, with no failed req
   }
   assert.deepEqual([s.status, s.active_replica_count], ['SCALED_TO_ZERO', 0]);
   const logs = await platform.cli(['logs', '--model', 'sleepy']);
-  assert.match(logs.stdout, /autoscaler: 1 → [23] replicas \(scale up/);
+  assert.match(logs.stdout, /autoscaler: 1 → [23] replicas \((scale up|queued)/);
   assert.match(logs.stdout, /autoscaler: \d → 0 replicas/);
 });
 
@@ -137,6 +137,34 @@ test('autoscaling settings are read and changed, with the ranges checked', async
   assert.match(wrong.body.error.message, /autoscaling_settings field "target_utilization_percentage"/);
 });
 
+test('raising min_replica brings a deployment at zero back without a request', async () => {
+  let s = await state();
+  for (let i = 0; i < 120 && s.status !== 'SCALED_TO_ZERO'; i++) {
+    await new Promise((r) => setTimeout(r, 250));
+    s = await state();
+  }
+  assert.equal(s.status, 'SCALED_TO_ZERO');
+  const set = await platform.cli([
+    'autoscaling',
+    'set',
+    '--model',
+    'sleepy',
+    '--deployment',
+    deploymentId,
+    '--min-replica',
+    '1',
+  ]);
+  assert.equal(set.code, 0, set.stderr);
+  for (let i = 0; i < 120 && (await state()).active_replica_count !== 1; i++)
+    await new Promise((r) => setTimeout(r, 250));
+  assert.deepEqual(await state(), { ...(await state()), status: 'ACTIVE', active_replica_count: 1 });
+  const events = await platform.api<{ events: { to: string; reason: string }[] }>(
+    'GET',
+    `/v1/models/sleepy/deployments/${deploymentId}/events`,
+  );
+  assert.ok(events.body.events.some((e) => e.to === 'WAKING_UP' && e.reason === 'min_replica raised'));
+});
+
 test('SIGKILL of one replica under load fails no request that had not reached it', async () => {
   const set = await platform.cli([
     'autoscaling',
@@ -151,8 +179,6 @@ test('SIGKILL of one replica under load fails no request that had not reached it
     '2',
   ]);
   assert.equal(set.code, 0, set.stderr);
-  // Wake it and wait for two ready replicas.
-  await predict();
   for (let i = 0; i < 120 && (await state()).active_replica_count !== 2; i++)
     await new Promise((r) => setTimeout(r, 250));
   assert.equal((await state()).active_replica_count, 2);

@@ -166,7 +166,10 @@ export function deploymentRoutes(app: FastifyInstance, ctx: ApiContext): void {
       const model = await findModel(ctx.store, req.params.m);
       const d = await findDeployment(ctx.store, model, req.params.d);
       const settings = mergeAutoscaling(d.autoscaling_settings, req.body ?? {});
-      await ctx.store.updateDeployment(d.id, { autoscaling_settings: settings });
+      const updated = await ctx.store.updateDeployment(d.id, { autoscaling_settings: settings });
+      // A minimum above zero applies to a deployment at zero too (the autoscaler leaves those alone).
+      if (settings.min_replica > 0)
+        await ctx.lifecycle.wake(updated, settings.min_replica, 'min_replica raised');
       // The environment a deployment serves owns its settings: keep the two the same.
       const env = (await ctx.store.listEnvironments(model.id)).find((e) => e.current_deployment_id === d.id);
       if (env) await ctx.store.updateEnvironment(env.id, { autoscaling_settings: settings });
