@@ -12,6 +12,7 @@ import { readCredentials, writeCredentials } from './credentials.ts';
 import { Gateway } from './gateway/gateway.ts';
 import { plinthHome } from './home.ts';
 import { levelOfLine, LogSink } from './observability/log-sink.ts';
+import { DevelopmentController } from './reconciler/development.ts';
 import { Lifecycle } from './reconciler/lifecycle.ts';
 import { PromotionController } from './reconciler/promotion-controller.ts';
 import { Reconciler } from './reconciler/reconciler.ts';
@@ -51,6 +52,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const status = new StatusRecorder(store);
   const backend = new LocalBackend({
     nodeStandbys: options.nodeStandbys ?? 1,
+    // The gateway exists only further down; a stop asks it once a replica is draining.
+    inFlightOf: (d, r) => gateway.inFlightOf(d, r),
     pythonStandbys: 1,
     onLog: (spec, stream, line) =>
       logs.write(
@@ -96,10 +99,21 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       .getDeployment(id)
       .then((d) => d && lifecycle.wake(d))
       .catch((err: Error) => console.error(`wake ${id}: ${err.message}`));
+  const development = new DevelopmentController({
+    store,
+    artifacts,
+    home,
+    backend,
+    status,
+    logs,
+    trial: (id) => reconciler.trial(id),
+    adopt: (id) => reconciler.adopt(id),
+  });
   const autoscaler = new Autoscaler({
     store,
     lifecycle,
     logs,
+    keptAwake: (id) => development.isKeptAwake(id),
     concurrency: (id) => gateway.concurrency(id),
     kick: () => void reconciler.kick(),
   });
@@ -129,6 +143,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     store,
     artifacts,
     lifecycle,
+    development,
     promotions,
     backend,
     gateway,

@@ -11,6 +11,7 @@ import type { ApiContext } from './context.ts';
 import { collectOperations, openApiDocument } from './openapi.ts';
 import { bundleRoutes } from './routes/bundles.ts';
 import { deploymentRoutes } from './routes/deployments.ts';
+import { developmentRoutes } from './routes/development.ts';
 import { environmentRoutes } from './routes/environments.ts';
 import { modelRoutes } from './routes/models.ts';
 
@@ -61,6 +62,7 @@ export function buildApi(ctx: ApiContext): FastifyInstance {
   modelRoutes(app, ctx);
   bundleRoutes(app, ctx);
   deploymentRoutes(app, ctx);
+  developmentRoutes(app, ctx);
   environmentRoutes(app, ctx);
   return app;
 }

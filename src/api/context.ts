@@ -1,6 +1,7 @@
 // What the API's route modules need from the rest of the platform.
 import type { ArtifactStore } from '../bundle/artifact-store.ts';
 import type { Gateway } from '../gateway/gateway.ts';
+import type { DevelopmentController } from '../reconciler/development.ts';
 import type { Lifecycle } from '../reconciler/lifecycle.ts';
 import type { PromotionController } from '../reconciler/promotion-controller.ts';
 import type { RuntimeBackend } from '../runtime/backend.ts';
@@ -12,6 +13,7 @@ export interface ApiContext {
   store: Store;
   artifacts: ArtifactStore;
   lifecycle: Lifecycle;
+  development: DevelopmentController;
   promotions: PromotionController;
   backend: RuntimeBackend;
   gateway: Gateway;

@@ -22,6 +22,12 @@ export async function findDeployment(store: Store, model: Model, ref: string): P
     ref === 'development'
       ? all.find((x) => x.is_development)
       : (all.find((x) => x.id === ref) ?? all.find((x) => x.name === ref));
+  if (!d && ref === 'development') {
+    throw new PlinthError(
+      'DEPLOYMENT_NOT_FOUND',
+      `model ${model.name} has no development deployment; create one with \`plinth push --watch\``,
+    );
+  }
   if (!d) throw new PlinthError('DEPLOYMENT_NOT_FOUND', `model ${model.name} has no deployment "${ref}"`);
   return d;
 }

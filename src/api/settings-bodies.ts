@@ -13,7 +13,11 @@ export const promotionSettingsSchema = z.strictObject({
 });
 
 /** A partial autoscaling patch applied over `current`, checked as a whole. */
-export function mergeAutoscaling(current: AutoscalingSettings, patch: unknown): AutoscalingSettings {
+export function mergeAutoscaling(
+  current: AutoscalingSettings,
+  patch: unknown,
+  options: { development?: boolean } = {},
+): AutoscalingSettings {
   const parsed = parseInput(autoscalingSchema, patch, 'autoscaling_settings');
   const merged = {
     ...current,
@@ -23,6 +27,12 @@ export function mergeAutoscaling(current: AutoscalingSettings, patch: unknown): 
     throw new PlinthError(
       'VALIDATION_ERROR',
       `autoscaling_settings field "max_replica": must be at least max(1, min_replica) = ${Math.max(1, merged.min_replica)}`,
+    );
+  }
+  if (options.development && merged.max_replica > 1) {
+    throw new PlinthError(
+      'VALIDATION_ERROR',
+      'autoscaling_settings field "max_replica": the development deployment runs at most 1 replica',
     );
   }
   return merged;

@@ -22,6 +22,8 @@ export interface AutoscalerDeps {
   logs: LogSink;
   /** Requests in flight plus queued for a deployment, now. */
   concurrency: (deploymentId: string) => number;
+  /** Whether a deployment must keep at least one replica for now (a development watch runs). */
+  keptAwake?: (deploymentId: string) => boolean;
   /** The replica count changed: reconcile soon. */
   kick: () => void;
   clock?: () => number;
@@ -114,9 +116,12 @@ export class Autoscaler {
   }
 
   private async scale(d: Deployment, nowMs: number): Promise<void> {
+    const settings = this.deps.keptAwake?.(d.id)
+      ? { ...d.autoscaling_settings, min_replica: Math.max(1, d.autoscaling_settings.min_replica) }
+      : d.autoscaling_settings;
     const decision = decideScale({
       nowMs,
-      settings: d.autoscaling_settings,
+      settings,
       samples: this.windows.of(d.id),
       current: d.desired_replicas,
       previous: this.states.get(d.id) ?? null,

@@ -1,7 +1,6 @@
 // Builds deployments in BUILDING: prepares the model's environment (cached), records the result,
 // then hands the deployment to the reconciler (DEPLOYING) or fails it (BUILD_FAILED) with the
 // installer's own message. Build output goes to the deployment's logs.
-import { findModelEntry } from '../config/model-entry.ts';
 import type { ModelConfig } from '../config/schema.ts';
 import type { Deployment } from '../domain/types.ts';
 import type { PlinthHome } from '../home.ts';
@@ -9,10 +8,8 @@ import type { LogSink } from '../observability/log-sink.ts';
 import type { StatusRecorder } from '../store/status-recorder.ts';
 import type { Store } from '../store/store.ts';
 import { writeBuildRecord } from './build-record.ts';
-import { BuildError, prepareNodeEnvironment } from './node-environment.ts';
-import { listAppFiles } from './app-files.ts';
-import { compileNodeModel } from './compile-node-model.ts';
-import { preparePythonEnvironment } from './python-environment.ts';
+import { buildApp } from './build-app.ts';
+import { BuildError } from './node-environment.ts';
 
 export class BuildController {
   private readonly running = new Set<string>();
@@ -41,23 +38,9 @@ export class BuildController {
       this.logs.write(target, 'build', level, line);
     const started = Date.now();
     try {
-      const appDir = this.home.appDir(deployment.id);
       const config = deployment.config as unknown as ModelConfig;
-      const entry = findModelEntry(listAppFiles(appDir), config, 'the bundle');
-      log(`building ${entry.language} model (${entry.file})`);
-      const envDir =
-        entry.language === 'typescript'
-          ? await prepareNodeEnvironment(appDir, this.home.environments, log)
-          : await preparePythonEnvironment(appDir, config, this.home.environments, log);
-      const modelFile =
-        entry.language === 'typescript' ? await compileNodeModel(appDir, entry.file) : entry.file;
-      if (modelFile !== entry.file) log(`compiled ${entry.file} → ${modelFile}`);
-      writeBuildRecord(this.home.buildRecord(deployment.id), {
-        language: entry.language,
-        modelFile,
-        envDir,
-        builtAt: new Date().toISOString(),
-      });
+      const record = await buildApp(this.home.appDir(deployment.id), config, this.home, log);
+      writeBuildRecord(this.home.buildRecord(deployment.id), record);
       log(`build finished in ${Date.now() - started} ms`);
       await this.logs.flush();
       const current = await this.store.getDeployment(deployment.id);

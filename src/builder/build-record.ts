@@ -7,6 +7,8 @@ export interface BuildRecord {
   language: ModelLanguage;
   modelFile: string;
   envDir: string | null;
+  /** The app directory this build is for (a development deployment moves to a new one per patch). */
+  appDir?: string;
   builtAt: string;
 }
 

@@ -1,4 +1,5 @@
 // A typed client for the management API, used by every CLI command.
+import type { BundlePatch } from '../bundle/patch.ts';
 import { ApiError, UserError } from './errors.ts';
 import type { Connection } from './connection.ts';
 
@@ -17,6 +18,15 @@ export interface DeploymentInfo {
   bundle_sha256: string;
   created_at: string;
   warnings?: string[];
+  /** Present when a development deployment was reloaded in place. */
+  reload?: ReloadInfo;
+}
+
+export interface ReloadInfo {
+  changed: boolean;
+  bundle_sha256: string;
+  replica_id: string | null;
+  took_ms: number;
 }
 
 export interface ModelInfo {
@@ -127,9 +137,27 @@ export class ApiClient {
 
   createDeployment(
     model: string,
-    body: { bundle_sha256: string; deployment_name?: string },
+    body: { bundle_sha256: string; deployment_name?: string; development?: boolean },
   ): Promise<DeploymentInfo> {
     return this.request('POST', `/v1/models/${encodeURIComponent(model)}/deployments`, body);
+  }
+
+  patchDevelopment(model: string, patch: BundlePatch): Promise<DeploymentInfo> {
+    return this.request(
+      'POST',
+      `/v1/models/${encodeURIComponent(model)}/deployments/development/patches`,
+      patch,
+    );
+  }
+
+  keepAwake(model: string, seconds: number): Promise<{ awake_until: string }> {
+    return this.request(
+      'POST',
+      `/v1/models/${encodeURIComponent(model)}/deployments/development/keep_awake`,
+      {
+        seconds,
+      },
+    );
   }
 
   getModel(model: string): Promise<ModelInfo> {

@@ -9,6 +9,7 @@ import { registerLogs } from './commands/logs.ts';
 import { registerPredict } from './commands/predict.ts';
 import { registerPush } from './commands/push.ts';
 import { registerUp } from './commands/up.ts';
+import { registerWatch } from './commands/watch.ts';
 import { exitWith } from './errors.ts';
 
 async function run(fn: () => Promise<void>, json: boolean): Promise<void> {
@@ -28,6 +29,7 @@ const program = new Command()
 registerUp(program, run);
 registerInit(program, run);
 registerPush(program, run);
+registerWatch(program, run);
 registerPredict(program, run);
 registerDeployments(program, run);
 registerEnvironments(program, run);

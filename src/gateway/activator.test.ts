@@ -92,3 +92,13 @@ test('a broken replica is no longer chosen', () => {
   const picks = [a.acquire(), a.acquire(), a.acquire()] as Lease[];
   assert.deepEqual([...new Set(picks.map((l) => l.replica.id))], ['r2']);
 });
+
+test('requests leased to a replica still count after it leaves the ready set (it is draining)', () => {
+  const a = new Activator(opts);
+  a.setReplicas([{ id: 'r1', address: 'x:1' }], 2);
+  const lease = a.acquire() as Lease;
+  a.setReplicas([{ id: 'r2', address: 'x:2' }], 2);
+  assert.equal(a.inFlightOn('r1'), 1, 'the stop of r1 must wait for this request');
+  lease.release();
+  assert.equal(a.inFlightOn('r1'), 0);
+});

@@ -29,6 +29,8 @@ export class Activator {
   private readonly policy: LbPolicy;
   private readonly options: ActivatorOptions;
   private failure: PlinthError | null = null;
+  /** Leases per replica id, including replicas no longer routed to (draining) until released. */
+  private readonly leased = new Map<string, number>();
 
   constructor(options: ActivatorOptions) {
     this.options = options;
@@ -73,8 +75,9 @@ export class Activator {
     return this.replicas.reduce((sum, r) => sum + r.inFlight, 0);
   }
 
+  /** Requests leased to a replica and not yet finished, even after it left the ready set. */
   inFlightOn(replicaId: string): number {
-    return this.replicas.find((r) => r.id === replicaId)?.inFlight ?? 0;
+    return this.leased.get(replicaId) ?? 0;
   }
 
   get readyCount(): number {
@@ -124,6 +127,7 @@ export class Activator {
 
   private lease(replica: ReplicaSlot): Lease {
     replica.inFlight++;
+    this.leased.set(replica.id, (this.leased.get(replica.id) ?? 0) + 1);
     let released = false;
     return {
       replica,
@@ -131,6 +135,9 @@ export class Activator {
         if (released) return;
         released = true;
         replica.inFlight--;
+        const left = (this.leased.get(replica.id) ?? 1) - 1;
+        if (left > 0) this.leased.set(replica.id, left);
+        else this.leased.delete(replica.id);
         this.dispatch();
       },
     };

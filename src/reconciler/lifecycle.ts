@@ -21,6 +21,8 @@ export interface CreateDeploymentInput {
   modelName: string;
   bundleSha256: string;
   deploymentName?: string;
+  /** The model's development deployment (at most one; max one replica; never promoted). */
+  development?: boolean;
 }
 
 export interface CreatedDeployment {
@@ -82,17 +84,25 @@ export class Lifecycle {
           const model = (await tx.getModel(input.modelName)) ?? (await tx.createModel(input.modelName));
           const existing = await tx.listDeployments({ model_id: model.id });
           const published = existing.filter((d) => !d.is_development);
-          const name = input.deploymentName ?? nextDeploymentName(published.map((d) => d.name));
+          if (input.development && existing.some((d) => d.is_development)) {
+            throw new PlinthError('CONFLICT', `model ${model.name} already has a development deployment`);
+          }
+          const name = input.development
+            ? 'development'
+            : (input.deploymentName ?? nextDeploymentName(published.map((d) => d.name)));
+          const autoscaling = { ...DEFAULT_AUTOSCALING, ...(config.autoscaling ?? {}) };
           const deployment = await tx.createDeployment({
             id: deploymentId,
             model_id: model.id,
             name,
             status: 'BUILDING',
-            is_development: false,
+            is_development: input.development === true,
             bundle_sha256: input.bundleSha256,
             config: config as unknown as Record<string, unknown>,
             instance_type_name: 'local',
-            autoscaling_settings: { ...DEFAULT_AUTOSCALING, ...(config.autoscaling ?? {}) },
+            autoscaling_settings: input.development
+              ? { ...autoscaling, min_replica: Math.min(1, autoscaling.min_replica), max_replica: 1 }
+              : autoscaling,
           });
           await tx.recordEvent({
             model_id: model.id,
@@ -102,6 +112,7 @@ export class Lifecycle {
             to_status: 'BUILDING',
             reason: `pushed bundle ${input.bundleSha256.slice(0, 12)}`,
           });
+          if (input.development) return { model, deployment };
           const production = await tx.getEnvironment(model.id, 'production');
           // The first published deployment takes production; so does the next one while
           // production only has a deployment that failed before it ever served.

@@ -3,7 +3,6 @@
 // are restarted with backoff; repeated load failures end in DEPLOY_FAILED or UNHEALTHY.
 // Each pass is idempotent, and one failing deployment never stops the others.
 import { readBuildRecord } from '../builder/build-record.ts';
-import { newId } from '../domain/ids.ts';
 import { RUNNING_STATUSES } from '../domain/status.ts';
 import type { Deployment } from '../domain/types.ts';
 import type { PlinthHome } from '../home.ts';
@@ -12,6 +11,7 @@ import type { ReplicaEvent, ReplicaHandle, RuntimeBackend } from '../runtime/bac
 import type { StatusRecorder } from '../store/status-recorder.ts';
 import type { Store } from '../store/store.ts';
 import { planReplicas, restartBackoffMs } from './plan.ts';
+import { replicaSpec } from './replica-spec.ts';
 import { nextStatus } from './status-rules.ts';
 
 interface FailureRecord {
@@ -35,6 +35,8 @@ export interface ReconcilerDeps {
 export class Reconciler {
   private readonly deps: ReconcilerDeps;
   private readonly failures = new Map<string, FailureRecord>();
+  /** Replicas started to try new code (a development patch): their failure is the patch's, not the deployment's. */
+  private readonly trials = new Set<string>();
   private running: Promise<void> | null = null;
   private again = false;
   private timer: NodeJS.Timeout | undefined;
@@ -110,6 +112,9 @@ export class Reconciler {
   }
 
   private async reconcile(d: Deployment): Promise<void> {
+    // A development deployment applying a patch runs a candidate beside its replica: the patch
+    // owns its replicas until it is done.
+    if (d.status === 'UPDATING') return;
     const desired = RUNNING_STATUSES.has(d.status) ? d.desired_replicas : 0;
     const replicas = this.deps.backend
       .list(d.id)
@@ -150,23 +155,7 @@ export class Reconciler {
   private async startReplica(d: Deployment): Promise<void> {
     const build = readBuildRecord(this.deps.home.buildRecord(d.id));
     if (!build) throw new Error(`deployment ${d.id} has no build record`);
-    const config = d.config as {
-      environment_variables?: Record<string, string>;
-      secrets?: Record<string, string | null>;
-    };
-    // Until the secret store lands, a declared secret's value is its default in config.yaml.
-    const secrets = Object.fromEntries(Object.entries(config.secrets ?? {}).filter(([, v]) => v !== null));
-    const handle = await this.deps.backend.start({
-      replicaId: newId('r'),
-      deploymentId: d.id,
-      modelId: d.model_id,
-      language: build.language,
-      appDir: this.deps.home.appDir(d.id),
-      modelFile: build.modelFile,
-      config: d.config,
-      env: { ...(config.environment_variables ?? {}), PLINTH_SECRETS_JSON: JSON.stringify(secrets) },
-      envDir: build.envDir,
-    });
+    const handle = await this.deps.backend.start(replicaSpec(d, build, this.deps.home));
     await this.saveReplica(handle);
     this.deps.logs.write(
       { model_id: d.model_id, deployment_id: d.id, replica_id: handle.id },
@@ -199,6 +188,8 @@ export class Reconciler {
         this.failures.delete(d.id);
         if (!d.has_served) await this.deps.store.updateDeployment(d.id, { has_served: true });
         this.deps.logs.write(target, 'platform', 'INFO', `replica ${replica.id} ready at ${replica.address}`);
+      } else if (event.type === 'exited' && this.trials.delete(replica.id)) {
+        // The patch reports it; the deployment's serving replica is unaffected.
       } else if (event.type === 'exited' && !event.exit.expected) {
         const previous = this.failures.get(d.id);
         const count = (previous?.count ?? 0) + 1;
@@ -218,6 +209,16 @@ export class Reconciler {
       console.error(`reconciler: replica event: ${(err as Error).message}`);
     }
     void this.kick();
+  }
+
+  /** A replica started outside the plan to try new code; its exit counts against nothing. */
+  trial(replicaId: string): void {
+    this.trials.add(replicaId);
+  }
+
+  /** A trial replica became the deployment's own. */
+  adopt(replicaId: string): void {
+    this.trials.delete(replicaId);
   }
 
   /** Forgets failure history, e.g. when a user retries a deployment. */

@@ -27,6 +27,8 @@ export interface ReplicaExit {
   expected: boolean;
   /** The model's own words when it failed (its load() error), else a plain description. */
   reason: string;
+  /** What the model printed about a failed start (its traceback), when the backend has it. */
+  output?: string;
   /** Whether the replica ever became ready. */
   wasReady: boolean;
 }

@@ -133,6 +133,8 @@ export class SqlStore implements Store {
     if (patch.instance_type_name !== undefined) set.instance_type_name = patch.instance_type_name;
     if (patch.autoscaling_settings !== undefined)
       set.autoscaling_json = JSON.stringify(patch.autoscaling_settings);
+    if (patch.bundle_sha256 !== undefined) set.bundle_sha256 = patch.bundle_sha256;
+    if (patch.config !== undefined) set.config_json = JSON.stringify(patch.config);
     const row = await this.db
       .updateTable('deployments')
       .set(set)

@@ -56,6 +56,13 @@ export function runStoreSuite(name: string, open: () => Promise<Store>): void {
       assert.equal(updated.desired_replicas, 1);
       assert.equal(updated.has_served, true);
       assert.deepEqual(updated.config, d.config);
+      const patched = await store.updateDeployment(d.id, {
+        bundle_sha256: 'f'.repeat(64),
+        config: { model_name: 'hello', x: 1 },
+      });
+      assert.equal(patched.bundle_sha256, 'f'.repeat(64));
+      assert.deepEqual((await store.getDeployment(d.id))?.config, { model_name: 'hello', x: 1 });
+      assert.equal(patched.status, 'ACTIVE', 'fields not in the patch are kept');
       const second = await store.createDeployment(deploymentOf(model.id, 'deployment-2'));
       assert.deepEqual(
         (await store.listDeployments({ model_id: model.id })).map((x) => x.id),

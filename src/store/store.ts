@@ -39,6 +39,8 @@ export type DeploymentPatch = Partial<
     | 'has_served'
     | 'autoscaling_settings'
     | 'instance_type_name'
+    | 'bundle_sha256'
+    | 'config'
   >
 >;
 

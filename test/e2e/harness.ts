@@ -20,9 +20,19 @@ export interface Platform {
     args: string[],
     options?: { cwd?: string },
   ): Promise<{ code: number | null; stdout: string; stderr: string }>;
+  /** Starts a long-running CLI command (a watch); its output accumulates until it is stopped. */
+  background(args: string[], options?: { cwd?: string }): Background;
   api<T = unknown>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }>;
   /** Stops the server; the home (and its state) is removed unless `keepHome`. */
   stop(options?: { keepHome?: boolean }): Promise<void>;
+}
+
+export interface Background {
+  output(): string;
+  /** Resolves once the output matches `pattern` (searched from `from` on); rejects after timeoutMs. */
+  waitFor(pattern: RegExp, timeoutMs?: number, from?: number): Promise<void>;
+  /** Sends SIGINT and resolves with the exit code. */
+  stop(): Promise<number | null>;
 }
 
 export async function startPlatform(existingHome?: string, extraArgs: string[] = []): Promise<Platform> {
@@ -81,6 +91,36 @@ export async function startPlatform(existingHome?: string, extraArgs: string[] =
           resolve({ code, stdout, stderr });
         });
       });
+    },
+    background(args, options = {}) {
+      const c = spawn(process.execPath, [BIN, ...args], {
+        cwd: options.cwd ?? REPO,
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      c.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      c.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      const closed = new Promise<number | null>((r) => c.once('close', r));
+      return {
+        output: () => out,
+        async waitFor(pattern, timeoutMs = 30_000, from = 0) {
+          const until = Date.now() + timeoutMs;
+          while (!pattern.test(out.slice(from))) {
+            if (c.exitCode !== null)
+              throw new Error(`the command exited (${c.exitCode}) before ${pattern}:\n${out}`);
+            if (Date.now() > until) throw new Error(`no ${pattern} within ${timeoutMs} ms:\n${out}`);
+            await new Promise((r) => setTimeout(r, 100));
+          }
+        },
+        async stop() {
+          if (c.exitCode === null) c.kill('SIGINT');
+          const timer = setTimeout(() => c.kill('SIGKILL'), 10_000);
+          const code = await closed;
+          clearTimeout(timer);
+          return code;
+        },
+      };
     },
     async api<T>(method: string, path: string, body?: unknown) {
       const res = await fetch(`${url}${path}`, {

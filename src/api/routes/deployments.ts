@@ -7,6 +7,7 @@ import type { ApiContext } from '../context.ts';
 import { findDeployment, findModel } from '../lookup.ts';
 import { deploymentJson, eventJson, logJson, promotionJson, replicaJson } from '../serialize.ts';
 import { mergeAutoscaling } from '../settings-bodies.ts';
+import { reloadJson } from './development.ts';
 import { requester } from './environments.ts';
 import { parseInput } from '../validate.ts';
 import type { Deployment, Model } from '../../domain/types.ts';
@@ -14,6 +15,7 @@ import type { Deployment, Model } from '../../domain/types.ts';
 const createBody = z.strictObject({
   bundle_sha256: z.string().regex(/^[0-9a-f]{64}$/, 'expected a sha256 (64 lowercase hex characters)'),
   deployment_name: z.string().min(1).optional(),
+  development: z.boolean().optional(),
 });
 
 const logQuery = z.object({
@@ -59,10 +61,19 @@ export function deploymentRoutes(app: FastifyInstance, ctx: ApiContext): void {
     { config: { summary: 'Create a deployment from an uploaded bundle' } },
     async (req, reply) => {
       const body = parseInput(createBody, req.body, 'request body');
+      if (body.development) {
+        // The development deployment is updated in place: a full sync of the watched directory.
+        const model = await ctx.store.getModel(req.params.m);
+        const existing =
+          model && (await ctx.store.listDeployments({ model_id: model.id })).find((d) => d.is_development);
+        if (model && existing)
+          return reloadJson(ctx, model, await ctx.development.replace(existing, body.bundle_sha256));
+      }
       const created = await ctx.lifecycle.createDeployment({
         modelName: req.params.m,
         bundleSha256: body.bundle_sha256,
         deploymentName: body.deployment_name,
+        development: body.development,
       });
       ctx.gateway.resolver.invalidate();
       reply.code(201);
@@ -143,7 +154,9 @@ export function deploymentRoutes(app: FastifyInstance, ctx: ApiContext): void {
       if (body.name !== undefined) d = await ctx.lifecycle.rename(d, body.name);
       if (body.autoscaling_settings !== undefined) {
         d = await ctx.store.updateDeployment(d.id, {
-          autoscaling_settings: mergeAutoscaling(d.autoscaling_settings, body.autoscaling_settings),
+          autoscaling_settings: mergeAutoscaling(d.autoscaling_settings, body.autoscaling_settings, {
+            development: d.is_development,
+          }),
         });
       }
       return describe(model, d);
@@ -165,7 +178,9 @@ export function deploymentRoutes(app: FastifyInstance, ctx: ApiContext): void {
     async (req) => {
       const model = await findModel(ctx.store, req.params.m);
       const d = await findDeployment(ctx.store, model, req.params.d);
-      const settings = mergeAutoscaling(d.autoscaling_settings, req.body ?? {});
+      const settings = mergeAutoscaling(d.autoscaling_settings, req.body ?? {}, {
+        development: d.is_development,
+      });
       const updated = await ctx.store.updateDeployment(d.id, { autoscaling_settings: settings });
       // A minimum above zero applies to a deployment at zero too (the autoscaler leaves those alone).
       if (settings.min_replica > 0)

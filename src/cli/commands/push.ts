@@ -10,6 +10,9 @@ import { UserError } from '../errors.ts';
 import { readModelDir } from '../model-dir.ts';
 import { formatLogLine, printJson } from '../output.ts';
 import { waitForPromotion } from './environments.ts';
+import { snapshotDirectory } from '../../bundle/patch.ts';
+import { watchDevelopment } from '../dev-watch.ts';
+import type { Synced } from '../dev-watch.ts';
 
 interface PushOptions {
   deploymentName?: string;
@@ -19,6 +22,7 @@ interface PushOptions {
   promote?: boolean;
   environment?: string;
   preservePreviousProductionDeployment?: boolean;
+  watch?: boolean;
 }
 
 const PHASES: Record<string, string> = {
@@ -71,6 +75,7 @@ export async function pushModel(
       : await client.createDeployment(model.modelName, {
           bundle_sha256: bundle.sha256,
           deployment_name: options.deploymentName,
+          development: options.watch,
         });
   progress.phase(
     `${model.modelName}: ${deployment.name} (${deployment.id}) ${deployment === current ? 'reused' : 'created'}`,
@@ -138,7 +143,7 @@ function makeProgress(visible: boolean, animated: boolean): Progress {
 export function describeCall(d: DeploymentInfo, example = '{}'): string {
   return [
     `  curl -X POST ${d.predict_url} -d '${example}'`,
-    `  plinth predict --model ${d.model_name}${d.environment ? '' : ` --deployment ${d.id}`} -d '${example}'`,
+    `  plinth predict --model ${d.model_name}${d.is_development ? ' --development' : d.environment ? '' : ` --deployment ${d.id}`} -d '${example}'`,
   ].join('\n');
 }
 
@@ -157,10 +162,12 @@ export function registerPush(
     .option('--promote', 'promote the new deployment to production once it is ready')
     .option('--environment <name>', 'promote the new deployment to this environment')
     .option('--preserve-previous-production-deployment', 'keep the deployment it replaces running')
+    .option('--watch', 'create or update the development deployment, then live-reload it as you edit')
     .option('--output <format>', 'text or json', 'text')
     .action((dir: string, options: PushOptions) =>
       run(async () => {
         const client = new ApiClient(resolveConnection());
+        if (options.watch) return pushAndWatch(client, dir, options);
         const pushed = await pushModel(client, dir, options);
         let deployment = pushed.deployment;
         const target = options.environment ?? (options.promote ? 'production' : undefined);
@@ -195,6 +202,32 @@ export function registerPush(
         if (options.tail) await tailForever(client, deployment, lastLogId);
       }, options.output === 'json'),
     );
+}
+
+/** `plinth push --watch`: the development deployment from this directory, then the watch. */
+async function pushAndWatch(client: ApiClient, dir: string, options: PushOptions): Promise<void> {
+  if (options.promote || options.environment) {
+    throw new UserError('the development deployment cannot be promoted: push without --watch to promote');
+  }
+  const model = readModelDir(dir);
+  const snapshot = snapshotDirectory(model.dir);
+  let synced: Synced;
+  let afterLogId = 0;
+  try {
+    const pushed = await pushModel(client, dir, { ...options, wait: true });
+    synced = { deployment: pushed.deployment, snapshot };
+    afterLogId = pushed.lastLogId;
+  } catch (err) {
+    if (!(err instanceof UserError)) throw err;
+    // It exists but did not build or load: say why and watch, so that the next save can fix it.
+    const deployment = await client.getDeployment(model.modelName, 'development').catch(() => {
+      throw err;
+    });
+    process.stderr.write(`✖ ${err.message}\n`);
+    synced = { deployment, snapshot: new Map() };
+  }
+  process.stdout.write(`Call it:\n${describeCall(synced.deployment)}\n`);
+  await watchDevelopment(client, dir, synced, { tail: options.tail, afterLogId });
 }
 
 export async function tailForever(

@@ -41,6 +41,12 @@ export interface LocalBackendOptions {
   pythonStandbys?: number;
   /** Readiness is polled this often while a replica loads. */
   readinessIntervalMs?: number;
+  /**
+   * Requests the platform has sent a replica and not seen answered (the gateway's count). A stop
+   * waits for it to reach zero before signalling the replica, so that a request still on its way
+   * is never cut off by the replica closing its connections.
+   */
+  inFlightOf?: (deploymentId: string, replicaId: string) => number;
 }
 
 export class LocalBackend implements RuntimeBackend {
@@ -136,7 +142,14 @@ export class LocalBackend implements RuntimeBackend {
     const handle = running.handle;
     const expected = running.stopRequested;
     const wasReady = handle.readyAtMs !== null;
-    const exit: ReplicaExit = { code, signal, expected, wasReady, reason: exitReason(running, code, signal) };
+    const exit: ReplicaExit = {
+      code,
+      signal,
+      expected,
+      wasReady,
+      reason: exitReason(running, code, signal),
+      output: errorOutput(running),
+    };
     handle.phase = expected || code === 0 ? 'STOPPED' : 'FAILED';
     handle.exit = exit;
     this.replicas.delete(handle.id);
@@ -151,8 +164,13 @@ export class LocalBackend implements RuntimeBackend {
       running.handle.phase = 'DRAINING';
       this.emit({ type: 'draining', replica: { ...running.handle } });
     }
+    const deadline = Date.now() + drainMs;
+    const inFlight = (): number => this.options.inFlightOf?.(running.handle.deploymentId, replicaId) ?? 0;
+    while (inFlight() > 0 && Date.now() < deadline && running.child.exitCode === null) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
     running.child.kill('SIGTERM');
-    const timer = setTimeout(() => running.child.kill('SIGKILL'), drainMs);
+    const timer = setTimeout(() => running.child.kill('SIGKILL'), Math.max(0, deadline - Date.now()));
     await running.exited;
     clearTimeout(timer);
   }
@@ -213,6 +231,14 @@ function baseEnv(): Record<string, string> {
     LANG: process.env.LANG ?? 'C.UTF-8',
     PLINTH_PARENT_PID: String(process.pid),
   };
+}
+
+/** What the model printed from its load() failure on (its traceback), when it failed loading. */
+function errorOutput(running: Running): string | undefined {
+  const from = running.lastErrorLines.findIndex((l) => l.startsWith(LOAD_FAILED));
+  if (from === -1)
+    return running.handle.readyAtMs === null ? running.lastErrorLines.join('\n') || undefined : undefined;
+  return running.lastErrorLines.slice(from).join('\n');
 }
 
 function exitReason(running: Running, code: number | null, signal: NodeJS.Signals | null): string {

@@ -1,0 +1,28 @@
+// Builds one extracted app directory: prepares its environment (cached per lockfile or
+// requirements hash, so an unchanged environment costs nothing) and compiles a TypeScript model.
+// Shared by deployment builds and development patches.
+import { findModelEntry } from '../config/model-entry.ts';
+import type { ModelConfig } from '../config/schema.ts';
+import type { PlinthHome } from '../home.ts';
+import { listAppFiles } from './app-files.ts';
+import type { BuildRecord } from './build-record.ts';
+import { compileNodeModel } from './compile-node-model.ts';
+import { prepareNodeEnvironment } from './node-environment.ts';
+import { preparePythonEnvironment } from './python-environment.ts';
+
+export async function buildApp(
+  appDir: string,
+  config: ModelConfig,
+  home: PlinthHome,
+  log: (line: string) => void,
+): Promise<BuildRecord> {
+  const entry = findModelEntry(listAppFiles(appDir), config, 'the bundle');
+  log(`building ${entry.language} model (${entry.file})`);
+  const envDir =
+    entry.language === 'typescript'
+      ? await prepareNodeEnvironment(appDir, home.environments, log)
+      : await preparePythonEnvironment(appDir, config, home.environments, log);
+  const modelFile = entry.language === 'typescript' ? await compileNodeModel(appDir, entry.file) : entry.file;
+  if (modelFile !== entry.file) log(`compiled ${entry.file} → ${modelFile}`);
+  return { language: entry.language, modelFile, envDir, appDir, builtAt: new Date().toISOString() };
+}

@@ -1,0 +1,248 @@
+// The development deployment's live reload. A patch (or a whole new bundle) becomes a new
+// revision of the app directory: built (the environment cache makes a code-only change cost
+// nothing), started as a trial replica beside the one serving, and swapped in once it is ready
+// while the old one drains — so no request fails during a reload. A revision that does not build
+// or load is thrown away and the previous code keeps serving; the error goes back to the caller.
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ArtifactStore } from '../bundle/artifact-store.ts';
+import { extractBundle } from '../bundle/extract.ts';
+import { packDirectory } from '../bundle/pack.ts';
+import { applyPatch } from '../bundle/patch.ts';
+import type { BundlePatch } from '../bundle/patch.ts';
+import { buildApp } from '../builder/build-app.ts';
+import { readBuildRecord, writeBuildRecord } from '../builder/build-record.ts';
+import type { BuildRecord } from '../builder/build-record.ts';
+import { parseConfig } from '../config/parse.ts';
+import type { ModelConfig } from '../config/schema.ts';
+import { PlinthError } from '../domain/errors.ts';
+import { newId } from '../domain/ids.ts';
+import type { Deployment } from '../domain/types.ts';
+import type { PlinthHome } from '../home.ts';
+import type { LogSink } from '../observability/log-sink.ts';
+import type { ReplicaExit, ReplicaHandle, RuntimeBackend } from '../runtime/backend.ts';
+import type { StatusRecorder } from '../store/status-recorder.ts';
+import type { Store } from '../store/store.ts';
+import { replicaSpec } from './replica-spec.ts';
+import { unpatchableChanges } from './patch-scope.ts';
+
+export interface DevelopmentDeps {
+  store: Store;
+  artifacts: ArtifactStore;
+  home: PlinthHome;
+  backend: RuntimeBackend;
+  status: StatusRecorder;
+  logs: LogSink;
+  /** Tells the reconciler that a replica is a trial (its failure is the patch's), or now its own. */
+  trial: (replicaId: string) => void;
+  adopt: (replicaId: string) => void;
+  /** How long a trial replica may take to load. */
+  loadTimeoutMs?: number;
+  drainMs?: number;
+}
+
+export interface ReloadResult {
+  deployment: Deployment;
+  bundle_sha256: string;
+  /** False when the patch changed nothing the bundle holds. */
+  changed: boolean;
+  replica_id: string | null;
+  took_ms: number;
+}
+
+export class DevelopmentController {
+  private readonly turns = new Map<string, Promise<unknown>>();
+  private readonly awakeUntil = new Map<string, number>();
+
+  constructor(private readonly deps: DevelopmentDeps) {}
+
+  /** Applies a patch against the bundle the deployment holds (PATCH_CONFLICT when it holds another). */
+  patch(d: Deployment, patch: BundlePatch): Promise<ReloadResult> {
+    return this.inTurn(d.id, async (current) => {
+      if (current.bundle_sha256 !== patch.base_sha256) {
+        throw new PlinthError(
+          'PATCH_CONFLICT',
+          `the development deployment holds bundle ${current.bundle_sha256.slice(0, 12)}, not ${patch.base_sha256.slice(0, 12)}: send the whole directory`,
+          { bundle_sha256: current.bundle_sha256 },
+        );
+      }
+      return this.reload(current, async (appDir) => {
+        await extractBundle(this.deps.artifacts.get(current.bundle_sha256), appDir);
+        applyPatch(appDir, patch);
+      });
+    });
+  }
+
+  /** Replaces the whole app with an uploaded bundle (a full sync). */
+  replace(d: Deployment, bundleSha256: string): Promise<ReloadResult> {
+    const bytes = this.deps.artifacts.get(bundleSha256);
+    return this.inTurn(d.id, (current) =>
+      this.reload(current, async (appDir) => {
+        await extractBundle(bytes, appDir);
+      }),
+    );
+  }
+
+  /** Keeps a development deployment at one replica until then (a watch is running). */
+  keepAwake(deploymentId: string, seconds: number): number {
+    const until = Date.now() + seconds * 1000;
+    this.awakeUntil.set(deploymentId, until);
+    return until;
+  }
+
+  isKeptAwake(deploymentId: string): boolean {
+    return (this.awakeUntil.get(deploymentId) ?? 0) > Date.now();
+  }
+
+  /** One reload at a time per deployment; each sees the deployment as the previous one left it. */
+  private inTurn<T>(deploymentId: string, work: (d: Deployment) => Promise<T>): Promise<T> {
+    const previous = this.turns.get(deploymentId) ?? Promise.resolve();
+    const next = previous
+      .catch(() => undefined)
+      .then(async () => {
+        const d = await this.deps.store.getDeployment(deploymentId);
+        if (!d) throw new PlinthError('DEPLOYMENT_NOT_FOUND', `deployment ${deploymentId} was deleted`);
+        return work(d);
+      });
+    this.turns.set(deploymentId, next);
+    const forget = (): void => {
+      if (this.turns.get(deploymentId) === next) this.turns.delete(deploymentId);
+    };
+    next.then(forget, forget);
+    return next;
+  }
+
+  private async reload(d: Deployment, fill: (appDir: string) => Promise<void>): Promise<ReloadResult> {
+    const started = Date.now();
+    if (d.status === 'BUILDING' || d.status === 'DEACTIVATING' || d.status === 'INACTIVE') {
+      throw new PlinthError(
+        'CONFLICT',
+        `the development deployment is ${d.status}; wait for it or activate it`,
+      );
+    }
+    const revisions = join(this.deps.home.deployments, d.id, 'revisions');
+    const revision = join(revisions, `${Date.now()}-${randomBytes(3).toString('hex')}`);
+    const appDir = join(revision, 'app');
+    let swapped = false;
+    try {
+      await fill(appDir);
+      const config = readConfig(appDir);
+      const blocked = unpatchableChanges(d.config as unknown as ModelConfig, config);
+      if (blocked.length > 0) {
+        throw new PlinthError(
+          'NEEDS_PUSH',
+          `this change cannot be live-patched (${blocked.join(', ')}): run \`plinth push\` to make a new deployment`,
+          { fields: blocked },
+        );
+      }
+      const packed = await packDirectory(appDir);
+      if (packed.sha256 === d.bundle_sha256 && readBuildRecord(this.deps.home.buildRecord(d.id))) {
+        return {
+          deployment: d,
+          bundle_sha256: d.bundle_sha256,
+          changed: false,
+          replica_id: null,
+          took_ms: 0,
+        };
+      }
+      this.deps.artifacts.put(packed.sha256, packed.bytes);
+      const before = d.status;
+      await this.deps.status.transition(d.id, 'UPDATING', 'applying a patch');
+      try {
+        const target = { model_id: d.model_id, deployment_id: d.id };
+        const build = await buildApp(appDir, config, this.deps.home, (line) =>
+          this.deps.logs.write(target, 'build', 'INFO', line),
+        ).catch((err: Error) => {
+          this.deps.logs.write(target, 'build', 'ERROR', `build failed: ${err.message}`);
+          throw err instanceof PlinthError
+            ? err
+            : new PlinthError('PATCH_FAILED', `the new code did not build: ${err.message}`);
+        });
+        const next: Deployment = { ...d, config: config as unknown as Record<string, unknown> };
+        const replica = await this.tryReplica(next, build);
+        const old = this.deps.backend.list(d.id).filter((r) => r.id !== replica.id);
+        writeBuildRecord(this.deps.home.buildRecord(d.id), build);
+        await this.deps.store.updateDeployment(d.id, { bundle_sha256: packed.sha256, config: next.config });
+        swapped = true;
+        const after = await this.deps.status.transition(d.id, 'ACTIVE', 'patch applied', {
+          desired_replicas: 1,
+          has_served: true,
+        });
+        this.deps.logs.write(
+          target,
+          'platform',
+          'INFO',
+          `patch applied: replica ${replica.id} serves the new code`,
+        );
+        void Promise.all(
+          old.map((r) => this.deps.backend.stop(r.id, { drainMs: this.deps.drainMs ?? 30_000 })),
+        ).then(() => this.removeRevisionsBut(revisions, revision));
+        return {
+          deployment: after,
+          bundle_sha256: packed.sha256,
+          changed: true,
+          replica_id: replica.id,
+          took_ms: Date.now() - started,
+        };
+      } finally {
+        if (!swapped)
+          await this.deps.status.transition(d.id, before, 'patch failed; the previous code keeps serving');
+      }
+    } finally {
+      if (!swapped) rmSync(revision, { recursive: true, force: true });
+    }
+  }
+
+  /** Starts the new code beside the old and waits until it is ready, or says why it is not. */
+  private async tryReplica(d: Deployment, build: BuildRecord): Promise<ReplicaHandle> {
+    const id = newId('r');
+    this.deps.trial(id);
+    let settle!: (outcome: ReplicaHandle | ReplicaExit) => void;
+    const outcome = new Promise<ReplicaHandle | ReplicaExit>((resolve) => (settle = resolve));
+    const unwatch = this.deps.backend.watch((e) => {
+      if (e.replica.id !== id) return;
+      if (e.type === 'ready') settle(e.replica);
+      if (e.type === 'exited') settle(e.exit);
+    });
+    const timeoutMs = this.deps.loadTimeoutMs ?? 600_000;
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      void this.deps.backend.stop(id, { drainMs: 0 });
+    }, timeoutMs);
+    try {
+      await this.deps.backend.start(replicaSpec(d, build, this.deps.home, id));
+      this.deps.logs.write(
+        { model_id: d.model_id, deployment_id: d.id, replica_id: id },
+        'platform',
+        'INFO',
+        `replica ${id} starting with the new code`,
+      );
+      const result = await outcome;
+      if ('id' in result) {
+        this.deps.adopt(id);
+        return result;
+      }
+      const reason = timedOut ? `it was not ready within ${Math.round(timeoutMs / 1000)} s` : result.reason;
+      const output = result.output ? `\n${result.output}` : '';
+      throw new PlinthError('PATCH_FAILED', `the new code did not load: ${reason}${output}`, { reason });
+    } finally {
+      clearTimeout(timer);
+      unwatch();
+    }
+  }
+
+  private removeRevisionsBut(revisions: string, keep: string): void {
+    if (!existsSync(revisions)) return;
+    for (const name of readdirSync(revisions)) {
+      const dir = join(revisions, name);
+      if (dir !== keep) rmSync(dir, { recursive: true, force: true });
+    }
+  }
+}
+
+function readConfig(appDir: string): ModelConfig {
+  const file = join(appDir, 'config.yaml');
+  return parseConfig(existsSync(file) ? readFileSync(file, 'utf8') : '', 'config.yaml').config;
+}
