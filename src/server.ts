@@ -170,6 +170,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   }
 
   const tickMs = options.tickMs ?? 1000;
+  await development.recover();
   await reconciler.start(tickMs);
   promotions.start(Math.min(250, tickMs));
   autoscaler.start(tickMs);

@@ -84,6 +84,18 @@ export class DevelopmentController {
     );
   }
 
+  /**
+   * A patch cut off by a server restart left its deployment UPDATING: its build record still
+   * names the last good revision, so it starts again from that.
+   */
+  async recover(): Promise<void> {
+    for (const d of await this.deps.store.listDeployments({ statuses: ['UPDATING'] })) {
+      await this.deps.status.transition(d.id, 'DEPLOYING', 'the server restarted while a patch applied', {
+        desired_replicas: 1,
+      });
+    }
+  }
+
   /** Keeps a development deployment at one replica until then (a watch is running). */
   keepAwake(deploymentId: string, seconds: number): number {
     const until = Date.now() + seconds * 1000;
@@ -165,6 +177,7 @@ export class DevelopmentController {
         writeBuildRecord(this.deps.home.buildRecord(d.id), build);
         await this.deps.store.updateDeployment(d.id, { bundle_sha256: packed.sha256, config: next.config });
         swapped = true;
+        await this.removeBundleIfUnused(d.bundle_sha256);
         const after = await this.deps.status.transition(d.id, 'ACTIVE', 'patch applied', {
           desired_replicas: 1,
           has_served: true,
@@ -186,8 +199,10 @@ export class DevelopmentController {
           took_ms: Date.now() - started,
         };
       } finally {
-        if (!swapped)
+        if (!swapped) {
           await this.deps.status.transition(d.id, before, 'patch failed; the previous code keeps serving');
+          await this.removeBundleIfUnused(packed.sha256);
+        }
       }
     } finally {
       if (!swapped) rmSync(revision, { recursive: true, force: true });
@@ -231,6 +246,12 @@ export class DevelopmentController {
       clearTimeout(timer);
       unwatch();
     }
+  }
+
+  /** Each patch stores a bundle; the ones no deployment holds any more are not kept. */
+  private async removeBundleIfUnused(sha: string): Promise<void> {
+    const users = (await this.deps.store.listDeployments()).filter((x) => x.bundle_sha256 === sha);
+    if (users.length === 0) this.deps.artifacts.remove(sha);
   }
 
   private removeRevisionsBut(revisions: string, keep: string): void {

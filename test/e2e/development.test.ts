@@ -105,6 +105,17 @@ for (const lang of [typescript, python]) {
       writeFileSync(join(dir, lang.modelFile), lang.version(2));
       await until(lang.model, (a) => a.body.version === 2, 30_000);
       await watch.waitFor(/✔ reloaded in \d+ ms/);
+      const events = await platform.api<{ events: { to: string; reason: string }[] }>(
+        'GET',
+        `/v1/models/${lang.model}/deployments/development/events`,
+      );
+      assert.deepEqual(
+        events.body.events.slice(-2).map((e) => [e.to, e.reason]),
+        [
+          ['UPDATING', 'applying a patch'],
+          ['ACTIVE', 'patch applied'],
+        ],
+      );
 
       const mark = watch.output().length;
       writeFileSync(join(dir, lang.modelFile), lang.broken);

@@ -213,6 +213,8 @@ async function pushAndWatch(client: ApiClient, dir: string, options: PushOptions
   const snapshot = snapshotDirectory(model.dir);
   let synced: Synced;
   let afterLogId = 0;
+  // An existing development deployment asleep at zero wakes now, so the push finds it ACTIVE.
+  await client.keepAwake(model.modelName, 60).catch(() => undefined);
   try {
     const pushed = await pushModel(client, dir, { ...options, wait: true });
     synced = { deployment: pushed.deployment, snapshot };
