@@ -13,6 +13,8 @@ export interface PlinthHome {
   appDir(deploymentId: string): string;
   /** What the builder recorded about a deployment's prepared environment. */
   buildRecord(deploymentId: string): string;
+  /** Instance types added to (or replacing) the built-in catalog. */
+  instanceTypesFile: string;
 }
 
 export function defaultHomeDir(): string {
@@ -30,5 +32,6 @@ export function plinthHome(root: string): PlinthHome {
     deployments,
     appDir: (id) => join(deployments, id, 'app'),
     buildRecord: (id) => join(deployments, id, 'build.json'),
+    instanceTypesFile: join(root, 'instance_types.yaml'),
   };
 }

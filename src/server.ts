@@ -19,6 +19,11 @@ import { Reconciler } from './reconciler/reconciler.ts';
 import { LocalBackend } from './runtime/local/local-backend.ts';
 import { openSqliteStore } from './store/sqlite/open.ts';
 import { StatusRecorder } from './store/status-recorder.ts';
+import { readInstanceTypesFile } from './config/instance-types-file.ts';
+import { BUILT_IN_INSTANCE_TYPES, mergeCatalog } from './domain/instance-types.ts';
+import { formatMemory } from './domain/quantity.ts';
+import type { Capacity } from './runtime/backend.ts';
+import { applyCapacityOverride, detectCapacity } from './runtime/local/capacity.ts';
 
 export interface ServerOptions {
   homeDir: string;
@@ -32,6 +37,8 @@ export interface ServerOptions {
   nodeStandbys?: number;
   /** Control-loop interval. */
   tickMs?: number;
+  /** `--capacity cpu=8,memory=32Gi,gpu=H100:2`: what replicas are placed on instead of what was detected. */
+  capacity?: string;
 }
 
 export interface RunningServer {
@@ -39,6 +46,8 @@ export interface RunningServer {
   /** The admin key, when this start created it (first start); otherwise null. */
   createdApiKey: string | null;
   credentialsFile: string;
+  /** What replicas are placed on and how instance types are enforced, for the start-up lines. */
+  resources: string[];
   close(): Promise<void>;
 }
 
@@ -46,11 +55,15 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const home = plinthHome(options.homeDir);
   for (const dir of [home.root, home.bundles, home.environments, home.deployments])
     mkdirSync(dir, { recursive: true });
+  const instanceTypes = mergeCatalog(BUILT_IN_INSTANCE_TYPES, readInstanceTypesFile(home.instanceTypesFile));
+  const detected = await detectCapacity();
+  const capacity = options.capacity ? applyCapacityOverride(detected, options.capacity) : detected;
   const store = await openSqliteStore(home.database);
   const artifacts = new ArtifactStore(home.bundles);
   const logs = new LogSink(store);
   const status = new StatusRecorder(store);
   const backend = new LocalBackend({
+    capacity,
     nodeStandbys: options.nodeStandbys ?? 1,
     // The gateway exists only further down; a stop asks it once a replica is draining.
     inFlightOf: (d, r) => gateway.inFlightOf(d, r),
@@ -79,6 +92,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     status,
     logs,
     inFlightOf: (d, r) => gateway.inFlightOf(d, r),
+    instanceTypes,
   });
   const builds = new BuildController(store, home, status, logs, () => void reconciler.kick());
   const kick = (): void => {
@@ -93,6 +107,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     status,
     kick,
     resetFailures: (id) => reconciler.resetFailures(id),
+    instanceTypes,
   });
   wake = (id) =>
     void store
@@ -106,6 +121,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     backend,
     status,
     logs,
+    instanceTypes,
     trial: (id) => reconciler.trial(id),
     adopt: (id) => reconciler.adopt(id),
   });
@@ -182,6 +198,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     url: baseUrl,
     createdApiKey,
     credentialsFile: home.credentials,
+    resources: describeResources(capacity, backend.limits.describe()),
     close() {
       closed ??= (async () => {
         clearInterval(buildTimer);
@@ -197,4 +214,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       return closed;
     },
   };
+}
+
+function describeResources(capacity: Capacity, enforcement: string): string[] {
+  const kinds = new Map<string, number>();
+  for (const g of capacity.gpus) kinds.set(g.kind, (kinds.get(g.kind) ?? 0) + 1);
+  const gpus = kinds.size ? [...kinds].map(([k, n]) => `${n}× ${k}`).join(', ') : 'no GPUs';
+  return [
+    `Capacity: ${capacity.cpu} CPUs (shared), ${formatMemory(capacity.memoryBytes)} memory, ${gpus}`,
+    `Enforced: ${enforcement}`,
+  ];
 }

@@ -62,7 +62,7 @@ function screenKeys(raw: Record<string, unknown>, file: string, warnings: string
   return screen(raw, Object.keys(configSchema.shape), '');
 }
 
-function describePath(path: PropertyKey[]): string {
+export function describePath(path: PropertyKey[]): string {
   return path
     .map((p) => (typeof p === 'number' ? `[${p}]` : String(p)))
     .join('.')

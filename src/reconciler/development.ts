@@ -24,7 +24,8 @@ import type { LogSink } from '../observability/log-sink.ts';
 import type { ReplicaExit, ReplicaHandle, RuntimeBackend } from '../runtime/backend.ts';
 import type { StatusRecorder } from '../store/status-recorder.ts';
 import type { Store } from '../store/store.ts';
-import { replicaSpec } from './replica-spec.ts';
+import { instanceTypeOf, replicaSpec } from './replica-spec.ts';
+import type { InstanceType } from '../domain/instance-types.ts';
 import { unpatchableChanges } from './patch-scope.ts';
 
 export interface DevelopmentDeps {
@@ -37,6 +38,7 @@ export interface DevelopmentDeps {
   /** Tells the reconciler that a replica is a trial (its failure is the patch's), or now its own. */
   trial: (replicaId: string) => void;
   adopt: (replicaId: string) => void;
+  instanceTypes: readonly InstanceType[];
   /** How long a trial replica may take to load. */
   loadTimeoutMs?: number;
   drainMs?: number;
@@ -227,7 +229,9 @@ export class DevelopmentController {
       void this.deps.backend.stop(id, { drainMs: 0 });
     }, timeoutMs);
     try {
-      await this.deps.backend.start(replicaSpec(d, build, this.deps.home, id));
+      await this.deps.backend.start(
+        replicaSpec(d, build, this.deps.home, instanceTypeOf(d, this.deps.instanceTypes), id),
+      );
       this.deps.logs.write(
         { model_id: d.model_id, deployment_id: d.id, replica_id: id },
         'platform',

@@ -8,6 +8,8 @@ import { extractBundle } from '../bundle/extract.ts';
 import { findModelEntry } from '../config/model-entry.ts';
 import { parseConfig } from '../config/parse.ts';
 import { DEFAULT_AUTOSCALING } from '../domain/autoscaling.ts';
+import { resolveInstanceType } from '../domain/instance-types.ts';
+import type { InstanceType } from '../domain/instance-types.ts';
 import { PlinthError } from '../domain/errors.ts';
 import { NAME_PATTERN, newId } from '../domain/ids.ts';
 import { isFailed } from '../domain/status.ts';
@@ -41,6 +43,7 @@ export interface LifecycleDeps {
   kick: () => void;
   /** Forgets a deployment's failed starts (a retry begins afresh). */
   resetFailures: (deploymentId: string) => void;
+  instanceTypes: readonly InstanceType[];
 }
 
 export function checkName(kind: string, name: string): string {
@@ -73,6 +76,8 @@ export class Lifecycle {
         'config.yaml',
       );
       findModelEntry(files, config, 'the bundle');
+      // An impossible request is an error at push, before anything is recorded.
+      const instanceType = resolveInstanceType(config.resources ?? {}, this.deps.instanceTypes);
 
       // Files first, under the id the record will have; the record makes them visible.
       const deploymentId = newId('d');
@@ -99,7 +104,7 @@ export class Lifecycle {
             is_development: input.development === true,
             bundle_sha256: input.bundleSha256,
             config: config as unknown as Record<string, unknown>,
-            instance_type_name: 'local',
+            instance_type_name: instanceType.name,
             autoscaling_settings: input.development
               ? { ...autoscaling, min_replica: Math.min(1, autoscaling.min_replica), max_replica: 1 }
               : autoscaling,

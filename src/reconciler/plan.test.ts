@@ -94,3 +94,48 @@ test('status rules follow the deployment state machine', () => {
     null,
   );
 });
+
+test('a changed instance type replaces replicas one by one, new before old, never below the desired ready count', () => {
+  // Two ready replicas of the old type; step the plan as the reconciler would, new ones becoming ready.
+  let replicas: ActualReplica[] = [
+    { ...r('o1', 'READY', 1), outdated: true },
+    { ...r('o2', 'READY', 2), outdated: true, inFlight: 1 },
+  ];
+  let n = 0;
+  const readyCounts: number[] = [];
+  for (let step = 0; step < 10 && replicas.some((x) => x.outdated); step++) {
+    const actions = planReplicas({ desired: 2, replicas, startNotBeforeMs: 0, nowMs: 0 });
+    assert.ok(actions.filter((a) => a.type === 'start').length <= 1, 'one new replica at a time');
+    for (const a of actions) {
+      if (a.type === 'start') replicas.push(r(`n${++n}`, 'STARTING', 10 + n));
+      else replicas = replicas.filter((x) => x.id !== a.replicaId);
+    }
+    readyCounts.push(replicas.filter((x) => x.phase === 'READY').length);
+    replicas = replicas.map((x) => (x.phase === 'STARTING' ? { ...x, phase: 'READY' } : x));
+  }
+  assert.deepEqual(
+    replicas.map((x) => [x.id, x.phase, Boolean(x.outdated)]),
+    [
+      ['n1', 'READY', false],
+      ['n2', 'READY', false],
+    ],
+  );
+  assert.ok(
+    readyCounts.every((c) => c >= 2),
+    `ready replicas never below 2: ${readyCounts.join(', ')}`,
+  );
+  assert.deepEqual(
+    planReplicas({
+      desired: 2,
+      replicas: [
+        { ...r('o1', 'READY'), outdated: true },
+        { ...r('o2', 'READY'), outdated: true, inFlight: 3 },
+        r('n1', 'READY'),
+      ],
+      startNotBeforeMs: 0,
+      nowMs: 0,
+    }),
+    [{ type: 'start' }, { type: 'stop', replicaId: 'o1' }],
+    'the idle old replica goes first',
+  );
+});

@@ -8,6 +8,8 @@ export interface ActualReplica {
   startedAtMs: number;
   /** Requests the gateway has on it; idle replicas are stopped before busy ones. */
   inFlight?: number;
+  /** Started with settings the deployment no longer has (another instance type): to be replaced. */
+  outdated?: boolean;
 }
 
 export type ReplicaAction = { type: 'start' } | { type: 'stop'; replicaId: string };
@@ -20,20 +22,49 @@ export interface PlanInput {
   nowMs: number;
 }
 
+/** Stop order: starting before ready, idle before busy, newest first. */
+function stopOrder(a: ActualReplica, b: ActualReplica): number {
+  const rank = (r: ActualReplica): number => (r.phase === 'STARTING' ? 0 : 1);
+  return rank(a) - rank(b) || (a.inFlight ?? 0) - (b.inFlight ?? 0) || b.startedAtMs - a.startedAtMs;
+}
+
 export function planReplicas(input: PlanInput): ReplicaAction[] {
   const live = input.replicas.filter((r) => r.phase === 'STARTING' || r.phase === 'READY');
+  const old = live.filter((r) => r.outdated);
+  if (old.length > 0 && input.desired > 0) return planReplacement(input, live, old);
   const actions: ReplicaAction[] = [];
   if (live.length < input.desired) {
     if (input.nowMs >= input.startNotBeforeMs) {
       for (let i = live.length; i < input.desired; i++) actions.push({ type: 'start' });
     }
   } else if (live.length > input.desired) {
-    const rank = (r: ActualReplica): number => (r.phase === 'STARTING' ? 0 : 1);
-    const victims = [...live].sort(
-      (a, b) => rank(a) - rank(b) || (a.inFlight ?? 0) - (b.inFlight ?? 0) || b.startedAtMs - a.startedAtMs,
-    );
+    const victims = [...live].sort(stopOrder);
     for (const r of victims.slice(0, live.length - input.desired))
       actions.push({ type: 'stop', replicaId: r.id });
+  }
+  return actions;
+}
+
+/**
+ * A rolling replacement, new before old: one new replica starts at a time, and an outdated one is
+ * stopped only once enough new ones are ready that the ready count never drops below `desired`.
+ */
+function planReplacement(input: PlanInput, live: ActualReplica[], old: ActualReplica[]): ReplicaAction[] {
+  const actions: ReplicaAction[] = [];
+  const fresh = live.filter((r) => !r.outdated);
+  const freshReady = fresh.filter((r) => r.phase === 'READY').length;
+  const freshStarting = fresh.length - freshReady;
+  if (fresh.length < input.desired && freshStarting === 0 && input.nowMs >= input.startNotBeforeMs) {
+    actions.push({ type: 'start' });
+  }
+  const surplus = freshReady + old.length - input.desired;
+  for (const r of [...old].sort(stopOrder).slice(0, Math.max(0, surplus))) {
+    actions.push({ type: 'stop', replicaId: r.id });
+  }
+  if (fresh.length > input.desired) {
+    for (const r of [...fresh].sort(stopOrder).slice(0, fresh.length - input.desired)) {
+      actions.push({ type: 'stop', replicaId: r.id });
+    }
   }
   return actions;
 }

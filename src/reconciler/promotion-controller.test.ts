@@ -15,6 +15,7 @@ import type { ReplicaHandle, RuntimeBackend } from '../runtime/backend.ts';
 import { openSqliteStore } from '../store/sqlite/open.ts';
 import { StatusRecorder } from '../store/status-recorder.ts';
 import type { Store } from '../store/store.ts';
+import { BUILT_IN_INSTANCE_TYPES } from '../domain/instance-types.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { PromotionController } from './promotion-controller.ts';
 
@@ -42,6 +43,8 @@ class ScriptedBackend implements RuntimeBackend {
       startedAtMs: 0,
       readyAtMs: 0,
       exit: null,
+      instanceType: '1x2',
+      gpus: [],
     }));
   }
   watch() {
@@ -105,6 +108,7 @@ beforeEach(async () => {
     status: new StatusRecorder(store),
     kick: () => {},
     resetFailures: () => {},
+    instanceTypes: BUILT_IN_INSTANCE_TYPES,
   });
   nowMs = Date.parse('2026-01-01T00:00:00.000Z');
   routingChanges = 0;

@@ -7,11 +7,13 @@ import { RUNNING_STATUSES } from '../domain/status.ts';
 import type { Deployment } from '../domain/types.ts';
 import type { PlinthHome } from '../home.ts';
 import type { LogSink } from '../observability/log-sink.ts';
+import { PendingError } from '../runtime/backend.ts';
 import type { ReplicaEvent, ReplicaHandle, RuntimeBackend } from '../runtime/backend.ts';
 import type { StatusRecorder } from '../store/status-recorder.ts';
 import type { Store } from '../store/store.ts';
 import { planReplicas, restartBackoffMs } from './plan.ts';
-import { replicaSpec } from './replica-spec.ts';
+import { instanceTypeOf, replicaSpec } from './replica-spec.ts';
+import type { InstanceType } from '../domain/instance-types.ts';
 import { nextStatus } from './status-rules.ts';
 
 interface FailureRecord {
@@ -30,11 +32,14 @@ export interface ReconcilerDeps {
   drainMs?: number;
   /** Requests the gateway has in flight on a replica. */
   inFlightOf?: (deploymentId: string, replicaId: string) => number;
+  instanceTypes: readonly InstanceType[];
 }
 
 export class Reconciler {
   private readonly deps: ReconcilerDeps;
   private readonly failures = new Map<string, FailureRecord>();
+  /** Why a deployment's next replica does not fit, while it waits. */
+  private readonly pending = new Map<string, string>();
   /** Replicas started to try new code (a development patch): their failure is the patch's, not the deployment's. */
   private readonly trials = new Set<string>();
   private running: Promise<void> | null = null;
@@ -116,9 +121,12 @@ export class Reconciler {
     // owns its replicas until it is done.
     if (d.status === 'UPDATING') return;
     const desired = RUNNING_STATUSES.has(d.status) ? d.desired_replicas : 0;
-    const replicas = this.deps.backend
-      .list(d.id)
-      .map((r) => ({ ...r, inFlight: this.deps.inFlightOf?.(d.id, r.id) ?? 0 }));
+    const type = instanceTypeOf(d, this.deps.instanceTypes).name;
+    const replicas = this.deps.backend.list(d.id).map((r) => ({
+      ...r,
+      inFlight: this.deps.inFlightOf?.(d.id, r.id) ?? 0,
+      outdated: r.instanceType !== type,
+    }));
     const failure = this.failures.get(d.id);
     const actions = planReplicas({
       desired,
@@ -126,9 +134,12 @@ export class Reconciler {
       startNotBeforeMs: failure?.notBeforeMs ?? 0,
       nowMs: Date.now(),
     });
+    if (!actions.some((a) => a.type === 'start')) this.pending.delete(d.id);
+    let placed = true;
     for (const action of actions) {
-      if (action.type === 'start') await this.startReplica(d);
-      else void this.deps.backend.stop(action.replicaId, { drainMs: this.deps.drainMs ?? 30_000 });
+      if (action.type === 'start' && placed) placed = await this.startReplica(d);
+      else if (action.type === 'stop')
+        void this.deps.backend.stop(action.replicaId, { drainMs: this.deps.drainMs ?? 30_000 });
     }
     const decision = nextStatus({
       status: d.status,
@@ -152,10 +163,21 @@ export class Reconciler {
     }
   }
 
-  private async startReplica(d: Deployment): Promise<void> {
+  /** Starts a replica; false when it does not fit on the machine now (the deployment says why). */
+  private async startReplica(d: Deployment): Promise<boolean> {
     const build = readBuildRecord(this.deps.home.buildRecord(d.id));
     if (!build) throw new Error(`deployment ${d.id} has no build record`);
-    const handle = await this.deps.backend.start(replicaSpec(d, build, this.deps.home));
+    let handle: ReplicaHandle;
+    try {
+      handle = await this.deps.backend.start(
+        replicaSpec(d, build, this.deps.home, instanceTypeOf(d, this.deps.instanceTypes)),
+      );
+    } catch (err) {
+      if (!(err instanceof PendingError)) throw err;
+      await this.recordPending(d, err.reason);
+      return false;
+    }
+    this.pending.delete(d.id);
     await this.saveReplica(handle);
     this.deps.logs.write(
       { model_id: d.model_id, deployment_id: d.id, replica_id: handle.id },
@@ -163,6 +185,16 @@ export class Reconciler {
       'INFO',
       `replica ${handle.id} starting`,
     );
+    return true;
+  }
+
+  /** A replica waits for capacity: its reason goes to the status (an event) and the logs, once. */
+  private async recordPending(d: Deployment, reason: string): Promise<void> {
+    if (this.pending.get(d.id) === reason) return;
+    this.pending.set(d.id, reason);
+    const why = `waiting for capacity: ${reason}`;
+    this.deps.logs.write({ model_id: d.model_id, deployment_id: d.id }, 'platform', 'WARNING', why);
+    await this.deps.status.transition(d.id, d.status, why);
   }
 
   private async saveReplica(handle: ReplicaHandle): Promise<void> {

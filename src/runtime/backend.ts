@@ -18,6 +18,23 @@ export interface ReplicaSpec {
   env: Record<string, string>;
   /** Directory of the prepared environment (venv for Python); null when none is needed. */
   envDir: string | null;
+  /** The deployment's instance type: what the replica is placed by and held to. */
+  resources: ReplicaResources;
+}
+
+export interface ReplicaResources {
+  instanceType: string;
+  cpuMillis: number;
+  memoryBytes: number;
+  accelerator: { kind: string; count: number } | null;
+}
+
+/** A replica that cannot be placed now; `reason` says what is missing ("needs 1× L4, 0 of 1 free"). */
+export class PendingError extends Error {
+  constructor(readonly reason: string) {
+    super(reason);
+    this.name = 'PendingError';
+  }
 }
 
 export interface ReplicaExit {
@@ -42,6 +59,10 @@ export interface ReplicaHandle {
   startedAtMs: number;
   readyAtMs: number | null;
   exit: ReplicaExit | null;
+  /** The instance type it was started with (a changed type replaces it). */
+  instanceType: string;
+  /** GPU indices it holds exclusively. */
+  gpus: number[];
 }
 
 export type ReplicaEvent =
@@ -58,7 +79,7 @@ export interface Capacity {
 export interface RuntimeBackend {
   readonly name: string;
   capacity(): Capacity;
-  /** Starts a replica; resolves once the process is launched (not yet ready). */
+  /** Starts a replica; resolves once the process is launched (not yet ready). Throws PendingError when it does not fit. */
   start(spec: ReplicaSpec): Promise<ReplicaHandle>;
   /** Stops routing to a replica, lets in-flight requests finish for up to drainMs, then stops it. */
   stop(replicaId: string, options: { drainMs: number }): Promise<void>;

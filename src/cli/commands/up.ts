@@ -17,6 +17,7 @@ interface UpOptions {
   host: string;
   home?: string;
   withExample?: boolean;
+  capacity?: string;
 }
 
 const EXAMPLE_DIR = join(packageRoot(), 'examples', 'hello');
@@ -34,6 +35,10 @@ export function registerUp(
     .option('--with-example', 'deploy examples/hello once the server is up')
     .option('--max-queue <n>', 'requests that may wait per deployment before 429', '1000')
     .option('--park-timeout <seconds>', 'how long a request may wait for a replica before 504', '600')
+    .option(
+      '--capacity <spec>',
+      'what replicas may use instead of what was detected: cpu=8,memory=32Gi,gpu=H100:2',
+    )
     .action((options: UpOptions) =>
       run(async () => {
         const port = Number(options.port);
@@ -48,7 +53,14 @@ export function registerUp(
             throw new UserError(`--max-queue ${options.maxQueue}: expected a whole number`);
           if (!(parkTimeoutS > 0))
             throw new UserError(`--park-timeout ${options.parkTimeout}: expected seconds above 0`);
-          server = await startServer({ homeDir, port, host: options.host, maxQueue, parkTimeoutS });
+          server = await startServer({
+            homeDir,
+            port,
+            host: options.host,
+            maxQueue,
+            parkTimeoutS,
+            capacity: options.capacity,
+          });
         } catch (err) {
           const code = (err as NodeJS.ErrnoException).code;
           if (code === 'EADDRINUSE')
@@ -60,6 +72,7 @@ export function registerUp(
         }
         const out = (line = ''): boolean => process.stdout.write(line + '\n');
         out(`Plinth is running at ${server.url}  (home: ${homeDir})`);
+        for (const line of server.resources) out(line);
         if (server.createdApiKey) {
           out(`Admin API key (shown once; saved in ${server.credentialsFile}):`);
           out(`  ${server.createdApiKey}`);

@@ -4,9 +4,10 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { realpathSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { availableParallelism, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { PendingError } from '../backend.ts';
 import type {
   Capacity,
   ReplicaEvent,
@@ -16,6 +17,9 @@ import type {
   RuntimeBackend,
 } from '../backend.ts';
 import { launchCommand, nodeReplicaCommand, pythonReplicaCommand } from './launch.ts';
+import { ReplicaLimits } from './limits.ts';
+import type { AppliedLimits } from './limits.ts';
+import { Inventory } from './placement.ts';
 import { StandbyPool } from './standby-pool.ts';
 import { waitUntilReady } from './readiness.ts';
 
@@ -31,6 +35,7 @@ interface Running {
   stopRequested: boolean;
   lastErrorLines: string[];
   exited: Promise<void>;
+  limits: AppliedLimits | null;
 }
 
 export interface LocalBackendOptions {
@@ -47,6 +52,10 @@ export interface LocalBackendOptions {
    * is never cut off by the replica closing its connections.
    */
   inFlightOf?: (deploymentId: string, replicaId: string) => number;
+  /** What replicas may be placed on (default: the host's CPUs and memory, no GPUs). */
+  capacity?: Capacity;
+  /** How instance types are enforced (default: detected). */
+  limits?: ReplicaLimits;
 }
 
 export class LocalBackend implements RuntimeBackend {
@@ -59,8 +68,15 @@ export class LocalBackend implements RuntimeBackend {
   /** Python standbys per base interpreter; a takeover adds the replica's venv to the path. */
   private readonly pythonPools = new Map<string, StandbyPool>();
 
+  private readonly inventory: Inventory;
+  readonly limits: ReplicaLimits;
+
   constructor(options: LocalBackendOptions) {
     this.options = options;
+    this.inventory = new Inventory(
+      options.capacity ?? { cpu: availableParallelism(), memoryBytes: totalmem(), gpus: [] },
+    );
+    this.limits = options.limits ?? ReplicaLimits.detect(this.inventory.capacity.cpu);
     if (options.nodeStandbys) {
       const pool = new StandbyPool(options.nodeStandbys, nodeReplicaCommand, baseEnv);
       pool.fill();
@@ -69,14 +85,20 @@ export class LocalBackend implements RuntimeBackend {
   }
 
   capacity(): Capacity {
-    return { cpu: cpus().length, memoryBytes: totalmem(), gpus: [] };
+    return this.inventory.capacity;
   }
 
   async start(spec: ReplicaSpec): Promise<ReplicaHandle> {
+    const placed = this.inventory.place(spec.replicaId, spec.resources);
+    if (!placed.ok) throw new PendingError(placed.reason);
     const { command, args } = launchCommand(spec);
+    const visible = placed.gpus.join(',');
     const env = {
       ...baseEnv(),
       ...spec.env,
+      // Only the GPUs placed for it; none for a CPU-only instance type.
+      CUDA_VISIBLE_DEVICES: visible,
+      NVIDIA_VISIBLE_DEVICES: visible || 'void',
       PLINTH_APP_DIR: spec.appDir,
       PLINTH_MODEL_FILE: spec.modelFile,
       PLINTH_CONFIG_JSON: JSON.stringify(spec.config),
@@ -95,6 +117,8 @@ export class LocalBackend implements RuntimeBackend {
       startedAtMs: Date.now(),
       readyAtMs: null,
       exit: null,
+      instanceType: spec.resources.instanceType,
+      gpus: placed.gpus,
     };
     const running: Running = {
       spec,
@@ -103,8 +127,14 @@ export class LocalBackend implements RuntimeBackend {
       stopRequested: false,
       lastErrorLines: [],
       exited: new Promise((resolve) => child.once('exit', () => resolve())),
+      limits: null,
     };
     this.replicas.set(spec.replicaId, running);
+    if (child.pid !== undefined) {
+      running.limits = this.limits.apply(spec.replicaId, child.pid, spec.resources, () => {
+        child.kill('SIGKILL');
+      });
+    }
 
     createInterface({ input: child.stdout! }).on('line', (line) => {
       const listening = LISTENING.exec(line);
@@ -140,14 +170,17 @@ export class LocalBackend implements RuntimeBackend {
 
   private onExit(running: Running, code: number | null, signal: NodeJS.Signals | null): void {
     const handle = running.handle;
-    const expected = running.stopRequested;
+    const oom = running.limits?.oom() ?? null;
+    running.limits?.stop();
+    this.inventory.release(handle.id);
+    const expected = running.stopRequested && !oom;
     const wasReady = handle.readyAtMs !== null;
     const exit: ReplicaExit = {
       code,
       signal,
       expected,
       wasReady,
-      reason: exitReason(running, code, signal),
+      reason: oom ?? exitReason(running, code, signal),
       output: errorOutput(running),
     };
     handle.phase = expected || code === 0 ? 'STOPPED' : 'FAILED';
