@@ -23,11 +23,15 @@ export interface BenchPlatform {
   stop(): Promise<void>;
 }
 
-export async function startBenchPlatform(): Promise<BenchPlatform> {
+export async function startBenchPlatform(extraArgs: string[] = []): Promise<BenchPlatform> {
   const home = mkdtempSync(join(tmpdir(), 'plinth-bench-'));
-  const child: ChildProcess = spawn(process.execPath, [BIN, 'up', '--port', '0', '--home', home], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [BIN, 'up', '--port', '0', '--home', home, ...extraArgs],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   let out = '';
   const url = await new Promise<string>((resolve, reject) => {
     child.stdout!.on('data', (c: Buffer) => {

@@ -165,6 +165,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     gateway,
     auth,
     urls,
+    instanceTypes,
+    reconcile: () => void reconciler.kick(),
     maxBundleBytes: 1024 ** 3,
   });
   // Idle keep-alive connections stay open longer than clients and load balancers expect to reuse them.

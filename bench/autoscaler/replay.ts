@@ -35,7 +35,8 @@ interface DeploymentView {
   starting_replica_count: number;
 }
 
-const platform = await startBenchPlatform();
+// Twenty 2 GiB replicas would not fit in this machine's memory: the sleeper needs none of it.
+const platform = await startBenchPlatform(['--capacity', 'memory=64Gi']);
 try {
   const { json } = platform.push(join(REPO, 'bench', 'models', 'sleeper'));
   const base = `/v1/models/${json.model_id}/deployments/${json.deployment_id}`;

@@ -12,6 +12,7 @@ import { collectOperations, openApiDocument } from './openapi.ts';
 import { bundleRoutes } from './routes/bundles.ts';
 import { deploymentRoutes } from './routes/deployments.ts';
 import { developmentRoutes } from './routes/development.ts';
+import { instanceTypeRoutes } from './routes/instance-types.ts';
 import { environmentRoutes } from './routes/environments.ts';
 import { modelRoutes } from './routes/models.ts';
 
@@ -63,6 +64,7 @@ export function buildApi(ctx: ApiContext): FastifyInstance {
   bundleRoutes(app, ctx);
   deploymentRoutes(app, ctx);
   developmentRoutes(app, ctx);
+  instanceTypeRoutes(app, ctx);
   environmentRoutes(app, ctx);
   return app;
 }

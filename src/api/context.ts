@@ -1,5 +1,6 @@
 // What the API's route modules need from the rest of the platform.
 import type { ArtifactStore } from '../bundle/artifact-store.ts';
+import type { InstanceType } from '../domain/instance-types.ts';
 import type { Gateway } from '../gateway/gateway.ts';
 import type { DevelopmentController } from '../reconciler/development.ts';
 import type { Lifecycle } from '../reconciler/lifecycle.ts';
@@ -19,6 +20,9 @@ export interface ApiContext {
   gateway: Gateway;
   auth: Authenticator;
   urls: UrlBuilder;
+  instanceTypes: readonly InstanceType[];
+  /** Asks the reconciler for a pass soon (replicas to replace or start). */
+  reconcile: () => void;
   /** Largest bundle accepted by PUT /v1/bundles, in bytes. */
   maxBundleBytes: number;
 }

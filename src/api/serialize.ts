@@ -84,6 +84,8 @@ export function replicaJson(record: ReplicaRecord, live: ReplicaHandle | undefin
     stopped_at: record.stopped_at,
     exit_reason: record.exit_reason,
     in_flight: inFlight,
+    instance_type: live?.instanceType ?? null,
+    gpus: live?.gpus ?? [],
   };
 }
 

@@ -3,6 +3,8 @@ import { z } from 'zod';
 import { autoscalingSchema } from '../config/schema.ts';
 import type { AutoscalingSettings } from '../domain/autoscaling.ts';
 import { PlinthError } from '../domain/errors.ts';
+import { findInstanceType } from '../domain/instance-types.ts';
+import type { InstanceType } from '../domain/instance-types.ts';
 import type { PromotionSettings } from '../domain/types.ts';
 import { parseInput } from './validate.ts';
 
@@ -41,4 +43,20 @@ export function mergeAutoscaling(
 export function mergePromotionSettings(current: PromotionSettings, patch: unknown): PromotionSettings {
   const parsed = parseInput(promotionSettingsSchema, patch, 'promotion_settings');
   return { ...current, ...Object.fromEntries(Object.entries(parsed).filter(([, v]) => v !== undefined)) };
+}
+
+/** An instance type named in a body, from the catalog; an unknown one names the field. */
+export function knownInstanceType(
+  catalog: readonly InstanceType[],
+  name: string,
+  field: string,
+): InstanceType {
+  const found = findInstanceType(catalog, name);
+  if (!found) {
+    throw new PlinthError(
+      'VALIDATION_ERROR',
+      `${field}: "${name}" is not a known instance type (GET /v1/instance_types lists them)`,
+    );
+  }
+  return found;
 }

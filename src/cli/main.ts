@@ -5,6 +5,7 @@ import { registerAutoscaling } from './commands/autoscaling.ts';
 import { registerDeployments } from './commands/deployments.ts';
 import { registerEnvironments } from './commands/environments.ts';
 import { registerInit } from './commands/init.ts';
+import { registerInstanceTypes } from './commands/instance-types.ts';
 import { registerLogs } from './commands/logs.ts';
 import { registerPredict } from './commands/predict.ts';
 import { registerPush } from './commands/push.ts';
@@ -35,5 +36,6 @@ registerDeployments(program, run);
 registerEnvironments(program, run);
 registerAutoscaling(program, run);
 registerLogs(program, run);
+registerInstanceTypes(program, run);
 
 await program.parseAsync(process.argv);

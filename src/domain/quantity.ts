@@ -52,15 +52,13 @@ export function parseAccelerator(value: string, field = 'accelerator'): Accelera
   return { kind: m[1]!.toUpperCase(), count: m[2] ? Number(m[2]) : 1 };
 }
 
+/** The largest binary unit that shows the size whole ("1872Gi", "512Mi"), else one decimal. */
 export function formatMemory(bytes: number): string {
-  for (const unit of ['Ti', 'Gi', 'Mi', 'Ki'] as const) {
-    const size = MEMORY_UNITS[unit]!;
-    if (bytes >= size) {
-      const n = bytes / size;
-      return `${Number.isInteger(n) ? n : n.toFixed(1)}${unit}`;
-    }
-  }
-  return `${bytes}`;
+  const units = ['Ti', 'Gi', 'Mi', 'Ki'] as const;
+  const whole = units.find((u) => bytes >= MEMORY_UNITS[u]! && bytes % MEMORY_UNITS[u]! === 0);
+  if (whole) return `${bytes / MEMORY_UNITS[whole]!}${whole}`;
+  const unit = units.find((u) => bytes >= MEMORY_UNITS[u]!);
+  return unit ? `${(bytes / MEMORY_UNITS[unit]!).toFixed(1)}${unit}` : `${bytes}`;
 }
 
 export function formatCpu(millicores: number): string {

@@ -13,6 +13,8 @@ import { cancelledPromotion, stepPromotion } from './promotion-steps.ts';
 export interface PromoteOptions {
   /** KEEP the previous deployment running, whatever the environment's cleanup strategy. */
   preservePrevious?: boolean;
+  /** Run the candidate on the environment's instance type, when it has one (default true). */
+  preserveEnvInstanceType?: boolean;
   requestedBy: string;
 }
 
@@ -87,7 +89,15 @@ export class PromotionController {
     }
     const settings = env.autoscaling_settings;
     const needed = Math.max(1, settings.min_replica);
-    await store.updateDeployment(candidate.id, { autoscaling_settings: settings });
+    // An environment with its own instance type runs what it serves on it, unless asked not to.
+    const instanceType =
+      env.instance_type_name && options.preserveEnvInstanceType !== false
+        ? env.instance_type_name
+        : candidate.instance_type_name;
+    await store.updateDeployment(candidate.id, {
+      autoscaling_settings: settings,
+      instance_type_name: instanceType,
+    });
     candidate = (await store.getDeployment(candidate.id))!;
     if (candidate.status !== 'BUILDING')
       await lifecycle.activate(candidate, Math.max(needed, candidate.desired_replicas));

@@ -83,7 +83,7 @@ test('push examples/hello: ACTIVE, and both URL forms and `plinth predict` answe
   const listed = await platform.cli(['deployments', 'list', '--model', 'hello']);
   assert.match(
     listed.stdout,
-    new RegExp(`${result.deployment_id}\\s+deployment-1\\s+ACTIVE\\s+1\\s+production`),
+    new RegExp(`${result.deployment_id}\\s+deployment-1\\s+ACTIVE\\s+1\\s+1x2\\s+production`),
   );
   const got = await platform.cli(['deployments', 'get', 'deployment-1', '--model', 'hello']);
   assert.equal(got.code, 0, got.stderr);

@@ -6,7 +6,7 @@ import { LOG_LEVELS_AT_OR_ABOVE } from '../../observability/log-levels.ts';
 import type { ApiContext } from '../context.ts';
 import { findDeployment, findModel } from '../lookup.ts';
 import { deploymentJson, eventJson, logJson, promotionJson, replicaJson } from '../serialize.ts';
-import { mergeAutoscaling } from '../settings-bodies.ts';
+import { knownInstanceType, mergeAutoscaling } from '../settings-bodies.ts';
 import { reloadJson } from './development.ts';
 import { requester } from './environments.ts';
 import { parseInput } from '../validate.ts';
@@ -124,13 +124,17 @@ export function deploymentRoutes(app: FastifyInstance, ctx: ApiContext): void {
       const model = await findModel(ctx.store, req.params.m);
       const d = await findDeployment(ctx.store, model, req.params.d);
       const body = parseInput(
-        z.strictObject({ preserve_previous_deployment: z.boolean().optional() }),
+        z.strictObject({
+          preserve_previous_deployment: z.boolean().optional(),
+          preserve_env_instance_type: z.boolean().optional(),
+        }),
         req.body ?? {},
         'request body',
       );
       const production = (await ctx.store.getEnvironment(model.id, 'production'))!;
       const promotion = await ctx.promotions.promote(model, production, d, {
         preservePrevious: body.preserve_previous_deployment,
+        preserveEnvInstanceType: body.preserve_env_instance_type,
         requestedBy: requester(req),
       });
       reply.code(promotion ? 202 : 200);
@@ -142,16 +146,26 @@ export function deploymentRoutes(app: FastifyInstance, ctx: ApiContext): void {
 
   app.patch<DeploymentParams>(
     '/v1/models/:m/deployments/:d',
-    { config: { summary: 'Rename a deployment or change its autoscaling settings' } },
+    { config: { summary: 'Rename a deployment, change its autoscaling settings or its instance type' } },
     async (req) => {
       const model = await findModel(ctx.store, req.params.m);
       let d = await findDeployment(ctx.store, model, req.params.d);
       const body = parseInput(
-        z.strictObject({ name: z.string().min(1).optional(), autoscaling_settings: z.unknown().optional() }),
+        z.strictObject({
+          name: z.string().min(1).optional(),
+          autoscaling_settings: z.unknown().optional(),
+          instance_type_name: z.string().min(1).optional(),
+        }),
         req.body,
         'request body',
       );
       if (body.name !== undefined) d = await ctx.lifecycle.rename(d, body.name);
+      if (body.instance_type_name !== undefined) {
+        // Its replicas are replaced one by one, new before old (the reconciler's rolling plan).
+        const type = knownInstanceType(ctx.instanceTypes, body.instance_type_name, 'instance_type_name');
+        d = await ctx.store.updateDeployment(d.id, { instance_type_name: type.name });
+        ctx.reconcile();
+      }
       if (body.autoscaling_settings !== undefined) {
         d = await ctx.store.updateDeployment(d.id, {
           autoscaling_settings: mergeAutoscaling(d.autoscaling_settings, body.autoscaling_settings, {

@@ -8,7 +8,7 @@ import { checkName } from '../../reconciler/lifecycle.ts';
 import type { ApiContext } from '../context.ts';
 import { findDeployment, findModel } from '../lookup.ts';
 import { deploymentJson, environmentJson, promotionJson } from '../serialize.ts';
-import { mergeAutoscaling, mergePromotionSettings } from '../settings-bodies.ts';
+import { knownInstanceType, mergeAutoscaling, mergePromotionSettings } from '../settings-bodies.ts';
 import { parseInput } from '../validate.ts';
 
 const createBody = z.strictObject({
@@ -23,6 +23,7 @@ const patchBody = createBody.omit({ name: true });
 const promoteBody = z.strictObject({
   deployment_id: z.string().min(1),
   preserve_previous_deployment: z.boolean().optional(),
+  preserve_env_instance_type: z.boolean().optional(),
 });
 
 type EnvParams = { Params: { m: string; e: string } };
@@ -77,7 +78,9 @@ export function environmentRoutes(app: FastifyInstance, ctx: ApiContext): void {
           { ...DEFAULT_PROMOTION_SETTINGS },
           body.promotion_settings ?? {},
         ),
-        instance_type_name: body.instance_type_name ?? null,
+        instance_type_name: body.instance_type_name
+          ? knownInstanceType(ctx.instanceTypes, body.instance_type_name, 'instance_type_name').name
+          : null,
       });
       reply.code(201);
       return describe(model, env);
@@ -112,7 +115,9 @@ export function environmentRoutes(app: FastifyInstance, ctx: ApiContext): void {
           body.promotion_settings === undefined
             ? undefined
             : mergePromotionSettings(env.promotion_settings, body.promotion_settings),
-        instance_type_name: body.instance_type_name,
+        instance_type_name: body.instance_type_name
+          ? knownInstanceType(ctx.instanceTypes, body.instance_type_name, 'instance_type_name').name
+          : body.instance_type_name,
       });
       // The environment owns the autoscaling settings of the deployment it serves.
       if (autoscaling && env.current_deployment_id) {
@@ -150,6 +155,7 @@ export function environmentRoutes(app: FastifyInstance, ctx: ApiContext): void {
       const candidate = await findDeployment(ctx.store, model, body.deployment_id);
       const promotion = await ctx.promotions.promote(model, env, candidate, {
         preservePrevious: body.preserve_previous_deployment,
+        preserveEnvInstanceType: body.preserve_env_instance_type,
         requestedBy: requester(req),
       });
       reply.code(promotion ? 202 : 200);

@@ -1,9 +1,10 @@
-// `plinth deployments list|get|activate|deactivate|retry|promote|delete`.
+// `plinth deployments list|get|activate|deactivate|retry|promote|update|delete`.
 import type { Command } from 'commander';
 import { ApiClient } from '../api-client.ts';
 import type { DeploymentInfo } from '../api-client.ts';
 import { waitForPromotion } from './environments.ts';
 import { resolveConnection } from '../connection.ts';
+import { UserError } from '../errors.ts';
 import { modelRef } from '../model-dir.ts';
 import { printJson, printTable } from '../output.ts';
 
@@ -29,12 +30,13 @@ export function registerDeployments(
         const deployments = await client.listDeployments(modelRef(options.model, undefined));
         if (options.output === 'json') return printJson({ deployments });
         printTable(
-          ['ID', 'NAME', 'STATUS', 'REPLICAS', 'ENVIRONMENT', 'CREATED'],
+          ['ID', 'NAME', 'STATUS', 'REPLICAS', 'INSTANCE TYPE', 'ENVIRONMENT', 'CREATED'],
           deployments.map((d) => [
             d.id,
             d.name,
             d.status,
             String(d.active_replica_count),
+            d.instance_type_name,
             d.environment ?? '-',
             d.created_at,
           ]),
@@ -84,6 +86,7 @@ export function registerDeployments(
         ['model', `${d.model_name} (${d.model_id})`],
         ['status', d.status + (d.status_reason ? ` — ${d.status_reason}` : '')],
         ['replicas', String(d.active_replica_count)],
+        ['instance', d.instance_type_name],
         ['environment', d.environment ?? '-'],
         ['predict url', d.predict_url],
         ['created', d.created_at],
@@ -128,6 +131,23 @@ export function registerDeployments(
       c
         .option('--environment <name>', 'environment to promote to', 'production')
         .option('--preserve-previous-deployment', 'keep the deployment it replaces running'),
+  );
+
+  deploymentCommand<Options & { instanceType?: string }>(
+    'update',
+    "Change a deployment's instance type (its replicas are replaced one by one, new before old)",
+    async ({ client, model, deployment, options, json }) => {
+      if (!options.instanceType)
+        throw new UserError('pass --instance-type NAME (see `plinth instance-types`)');
+      const d = await client.request<DeploymentInfo>(
+        'PATCH',
+        `/v1/models/${encodeURIComponent(model)}/deployments/${encodeURIComponent(deployment)}`,
+        { instance_type_name: options.instanceType },
+      );
+      if (json) return printJson(d);
+      process.stdout.write(`${d.name} (${d.id}) runs on ${d.instance_type_name}\n`);
+    },
+    (c) => c.option('--instance-type <name>', 'an instance type from `plinth instance-types`'),
   );
 
   deploymentCommand(

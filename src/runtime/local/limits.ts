@@ -84,7 +84,7 @@ export class ReplicaLimits {
   apply(replicaId: string, pid: number, need: ResourceNeed, onOom: () => void): AppliedLimits {
     let oom: string | null = null;
     const over = (used: number): string =>
-      `out of memory: the replica used ${formatMemory(used)}, more than its instance type's ${formatMemory(need.memoryBytes)}`;
+      `out of memory: the replica used ${Math.round(used / 1024 ** 2)}Mi, more than its instance type's ${formatMemory(need.memoryBytes)}`;
     if (this.cgroups) {
       const dir = join(this.cgroups, replicaId);
       try {
