@@ -229,3 +229,19 @@ test('refusals: the development deployment, a failed one, and a second promotion
       ),
   );
 });
+
+test("a candidate runs on the environment's instance type unless the promotion says not to", async () => {
+  const v1 = await deployment('v1', 'ACTIVE');
+  const v2 = await deployment('v2', 'ACTIVE');
+  const v3 = await deployment('v3', 'ACTIVE');
+  const env = await store.updateEnvironment((await production()).id, {
+    current_deployment_id: v1.id,
+    instance_type_name: 'L4:4x16',
+  });
+  const c = controller();
+  await c.promote(model, env, v2, { requestedBy: 'alice' });
+  assert.equal((await store.getDeployment(v2.id))!.instance_type_name, 'L4:4x16');
+  await c.cancel(await production());
+  await c.promote(model, await production(), v3, { requestedBy: 'alice', preserveEnvInstanceType: false });
+  assert.equal((await store.getDeployment(v3.id))!.instance_type_name, 'local', 'its own type is kept');
+});
