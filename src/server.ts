@@ -12,6 +12,7 @@ import { readCredentials, writeCredentials } from './credentials.ts';
 import { Gateway } from './gateway/gateway.ts';
 import { plinthHome } from './home.ts';
 import { levelOfLine, LogSink } from './observability/log-sink.ts';
+import { Telemetry } from './observability/telemetry.ts';
 import { DevelopmentController } from './reconciler/development.ts';
 import { Lifecycle } from './reconciler/lifecycle.ts';
 import { PromotionController } from './reconciler/promotion-controller.ts';
@@ -68,12 +69,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     // The gateway exists only further down; a stop asks it once a replica is draining.
     inFlightOf: (d, r) => gateway.inFlightOf(d, r),
     pythonStandbys: 1,
-    onLog: (spec, stream, line) =>
+    onLog: (spec, stream, line, requestId) =>
       logs.write(
         { model_id: spec.modelId, deployment_id: spec.deploymentId, replica_id: spec.replicaId },
         'replica',
         levelOfLine(stream, line),
         line,
+        requestId,
       ),
   });
   // The gateway wakes deployments at zero through the lifecycle, which exists only further down.
@@ -84,7 +86,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     maxQueue: options.maxQueue ?? 1000,
     wake: (id) => wake(id),
     queued: (id) => queued(id),
+    observe: (m) => telemetry.metrics.request(m),
+    coldStart: (model, d, environment) => telemetry.metrics.coldStart(model, d, environment),
   });
+  const telemetry = new Telemetry({ store, backend, concurrency: (id) => gateway.concurrency(id) });
   const reconciler = new Reconciler({
     store,
     backend,
@@ -166,6 +171,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     auth,
     urls,
     instanceTypes,
+    telemetry,
     reconcile: () => void reconciler.kick(),
     maxBundleBytes: 1024 ** 3,
   });
@@ -192,6 +198,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   await reconciler.start(tickMs);
   promotions.start(Math.min(250, tickMs));
   autoscaler.start(tickMs);
+  telemetry.start();
+  void telemetry.pruneLogs();
   const buildTimer = setInterval(() => void builds.pass(), tickMs);
   void builds.pass();
 
@@ -204,6 +212,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     close() {
       closed ??= (async () => {
         clearInterval(buildTimer);
+        await telemetry.stop();
         await promotions.stop();
         await autoscaler.stop();
         await reconciler.stop();

@@ -13,6 +13,8 @@ import { bundleRoutes } from './routes/bundles.ts';
 import { deploymentRoutes } from './routes/deployments.ts';
 import { developmentRoutes } from './routes/development.ts';
 import { instanceTypeRoutes } from './routes/instance-types.ts';
+import { logRoutes } from './routes/logs.ts';
+import { metricsRoutes } from './routes/metrics.ts';
 import { environmentRoutes } from './routes/environments.ts';
 import { modelRoutes } from './routes/models.ts';
 
@@ -65,6 +67,8 @@ export function buildApi(ctx: ApiContext): FastifyInstance {
   deploymentRoutes(app, ctx);
   developmentRoutes(app, ctx);
   instanceTypeRoutes(app, ctx);
+  metricsRoutes(app, ctx);
+  logRoutes(app, ctx);
   environmentRoutes(app, ctx);
   return app;
 }

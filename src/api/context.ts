@@ -1,6 +1,7 @@
 // What the API's route modules need from the rest of the platform.
 import type { ArtifactStore } from '../bundle/artifact-store.ts';
 import type { InstanceType } from '../domain/instance-types.ts';
+import type { Telemetry } from '../observability/telemetry.ts';
 import type { Gateway } from '../gateway/gateway.ts';
 import type { DevelopmentController } from '../reconciler/development.ts';
 import type { Lifecycle } from '../reconciler/lifecycle.ts';
@@ -21,6 +22,7 @@ export interface ApiContext {
   auth: Authenticator;
   urls: UrlBuilder;
   instanceTypes: readonly InstanceType[];
+  telemetry: Telemetry;
   /** Asks the reconciler for a pass soon (replicas to replace or start). */
   reconcile: () => void;
   /** Largest bundle accepted by PUT /v1/bundles, in bytes. */

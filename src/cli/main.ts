@@ -7,6 +7,7 @@ import { registerEnvironments } from './commands/environments.ts';
 import { registerInit } from './commands/init.ts';
 import { registerInstanceTypes } from './commands/instance-types.ts';
 import { registerLogs } from './commands/logs.ts';
+import { registerMetrics } from './commands/metrics.ts';
 import { registerPredict } from './commands/predict.ts';
 import { registerPush } from './commands/push.ts';
 import { registerUp } from './commands/up.ts';
@@ -36,6 +37,7 @@ registerDeployments(program, run);
 registerEnvironments(program, run);
 registerAutoscaling(program, run);
 registerLogs(program, run);
+registerMetrics(program, run);
 registerInstanceTypes(program, run);
 
 await program.parseAsync(process.argv);

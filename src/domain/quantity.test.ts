@@ -23,6 +23,9 @@ test('memory quantities: binary and decimal suffixes', () => {
   assert.equal(parseMemory('1.5Gi'), 1.5 * 1024 ** 3);
   assert.equal(parseMemory(1024), 1024);
   assert.equal(formatMemory(2 * 1024 ** 3), '2Gi');
+  assert.equal(formatMemory(1872 * 1024 ** 3), '1872Gi');
+  assert.equal(formatMemory(1.5 * 1024 ** 3), '1536Mi');
+  assert.equal(formatMemory(24684092 * 1024), '23.5Gi');
   refused(() => parseMemory('2GB', 'resources.memory'), /resources\.memory: "2GB" is not a memory quantity/);
   refused(() => parseMemory('lots'), /not a memory quantity/);
 });

@@ -52,13 +52,20 @@ export function parseAccelerator(value: string, field = 'accelerator'): Accelera
   return { kind: m[1]!.toUpperCase(), count: m[2] ? Number(m[2]) : 1 };
 }
 
-/** The largest binary unit that shows the size whole ("1872Gi", "512Mi"), else one decimal. */
+/**
+ * The largest binary unit with at least 1, whole when it is ("2Gi"), else whole in the next unit
+ * when that is short ("1872Gi", "1536Mi"), else one decimal ("23.5Gi").
+ */
 export function formatMemory(bytes: number): string {
   const units = ['Ti', 'Gi', 'Mi', 'Ki'] as const;
-  const whole = units.find((u) => bytes >= MEMORY_UNITS[u]! && bytes % MEMORY_UNITS[u]! === 0);
-  if (whole) return `${bytes / MEMORY_UNITS[whole]!}${whole}`;
-  const unit = units.find((u) => bytes >= MEMORY_UNITS[u]!);
-  return unit ? `${(bytes / MEMORY_UNITS[unit]!).toFixed(1)}${unit}` : `${bytes}`;
+  const i = units.findIndex((u) => bytes >= MEMORY_UNITS[u]!);
+  if (i === -1) return `${bytes}`;
+  const n = bytes / MEMORY_UNITS[units[i]!]!;
+  if (Number.isInteger(n)) return `${n}${units[i]}`;
+  const smaller = units[i + 1];
+  if (smaller && Number.isInteger(bytes / MEMORY_UNITS[smaller]!) && bytes / MEMORY_UNITS[smaller]! < 10_000)
+    return `${bytes / MEMORY_UNITS[smaller]!}${smaller}`;
+  return `${n.toFixed(1)}${units[i]}`;
 }
 
 export function formatCpu(millicores: number): string {

@@ -123,3 +123,17 @@ export interface LogRecord {
 }
 
 export type NewLogRecord = Omit<LogRecord, 'id'>;
+
+/** One answered inference request, as the gateway measured it. */
+export interface RequestMeasure {
+  model: Model;
+  deployment: Deployment;
+  /** The environment the request was addressed to; null when it named a deployment. */
+  environment: string | null;
+  status: number;
+  e2eS: number;
+  ttfbS: number | null;
+  queueS: number;
+  requestBytes: number;
+  responseBytes: number;
+}

@@ -5,12 +5,14 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { errorBody, isPlinthError, PlinthError } from '../domain/errors.ts';
 import { isFailed } from '../domain/status.ts';
-import type { Deployment } from '../domain/types.ts';
+import type { Deployment, Model, RequestMeasure } from '../domain/types.ts';
 import type { Store } from '../store/store.ts';
 import { Activator } from './activator.ts';
 import type { Lease } from './activator.ts';
 import { proxyToReplica, readSmallBody, ReplicaPools, UpstreamError } from './proxy.ts';
+import type { ProxyOutcome } from './proxy.ts';
 import { TargetResolver } from './resolver.ts';
+import type { ResolvedTarget } from './resolver.ts';
 import { matchInference } from './routing.ts';
 import type { InferenceRoute } from './routing.ts';
 
@@ -21,6 +23,10 @@ export interface GatewayOptions {
   wake?: (deploymentId: string) => void;
   /** A request found no free slot and queued: the autoscaler may add replicas before its tick. */
   queued?: (deploymentId: string) => void;
+  /** Each answered inference request, measured (metrics). */
+  observe?: (m: RequestMeasure) => void;
+  /** A request found its deployment at zero replicas and woke it. */
+  coldStart?: (model: Model, d: Deployment, environment: string | null) => void;
 }
 
 export interface ReadyReplica {
@@ -70,6 +76,8 @@ export class Gateway {
       parkTimeoutMs: options.parkTimeoutMs ?? 600_000,
       wake: options.wake ?? (() => {}),
       queued: options.queued ?? (() => {}),
+      observe: options.observe ?? (() => {}),
+      coldStart: options.coldStart ?? (() => {}),
     };
   }
 
@@ -105,6 +113,11 @@ export class Gateway {
     const incomingId = req.headers['x-request-id'];
     const requestId = typeof incomingId === 'string' && incomingId.length <= 200 ? incomingId : randomUUID();
     let lease: Lease | undefined;
+    const arrivedAt = performance.now();
+    let measured: { target: ResolvedTarget; deployment: Deployment } | undefined;
+    let queueS = 0;
+    let requestBytes = 0;
+    let outcome: ProxyOutcome | undefined;
     try {
       const resolving = this.resolver.resolve(route);
       const target = resolving instanceof Promise ? await resolving : resolving;
@@ -112,6 +125,7 @@ export class Gateway {
         target.split && this.takesCandidate(target.environment!, target.split.percent)
           ? target.split.deployment
           : target.deployment;
+      if (route.action !== 'wake') measured = { target, deployment };
       const failure = this.failures.get(deployment.id) ?? statusFailure(deployment);
       if (failure) throw failure;
       if (route.action === 'wake') {
@@ -123,22 +137,27 @@ export class Gateway {
       }
       const bodyOrPromise = readSmallBody(req);
       const body = bodyOrPromise instanceof Promise ? await bodyOrPromise : bodyOrPromise;
+      requestBytes = Buffer.isBuffer(body) ? body.length : Number(req.headers['content-length'] ?? 0) || 0;
       const activator = this.activatorFor(deployment);
-      if (activator.readyCount === 0 && deployment.status === 'SCALED_TO_ZERO')
+      if (activator.readyCount === 0 && deployment.status === 'SCALED_TO_ZERO') {
         this.options.wake(deployment.id);
+        this.options.coldStart(target.model, deployment, target.environment);
+      }
       // A replica that refuses the connection never saw the request: try another one.
       for (let attempt = 1; ; attempt++) {
         const acquired = activator.acquire();
         if (acquired instanceof Promise) {
           this.options.queued(deployment.id);
+          const queuedAt = performance.now();
           const onGone = (): void => activator.cancel(acquired);
           res.once('close', onGone);
           lease = await acquired;
+          queueS += (performance.now() - queuedAt) / 1000;
           res.off('close', onGone);
           if (res.destroyed) return;
         } else lease = acquired;
         try {
-          await proxyToReplica(this.pools.get(lease.replica.address), req, res, body, requestId);
+          outcome = await proxyToReplica(this.pools.get(lease.replica.address), req, res, body, requestId);
           return;
         } catch (err) {
           if (!(err instanceof UpstreamError)) throw err;
@@ -154,6 +173,24 @@ export class Gateway {
       sendError(res, err instanceof UpstreamError ? replicaUnavailable(err) : err, requestId);
     } finally {
       lease?.release();
+      if (measured && (outcome || res.headersSent)) {
+        const endedAt = performance.now();
+        this.options.observe({
+          model: measured.target.model,
+          deployment: measured.deployment,
+          environment: measured.target.environment,
+          status: outcome?.statusCode ?? res.statusCode,
+          e2eS: (endedAt - arrivedAt) / 1000,
+          ttfbS: outcome?.firstByteAt
+            ? (outcome.firstByteAt - arrivedAt) / 1000
+            : res.headersSent
+              ? (endedAt - arrivedAt) / 1000
+              : null,
+          queueS,
+          requestBytes,
+          responseBytes: outcome?.responseBytes ?? Number(res.getHeader('content-length') ?? 0),
+        });
+      }
     }
   }
 

@@ -79,6 +79,9 @@ export interface ProxyOutcome {
   statusCode: number;
   /** Whether any response byte was written to the client. */
   responded: boolean;
+  /** When the response head went to the client (performance.now()). */
+  firstByteAt: number | null;
+  responseBytes: number;
 }
 
 export class UpstreamError extends Error {
@@ -99,6 +102,8 @@ export function proxyToReplica(
 ): Promise<ProxyOutcome> {
   return new Promise((resolve, reject) => {
     let statusCode = 0;
+    let firstByteAt: number | null = null;
+    let responseBytes = 0;
     let abortUpstream: ((err?: Error) => void) | undefined;
     const onClientGone = (): void => {
       if (!res.writableFinished) abortUpstream?.(new Error('client went away'));
@@ -118,23 +123,25 @@ export function proxyToReplica(
         }
         headers.push('x-request-id', requestId);
         res.writeHead(status, headers);
+        firstByteAt = performance.now();
         if (headers.includes('x-plinth-stream')) res.flushHeaders();
         res.on('drain', resume);
         return true;
       },
       onData(chunk) {
+        responseBytes += chunk.length;
         return res.write(chunk);
       },
       onComplete() {
         res.off('close', onClientGone);
         res.end();
-        resolve({ statusCode, responded: true });
+        resolve({ statusCode, responded: true, firstByteAt, responseBytes });
       },
       onError(err) {
         res.off('close', onClientGone);
         if (res.headersSent) {
           res.destroy();
-          resolve({ statusCode, responded: true });
+          resolve({ statusCode, responded: true, firstByteAt, responseBytes });
         } else reject(new UpstreamError(err, false));
       },
     };

@@ -1,11 +1,12 @@
 // Resolves an inference route to the deployment that serves it, with a short-lived cache that
 // the platform invalidates whenever deployments or environments change.
 import { PlinthError } from '../domain/errors.ts';
-import type { Deployment } from '../domain/types.ts';
+import type { Deployment, Model } from '../domain/types.ts';
 import type { Store } from '../store/store.ts';
 import type { InferenceRoute } from './routing.ts';
 
 export interface ResolvedTarget {
+  model: Model;
   deployment: Deployment;
   /** The environment the request named, if any. */
   environment: string | null;
@@ -70,6 +71,7 @@ export class TargetResolver {
           ? await this.store.getDeployment(ramping.to_deployment_id)
           : undefined;
       return {
+        model,
         deployment,
         environment: t.name,
         split: candidate ? { deployment: candidate, percent: ramping!.traffic_percent } : null,
@@ -83,12 +85,12 @@ export class TargetResolver {
           `model ${model.name} has no development deployment; create one with \`plinth push --watch\``,
         );
       }
-      return { deployment: dev, environment: null, split: null };
+      return { model, deployment: dev, environment: null, split: null };
     }
     const deployment = await this.store.getDeployment(t.id);
     if (!deployment || deployment.model_id !== model.id) {
       throw new PlinthError('DEPLOYMENT_NOT_FOUND', `model ${model.name} has no deployment "${t.id}"`);
     }
-    return { deployment, environment: null, split: null };
+    return { model, deployment, environment: null, split: null };
   }
 }

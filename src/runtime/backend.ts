@@ -63,6 +63,8 @@ export interface ReplicaHandle {
   instanceType: string;
   /** GPU indices it holds exclusively. */
   gpus: number[];
+  /** The process id, where the backend runs processes on this machine. */
+  pid?: number;
 }
 
 export type ReplicaEvent =

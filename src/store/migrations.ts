@@ -133,6 +133,20 @@ function migrations(dialect: SqlDialectName): Record<string, Migration> {
           .execute();
       },
     },
+    '0003_metrics': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('metric_buckets')
+          .addColumn('scope', 'text', (c) => c.notNull())
+          .addColumn('resolution_s', 'integer', (c) => c.notNull())
+          .addColumn('start_ms', 'bigint', (c) => c.notNull())
+          .addColumn('data_json', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('metric_buckets_pk', ['scope', 'resolution_s', 'start_ms'])
+          .execute();
+        await db.schema.createIndex('logs_request_id').on('logs').column('request_id').execute();
+        await db.schema.createIndex('logs_time').on('logs').column('time').execute();
+      },
+    },
   };
 }
 

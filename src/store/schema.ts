@@ -107,4 +107,12 @@ export interface Database {
   api_keys: ApiKeysTable;
   logs: LogsTable;
   promotions: PromotionsTable;
+  metric_buckets: MetricBucketsTable;
+}
+
+export interface MetricBucketsTable {
+  scope: string;
+  resolution_s: number;
+  start_ms: number;
+  data_json: string;
 }

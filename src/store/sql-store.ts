@@ -22,6 +22,7 @@ import type {
   DeploymentPatch,
   EnvironmentPatch,
   LogQuery,
+  MetricBucket,
   NewApiKey,
   NewDeployment,
   PromotionPatch,
@@ -349,15 +350,91 @@ export class SqlStore implements Store {
     if (query.since) q = q.where('time', '>=', query.since);
     if (query.until) q = q.where('time', '<=', query.until);
     if (query.levels) q = q.where('level', 'in', [...query.levels]);
+    if (query.request_id) q = q.where('request_id', '=', query.request_id);
     if (query.search) {
       const pattern = `%${query.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
       q = q.where(sql<boolean>`message like ${pattern} escape '\\'`);
     }
     const rows = await q
-      .orderBy('id')
+      .orderBy('id', query.newest ? 'desc' : 'asc')
       .limit(query.limit ?? 1000)
       .execute();
+    if (query.newest) rows.reverse();
     return rows.map(toLog);
+  }
+
+  async pruneLogs(options: { before?: string; keep?: number }): Promise<number> {
+    let removed = 0;
+    if (options.before) {
+      const r = await this.db.deleteFrom('logs').where('time', '<', options.before).executeTakeFirst();
+      removed += Number(r.numDeletedRows);
+    }
+    if (options.keep !== undefined) {
+      const cutoff = await this.db
+        .selectFrom('logs')
+        .select('id')
+        .orderBy('id', 'desc')
+        .offset(options.keep)
+        .limit(1)
+        .executeTakeFirst();
+      if (cutoff) {
+        const r = await this.db.deleteFrom('logs').where('id', '<=', cutoff.id).executeTakeFirst();
+        removed += Number(r.numDeletedRows);
+      }
+    }
+    return removed;
+  }
+
+  async saveMetricBuckets(buckets: readonly MetricBucket[]): Promise<void> {
+    if (buckets.length === 0) return;
+    await this.db
+      .insertInto('metric_buckets')
+      .values(
+        buckets.map((b) => ({
+          scope: b.scope,
+          resolution_s: b.resolution_s,
+          start_ms: b.start_ms,
+          data_json: JSON.stringify(b.data),
+        })),
+      )
+      .onConflict((oc) =>
+        oc
+          .columns(['scope', 'resolution_s', 'start_ms'])
+          .doUpdateSet((eb) => ({ data_json: eb.ref('excluded.data_json') })),
+      )
+      .execute();
+  }
+
+  async queryMetricBuckets(query: {
+    scope: string;
+    resolution_s: number;
+    from_ms: number;
+    to_ms: number;
+  }): Promise<MetricBucket[]> {
+    const rows = await this.db
+      .selectFrom('metric_buckets')
+      .selectAll()
+      .where('scope', '=', query.scope)
+      .where('resolution_s', '=', query.resolution_s)
+      .where('start_ms', '>=', query.from_ms)
+      .where('start_ms', '<', query.to_ms)
+      .orderBy('start_ms')
+      .execute();
+    return rows.map((r) => ({
+      scope: r.scope,
+      resolution_s: Number(r.resolution_s),
+      start_ms: Number(r.start_ms),
+      data: JSON.parse(r.data_json) as unknown,
+    }));
+  }
+
+  async pruneMetricBuckets(resolution_s: number, before_ms: number): Promise<number> {
+    const r = await this.db
+      .deleteFrom('metric_buckets')
+      .where('resolution_s', '=', resolution_s)
+      .where('start_ms', '<', before_ms)
+      .executeTakeFirst();
+    return Number(r.numDeletedRows);
   }
 
   async close(): Promise<void> {

@@ -209,7 +209,26 @@ export function runStoreSuite(name: string, open: () => Promise<Store>): void {
         (await store.queryLogs({ deployment_id: d.id, replica_id: 'r2' })).map((l) => l.message),
         ['ready'],
       );
+      await store.appendLogs([
+        { ...base, time: t(4), level: 'INFO', message: 'predicting', request_id: 'req-7' },
+      ]);
+      assert.deepEqual(
+        (await store.queryLogs({ deployment_id: d.id, request_id: 'req-7' })).map((l) => l.message),
+        ['predicting'],
+      );
+      assert.equal(await store.pruneLogs({ before: t(2) }), 1, 'older than the cut: gone');
+      assert.equal(await store.pruneLogs({ keep: 2 }), 1, 'beyond the newest 2: gone');
+      assert.deepEqual(
+        (await store.queryLogs({ deployment_id: d.id })).map((l) => l.message),
+        ['ready', 'predicting'],
+      );
+      await store.appendLogs([{ ...base, time: t(5), level: 'INFO', message: 'done' }]);
       assert.equal((await store.queryLogs({ deployment_id: d.id, limit: 1 })).length, 1);
+      assert.deepEqual(
+        (await store.queryLogs({ deployment_id: d.id, limit: 2, newest: true })).map((l) => l.message),
+        ['predicting', 'done'],
+        'the newest two, oldest first',
+      );
     });
 
     test('promotions are recorded, updated and listed newest first; environments can be deleted', async () => {
@@ -253,6 +272,43 @@ export function runStoreSuite(name: string, open: () => Promise<Store>): void {
       );
       await store.deleteEnvironment(staging.id);
       assert.equal(await store.getEnvironment(model.id, 'staging'), undefined);
+    });
+
+    test('metric buckets are written, replaced, read by range and pruned', async () => {
+      const bucket = (start_ms: number, n: number) => ({
+        scope: 'deployment:d1',
+        resolution_s: 10,
+        start_ms,
+        data: { n },
+      });
+      await store.saveMetricBuckets([bucket(0, 1), bucket(10_000, 2), bucket(20_000, 3)]);
+      await store.saveMetricBuckets([bucket(10_000, 20)]);
+      await store.saveMetricBuckets([{ ...bucket(10_000, 99), scope: 'deployment:d2' }]);
+      const read = await store.queryMetricBuckets({
+        scope: 'deployment:d1',
+        resolution_s: 10,
+        from_ms: 5_000,
+        to_ms: 30_000,
+      });
+      assert.deepEqual(
+        read.map((b) => [b.start_ms, b.data]),
+        [
+          [10_000, { n: 20 }],
+          [20_000, { n: 3 }],
+        ],
+      );
+      assert.equal(await store.pruneMetricBuckets(10, 15_000), 3);
+      assert.equal(
+        (
+          await store.queryMetricBuckets({
+            scope: 'deployment:d1',
+            resolution_s: 10,
+            from_ms: 0,
+            to_ms: 1e12,
+          })
+        ).length,
+        1,
+      );
     });
 
     test('API keys are found by hash until revoked', async () => {

@@ -73,7 +73,18 @@ export interface LogQuery {
   until?: string;
   levels?: readonly LogLevel[];
   search?: string;
+  request_id?: string;
   limit?: number;
+  /** The newest `limit` records (still returned oldest first) instead of the oldest. */
+  newest?: boolean;
+}
+
+/** One time bucket of a metric series, for a scope (`deployment:{id}`, `environment:{model}/{name}`). */
+export interface MetricBucket {
+  scope: string;
+  resolution_s: number;
+  start_ms: number;
+  data: unknown;
 }
 
 export interface NewApiKey {
@@ -124,6 +135,18 @@ export interface Store {
 
   appendLogs(records: readonly NewLogRecord[]): Promise<void>;
   queryLogs(query: LogQuery): Promise<LogRecord[]>;
+  /** Deletes log records older than `before` (ISO time), then all but the newest `keep`. */
+  pruneLogs(options: { before?: string; keep?: number }): Promise<number>;
+  /** Writes buckets, replacing any with the same scope, resolution and start. */
+  saveMetricBuckets(buckets: readonly MetricBucket[]): Promise<void>;
+  queryMetricBuckets(query: {
+    scope: string;
+    resolution_s: number;
+    from_ms: number;
+    to_ms: number;
+  }): Promise<MetricBucket[]>;
+  /** Deletes buckets of a resolution that started before `before_ms`. */
+  pruneMetricBuckets(resolution_s: number, before_ms: number): Promise<number>;
 
   close(): Promise<void>;
 }

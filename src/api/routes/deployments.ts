@@ -1,11 +1,10 @@
 // /v1/models/{m}/deployments…: create (from an uploaded bundle), list, get, delete, and each
-// deployment's events, logs and replicas.
+// deployment's events and replicas.
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { LOG_LEVELS_AT_OR_ABOVE } from '../../observability/log-levels.ts';
 import type { ApiContext } from '../context.ts';
 import { findDeployment, findModel } from '../lookup.ts';
-import { deploymentJson, eventJson, logJson, promotionJson, replicaJson } from '../serialize.ts';
+import { deploymentJson, eventJson, promotionJson, replicaJson } from '../serialize.ts';
 import { knownInstanceType, mergeAutoscaling } from '../settings-bodies.ts';
 import { reloadJson } from './development.ts';
 import { requester } from './environments.ts';
@@ -18,26 +17,7 @@ const createBody = z.strictObject({
   development: z.boolean().optional(),
 });
 
-const logQuery = z.object({
-  since: z.string().optional(),
-  until: z.string().optional(),
-  level: z.enum(['DEBUG', 'INFO', 'WARNING', 'ERROR']).optional(),
-  replica: z.string().optional(),
-  request_id: z.string().optional(),
-  search: z.string().optional(),
-  after_id: z.coerce.number().int().min(0).optional(),
-  limit: z.coerce.number().int().min(1).max(10000).optional(),
-});
-
 type DeploymentParams = { Params: { m: string; d: string } };
-
-/** `10m`, `2h`, `30s`, `1d` → an ISO time that long ago; ISO times pass through. */
-export function parseSince(value: string, nowMs: number): string {
-  const m = /^(\d+)(s|m|h|d)$/.exec(value);
-  if (!m) return value;
-  const unitMs = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 's' | 'm' | 'h' | 'd'];
-  return new Date(nowMs - Number(m[1]) * unitMs).toISOString();
-}
 
 export function deploymentRoutes(app: FastifyInstance, ctx: ApiContext): void {
   const describe = async (model: Model, d: Deployment) =>
@@ -213,28 +193,6 @@ export function deploymentRoutes(app: FastifyInstance, ctx: ApiContext): void {
       const model = await findModel(ctx.store, req.params.m);
       const d = await findDeployment(ctx.store, model, req.params.d);
       return { events: (await ctx.store.listEvents(d.id)).map(eventJson) };
-    },
-  );
-
-  app.get<DeploymentParams & { Querystring: Record<string, string> }>(
-    '/v1/models/:m/deployments/:d/logs',
-    { config: { summary: 'Build, replica and platform logs of a deployment' } },
-    async (req) => {
-      const model = await findModel(ctx.store, req.params.m);
-      const d = await findDeployment(ctx.store, model, req.params.d);
-      const q = parseInput(logQuery, req.query, 'query');
-      const now = Date.now();
-      const logs = await ctx.store.queryLogs({
-        deployment_id: d.id,
-        since: q.since ? parseSince(q.since, now) : undefined,
-        until: q.until ? parseSince(q.until, now) : undefined,
-        levels: q.level ? LOG_LEVELS_AT_OR_ABOVE[q.level] : undefined,
-        replica_id: q.replica,
-        search: q.search,
-        after_id: q.after_id,
-        limit: q.limit,
-      });
-      return { logs: logs.filter((l) => !q.request_id || l.request_id === q.request_id).map(logJson) };
     },
   );
 

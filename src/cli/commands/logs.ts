@@ -14,6 +14,9 @@ interface LogsOptions {
   since?: string;
   replica?: string;
   level?: string;
+  requestId?: string;
+  search?: string;
+  until?: string;
   output?: string;
 }
 
@@ -31,6 +34,9 @@ export function registerLogs(
     .option('--since <when>', 'only lines newer than this (10m, 2h, 1d or an ISO time)')
     .option('--replica <id>', 'only this replica')
     .option('--level <level>', 'DEBUG, INFO, WARNING or ERROR (and above)')
+    .option('--until <when>', 'only lines older than this (10m, 2h, 1d or an ISO time)')
+    .option('--request-id <id>', 'only lines of this request (its X-Request-Id)')
+    .option('--search <text>', 'only lines containing this text')
     .option('--output <format>', 'text or json', 'text')
     .action((dir: string | undefined, options: LogsOptions) =>
       run(async () => {
@@ -48,16 +54,22 @@ export function registerLogs(
           deployment = chosen.id;
         }
         const d = await client.getDeployment(model, deployment);
-        const lines = await client.logs(model, d.id, {
-          since: options.since,
+        const filters = {
           replica: options.replica,
           level,
+          request_id: options.requestId,
+          search: options.search,
+        };
+        const lines = await client.logs(model, d.id, {
+          ...filters,
+          since: options.since,
+          until: options.until,
           limit: 10000,
+          newest: 'true',
         });
         if (options.output === 'json') return printJson({ logs: lines });
         for (const l of lines) process.stdout.write(formatLogLine(l) + '\n');
-        if (options.tail)
-          await tailForever(client, d, lines.at(-1)?.id ?? 0, { replica: options.replica, level });
+        if (options.tail) await tailForever(client, d, lines.at(-1)?.id ?? 0, filters);
       }, options.output === 'json'),
     );
 }

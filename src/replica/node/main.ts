@@ -4,7 +4,10 @@
 // directory of the replica it becomes — so that a cold start pays only for the model's load().
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
+import { tagConsole } from './request-context.ts';
 import { createModelServer } from './server.ts';
+
+tagConsole();
 
 if (process.env.PLINTH_STANDBY === '1') {
   const takeover = await new Promise<{ env: Record<string, string>; cwd: string }>((resolve) => {

@@ -7,6 +7,7 @@ import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { isAsyncIterable, ModelInstance } from './model-instance.ts';
 import type { ModelContext } from './model-instance.ts';
+import { withRequestId } from './request-context.ts';
 import { Semaphore } from './semaphore.ts';
 
 export interface ModelServerOptions {
@@ -78,6 +79,17 @@ export function createModelServer(options: ModelServerOptions): ModelServer {
       });
     }
     const requestId = req.headers['x-request-id'];
+    const id = typeof requestId === 'string' ? requestId : undefined;
+    return withRequestId(id, () => answer(req, res, ready, input, requestId));
+  }
+
+  async function answer(
+    req: IncomingMessage,
+    res: ServerResponse,
+    ready: ModelInstance,
+    input: unknown,
+    requestId: string | string[] | undefined,
+  ): Promise<void> {
     try {
       const pre = await ready.preprocess(input);
       const release = await slots.acquire();

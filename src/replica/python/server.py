@@ -7,6 +7,7 @@ Settings come from the environment the runtime backend sets (PLINTH_*). It never
 anything outside the standard library before the user's model.
 """
 import asyncio
+import contextvars
 import importlib.util
 import inspect
 import json
@@ -28,6 +29,37 @@ _DONE = object()
 def log_error(message):
     sys.stderr.write(message.rstrip("\n") + "\n")
     sys.stderr.flush()
+
+
+# The request being handled, for the model's own log lines (see runtime/replica-log-mark.ts).
+REQUEST_ID = contextvars.ContextVar("plinth_request_id", default=None)
+REQUEST_MARK_START = "\x1b]plinth-request;"
+REQUEST_MARK_END = "\x07"
+
+
+class RequestTaggedStream:
+    """Wraps stdout/stderr: a line started while a request is handled begins with its id mark."""
+
+    def __init__(self, inner):
+        self._inner = inner
+        self._at_line_start = True
+
+    def write(self, text):
+        request_id = REQUEST_ID.get()
+        if request_id and text:
+            mark = REQUEST_MARK_START + request_id + REQUEST_MARK_END
+            lines = text.split("\n")
+            out = []
+            for i, line in enumerate(lines):
+                starts = self._at_line_start if i == 0 else True
+                out.append(mark + line if starts and (line or i < len(lines) - 1) else line)
+            text = "\n".join(out)
+        if text:
+            self._at_line_start = text.endswith("\n")
+        return self._inner.write(text)
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
 
 
 class ModelHolder:
@@ -98,7 +130,9 @@ class ModelServer:
     async def call(self, fn, *args):
         if inspect.iscoroutinefunction(fn):
             return await fn(*args)
-        result = await self.loop.run_in_executor(self.executor, fn, *args)
+        # The worker thread runs in this task's context, so the model's prints carry the request id.
+        context = contextvars.copy_context()
+        result = await self.loop.run_in_executor(self.executor, context.run, fn, *args)
         if inspect.isawaitable(result):
             return await result
         return result
@@ -180,6 +214,13 @@ class ModelServer:
             return await send_json(writer, 400, {"error": {"code": "BAD_REQUEST", "message": "request body is not valid JSON"}})
         model = self.holder.model
         request_id = headers.get("x-request-id")
+        token = REQUEST_ID.set(request_id)
+        try:
+            return await self.answer(model, payload, headers, writer, request_id)
+        finally:
+            REQUEST_ID.reset(token)
+
+    async def answer(self, model, payload, headers, writer, request_id):
         try:
             if self.holder.has("preprocess"):
                 payload = await self.call(model.preprocess, payload)
@@ -208,7 +249,7 @@ class ModelServer:
                     await write_chunk(writer, encode_item(item, sse))
             else:
                 while True:
-                    item = await self.loop.run_in_executor(self.executor, next, output, _DONE)
+                    item = await self.loop.run_in_executor(self.executor, contextvars.copy_context().run, next, output, _DONE)
                     if item is _DONE:
                         break
                     await write_chunk(writer, encode_item(item, sse))
@@ -361,6 +402,8 @@ def take_over_standby():
 
 
 def main():
+    sys.stdout = RequestTaggedStream(sys.stdout)
+    sys.stderr = RequestTaggedStream(sys.stderr)
     if os.environ.get("PLINTH_STANDBY") == "1":
         take_over_standby()
     env = os.environ

@@ -16,6 +16,7 @@ import type {
   ReplicaSpec,
   RuntimeBackend,
 } from '../backend.ts';
+import { readMark } from '../replica-log-mark.ts';
 import { launchCommand, nodeReplicaCommand, pythonReplicaCommand } from './launch.ts';
 import { ReplicaLimits } from './limits.ts';
 import type { AppliedLimits } from './limits.ts';
@@ -23,7 +24,12 @@ import { Inventory } from './placement.ts';
 import { StandbyPool } from './standby-pool.ts';
 import { waitUntilReady } from './readiness.ts';
 
-export type ReplicaLogSink = (spec: ReplicaSpec, stream: 'stdout' | 'stderr', line: string) => void;
+export type ReplicaLogSink = (
+  spec: ReplicaSpec,
+  stream: 'stdout' | 'stderr',
+  line: string,
+  requestId: string | null,
+) => void;
 
 const LISTENING = /^plinth: listening on (\S+)$/;
 const LOAD_FAILED = 'plinth: load() failed: ';
@@ -119,6 +125,7 @@ export class LocalBackend implements RuntimeBackend {
       exit: null,
       instanceType: spec.resources.instanceType,
       gpus: placed.gpus,
+      pid: child.pid,
     };
     const running: Running = {
       spec,
@@ -143,12 +150,14 @@ export class LocalBackend implements RuntimeBackend {
         void this.pollReadiness(running);
         return;
       }
-      this.options.onLog(spec, 'stdout', line);
+      const { requestId, text } = readMark(line);
+      this.options.onLog(spec, 'stdout', text, requestId);
     });
     createInterface({ input: child.stderr! }).on('line', (line) => {
-      running.lastErrorLines.push(line);
+      const { requestId, text } = readMark(line);
+      running.lastErrorLines.push(text);
       if (running.lastErrorLines.length > 40) running.lastErrorLines.shift();
-      this.options.onLog(spec, 'stderr', line);
+      this.options.onLog(spec, 'stderr', text, requestId);
     });
     child.once('error', (err) => {
       running.lastErrorLines.push(`could not start the replica process: ${err.message}`);

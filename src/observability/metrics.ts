@@ -1,0 +1,180 @@
+// What the gateway and the runtime report, recorded twice: as Prometheus metrics (the names and
+// labels of DESIGN.md §5, served at /metrics) and into the series store that the API and the
+// dashboard read. Every second it samples each deployment's concurrency, replicas and
+// replica-seconds; every few seconds its replicas' CPU and memory.
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Deployment, Model, RequestMeasure } from '../domain/types.ts';
+import { ProcessUsage } from './process-usage.ts';
+import { LATENCY_BOUNDS } from './series.ts';
+import { deploymentScope, environmentScope } from './series-store.ts';
+import type { SeriesStore } from './series-store.ts';
+
+const SIZE_BUCKETS = [256, 1024, 4096, 16_384, 65_536, 262_144, 1_048_576, 4_194_304, 16_777_216, 67_108_864];
+
+/** One deployment's state for a sample: what the gauges show and the series record. */
+export interface DeploymentSample {
+  model: Model;
+  deployment: Deployment;
+  environments: string[];
+  concurrency: number;
+  replicas: { phase: string; instanceType: string; pid: number | null }[];
+}
+
+type Labels = Record<'model_id' | 'model_name' | 'deployment_id' | 'environment', string>;
+
+function labelsOf(model: Model, d: Deployment, environment: string | null): Labels {
+  return { model_id: model.id, model_name: model.name, deployment_id: d.id, environment: environment ?? '' };
+}
+
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly usage = new ProcessUsage();
+  private readonly requests: Counter;
+  private readonly e2e: Histogram;
+  private readonly ttfb: Histogram;
+  private readonly queue: Histogram;
+  private readonly requestSize: Histogram;
+  private readonly responseSize: Histogram;
+  private readonly coldStarts: Counter;
+  private readonly concurrent: Gauge;
+  private readonly active: Gauge;
+  private readonly starting: Gauge;
+
+  constructor(
+    private readonly series: SeriesStore,
+    /** Each deployment's state now (for the gauges at scrape time). */
+    private readonly snapshot: () => Promise<DeploymentSample[]>,
+  ) {
+    const labelNames = ['model_id', 'model_name', 'deployment_id', 'environment'] as const;
+    const withStatus = [...labelNames, 'status_code'] as const;
+    const registers = [this.registry];
+    this.requests = new Counter({
+      name: 'plinth_inference_requests_total',
+      help: 'Inference requests answered, by status code.',
+      labelNames: withStatus,
+      registers,
+    });
+    const histogram = (name: string, help: string, buckets: number[]) =>
+      new Histogram({ name, help, labelNames: withStatus, buckets, registers });
+    this.e2e = histogram(
+      'plinth_end_to_end_response_time_seconds',
+      'Time from a request arriving at the gateway to its last response byte.',
+      LATENCY_BOUNDS,
+    );
+    this.ttfb = histogram(
+      'plinth_time_to_first_byte_seconds',
+      'Time from a request arriving at the gateway to the first response byte.',
+      LATENCY_BOUNDS,
+    );
+    this.queue = histogram(
+      'plinth_queue_time_seconds',
+      'Time a request waited for a replica slot.',
+      LATENCY_BOUNDS,
+    );
+    this.requestSize = histogram('plinth_request_size_bytes', 'Request body size.', SIZE_BUCKETS);
+    this.responseSize = histogram('plinth_response_size_bytes', 'Response body size.', SIZE_BUCKETS);
+    this.coldStarts = new Counter({
+      name: 'plinth_cold_starts_total',
+      help: 'Requests that found a deployment at zero replicas and woke it.',
+      labelNames,
+      registers,
+    });
+    const gauge = (name: string, help: string, pick: (s: DeploymentSample) => number): Gauge => {
+      const read = this.snapshot;
+      return new Gauge({
+        name,
+        help,
+        labelNames,
+        registers,
+        async collect() {
+          this.reset();
+          for (const s of await read()) {
+            this.set(labelsOf(s.model, s.deployment, s.environments[0] ?? null), pick(s));
+          }
+        },
+      });
+    };
+    this.concurrent = gauge(
+      'plinth_concurrent_requests',
+      'Requests in flight or queued at the gateway.',
+      (s) => s.concurrency,
+    );
+    this.active = gauge(
+      'plinth_replicas_active',
+      'Replicas ready to serve.',
+      (s) => s.replicas.filter((r) => r.phase === 'READY').length,
+    );
+    this.starting = gauge(
+      'plinth_replicas_starting',
+      'Replicas starting or loading the model.',
+      (s) => s.replicas.filter((r) => r.phase === 'STARTING').length,
+    );
+  }
+
+  request(m: RequestMeasure): void {
+    const labels = { ...labelsOf(m.model, m.deployment, m.environment), status_code: String(m.status) };
+    this.requests.inc(labels);
+    this.e2e.observe(labels, m.e2eS);
+    if (m.ttfbS !== null) this.ttfb.observe(labels, m.ttfbS);
+    this.queue.observe(labels, m.queueS);
+    this.requestSize.observe(labels, m.requestBytes);
+    this.responseSize.observe(labels, m.responseBytes);
+    const scopes = [deploymentScope(m.deployment.id)];
+    if (m.environment) scopes.push(environmentScope(m.model.id, m.environment));
+    this.series.addRequest(scopes, { status: m.status, e2eS: m.e2eS, ttfbS: m.ttfbS, queueS: m.queueS });
+  }
+
+  coldStart(model: Model, d: Deployment, environment: string | null): void {
+    this.coldStarts.inc(labelsOf(model, d, environment));
+    const scopes = [deploymentScope(d.id)];
+    if (environment) scopes.push(environmentScope(model.id, environment));
+    this.series.addColdStart(scopes);
+  }
+
+  /** The per-second sample of every deployment (and of the environments they serve). */
+  async sampleSecond(withUsage: boolean): Promise<void> {
+    const samples = await this.snapshot();
+    const alive = new Set<number>();
+    for (const s of samples) {
+      const live = s.replicas.filter(
+        (r) => r.phase === 'READY' || r.phase === 'STARTING' || r.phase === 'DRAINING',
+      );
+      const sample = {
+        concurrency: s.concurrency,
+        active: live.filter((r) => r.phase === 'READY').length,
+        starting: live.filter((r) => r.phase === 'STARTING').length,
+        replicaTypes: live.map((r) => r.instanceType),
+      };
+      const scopes = [
+        deploymentScope(s.deployment.id),
+        ...s.environments.map((e) => environmentScope(s.model.id, e)),
+      ];
+      for (const scope of scopes) this.series.addSecond(scope, sample);
+      if (!withUsage) continue;
+      let cpu = 0;
+      let rss = 0;
+      let measured = false;
+      for (const r of live) {
+        if (r.pid === null) continue;
+        alive.add(r.pid);
+        const u = this.usage.read(r.pid);
+        if (!u) continue;
+        rss += u.rssBytes;
+        if (u.cpuCores !== null) {
+          cpu += u.cpuCores;
+          measured = true;
+        }
+      }
+      if (measured) for (const scope of scopes) this.series.addUsage(scope, cpu, rss);
+    }
+    if (withUsage) this.usage.keep(alive);
+  }
+
+  exposition(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}

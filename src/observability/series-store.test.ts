@@ -1,0 +1,77 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { openSqliteStore } from '../store/sqlite/open.ts';
+import { quantile } from './series.ts';
+import { deploymentScope, environmentScope, SeriesStore } from './series-store.ts';
+
+test('requests and samples add up exactly over steps; percentiles come from the histograms', async () => {
+  const store = await openSqliteStore(':memory:');
+  let now = Date.parse('2026-01-01T00:00:00Z');
+  const series = new SeriesStore(store, () => now);
+  const d = deploymentScope('d1');
+  const e = environmentScope('m1', 'production');
+  for (let i = 0; i < 100; i++) {
+    now += 1000;
+    series.addRequest([d, e], {
+      status: i % 10 === 0 ? 500 : 200,
+      e2eS: i < 90 ? 0.02 : 2,
+      ttfbS: 0.01,
+      queueS: 0,
+    });
+    series.addSecond(d, { concurrency: 2, active: 1, starting: 0, replicaTypes: ['1x2'] });
+    if (i % 20 === 0) await series.flush();
+  }
+  const from = Date.parse('2026-01-01T00:00:00Z');
+  const points = await series.query(d, from, from + 120_000, 60, () => 3.6);
+  assert.equal(points.length, 2);
+  const sum = (k: '2xx' | '5xx') => points.reduce((a, p) => a + p.requests[k], 0);
+  assert.deepEqual([sum('2xx'), sum('5xx')], [90, 10]);
+  assert.equal(
+    points.reduce((a, p) => a + (p.replica_seconds['1x2'] ?? 0), 0),
+    100,
+  );
+  assert.equal(
+    Math.round(points.reduce((a, p) => a + (p.cost ?? 0), 0) * 1000) / 1000,
+    0.1,
+    '100 replica-seconds at 3.6 $/h',
+  );
+  assert.equal(points[0]!.concurrency_avg, 2);
+  const envPoints = await series.query(e, from, from + 120_000, 120, () => null);
+  assert.equal(envPoints[0]!.requests['2xx'] + envPoints[0]!.requests['5xx'], 100);
+  assert.ok(envPoints[0]!.latency_seconds.p50! <= 0.025, 'p50 within the 25 ms bucket');
+  assert.ok(envPoints[0]!.latency_seconds.p99! > 1, 'p99 in the slow tail');
+  assert.equal(quantile([0, 0, 0], 0.5), null);
+});
+
+test('memory holds only open buckets however long it runs; closed ones go to the store and are pruned', async () => {
+  const store = await openSqliteStore(':memory:');
+  let now = Date.parse('2026-01-01T00:00:00Z');
+  const series = new SeriesStore(store, () => now);
+  const scopes = Array.from({ length: 5 }, (_, i) => deploymentScope(`d${i}`));
+  let most = 0;
+  for (let s = 0; s < 3 * 3600; s++) {
+    now += 1000;
+    for (const scope of scopes)
+      series.addSecond(scope, { concurrency: 1, active: 1, starting: 0, replicaTypes: ['1x2'] });
+    if (s % 10 === 9) await series.flush();
+    most = Math.max(most, series.bucketsInMemory);
+  }
+  assert.ok(
+    most <= scopes.length * 2 * 2,
+    `at most two buckets per scope and resolution in memory (saw ${most})`,
+  );
+  const fine = await store.queryMetricBuckets({
+    scope: scopes[0]!,
+    resolution_s: 10,
+    from_ms: 0,
+    to_ms: now + 1,
+  });
+  assert.ok(fine.length <= 361, `10 s buckets are kept for an hour (${fine.length})`);
+  const coarse = await store.queryMetricBuckets({
+    scope: scopes[0]!,
+    resolution_s: 300,
+    from_ms: 0,
+    to_ms: now + 1,
+  });
+  assert.ok(coarse.length === 36 || coarse.length === 37, `three hours of 5 min buckets (${coarse.length})`);
+});

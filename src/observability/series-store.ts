@@ -1,0 +1,134 @@
+// The metric series of every deployment and environment: the open bucket of each scope at two
+// resolutions (10 s, kept an hour; 5 min, kept a week) in memory, closed buckets in the store.
+// Memory stays bounded by the number of scopes, whatever the traffic or the uptime; a restart
+// loses at most the last flush interval. Queries merge stored and open buckets into steps.
+import type { Store } from '../store/store.ts';
+import { addRequest, addSecond, addUsage, emptyBucket, mergeBuckets, toPoint } from './series.ts';
+import type { BucketData, RequestObservation, SecondSample, SeriesPoint } from './series.ts';
+
+export const RESOLUTIONS = [
+  { seconds: 10, keepMs: 3600_000 },
+  { seconds: 300, keepMs: 7 * 86_400_000 },
+] as const;
+
+interface OpenBucket {
+  scope: string;
+  resolutionS: number;
+  startMs: number;
+  data: BucketData;
+  dirty: boolean;
+}
+
+export const deploymentScope = (deploymentId: string): string => `deployment:${deploymentId}`;
+export const environmentScope = (modelId: string, environment: string): string =>
+  `environment:${modelId}/${environment}`;
+
+export class SeriesStore {
+  private readonly open = new Map<string, OpenBucket>();
+  private closed: OpenBucket[] = [];
+
+  constructor(
+    private readonly store: Store,
+    private readonly clock: () => number = Date.now,
+  ) {}
+
+  /** Buckets held in memory (open ones and closed ones waiting for the next flush). */
+  get bucketsInMemory(): number {
+    return this.open.size + this.closed.length;
+  }
+
+  private each(scope: string, update: (b: BucketData) => void): void {
+    const now = this.clock();
+    for (const r of RESOLUTIONS) {
+      const key = `${scope}|${r.seconds}`;
+      const startMs = Math.floor(now / (r.seconds * 1000)) * r.seconds * 1000;
+      let b = this.open.get(key);
+      if (b && b.startMs !== startMs) {
+        if (b.dirty) this.closed.push(b);
+        b = undefined;
+      }
+      if (!b) {
+        b = { scope, resolutionS: r.seconds, startMs, data: emptyBucket(), dirty: false };
+        this.open.set(key, b);
+      }
+      update(b.data);
+      b.dirty = true;
+    }
+  }
+
+  addRequest(scopes: readonly string[], r: RequestObservation): void {
+    for (const s of scopes) this.each(s, (b) => addRequest(b, r));
+  }
+
+  addSecond(scope: string, sample: SecondSample): void {
+    this.each(scope, (b) => addSecond(b, sample));
+  }
+
+  addUsage(scope: string, cpuCores: number, rssBytes: number): void {
+    this.each(scope, (b) => addUsage(b, cpuCores, rssBytes));
+  }
+
+  addColdStart(scopes: readonly string[]): void {
+    for (const s of scopes) this.each(s, (b) => b.coldStarts++);
+  }
+
+  /** Writes closed buckets and the open ones' progress; drops what is past its retention. */
+  async flush(): Promise<void> {
+    const closed = this.closed;
+    this.closed = [];
+    const open = [...this.open.values()].filter((b) => b.dirty);
+    const now = this.clock();
+    // Open buckets no longer written to are closed for good once their period is over.
+    for (const [key, b] of this.open) {
+      if (b.startMs + b.resolutionS * 1000 <= now) this.open.delete(key);
+    }
+    for (const b of open) b.dirty = false;
+    await this.store.saveMetricBuckets(
+      [...closed, ...open].map((b) => ({
+        scope: b.scope,
+        resolution_s: b.resolutionS,
+        start_ms: b.startMs,
+        data: b.data,
+      })),
+    );
+    for (const r of RESOLUTIONS) await this.store.pruneMetricBuckets(r.seconds, now - r.keepMs);
+  }
+
+  /**
+   * Points of `stepS` seconds from `fromMs` to `toMs`, from the finest resolution that covers the
+   * range and fits the step. `price` gives an instance type's price per hour.
+   */
+  async query(
+    scope: string,
+    fromMs: number,
+    toMs: number,
+    stepS: number,
+    price: (instanceType: string) => number | null,
+  ): Promise<SeriesPoint[]> {
+    const now = this.clock();
+    const resolution =
+      RESOLUTIONS.find((r) => stepS >= r.seconds && fromMs >= now - r.keepMs) ?? RESOLUTIONS.at(-1)!;
+    const stepMs = Math.max(stepS, resolution.seconds) * 1000;
+    const stored = await this.store.queryMetricBuckets({
+      scope,
+      resolution_s: resolution.seconds,
+      from_ms: fromMs - resolution.seconds * 1000,
+      to_ms: toMs,
+    });
+    const buckets = new Map(stored.map((b) => [b.start_ms, b.data as BucketData]));
+    for (const b of [...this.closed, ...this.open.values()]) {
+      if (b.scope === scope && b.resolutionS === resolution.seconds) buckets.set(b.startMs, b.data);
+    }
+    const steps = new Map<number, BucketData>();
+    for (const [startMs, data] of buckets) {
+      if (startMs + resolution.seconds * 1000 <= fromMs || startMs >= toMs) continue;
+      const step = fromMs + Math.max(0, Math.floor((startMs - fromMs) / stepMs)) * stepMs;
+      steps.set(step, mergeBuckets(steps.get(step) ?? emptyBucket(), data));
+    }
+    const points: SeriesPoint[] = [];
+    for (let t = fromMs; t < toMs; t += stepMs) {
+      points.push(toPoint(t, stepMs / 1000, steps.get(t) ?? emptyBucket(), price));
+    }
+    return points;
+  }
+}

@@ -1,0 +1,102 @@
+// The running side of metrics and logs: samples every deployment each second (its replicas'
+// CPU and memory every fifth), flushes the series to the store every ten seconds, and prunes
+// logs by age and count every minute. Started and stopped with the server.
+import type { Deployment, Model } from '../domain/types.ts';
+import type { RuntimeBackend } from '../runtime/backend.ts';
+import type { Store } from '../store/store.ts';
+import { Metrics } from './metrics.ts';
+import type { DeploymentSample } from './metrics.ts';
+import { SeriesStore } from './series-store.ts';
+
+export interface TelemetryOptions {
+  store: Store;
+  backend: RuntimeBackend;
+  /** Requests in flight plus queued for a deployment, now. */
+  concurrency: (deploymentId: string) => number;
+  /** Logs older than this many days are removed (default 7). */
+  logRetentionDays?: number;
+  /** At most this many log records are kept (default 1,000,000). */
+  logRetentionRecords?: number;
+}
+
+const SILENT = new Set(['INACTIVE', 'BUILD_FAILED', 'DEPLOY_FAILED', 'FAILED', 'BUILDING']);
+
+export class Telemetry {
+  readonly series: SeriesStore;
+  readonly metrics: Metrics;
+  private readonly timers: NodeJS.Timeout[] = [];
+  private ticks = 0;
+  private sampling: Promise<void> = Promise.resolve();
+
+  constructor(private readonly options: TelemetryOptions) {
+    this.series = new SeriesStore(options.store);
+    this.metrics = new Metrics(this.series, () => this.snapshot());
+  }
+
+  /** Each live deployment with its model, the environments it serves, concurrency and replicas. */
+  async snapshot(): Promise<DeploymentSample[]> {
+    const { store, backend } = this.options;
+    const deployments = (await store.listDeployments()).filter((d) => !SILENT.has(d.status));
+    const models = new Map<string, Model>();
+    const serving = new Map<string, string[]>();
+    for (const modelId of new Set(deployments.map((d: Deployment) => d.model_id))) {
+      const model = await store.getModel(modelId);
+      if (model) models.set(modelId, model);
+      for (const env of await store.listEnvironments(modelId)) {
+        if (!env.current_deployment_id) continue;
+        serving.set(env.current_deployment_id, [...(serving.get(env.current_deployment_id) ?? []), env.name]);
+      }
+    }
+    return deployments.flatMap((d) => {
+      const model = models.get(d.model_id);
+      if (!model) return [];
+      return [
+        {
+          model,
+          deployment: d,
+          environments: serving.get(d.id) ?? [],
+          concurrency: this.options.concurrency(d.id),
+          replicas: backend
+            .list(d.id)
+            .map((r) => ({ phase: r.phase, instanceType: r.instanceType, pid: r.pid ?? null })),
+        },
+      ];
+    });
+  }
+
+  start(): void {
+    this.timers.push(
+      setInterval(() => {
+        this.ticks++;
+        this.sampling = this.sampling
+          .then(() => this.metrics.sampleSecond(this.ticks % 5 === 0))
+          .catch((err: Error) => console.error(`metrics: sampling failed: ${err.message}`));
+      }, 1000),
+      setInterval(() => void this.flush(), 10_000),
+      setInterval(() => void this.pruneLogs(), 60_000),
+    );
+    for (const t of this.timers) t.unref();
+  }
+
+  async flush(): Promise<void> {
+    await this.series
+      .flush()
+      .catch((err: Error) => console.error(`metrics: could not store series: ${err.message}`));
+  }
+
+  async pruneLogs(): Promise<void> {
+    const days = this.options.logRetentionDays ?? 7;
+    await this.options.store
+      .pruneLogs({
+        before: new Date(Date.now() - days * 86_400_000).toISOString(),
+        keep: this.options.logRetentionRecords ?? 1_000_000,
+      })
+      .catch((err: Error) => console.error(`logs: could not prune: ${err.message}`));
+  }
+
+  async stop(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    await this.sampling;
+    await this.flush();
+  }
+}
