@@ -4,6 +4,7 @@
 // replica-seconds; every few seconds its replicas' CPU and memory.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Deployment, Model, RequestMeasure } from '../domain/types.ts';
+import type { GpuUsage } from './gpu-usage.ts';
 import { ProcessUsage } from './process-usage.ts';
 import { LATENCY_BOUNDS } from './series.ts';
 import { deploymentScope, environmentScope } from './series-store.ts';
@@ -17,7 +18,7 @@ export interface DeploymentSample {
   deployment: Deployment;
   environments: string[];
   concurrency: number;
-  replicas: { phase: string; instanceType: string; pid: number | null }[];
+  replicas: { phase: string; instanceType: string; pid: number | null; gpus: number[] }[];
 }
 
 type Labels = Record<'model_id' | 'model_name' | 'deployment_id' | 'environment', string>;
@@ -131,8 +132,11 @@ export class Metrics {
     this.series.addColdStart(scopes);
   }
 
-  /** The per-second sample of every deployment (and of the environments they serve). */
-  async sampleSecond(withUsage: boolean): Promise<void> {
+  /**
+   * The per-second sample of every deployment (and of the environments they serve); with
+   * `withUsage`, its replicas' CPU and memory too, and their GPUs' use when `gpus` is given.
+   */
+  async sampleSecond(withUsage: boolean, gpus: Map<number, GpuUsage> | null = null): Promise<void> {
     const samples = await this.snapshot();
     const alive = new Set<number>();
     for (const s of samples) {
@@ -166,6 +170,12 @@ export class Metrics {
         }
       }
       if (measured) for (const scope of scopes) this.series.addUsage(scope, cpu, rss);
+      const devices = live.flatMap((r) => r.gpus).flatMap((i) => (gpus?.has(i) ? [gpus.get(i)!] : []));
+      if (devices.length > 0) {
+        const utilization = devices.reduce((a, g) => a + g.utilization, 0) / devices.length;
+        const memory = devices.reduce((a, g) => a + g.memoryBytes, 0);
+        for (const scope of scopes) this.series.addGpu(scope, utilization, memory);
+      }
     }
     if (withUsage) this.usage.keep(alive);
   }

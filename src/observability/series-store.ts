@@ -3,7 +3,7 @@
 // Memory stays bounded by the number of scopes, whatever the traffic or the uptime; a restart
 // loses at most the last flush interval. Queries merge stored and open buckets into steps.
 import type { Store } from '../store/store.ts';
-import { addRequest, addSecond, addUsage, emptyBucket, mergeBuckets, toPoint } from './series.ts';
+import { addGpu, addRequest, addSecond, addUsage, emptyBucket, mergeBuckets, toPoint } from './series.ts';
 import type { BucketData, RequestObservation, SecondSample, SeriesPoint } from './series.ts';
 
 export const RESOLUTIONS = [
@@ -66,6 +66,10 @@ export class SeriesStore {
 
   addUsage(scope: string, cpuCores: number, rssBytes: number): void {
     this.each(scope, (b) => addUsage(b, cpuCores, rssBytes));
+  }
+
+  addGpu(scope: string, utilization: number, memoryBytes: number): void {
+    this.each(scope, (b) => addGpu(b, utilization, memoryBytes));
   }
 
   addColdStart(scopes: readonly string[]): void {

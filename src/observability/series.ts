@@ -25,6 +25,10 @@ export interface BucketData {
   usageSamples: number;
   cpuCoresSum: number;
   rssBytesSum: number;
+  /** GPU samples of the replicas' devices (nvidia-smi): utilisation 0–1 averaged, memory summed. */
+  gpuSamples: number;
+  gpuUtilizationSum: number;
+  gpuMemoryBytesSum: number;
   /** Replica-seconds by instance type name. */
   replicaSeconds: Record<string, number>;
 }
@@ -45,6 +49,9 @@ export function emptyBucket(): BucketData {
     usageSamples: 0,
     cpuCoresSum: 0,
     rssBytesSum: 0,
+    gpuSamples: 0,
+    gpuUtilizationSum: 0,
+    gpuMemoryBytesSum: 0,
     replicaSeconds: {},
   };
 }
@@ -99,6 +106,12 @@ export function addUsage(b: BucketData, cpuCores: number, rssBytes: number): voi
   b.rssBytesSum += rssBytes;
 }
 
+export function addGpu(b: BucketData, utilization: number, memoryBytes: number): void {
+  b.gpuSamples++;
+  b.gpuUtilizationSum += utilization;
+  b.gpuMemoryBytesSum += memoryBytes;
+}
+
 export function mergeBuckets(into: BucketData, from: BucketData): BucketData {
   for (const k of Object.keys(into.requests) as StatusClass[]) into.requests[k] += from.requests[k];
   for (const h of ['latency', 'ttfb', 'queue'] as const) from[h].forEach((n, i) => (into[h][i]! += n));
@@ -111,6 +124,10 @@ export function mergeBuckets(into: BucketData, from: BucketData): BucketData {
   into.usageSamples += from.usageSamples;
   into.cpuCoresSum += from.cpuCoresSum;
   into.rssBytesSum += from.rssBytesSum;
+  // Buckets stored before GPU sampling existed have no GPU fields.
+  into.gpuSamples += from.gpuSamples ?? 0;
+  into.gpuUtilizationSum += from.gpuUtilizationSum ?? 0;
+  into.gpuMemoryBytesSum += from.gpuMemoryBytesSum ?? 0;
   for (const [t, s] of Object.entries(from.replicaSeconds))
     into.replicaSeconds[t] = (into.replicaSeconds[t] ?? 0) + s;
   return into;
@@ -148,6 +165,8 @@ export interface SeriesPoint {
   cold_starts: number;
   cpu_cores: number | null;
   rss_bytes: number | null;
+  gpu_utilization: number | null;
+  gpu_memory_bytes: number | null;
   replica_seconds: Record<string, number>;
   cost: number | null;
 }
@@ -192,6 +211,8 @@ export function toPoint(
     cold_starts: b.coldStarts,
     cpu_cores: b.usageSamples ? b.cpuCoresSum / b.usageSamples : null,
     rss_bytes: b.usageSamples ? b.rssBytesSum / b.usageSamples : null,
+    gpu_utilization: b.gpuSamples ? b.gpuUtilizationSum / b.gpuSamples : null,
+    gpu_memory_bytes: b.gpuSamples ? b.gpuMemoryBytesSum / b.gpuSamples : null,
     replica_seconds: { ...b.replicaSeconds },
     cost: cost === null ? null : Math.round(cost * 1e6) / 1e6,
   };

@@ -4,6 +4,8 @@
 import type { Deployment, Model } from '../domain/types.ts';
 import type { RuntimeBackend } from '../runtime/backend.ts';
 import type { Store } from '../store/store.ts';
+import { readGpuUsage } from './gpu-usage.ts';
+import type { GpuUsage } from './gpu-usage.ts';
 import { Metrics } from './metrics.ts';
 import type { DeploymentSample } from './metrics.ts';
 import { SeriesStore } from './series-store.ts';
@@ -26,6 +28,7 @@ export class Telemetry {
   readonly metrics: Metrics;
   private readonly timers: NodeJS.Timeout[] = [];
   private ticks = 0;
+  private noNvidiaSmi = false;
   private sampling: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: TelemetryOptions) {
@@ -58,7 +61,7 @@ export class Telemetry {
           concurrency: this.options.concurrency(d.id),
           replicas: backend
             .list(d.id)
-            .map((r) => ({ phase: r.phase, instanceType: r.instanceType, pid: r.pid ?? null })),
+            .map((r) => ({ phase: r.phase, instanceType: r.instanceType, pid: r.pid ?? null, gpus: r.gpus })),
         },
       ];
     });
@@ -68,14 +71,23 @@ export class Telemetry {
     this.timers.push(
       setInterval(() => {
         this.ticks++;
+        const withUsage = this.ticks % 5 === 0;
         this.sampling = this.sampling
-          .then(() => this.metrics.sampleSecond(this.ticks % 5 === 0))
+          .then(async () => this.metrics.sampleSecond(withUsage, withUsage ? await this.gpuUsage() : null))
           .catch((err: Error) => console.error(`metrics: sampling failed: ${err.message}`));
       }, 1000),
       setInterval(() => void this.flush(), 10_000),
       setInterval(() => void this.pruneLogs(), 60_000),
     );
     for (const t of this.timers) t.unref();
+  }
+
+  /** GPU use from nvidia-smi, only while some replica holds a GPU (and only if it answers). */
+  private async gpuUsage(): Promise<Map<number, GpuUsage> | null> {
+    if (this.noNvidiaSmi || !this.options.backend.list().some((r) => r.gpus.length > 0)) return null;
+    const usage = await readGpuUsage();
+    if (!usage) this.noNvidiaSmi = true;
+    return usage;
   }
 
   async flush(): Promise<void> {
