@@ -1,6 +1,7 @@
 // Bundles the CLI/server and the Node replica's model server into dist/ with esbuild, so that
-// they start without a TypeScript loader (faster, and about half the memory). Dependencies stay
-// external. Runs on `npm install` (prepare), before `npm start` and before `npm test`.
+// they start without a TypeScript loader (faster, and about half the memory), and the dashboard
+// with Vite. Dependencies stay external. Runs on `npm install` (prepare), before `npm start` and
+// before `npm test`.
 import { build } from 'esbuild';
 import { rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -26,3 +27,6 @@ await build({
   entryPoints: [join(root, 'src/replica/node/main.ts')],
   outfile: join(root, 'dist/replica-node.mjs'),
 });
+// The dashboard: React + uPlot, bundled by Vite into dist/dashboard (served by the API at `/`).
+const { build: viteBuild } = await import('vite');
+await viteBuild({ configFile: join(root, 'dashboard/vite.config.ts') });

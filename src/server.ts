@@ -172,6 +172,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     urls,
     instanceTypes,
     telemetry,
+    onStatusChange: (listener) => status.onChange(listener),
     reconcile: () => void reconciler.kick(),
     maxBundleBytes: 1024 ** 3,
   });

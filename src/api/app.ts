@@ -13,6 +13,7 @@ import { bundleRoutes } from './routes/bundles.ts';
 import { deploymentRoutes } from './routes/deployments.ts';
 import { developmentRoutes } from './routes/development.ts';
 import { instanceTypeRoutes } from './routes/instance-types.ts';
+import { dashboardRoutes } from './routes/dashboard.ts';
 import { logRoutes } from './routes/logs.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { environmentRoutes } from './routes/environments.ts';
@@ -69,6 +70,7 @@ export function buildApi(ctx: ApiContext): FastifyInstance {
   instanceTypeRoutes(app, ctx);
   metricsRoutes(app, ctx);
   logRoutes(app, ctx);
+  dashboardRoutes(app, ctx);
   environmentRoutes(app, ctx);
   return app;
 }

@@ -1,6 +1,7 @@
 // What the API's route modules need from the rest of the platform.
 import type { ArtifactStore } from '../bundle/artifact-store.ts';
 import type { InstanceType } from '../domain/instance-types.ts';
+import type { Deployment } from '../domain/types.ts';
 import type { Telemetry } from '../observability/telemetry.ts';
 import type { Gateway } from '../gateway/gateway.ts';
 import type { DevelopmentController } from '../reconciler/development.ts';
@@ -23,6 +24,8 @@ export interface ApiContext {
   urls: UrlBuilder;
   instanceTypes: readonly InstanceType[];
   telemetry: Telemetry;
+  /** Calls back on every deployment status change; returns the unsubscribe function. */
+  onStatusChange: (listener: (d: Deployment) => void) => () => void;
   /** Asks the reconciler for a pass soon (replicas to replace or start). */
   reconcile: () => void;
   /** Largest bundle accepted by PUT /v1/bundles, in bytes. */

@@ -72,6 +72,7 @@ export function registerUp(
         }
         const out = (line = ''): boolean => process.stdout.write(line + '\n');
         out(`Plinth is running at ${server.url}  (home: ${homeDir})`);
+        out(`Dashboard: ${server.url}/  (sign in with the API key)`);
         for (const line of server.resources) out(line);
         if (server.createdApiKey) {
           out(`Admin API key (shown once; saved in ${server.credentialsFile}):`);
