@@ -15,6 +15,8 @@ export interface PlinthHome {
   buildRecord(deploymentId: string): string;
   /** Instance types added to (or replacing) the built-in catalog. */
   instanceTypesFile: string;
+  /** The key that encrypts secrets at rest (mode 600), unless PLINTH_SECRET_KEY gives one. */
+  secretKeyFile: string;
 }
 
 export function defaultHomeDir(): string {
@@ -33,5 +35,6 @@ export function plinthHome(root: string): PlinthHome {
     appDir: (id) => join(deployments, id, 'app'),
     buildRecord: (id) => join(deployments, id, 'build.json'),
     instanceTypesFile: join(root, 'instance_types.yaml'),
+    secretKeyFile: join(root, 'secret.key'),
   };
 }

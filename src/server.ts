@@ -4,7 +4,9 @@ import { mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { buildApi } from './api/app.ts';
 import { Autoscaler } from './autoscaler/driver.ts';
+import { mayCallModel } from './api/access.ts';
 import { Authenticator } from './api/auth.ts';
+import { PlinthError } from './domain/errors.ts';
 import { makeUrlBuilder } from './api/serialize.ts';
 import { BuildController } from './builder/build-controller.ts';
 import { ArtifactStore } from './bundle/artifact-store.ts';
@@ -20,6 +22,8 @@ import { Reconciler } from './reconciler/reconciler.ts';
 import { LocalBackend } from './runtime/local/local-backend.ts';
 import { openSqliteStore } from './store/sqlite/open.ts';
 import { StatusRecorder } from './store/status-recorder.ts';
+import { SecretBox } from './secrets/secret-box.ts';
+import { Vault } from './secrets/vault.ts';
 import { readInstanceTypesFile } from './config/instance-types-file.ts';
 import { BUILT_IN_INSTANCE_TYPES, mergeCatalog } from './domain/instance-types.ts';
 import { formatMemory } from './domain/quantity.ts';
@@ -38,6 +42,13 @@ export interface ServerOptions {
   nodeStandbys?: number;
   /** Control-loop interval. */
   tickMs?: number;
+  /** Seconds a client may take to send a request's headers (default 30) and whole request (default 300). */
+  headersTimeoutS?: number;
+  requestTimeoutS?: number;
+  /** Failed authentications a client may make in a minute before its answers slow down (default 20). */
+  authFailuresPerMinute?: number;
+  /** Largest inference request body in bytes (default 100 MiB). */
+  maxInferenceBodyBytes?: number;
   /** `--capacity cpu=8,memory=32Gi,gpu=H100:2`: what replicas are placed on instead of what was detected. */
   capacity?: string;
 }
@@ -60,9 +71,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const detected = await detectCapacity();
   const capacity = options.capacity ? applyCapacityOverride(detected, options.capacity) : detected;
   const store = await openSqliteStore(home.database);
+  const vault = new Vault(store, SecretBox.open(home.secretKeyFile));
+  await vault.load();
+  const mask = (text: string): string => vault.mask(text);
   const artifacts = new ArtifactStore(home.bundles);
   const logs = new LogSink(store);
+  logs.mask = mask;
   const status = new StatusRecorder(store);
+  status.mask = mask;
   const backend = new LocalBackend({
     capacity,
     nodeStandbys: options.nodeStandbys ?? 1,
@@ -83,9 +99,16 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   let queued: (deploymentId: string) => void = () => {};
   const gateway = new Gateway(store, {
     parkTimeoutMs: (options.parkTimeoutS ?? 600) * 1000,
+    maxBodyBytes: options.maxInferenceBodyBytes ?? 100 * 1024 ** 2,
     maxQueue: options.maxQueue ?? 1000,
     wake: (id) => wake(id),
     queued: (id) => queued(id),
+    authorize: async (authorization, client, model) => {
+      const key = await auth.authenticate(authorization, client);
+      if (model && !mayCallModel(key, model)) {
+        throw new PlinthError('FORBIDDEN', `API key "${key.name}" may not call model ${model.name}`);
+      }
+    },
     observe: (m) => telemetry.metrics.request(m),
     coldStart: (model, d, environment) => telemetry.metrics.coldStart(model, d, environment),
   });
@@ -98,6 +121,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     logs,
     inFlightOf: (d, r) => gateway.inFlightOf(d, r),
     instanceTypes,
+    secrets: (declared) => vault.resolve(declared),
   });
   const builds = new BuildController(store, home, status, logs, () => void reconciler.kick());
   const kick = (): void => {
@@ -127,6 +151,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     status,
     logs,
     instanceTypes,
+    secrets: (declared) => vault.resolve(declared),
+    mask,
     trial: (id) => reconciler.trial(id),
     adopt: (id) => reconciler.adopt(id),
   });
@@ -145,7 +171,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     lifecycle,
     onRoutingChange: () => gateway.resolver.invalidate(),
   });
-  const auth = new Authenticator(store);
+  const auth = new Authenticator(store, options.authFailuresPerMinute);
 
   status.onChange((d) => gateway.deploymentChanged(d));
   backend.watch((event) => {
@@ -172,13 +198,16 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     urls,
     instanceTypes,
     telemetry,
+    vault,
     onStatusChange: (listener) => status.onChange(listener),
     reconcile: () => void reconciler.kick(),
     maxBundleBytes: 1024 ** 3,
   });
   // Idle keep-alive connections stay open longer than clients and load balancers expect to reuse them.
   app.server.keepAliveTimeout = 65_000;
-  app.server.headersTimeout = 66_000;
+  // A slow client cannot hold a connection forever: its headers, then its whole request, have a deadline.
+  app.server.headersTimeout = (options.headersTimeoutS ?? 30) * 1000;
+  app.server.requestTimeout = Math.max(app.server.headersTimeout, (options.requestTimeoutS ?? 300) * 1000);
   await app.listen({ port: options.port, host: options.host });
   const address = app.server.address() as AddressInfo;
   const hostForUrl = options.host.includes(':') ? `[${options.host}]` : options.host;

@@ -99,6 +99,7 @@ export interface Promotion {
 
 export interface Environment {
   name: string;
+  public: boolean;
   current_deployment: Deployment | null;
   current_deployment_id: string | null;
   predict_url: string;

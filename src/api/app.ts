@@ -5,10 +5,12 @@ import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import Fastify from 'fastify';
 import type { FastifyError, FastifyInstance } from 'fastify';
-import { errorBody, isPlinthError } from '../domain/errors.ts';
+import { errorBody, isPlinthError, PlinthError } from '../domain/errors.ts';
+import { mayManage, routeAccess } from './access.ts';
 import { PLINTH_VERSION } from '../domain/version.ts';
 import type { ApiContext } from './context.ts';
 import { collectOperations, openApiDocument } from './openapi.ts';
+import { apiKeyRoutes } from './routes/api-keys.ts';
 import { bundleRoutes } from './routes/bundles.ts';
 import { deploymentRoutes } from './routes/deployments.ts';
 import { developmentRoutes } from './routes/development.ts';
@@ -18,15 +20,15 @@ import { logRoutes } from './routes/logs.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { environmentRoutes } from './routes/environments.ts';
 import { modelRoutes } from './routes/models.ts';
-
-const OPEN_PATHS = new Set(['/healthz', '/v1/openapi.json']);
+import { secretRoutes } from './routes/secrets.ts';
 
 export function buildApi(ctx: ApiContext): FastifyInstance {
   const app = Fastify({
     logger: false,
     bodyLimit: 10 * 1024 * 1024,
     serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void): Server =>
-      createServer((req, res) => {
+      // Checked each second, so that a client too slow to send its headers is cut off on time.
+      createServer({ connectionsCheckingInterval: 1000 }, (req, res) => {
         const route = ctx.gateway.match(req);
         if (route) void ctx.gateway.handle(req, res, route);
         else handler(req, res);
@@ -36,9 +38,15 @@ export function buildApi(ctx: ApiContext): FastifyInstance {
 
   app.decorateRequest('apiKeyName', '');
   app.addHook('onRequest', async (req) => {
-    const path = req.url.split('?')[0]!;
-    if (!path.startsWith('/v1/') || OPEN_PATHS.has(path)) return;
-    const key = await ctx.auth.authenticate(req.headers.authorization);
+    const access = routeAccess(req.routeOptions.url ?? req.url.split('?')[0]!);
+    if (access === 'open') return;
+    const key = await ctx.auth.authenticate(req.headers.authorization, req.ip);
+    if (!mayManage(key, access)) {
+      throw new PlinthError(
+        'FORBIDDEN',
+        `API key "${key.name}" has the ${key.scope} scope; this needs ${access === 'admin' ? 'an admin key' : 'a deploy or admin key'}`,
+      );
+    }
     (req as typeof req & { apiKeyName: string }).apiKeyName = key.name;
   });
 
@@ -71,6 +79,8 @@ export function buildApi(ctx: ApiContext): FastifyInstance {
   metricsRoutes(app, ctx);
   logRoutes(app, ctx);
   dashboardRoutes(app, ctx);
+  apiKeyRoutes(app, ctx);
+  secretRoutes(app, ctx);
   environmentRoutes(app, ctx);
   return app;
 }

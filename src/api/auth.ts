@@ -19,31 +19,73 @@ export function keyFromHeader(header: string | undefined): string | null {
   return m ? m[1]! : null;
 }
 
+const FAILURE_WINDOW_MS = 60_000;
+
 export class Authenticator {
   private readonly cache = new Map<string, { key: ApiKey; expiresAtMs: number }>();
+  private readonly failures = new Map<string, { count: number; since: number }>();
 
-  constructor(private readonly store: Store) {}
+  /** `freeFailures`: failed attempts a client may make in a minute before answers slow down. */
+  constructor(
+    private readonly store: Store,
+    private readonly freeFailures = 20,
+  ) {}
 
-  async authenticate(header: string | undefined): Promise<ApiKey> {
+  /** The key a request carries; `client` (its address) is slowed down after repeated failures. */
+  async authenticate(header: string | undefined, client = ''): Promise<ApiKey> {
     const secret = keyFromHeader(header);
     if (!secret) {
-      throw new PlinthError('UNAUTHENTICATED', 'missing API key: send "Authorization: Api-Key <key>"');
+      return this.fail(client, 'missing API key: send "Authorization: Api-Key <key>"');
     }
     const hash = hashApiKey(secret);
     const hit = this.cache.get(hash);
     if (hit && hit.expiresAtMs > Date.now()) return hit.key;
+    // The lookup is by the key's hash, so its time does not depend on how much of a key matches.
     const key = await this.store.findApiKeyByHash(hash);
-    if (!key) throw new PlinthError('UNAUTHENTICATED', 'invalid or revoked API key');
+    if (!key) return this.fail(client, 'invalid or revoked API key');
     this.cache.set(hash, { key, expiresAtMs: Date.now() + 5000 });
     return key;
   }
 
+  /** Milliseconds a failure from `client` waits now: nothing for the first few, then more each time. */
+  failureDelayMs(client: string): number {
+    const f = this.failures.get(client);
+    if (!f || Date.now() - f.since > FAILURE_WINDOW_MS) return 0;
+    return Math.min(2000, Math.max(0, f.count - this.freeFailures) * 100);
+  }
+
+  private async fail(client: string, message: string): Promise<never> {
+    const now = Date.now();
+    const f = this.failures.get(client);
+    this.failures.set(
+      client,
+      f && now - f.since <= FAILURE_WINDOW_MS
+        ? { count: f.count + 1, since: f.since }
+        : { count: 1, since: now },
+    );
+    if (this.failures.size > 10_000) this.failures.clear();
+    const delay = this.failureDelayMs(client);
+    if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+    throw new PlinthError('UNAUTHENTICATED', message);
+  }
+
+  /** Revoking a key takes effect at once, not when the cache expires. */
+  async revoke(id: string): Promise<void> {
+    await this.store.revokeApiKey(id);
+    for (const [hash, entry] of this.cache) if (entry.key.id === id) this.cache.delete(hash);
+  }
+
   /** Creates a key and returns its secret (shown once; only the hash is kept). */
-  async create(name: string, scope: ApiKey['scope']): Promise<{ key: ApiKey; secret: string }> {
+  async create(
+    name: string,
+    scope: ApiKey['scope'],
+    models: string[] | null = null,
+  ): Promise<{ key: ApiKey; secret: string }> {
     const secret = newApiKeySecret();
     const key = await this.store.createApiKey({
       name,
       scope,
+      models,
       prefix: secret.slice(0, 8),
       hash: hashApiKey(secret),
     });

@@ -3,6 +3,7 @@ import type { ArtifactStore } from '../bundle/artifact-store.ts';
 import type { InstanceType } from '../domain/instance-types.ts';
 import type { Deployment } from '../domain/types.ts';
 import type { Telemetry } from '../observability/telemetry.ts';
+import type { Vault } from '../secrets/vault.ts';
 import type { Gateway } from '../gateway/gateway.ts';
 import type { DevelopmentController } from '../reconciler/development.ts';
 import type { Lifecycle } from '../reconciler/lifecycle.ts';
@@ -24,6 +25,7 @@ export interface ApiContext {
   urls: UrlBuilder;
   instanceTypes: readonly InstanceType[];
   telemetry: Telemetry;
+  vault: Vault;
   /** Calls back on every deployment status change; returns the unsubscribe function. */
   onStatusChange: (listener: (d: Deployment) => void) => () => void;
   /** Asks the reconciler for a pass soon (replicas to replace or start). */

@@ -139,6 +139,7 @@ export function environmentJson(
     autoscaling_settings: env.autoscaling_settings,
     promotion_settings: env.promotion_settings,
     instance_type_name: env.instance_type_name,
+    public: env.public,
     in_progress_promotion: inProgress ? promotionJson(inProgress) : null,
     predict_url: baseUrl,
     created_at: env.created_at,

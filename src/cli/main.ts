@@ -6,6 +6,7 @@ import { registerDeployments } from './commands/deployments.ts';
 import { registerEnvironments } from './commands/environments.ts';
 import { registerInit } from './commands/init.ts';
 import { registerInstanceTypes } from './commands/instance-types.ts';
+import { registerKeys } from './commands/keys.ts';
 import { registerLogs } from './commands/logs.ts';
 import { registerMetrics } from './commands/metrics.ts';
 import { registerPredict } from './commands/predict.ts';
@@ -39,5 +40,6 @@ registerAutoscaling(program, run);
 registerLogs(program, run);
 registerMetrics(program, run);
 registerInstanceTypes(program, run);
+registerKeys(program, run);
 
 await program.parseAsync(process.argv);

@@ -38,6 +38,8 @@ export interface Environment {
   promotion_settings: PromotionSettings;
   /** Overrides the instance type of the deployments it serves; null keeps theirs. */
   instance_type_name: string | null;
+  /** Inference on its URL needs no API key. */
+  public: boolean;
   created_at: string;
 }
 
@@ -103,8 +105,17 @@ export interface ApiKey {
   name: string;
   prefix: string;
   scope: ApiKeyScope;
+  /** For an inference key: the models (ids or names) it may call; null: all. */
+  models: string[] | null;
   created_at: string;
   revoked_at: string | null;
+}
+
+/** A stored secret, without its value. */
+export interface SecretInfo {
+  name: string;
+  created_at: string;
+  updated_at: string;
 }
 
 export type LogLevel = 'DEBUG' | 'INFO' | 'WARNING' | 'ERROR';

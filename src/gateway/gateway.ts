@@ -19,10 +19,17 @@ import type { InferenceRoute } from './routing.ts';
 export interface GatewayOptions {
   maxQueue?: number;
   parkTimeoutMs?: number;
+  /** Largest request body (by its Content-Length) sent on to a model; larger ones answer 413. */
+  maxBodyBytes?: number;
   /** Asks for replicas for a deployment at zero (a request arrived for it). */
   wake?: (deploymentId: string) => void;
   /** A request found no free slot and queued: the autoscaler may add replicas before its tick. */
   queued?: (deploymentId: string) => void;
+  /**
+   * Checks the caller's key for a model (throws UNAUTHENTICATED or FORBIDDEN); not called for a
+   * public environment. Without it, every request passes.
+   */
+  authorize?: (authorization: string | undefined, client: string, model: Model | null) => Promise<void>;
   /** Each answered inference request, measured (metrics). */
   observe?: (m: RequestMeasure) => void;
   /** A request found its deployment at zero replicas and woke it. */
@@ -50,6 +57,8 @@ function sendError(res: ServerResponse, err: unknown, requestId: string): void {
     'x-request-id': requestId,
   };
   if (e.code === 'QUEUE_FULL') headers['retry-after'] = 1;
+  // A body too large to read is not read: the connection closes instead of waiting for it.
+  if (e.code === 'PAYLOAD_TOO_LARGE') headers.connection = 'close';
   res.writeHead(e.httpStatus, headers);
   res.end(body);
 }
@@ -76,6 +85,8 @@ export class Gateway {
       parkTimeoutMs: options.parkTimeoutMs ?? 600_000,
       wake: options.wake ?? (() => {}),
       queued: options.queued ?? (() => {}),
+      maxBodyBytes: options.maxBodyBytes ?? 100 * 1024 ** 2,
+      authorize: options.authorize ?? (async () => {}),
       observe: options.observe ?? (() => {}),
       coldStart: options.coldStart ?? (() => {}),
     };
@@ -120,7 +131,18 @@ export class Gateway {
     let outcome: ProxyOutcome | undefined;
     try {
       const resolving = this.resolver.resolve(route);
-      const target = resolving instanceof Promise ? await resolving : resolving;
+      let target: ResolvedTarget;
+      try {
+        target = resolving instanceof Promise ? await resolving : resolving;
+      } catch (err) {
+        // Whether a model or deployment exists is for callers with a key to learn.
+        const model = isPlinthError(err) ? ((err.details?.model as Model | undefined) ?? null) : null;
+        await this.options.authorize(req.headers.authorization, req.socket.remoteAddress ?? '', model);
+        throw err;
+      }
+      if (!target.public) {
+        await this.options.authorize(req.headers.authorization, req.socket.remoteAddress ?? '', target.model);
+      }
       const deployment =
         target.split && this.takesCandidate(target.environment!, target.split.percent)
           ? target.split.deployment
@@ -134,6 +156,13 @@ export class Gateway {
         res.writeHead(202, { 'content-type': 'application/json', 'x-request-id': requestId });
         res.end(JSON.stringify({ deployment_id: deployment.id, status: deployment.status }));
         return;
+      }
+      const length = Number(req.headers['content-length'] ?? 0);
+      if (length > this.options.maxBodyBytes) {
+        throw new PlinthError(
+          'PAYLOAD_TOO_LARGE',
+          `the request body is ${length} bytes; the limit is ${this.options.maxBodyBytes}`,
+        );
       }
       const bodyOrPromise = readSmallBody(req);
       const body = bodyOrPromise instanceof Promise ? await bodyOrPromise : bodyOrPromise;

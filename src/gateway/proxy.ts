@@ -53,7 +53,9 @@ export class ReplicaPools {
 function forwardHeaders(raw: string[], requestId: string): string[] {
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
-    if (!HOP_BY_HOP.has(raw[i]!.toLowerCase())) out.push(raw[i]!, raw[i + 1]!);
+    const name = raw[i]!.toLowerCase();
+    // The caller's API key is the platform's business, never the model's.
+    if (!HOP_BY_HOP.has(name) && name !== 'authorization') out.push(raw[i]!, raw[i + 1]!);
   }
   out.push('x-request-id', requestId);
   return out;

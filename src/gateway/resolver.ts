@@ -10,6 +10,8 @@ export interface ResolvedTarget {
   deployment: Deployment;
   /** The environment the request named, if any. */
   environment: string | null;
+  /** The named environment answers without an API key. */
+  public: boolean;
   /** While a gradual promotion ramps: the candidate and its share of new requests (0–100). */
   split: { deployment: Deployment; percent: number } | null;
 }
@@ -52,11 +54,14 @@ export class TargetResolver {
     if (t.kind === 'environment') {
       const env = await this.store.getEnvironment(model.id, t.name);
       if (!env)
-        throw new PlinthError('ENVIRONMENT_NOT_FOUND', `model ${model.name} has no environment "${t.name}"`);
+        throw new PlinthError('ENVIRONMENT_NOT_FOUND', `model ${model.name} has no environment "${t.name}"`, {
+          model,
+        });
       if (!env.current_deployment_id) {
         throw new PlinthError(
           'NO_DEPLOYMENT',
           `environment "${t.name}" of model ${model.name} has no deployment yet; promote one to it`,
+          { model },
         );
       }
       const deployment = await this.store.getDeployment(env.current_deployment_id);
@@ -64,6 +69,7 @@ export class TargetResolver {
         throw new PlinthError(
           'DEPLOYMENT_NOT_FOUND',
           `environment "${t.name}" points at a missing deployment`,
+          { model },
         );
       const ramping = (await this.store.listPromotions({ environment_id: env.id, status: 'IN_PROGRESS' }))[0];
       const candidate =
@@ -74,6 +80,7 @@ export class TargetResolver {
         model,
         deployment,
         environment: t.name,
+        public: env.public,
         split: candidate ? { deployment: candidate, percent: ramping!.traffic_percent } : null,
       };
     }
@@ -83,14 +90,17 @@ export class TargetResolver {
         throw new PlinthError(
           'DEPLOYMENT_NOT_FOUND',
           `model ${model.name} has no development deployment; create one with \`plinth push --watch\``,
+          { model },
         );
       }
-      return { model, deployment: dev, environment: null, split: null };
+      return { model, deployment: dev, environment: null, public: false, split: null };
     }
     const deployment = await this.store.getDeployment(t.id);
     if (!deployment || deployment.model_id !== model.id) {
-      throw new PlinthError('DEPLOYMENT_NOT_FOUND', `model ${model.name} has no deployment "${t.id}"`);
+      throw new PlinthError('DEPLOYMENT_NOT_FOUND', `model ${model.name} has no deployment "${t.id}"`, {
+        model,
+      });
     }
-    return { model, deployment, environment: null, split: null };
+    return { model, deployment, environment: null, public: false, split: null };
   }
 }

@@ -15,6 +15,8 @@ export class LogSink {
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
   private readonly flushMs: number;
+  /** Hides secret values in every line (a model may print one). */
+  mask: (text: string) => string = (text) => text;
 
   constructor(store: Store, flushMs = 100) {
     this.store = store;
@@ -35,7 +37,7 @@ export class LogSink {
       replica_id: target.replica_id ?? null,
       source,
       level,
-      message,
+      message: this.mask(message),
       request_id: requestId,
     });
     this.timer ??= setTimeout(() => void this.flush(), this.flushMs);

@@ -24,7 +24,7 @@ import type { LogSink } from '../observability/log-sink.ts';
 import type { ReplicaExit, ReplicaHandle, RuntimeBackend } from '../runtime/backend.ts';
 import type { StatusRecorder } from '../store/status-recorder.ts';
 import type { Store } from '../store/store.ts';
-import { instanceTypeOf, replicaSpec } from './replica-spec.ts';
+import { declaredSecrets, instanceTypeOf, missingSecretsReason, replicaSpec } from './replica-spec.ts';
 import type { InstanceType } from '../domain/instance-types.ts';
 import { unpatchableChanges } from './patch-scope.ts';
 
@@ -39,6 +39,9 @@ export interface DevelopmentDeps {
   trial: (replicaId: string) => void;
   adopt: (replicaId: string) => void;
   instanceTypes: readonly InstanceType[];
+  secrets: (declared: Record<string, string | null>) => { values: Record<string, string>; missing: string[] };
+  /** Hides secret values in what goes back to the caller. */
+  mask?: (text: string) => string;
   /** How long a trial replica may take to load. */
   loadTimeoutMs?: number;
   drainMs?: number;
@@ -229,8 +232,11 @@ export class DevelopmentController {
       void this.deps.backend.stop(id, { drainMs: 0 });
     }, timeoutMs);
     try {
+      const secrets = this.deps.secrets(declaredSecrets(d));
+      if (secrets.missing.length > 0)
+        throw new PlinthError('PATCH_FAILED', missingSecretsReason(secrets.missing));
       await this.deps.backend.start(
-        replicaSpec(d, build, this.deps.home, instanceTypeOf(d, this.deps.instanceTypes), id),
+        replicaSpec(d, build, this.deps.home, instanceTypeOf(d, this.deps.instanceTypes), secrets.values, id),
       );
       this.deps.logs.write(
         { model_id: d.model_id, deployment_id: d.id, replica_id: id },
@@ -245,7 +251,8 @@ export class DevelopmentController {
       }
       const reason = timedOut ? `it was not ready within ${Math.round(timeoutMs / 1000)} s` : result.reason;
       const output = result.output ? `\n${result.output}` : '';
-      throw new PlinthError('PATCH_FAILED', `the new code did not load: ${reason}${output}`, { reason });
+      const mask = this.deps.mask ?? ((t: string) => t);
+      throw new PlinthError('PATCH_FAILED', mask(`the new code did not load: ${reason}${output}`));
     } finally {
       clearTimeout(timer);
       unwatch();

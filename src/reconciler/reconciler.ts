@@ -12,7 +12,7 @@ import type { ReplicaEvent, ReplicaHandle, RuntimeBackend } from '../runtime/bac
 import type { StatusRecorder } from '../store/status-recorder.ts';
 import type { Store } from '../store/store.ts';
 import { planReplicas, restartBackoffMs } from './plan.ts';
-import { instanceTypeOf, replicaSpec } from './replica-spec.ts';
+import { declaredSecrets, instanceTypeOf, missingSecretsReason, replicaSpec } from './replica-spec.ts';
 import type { InstanceType } from '../domain/instance-types.ts';
 import { nextStatus } from './status-rules.ts';
 
@@ -33,6 +33,8 @@ export interface ReconcilerDeps {
   /** Requests the gateway has in flight on a replica. */
   inFlightOf?: (deploymentId: string, replicaId: string) => number;
   instanceTypes: readonly InstanceType[];
+  /** The values of the secrets a config declares, and the names that have none. */
+  secrets: (declared: Record<string, string | null>) => { values: Record<string, string>; missing: string[] };
 }
 
 export class Reconciler {
@@ -167,10 +169,18 @@ export class Reconciler {
   private async startReplica(d: Deployment): Promise<boolean> {
     const build = readBuildRecord(this.deps.home.buildRecord(d.id));
     if (!build) throw new Error(`deployment ${d.id} has no build record`);
+    const secrets = this.deps.secrets(declaredSecrets(d));
+    if (secrets.missing.length > 0) {
+      // Nothing to retry until someone sets it: the deployment fails, naming what is missing.
+      const why = missingSecretsReason(secrets.missing);
+      this.deps.logs.write({ model_id: d.model_id, deployment_id: d.id }, 'platform', 'ERROR', why);
+      await this.deps.status.transition(d.id, 'DEPLOY_FAILED', why, { desired_replicas: 0 });
+      return false;
+    }
     let handle: ReplicaHandle;
     try {
       handle = await this.deps.backend.start(
-        replicaSpec(d, build, this.deps.home, instanceTypeOf(d, this.deps.instanceTypes)),
+        replicaSpec(d, build, this.deps.home, instanceTypeOf(d, this.deps.instanceTypes), secrets.values),
       );
     } catch (err) {
       if (!(err instanceof PendingError)) throw err;

@@ -1,5 +1,5 @@
 // What a replica of a deployment runs: its build's app directory and model file, its config, and
-// the environment variables and secrets the model declares.
+// the environment variables and the values of the secrets the model declares.
 import type { BuildRecord } from '../builder/build-record.ts';
 import { newId } from '../domain/ids.ts';
 import { findInstanceType, resolveInstanceType } from '../domain/instance-types.ts';
@@ -27,14 +27,10 @@ export function replicaSpec(
   build: BuildRecord,
   home: PlinthHome,
   type: InstanceType,
+  secrets: Record<string, string>,
   replicaId = newId('r'),
 ): ReplicaSpec {
-  const config = d.config as {
-    environment_variables?: Record<string, string>;
-    secrets?: Record<string, string | null>;
-  };
-  // Until the secret store lands, a declared secret's value is its default in config.yaml.
-  const secrets = Object.fromEntries(Object.entries(config.secrets ?? {}).filter(([, v]) => v !== null));
+  const config = d.config as { environment_variables?: Record<string, string> };
   return {
     replicaId,
     deploymentId: d.id,
@@ -52,4 +48,15 @@ export function replicaSpec(
       accelerator: type.accelerator,
     },
   };
+}
+
+/** The secrets a deployment declares (config.yaml `secrets`: name → default). */
+export function declaredSecrets(d: Deployment): Record<string, string | null> {
+  return (d.config as { secrets?: Record<string, string | null> }).secrets ?? {};
+}
+
+/** Why a deployment cannot start for want of secrets, naming them. */
+export function missingSecretsReason(missing: string[]): string {
+  const names = missing.map((n) => `"${n}"`).join(', ');
+  return `secret${missing.length > 1 ? 's' : ''} ${names} ${missing.length > 1 ? 'are' : 'is'} not set: plinth secrets set ${missing[0]}`;
 }

@@ -147,6 +147,22 @@ function migrations(dialect: SqlDialectName): Record<string, Migration> {
         await db.schema.createIndex('logs_time').on('logs').column('time').execute();
       },
     },
+    '0004_security': {
+      async up(db: Kysely<unknown>) {
+        await db.schema.alterTable('api_keys').addColumn('models_json', 'text').execute();
+        await db.schema
+          .alterTable('environments')
+          .addColumn('is_public', 'integer', (c) => c.notNull().defaultTo(0))
+          .execute();
+        await db.schema
+          .createTable('secrets')
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('ciphertext', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }
 

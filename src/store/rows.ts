@@ -55,6 +55,7 @@ export function toEnvironment(r: Row<'environments'>): Environment {
       ...(JSON.parse(r.promotion_json) as Partial<PromotionSettings>),
     },
     instance_type_name: r.instance_type_name ?? null,
+    public: Boolean(r.is_public),
     created_at: r.created_at,
   };
 }
@@ -90,6 +91,7 @@ export function toApiKey(r: Row<'api_keys'>): ApiKey {
     name: r.name,
     prefix: r.prefix,
     scope: r.scope as ApiKeyScope,
+    models: r.models_json ? (JSON.parse(r.models_json) as string[]) : null,
     created_at: r.created_at,
     revoked_at: r.revoked_at,
   };

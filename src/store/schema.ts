@@ -33,6 +33,7 @@ export interface EnvironmentsTable {
   autoscaling_json: string;
   promotion_json: string;
   instance_type_name: string | null;
+  is_public: number;
   created_at: string;
 }
 
@@ -82,8 +83,16 @@ export interface ApiKeysTable {
   prefix: string;
   hash: string;
   scope: string;
+  models_json: string | null;
   created_at: string;
   revoked_at: string | null;
+}
+
+export interface SecretsTable {
+  name: string;
+  ciphertext: string;
+  created_at: string;
+  updated_at: string;
 }
 
 export interface LogsTable {
@@ -108,6 +117,7 @@ export interface Database {
   logs: LogsTable;
   promotions: PromotionsTable;
   metric_buckets: MetricBucketsTable;
+  secrets: SecretsTable;
 }
 
 export interface MetricBucketsTable {

@@ -12,6 +12,7 @@ import type {
   LogRecord,
   Model,
   NewLogRecord,
+  SecretInfo,
   Promotion,
   ReplicaRecord,
 } from '../domain/types.ts';
@@ -204,6 +205,7 @@ export class SqlStore implements Store {
       autoscaling_json: JSON.stringify(settings.autoscaling_settings ?? DEFAULT_AUTOSCALING),
       promotion_json: JSON.stringify(settings.promotion_settings ?? DEFAULT_PROMOTION_SETTINGS),
       instance_type_name: settings.instance_type_name ?? null,
+      is_public: settings.public ? 1 : 0,
       created_at: now(),
     };
     try {
@@ -224,6 +226,7 @@ export class SqlStore implements Store {
       set.autoscaling_json = JSON.stringify(patch.autoscaling_settings);
     if (patch.promotion_settings !== undefined) set.promotion_json = JSON.stringify(patch.promotion_settings);
     if (patch.instance_type_name !== undefined) set.instance_type_name = patch.instance_type_name;
+    if (patch.public !== undefined) set.is_public = patch.public ? 1 : 0;
     const q = this.db.updateTable('environments').where('id', '=', id);
     const row = await (Object.keys(set).length > 0 ? q.set(set) : q.set({ id }))
       .returningAll()
@@ -303,7 +306,14 @@ export class SqlStore implements Store {
   }
 
   async createApiKey(input: NewApiKey): Promise<ApiKey> {
-    const row = { id: newId('k'), ...input, created_at: now(), revoked_at: null };
+    const { models, ...rest } = input;
+    const row = {
+      id: newId('k'),
+      ...rest,
+      models_json: models ? JSON.stringify(models) : null,
+      created_at: now(),
+      revoked_at: null,
+    };
     await this.db.insertInto('api_keys').values(row).execute();
     return toApiKey(row);
   }
@@ -331,6 +341,43 @@ export class SqlStore implements Store {
       .where('revoked_at', 'is', null)
       .executeTakeFirst();
     if (Number(result.numUpdatedRows) === 0) throw new PlinthError('NOT_FOUND', `API key ${id} not found`);
+  }
+
+  async putSecret(name: string, ciphertext: string): Promise<SecretInfo> {
+    const at = now();
+    await this.db
+      .insertInto('secrets')
+      .values({ name, ciphertext, created_at: at, updated_at: at })
+      .onConflict((oc) => oc.column('name').doUpdateSet({ ciphertext, updated_at: at }))
+      .execute();
+    const row = await this.db
+      .selectFrom('secrets')
+      .select(['name', 'created_at', 'updated_at'])
+      .where('name', '=', name)
+      .executeTakeFirstOrThrow();
+    return row;
+  }
+
+  async getSecretCiphertext(name: string): Promise<string | undefined> {
+    const row = await this.db
+      .selectFrom('secrets')
+      .select('ciphertext')
+      .where('name', '=', name)
+      .executeTakeFirst();
+    return row?.ciphertext;
+  }
+
+  async listSecrets(): Promise<SecretInfo[]> {
+    return this.db
+      .selectFrom('secrets')
+      .select(['name', 'created_at', 'updated_at'])
+      .orderBy('name')
+      .execute();
+  }
+
+  async deleteSecret(name: string): Promise<boolean> {
+    const r = await this.db.deleteFrom('secrets').where('name', '=', name).executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
   }
 
   async appendLogs(records: readonly NewLogRecord[]): Promise<void> {

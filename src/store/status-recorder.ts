@@ -9,6 +9,8 @@ export type StatusListener = (deployment: Deployment, from: DeploymentStatus) =>
 export class StatusRecorder {
   private readonly store: Store;
   private readonly listeners = new Set<StatusListener>();
+  /** Hides secret values in reasons (a model's error may quote one). */
+  mask: (text: string) => string = (text) => text;
 
   constructor(store: Store) {
     this.store = store;
@@ -26,13 +28,15 @@ export class StatusRecorder {
     reason: string,
     patch: DeploymentPatch = {},
   ): Promise<Deployment> {
+    reason = this.mask(reason);
     const { before, after } = await this.store.transaction(async (tx) => {
       const current = await tx.getDeployment(deploymentId);
       if (!current) throw new Error(`deployment ${deploymentId} vanished during a status change`);
       const changed = await tx.updateDeployment(deploymentId, {
         ...patch,
         status: to,
-        status_reason: patch.status_reason ?? reason,
+        status_reason:
+          patch.status_reason === undefined ? reason : patch.status_reason && this.mask(patch.status_reason),
       });
       if (current.status !== to) {
         await tx.recordEvent({

@@ -4,6 +4,7 @@ import type { AutoscalingSettings } from '../domain/autoscaling.ts';
 import type {
   ApiKey,
   ApiKeyScope,
+  SecretInfo,
   Deployment,
   DeploymentEvent,
   Environment,
@@ -47,7 +48,7 @@ export type DeploymentPatch = Partial<
 export type EnvironmentPatch = Partial<
   Pick<
     Environment,
-    'current_deployment_id' | 'autoscaling_settings' | 'promotion_settings' | 'instance_type_name'
+    'current_deployment_id' | 'autoscaling_settings' | 'promotion_settings' | 'instance_type_name' | 'public'
   >
 >;
 
@@ -92,6 +93,7 @@ export interface NewApiKey {
   prefix: string;
   hash: string;
   scope: ApiKeyScope;
+  models?: string[] | null;
 }
 
 export interface Store {
@@ -132,6 +134,12 @@ export interface Store {
   findApiKeyByHash(hash: string): Promise<ApiKey | undefined>;
   listApiKeys(): Promise<ApiKey[]>;
   revokeApiKey(id: string): Promise<void>;
+  /** Stores a secret's ciphertext (creating or replacing it). */
+  putSecret(name: string, ciphertext: string): Promise<SecretInfo>;
+  getSecretCiphertext(name: string): Promise<string | undefined>;
+  listSecrets(): Promise<SecretInfo[]>;
+  /** False when there was none. */
+  deleteSecret(name: string): Promise<boolean>;
 
   appendLogs(records: readonly NewLogRecord[]): Promise<void>;
   queryLogs(query: LogQuery): Promise<LogRecord[]>;

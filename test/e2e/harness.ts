@@ -27,6 +27,25 @@ export interface Platform {
   stop(options?: { keepHome?: boolean }): Promise<void>;
 }
 
+/**
+ * Tests call models with fetch as users' clients do; the platform wants a key for inference. Each
+ * started platform's admin key is added to inference fetches (not /v1) to its port that carry no
+ * Authorization header of their own (an explicit header, even an empty one, is sent as it is).
+ */
+const keysByPort = new Map<string, string>();
+const plainFetch = globalThis.fetch;
+globalThis.fetch = (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+  const url = new URL(typeof input === 'string' ? input : input instanceof URL ? input.href : input.url);
+  const key =
+    url.hostname.endsWith('localhost') || url.hostname === '127.0.0.1' ? keysByPort.get(url.port) : undefined;
+  const headers = new Headers(init?.headers ?? (input instanceof Request ? input.headers : undefined));
+  if (key && !url.pathname.startsWith('/v1/') && !headers.has('authorization')) {
+    headers.set('authorization', `Api-Key ${key}`);
+    return plainFetch(input, { ...init, headers });
+  }
+  return plainFetch(input, init);
+};
+
 export interface Background {
   output(): string;
   /** Resolves once the output matches `pattern` (searched from `from` on); rejects after timeoutMs. */
@@ -64,6 +83,7 @@ export async function startPlatform(existingHome?: string, extraArgs: string[] =
   });
   const apiKey = (JSON.parse(readFileSync(join(home, 'credentials.json'), 'utf8')) as { api_key: string })
     .api_key;
+  keysByPort.set(new URL(url).port, apiKey);
   const env: NodeJS.ProcessEnv = { ...process.env, PLINTH_HOME: home };
   delete env.PLINTH_URL;
   delete env.PLINTH_API_KEY;
@@ -151,6 +171,7 @@ export function postWithHost(
   host: string,
   path: string,
   body: string,
+  authorization = `Api-Key ${keysByPort.get(String(port)) ?? ''}`,
 ): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request(
@@ -159,7 +180,7 @@ export function postWithHost(
         port,
         path,
         method: 'POST',
-        headers: { host, 'content-type': 'application/json' },
+        headers: { host, 'content-type': 'application/json', authorization },
       },
       (res) => {
         let text = '';

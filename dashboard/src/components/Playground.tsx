@@ -1,6 +1,7 @@
 // Send a JSON request to a deployment or environment and see the answer, streamed ones as they
 // arrive.
 import { useState } from 'react';
+import { savedKey } from '../api.ts';
 
 export function Playground({ url }: { url: string }) {
   const [body, setBody] = useState('{}');
@@ -16,7 +17,11 @@ export function Playground({ url }: { url: string }) {
     setAnswer('');
     setStatus('Sending…');
     const started = performance.now();
-    const res = await fetch(url, { method: 'POST', body });
+    const res = await fetch(url, {
+      method: 'POST',
+      body,
+      headers: { 'content-type': 'application/json', authorization: `Api-Key ${savedKey() ?? ''}` },
+    });
     const reader = res.body!.getReader();
     const decoder = new TextDecoder();
     let text = '';

@@ -43,7 +43,9 @@ function EnvironmentCard({
   act: (a: PendingAction) => void;
 }) {
   const d = env.current_deployment;
-  const curl = `curl -X POST ${env.predict_url} -d '{}'`;
+  const curl = env.public
+    ? `curl -X POST ${env.predict_url} -d '{}'`
+    : `curl -X POST ${env.predict_url} -H "Authorization: Api-Key $PLINTH_API_KEY" -d '{}'`;
   const p = env.in_progress_promotion;
   return (
     <article className="card" data-testid={`environment-${env.name}`} aria-label={`environment ${env.name}`}>

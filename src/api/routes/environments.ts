@@ -16,6 +16,8 @@ const createBody = z.strictObject({
   autoscaling_settings: z.unknown().optional(),
   promotion_settings: z.unknown().optional(),
   instance_type_name: z.string().min(1).nullable().optional(),
+  /** Inference on this environment's URL needs no API key. */
+  public: z.boolean().optional(),
 });
 
 const patchBody = createBody.omit({ name: true });
@@ -81,6 +83,7 @@ export function environmentRoutes(app: FastifyInstance, ctx: ApiContext): void {
         instance_type_name: body.instance_type_name
           ? knownInstanceType(ctx.instanceTypes, body.instance_type_name, 'instance_type_name').name
           : null,
+        public: body.public ?? false,
       });
       reply.code(201);
       return describe(model, env);
@@ -118,7 +121,9 @@ export function environmentRoutes(app: FastifyInstance, ctx: ApiContext): void {
         instance_type_name: body.instance_type_name
           ? knownInstanceType(ctx.instanceTypes, body.instance_type_name, 'instance_type_name').name
           : body.instance_type_name,
+        public: body.public,
       });
+      ctx.gateway.resolver.invalidate();
       // The environment owns the autoscaling settings of the deployment it serves.
       if (autoscaling && env.current_deployment_id) {
         await ctx.store.updateDeployment(env.current_deployment_id, { autoscaling_settings: autoscaling });

@@ -21,6 +21,7 @@ interface SettingsOptions extends Common {
   cleanup?: string;
   rampUp?: string;
   instanceType?: string;
+  public?: boolean;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -52,6 +53,7 @@ export function settingsBody(o: SettingsOptions): Record<string, unknown> {
   if (Object.keys(autoscaling).length > 0) body.autoscaling_settings = autoscaling;
   if (Object.keys(promotion).length > 0) body.promotion_settings = promotion;
   if (o.instanceType) body.instance_type_name = o.instanceType;
+  if (o.public !== undefined) body.public = o.public;
   return body;
 }
 
@@ -118,7 +120,9 @@ export function registerEnvironments(program: Command, run: Run): void {
         'after a promotion, the old deployment: scale_to_zero, keep or deactivate',
       )
       .option('--ramp-up <seconds>', 'move traffic gradually over this many seconds (0: at once)')
-      .option('--instance-type <name>', 'instance type for the deployments it serves');
+      .option('--instance-type <name>', 'instance type for the deployments it serves')
+      .option('--public', 'answer inference on its URL without an API key')
+      .option('--no-public', 'require an API key for inference (the default)');
 
   withModel(group.command('list').description('List environments')).action((o: Common) =>
     run(async () => {

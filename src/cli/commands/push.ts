@@ -142,7 +142,7 @@ function makeProgress(visible: boolean, animated: boolean): Progress {
 
 export function describeCall(d: DeploymentInfo, example = '{}'): string {
   return [
-    `  curl -X POST ${d.predict_url} -d '${example}'`,
+    `  curl -X POST ${d.predict_url} -H "Authorization: Api-Key $PLINTH_API_KEY" -d '${example}'`,
     `  plinth predict --model ${d.model_name}${d.is_development ? ' --development' : d.environment ? '' : ` --deployment ${d.id}`} -d '${example}'`,
   ].join('\n');
 }

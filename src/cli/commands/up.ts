@@ -18,6 +18,15 @@ interface UpOptions {
   home?: string;
   withExample?: boolean;
   capacity?: string;
+  headersTimeout: string;
+  requestTimeout: string;
+  authFailuresPerMinute: string;
+}
+
+function seconds(flag: string, value: string): number {
+  const n = Number(value);
+  if (!(n > 0)) throw new UserError(`${flag} ${value}: expected seconds above 0`);
+  return n;
 }
 
 const EXAMPLE_DIR = join(packageRoot(), 'examples', 'hello');
@@ -35,6 +44,13 @@ export function registerUp(
     .option('--with-example', 'deploy examples/hello once the server is up')
     .option('--max-queue <n>', 'requests that may wait per deployment before 429', '1000')
     .option('--park-timeout <seconds>', 'how long a request may wait for a replica before 504', '600')
+    .option(
+      '--auth-failures-per-minute <n>',
+      'failed key checks a client may make a minute before answers slow down',
+      '20',
+    )
+    .option('--headers-timeout <seconds>', 'how long a client may take to send request headers', '30')
+    .option('--request-timeout <seconds>', 'how long a client may take to send a whole request', '300')
     .option(
       '--capacity <spec>',
       'what replicas may use instead of what was detected: cpu=8,memory=32Gi,gpu=H100:2',
@@ -60,6 +76,9 @@ export function registerUp(
             maxQueue,
             parkTimeoutS,
             capacity: options.capacity,
+            headersTimeoutS: seconds('--headers-timeout', options.headersTimeout),
+            requestTimeoutS: seconds('--request-timeout', options.requestTimeout),
+            authFailuresPerMinute: seconds('--auth-failures-per-minute', options.authFailuresPerMinute),
           });
         } catch (err) {
           const code = (err as NodeJS.ErrnoException).code;

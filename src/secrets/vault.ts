@@ -1,0 +1,87 @@
+// The secrets replicas get: values stored encrypted, decrypted into memory when the server starts
+// and when they change, handed to the replicas whose config declares them (Truss `secrets`), and
+// masked out of every log line and status reason in which a value would appear.
+import { PlinthError } from '../domain/errors.ts';
+import type { SecretInfo } from '../domain/types.ts';
+import type { Store } from '../store/store.ts';
+import type { SecretBox } from './secret-box.ts';
+
+export const SECRET_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,127}$/;
+export const MASK = '****';
+/** Values shorter than this are not masked (they would mask ordinary words). */
+const MIN_MASKED_LENGTH = 4;
+
+export class Vault {
+  private values = new Map<string, string>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly box: SecretBox,
+  ) {}
+
+  async load(): Promise<void> {
+    const values = new Map<string, string>();
+    for (const s of await this.store.listSecrets()) {
+      const stored = await this.store.getSecretCiphertext(s.name);
+      if (stored === undefined) continue;
+      try {
+        values.set(s.name, this.box.decrypt(stored));
+      } catch {
+        console.error(`plinth: secret ${s.name} cannot be decrypted with this key; set it again`);
+      }
+    }
+    this.values = values;
+  }
+
+  async set(name: string, value: string): Promise<SecretInfo> {
+    if (!SECRET_NAME.test(name)) {
+      throw new PlinthError(
+        'VALIDATION_ERROR',
+        `secret name "${name}" is not allowed: letters, digits, "_", "." and "-", starting with a letter or "_"`,
+      );
+    }
+    if (value.length === 0)
+      throw new PlinthError('VALIDATION_ERROR', 'field "value": a secret cannot be empty');
+    const info = await this.store.putSecret(name, this.box.encrypt(value));
+    this.values.set(name, value);
+    return info;
+  }
+
+  async delete(name: string): Promise<void> {
+    if (!(await this.store.deleteSecret(name)))
+      throw new PlinthError('NOT_FOUND', `secret "${name}" not found`);
+    this.values.delete(name);
+  }
+
+  list(): Promise<SecretInfo[]> {
+    return this.store.listSecrets();
+  }
+
+  /**
+   * The values for a config's `secrets` (name → default): the stored value, else the config's
+   * own non-empty default; names with neither are missing.
+   */
+  resolve(declared: Record<string, string | null> | undefined): {
+    values: Record<string, string>;
+    missing: string[];
+  } {
+    const values: Record<string, string> = {};
+    const missing: string[] = [];
+    for (const [name, fallback] of Object.entries(declared ?? {})) {
+      const value = this.values.get(name) ?? (fallback || undefined);
+      if (value === undefined) missing.push(name);
+      else values[name] = value;
+    }
+    return { values, missing };
+  }
+
+  /** Replaces every stored secret's value in `text` with ****. */
+  mask(text: string): string {
+    let out = text;
+    const values = [...this.values.values()]
+      .filter((v) => v.length >= MIN_MASKED_LENGTH)
+      .sort((a, b) => b.length - a.length);
+    for (const v of values) if (out.includes(v)) out = out.split(v).join(MASK);
+    return out;
+  }
+}
