@@ -48,6 +48,7 @@ try {
       const t0 = performance.now();
       const res = await fetch(`${platform.url}/models/${json.model_id}/production/predict`, {
         method: 'POST',
+        headers: platform.auth,
         body: '{}',
       });
       await res.text();

@@ -52,7 +52,11 @@ try {
     while (!out.includes('Watching')) await sleep(50);
     const url = `${platform.url}/models/${m.name}/development/predict`;
     const version = async () =>
-      ((await (await fetch(url, { method: 'POST', body: '{}' })).json()) as { version?: number }).version;
+      (
+        (await (await fetch(url, { method: 'POST', body: '{}', headers: platform.auth })).json()) as {
+          version?: number;
+        }
+      ).version;
     const total: number[] = [];
     const own: number[] = [];
     for (let n = 1; n <= edits; n++) {

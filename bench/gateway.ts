@@ -37,8 +37,10 @@ try {
   for (const connections of concurrencies) {
     const results = new Map<string, WrkResult>();
     for (const [name, url] of targets) {
-      runWrk(wrk, url, connections, 1); // warm-up
-      results.set(name, runWrk(wrk, url, connections, durationS));
+      // The gateway checks the caller's API key, as it does for every user.
+      const headers = name === 'gateway' ? [`Authorization: Api-Key ${platform.apiKey}`] : [];
+      runWrk(wrk, url, connections, 1, headers); // warm-up
+      results.set(name, runWrk(wrk, url, connections, durationS, headers));
     }
     const direct = results.get('direct')!;
     const ngx = results.get('nginx')!;

@@ -15,6 +15,8 @@ export interface BenchPlatform {
   home: string;
   pid: number;
   apiKey: string;
+  /** The header that lets a bench call models (inference needs a key). */
+  auth: { authorization: string };
   api<T>(path: string): Promise<T>;
   push(
     dir: string,
@@ -50,6 +52,7 @@ export async function startBenchPlatform(extraArgs: string[] = []): Promise<Benc
     home,
     pid: child.pid!,
     apiKey,
+    auth: { authorization: `Api-Key ${apiKey}` },
     async api<T>(path: string) {
       const res = await fetch(`${url}${path}`, { headers: { authorization: `Api-Key ${apiKey}` } });
       return (await res.json()) as T;

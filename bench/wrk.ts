@@ -27,7 +27,7 @@ export function runWrk(
   url: string,
   connections: number,
   durationS: number,
-  host?: string,
+  headers: string[] = [],
 ): WrkResult {
   const threads = Math.min(2, connections);
   const args = [
@@ -41,7 +41,7 @@ export function runWrk(
     '-s',
     script,
   ];
-  if (host) args.push('-H', `Host: ${host}`);
+  for (const h of headers) args.push('-H', h);
   const r = spawnSync(wrk, [...args, url], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`wrk failed: ${r.stderr}`);
   const out = r.stdout;
@@ -50,6 +50,7 @@ export function runWrk(
     return m ? toMs(m[1]!, m[2]!) : NaN;
   };
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
+  if (!(rps > 0)) process.stderr.write(`wrk ${args.join(' ')} ${url}:\n${out}\n`);
   const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
   const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
   const errors = non2xx + (socketErrors ? socketErrors.slice(1).reduce((s, x) => s + Number(x), 0) : 0);

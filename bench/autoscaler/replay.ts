@@ -92,7 +92,7 @@ try {
         for (let i = 0; i < arrivals[t]![tick]!; i++) {
           const started = performance.now();
           sent.push(
-            fetch(predictUrl, { method: 'POST', body: '{}' }).then(
+            fetch(predictUrl, { method: 'POST', body: '{}', headers: platform.auth }).then(
               async (res) => {
                 await res.text();
                 return { ok: res.status === 200, waitS: (performance.now() - started) / 1000 - SERVICE_S };

@@ -63,6 +63,9 @@ function sendError(res: ServerResponse, err: unknown, requestId: string): void {
   res.end(body);
 }
 
+/** How long a replica whose connection failed is left out before it is tried again. */
+const SET_ASIDE_MS = 1000;
+
 function predictConcurrency(d: Deployment): number {
   const runtime = (d.config as { runtime?: { predict_concurrency?: number } }).runtime;
   return runtime?.predict_concurrency ?? 1;
@@ -106,6 +109,21 @@ export class Gateway {
     const inUse = new Set<string>();
     for (const list of this.ready.values()) for (const r of list) inUse.add(r.address);
     this.pools.retain(inUse);
+  }
+
+  /**
+   * A replica whose connection failed gets no requests for a moment; then, if the backend still
+   * lists it ready (a refused or reset connection can be a passing thing), it is used again. A
+   * replica that really died leaves the ready list through the backend's own event.
+   */
+  private setAside(deploymentId: string, activator: Activator, replicaId: string): void {
+    activator.markBroken(replicaId);
+    setTimeout(() => {
+      const ready = this.ready.get(deploymentId) ?? [];
+      if (ready.some((r) => r.id === replicaId) && this.activators.get(deploymentId) === activator) {
+        activator.setReplicas(ready, this.capacities.get(deploymentId) ?? 1);
+      }
+    }, SET_ASIDE_MS).unref();
   }
 
   /** A deployment changed status: failed ones release their parked requests with the reason. */
@@ -190,7 +208,9 @@ export class Gateway {
           return;
         } catch (err) {
           if (!(err instanceof UpstreamError)) throw err;
-          activator.markBroken(lease.replica.id);
+          // The client going away says nothing about the replica.
+          if (res.destroyed) return;
+          this.setAside(deployment.id, activator, lease.replica.id);
           lease.release();
           lease = undefined;
           const replayable = body === null || Buffer.isBuffer(body);

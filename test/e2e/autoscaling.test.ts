@@ -201,3 +201,43 @@ test('SIGKILL of one replica under load fails no request that had not reached it
     'the other replica kept serving',
   );
 });
+
+test('clients that hang up mid-request do not take a replica out of service', async () => {
+  // One replica and nothing that would change the ready set behind the test's back.
+  const set = await platform.cli([
+    'autoscaling',
+    'set',
+    '--model',
+    'sleepy',
+    '--deployment',
+    deploymentId,
+    '--min-replica',
+    '1',
+    '--max-replica',
+    '1',
+  ]);
+  assert.equal(set.code, 0, set.stderr);
+  for (let i = 0; i < 120 && (await state()).active_replica_count !== 1; i++)
+    await new Promise((r) => setTimeout(r, 250));
+  await new Promise((r) => setTimeout(r, 1000));
+  const hangUps = Array.from({ length: 10 }, async () => {
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 50);
+    await fetch(`${platform.url}/models/sleepy/production/predict`, {
+      method: 'POST',
+      body: '{"ms": 300}',
+      signal: controller.signal,
+    }).catch(() => undefined);
+  });
+  await Promise.all(hangUps);
+  await new Promise((r) => setTimeout(r, 500));
+  for (let i = 0; i < 4; i++) {
+    const res = await fetch(`${platform.url}/models/sleepy/production/predict`, {
+      method: 'POST',
+      body: '{"ms": 50}',
+      signal: AbortSignal.timeout(5000),
+    });
+    assert.equal(res.status, 200, 'answered by a replica still in service');
+    await res.text();
+  }
+});
