@@ -46,7 +46,7 @@ export function inspectBundle(bytes: Buffer, limits: ExtractLimits = DEFAULT_EXT
     onReadEntry: (entry: ReadEntry) => {
       entry.resume();
       if (problem) return;
-      problem = checkEntry(entry, limits, (total += entry.size ?? 0), entries.length + 1);
+      problem = checkEntry(entry, limits, (total += entry.size ?? 0), entries.length + 1, entries);
       entries.push({ path: entry.path, type: entry.type, size: entry.size ?? 0 });
     },
   });
@@ -70,6 +70,7 @@ function checkEntry(
   limits: ExtractLimits,
   totalBytes: number,
   count: number,
+  earlier: readonly BundleEntry[],
 ): PlinthError | undefined {
   const path = entry.path;
   if (METADATA_TYPES.has(entry.type)) return undefined;
@@ -84,6 +85,12 @@ function checkEntry(
         : posix.normalize(posix.join(posix.dirname(path), target));
     if (posix.isAbsolute(target) || resolved === '..' || resolved.startsWith('../')) {
       return refuse(`link "${path}" -> "${target}" leaves the bundle`);
+    }
+    // A hard link can only name a file the bundle already holds (anything else cannot be made).
+    const files = (e: BundleEntry): boolean =>
+      e.type === 'File' || e.type === 'OldFile' || e.type === 'ContiguousFile';
+    if (entry.type === 'Link' && !earlier.some((e) => files(e) && posix.normalize(e.path) === resolved)) {
+      return refuse(`hard link "${path}" -> "${target}" names no file earlier in the bundle`);
     }
   }
   if (count > limits.maxFiles) return refuse(`more than ${limits.maxFiles} files`);
@@ -105,6 +112,7 @@ export async function extractBundle(
     await new Promise<void>((resolve, reject) => {
       const x = extract({ cwd: staging, strict: true, preservePaths: false, noChmod: false });
       x.on('error', reject);
+      x.on('warn', (_code: string, message: string | Error) => reject(new Error(String(message))));
       x.on('close', () => resolve());
       x.on('finish', () => resolve());
       x.end(bytes);
