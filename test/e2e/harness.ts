@@ -25,6 +25,8 @@ export interface Platform {
   api<T = unknown>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }>;
   /** Stops the server; the home (and its state) is removed unless `keepHome`. */
   stop(options?: { keepHome?: boolean }): Promise<void>;
+  /** Kills the server with SIGKILL (a crash), keeping its home. */
+  crash(): Promise<void>;
 }
 
 /**
@@ -153,6 +155,11 @@ export async function startPlatform(existingHome?: string, extraArgs: string[] =
       });
       const text = await res.text();
       return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
+    },
+    async crash() {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGKILL');
+      await exited;
     },
     async stop(options = {}) {
       if (child.exitCode === null) {
