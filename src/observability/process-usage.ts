@@ -1,28 +1,8 @@
 // CPU and resident memory of replica processes, read from /proc (Linux): CPU as cores used since
 // the previous reading of the same process, memory as its resident set.
-import { readFileSync } from 'node:fs';
+import { readCpuTicks as readTicks, readRss } from '../runtime/local/proc-stats.ts';
 
 const TICKS_PER_SECOND = 100;
-
-function readTicks(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command name (which may contain spaces) start after the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(fields[11]) + Number(fields[12]); // utime + stime
-  } catch {
-    return null;
-  }
-}
-
-function readRss(pid: number): number | null {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) * 1024 : null;
-  } catch {
-    return null;
-  }
-}
 
 export class ProcessUsage {
   private readonly last = new Map<number, { ticks: number; atMs: number }>();

@@ -7,7 +7,7 @@ import type { Deployment, Environment } from '../api.ts';
 import { Confirm } from '../components/Confirm.tsx';
 import type { PendingAction } from '../components/Confirm.tsx';
 import { SettingsForm } from '../components/SettingsForm.tsx';
-import { useLive } from '../live.ts';
+import { NotYet, useLive } from '../live.tsx';
 
 interface ModelData {
   environments: Environment[];
@@ -110,13 +110,7 @@ export function ModelPage({ model }: { model: string }) {
   );
   const [pending, setPending] = useState<PendingAction | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
-  if (error)
-    return (
-      <p role="alert" className="error">
-        {error}
-      </p>
-    );
-  if (!data) return <p>Loading…</p>;
+  if (error || !data) return <NotYet error={error} />;
   const production = data.environments.find((e) => e.name === 'production');
   const post = (d: Deployment, verb: string, body?: unknown) => () =>
     api('POST', `/v1/models/${m}/deployments/${d.id}/${verb}`, body);

@@ -1,7 +1,7 @@
 // All models: each with its environments, what they serve and its status, and traffic at a glance.
 import { api } from '../api.ts';
 import type { Environment, ModelSummary } from '../api.ts';
-import { useLive } from '../live.ts';
+import { NotYet, useLive } from '../live.tsx';
 
 interface Row {
   model: ModelSummary;
@@ -29,13 +29,7 @@ async function load(): Promise<Row[]> {
 
 export function ModelsPage() {
   const { data, error } = useLive(load, null, []);
-  if (error)
-    return (
-      <p role="alert" className="error">
-        {error}
-      </p>
-    );
-  if (!data) return <p>Loading…</p>;
+  if (error || !data) return <NotYet error={error} />;
   if (data.length === 0)
     return (
       <section className="empty">

@@ -6,7 +6,7 @@ import type { Deployment, Environment } from '../api.ts';
 import { Chart } from '../components/Chart.tsx';
 import { LogView } from '../components/LogView.tsx';
 import { Playground } from '../components/Playground.tsx';
-import { useLive } from '../live.ts';
+import { NotYet, useLive } from '../live.tsx';
 
 interface Point {
   time: string;
@@ -87,13 +87,7 @@ export function TargetPage({
       ],
     };
   }, [data]);
-  if (error)
-    return (
-      <p role="alert" className="error">
-        {error}
-      </p>
-    );
-  if (!data) return <p>Loading…</p>;
+  if (error || !data) return <NotYet error={error} />;
   const d = data.deployment;
   const predictPath = data.environment
     ? `/models/${m}/environments/${encodeURIComponent(data.environment.name)}/predict`

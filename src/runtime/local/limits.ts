@@ -7,6 +7,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatMemory } from '../../domain/quantity.ts';
+import { readRss } from './proc-stats.ts';
 import type { ResourceNeed } from './placement.ts';
 
 const CGROUP_ROOT = '/sys/fs/cgroup';
@@ -21,15 +22,6 @@ export interface LimitsMode {
 export interface AppliedLimits {
   oom(): string | null;
   stop(): void;
-}
-
-function readRss(pid: number): number | null {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) * 1024 : null;
-  } catch {
-    return null;
-  }
 }
 
 /** A writable cgroup v2 directory with the memory and cpu controllers delegated to it, if any. */

@@ -32,3 +32,14 @@ export function useLive<T>(
   }, [reload, model]);
   return { data, error, reload };
 }
+
+/** What a page shows before its data: the error in plain words, or that it is loading. */
+export function NotYet({ error }: { error: string | null }) {
+  return error ? (
+    <p role="alert" className="error">
+      {error}
+    </p>
+  ) : (
+    <p>Loading…</p>
+  );
+}
