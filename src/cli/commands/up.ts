@@ -96,6 +96,7 @@ export function registerUp(
         if (server.createdApiKey) {
           out(`Admin API key (shown once; saved in ${server.credentialsFile}):`);
           out(`  ${server.createdApiKey}`);
+          out(`Calling a model needs it too:  export PLINTH_API_KEY=${server.createdApiKey}`);
         } else out(`API key: in ${server.credentialsFile}`);
         let stopping = false;
         const stop = (): void => {
