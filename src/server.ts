@@ -226,6 +226,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const tickMs = options.tickMs ?? 1000;
   await development.recover();
   await reconciler.start(tickMs);
+  await promotions.recover();
   promotions.start(Math.min(250, tickMs));
   autoscaler.start(tickMs);
   telemetry.start();

@@ -245,3 +245,36 @@ test("a candidate runs on the environment's instance type unless the promotion s
   await c.promote(model, await production(), v3, { requestedBy: 'alice', preserveEnvInstanceType: false });
   assert.equal((await store.getDeployment(v3.id))!.instance_type_name, 'local', 'its own type is kept');
 });
+
+test('after a restart a ramping promotion waits for its candidate again instead of failing', async () => {
+  const v1 = await deployment('v1', 'ACTIVE');
+  const v2 = await deployment('v2', 'ACTIVE');
+  await store.updateEnvironment((await production()).id, {
+    current_deployment_id: v1.id,
+    promotion_settings: {
+      cleanup_strategy: 'KEEP',
+      ramp_up_while_promoting: true,
+      ramp_up_duration_seconds: 10,
+    },
+  });
+  backend.ready.set(v2.id, 1);
+  const c = controller();
+  await c.promote(model, await production(), v2, { requestedBy: 'alice' });
+  await tick(c, 1);
+  await tick(c, 3);
+  const [ramping] = await store.listPromotions({ status: 'IN_PROGRESS' });
+  assert.equal(ramping!.phase, 'RAMPING');
+  assert.ok(ramping!.traffic_percent > 0);
+
+  backend.ready.set(v2.id, 0); // the server died; its replicas with it
+  const restarted = controller();
+  await restarted.recover();
+  await tick(restarted, 1);
+  const [waiting] = await store.listPromotions({ status: 'IN_PROGRESS' });
+  assert.deepEqual([waiting!.phase, waiting!.traffic_percent], ['WAITING_FOR_REPLICAS', 0]);
+  backend.ready.set(v2.id, 1);
+  for (let i = 0; i < 20; i++) await tick(restarted, 1);
+  const [done] = await store.listPromotions({ environment_id: (await production()).id });
+  assert.equal(done!.status, 'SUCCEEDED');
+  assert.equal((await production()).current_deployment_id, v2.id);
+});

@@ -42,6 +42,23 @@ export class PromotionController {
     return (this.deps.clock ?? Date.now)();
   }
 
+  /**
+   * After a restart no replica is left: a promotion that was ramping goes back to waiting for its
+   * candidate's replicas (the previous deployment takes all traffic meanwhile) and ramps again
+   * from the start, instead of failing because the candidate has none ready yet.
+   */
+  async recover(): Promise<void> {
+    for (const p of await this.deps.store.listPromotions({ status: 'IN_PROGRESS' })) {
+      if (p.phase !== 'RAMPING') continue;
+      await this.deps.store.updatePromotion(p.id, {
+        phase: 'WAITING_FOR_REPLICAS',
+        traffic_percent: 0,
+        ramp_started_at: null,
+      });
+    }
+    this.deps.onRoutingChange();
+  }
+
   start(intervalMs = 250): void {
     this.timer = setInterval(() => void this.tick(), intervalMs);
   }

@@ -1,0 +1,129 @@
+// e2e: the server killed with SIGKILL in the middle of a build and in the middle of a gradual
+// promotion, then started again on the same home: the build is done again and the deployment
+// serves; the promotion resumes and ends with production on the new deployment.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { writeTree } from '../../src/testing/write-tree.ts';
+import { startPlatform } from './harness.ts';
+import type { Platform } from './harness.ts';
+
+const scratch = mkdtempSync(join(tmpdir(), 'plinth-e2e-crash-'));
+const home = join(scratch, 'home');
+let platform: Platform;
+after(async () => {
+  await platform?.stop();
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until<T>(
+  what: string,
+  get: () => Promise<T>,
+  ok: (v: T) => boolean,
+  timeoutMs = 120_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let v = await get();
+  while (!ok(v)) {
+    if (Date.now() > deadline) throw new Error(`${what}: still ${JSON.stringify(v)}`);
+    await sleep(100);
+    v = await get();
+  }
+  return v;
+}
+
+test('SIGKILL during a build: after a restart the build runs again and the deployment serves', async () => {
+  platform = await startPlatform(home);
+  const dir = writeTree(join(scratch, 'pybuild'), {
+    'config.yaml': 'model_name: pybuild\nrequirements:\n  - six\n',
+    'model/model.py':
+      'import six\n\n\nclass Model:\n    def predict(self, model_input):\n        return {"six": six.__version__}\n',
+  });
+  const pushed = await platform.cli(['push', dir, '--no-wait']);
+  assert.equal(pushed.code, 0, pushed.stderr);
+  await until(
+    'the build under way',
+    () => platform.api<{ status: string }>('GET', '/v1/models/pybuild/deployments/production'),
+    (r) => r.body.status === 'BUILDING',
+  );
+  await platform.crash();
+  platform = await startPlatform(home);
+  const d = await until(
+    'ACTIVE after the restart',
+    () =>
+      platform.api<{ status: string; status_reason: string }>(
+        'GET',
+        '/v1/models/pybuild/deployments/production',
+      ),
+    (r) => r.body.status === 'ACTIVE' || r.body.status.endsWith('FAILED'),
+  );
+  assert.equal(d.body.status, 'ACTIVE', d.body.status_reason);
+  const res = await fetch(`${platform.url}/models/pybuild/production/predict`, {
+    method: 'POST',
+    body: '{}',
+  });
+  assert.equal(res.status, 200);
+  assert.equal(typeof ((await res.json()) as { six: unknown }).six, 'string');
+});
+
+test('SIGKILL during a gradual promotion: after a restart it resumes and ends on the new deployment', async () => {
+  const model = (v: number) => `export class Model { predict() { return { version: ${v} }; } }\n`;
+  const dir = writeTree(join(scratch, 'ramp'), {
+    'config.yaml': 'model_name: ramp\n',
+    'model/model.ts': model(1),
+  });
+  assert.equal((await platform.cli(['push', dir])).code, 0);
+  writeTree(dir, { 'model/model.ts': model(2) });
+  assert.equal((await platform.cli(['push', dir])).code, 0);
+  const ramp = await platform.cli([
+    'environments',
+    'update',
+    'production',
+    '--model',
+    'ramp',
+    '--ramp-up',
+    '6',
+  ]);
+  assert.equal(ramp.code, 0, ramp.stderr);
+  const started = await platform.cli([
+    'environments',
+    'promote',
+    'production',
+    'deployment-2',
+    '--model',
+    'ramp',
+    '--no-wait',
+  ]);
+  assert.equal(started.code, 0, started.stderr);
+  const percent = () =>
+    platform.api<{
+      in_progress_promotion: { traffic_percent: number } | null;
+      current_deployment: { name: string };
+    }>('GET', '/v1/models/ramp/environments/production');
+  await until(
+    'traffic moving',
+    percent,
+    (r) => (r.body.in_progress_promotion?.traffic_percent ?? 0) >= 20,
+    60_000,
+  );
+  await platform.crash();
+  platform = await startPlatform(home);
+  const done = await until(
+    'the promotion finished',
+    percent,
+    (r) => r.body.in_progress_promotion === null,
+    60_000,
+  );
+  assert.equal(done.body.current_deployment.name, 'deployment-2');
+  const res = await fetch(`${platform.url}/models/ramp/production/predict`, { method: 'POST', body: '{}' });
+  assert.deepEqual(await res.json(), { version: 2 });
+  const history = await platform.api<{ promotions: { status: string }[] }>(
+    'GET',
+    '/v1/models/ramp/environments/production',
+  );
+  assert.equal(history.body.promotions?.[0]?.status ?? 'SUCCEEDED', 'SUCCEEDED');
+});
