@@ -54,6 +54,18 @@ async function state(): Promise<{ status: string; active_replica_count: number }
   ).body;
 }
 
+/** Polls the deployment (every 250 ms, for up to 30 s) until `ok` holds; returns the last state. */
+async function waitFor(
+  ok: (s: { status: string; active_replica_count: number }) => boolean,
+): Promise<{ status: string; active_replica_count: number }> {
+  let s = await state();
+  for (let i = 0; i < 120 && !ok(s); i++) {
+    await new Promise((r) => setTimeout(r, 250));
+    s = await state();
+  }
+  return s;
+}
+
 async function predict(): Promise<{ status: number; pid?: number }> {
   try {
     const res = await fetch(`${platform.url}/models/sleepy/production/predict`, {
@@ -84,11 +96,7 @@ test('under load the deployment scales up, then down to zero, with no failed req
   assert.ok(most >= 2, `scaled up under load (at most ${most} ready replicas seen)`);
   assert.ok(new Set(answers.map((a) => a.pid)).size >= 2, 'requests were spread over several replicas');
 
-  let s = await state();
-  for (let i = 0; i < 120 && !(s.status === 'SCALED_TO_ZERO' && s.active_replica_count === 0); i++) {
-    await new Promise((r) => setTimeout(r, 250));
-    s = await state();
-  }
+  const s = await waitFor((x) => x.status === 'SCALED_TO_ZERO' && x.active_replica_count === 0);
   assert.deepEqual([s.status, s.active_replica_count], ['SCALED_TO_ZERO', 0]);
   const logs = await platform.cli(['logs', '--model', 'sleepy']);
   assert.match(logs.stdout, /autoscaler: 1 → [23] replicas \((scale up|queued)/);
@@ -138,11 +146,7 @@ test('autoscaling settings are read and changed, with the ranges checked', async
 });
 
 test('raising min_replica brings a deployment at zero back without a request', async () => {
-  let s = await state();
-  for (let i = 0; i < 120 && s.status !== 'SCALED_TO_ZERO'; i++) {
-    await new Promise((r) => setTimeout(r, 250));
-    s = await state();
-  }
+  const s = await waitFor((x) => x.status === 'SCALED_TO_ZERO');
   assert.equal(s.status, 'SCALED_TO_ZERO');
   const set = await platform.cli([
     'autoscaling',
@@ -155,8 +159,7 @@ test('raising min_replica brings a deployment at zero back without a request', a
     '1',
   ]);
   assert.equal(set.code, 0, set.stderr);
-  for (let i = 0; i < 120 && (await state()).active_replica_count !== 1; i++)
-    await new Promise((r) => setTimeout(r, 250));
+  await waitFor((x) => x.active_replica_count === 1);
   assert.deepEqual(await state(), { ...(await state()), status: 'ACTIVE', active_replica_count: 1 });
   const events = await platform.api<{ events: { to: string; reason: string }[] }>(
     'GET',
@@ -179,8 +182,7 @@ test('SIGKILL of one replica under load fails no request that had not reached it
     '2',
   ]);
   assert.equal(set.code, 0, set.stderr);
-  for (let i = 0; i < 120 && (await state()).active_replica_count !== 2; i++)
-    await new Promise((r) => setTimeout(r, 250));
+  await waitFor((x) => x.active_replica_count === 2);
   assert.equal((await state()).active_replica_count, 2);
   const traffic = load(4, predict);
   const answers = traffic.answers;
@@ -217,8 +219,7 @@ test('clients that hang up mid-request do not take a replica out of service', as
     '1',
   ]);
   assert.equal(set.code, 0, set.stderr);
-  for (let i = 0; i < 120 && (await state()).active_replica_count !== 1; i++)
-    await new Promise((r) => setTimeout(r, 250));
+  await waitFor((x) => x.active_replica_count === 1);
   await new Promise((r) => setTimeout(r, 1000));
   const hangUps = Array.from({ length: 10 }, async () => {
     const controller = new AbortController();
