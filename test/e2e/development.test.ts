@@ -97,10 +97,11 @@ for (const lang of [typescript, python]) {
   test(`${lang.model}: push --watch reloads edits with no failed request, survives a syntax error, rebuilds for a requirement`, async () => {
     const dir = writeTree(join(scratch, lang.model), { ...lang.files, [lang.modelFile]: lang.version(1) });
     const watch = platform.background(['push', '--watch', dir]);
+    let traffic: ReturnType<typeof load<Answer>> | undefined;
     try {
       await watch.waitFor(/Watching/, 120_000);
       assert.equal((await predict(lang.model)).body.version, 1);
-      const traffic = load(2, () => predict(lang.model));
+      traffic = load(2, () => predict(lang.model));
 
       writeFileSync(join(dir, lang.modelFile), lang.version(2));
       await until(lang.model, (a) => a.body.version === 2, 30_000);
@@ -140,6 +141,8 @@ for (const lang of [typescript, python]) {
       const versions = answers.map((a) => a.body.version);
       assert.ok(versions.includes(1) && versions.includes(3), 'the client saw the code change under it');
     } finally {
+      // A failed assertion must not leave the clients sending forever.
+      await traffic?.stop();
       await watch.stop();
     }
   });

@@ -226,12 +226,20 @@ export async function readJsonLines<T>(res: Response): Promise<StreamedLines<T>>
   return { items, firstReceivedAtMs };
 }
 
-/** Clients that send requests without pause (each waits for its answer) until stopped. */
-export function load<T>(clients: number, send: () => Promise<T>): { answers: T[]; stop: () => Promise<T[]> } {
+/**
+ * Clients that send requests without pause (each waits for its answer) until stopped — or, should
+ * a failed test never stop them, for at most `maxMs`, so that a test file always ends.
+ */
+export function load<T>(
+  clients: number,
+  send: () => Promise<T>,
+  maxMs = 180_000,
+): { answers: T[]; stop: () => Promise<T[]> } {
   let running = true;
+  const deadline = Date.now() + maxMs;
   const answers: T[] = [];
   const loops = Array.from({ length: clients }, async () => {
-    while (running) answers.push(await send());
+    while (running && Date.now() < deadline) answers.push(await send());
   });
   return {
     answers,

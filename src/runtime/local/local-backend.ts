@@ -162,7 +162,17 @@ export class LocalBackend implements RuntimeBackend {
     child.once('error', (err) => {
       running.lastErrorLines.push(`could not start the replica process: ${err.message}`);
     });
-    child.once('exit', (code, signal) => this.onExit(running, code, signal));
+    // The exit is reported once the process's output has been read to the end ('close'), so that
+    // it carries every line the model printed (its traceback) — or half a second after 'exit',
+    // should a child of the model hold the pipes open.
+    let reported = false;
+    const report = (code: number | null, signal: NodeJS.Signals | null): void => {
+      if (reported) return;
+      reported = true;
+      this.onExit(running, code, signal);
+    };
+    child.once('close', report);
+    child.once('exit', (code, signal) => setTimeout(() => report(code, signal), 500).unref());
     return { ...handle };
   }
 
