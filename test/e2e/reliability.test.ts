@@ -80,9 +80,10 @@ test('under load: promote, scale, SIGKILL a replica, SIGKILL and restart the ser
   // Four clients send without pause; each request's fate is recorded with its cause.
   const outcomes: Outcome[] = [];
   let running = true;
+  const deadline = Date.now() + 240_000; // a failed step must not leave the clients running forever
   const marks = { replicaKill: 0, serverKill: 0, serverBack: 0 };
   const clients = Array.from({ length: 4 }, async () => {
-    while (running) {
+    while (running && Date.now() < deadline) {
       const at = Date.now();
       try {
         const res = await fetch(`${platform.url}/models/steady/production/predict`, {
