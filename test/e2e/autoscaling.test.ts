@@ -66,6 +66,24 @@ async function waitFor(
   return s;
 }
 
+/** Sets min = max = n through the CLI and waits until n replicas are ready. */
+async function pinReplicas(n: number): Promise<void> {
+  const set = await platform.cli([
+    'autoscaling',
+    'set',
+    '--model',
+    'sleepy',
+    '--deployment',
+    deploymentId,
+    '--min-replica',
+    String(n),
+    '--max-replica',
+    String(n),
+  ]);
+  assert.equal(set.code, 0, set.stderr);
+  await waitFor((x) => x.active_replica_count === n);
+}
+
 async function predict(): Promise<{ status: number; pid?: number }> {
   try {
     const res = await fetch(`${platform.url}/models/sleepy/production/predict`, {
@@ -169,20 +187,7 @@ test('raising min_replica brings a deployment at zero back without a request', a
 });
 
 test('SIGKILL of one replica under load fails no request that had not reached it', async () => {
-  const set = await platform.cli([
-    'autoscaling',
-    'set',
-    '--model',
-    'sleepy',
-    '--deployment',
-    deploymentId,
-    '--min-replica',
-    '2',
-    '--max-replica',
-    '2',
-  ]);
-  assert.equal(set.code, 0, set.stderr);
-  await waitFor((x) => x.active_replica_count === 2);
+  await pinReplicas(2);
   assert.equal((await state()).active_replica_count, 2);
   const traffic = load(4, predict);
   const answers = traffic.answers;
@@ -206,20 +211,7 @@ test('SIGKILL of one replica under load fails no request that had not reached it
 
 test('clients that hang up mid-request do not take a replica out of service', async () => {
   // One replica and nothing that would change the ready set behind the test's back.
-  const set = await platform.cli([
-    'autoscaling',
-    'set',
-    '--model',
-    'sleepy',
-    '--deployment',
-    deploymentId,
-    '--min-replica',
-    '1',
-    '--max-replica',
-    '1',
-  ]);
-  assert.equal(set.code, 0, set.stderr);
-  await waitFor((x) => x.active_replica_count === 1);
+  await pinReplicas(1);
   await new Promise((r) => setTimeout(r, 1000));
   const hangUps = Array.from({ length: 10 }, async () => {
     const controller = new AbortController();
