@@ -17,6 +17,8 @@ export interface PlinthHome {
   instanceTypesFile: string;
   /** The key that encrypts secrets at rest (mode 600), unless PLINTH_SECRET_KEY gives one. */
   secretKeyFile: string;
+  /** What the local backend keeps about running replicas (records, output), for adoption after a crash. */
+  replicaRun: string;
 }
 
 export function defaultHomeDir(): string {
@@ -36,5 +38,6 @@ export function plinthHome(root: string): PlinthHome {
     buildRecord: (id) => join(deployments, id, 'build.json'),
     instanceTypesFile: join(root, 'instance_types.yaml'),
     secretKeyFile: join(root, 'secret.key'),
+    replicaRun: join(root, 'run', 'replicas'),
   };
 }

@@ -51,6 +51,8 @@ export interface ServerOptions {
   maxInferenceBodyBytes?: number;
   /** `--capacity cpu=8,memory=32Gi,gpu=H100:2`: what replicas are placed on instead of what was detected. */
   capacity?: string;
+  /** Seconds replicas keep serving after this server dies, for a restart to adopt them (default 60). */
+  replicaGraceS?: number;
 }
 
 export interface RunningServer {
@@ -80,6 +82,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const status = new StatusRecorder(store);
   status.mask = mask;
   const backend = new LocalBackend({
+    runDir: home.replicaRun,
+    graceS: options.replicaGraceS,
     capacity,
     nodeStandbys: options.nodeStandbys ?? 1,
     // The gateway exists only further down; a stop asks it once a replica is draining.
@@ -224,6 +228,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   }
 
   const tickMs = options.tickMs ?? 1000;
+  // Replicas a crashed server left running serve on; the reconciler then counts them as live.
+  const adopted = backend.adopt();
   await development.recover();
   await reconciler.start(tickMs);
   await promotions.recover();
@@ -239,7 +245,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     url: baseUrl,
     createdApiKey,
     credentialsFile: home.credentials,
-    resources: describeResources(capacity, backend.limits.describe()),
+    resources: [
+      ...describeResources(capacity, backend.limits.describe()),
+      ...(adopted.length ? [`Adopted ${adopted.length} replica(s) left running by the previous server`] : []),
+    ],
     close() {
       closed ??= (async () => {
         clearInterval(buildTimer);

@@ -86,6 +86,7 @@ export function replicaJson(record: ReplicaRecord, live: ReplicaHandle | undefin
     in_flight: inFlight,
     instance_type: live?.instanceType ?? null,
     gpus: live?.gpus ?? [],
+    pid: live?.pid ?? null,
   };
 }
 

@@ -1,6 +1,7 @@
-// e2e: the server killed with SIGKILL in the middle of a build and in the middle of a gradual
-// promotion, then started again on the same home: the build is done again and the deployment
-// serves; the promotion resumes and ends with production on the new deployment.
+// e2e: the server killed with SIGKILL in the middle of a build, a gradual promotion and a
+// scale-down, then started again on the same home: the build is done again and the deployment
+// serves; the promotion resumes and ends with production on the new deployment; the replica kept by
+// the scale-down is adopted and serves on, the draining ones are stopped, none is started again.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -127,3 +128,82 @@ test('SIGKILL during a gradual promotion: after a restart it resumes and ends on
   );
   assert.equal(history.body.promotions?.[0]?.status ?? 'SUCCEEDED', 'SUCCEEDED');
 });
+
+test('SIGKILL during a scale-down: the kept replica is adopted and serves on, the draining ones stop, none starts again', async () => {
+  const dir = writeTree(join(scratch, 'shrink'), {
+    'config.yaml': 'model_name: shrink\n',
+    'model/model.ts':
+      'export class Model {\n  async predict(input: { ms?: number }) {\n    await new Promise((r) => setTimeout(r, input.ms ?? 0));\n    return { pid: process.pid };\n  }\n}\n',
+  });
+  assert.equal((await platform.cli(['push', dir])).code, 0);
+  const scale = async (n: number) => {
+    const r = await platform.cli(
+      ['autoscaling', 'set', '--model', 'shrink', '--environment', 'production'].concat([
+        '--min-replica',
+        String(n),
+        '--max-replica',
+        String(n),
+      ]),
+    );
+    assert.equal(r.code, 0, r.stderr);
+  };
+  type Replica = { id: string; status: string; pid: number | null; in_flight: number };
+  const replicas = async () =>
+    (await platform.api<{ replicas: Replica[] }>('GET', '/v1/models/shrink/deployments/production/replicas'))
+      .body.replicas;
+  const predict = (ms: number) =>
+    fetch(`${platform.url}/models/shrink/production/predict`, {
+      method: 'POST',
+      body: JSON.stringify({ ms }),
+    });
+
+  await scale(3);
+  await until('3 ready replicas', replicas, (rs) => rs.filter((r) => r.status === 'READY').length === 3);
+  // Every replica busy with a long request, so that the scale-down has something to drain.
+  const slow = Array.from({ length: 3 }, () => predict(20_000).catch(() => null));
+  await until('a request on each replica', replicas, (rs) => rs.every((r) => r.in_flight > 0));
+  await scale(1);
+  const before = await until(
+    'two replicas draining',
+    replicas,
+    (rs) => rs.filter((r) => r.status === 'DRAINING').length === 2,
+  );
+  await platform.crash();
+  await Promise.all(slow);
+  platform = await startPlatform(home);
+
+  const kept = before.find((r) => r.status !== 'DRAINING')!;
+  const draining = before.filter((r) => r.status === 'DRAINING');
+  const after = await until(
+    'only the kept replica',
+    replicas,
+    (rs) => rs.length === 1 && rs[0]!.status === 'READY',
+    30_000,
+  );
+  assert.deepEqual([after[0]!.id, after[0]!.pid], [kept.id, kept.pid], 'the kept replica was adopted');
+  await until(
+    'the draining replicas ended',
+    async () => draining.filter((r) => isAlive(r.pid!)),
+    (alive) => alive.length === 0,
+    30_000,
+  );
+  for (let i = 0; i < 5; i++) {
+    const res = await predict(0);
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), { pid: kept.pid });
+  }
+  assert.deepEqual(
+    (await replicas()).map((r) => r.id),
+    [kept.id],
+    'no replica was started again',
+  );
+});
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

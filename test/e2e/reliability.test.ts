@@ -1,7 +1,8 @@
 // The reliability run: continuous load through promotion, scale up and down, SIGKILL of a replica,
 // and SIGKILL and restart of the server. It reports requests sent, answered and failed by cause,
 // and asserts that no accepted request was lost except those in flight on a killed process, and
-// that the state is intact after the restart (what serves, the replicas, no orphaned process).
+// that the state is intact after the restart (what serves; the replicas, adopted rather than started
+// again; no orphaned process once the server stops).
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -169,8 +170,8 @@ test('under load: promote, scale, SIGKILL a replica, SIGKILL and restart the ser
     'the promoted code serves after the restart',
   );
 
-  // State after the restart: production serves deployment-2, scaled as it was, and no process of
-  // the killed server is left behind.
+  // State after the restart: production serves deployment-2, scaled as it was, by the very
+  // replica processes the killed server left running (adopted, not started again).
   const env = await platform.api<{ current_deployment: { name: string; status: string } }>(
     'GET',
     '/v1/models/steady/environments/production',
@@ -180,8 +181,16 @@ test('under load: promote, scale, SIGKILL a replica, SIGKILL and restart the ser
     ['deployment-2', 'ACTIVE'],
   );
   await ready(1);
+  const pidsAfter = new Set(
+    outcomes.filter((o) => o.kind === 'ok' && o.at > marks.serverBack).map((o) => o.pid!),
+  );
+  assert.deepEqual([...pidsAfter], pidsBefore, 'the replica serving after the restart is the adopted one');
+  assert.match(platform.output(), /Adopted 1 replica\(s\) left running by the previous server/);
+
+  // A graceful stop ends every replica: none is orphaned.
+  await platform.stop({ keepHome: true });
   await until(
-    'no replica of the killed server is left',
+    'no replica left once the server stopped',
     async () =>
       pidsBefore.every((pid) => {
         try {

@@ -21,6 +21,7 @@ interface UpOptions {
   headersTimeout: string;
   requestTimeout: string;
   authFailuresPerMinute: string;
+  replicaGrace: string;
 }
 
 function seconds(flag: string, value: string): number {
@@ -52,6 +53,11 @@ export function registerUp(
     .option('--headers-timeout <seconds>', 'how long a client may take to send request headers', '30')
     .option('--request-timeout <seconds>', 'how long a client may take to send a whole request', '300')
     .option(
+      '--replica-grace <seconds>',
+      'how long replicas keep serving if the server dies, for its restart to adopt them',
+      '60',
+    )
+    .option(
       '--capacity <spec>',
       'what replicas may use instead of what was detected: cpu=8,memory=32Gi,gpu=H100:2',
     )
@@ -79,6 +85,7 @@ export function registerUp(
             headersTimeoutS: seconds('--headers-timeout', options.headersTimeout),
             requestTimeoutS: seconds('--request-timeout', options.requestTimeout),
             authFailuresPerMinute: seconds('--auth-failures-per-minute', options.authFailuresPerMinute),
+            replicaGraceS: seconds('--replica-grace', options.replicaGrace),
           });
         } catch (err) {
           const code = (err as NodeJS.ErrnoException).code;

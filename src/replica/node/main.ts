@@ -2,6 +2,7 @@
 // backend gives it, starts the model server, and drains on SIGTERM. Started as a standby
 // (PLINTH_STANDBY=1), it boots, then waits for one JSON line on stdin — the environment and
 // directory of the replica it becomes — so that a cold start pays only for the model's load().
+import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { tagConsole } from './request-context.ts';
@@ -73,14 +74,43 @@ process.on('SIGTERM', () => {
   void modelServer.drain().then(() => process.exit(0));
 });
 
-// A replica never outlives the platform process that started it.
-const parent = Number(process.env.PLINTH_PARENT_PID ?? 0);
-if (parent > 0) {
-  setInterval(() => {
+// A replica outlives its platform process only for a grace period, in which a restarted server
+// adopts it by writing its own pid to PLINTH_PARENT_FILE; then it serves on under the new owner.
+watchParent(
+  Number(process.env.PLINTH_PARENT_PID ?? 0),
+  process.env.PLINTH_PARENT_FILE,
+  Number(process.env.PLINTH_REPLICA_GRACE_S ?? 0) * 1000,
+);
+
+function watchParent(first: number, parentFile: string | undefined, graceMs: number): void {
+  if (first <= 0) return;
+  const alive = (pid: number): boolean => {
     try {
-      process.kill(parent, 0);
+      process.kill(pid, 0);
+      return true;
     } catch {
+      return false;
+    }
+  };
+  let parent = first;
+  let orphanedAt: number | null = null;
+  setInterval(() => {
+    if (alive(parent)) return;
+    orphanedAt ??= Date.now();
+    const adopter = parentFile ? Number(readFileOr(parentFile, '0').trim()) : 0;
+    if (adopter > 0 && adopter !== parent && alive(adopter)) {
+      parent = adopter;
+      orphanedAt = null;
+    } else if (Date.now() - orphanedAt >= graceMs) {
       process.exit(0);
     }
-  }, 1000).unref();
+  }, 500).unref();
+}
+
+function readFileOr(path: string, fallback: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return fallback;
+  }
 }

@@ -370,19 +370,43 @@ async def send_json(writer, status, value, close=False):
 
 
 def watch_parent(loop, stop):
-    """A replica never outlives the platform process that started it."""
-    parent = int(os.environ.get("PLINTH_PARENT_PID") or 0)
-    if parent <= 0:
+    """A replica outlives its platform process only for a grace period, in which a restarted server
+    adopts it by writing its own pid to PLINTH_PARENT_FILE; then it serves on under the new owner."""
+    first = int(os.environ.get("PLINTH_PARENT_PID") or 0)
+    if first <= 0:
         return
+    parent_file = os.environ.get("PLINTH_PARENT_FILE")
+    grace = float(os.environ.get("PLINTH_REPLICA_GRACE_S") or 0)
+    state = {"parent": first, "orphaned_at": None}
+
+    def alive(pid):
+        try:
+            os.kill(pid, 0)
+            return True
+        except OSError:
+            return False
+
+    def adopter():
+        try:
+            with open(parent_file) as f:
+                return int(f.read().strip() or 0)
+        except (OSError, TypeError, ValueError):
+            return 0
 
     def check():
-        try:
-            os.kill(parent, 0)
-        except OSError:
-            os._exit(0)
-        loop.call_later(1.0, check)
+        if not alive(state["parent"]):
+            now = time.monotonic()
+            if state["orphaned_at"] is None:
+                state["orphaned_at"] = now
+            pid = adopter()
+            if pid > 0 and pid != state["parent"] and alive(pid):
+                state["parent"] = pid
+                state["orphaned_at"] = None
+            elif now - state["orphaned_at"] >= grace:
+                os._exit(0)
+        loop.call_later(0.5, check)
 
-    loop.call_later(1.0, check)
+    loop.call_later(0.5, check)
 
 
 def take_over_standby():

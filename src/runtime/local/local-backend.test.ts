@@ -1,6 +1,8 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { runBackendSuite } from '../backend-suite.ts';
@@ -20,7 +22,7 @@ for (const nodeStandbys of [0, 1]) {
     const root = mkdtempSync(join(tmpdir(), 'plinth-local-'));
     let n = 0;
     return {
-      backend: new LocalBackend({ onLog: () => {}, nodeStandbys }),
+      backend: new LocalBackend({ onLog: () => {}, nodeStandbys, runDir: join(root, 'run') }),
       specFor(source, deploymentId = 'd-test') {
         const appDir = join(root, `app-${++n}`);
         mkdirSync(join(appDir, 'model'), { recursive: true });
@@ -47,7 +49,7 @@ for (const nodeStandbys of [0, 1]) {
 
 test('a replica start takes over a pre-started process, with its own environment and directory', async () => {
   const root = mkdtempSync(join(tmpdir(), 'plinth-standby-'));
-  const backend = new LocalBackend({ onLog: () => {}, nodeStandbys: 1 });
+  const backend = new LocalBackend({ onLog: () => {}, nodeStandbys: 1, runDir: join(root, 'run') });
   try {
     const appDir = join(root, 'app');
     mkdirSync(join(appDir, 'model'), { recursive: true });
@@ -90,6 +92,7 @@ function gpuBox(root: string) {
   const backend = new LocalBackend({
     onLog: () => {},
     nodeStandbys: 0,
+    runDir: join(root, 'run'),
     capacity: { cpu: 2, memoryBytes: 8 * 1024 ** 3, gpus: [{ index: 0, kind: 'L4' }] },
   });
   const specFor = (id: string, resources: ReplicaResources, source: string) => {
@@ -181,3 +184,154 @@ test('a replica that uses more memory than its instance type is stopped with an 
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+/** Starts a replica from a separate "server" process, which is then killed as a crash would. */
+async function replicaOfACrashedServer(root: string, graceS: number, resources: ReplicaResources) {
+  const appDir = join(root, 'app');
+  mkdirSync(join(appDir, 'model'), { recursive: true });
+  writeFileSync(
+    join(appDir, 'model', 'model.mjs'),
+    'export class Model { load() { console.log("loaded"); } predict(input) { console.log(`predicted ${input.n}`); return { pid: process.pid }; } }',
+  );
+  const spec = {
+    replicaId: 'r-left',
+    deploymentId: 'd-left',
+    modelId: 'm',
+    language: 'typescript',
+    appDir,
+    modelFile: 'model/model.mjs',
+    config: {},
+    env: {},
+    envDir: null,
+    resources,
+  };
+  const fixture = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'short-lived-server.ts');
+  const server = spawn(
+    process.execPath,
+    ['--import', 'tsx', fixture, join(root, 'run'), String(graceS), JSON.stringify(spec)],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const first = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    server.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+      if (out.includes('\n')) resolve(out.split('\n')[0]!);
+    });
+    server.once('exit', (code) => reject(new Error(`the fixture server exited with ${code}`)));
+  });
+  const replica = JSON.parse(first) as { pid: number; address: string };
+  const killed = new Promise((r) => server.once('exit', r));
+  server.kill('SIGKILL');
+  await killed;
+  return replica;
+}
+
+const isAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+async function waitFor(what: string, ok: () => boolean, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!ok()) {
+    if (Date.now() > deadline) throw new Error(`still not ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+test('a replica left by a crashed server is adopted: same process, its GPU held, its output followed, stopped on request', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'plinth-adopt-'));
+  const lines: string[] = [];
+  let backend: LocalBackend | undefined;
+  try {
+    const left = await replicaOfACrashedServer(root, 2, L4);
+    const call = async (n: number) => {
+      const res = await fetch(`http://${left.address}/v1/models/model:predict`, {
+        method: 'POST',
+        body: JSON.stringify({ n }),
+      });
+      return (await res.json()) as { pid: number };
+    };
+    assert.equal((await call(1)).pid, left.pid, 'it serves while no server runs');
+
+    backend = new LocalBackend({
+      onLog: (_spec, _stream, line) => lines.push(line),
+      runDir: join(root, 'run'),
+      nodeStandbys: 0,
+      capacity: { cpu: 2, memoryBytes: 8 * 1024 ** 3, gpus: [{ index: 0, kind: 'L4' }] },
+    });
+    const ready = new Promise<ReplicaEvent>((resolve) =>
+      backend!.watch((e) => e.type === 'ready' && resolve(e)),
+    );
+    const adopted = backend.adopt();
+    assert.deepEqual(
+      adopted.map((r) => [r.id, r.deploymentId, r.pid, r.gpus]),
+      [['r-left', 'd-left', left.pid, [0]]],
+    );
+    assert.equal((await ready).replica.address, left.address);
+    assert.deepEqual(
+      backend.list().map((r) => [r.id, r.phase]),
+      [['r-left', 'READY']],
+    );
+    await assert.rejects(
+      backend.start({ ...(await specLike(root)), resources: L4 }),
+      (err: unknown) => err instanceof PendingError && err.reason === 'needs 1× L4, 0 of 1 free',
+      'the adopted replica still holds the GPU',
+    );
+
+    await call(2);
+    await waitFor('the output followed', () => lines.includes('predicted 2'));
+    assert.ok(lines.includes('predicted 1'), 'what it printed while no server ran is passed on');
+    assert.ok(!lines.includes('loaded'), 'what the crashed server passed on is not repeated');
+    await new Promise((r) => setTimeout(r, 3000)); // past the 2 s grace period
+    assert.ok(isAlive(left.pid), 'an adopted replica does not end with the grace period');
+
+    const exited = new Promise<ReplicaEvent>((resolve) =>
+      backend!.watch((e) => e.type === 'exited' && resolve(e)),
+    );
+    await backend.stop('r-left', { drainMs: 2000 });
+    const exit = await exited;
+    assert.equal(exit.type === 'exited' && exit.exit.expected, true, 'an asked-for stop');
+    await waitFor('gone', () => !isAlive(left.pid));
+    assert.deepEqual(readdirSync(join(root, 'run')), [], 'nothing is left of it on disk');
+  } finally {
+    await backend?.close();
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('a replica no server adopts ends after the grace period, and a later server finds nothing to adopt', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'plinth-grace-'));
+  try {
+    const left = await replicaOfACrashedServer(root, 1, SMALL);
+    assert.ok(isAlive(left.pid), 'it outlives its server');
+    await waitFor('ended', () => !isAlive(left.pid));
+    const backend = new LocalBackend({ onLog: () => {}, runDir: join(root, 'run'), nodeStandbys: 0 });
+    assert.deepEqual(backend.adopt(), []);
+    assert.equal(existsSync(join(root, 'run', 'r-left.json')), false, 'its record is cleared');
+    await backend.close();
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+async function specLike(root: string) {
+  const appDir = join(root, 'other');
+  mkdirSync(join(appDir, 'model'), { recursive: true });
+  writeFileSync(join(appDir, 'model', 'model.mjs'), SHOW_GPUS);
+  return {
+    replicaId: 'r-new',
+    deploymentId: 'd-new',
+    modelId: 'm',
+    language: 'typescript' as const,
+    appDir,
+    modelFile: 'model/model.mjs',
+    config: {},
+    env: {},
+    envDir: null,
+  };
+}

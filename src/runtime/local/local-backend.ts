@@ -1,12 +1,12 @@
-// The local RuntimeBackend: each replica is a child process on this machine. It listens on a port
-// the OS picks (announced on stdout), is polled for readiness, drains on SIGTERM and is killed after
-// the grace period. Output is passed on line by line; exits are reported with the model's own error.
+// The local RuntimeBackend: each replica is a process on this machine. It listens on a port the OS
+// picks (announced on stdout), is polled for readiness, drains on SIGTERM and is killed after the
+// grace period. It writes its output to files, passed on line by line; exits are reported with the
+// model's own error. Replicas outlive a crashed server for a grace period, and the next server on
+// the same home adopts them (`adopt()`) rather than starting them again.
 import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
-import { realpathSync } from 'node:fs';
+import { realpathSync, writeFileSync } from 'node:fs';
 import { availableParallelism, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { PendingError } from '../backend.ts';
 import type {
   Capacity,
@@ -20,12 +20,17 @@ import { readMark } from '../replica-log-mark.ts';
 import { launchCommand, nodeReplicaCommand, pythonReplicaCommand } from './launch.ts';
 import { ReplicaLimits } from './limits.ts';
 import type { AppliedLimits } from './limits.ts';
+import { OutputTail } from './output-tail.ts';
 import { Inventory } from './placement.ts';
+import { isSameProcess, openOutput, processStart, ReplicaFiles } from './replica-files.ts';
+import type { ReplicaRecord, StoredSpec } from './replica-files.ts';
+import { adoptedReplicaProcess, childReplicaProcess } from './replica-process.ts';
+import type { ProcessExit, ReplicaProcess } from './replica-process.ts';
 import { StandbyPool } from './standby-pool.ts';
 import { waitUntilReady } from './readiness.ts';
 
 export type ReplicaLogSink = (
-  spec: ReplicaSpec,
+  spec: StoredSpec,
   stream: 'stdout' | 'stderr',
   line: string,
   requestId: string | null,
@@ -35,17 +40,24 @@ const LISTENING = /^plinth: listening on (\S+)$/;
 const LOAD_FAILED = 'plinth: load() failed: ';
 
 interface Running {
-  spec: ReplicaSpec;
+  record: ReplicaRecord;
   handle: ReplicaHandle;
-  child: ChildProcess;
+  process: ReplicaProcess;
   stopRequested: boolean;
   lastErrorLines: string[];
+  /** Resolves once the exit has been reported. */
   exited: Promise<void>;
   limits: AppliedLimits | null;
 }
 
+const DEFAULT_GRACE_S = 60;
+
 export interface LocalBackendOptions {
   onLog: ReplicaLogSink;
+  /** Where replica records and output files are kept (`<home>/run/replicas`). */
+  runDir: string;
+  /** How long a replica keeps serving after its server died, waiting to be adopted (default 60 s). */
+  graceS?: number;
   /** Pre-started Node model servers kept waiting for a replica start (0: none). */
   nodeStandbys?: number;
   /** Pre-started Python model servers per interpreter, once one has been used (0: none). */
@@ -76,6 +88,9 @@ export class LocalBackend implements RuntimeBackend {
 
   private readonly inventory: Inventory;
   readonly limits: ReplicaLimits;
+  private readonly files: ReplicaFiles;
+  /** Replicas of an earlier server still running, until `adopt()` takes them on. */
+  private found: ReplicaRecord[];
 
   constructor(options: LocalBackendOptions) {
     this.options = options;
@@ -83,8 +98,13 @@ export class LocalBackend implements RuntimeBackend {
       options.capacity ?? { cpu: availableParallelism(), memoryBytes: totalmem(), gpus: [] },
     );
     this.limits = options.limits ?? ReplicaLimits.detect(this.inventory.capacity.cpu);
+    this.files = new ReplicaFiles(options.runDir);
+    // What an earlier server left: live replicas wait for adopt(); the rest (replicas that ended
+    // meanwhile, standbys, which end with their server) is cleared before new standbys start.
+    this.found = this.files.records().filter((r) => isSameProcess(r.pid, r.processStart));
+    this.files.removeAllBut(new Set(this.found.map((r) => r.spec.replicaId)));
     if (options.nodeStandbys) {
-      const pool = new StandbyPool(options.nodeStandbys, nodeReplicaCommand, baseEnv);
+      const pool = new StandbyPool(options.nodeStandbys, nodeReplicaCommand, baseEnv, this.files);
       pool.fill();
       this.pool = pool;
     }
@@ -110,70 +130,134 @@ export class LocalBackend implements RuntimeBackend {
       PLINTH_CONFIG_JSON: JSON.stringify(spec.config),
       PLINTH_LISTEN: '0',
       PLINTH_REPLICA_ID: spec.replicaId,
+      PLINTH_PARENT_FILE: this.files.parentFile(spec.replicaId),
+      PLINTH_REPLICA_GRACE_S: String(this.options.graceS ?? DEFAULT_GRACE_S),
       ...(spec.envDir ? { PLINTH_ENV_DIR: spec.envDir } : {}),
     };
-    const child =
-      this.standbysFor(spec)?.take(env, spec.appDir) ??
-      spawn(command, args, { cwd: spec.appDir, stdio: ['ignore', 'pipe', 'pipe'], env });
+    const lastErrorLines: string[] = [];
+    const onError = (err: Error): void => {
+      lastErrorLines.push(`could not start the replica process: ${err.message}`);
+    };
+    const standby = this.standbysFor(spec)?.take(env, spec.appDir);
+    let proc: ReplicaProcess;
+    if (standby) {
+      this.files.rename(standby.name, spec.replicaId);
+      proc = childReplicaProcess(standby.child, onError);
+    } else {
+      const output = openOutput(this.files.output(spec.replicaId));
+      const child = spawn(command, args, {
+        cwd: spec.appDir,
+        stdio: ['ignore', output.out, output.err],
+        env,
+      });
+      output.close();
+      proc = childReplicaProcess(child, onError);
+    }
+    const { env: _secrets, ...stored } = spec;
+    const record: ReplicaRecord = {
+      spec: stored,
+      pid: proc.pid ?? 0,
+      processStart: proc.pid === undefined ? null : processStart(proc.pid),
+      startedAtMs: Date.now(),
+      address: null,
+      gpus: placed.gpus,
+      stopping: false,
+      offsets: { out: 0, err: 0 },
+    };
+    if (proc.pid !== undefined) this.files.write(record);
+    const running = this.attach(record, proc, lastErrorLines);
+    return { ...running.handle };
+  }
+
+  /**
+   * Takes on the replicas an earlier server on this home left running: they are routed to again
+   * once they answer, their output is followed from where it was left, and those it was stopping
+   * are stopped. Call once, after subscribing to `watch()`.
+   */
+  adopt(): ReplicaHandle[] {
+    const adopted: ReplicaHandle[] = [];
+    for (const record of this.found.splice(0)) {
+      if (!isSameProcess(record.pid, record.processStart)) {
+        this.files.remove(record.spec.replicaId);
+        continue;
+      }
+      this.inventory.hold(record.spec.replicaId, record.spec.resources, record.gpus);
+      // The replica reads its new owner here, and stops waiting to be adopted.
+      writeFileSync(this.files.parentFile(record.spec.replicaId), String(process.pid));
+      const running = this.attach(record, adoptedReplicaProcess(record.pid, record.processStart), []);
+      adopted.push({ ...running.handle });
+      if (record.stopping) void this.stop(record.spec.replicaId, { drainMs: 5000 });
+    }
+    return adopted;
+  }
+
+  /** Follows a replica process: its output, its address and readiness, its limits and its exit. */
+  private attach(record: ReplicaRecord, proc: ReplicaProcess, lastErrorLines: string[]): Running {
+    const spec = record.spec;
     const handle: ReplicaHandle = {
       id: spec.replicaId,
       deploymentId: spec.deploymentId,
       phase: 'STARTING',
-      address: null,
-      startedAtMs: Date.now(),
+      address: record.address,
+      startedAtMs: record.startedAtMs,
       readyAtMs: null,
       exit: null,
       instanceType: spec.resources.instanceType,
-      gpus: placed.gpus,
-      pid: child.pid,
+      gpus: record.gpus,
+      pid: proc.pid,
     };
+    let reported!: () => void;
     const running: Running = {
-      spec,
+      record,
       handle,
-      child,
-      stopRequested: false,
-      lastErrorLines: [],
-      exited: new Promise((resolve) => child.once('exit', () => resolve())),
+      process: proc,
+      stopRequested: record.stopping,
+      lastErrorLines,
+      exited: new Promise((resolve) => (reported = resolve)),
       limits: null,
     };
     this.replicas.set(spec.replicaId, running);
-    if (child.pid !== undefined) {
-      running.limits = this.limits.apply(spec.replicaId, child.pid, spec.resources, () => {
-        child.kill('SIGKILL');
-      });
+    if (proc.pid !== undefined) {
+      running.limits = this.limits.apply(spec.replicaId, proc.pid, spec.resources, () =>
+        proc.kill('SIGKILL'),
+      );
     }
-
-    createInterface({ input: child.stdout! }).on('line', (line) => {
+    const paths = this.files.output(spec.replicaId);
+    const out = new OutputTail(paths.out, record.offsets.out, (line) => {
       const listening = LISTENING.exec(line);
       if (listening && handle.address === null) {
         handle.address = listening[1]!;
+        record.address = handle.address;
+        this.files.write(record);
         void this.pollReadiness(running);
         return;
       }
       const { requestId, text } = readMark(line);
       this.options.onLog(spec, 'stdout', text, requestId);
     });
-    createInterface({ input: child.stderr! }).on('line', (line) => {
+    const err = new OutputTail(paths.err, record.offsets.err, (line) => {
       const { requestId, text } = readMark(line);
-      running.lastErrorLines.push(text);
-      if (running.lastErrorLines.length > 40) running.lastErrorLines.shift();
+      lastErrorLines.push(text);
+      if (lastErrorLines.length > 40) lastErrorLines.shift();
       this.options.onLog(spec, 'stderr', text, requestId);
     });
-    child.once('error', (err) => {
-      running.lastErrorLines.push(`could not start the replica process: ${err.message}`);
+    if (handle.address !== null) void this.pollReadiness(running);
+    // How far the output was passed on is kept, so that an adopting server neither repeats nor skips lines.
+    const keepOffsets = setInterval(() => {
+      if (record.offsets.out === out.offset && record.offsets.err === err.offset) return;
+      record.offsets = { out: out.offset, err: err.offset };
+      this.files.write(record);
+    }, 1000);
+    keepOffsets.unref();
+    void proc.exited.then((status) => {
+      clearInterval(keepOffsets);
+      // Everything the process wrote is read before its exit is reported (its traceback).
+      out.close();
+      err.close();
+      this.onExit(running, status);
+      reported();
     });
-    // The exit is reported once the process's output has been read to the end ('close'), so that
-    // it carries every line the model printed (its traceback) — or half a second after 'exit',
-    // should a child of the model hold the pipes open.
-    let reported = false;
-    const report = (code: number | null, signal: NodeJS.Signals | null): void => {
-      if (reported) return;
-      reported = true;
-      this.onExit(running, code, signal);
-    };
-    child.once('close', report);
-    child.once('exit', (code, signal) => setTimeout(() => report(code, signal), 500).unref());
-    return { ...handle };
+    return running;
   }
 
   private async pollReadiness(running: Running): Promise<void> {
@@ -187,7 +271,7 @@ export class LocalBackend implements RuntimeBackend {
     this.emit({ type: 'ready', replica: { ...running.handle } });
   }
 
-  private onExit(running: Running, code: number | null, signal: NodeJS.Signals | null): void {
+  private onExit(running: Running, { code, signal }: ProcessExit): void {
     const handle = running.handle;
     const oom = running.limits?.oom() ?? null;
     running.limits?.stop();
@@ -202,9 +286,11 @@ export class LocalBackend implements RuntimeBackend {
       reason: oom ?? exitReason(running, code, signal),
       output: errorOutput(running),
     };
+    // An adopted replica's exit status is not known: only an asked-for stop counts as a clean one.
     handle.phase = expected || code === 0 ? 'STOPPED' : 'FAILED';
     handle.exit = exit;
     this.replicas.delete(handle.id);
+    this.files.remove(handle.id);
     this.emit({ type: 'exited', replica: { ...handle }, exit });
   }
 
@@ -212,17 +298,21 @@ export class LocalBackend implements RuntimeBackend {
     const running = this.replicas.get(replicaId);
     if (!running) return;
     running.stopRequested = true;
+    if (!running.record.stopping) {
+      running.record.stopping = true;
+      this.files.write(running.record);
+    }
     if (running.handle.phase === 'STARTING' || running.handle.phase === 'READY') {
       running.handle.phase = 'DRAINING';
       this.emit({ type: 'draining', replica: { ...running.handle } });
     }
     const deadline = Date.now() + drainMs;
     const inFlight = (): number => this.options.inFlightOf?.(running.handle.deploymentId, replicaId) ?? 0;
-    while (inFlight() > 0 && Date.now() < deadline && running.child.exitCode === null) {
+    while (inFlight() > 0 && Date.now() < deadline && !running.process.hasExited()) {
       await new Promise((r) => setTimeout(r, 10));
     }
-    running.child.kill('SIGTERM');
-    const timer = setTimeout(() => running.child.kill('SIGKILL'), Math.max(0, deadline - Date.now()));
+    running.process.kill('SIGTERM');
+    const timer = setTimeout(() => running.process.kill('SIGKILL'), Math.max(0, deadline - Date.now()));
     await running.exited;
     clearTimeout(timer);
   }
@@ -251,7 +341,12 @@ export class LocalBackend implements RuntimeBackend {
     }
     let pool = this.pythonPools.get(interpreter);
     if (!pool) {
-      pool = new StandbyPool(this.options.pythonStandbys, () => pythonReplicaCommand(interpreter), baseEnv);
+      pool = new StandbyPool(
+        this.options.pythonStandbys,
+        () => pythonReplicaCommand(interpreter),
+        baseEnv,
+        this.files,
+      );
       pool.fill();
       this.pythonPools.set(interpreter, pool);
     }
@@ -298,6 +393,10 @@ function exitReason(running: Running, code: number | null, signal: NodeJS.Signal
   if (loadError) return `load() failed: ${loadError.slice(LOAD_FAILED.length)}`;
   if (running.stopRequested) return 'stopped by the platform';
   const last = running.lastErrorLines.filter((l) => l.trim() !== '').at(-1);
-  const how = signal ? `killed by ${signal}` : `exited with code ${code}`;
+  const how = signal
+    ? `killed by ${signal}`
+    : code !== null
+      ? `exited with code ${code}`
+      : 'ended (adopted after a server restart: its exit status is not known)';
   return last ? `replica ${how}: ${last}` : `replica ${how}`;
 }

@@ -52,6 +52,11 @@ export class Inventory {
     return { ok: true, gpus };
   }
 
+  /** Records what a replica adopted from an earlier server already holds (it was placed then). */
+  hold(replicaId: string, need: ResourceNeed, gpus: number[]): void {
+    this.held.set(replicaId, { memoryBytes: need.memoryBytes, gpus });
+  }
+
   release(replicaId: string): void {
     this.held.delete(replicaId);
   }
