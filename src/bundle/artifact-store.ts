@@ -1,7 +1,8 @@
 // The content-addressed bundle store: one gzip tarball per sha256 under <home>/bundles.
-// A write is verified against its hash and renamed into place, so a stored bundle is never partial.
+// A write is verified against its hash and renamed into place, so a stored bundle is never partial;
+// what a crash left half-written is removed when the store opens.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PlinthError } from '../domain/errors.ts';
 
@@ -13,6 +14,7 @@ export class ArtifactStore {
   constructor(dir: string) {
     this.dir = dir;
     mkdirSync(dir, { recursive: true });
+    for (const name of readdirSync(dir)) if (name.includes('.tmp-')) rmSync(join(dir, name), { force: true });
   }
 
   static checkSha(sha: string): string {

@@ -1,9 +1,11 @@
-// e2e: the server killed with SIGKILL in the middle of a build, a gradual promotion and a
-// scale-down, then started again on the same home: the build is done again and the deployment
+// e2e: the server killed with SIGKILL in the middle of a push (its upload), a build, a gradual
+// promotion and a scale-down, then started again on the same home: nothing of the push is stored
+// and pushing again works; the build is done again and the deployment
 // serves; the promotion resumes and ends with production on the new deployment; the replica kept by
 // the scale-down is adopted and serves on, the draining ones are stopped, none is started again.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -207,3 +209,45 @@ function isAlive(pid: number): boolean {
     return false;
   }
 }
+
+test('SIGKILL during a push: half an upload leaves nothing stored, and the push is simply made again', async () => {
+  const sha = 'a'.repeat(64);
+  const size = 8 * 1024 ** 2;
+  const models = async () =>
+    (await platform.api<{ models: { name: string }[] }>('GET', '/v1/models')).body.models.map((m) => m.name);
+  const known = await models();
+  // Half of a large upload is sent, then the server dies while it waits for the rest.
+  const upload = request(`${platform.url}/v1/bundles/${sha}`, {
+    method: 'PUT',
+    headers: {
+      authorization: `Api-Key ${platform.apiKey}`,
+      'content-type': 'application/gzip',
+      'content-length': String(size),
+    },
+  });
+  const failed = new Promise((resolve) => upload.once('error', resolve));
+  upload.write(Buffer.alloc(size / 2));
+  await sleep(300);
+  await platform.crash();
+  await failed;
+  platform = await startPlatform(home);
+  const head = await fetch(`${platform.url}/v1/bundles/${sha}`, {
+    method: 'HEAD',
+    headers: { authorization: `Api-Key ${platform.apiKey}` },
+  });
+  assert.equal(head.status, 404, 'no part of the upload is stored');
+  assert.deepEqual(
+    readdirSync(join(home, 'bundles')).filter((n) => n.includes('.tmp-')),
+    [],
+    'no half-written file is left',
+  );
+  assert.deepEqual(await models(), known, 'no model or deployment came of it');
+  const dir = writeTree(join(scratch, 'again'), {
+    'config.yaml': 'model_name: again\n',
+    'model/model.ts': 'export class Model { predict() { return { again: true }; } }\n',
+  });
+  const pushed = await platform.cli(['push', dir]);
+  assert.equal(pushed.code, 0, pushed.stderr);
+  const res = await fetch(`${platform.url}/models/again/production/predict`, { method: 'POST', body: '{}' });
+  assert.deepEqual(await res.json(), { again: true });
+});
