@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { runBackendSuite } from '../backend-suite.ts';
 import { PendingError } from '../backend.ts';
-import type { ReplicaEvent, ReplicaResources } from '../backend.ts';
+import type { ReplicaEvent, ReplicaResources, ReplicaSpec } from '../backend.ts';
 import { LocalBackend } from './local-backend.ts';
 
 const SMALL: ReplicaResources = {
@@ -87,6 +87,25 @@ test('a replica start takes over a pre-started process, with its own environment
   }
 });
 
+/** A replica spec for a one-file JavaScript model written under `root/<id>`. */
+function modelSpec(root: string, id: string, resources: ReplicaResources, source: string): ReplicaSpec {
+  const appDir = join(root, id);
+  mkdirSync(join(appDir, 'model'), { recursive: true });
+  writeFileSync(join(appDir, 'model', 'model.mjs'), source);
+  return {
+    replicaId: id,
+    deploymentId: `d-${id}`,
+    modelId: 'm',
+    language: 'typescript',
+    appDir,
+    modelFile: 'model/model.mjs',
+    config: {},
+    env: {},
+    envDir: null,
+    resources,
+  };
+}
+
 /** A backend on a pretend machine with one L4, and a model that answers with what it was given. */
 function gpuBox(root: string) {
   const backend = new LocalBackend({
@@ -95,23 +114,8 @@ function gpuBox(root: string) {
     runDir: join(root, 'run'),
     capacity: { cpu: 2, memoryBytes: 8 * 1024 ** 3, gpus: [{ index: 0, kind: 'L4' }] },
   });
-  const specFor = (id: string, resources: ReplicaResources, source: string) => {
-    const appDir = join(root, id);
-    mkdirSync(join(appDir, 'model'), { recursive: true });
-    writeFileSync(join(appDir, 'model', 'model.mjs'), source);
-    return {
-      replicaId: id,
-      deploymentId: `d-${id}`,
-      modelId: 'm',
-      language: 'typescript' as const,
-      appDir,
-      modelFile: 'model/model.mjs',
-      config: {},
-      env: {},
-      envDir: null,
-      resources,
-    };
-  };
+  const specFor = (id: string, resources: ReplicaResources, source: string) =>
+    modelSpec(root, id, resources, source);
   const next = (id: string, type: ReplicaEvent['type']) =>
     new Promise<ReplicaEvent>((resolve) => {
       const off = backend.watch((e) => {
@@ -187,24 +191,12 @@ test('a replica that uses more memory than its instance type is stopped with an 
 
 /** Starts a replica from a separate "server" process, which is then killed as a crash would. */
 async function replicaOfACrashedServer(root: string, graceS: number, resources: ReplicaResources) {
-  const appDir = join(root, 'app');
-  mkdirSync(join(appDir, 'model'), { recursive: true });
-  writeFileSync(
-    join(appDir, 'model', 'model.mjs'),
+  const spec = modelSpec(
+    root,
+    'r-left',
+    resources,
     'export class Model { load() { console.log("loaded"); } predict(input) { console.log(`predicted ${input.n}`); return { pid: process.pid }; } }',
   );
-  const spec = {
-    replicaId: 'r-left',
-    deploymentId: 'd-left',
-    modelId: 'm',
-    language: 'typescript',
-    appDir,
-    modelFile: 'model/model.mjs',
-    config: {},
-    env: {},
-    envDir: null,
-    resources,
-  };
   const fixture = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'short-lived-server.ts');
   const server = spawn(
     process.execPath,
@@ -270,7 +262,7 @@ test('a replica left by a crashed server is adopted: same process, its GPU held,
     const adopted = backend.adopt();
     assert.deepEqual(
       adopted.map((r) => [r.id, r.deploymentId, r.pid, r.gpus]),
-      [['r-left', 'd-left', left.pid, [0]]],
+      [['r-left', 'd-r-left', left.pid, [0]]],
     );
     assert.equal((await ready).replica.address, left.address);
     assert.deepEqual(
@@ -278,7 +270,7 @@ test('a replica left by a crashed server is adopted: same process, its GPU held,
       [['r-left', 'READY']],
     );
     await assert.rejects(
-      backend.start({ ...(await specLike(root)), resources: L4 }),
+      backend.start(modelSpec(root, 'r-new', L4, SHOW_GPUS)),
       (err: unknown) => err instanceof PendingError && err.reason === 'needs 1× L4, 0 of 1 free',
       'the adopted replica still holds the GPU',
     );
@@ -318,20 +310,3 @@ test('a replica no server adopts ends after the grace period, and a later server
     rmSync(root, { recursive: true, force: true });
   }
 });
-
-async function specLike(root: string) {
-  const appDir = join(root, 'other');
-  mkdirSync(join(appDir, 'model'), { recursive: true });
-  writeFileSync(join(appDir, 'model', 'model.mjs'), SHOW_GPUS);
-  return {
-    replicaId: 'r-new',
-    deploymentId: 'd-new',
-    modelId: 'm',
-    language: 'typescript' as const,
-    appDir,
-    modelFile: 'model/model.mjs',
-    config: {},
-    env: {},
-    envDir: null,
-  };
-}
