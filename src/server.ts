@@ -20,7 +20,7 @@ import { Lifecycle } from './reconciler/lifecycle.ts';
 import { PromotionController } from './reconciler/promotion-controller.ts';
 import { Reconciler } from './reconciler/reconciler.ts';
 import { LocalBackend } from './runtime/local/local-backend.ts';
-import { openSqliteStore } from './store/sqlite/open.ts';
+import { openStore } from './store/open.ts';
 import { StatusRecorder } from './store/status-recorder.ts';
 import { SecretBox } from './secrets/secret-box.ts';
 import { Vault } from './secrets/vault.ts';
@@ -51,6 +51,8 @@ export interface ServerOptions {
   maxInferenceBodyBytes?: number;
   /** `--capacity cpu=8,memory=32Gi,gpu=H100:2`: what replicas are placed on instead of what was detected. */
   capacity?: string;
+  /** A postgres:// URL for a shared PostgreSQL store; SQLite in the home when absent. */
+  store?: string;
   /** Seconds replicas keep serving after this server dies, for a restart to adopt them (default 60). */
   replicaGraceS?: number;
 }
@@ -72,7 +74,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const instanceTypes = mergeCatalog(BUILT_IN_INSTANCE_TYPES, readInstanceTypesFile(home.instanceTypesFile));
   const detected = await detectCapacity();
   const capacity = options.capacity ? applyCapacityOverride(detected, options.capacity) : detected;
-  const store = await openSqliteStore(home.database);
+  const store = await openStore(options.store, home.database);
   const vault = new Vault(store, SecretBox.open(home.secretKeyFile));
   await vault.load();
   const mask = (text: string): string => vault.mask(text);

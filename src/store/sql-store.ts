@@ -400,7 +400,8 @@ export class SqlStore implements Store {
     if (query.request_id) q = q.where('request_id', '=', query.request_id);
     if (query.search) {
       const pattern = `%${query.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-      q = q.where(sql<boolean>`message like ${pattern} escape '\\'`);
+      // lower() on both sides: SQLite's like ignores case and PostgreSQL's does not.
+      q = q.where(sql<boolean>`lower(message) like lower(${pattern}) escape '\\'`);
     }
     const rows = await q
       .orderBy('id', query.newest ? 'desc' : 'asc')

@@ -1,4 +1,4 @@
-// The shared Store test suite: every Store implementation must pass it (SQLite now, PostgreSQL later).
+// The shared Store test suite: every Store implementation (SQLite, PostgreSQL) must pass it.
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { DEFAULT_AUTOSCALING } from '../domain/autoscaling.ts';
@@ -206,6 +206,11 @@ export function runStoreSuite(name: string, open: () => Promise<Store>): void {
         ['loading 50% done'],
       );
       assert.deepEqual(
+        (await store.queryLogs({ deployment_id: d.id, search: 'LOADING 5' })).map((l) => l.message),
+        ['loading 50% done'],
+        'search ignores case, on every database',
+      );
+      assert.deepEqual(
         (await store.queryLogs({ deployment_id: d.id, replica_id: 'r2' })).map((l) => l.message),
         ['ready'],
       );
@@ -319,6 +324,24 @@ export function runStoreSuite(name: string, open: () => Promise<Store>): void {
       assert.equal(await store.findApiKeyByHash('h1'), undefined);
       assert.ok((await store.listApiKeys())[0]!.revoked_at);
       await assert.rejects(store.revokeApiKey(key.id), /not found/);
+    });
+
+    test('secrets are stored by name, replaced keeping their creation time, listed without values and deleted', async () => {
+      const first = await store.putSecret('hf_token', 'cipher-1');
+      assert.equal(await store.getSecretCiphertext('hf_token'), 'cipher-1');
+      await new Promise((r) => setTimeout(r, 5));
+      const second = await store.putSecret('hf_token', 'cipher-2');
+      assert.equal(second.created_at, first.created_at);
+      assert.ok(second.updated_at > first.updated_at);
+      assert.equal(await store.getSecretCiphertext('hf_token'), 'cipher-2');
+      await store.putSecret('another', 'cipher-3');
+      assert.deepEqual(
+        (await store.listSecrets()).map((x) => Object.keys(x).sort().join(',') + ':' + x.name).sort(),
+        ['created_at,name,updated_at:another', 'created_at,name,updated_at:hf_token'],
+      );
+      assert.equal(await store.deleteSecret('hf_token'), true);
+      assert.equal(await store.deleteSecret('hf_token'), false);
+      assert.equal(await store.getSecretCiphertext('hf_token'), undefined);
     });
 
     test('deleting a model removes everything under it', async () => {

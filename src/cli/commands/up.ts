@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { defaultHomeDir } from '../../home.ts';
 import { startServer } from '../../server.ts';
+import { storeKind } from '../../store/open.ts';
 import { ApiClient } from '../api-client.ts';
 import { UserError } from '../errors.ts';
 import { describeCall, pushModel } from './push.ts';
@@ -22,6 +23,7 @@ interface UpOptions {
   requestTimeout: string;
   authFailuresPerMinute: string;
   replicaGrace: string;
+  store?: string;
 }
 
 function seconds(flag: string, value: string): number {
@@ -53,6 +55,10 @@ export function registerUp(
     .option('--headers-timeout <seconds>', 'how long a client may take to send request headers', '30')
     .option('--request-timeout <seconds>', 'how long a client may take to send a whole request', '300')
     .option(
+      '--store <url>',
+      'a postgres:// URL to keep state in PostgreSQL (default $PLINTH_STORE, else SQLite in the home)',
+    )
+    .option(
       '--replica-grace <seconds>',
       'how long replicas keep serving if the server dies, for its restart to adopt them',
       '60',
@@ -75,7 +81,13 @@ export function registerUp(
             throw new UserError(`--max-queue ${options.maxQueue}: expected a whole number`);
           if (!(parkTimeoutS > 0))
             throw new UserError(`--park-timeout ${options.parkTimeout}: expected seconds above 0`);
+          const store = options.store ?? process.env.PLINTH_STORE;
+          if (storeKind(store) === null)
+            throw new UserError(
+              `--store ${store}: expected a postgres:// URL (or none, for SQLite in the home)`,
+            );
           server = await startServer({
+            store,
             homeDir,
             port,
             host: options.host,

@@ -1,0 +1,50 @@
+// Opens (and migrates) the PostgreSQL store: `plinth up --store postgres://…`, for a team whose
+// control planes and gateways share one database. The same SqlStore as SQLite; only the
+// connection differs. 64-bit integers (ids, metric bucket times) are read as numbers.
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import { migrateToLatest } from '../migrations.ts';
+import type { Database as Tables } from '../schema.ts';
+import { SqlStore } from '../sql-store.ts';
+import type { Store } from '../store.ts';
+
+const INT8 = 20;
+
+/** A connection pool whose bigint columns come back as numbers (they stay below 2^53 here). */
+export function postgresPool(url: string, max = 10): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max,
+    types: {
+      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+        oid === INT8
+          ? (v: string) => Number(v)
+          : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+    },
+  });
+  // An idle connection the server closed is replaced on the next query; it must not crash the process.
+  pool.on('error', (err) => console.error(`postgres: ${err.message}`));
+  return pool;
+}
+
+export async function openPostgresStore(url: string): Promise<Store> {
+  const db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool: postgresPool(url) }) });
+  try {
+    await migrateToLatest(db as Kysely<unknown>, 'postgres');
+  } catch (err) {
+    await db.destroy();
+    throw new Error(`cannot open the PostgreSQL store at ${redact(url)}: ${(err as Error).message}`);
+  }
+  return new SqlStore(db);
+}
+
+/** The URL without its password, for messages. */
+export function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'the given URL';
+  }
+}

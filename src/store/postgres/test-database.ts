@@ -1,0 +1,37 @@
+// A fresh PostgreSQL database per test run, on the server `scripts/postgres-for-tests.sh` starts
+// (PLINTH_TEST_POSTGRES_URL, default postgres://plinth:plinth@127.0.0.1:5432/postgres), dropped after.
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+
+export const TEST_POSTGRES_URL =
+  process.env.PLINTH_TEST_POSTGRES_URL ?? 'postgres://plinth:plinth@127.0.0.1:5432/postgres';
+
+export interface TestDatabase {
+  url: string;
+  drop(): Promise<void>;
+}
+
+export async function createTestDatabase(): Promise<TestDatabase> {
+  const name = `plinth_test_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: TEST_POSTGRES_URL });
+  try {
+    await admin.connect();
+  } catch (err) {
+    throw new Error(
+      `PostgreSQL is not reachable at ${TEST_POSTGRES_URL} (${(err as Error).message}): run scripts/postgres-for-tests.sh, or set PLINTH_TEST_POSTGRES_URL`,
+    );
+  }
+  await admin.query(`create database ${name}`);
+  await admin.end();
+  const url = new URL(TEST_POSTGRES_URL);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      const c = new pg.Client({ connectionString: TEST_POSTGRES_URL });
+      await c.connect();
+      await c.query(`drop database if exists ${name} with (force)`);
+      await c.end();
+    },
+  };
+}
