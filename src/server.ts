@@ -20,14 +20,19 @@ import { Lifecycle } from './reconciler/lifecycle.ts';
 import { PromotionController } from './reconciler/promotion-controller.ts';
 import { Reconciler } from './reconciler/reconciler.ts';
 import { LocalBackend } from './runtime/local/local-backend.ts';
-import { openStore } from './store/open.ts';
+import { openStore, storeKind } from './store/open.ts';
 import { StatusRecorder } from './store/status-recorder.ts';
 import { SecretBox } from './secrets/secret-box.ts';
 import { Vault } from './secrets/vault.ts';
 import { readInstanceTypesFile } from './config/instance-types-file.ts';
 import { BUILT_IN_INSTANCE_TYPES, mergeCatalog } from './domain/instance-types.ts';
 import { formatMemory } from './domain/quantity.ts';
-import type { Capacity } from './runtime/backend.ts';
+import type { Capacity, ReplicaHandle } from './runtime/backend.ts';
+import type { DeploymentStatus } from './domain/status.ts';
+import { ConcurrencyReports } from './gateway/concurrency-reports.ts';
+import { RouteFeed } from './gateway/route-feed.ts';
+import { ChangeFeed } from './store/postgres/change-feed.ts';
+import { LeaderLock } from './store/postgres/leader-lock.ts';
 import { applyCapacityOverride, detectCapacity } from './runtime/local/capacity.ts';
 
 export interface ServerOptions {
@@ -118,7 +123,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     observe: (m) => telemetry.metrics.request(m),
     coldStart: (model, d, environment) => telemetry.metrics.coldStart(model, d, environment),
   });
-  const telemetry = new Telemetry({ store, backend, concurrency: (id) => gateway.concurrency(id) });
+  // With a shared store, other processes' gateways serve the same deployments: scaling sees the sum.
+  const shared = storeKind(options.store) === 'postgres' ? options.store! : null;
+  const reports = shared ? new ConcurrencyReports(store, () => gateway.concurrencies(), 'plinth-up') : null;
+  const concurrency = (id: string): number => gateway.concurrency(id) + (reports?.othersOn(id) ?? 0);
+  const telemetry = new Telemetry({ store, backend, concurrency });
   const reconciler = new Reconciler({
     store,
     backend,
@@ -167,7 +176,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     lifecycle,
     logs,
     keptAwake: (id) => development.isKeptAwake(id),
-    concurrency: (id) => gateway.concurrency(id),
+    concurrency,
     kick: () => void reconciler.kick(),
   });
   queued = (id) => autoscaler.onQueued(id);
@@ -230,17 +239,65 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   }
 
   const tickMs = options.tickMs ?? 1000;
-  // Replicas a crashed server left running serve on; the reconciler then counts them as live.
-  const adopted = backend.adopt();
-  await development.recover();
-  await reconciler.start(tickMs);
-  await promotions.recover();
-  promotions.start(Math.min(250, tickMs));
-  autoscaler.start(tickMs);
-  telemetry.start();
-  void telemetry.pruneLogs();
-  const buildTimer = setInterval(() => void builds.pass(), tickMs);
-  void builds.pass();
+  let buildTimer: NodeJS.Timeout | undefined;
+  let leading = false;
+  let adopted: ReplicaHandle[] = [];
+  // The control loops run in one process at a time: always this one on SQLite; on a shared
+  // PostgreSQL store, the one holding the leader lock.
+  const lead = async (): Promise<void> => {
+    leading = true;
+    routes?.stopRoutingReplicas();
+    // Replicas a crashed server left running serve on; the reconciler then counts them as live.
+    adopted = backend.adopt();
+    await development.recover();
+    await reconciler.start(tickMs);
+    await promotions.recover();
+    promotions.start(Math.min(250, tickMs));
+    autoscaler.start(tickMs);
+    telemetry.start();
+    void telemetry.pruneLogs();
+    buildTimer = setInterval(() => void builds.pass(), tickMs);
+    void builds.pass();
+  };
+  const changes = shared ? new ChangeFeed(shared) : null;
+  const routes = shared
+    ? new RouteFeed(store, gateway, {
+        replicas: true,
+        onDeployment: (d, from) => status.announce(d, from as DeploymentStatus),
+        onKeys: () => auth.forgetCached(),
+      })
+    : null;
+  const leader = shared ? new LeaderLock(shared) : null;
+  let leadership: string;
+  if (!leader) {
+    await lead();
+    leadership = 'Control plane: this process (SQLite store)';
+  } else {
+    await changes!.start();
+    changes!.on((topic) => {
+      // Another process changed what should run (a push, a wake, a setting): act on it now.
+      if (leading && (topic === 'deployments' || topic === '*')) kick();
+    });
+    await routes!.start((listener) => changes!.on(listener));
+    reports!.start();
+    const leadNow = async (): Promise<void> => {
+      await lead();
+      console.log('Leading the control plane now (reconciler, autoscaler, builder, promotions)');
+    };
+    const onLost = (reason: string): void => {
+      console.error(`Lost the control-plane lock (${reason}); stopping so that another control plane leads`);
+      process.exit(1);
+    };
+    const first = await Promise.race([
+      leader.acquire(onLost).then(() => true),
+      new Promise<false>((r) => setTimeout(() => r(false), 1500)),
+    ]);
+    if (first) await leadNow();
+    else void leader.acquire(onLost).then(leadNow, () => undefined);
+    leadership = first
+      ? 'Control plane: leading (PostgreSQL store; others on it follow)'
+      : 'Control plane: following — another process leads; this one serves the API and gateway and takes over when it stops';
+  }
 
   let closed: Promise<void> | undefined;
   return {
@@ -249,11 +306,16 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     credentialsFile: home.credentials,
     resources: [
       ...describeResources(capacity, backend.limits.describe()),
+      leadership,
       ...(adopted.length ? [`Adopted ${adopted.length} replica(s) left running by the previous server`] : []),
     ],
     close() {
       closed ??= (async () => {
         clearInterval(buildTimer);
+        routes?.stop();
+        reports?.stop();
+        await changes?.close();
+        await leader?.close();
         await telemetry.stop();
         await promotions.stop();
         await autoscaler.stop();

@@ -69,6 +69,11 @@ export class Authenticator {
     throw new PlinthError('UNAUTHENTICATED', message);
   }
 
+  /** Forgets the keys checked lately (another process revoked one). */
+  forgetCached(): void {
+    this.cache.clear();
+  }
+
   /** Revoking a key takes effect at once, not when the cache expires. */
   async revoke(id: string): Promise<void> {
     await this.store.revokeApiKey(id);

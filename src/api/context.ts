@@ -33,3 +33,14 @@ export interface ApiContext {
   /** Largest bundle accepted by PUT /v1/bundles, in bytes. */
   maxBundleBytes: number;
 }
+
+/**
+ * The phases of a deployment's live replicas: as this process's runtime backend sees them, or,
+ * where it runs none (a control plane that follows another, on a shared store), as the store has them.
+ */
+export async function replicaPhases(ctx: ApiContext, deploymentId: string): Promise<{ phase: string }[]> {
+  const local = ctx.backend.list(deploymentId);
+  if (local.length > 0) return local;
+  const records = await ctx.store.listReplicas({ deployment_id: deploymentId, live: true });
+  return records.map((r) => ({ phase: r.status }));
+}

@@ -51,7 +51,7 @@ export function deploymentJson(
   model: Model,
   d: Deployment,
   environments: Environment[],
-  replicas: ReplicaHandle[],
+  replicas: readonly { phase: string }[],
   urls: UrlBuilder,
 ) {
   const environment = environments.find((e) => e.current_deployment_id === d.id)?.name ?? null;

@@ -275,6 +275,13 @@ export class Gateway {
     return a ? a.inFlight + a.queued : 0;
   }
 
+  /** Requests in flight plus queued, per deployment this gateway has seen. */
+  concurrencies(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const [id, a] of this.activators) out.set(id, a.inFlight + a.queued);
+    return out;
+  }
+
   /** Requests in flight on one replica, as the gateway counts them. */
   inFlightOf(deploymentId: string, replicaId: string): number {
     return this.activators.get(deploymentId)?.inFlightOn(replicaId) ?? 0;

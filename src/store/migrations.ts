@@ -163,6 +163,18 @@ function migrations(dialect: SqlDialectName): Record<string, Migration> {
           .execute();
       },
     },
+    '0005_gateways': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('gateway_concurrency')
+          .addColumn('gateway_id', 'text', (c) => c.notNull())
+          .addColumn('deployment_id', 'text', (c) => c.notNull())
+          .addColumn('concurrency', 'integer', (c) => c.notNull())
+          .addColumn('reported_ms', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint('gateway_concurrency_pk', ['gateway_id', 'deployment_id'])
+          .execute();
+      },
+    },
   };
 }
 

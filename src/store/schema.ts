@@ -118,6 +118,14 @@ export interface Database {
   promotions: PromotionsTable;
   metric_buckets: MetricBucketsTable;
   secrets: SecretsTable;
+  gateway_concurrency: GatewayConcurrencyTable;
+}
+
+export interface GatewayConcurrencyTable {
+  gateway_id: string;
+  deployment_id: string;
+  concurrency: number;
+  reported_ms: number;
 }
 
 export interface MetricBucketsTable {

@@ -19,6 +19,7 @@ import type {
 import { toApiKey, toDeployment, toEnvironment, toEvent, toLog, toPromotion, toReplica } from './rows.ts';
 import type { Database } from './schema.ts';
 import type {
+  ConcurrencyReport,
   DeploymentFilter,
   DeploymentPatch,
   EnvironmentPatch,
@@ -483,6 +484,30 @@ export class SqlStore implements Store {
       .where('start_ms', '<', before_ms)
       .executeTakeFirst();
     return Number(r.numDeletedRows);
+  }
+
+  async reportConcurrency(reports: readonly ConcurrencyReport[]): Promise<void> {
+    if (reports.length === 0) return;
+    await this.db
+      .insertInto('gateway_concurrency')
+      .values([...reports])
+      .onConflict((oc) =>
+        oc.columns(['gateway_id', 'deployment_id']).doUpdateSet((eb) => ({
+          concurrency: eb.ref('excluded.concurrency'),
+          reported_ms: eb.ref('excluded.reported_ms'),
+        })),
+      )
+      .execute();
+  }
+
+  async listConcurrency(since_ms: number): Promise<ConcurrencyReport[]> {
+    await this.db.deleteFrom('gateway_concurrency').where('reported_ms', '<', since_ms).execute();
+    const rows = await this.db.selectFrom('gateway_concurrency').selectAll().execute();
+    return rows.map((r) => ({
+      ...r,
+      concurrency: Number(r.concurrency),
+      reported_ms: Number(r.reported_ms),
+    }));
   }
 
   async close(): Promise<void> {

@@ -50,9 +50,12 @@ export class StatusRecorder {
       }
       return { before: current, after: changed };
     });
-    if (before.status !== to) {
-      for (const listener of this.listeners) listener(after, before.status);
-    }
+    if (before.status !== to) this.announce(after, before.status);
     return after;
+  }
+
+  /** Tells the listeners of a status change (one made here, or one another process made in a shared store). */
+  announce(deployment: Deployment, from: DeploymentStatus): void {
+    for (const listener of this.listeners) listener(deployment, from);
   }
 }

@@ -344,6 +344,25 @@ export function runStoreSuite(name: string, open: () => Promise<Store>): void {
       assert.equal(await store.getSecretCiphertext('hf_token'), undefined);
     });
 
+    test('gateways report their concurrency per deployment; a new report replaces the last, old ones go', async () => {
+      await store.reportConcurrency([
+        { gateway_id: 'g1', deployment_id: 'd1', concurrency: 3, reported_ms: 1000 },
+        { gateway_id: 'g2', deployment_id: 'd1', concurrency: 4, reported_ms: 1000 },
+        { gateway_id: 'g2', deployment_id: 'd2', concurrency: 1, reported_ms: 500 },
+      ]);
+      await store.reportConcurrency([
+        { gateway_id: 'g1', deployment_id: 'd1', concurrency: 5, reported_ms: 2000 },
+      ]);
+      const sorted = (await store.listConcurrency(900)).sort((a, b) =>
+        a.gateway_id.localeCompare(b.gateway_id),
+      );
+      assert.deepEqual(sorted, [
+        { gateway_id: 'g1', deployment_id: 'd1', concurrency: 5, reported_ms: 2000 },
+        { gateway_id: 'g2', deployment_id: 'd1', concurrency: 4, reported_ms: 1000 },
+      ]);
+      assert.equal((await store.listConcurrency(0)).length, 2, 'the stale report was removed');
+    });
+
     test('deleting a model removes everything under it', async () => {
       const model = await store.createModel('hello');
       const d = await store.createDeployment(deploymentOf(model.id));

@@ -88,6 +88,14 @@ export interface MetricBucket {
   data: unknown;
 }
 
+/** What one gateway process counts on a deployment (requests in flight plus queued), as it last reported it. */
+export interface ConcurrencyReport {
+  gateway_id: string;
+  deployment_id: string;
+  concurrency: number;
+  reported_ms: number;
+}
+
 export interface NewApiKey {
   name: string;
   prefix: string;
@@ -155,6 +163,11 @@ export interface Store {
   }): Promise<MetricBucket[]>;
   /** Deletes buckets of a resolution that started before `before_ms`. */
   pruneMetricBuckets(resolution_s: number, before_ms: number): Promise<number>;
+
+  /** Replaces what one gateway reported per deployment (several gateways: scaling sees the sum). */
+  reportConcurrency(reports: readonly ConcurrencyReport[]): Promise<void>;
+  /** Reports made at or after `since_ms`; older ones are removed. */
+  listConcurrency(since_ms: number): Promise<ConcurrencyReport[]>;
 
   close(): Promise<void>;
 }

@@ -3,6 +3,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { ApiContext } from '../context.ts';
+import { replicaPhases } from '../context.ts';
 import { findDeployment, findModel } from '../lookup.ts';
 import { deploymentJson, eventJson, promotionJson, replicaJson } from '../serialize.ts';
 import { knownInstanceType, mergeAutoscaling } from '../settings-bodies.ts';
@@ -21,7 +22,13 @@ type DeploymentParams = { Params: { m: string; d: string } };
 
 export function deploymentRoutes(app: FastifyInstance, ctx: ApiContext): void {
   const describe = async (model: Model, d: Deployment) =>
-    deploymentJson(model, d, await ctx.store.listEnvironments(model.id), ctx.backend.list(d.id), ctx.urls);
+    deploymentJson(
+      model,
+      d,
+      await ctx.store.listEnvironments(model.id),
+      await replicaPhases(ctx, d.id),
+      ctx.urls,
+    );
 
   app.get<{ Params: { m: string } }>(
     '/v1/models/:m/deployments',
@@ -31,7 +38,9 @@ export function deploymentRoutes(app: FastifyInstance, ctx: ApiContext): void {
       const envs = await ctx.store.listEnvironments(model.id);
       const all = await ctx.store.listDeployments({ model_id: model.id });
       return {
-        deployments: all.map((d) => deploymentJson(model, d, envs, ctx.backend.list(d.id), ctx.urls)),
+        deployments: await Promise.all(
+          all.map(async (d) => deploymentJson(model, d, envs, await replicaPhases(ctx, d.id), ctx.urls)),
+        ),
       };
     },
   );

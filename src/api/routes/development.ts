@@ -6,6 +6,7 @@ import { checkPatch } from '../../bundle/patch.ts';
 import type { Model } from '../../domain/types.ts';
 import type { ReloadResult } from '../../reconciler/development.ts';
 import type { ApiContext } from '../context.ts';
+import { replicaPhases } from '../context.ts';
 import { findDeployment, findModel } from '../lookup.ts';
 import { deploymentJson } from '../serialize.ts';
 import { parseInput } from '../validate.ts';
@@ -13,7 +14,13 @@ import { parseInput } from '../validate.ts';
 export async function reloadJson(ctx: ApiContext, model: Model, result: ReloadResult) {
   const d = result.deployment;
   return {
-    ...deploymentJson(model, d, await ctx.store.listEnvironments(model.id), ctx.backend.list(d.id), ctx.urls),
+    ...deploymentJson(
+      model,
+      d,
+      await ctx.store.listEnvironments(model.id),
+      await replicaPhases(ctx, d.id),
+      ctx.urls,
+    ),
     reload: {
       changed: result.changed,
       bundle_sha256: result.bundle_sha256,

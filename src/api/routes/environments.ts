@@ -6,6 +6,7 @@ import { PlinthError } from '../../domain/errors.ts';
 import type { Environment, Model } from '../../domain/types.ts';
 import { checkName } from '../../reconciler/lifecycle.ts';
 import type { ApiContext } from '../context.ts';
+import { replicaPhases } from '../context.ts';
 import { findDeployment, findModel } from '../lookup.ts';
 import { deploymentJson, environmentJson, promotionJson } from '../serialize.ts';
 import { knownInstanceType, mergeAutoscaling, mergePromotionSettings } from '../settings-bodies.ts';
@@ -51,7 +52,7 @@ export function environmentRoutes(app: FastifyInstance, ctx: ApiContext): void {
     return environmentJson(
       model,
       env,
-      current ? deploymentJson(model, current, envs, ctx.backend.list(current.id), ctx.urls) : null,
+      current ? deploymentJson(model, current, envs, await replicaPhases(ctx, current.id), ctx.urls) : null,
       inProgress,
       ctx.urls.environmentUrl(model, env.name),
     );

@@ -17,12 +17,18 @@ const SMALL: ReplicaResources = {
   accelerator: null,
 };
 
+/** A backend that has taken on what its directory held (nothing, in a fresh one) and may start replicas. */
+function adopted(backend: LocalBackend): LocalBackend {
+  backend.adopt();
+  return backend;
+}
+
 for (const nodeStandbys of [0, 1]) {
   runBackendSuite(nodeStandbys ? 'local, starting from a standby pool' : 'local', async () => {
     const root = mkdtempSync(join(tmpdir(), 'plinth-local-'));
     let n = 0;
     return {
-      backend: new LocalBackend({ onLog: () => {}, nodeStandbys, runDir: join(root, 'run') }),
+      backend: adopted(new LocalBackend({ onLog: () => {}, nodeStandbys, runDir: join(root, 'run') })),
       specFor(source, deploymentId = 'd-test') {
         const appDir = join(root, `app-${++n}`);
         mkdirSync(join(appDir, 'model'), { recursive: true });
@@ -49,7 +55,7 @@ for (const nodeStandbys of [0, 1]) {
 
 test('a replica start takes over a pre-started process, with its own environment and directory', async () => {
   const root = mkdtempSync(join(tmpdir(), 'plinth-standby-'));
-  const backend = new LocalBackend({ onLog: () => {}, nodeStandbys: 1, runDir: join(root, 'run') });
+  const backend = adopted(new LocalBackend({ onLog: () => {}, nodeStandbys: 1, runDir: join(root, 'run') }));
   try {
     const appDir = join(root, 'app');
     mkdirSync(join(appDir, 'model'), { recursive: true });
@@ -108,12 +114,14 @@ function modelSpec(root: string, id: string, resources: ReplicaResources, source
 
 /** A backend on a pretend machine with one L4, and a model that answers with what it was given. */
 function gpuBox(root: string) {
-  const backend = new LocalBackend({
-    onLog: () => {},
-    nodeStandbys: 0,
-    runDir: join(root, 'run'),
-    capacity: { cpu: 2, memoryBytes: 8 * 1024 ** 3, gpus: [{ index: 0, kind: 'L4' }] },
-  });
+  const backend = adopted(
+    new LocalBackend({
+      onLog: () => {},
+      nodeStandbys: 0,
+      runDir: join(root, 'run'),
+      capacity: { cpu: 2, memoryBytes: 8 * 1024 ** 3, gpus: [{ index: 0, kind: 'L4' }] },
+    }),
+  );
   const specFor = (id: string, resources: ReplicaResources, source: string) =>
     modelSpec(root, id, resources, source);
   const next = (id: string, type: ReplicaEvent['type']) =>

@@ -82,15 +82,14 @@ export class LocalBackend implements RuntimeBackend {
   private readonly listeners = new Set<(event: ReplicaEvent) => void>();
   private readonly options: LocalBackendOptions;
 
-  private readonly pool: StandbyPool | undefined;
+  private pool: StandbyPool | undefined;
   /** Python standbys per base interpreter; a takeover adds the replica's venv to the path. */
   private readonly pythonPools = new Map<string, StandbyPool>();
 
   private readonly inventory: Inventory;
   readonly limits: ReplicaLimits;
   private readonly files: ReplicaFiles;
-  /** Replicas of an earlier server still running, until `adopt()` takes them on. */
-  private found: ReplicaRecord[];
+  private adopted = false;
 
   constructor(options: LocalBackendOptions) {
     this.options = options;
@@ -99,15 +98,6 @@ export class LocalBackend implements RuntimeBackend {
     );
     this.limits = options.limits ?? ReplicaLimits.detect(this.inventory.capacity.cpu);
     this.files = new ReplicaFiles(options.runDir);
-    // What an earlier server left: live replicas wait for adopt(); the rest (replicas that ended
-    // meanwhile, standbys, which end with their server) is cleared before new standbys start.
-    this.found = this.files.records().filter((r) => isSameProcess(r.pid, r.processStart));
-    this.files.removeAllBut(new Set(this.found.map((r) => r.spec.replicaId)));
-    if (options.nodeStandbys) {
-      const pool = new StandbyPool(options.nodeStandbys, nodeReplicaCommand, baseEnv, this.files);
-      pool.fill();
-      this.pool = pool;
-    }
   }
 
   capacity(): Capacity {
@@ -115,6 +105,8 @@ export class LocalBackend implements RuntimeBackend {
   }
 
   async start(spec: ReplicaSpec): Promise<ReplicaHandle> {
+    if (!this.adopted)
+      throw new Error('the local backend starts replicas only once it has adopted (adopt())');
     const placed = this.inventory.place(spec.replicaId, spec.resources);
     if (!placed.ok) throw new PendingError(placed.reason);
     const { command, args } = launchCommand(spec);
@@ -172,21 +164,27 @@ export class LocalBackend implements RuntimeBackend {
   /**
    * Takes on the replicas an earlier server on this home left running: they are routed to again
    * once they answer, their output is followed from where it was left, and those it was stopping
-   * are stopped. Call once, after subscribing to `watch()`.
+   * are stopped. What else it left (replicas that ended meanwhile, its standbys) is cleared, and
+   * this backend's own standbys start. Call once, after subscribing to `watch()` and before the
+   * first start: until then the replica directory may still belong to another server.
    */
   adopt(): ReplicaHandle[] {
+    if (this.adopted) return [];
+    this.adopted = true;
+    const found = this.files.records().filter((r) => isSameProcess(r.pid, r.processStart));
+    this.files.removeAllBut(new Set(found.map((r) => r.spec.replicaId)));
     const adopted: ReplicaHandle[] = [];
-    for (const record of this.found.splice(0)) {
-      if (!isSameProcess(record.pid, record.processStart)) {
-        this.files.remove(record.spec.replicaId);
-        continue;
-      }
+    for (const record of found) {
       this.inventory.hold(record.spec.replicaId, record.spec.resources, record.gpus);
       // The replica reads its new owner here, and stops waiting to be adopted.
       writeFileSync(this.files.parentFile(record.spec.replicaId), String(process.pid));
       const running = this.attach(record, adoptedReplicaProcess(record.pid, record.processStart), []);
       adopted.push({ ...running.handle });
       if (record.stopping) void this.stop(record.spec.replicaId, { drainMs: 5000 });
+    }
+    if (this.options.nodeStandbys) {
+      this.pool = new StandbyPool(this.options.nodeStandbys, nodeReplicaCommand, baseEnv, this.files);
+      this.pool.fill();
     }
     return adopted;
   }

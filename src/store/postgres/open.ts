@@ -1,12 +1,13 @@
 // Opens (and migrates) the PostgreSQL store: `plinth up --store postgres://…`, for a team whose
 // control planes and gateways share one database. The same SqlStore as SQLite; only the
 // connection differs. 64-bit integers (ids, metric bucket times) are read as numbers.
-import { Kysely, PostgresDialect } from 'kysely';
+import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { migrateToLatest } from '../migrations.ts';
 import type { Database as Tables } from '../schema.ts';
 import { SqlStore } from '../sql-store.ts';
 import type { Store } from '../store.ts';
+import { announcingChanges, CHANNEL } from './change-feed.ts';
 
 const INT8 = 20;
 
@@ -35,7 +36,10 @@ export async function openPostgresStore(url: string): Promise<Store> {
     await db.destroy();
     throw new Error(`cannot open the PostgreSQL store at ${redact(url)}: ${(err as Error).message}`);
   }
-  return new SqlStore(db);
+  // Other processes on this store (gateways, control planes) learn of each write at once.
+  return announcingChanges(new SqlStore(db), async (topic) => {
+    await sql`select pg_notify(${CHANNEL}, ${topic})`.execute(db);
+  });
 }
 
 /** The URL without its password, for messages. */

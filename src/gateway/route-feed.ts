@@ -1,0 +1,105 @@
+// Where a gateway that runs no replicas of its own learns where to send requests: the replicas the
+// store lists as ready, read again whenever another process announces a change (PostgreSQL
+// LISTEN/NOTIFY) and every few seconds besides. Deployment status changes reach the gateway's
+// parked requests the same way. While the store cannot be read, the routes it had stay: requests
+// go on being served, and parked ones wait, through a short store outage.
+// (A status change made here already reached the gateway; one seen again is announced twice, harmlessly.)
+import type { Deployment } from '../domain/types.ts';
+import type { Store } from '../store/store.ts';
+import type { ChangeTopic } from '../store/postgres/change-feed.ts';
+import type { Gateway, ReadyReplica } from './gateway.ts';
+
+export interface RouteFeedOptions {
+  /** Whether replica routes come from the store (false where the runtime backend gives them). */
+  replicas: boolean;
+  /** A deployment's status changed in another process. */
+  onDeployment: (d: Deployment, from: string) => void;
+  /** API keys changed (a revocation): caches of them must go. */
+  onKeys?: () => void;
+}
+
+export class RouteFeed {
+  private readonly routed = new Set<string>();
+  private readonly statuses = new Map<string, string>();
+  private timer: NodeJS.Timeout | undefined;
+  private pending: Set<ChangeTopic> | null = null;
+
+  constructor(
+    private readonly store: Store,
+    private readonly gateway: Gateway,
+    private readonly options: RouteFeedOptions,
+  ) {}
+
+  /** Reads everything now, then follows `subscribe`'s notices and a periodic read. */
+  async start(
+    subscribe: ((listener: (t: ChangeTopic) => void) => void) | null,
+    intervalMs = 2000,
+  ): Promise<void> {
+    await this.refresh(new Set(['*']));
+    subscribe?.((topic) => this.schedule(topic));
+    this.timer = setInterval(() => this.schedule('*'), intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  /** From now on the runtime backend gives the replica routes (this process leads). */
+  stopRoutingReplicas(): void {
+    this.options.replicas = false;
+  }
+
+  /** Notices that arrive together are read in one go. */
+  private schedule(topic: ChangeTopic): void {
+    if (this.pending) {
+      this.pending.add(topic);
+      return;
+    }
+    this.pending = new Set([topic]);
+    setTimeout(() => {
+      const topics = this.pending!;
+      this.pending = null;
+      void this.refresh(topics);
+    }, 5).unref();
+  }
+
+  async refresh(topics: Set<ChangeTopic>): Promise<void> {
+    const all = topics.has('*');
+    try {
+      if (this.options.replicas && (all || topics.has('replicas'))) await this.readReplicas();
+      if (all || topics.has('deployments') || topics.has('environments')) {
+        this.gateway.resolver.invalidate();
+        await this.readDeployments();
+      }
+      if (all || topics.has('api_keys')) this.options.onKeys?.();
+    } catch (err) {
+      // The store is not reachable now: keep the routes there are.
+      console.error(`routes: cannot read the store: ${(err as Error).message}`);
+    }
+  }
+
+  private async readReplicas(): Promise<void> {
+    const ready = new Map<string, ReadyReplica[]>();
+    for (const r of await this.store.listReplicas({ live: true })) {
+      if (r.status !== 'READY' || !r.address) continue;
+      const list = ready.get(r.deployment_id) ?? [];
+      list.push({ id: r.id, address: r.address });
+      ready.set(r.deployment_id, list);
+    }
+    for (const id of new Set([...this.routed, ...ready.keys()])) {
+      this.gateway.setReadyReplicas(id, ready.get(id) ?? []);
+    }
+    this.routed.clear();
+    for (const id of ready.keys()) this.routed.add(id);
+  }
+
+  private async readDeployments(): Promise<void> {
+    for (const d of await this.store.listDeployments()) {
+      if (this.statuses.get(d.id) === d.status) continue;
+      const from = this.statuses.get(d.id);
+      this.statuses.set(d.id, d.status);
+      if (from !== undefined) this.options.onDeployment(d, from);
+    }
+  }
+}

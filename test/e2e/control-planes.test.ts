@@ -1,0 +1,114 @@
+// e2e: two `plinth up` processes on one PostgreSQL store (and one home for their files): the first
+// leads the control loops, the second follows; both serve the API and the gateway. Load through
+// both gateways scales on the sum of what they count. Killing the leader hands leadership to the
+// follower, which adopts the running replicas, and serving through it goes on without a failure.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { createTestDatabase } from '../../src/store/postgres/test-database.ts';
+import type { TestDatabase } from '../../src/store/postgres/test-database.ts';
+import { writeTree } from '../../src/testing/write-tree.ts';
+import { load, startPlatform } from './harness.ts';
+import type { Platform } from './harness.ts';
+
+const scratch = mkdtempSync(join(tmpdir(), 'plinth-e2e-planes-'));
+const home = join(scratch, 'home');
+let database: TestDatabase | undefined;
+const platforms: Platform[] = [];
+after(async () => {
+  for (const p of platforms) await p.stop({ keepHome: true });
+  await database?.drop();
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until<T>(what: string, get: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 60_000) {
+  const deadline = Date.now() + timeoutMs;
+  let v = await get();
+  while (!ok(v)) {
+    if (Date.now() > deadline) throw new Error(`${what}: still ${JSON.stringify(v)}`);
+    await sleep(100);
+    v = await get();
+  }
+  return v;
+}
+
+test('two control planes and two gateways on PostgreSQL: scaling on the sum, leadership handed over, serving goes on', async () => {
+  database = await createTestDatabase();
+  const store = ['--store', database.url];
+  const first = await startPlatform(home, store);
+  platforms.push(first);
+  assert.match(first.output(), /Control plane: leading/);
+  const second = await startPlatform(home, store);
+  platforms.push(second);
+  assert.match(second.output(), /Control plane: following/);
+
+  const dir = writeTree(join(scratch, 'busy'), {
+    'config.yaml': 'model_name: busy\n',
+    'model/model.ts':
+      'export class Model {\n  async predict() {\n    await new Promise((r) => setTimeout(r, 250));\n    return { pid: process.pid };\n  }\n}\n',
+  });
+  // Pushed through the follower's API: the leader builds and starts it.
+  const pushed = await second.cli(['push', dir]);
+  assert.equal(pushed.code, 0, pushed.stderr);
+  const settings = await second.cli(
+    ['autoscaling', 'set', '--model', 'busy', '--environment', 'production'].concat(
+      ['--min-replica', '1', '--max-replica', '6', '--concurrency-target', '1'],
+      ['--target-utilization', '100', '--window', '2', '--scale-down-delay', '600'],
+    ),
+  );
+  assert.equal(settings.code, 0, settings.stderr);
+
+  const call = (p: Platform) => async () => {
+    try {
+      const res = await fetch(`${p.url}/models/busy/production/predict`, { method: 'POST', body: '{}' });
+      const body = (await res.json()) as { pid?: number };
+      return { at: Date.now(), status: res.status, pid: body.pid };
+    } catch {
+      return { at: Date.now(), status: 0, pid: undefined };
+    }
+  };
+  const replicas = async () =>
+    (await second.api<{ active_replica_count: number }>('GET', '/v1/models/busy/deployments/production')).body
+      .active_replica_count;
+
+  // Two clients on each gateway: each gateway alone counts 2, so only the sum (4) asks for 4 replicas.
+  const viaFirst = load(2, call(first), 120_000);
+  const viaSecond = load(2, call(second), 180_000);
+  await until('scaled on the sum of both gateways', replicas, (n) => n >= 4, 60_000);
+  await viaFirst.stop();
+  await sleep(1000);
+  const pidsBefore = new Set(viaSecond.answers.slice(-20).map((a) => a.pid));
+
+  const killedAt = Date.now();
+  await first.crash();
+  await until(
+    'the follower leads',
+    async () => second.output(),
+    (out) => /Leading the control plane now/.test(out),
+    20_000,
+  );
+  await sleep(3000);
+  const answers = await viaSecond.stop();
+
+  const afterKill = answers.filter((a) => a.at > killedAt);
+  assert.ok(afterKill.length > 10, `answered after the kill: ${afterKill.length}`);
+  assert.deepEqual(
+    answers.filter((a) => a.status !== 200),
+    [],
+    'no request through the surviving gateway failed, before, during or after the handover',
+  );
+  const pidsAfter = new Set(afterKill.slice(-20).map((a) => a.pid));
+  assert.ok(
+    [...pidsAfter].every((pid) => pidsBefore.has(pid)),
+    'the replicas that serve after the handover are the ones that ran before it (adopted)',
+  );
+  assert.match(second.output(), /Leading the control plane now/);
+
+  // The new leader runs the control loops: a new push is built and served.
+  const again = await second.cli(['push', dir]);
+  assert.equal(again.code, 0, again.stderr);
+});
