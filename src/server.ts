@@ -4,9 +4,7 @@ import { mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { buildApi } from './api/app.ts';
 import { Autoscaler } from './autoscaler/driver.ts';
-import { mayCallModel } from './api/access.ts';
-import { Authenticator } from './api/auth.ts';
-import { PlinthError } from './domain/errors.ts';
+import { Authenticator, inferenceAuthorizer } from './api/auth.ts';
 import { makeUrlBuilder } from './api/serialize.ts';
 import { BuildController } from './builder/build-controller.ts';
 import { ArtifactStore } from './bundle/artifact-store.ts';
@@ -114,12 +112,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     maxQueue: options.maxQueue ?? 1000,
     wake: (id) => wake(id),
     queued: (id) => queued(id),
-    authorize: async (authorization, client, model) => {
-      const key = await auth.authenticate(authorization, client);
-      if (model && !mayCallModel(key, model)) {
-        throw new PlinthError('FORBIDDEN', `API key "${key.name}" may not call model ${model.name}`);
-      }
-    },
+    authorize: (authorization, client, model) => authorize(authorization, client, model),
     observe: (m) => telemetry.metrics.request(m),
     coldStart: (model, d, environment) => telemetry.metrics.coldStart(model, d, environment),
   });
@@ -139,7 +132,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     secrets: (declared) => vault.resolve(declared),
   });
   const builds = new BuildController(store, home, status, logs, () => void reconciler.kick());
+  // Only the leading control plane builds and reconciles (see `lead` below).
+  let leading = false;
   const kick = (): void => {
+    if (!leading) return;
     void builds.pass();
     void reconciler.kick();
   };
@@ -187,6 +183,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     onRoutingChange: () => gateway.resolver.invalidate(),
   });
   const auth = new Authenticator(store, options.authFailuresPerMinute);
+  const authorize = inferenceAuthorizer(auth);
 
   status.onChange((d) => gateway.deploymentChanged(d));
   backend.watch((event) => {
@@ -240,7 +237,6 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
 
   const tickMs = options.tickMs ?? 1000;
   let buildTimer: NodeJS.Timeout | undefined;
-  let leading = false;
   let adopted: ReplicaHandle[] = [];
   // The control loops run in one process at a time: always this one on SQLite; on a shared
   // PostgreSQL store, the one holding the leader lock.
@@ -288,10 +284,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       console.error(`Lost the control-plane lock (${reason}); stopping so that another control plane leads`);
       process.exit(1);
     };
-    const first = await Promise.race([
-      leader.acquire(onLost).then(() => true),
-      new Promise<false>((r) => setTimeout(() => r(false), 1500)),
-    ]);
+    const first = await leader.tryAcquire(onLost);
     if (first) await leadNow();
     else void leader.acquire(onLost).then(leadNow, () => undefined);
     leadership = first

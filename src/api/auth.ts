@@ -2,7 +2,8 @@
 // of keys are stored; a hash lookup is constant-time with respect to the key's content.
 import { createHash, randomBytes } from 'node:crypto';
 import { PlinthError } from '../domain/errors.ts';
-import type { ApiKey } from '../domain/types.ts';
+import type { ApiKey, Model } from '../domain/types.ts';
+import { mayCallModel } from './access.ts';
 import type { Store } from '../store/store.ts';
 
 export function hashApiKey(key: string): string {
@@ -96,4 +97,16 @@ export class Authenticator {
     });
     return { key, secret };
   }
+}
+
+/** The gateway's key check: a key that may call the model (an inference key may be limited to some). */
+export function inferenceAuthorizer(
+  auth: Authenticator,
+): (authorization: string | undefined, client: string, model: Model | null) => Promise<void> {
+  return async (authorization, client, model) => {
+    const key = await auth.authenticate(authorization, client);
+    if (model && !mayCallModel(key, model)) {
+      throw new PlinthError('FORBIDDEN', `API key "${key.name}" may not call model ${model.name}`);
+    }
+  };
 }

@@ -12,6 +12,7 @@ import { registerMetrics } from './commands/metrics.ts';
 import { registerPredict } from './commands/predict.ts';
 import { registerPush } from './commands/push.ts';
 import { registerUp } from './commands/up.ts';
+import { registerGateway } from './commands/gateway.ts';
 import { registerWatch } from './commands/watch.ts';
 import { exitWith } from './errors.ts';
 
@@ -30,6 +31,7 @@ const program = new Command()
   .showHelpAfterError();
 
 registerUp(program, run);
+registerGateway(program, run);
 registerInit(program, run);
 registerPush(program, run);
 registerWatch(program, run);

@@ -206,9 +206,7 @@ export class Lifecycle {
     reason = 'woken by a request',
   ): Promise<Deployment> {
     if (d.status !== 'SCALED_TO_ZERO') return d;
-    const out = await this.deps.status.transition(d.id, 'WAKING_UP', reason, {
-      desired_replicas: replicas,
-    });
+    const out = await wakeFromZero(this.deps.status, d, replicas, reason);
     this.deps.kick();
     return out;
   }
@@ -273,4 +271,18 @@ export function nextDeploymentName(existing: readonly string[]): string {
     if (m) highest = Math.max(highest, Number(m[1]));
   }
   return `deployment-${highest + 1}`;
+}
+
+/**
+ * Asks for replicas for a deployment at zero (the status change a control plane acts on). A
+ * gateway without control loops calls it too: the leading control plane hears of it from the store.
+ */
+export async function wakeFromZero(
+  status: StatusRecorder,
+  d: Deployment,
+  replicas = Math.max(1, d.autoscaling_settings.min_replica),
+  reason = 'woken by a request',
+): Promise<Deployment> {
+  if (d.status !== 'SCALED_TO_ZERO') return d;
+  return status.transition(d.id, 'WAKING_UP', reason, { desired_replicas: replicas });
 }

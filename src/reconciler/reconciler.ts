@@ -45,6 +45,7 @@ export class Reconciler {
   /** Replicas started to try new code (a development patch): their failure is the patch's, not the deployment's. */
   private readonly trials = new Set<string>();
   private running: Promise<void> | null = null;
+  private started = false;
   private again = false;
   private timer: NodeJS.Timeout | undefined;
   private readonly unwatch: () => void;
@@ -55,6 +56,7 @@ export class Reconciler {
   }
 
   async start(intervalMs = 1000): Promise<void> {
+    this.started = true;
     await this.forgetLostReplicas();
     this.timer = setInterval(() => this.kick(), intervalMs);
     void this.kick();
@@ -82,6 +84,8 @@ export class Reconciler {
 
   /** Asks for a pass soon; passes never overlap, and a kick during one runs another after it. */
   kick(): Promise<void> {
+    // Not before start(): a control plane that follows another one reconciles nothing.
+    if (!this.started) return Promise.resolve();
     if (this.running) {
       this.again = true;
       return this.running;

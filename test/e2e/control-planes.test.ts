@@ -1,7 +1,8 @@
 // e2e: two `plinth up` processes on one PostgreSQL store (and one home for their files): the first
-// leads the control loops, the second follows; both serve the API and the gateway. Load through
-// both gateways scales on the sum of what they count. Killing the leader hands leadership to the
-// follower, which adopts the running replicas, and serving through it goes on without a failure.
+// leads the control loops, the second follows; both serve the API and inference; beside them a
+// `plinth gateway` serves inference only. Load through the gateways scales on the sum of what they
+// count. Killing the leader hands leadership to the follower, which adopts the running replicas,
+// and serving through the follower and the gateway goes on without a failure.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -41,10 +42,20 @@ test('two control planes and two gateways on PostgreSQL: scaling on the sum, lea
   const store = ['--store', database.url];
   const first = await startPlatform(home, store);
   platforms.push(first);
-  assert.match(first.output(), /Control plane: leading/);
+  await until(
+    'the first leads',
+    async () => first.output(),
+    (out) => /Control plane: leading/.test(out),
+    20_000,
+  );
   const second = await startPlatform(home, store);
   platforms.push(second);
-  assert.match(second.output(), /Control plane: following/);
+  await until(
+    'the second follows',
+    async () => second.output(),
+    (out) => /Control plane: following/.test(out),
+    20_000,
+  );
 
   const dir = writeTree(join(scratch, 'busy'), {
     'config.yaml': 'model_name: busy\n',
@@ -62,9 +73,16 @@ test('two control planes and two gateways on PostgreSQL: scaling on the sum, lea
   );
   assert.equal(settings.code, 0, settings.stderr);
 
-  const call = (p: Platform) => async () => {
+  const gatewayProcess = second.background(['gateway', '--store', database.url, '--port', '0']);
+  await gatewayProcess.waitFor(/serving inference at http:\/\/\S+/);
+  const gatewayUrl = /serving inference at (http:\/\/\S+)/.exec(gatewayProcess.output())![1]!;
+  const call = (url: string) => async () => {
     try {
-      const res = await fetch(`${p.url}/models/busy/production/predict`, { method: 'POST', body: '{}' });
+      const res = await fetch(`${url}/models/busy/production/predict`, {
+        method: 'POST',
+        body: '{}',
+        headers: { authorization: `Api-Key ${first.apiKey}` },
+      });
       const body = (await res.json()) as { pid?: number };
       return { at: Date.now(), status: res.status, pid: body.pid };
     } catch {
@@ -75,13 +93,15 @@ test('two control planes and two gateways on PostgreSQL: scaling on the sum, lea
     (await second.api<{ active_replica_count: number }>('GET', '/v1/models/busy/deployments/production')).body
       .active_replica_count;
 
-  // Two clients on each gateway: each gateway alone counts 2, so only the sum (4) asks for 4 replicas.
-  const viaFirst = load(2, call(first), 120_000);
-  const viaSecond = load(2, call(second), 180_000);
+  // Two clients through the leader, one through the follower, one through the gateway: no process
+  // alone counts more than 2, so only the sum (4) asks for 4 replicas.
+  const viaFirst = load(2, call(first.url), 120_000);
+  const viaSecond = load(1, call(second.url), 180_000);
+  const viaGateway = load(1, call(gatewayUrl), 180_000);
   await until('scaled on the sum of both gateways', replicas, (n) => n >= 4, 60_000);
   await viaFirst.stop();
   await sleep(1000);
-  const pidsBefore = new Set(viaSecond.answers.slice(-20).map((a) => a.pid));
+  const pidsBefore = new Set([...viaSecond.answers, ...viaGateway.answers].map((a) => a.pid));
 
   const killedAt = Date.now();
   await first.crash();
@@ -92,16 +112,20 @@ test('two control planes and two gateways on PostgreSQL: scaling on the sum, lea
     20_000,
   );
   await sleep(3000);
-  const answers = await viaSecond.stop();
+  const answers = [...(await viaSecond.stop()), ...(await viaGateway.stop())];
 
   const afterKill = answers.filter((a) => a.at > killedAt);
   assert.ok(afterKill.length > 10, `answered after the kill: ${afterKill.length}`);
   assert.deepEqual(
     answers.filter((a) => a.status !== 200),
     [],
-    'no request through the surviving gateway failed, before, during or after the handover',
+    'no request through the surviving gateways failed, before, during or after the handover',
   );
-  const pidsAfter = new Set(afterKill.slice(-20).map((a) => a.pid));
+  assert.ok(
+    viaGateway.answers.filter((a) => a.at > killedAt).length > 5,
+    'the inference-only gateway served on through the handover',
+  );
+  const pidsAfter = new Set(afterKill.map((a) => a.pid));
   assert.ok(
     [...pidsAfter].every((pid) => pidsBefore.has(pid)),
     'the replicas that serve after the handover are the ones that ran before it (adopted)',
@@ -111,4 +135,9 @@ test('two control planes and two gateways on PostgreSQL: scaling on the sum, lea
   // The new leader runs the control loops: a new push is built and served.
   const again = await second.cli(['push', dir]);
   assert.equal(again.code, 0, again.stderr);
+  const health = await fetch(`${gatewayUrl}/healthz`);
+  assert.equal(((await health.json()) as { role: string }).role, 'gateway');
+  const notApi = await fetch(`${gatewayUrl}/v1/models`);
+  assert.equal(notApi.status, 404, 'a gateway serves no management API');
+  await gatewayProcess.stop();
 });

@@ -162,7 +162,8 @@ export async function startPlatform(existingHome?: string, extraArgs: string[] =
       await exited;
     },
     async stop(options = {}) {
-      if (child.exitCode === null) {
+      // A crashed (SIGKILLed) server has no exit code, only its signal.
+      if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise((r) => child.once('exit', r));
         child.kill('SIGTERM');
         await exited;

@@ -14,25 +14,31 @@ export class LeaderLock {
 
   constructor(private readonly url: string) {}
 
-  /** Resolves once this process leads. */
+  /** One attempt: whether this process leads now (false when another does or the store is unreachable). */
+  async tryAcquire(onLost: (reason: string) => void): Promise<boolean> {
+    const client = new pg.Client({ connectionString: this.url });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      const r = await client.query<{ held: boolean }>('select pg_try_advisory_lock(hashtext($1)) as held', [
+        LOCK_NAME,
+      ]);
+      if (r.rows[0]?.held && !this.closed) {
+        this.client = client;
+        this.watch(client, onLost);
+        return true;
+      }
+    } catch {
+      // the store is not reachable now
+    }
+    await client.end().catch(() => undefined);
+    return false;
+  }
+
+  /** Resolves once this process leads, trying every `retryMs`. */
   async acquire(onLost: (reason: string) => void, retryMs = 1000): Promise<void> {
     while (!this.closed) {
-      const client = new pg.Client({ connectionString: this.url });
-      client.on('error', () => undefined);
-      try {
-        await client.connect();
-        const r = await client.query<{ held: boolean }>('select pg_try_advisory_lock(hashtext($1)) as held', [
-          LOCK_NAME,
-        ]);
-        if (r.rows[0]?.held) {
-          this.client = client;
-          this.watch(client, onLost);
-          return;
-        }
-      } catch {
-        // the store is not reachable now: try again
-      }
-      await client.end().catch(() => undefined);
+      if (await this.tryAcquire(onLost)) return;
       await new Promise((r) => setTimeout(r, retryMs));
     }
     throw new Error('closed before it led');

@@ -1,0 +1,61 @@
+// `plinth gateway`: an inference-only process beside the control planes, on their PostgreSQL store.
+import type { Command } from 'commander';
+import { startGatewayServer } from '../../gateway-server.ts';
+import { storeKind } from '../../store/open.ts';
+import { UserError } from '../errors.ts';
+
+interface GatewayOptions {
+  port: string;
+  host: string;
+  store?: string;
+  parkTimeout: string;
+  maxQueue: string;
+}
+
+export function registerGateway(
+  program: Command,
+  run: (fn: () => Promise<void>, json: boolean) => Promise<void>,
+): void {
+  program
+    .command('gateway')
+    .description(
+      'Serve inference only, from the shared PostgreSQL store (no API, no replicas, no control loops)',
+    )
+    .option('--port <port>', 'port for inference', '4781')
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--store <url>', 'the postgres:// URL the control planes use (default $PLINTH_STORE)')
+    .option('--park-timeout <seconds>', 'how long a request may wait for a replica before 504', '600')
+    .option('--max-queue <n>', 'requests that may wait per deployment before 429', '1000')
+    .action((options: GatewayOptions) =>
+      run(async () => {
+        const store = options.store ?? process.env.PLINTH_STORE;
+        if (!store || storeKind(store) !== 'postgres')
+          throw new UserError(
+            `--store ${store ?? '(none)'}: a gateway needs the postgres:// URL of the store its control planes share`,
+          );
+        const port = Number(options.port);
+        if (!Number.isInteger(port) || port < 0 || port > 65535)
+          throw new UserError(`--port ${options.port}: expected a port number`);
+        const maxQueue = Number(options.maxQueue);
+        const parkTimeoutS = Number(options.parkTimeout);
+        if (!Number.isInteger(maxQueue) || maxQueue < 0)
+          throw new UserError(`--max-queue ${options.maxQueue}: expected a whole number`);
+        if (!(parkTimeoutS > 0))
+          throw new UserError(`--park-timeout ${options.parkTimeout}: expected seconds above 0`);
+        let gateway;
+        try {
+          gateway = await startGatewayServer({ store, port, host: options.host, maxQueue, parkTimeoutS });
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE')
+            throw new UserError(
+              `port ${port} on ${options.host} is already in use; pass --port to pick another`,
+            );
+          throw err;
+        }
+        process.stdout.write(`Plinth gateway ${gateway.gatewayId} is serving inference at ${gateway.url}\n`);
+        const stop = (): void => void gateway.close().then(() => process.exit(0));
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      }, false),
+    );
+}
