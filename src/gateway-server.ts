@@ -50,7 +50,7 @@ export async function startGatewayServer(options: GatewayServerOptions): Promise
   const routes = new RouteFeed(store, gateway, {
     replicas: true,
     onDeployment: (d) => gateway.deploymentChanged(d),
-    onKeys: () => auth.forgetCached(),
+    onKeys: (revoked) => (revoked ? auth.forgetCached() : auth.expireCached()),
   });
   await routes.start((listener) => changes.on(listener));
   const reports = new ConcurrencyReports(store, () => gateway.concurrencies(), 'gateway');

@@ -260,7 +260,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     ? new RouteFeed(store, gateway, {
         replicas: true,
         onDeployment: (d, from) => status.announce(d, from as DeploymentStatus),
-        onKeys: () => auth.forgetCached(),
+        onKeys: (revoked) => (revoked ? auth.forgetCached() : auth.expireCached()),
       })
     : null;
   const leader = shared ? new LeaderLock(shared) : null;

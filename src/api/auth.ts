@@ -21,9 +21,13 @@ export function keyFromHeader(header: string | undefined): string | null {
 }
 
 const FAILURE_WINDOW_MS = 60_000;
+/** A key is checked against the store again after this long. */
+const RECHECK_MS = 5000;
+/** While the store cannot be reached, a key it accepted this recently is still accepted. */
+const STALE_OK_MS = 10 * 60_000;
 
 export class Authenticator {
-  private readonly cache = new Map<string, { key: ApiKey; expiresAtMs: number }>();
+  private readonly cache = new Map<string, { key: ApiKey; checkedAtMs: number; expiresAtMs: number }>();
   private readonly failures = new Map<string, { count: number; since: number }>();
 
   /** `freeFailures`: failed attempts a client may make in a minute before answers slow down. */
@@ -42,10 +46,27 @@ export class Authenticator {
     const hit = this.cache.get(hash);
     if (hit && hit.expiresAtMs > Date.now()) return hit.key;
     // The lookup is by the key's hash, so its time does not depend on how much of a key matches.
-    const key = await this.store.findApiKeyByHash(hash);
+    let key: ApiKey | undefined;
+    try {
+      key = await this.store.findApiKeyByHash(hash);
+    } catch (err) {
+      // Through a short store outage, keys checked lately still pass (a revocation made meanwhile
+      // takes effect once the store answers again).
+      if (hit && Date.now() - hit.checkedAtMs < STALE_OK_MS) return hit.key;
+      throw new PlinthError(
+        'STORE_UNAVAILABLE',
+        `cannot check the API key: the store is unreachable (${(err as Error).message})`,
+      );
+    }
     if (!key) return this.fail(client, 'invalid or revoked API key');
-    this.cache.set(hash, { key, expiresAtMs: Date.now() + 5000 });
+    const now = Date.now();
+    this.cache.set(hash, { key, checkedAtMs: now, expiresAtMs: now + RECHECK_MS });
     return key;
+  }
+
+  /** Keys are checked against the store again on their next use (another process may have changed one). */
+  expireCached(): void {
+    for (const entry of this.cache.values()) entry.expiresAtMs = 0;
   }
 
   /** Milliseconds a failure from `client` waits now: nothing for the first few, then more each time. */
@@ -70,7 +91,7 @@ export class Authenticator {
     throw new PlinthError('UNAUTHENTICATED', message);
   }
 
-  /** Forgets the keys checked lately (another process revoked one). */
+  /** Forgets the keys checked lately (another process revoked one: it must not pass even if the store goes away). */
   forgetCached(): void {
     this.cache.clear();
   }

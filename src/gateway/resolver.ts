@@ -1,5 +1,6 @@
 // Resolves an inference route to the deployment that serves it, with a short-lived cache that
-// the platform invalidates whenever deployments or environments change.
+// the platform invalidates whenever deployments or environments change. While the store cannot be
+// reached, a route resolved before resolves as it did then (a short store outage fails no request).
 import { PlinthError } from '../domain/errors.ts';
 import type { Deployment, Model } from '../domain/types.ts';
 import type { Store } from '../store/store.ts';
@@ -24,6 +25,9 @@ export class TargetResolver {
     { value: Promise<ResolvedTarget>; resolved: ResolvedTarget | undefined; expiresAtMs: number }
   >();
 
+  /** The last answer per route, used only while the store cannot be reached. */
+  private readonly lastGood = new Map<string, ResolvedTarget>();
+
   constructor(private readonly store: Store) {}
 
   invalidate(): void {
@@ -37,7 +41,17 @@ export class TargetResolver {
     const now = Date.now();
     const hit = this.cache.get(key);
     if (hit && hit.expiresAtMs > now) return hit.resolved ?? hit.value;
-    const value = this.lookup(route);
+    const value = this.lookup(route).then(
+      (resolved) => {
+        this.lastGood.set(key, resolved);
+        return resolved;
+      },
+      (err: unknown) => {
+        const stale = this.lastGood.get(key);
+        if (err instanceof PlinthError || !stale) throw err;
+        return stale;
+      },
+    );
     const entry = { value, resolved: undefined as ResolvedTarget | undefined, expiresAtMs: now + TTL_MS };
     this.cache.set(key, entry);
     value.then(

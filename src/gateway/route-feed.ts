@@ -14,8 +14,8 @@ export interface RouteFeedOptions {
   replicas: boolean;
   /** A deployment's status changed in another process. */
   onDeployment: (d: Deployment, from: string) => void;
-  /** API keys changed (a revocation): caches of them must go. */
-  onKeys?: () => void;
+  /** API keys changed: `revoked` when another process announced a revocation, else they may have. */
+  onKeys?: (revoked: boolean) => void;
 }
 
 export class RouteFeed {
@@ -72,7 +72,7 @@ export class RouteFeed {
         this.gateway.resolver.invalidate();
         await this.readDeployments();
       }
-      if (all || topics.has('api_keys')) this.options.onKeys?.();
+      if (all || topics.has('api_keys')) this.options.onKeys?.(topics.has('api_keys'));
     } catch (err) {
       // The store is not reachable now: keep the routes there are.
       console.error(`routes: cannot read the store: ${(err as Error).message}`);

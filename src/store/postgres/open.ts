@@ -16,6 +16,8 @@ export function postgresPool(url: string, max = 10): pg.Pool {
   const pool = new pg.Pool({
     connectionString: url,
     max,
+    // An unreachable server is an error in seconds, not a hang (callers keep what they had).
+    connectionTimeoutMillis: 3000,
     types: {
       getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
         oid === INT8
