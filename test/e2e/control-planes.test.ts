@@ -11,7 +11,7 @@ import { after, test } from 'node:test';
 import { createTestDatabase } from '../../src/store/postgres/test-database.ts';
 import type { TestDatabase } from '../../src/store/postgres/test-database.ts';
 import { writeTree } from '../../src/testing/write-tree.ts';
-import { load, startPlatform } from './harness.ts';
+import { load, startPlatform, until } from './harness.ts';
 import type { Platform } from './harness.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'plinth-e2e-planes-'));
@@ -25,17 +25,6 @@ after(async () => {
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(what: string, get: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 60_000) {
-  const deadline = Date.now() + timeoutMs;
-  let v = await get();
-  while (!ok(v)) {
-    if (Date.now() > deadline) throw new Error(`${what}: still ${JSON.stringify(v)}`);
-    await sleep(100);
-    v = await get();
-  }
-  return v;
-}
 
 test('two control planes and two gateways on PostgreSQL: scaling on the sum, leadership handed over, serving goes on', async () => {
   database = await createTestDatabase();

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { writeTree } from '../../src/testing/write-tree.ts';
-import { startPlatform } from './harness.ts';
+import { startPlatform, until } from './harness.ts';
 import type { Platform } from './harness.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'plinth-e2e-crash-'));
@@ -22,22 +22,6 @@ after(async () => {
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(
-  what: string,
-  get: () => Promise<T>,
-  ok: (v: T) => boolean,
-  timeoutMs = 120_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let v = await get();
-  while (!ok(v)) {
-    if (Date.now() > deadline) throw new Error(`${what}: still ${JSON.stringify(v)}`);
-    await sleep(100);
-    v = await get();
-  }
-  return v;
-}
 
 test('SIGKILL during a build: after a restart the build runs again and the deployment serves', async () => {
   platform = await startPlatform(home);

@@ -251,3 +251,20 @@ export function load<T>(
     },
   };
 }
+
+/** Polls `get` until `ok` holds; the error says what was awaited and what it still was. */
+export async function until<T>(
+  what: string,
+  get: () => Promise<T>,
+  ok: (v: T) => boolean,
+  timeoutMs = 120_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let v = await get();
+  while (!ok(v)) {
+    if (Date.now() > deadline) throw new Error(`${what}: still ${JSON.stringify(v)}`);
+    await new Promise((r) => setTimeout(r, 100));
+    v = await get();
+  }
+  return v;
+}

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { startGatewayServer } from '../../gateway-server.ts';
 import { storeKind } from '../../store/open.ts';
 import { UserError } from '../errors.ts';
+import { listenPort, queueSettings } from '../server-options.ts';
 
 interface GatewayOptions {
   port: string;
@@ -33,15 +34,8 @@ export function registerGateway(
           throw new UserError(
             `--store ${store ?? '(none)'}: a gateway needs the postgres:// URL of the store its control planes share`,
           );
-        const port = Number(options.port);
-        if (!Number.isInteger(port) || port < 0 || port > 65535)
-          throw new UserError(`--port ${options.port}: expected a port number`);
-        const maxQueue = Number(options.maxQueue);
-        const parkTimeoutS = Number(options.parkTimeout);
-        if (!Number.isInteger(maxQueue) || maxQueue < 0)
-          throw new UserError(`--max-queue ${options.maxQueue}: expected a whole number`);
-        if (!(parkTimeoutS > 0))
-          throw new UserError(`--park-timeout ${options.parkTimeout}: expected seconds above 0`);
+        const port = listenPort(options.port);
+        const { maxQueue, parkTimeoutS } = queueSettings(options);
         let gateway;
         try {
           gateway = await startGatewayServer({ store, port, host: options.host, maxQueue, parkTimeoutS });

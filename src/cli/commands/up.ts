@@ -6,6 +6,7 @@ import { startServer } from '../../server.ts';
 import { storeKind } from '../../store/open.ts';
 import { ApiClient } from '../api-client.ts';
 import { UserError } from '../errors.ts';
+import { listenPort, queueSettings, seconds } from '../server-options.ts';
 import { describeCall, pushModel } from './push.ts';
 import { readCredentials } from '../../credentials.ts';
 import { join, resolve } from 'node:path';
@@ -24,12 +25,6 @@ interface UpOptions {
   authFailuresPerMinute: string;
   replicaGrace: string;
   store?: string;
-}
-
-function seconds(flag: string, value: string): number {
-  const n = Number(value);
-  if (!(n > 0)) throw new UserError(`${flag} ${value}: expected seconds above 0`);
-  return n;
 }
 
 const EXAMPLE_DIR = join(packageRoot(), 'examples', 'hello');
@@ -69,18 +64,11 @@ export function registerUp(
     )
     .action((options: UpOptions) =>
       run(async () => {
-        const port = Number(options.port);
-        if (!Number.isInteger(port) || port < 0 || port > 65535)
-          throw new UserError(`--port ${options.port}: expected a port number`);
+        const port = listenPort(options.port);
         const homeDir = options.home ? resolve(options.home) : defaultHomeDir();
         let server;
         try {
-          const maxQueue = Number(options.maxQueue);
-          const parkTimeoutS = Number(options.parkTimeout);
-          if (!Number.isInteger(maxQueue) || maxQueue < 0)
-            throw new UserError(`--max-queue ${options.maxQueue}: expected a whole number`);
-          if (!(parkTimeoutS > 0))
-            throw new UserError(`--park-timeout ${options.parkTimeout}: expected seconds above 0`);
+          const { maxQueue, parkTimeoutS } = queueSettings(options);
           const store = options.store ?? process.env.PLINTH_STORE;
           if (storeKind(store) === null)
             throw new UserError(
