@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { writeTree } from '../../src/testing/write-tree.ts';
-import { load, startPlatform } from './harness.ts';
+import { load, startPlatform, until } from './harness.ts';
 import type { Platform } from './harness.ts';
 
 let platform: Platform;
@@ -61,24 +61,8 @@ async function predict(name: string): Promise<{ status: number; body: { cuda?: s
   }
 }
 
-async function waitFor<T>(
-  what: string,
-  get: () => Promise<T>,
-  ok: (v: T) => boolean,
-  timeoutMs = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let v = await get();
-  while (!ok(v)) {
-    if (Date.now() > deadline) throw new Error(`${what}: still ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 200));
-    v = await get();
-  }
-  return v;
-}
-
 test('plinth up says what it places replicas on and what it enforces; the catalog lists the types', async () => {
-  await waitFor(
+  await until(
     'the start-up lines',
     async () => platform.output(),
     (out) => /Enforced: /.test(out),
@@ -107,7 +91,7 @@ test('a second GPU deployment waits with the reason until the first is deactivat
 
   const b = await platform.cli(['push', model('gpu-b', 'resources:\n  accelerator: L4\n'), '--no-wait']);
   assert.equal(b.code, 0, b.stderr);
-  const waiting = await waitFor(
+  const waiting = await until(
     'gpu-b waiting for the GPU',
     () => production('gpu-b'),
     (d) => /needs 1× L4, 0 of 1 free/.test(d.status_reason ?? ''),
@@ -118,7 +102,7 @@ test('a second GPU deployment waits with the reason until the first is deactivat
 
   const off = await platform.cli(['deployments', 'deactivate', 'production', '--model', 'gpu-a']);
   assert.equal(off.code, 0, off.stderr);
-  await waitFor(
+  await until(
     'gpu-b ACTIVE',
     () => production('gpu-b'),
     (d) => d.status === 'ACTIVE',
@@ -160,7 +144,7 @@ test("changing a deployment's instance type under load replaces its replicas one
     '2',
   ]);
   assert.equal(set.code, 0, set.stderr);
-  await waitFor(
+  await until(
     'two replicas',
     () => production('resize'),
     (d) => d.active_replica_count === 2,
@@ -191,7 +175,7 @@ test("changing a deployment's instance type under load replaces its replicas one
           (x) => x.status === 'READY' || x.status === 'STARTING' || x.status === 'DRAINING',
         ),
       );
-  await waitFor(
+  await until(
     'replicas replaced',
     replicas,
     (live) => live.length === 2 && live.every((x) => x.status === 'READY' && x.instance_type === '1x4'),
