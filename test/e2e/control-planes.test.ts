@@ -54,6 +54,39 @@ test('two control planes and two gateways on PostgreSQL: scaling on the sum, lea
   // Pushed through the follower's API: the leader builds and starts it.
   const pushed = await second.cli(['push', dir]);
   assert.equal(pushed.code, 0, pushed.stderr);
+  // A promotion asked of the follower's API is carried out by the leader's promotion controller.
+  const version = (v: number) => `export class Model { predict() { return { version: ${v} }; } }\n`;
+  const ramp = writeTree(join(scratch, 'ramp'), {
+    'config.yaml': 'model_name: ramp\n',
+    'model/model.ts': version(1),
+  });
+  assert.equal((await second.cli(['push', ramp])).code, 0);
+  writeTree(ramp, { 'model/model.ts': version(2) });
+  assert.equal((await second.cli(['push', ramp])).code, 0);
+  const before = await fetch(`${first.url}/models/ramp/production/predict`, { method: 'POST', body: '{}' });
+  assert.deepEqual(await before.json(), { version: 1 }, 'a plain push does not take production');
+  const promoted = await second.cli([
+    'environments',
+    'promote',
+    'production',
+    'deployment-2',
+    '--model',
+    'ramp',
+  ]);
+  assert.equal(promoted.code, 0, promoted.stderr);
+  await until(
+    'production answers from deployment-2, through both control planes',
+    async () =>
+      Promise.all(
+        [first, second].map(async (p) => {
+          const res = await fetch(`${p.url}/models/ramp/production/predict`, { method: 'POST', body: '{}' });
+          return ((await res.json()) as { version?: number }).version;
+        }),
+      ),
+    (versions) => versions.every((v) => v === 2),
+    60_000,
+  );
+
   const settings = await second.cli(
     ['autoscaling', 'set', '--model', 'busy', '--environment', 'production'].concat(
       ['--min-replica', '1', '--max-replica', '6', '--concurrency-target', '1'],
