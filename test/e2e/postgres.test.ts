@@ -1,6 +1,9 @@
 // e2e: `plinth up --store postgres://…` keeps its state in a real PostgreSQL: push and call a
 // model, restart the server, and the deployment, its key and its logs are all still there.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { createTestDatabase } from '../../src/store/postgres/test-database.ts';
 import type { TestDatabase } from '../../src/store/postgres/test-database.ts';
@@ -55,4 +58,22 @@ test('a --store that is not a postgres:// URL is refused with a message naming t
   assert.notEqual(r.status, 0);
   assert.match(r.stderr, /--store mysql:\/\/x: expected a postgres:\/\/ URL/);
   assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+});
+
+test('an unreachable PostgreSQL is one line naming it, without its password or a stack trace', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const home = mkdtempSync(join(tmpdir(), 'plinth-e2e-nopg-'));
+  for (const command of [['up', '--home', home], ['gateway']]) {
+    const r = spawnSync(
+      process.execPath,
+      ['bin/plinth.js', ...command, '--port', '0', '--store', 'postgres://plinth:hunter2@127.0.0.1:1/plinth'],
+      { encoding: 'utf8', timeout: 30_000 },
+    );
+    assert.equal(r.status, 1, r.stderr);
+    assert.equal(
+      r.stderr.trim(),
+      'error: cannot reach the PostgreSQL store at postgres://plinth:***@127.0.0.1:1/plinth: connect ECONNREFUSED 127.0.0.1:1',
+    );
+  }
+  rmSync(home, { recursive: true, force: true });
 });

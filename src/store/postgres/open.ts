@@ -3,6 +3,7 @@
 // connection differs. 64-bit integers (ids, metric bucket times) are read as numbers.
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
+import { PlinthError } from '../../domain/errors.ts';
 import { migrateToLatest } from '../migrations.ts';
 import type { Database as Tables } from '../schema.ts';
 import { SqlStore } from '../sql-store.ts';
@@ -31,12 +32,27 @@ export function postgresPool(url: string, max = 10): pg.Pool {
 }
 
 export async function openPostgresStore(url: string): Promise<Store> {
-  const db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool: postgresPool(url) }) });
+  const pool = postgresPool(url);
+  // Reachable first, so that a wrong host, port or password is named as such, not as a migration.
+  try {
+    const client = await pool.connect();
+    client.release();
+  } catch (err) {
+    await pool.end().catch(() => undefined);
+    throw new PlinthError(
+      'STORE_UNAVAILABLE',
+      `cannot reach the PostgreSQL store at ${redact(url)}: ${(err as Error).message}`,
+    );
+  }
+  const db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });
   try {
     await migrateToLatest(db as Kysely<unknown>, 'postgres');
   } catch (err) {
     await db.destroy();
-    throw new Error(`cannot open the PostgreSQL store at ${redact(url)}: ${(err as Error).message}`);
+    throw new PlinthError(
+      'STORE_UNAVAILABLE',
+      `cannot open the PostgreSQL store at ${redact(url)}: ${(err as Error).message}`,
+    );
   }
   // Other processes on this store (gateways, control planes) learn of each write at once.
   return announcingChanges(new SqlStore(db), async (topic) => {
