@@ -11,7 +11,7 @@ import { after, test } from 'node:test';
 import { createTestDatabase } from '../../src/store/postgres/test-database.ts';
 import type { TestDatabase } from '../../src/store/postgres/test-database.ts';
 import { writeTree } from '../../src/testing/write-tree.ts';
-import { load, startPlatform, until } from './harness.ts';
+import { load, pushTwoVersions, startPlatform, until } from './harness.ts';
 import type { Platform } from './harness.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'plinth-e2e-planes-'));
@@ -55,14 +55,7 @@ test('two control planes and two gateways on PostgreSQL: scaling on the sum, lea
   const pushed = await second.cli(['push', dir]);
   assert.equal(pushed.code, 0, pushed.stderr);
   // A promotion asked of the follower's API is carried out by the leader's promotion controller.
-  const version = (v: number) => `export class Model { predict() { return { version: ${v} }; } }\n`;
-  const ramp = writeTree(join(scratch, 'ramp'), {
-    'config.yaml': 'model_name: ramp\n',
-    'model/model.ts': version(1),
-  });
-  assert.equal((await second.cli(['push', ramp])).code, 0);
-  writeTree(ramp, { 'model/model.ts': version(2) });
-  assert.equal((await second.cli(['push', ramp])).code, 0);
+  await pushTwoVersions(second, join(scratch, 'ramp'), 'ramp');
   const before = await fetch(`${first.url}/models/ramp/production/predict`, { method: 'POST', body: '{}' });
   assert.deepEqual(await before.json(), { version: 1 }, 'a plain push does not take production');
   const promoted = await second.cli([

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { writeTree } from '../../src/testing/write-tree.ts';
-import { startPlatform, until } from './harness.ts';
+import { pushTwoVersions, startPlatform, until } from './harness.ts';
 import type { Platform } from './harness.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'plinth-e2e-crash-'));
@@ -58,14 +58,7 @@ test('SIGKILL during a build: after a restart the build runs again and the deplo
 });
 
 test('SIGKILL during a gradual promotion: after a restart it resumes and ends on the new deployment', async () => {
-  const model = (v: number) => `export class Model { predict() { return { version: ${v} }; } }\n`;
-  const dir = writeTree(join(scratch, 'ramp'), {
-    'config.yaml': 'model_name: ramp\n',
-    'model/model.ts': model(1),
-  });
-  assert.equal((await platform.cli(['push', dir])).code, 0);
-  writeTree(dir, { 'model/model.ts': model(2) });
-  assert.equal((await platform.cli(['push', dir])).code, 0);
+  await pushTwoVersions(platform, join(scratch, 'ramp'), 'ramp');
   const ramp = await platform.cli([
     'environments',
     'update',

@@ -6,6 +6,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { writeTree } from '../../src/testing/write-tree.ts';
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const BIN = join(REPO, 'bin', 'plinth.js');
@@ -267,4 +268,18 @@ export async function until<T>(
     v = await get();
   }
   return v;
+}
+
+/**
+ * Pushes a model named `name` that answers `{version}` twice, from `dir`: deployment-1 (version 1)
+ * serves production, deployment-2 (version 2) stands beside it, ready to be promoted.
+ */
+export async function pushTwoVersions(platform: Platform, dir: string, name: string): Promise<void> {
+  const model = (v: number) => `export class Model { predict() { return { version: ${v} }; } }\n`;
+  writeTree(dir, { 'config.yaml': `model_name: ${name}\n`, 'model/model.ts': model(1) });
+  for (const v of [1, 2]) {
+    writeTree(dir, { 'model/model.ts': model(v) });
+    const pushed = await platform.cli(['push', dir]);
+    if (pushed.code !== 0) throw new Error(`push of ${name} version ${v} failed: ${pushed.stderr}`);
+  }
 }
