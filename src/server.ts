@@ -214,6 +214,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     onStatusChange: (listener) => status.onChange(listener),
     reconcile: () => void reconciler.kick(),
     maxBundleBytes: 1024 ** 3,
+    home,
   });
   // Idle keep-alive connections stay open longer than clients and load balancers expect to reuse them.
   app.server.keepAliveTimeout = 65_000;

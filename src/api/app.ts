@@ -11,6 +11,7 @@ import { PLINTH_VERSION } from '../domain/version.ts';
 import type { ApiContext } from './context.ts';
 import { collectOperations, openApiDocument } from './openapi.ts';
 import { apiKeyRoutes } from './routes/api-keys.ts';
+import { artifactRoutes } from './routes/artifacts.ts';
 import { bundleRoutes } from './routes/bundles.ts';
 import { deploymentRoutes } from './routes/deployments.ts';
 import { developmentRoutes } from './routes/development.ts';
@@ -73,6 +74,7 @@ export function buildApi(ctx: ApiContext): FastifyInstance {
   );
   modelRoutes(app, ctx);
   bundleRoutes(app, ctx);
+  artifactRoutes(app, ctx);
   deploymentRoutes(app, ctx);
   developmentRoutes(app, ctx);
   instanceTypeRoutes(app, ctx);

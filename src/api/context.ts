@@ -2,6 +2,7 @@
 import type { ArtifactStore } from '../bundle/artifact-store.ts';
 import type { InstanceType } from '../domain/instance-types.ts';
 import type { Deployment } from '../domain/types.ts';
+import type { PlinthHome } from '../home.ts';
 import type { Telemetry } from '../observability/telemetry.ts';
 import type { Vault } from '../secrets/vault.ts';
 import type { Gateway } from '../gateway/gateway.ts';
@@ -30,6 +31,8 @@ export interface ApiContext {
   onStatusChange: (listener: (d: Deployment) => void) => () => void;
   /** Asks the reconciler for a pass soon (replicas to replace or start). */
   reconcile: () => void;
+  /** Where builds are kept (the artifact routes serve them to pods on Kubernetes). */
+  home: PlinthHome;
   /** Largest bundle accepted by PUT /v1/bundles, in bytes. */
   maxBundleBytes: number;
 }

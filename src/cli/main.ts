@@ -4,6 +4,7 @@ import { PLINTH_VERSION } from '../domain/version.ts';
 import { registerAutoscaling } from './commands/autoscaling.ts';
 import { registerDeployments } from './commands/deployments.ts';
 import { registerEnvironments } from './commands/environments.ts';
+import { registerFetchArtifacts } from './commands/fetch-artifacts.ts';
 import { registerInit } from './commands/init.ts';
 import { registerInstanceTypes } from './commands/instance-types.ts';
 import { registerKeys } from './commands/keys.ts';
@@ -32,6 +33,7 @@ const program = new Command()
 
 registerUp(program, run);
 registerGateway(program, run);
+registerFetchArtifacts(program, run);
 registerInit(program, run);
 registerPush(program, run);
 registerWatch(program, run);

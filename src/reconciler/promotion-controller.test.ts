@@ -50,6 +50,12 @@ class ScriptedBackend implements RuntimeBackend {
   watch() {
     return () => {};
   }
+  adopt(): ReplicaHandle[] {
+    return [];
+  }
+  describe(): string {
+    return 'scripted';
+  }
   async close() {}
 }
 

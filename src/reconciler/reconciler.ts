@@ -234,6 +234,8 @@ export class Reconciler {
         this.failures.delete(d.id);
         if (!d.has_served) await this.deps.store.updateDeployment(d.id, { has_served: true });
         this.deps.logs.write(target, 'platform', 'INFO', `replica ${replica.id} ready at ${replica.address}`);
+      } else if (event.type === 'pending') {
+        await this.recordPending(d, event.reason);
       } else if (event.type === 'exited' && this.trials.delete(replica.id)) {
         // The patch reports it; the deployment's serving replica is unaffected.
       } else if (event.type === 'exited' && !event.exit.expected) {

@@ -1,4 +1,4 @@
-// The RuntimeBackend seam: where replicas run. `local` (child processes) and, later, `kubernetes`
+// The RuntimeBackend seam: where replicas run. `local` (child processes) and `kubernetes` (pods)
 // implement it and pass one shared suite. Knows nothing of HTTP routes or the store.
 
 export type ReplicaPhase = 'STARTING' | 'READY' | 'DRAINING' | 'STOPPED' | 'FAILED';
@@ -70,7 +70,9 @@ export interface ReplicaHandle {
 export type ReplicaEvent =
   | { type: 'ready'; replica: ReplicaHandle }
   | { type: 'draining'; replica: ReplicaHandle }
-  | { type: 'exited'; replica: ReplicaHandle; exit: ReplicaExit };
+  | { type: 'exited'; replica: ReplicaHandle; exit: ReplicaExit }
+  /** A started replica waits for something outside the platform (room in a cluster), in plain words. */
+  | { type: 'pending'; replica: ReplicaHandle; reason: string };
 
 export interface Capacity {
   cpu: number;
@@ -89,6 +91,13 @@ export interface RuntimeBackend {
   list(deploymentId?: string): ReplicaHandle[];
   /** Subscribes to replica changes; returns the unsubscribe function. */
   watch(listener: (event: ReplicaEvent) => void): () => void;
+  /**
+   * Takes on the replicas a previous control plane left running and returns them. Call once, after
+   * subscribing to `watch()` and before the first start.
+   */
+  adopt(): ReplicaHandle[] | Promise<ReplicaHandle[]>;
+  /** Where replicas run and how instance types are held to, in a sentence for the start-up lines. */
+  describe(): string;
   /** Stops every replica. */
   close(): Promise<void>;
 }

@@ -103,6 +103,7 @@ const RULES: Record<string, 'open' | 'deploy' | 'admin'> = {
   '/v1/models/{m}/deployments/{d}/replicas': 'deploy',
   '/v1/models/{m}/deployments/{d}/metrics': 'deploy',
   '/v1/models/{m}/deployments/{d}/logs': 'deploy',
+  '/v1/models/{m}/deployments/{d}/artifacts/{part}': 'deploy',
   '/v1/models/{m}/deployments/development/patches': 'deploy',
   '/v1/models/{m}/deployments/development/keep_awake': 'deploy',
   '/v1/instance_types': 'deploy',
@@ -144,7 +145,8 @@ test('every management route refuses a missing, wrong, revoked or out-of-scope k
       .replace('{sha}', 'a'.repeat(64))
       .replace('{id}', 'kmissing')
       .replace('{name}', 'api_token')
-      .replace('{file}', 'none.js');
+      .replace('{file}', 'none.js')
+      .replace('{part}', 'app');
     for (const method of Object.keys(methods).map((m) => m.toUpperCase())) {
       if (method === 'HEAD') continue;
       const rule = RULES[pattern]!;

@@ -60,11 +60,14 @@ const modelServer = createModelServer({
 
 const announce = (): void => {
   const address = modelServer.server.address();
-  const where = typeof address === 'string' ? address : `127.0.0.1:${address?.port}`;
+  const where = typeof address === 'string' ? address : `${address?.address ?? '127.0.0.1'}:${address?.port}`;
   // The runtime backend reads this line to learn where the replica listens.
   console.log(`plinth: listening on ${where}`);
 };
+const hostPort = /^\[?([^\]/]*?)\]?:(\d+)$/.exec(listen);
 if (/^\d+$/.test(listen)) modelServer.server.listen(Number(listen), '127.0.0.1', announce);
+// host:port, as in a pod: its own IP and the port its Deployment names.
+else if (hostPort) modelServer.server.listen(Number(hostPort[2]), hostPort[1], announce);
 else modelServer.server.listen(listen, announce);
 
 let stopping = false;

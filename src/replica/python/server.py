@@ -12,6 +12,7 @@ import importlib.util
 import inspect
 import json
 import os
+import re
 import signal
 import sys
 import time
@@ -271,9 +272,15 @@ class ModelServer:
     async def serve(self, listen):
         self.loop = asyncio.get_running_loop()
         self.slots = asyncio.Semaphore(self.predict_concurrency)
+        host_port = re.match(r"^\[?([^\]/]*?)\]?:(\d+)$", listen)
         if listen.isdigit():
             self.server = await asyncio.start_server(self.handle_connection, "127.0.0.1", int(listen), limit=1 << 20)
             where = "127.0.0.1:%d" % self.server.sockets[0].getsockname()[1]
+        elif host_port:
+            # host:port, as in a pod: its own IP and the port its Deployment names.
+            host, port = host_port.group(1), int(host_port.group(2))
+            self.server = await asyncio.start_server(self.handle_connection, host, port, limit=1 << 20)
+            where = listen
         else:
             self.server = await asyncio.start_unix_server(self.handle_connection, listen)
             where = listen

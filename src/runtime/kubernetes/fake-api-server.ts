@@ -1,12 +1,20 @@
 // An in-repo stand-in for the Kubernetes API server, for tests: no cluster runs on these machines.
-// It serves discovery, apps/v1 Deployments and v1 Pods (list, get, create, replace, merge-patch,
-// delete, and watch as a stream of JSON events) closely enough that the real `kubectl --server=…`
-// lists and applies against it — which is the check that it speaks Kubernetes.
+// It serves discovery, apps/v1 Deployments and v1 Pods, Secrets and Nodes (list, get, create,
+// replace, merge-patch, delete, and watch as a stream of JSON events) closely enough that the real
+// `kubectl --server=…` lists and applies against it — which is the check that it speaks Kubernetes.
+// Controllers (fake-cluster.ts) and a kubelet (fake-kubelet.ts) work through `subscribe`/`put`/
+// `remove`, as the real ones work through the API; a pod's deletion waits for its kubelet.
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 
-type Obj = { apiVersion?: string; kind?: string; metadata?: Record<string, unknown>; [k: string]: unknown };
+export type Obj = {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: Record<string, unknown>;
+  [k: string]: unknown;
+};
 
 interface ResourceType {
   group: string; // '' for the core group
@@ -15,10 +23,37 @@ interface ResourceType {
   singular: string;
   kind: string;
   shortNames: string[];
+  namespaced: boolean;
 }
 
 const TYPES: ResourceType[] = [
-  { group: '', version: 'v1', plural: 'pods', singular: 'pod', kind: 'Pod', shortNames: ['po'] },
+  {
+    group: '',
+    version: 'v1',
+    plural: 'pods',
+    singular: 'pod',
+    kind: 'Pod',
+    shortNames: ['po'],
+    namespaced: true,
+  },
+  {
+    group: '',
+    version: 'v1',
+    plural: 'secrets',
+    singular: 'secret',
+    kind: 'Secret',
+    shortNames: [],
+    namespaced: true,
+  },
+  {
+    group: '',
+    version: 'v1',
+    plural: 'nodes',
+    singular: 'node',
+    kind: 'Node',
+    shortNames: ['no'],
+    namespaced: false,
+  },
   {
     group: 'apps',
     version: 'v1',
@@ -26,18 +61,29 @@ const TYPES: ResourceType[] = [
     singular: 'deployment',
     kind: 'Deployment',
     shortNames: ['deploy'],
+    namespaced: true,
   },
 ];
 const VERBS = ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'];
 
 export type WatchEvent = { type: 'ADDED' | 'MODIFIED' | 'DELETED'; object: Obj };
+export type ChangeListener = (plural: string, event: WatchEvent) => void;
+
+const NOT_NAMESPACED = '';
 
 export class FakeKubernetes {
   private readonly objects = new Map<string, Obj>(); // `${plural}/${namespace}/${name}`
   private readonly watchers = new Set<{ plural: string; namespace: string | null; res: ServerResponse }>();
+  private readonly listeners = new Set<ChangeListener>();
   private version = 1;
   private server: Server | null = null;
+  private names = 0;
   url = '';
+  /**
+   * Who carries out a pod's deletion: given the pod and its grace period, it returns true when it
+   * will remove the pod itself once its containers have stopped (a kubelet); else it goes at once.
+   */
+  podTerminator: ((pod: Obj, graceSeconds: number) => boolean) | null = null;
 
   async start(): Promise<string> {
     this.server = createServer((req, res) => {
@@ -58,12 +104,73 @@ export class FakeKubernetes {
   /** Objects of a type, in one namespace or all. */
   list(plural: string, namespace: string | null = null): Obj[] {
     return [...this.objects.entries()]
-      .filter(
-        ([key]) =>
-          key.startsWith(`${plural}/${namespace ?? ''}`) &&
-          (namespace === null || key.split('/')[1] === namespace),
-      )
+      .filter(([key]) => {
+        const [p, ns] = key.split('/');
+        return p === plural && (namespace === null || ns === namespace);
+      })
       .map(([, o]) => o);
+  }
+
+  get(plural: string, namespace: string, name: string): Obj | undefined {
+    return this.objects.get(`${plural}/${namespace}/${name}`);
+  }
+
+  /** Hears every change, as a controller's informer would. */
+  subscribe(listener: ChangeListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Creates or replaces an object (what controllers write); metadata is kept as the server keeps it. */
+  put(plural: string, namespace: string, body: Obj): Obj {
+    const type = TYPES.find((t) => t.plural === plural)!;
+    const name = (body.metadata?.['name'] as string | undefined) ?? this.generateName(body);
+    const previous = this.get(plural, namespace, name) ?? null;
+    const saved = this.save(type, namespace, name, body, previous);
+    this.notify(previous ? 'MODIFIED' : 'ADDED', plural, namespace, saved);
+    return saved;
+  }
+
+  /** Removes an object now (a kubelet, once a deleted pod's containers have stopped). */
+  remove(plural: string, namespace: string, name: string): void {
+    const existing = this.get(plural, namespace, name);
+    if (!existing) return;
+    this.objects.delete(`${plural}/${namespace}/${name}`);
+    this.version++;
+    this.notify('DELETED', plural, namespace, {
+      ...existing,
+      metadata: { ...existing.metadata, resourceVersion: String(this.version) },
+    });
+  }
+
+  /** Deletes as the API does: a running pod is marked and left to its kubelet; others go at once. */
+  delete(plural: string, namespace: string, name: string, graceSeconds: number | null): Obj | undefined {
+    const existing = this.get(plural, namespace, name);
+    if (!existing) return undefined;
+    if (plural === 'pods') {
+      const spec = (existing['spec'] ?? {}) as { terminationGracePeriodSeconds?: number };
+      const grace = graceSeconds ?? spec.terminationGracePeriodSeconds ?? 30;
+      const meta = existing.metadata as { deletionTimestamp?: string; deletionGracePeriodSeconds?: number };
+      // A second deletion may shorten the grace period, never lengthen it.
+      if (meta.deletionTimestamp && (meta.deletionGracePeriodSeconds ?? 0) <= grace) return existing;
+      if (grace > 0 && this.podTerminator?.(existing, grace)) {
+        return this.put('pods', namespace, {
+          ...existing,
+          metadata: {
+            ...existing.metadata,
+            deletionTimestamp: meta.deletionTimestamp ?? timestamp(),
+            deletionGracePeriodSeconds: grace,
+          },
+        });
+      }
+    }
+    this.remove(plural, namespace, name);
+    return existing;
+  }
+
+  private generateName(body: Obj): string {
+    const prefix = (body.metadata?.['generateName'] as string | undefined) ?? 'object-';
+    return `${prefix}${(++this.names).toString(36).padStart(5, '0')}`;
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -104,21 +211,22 @@ export class FakeKubernetes {
         resources: TYPES.filter((t) => t.group === group).map((t) => ({
           name: t.plural,
           singularName: t.singular,
-          namespaced: true,
+          namespaced: t.namespaced,
           kind: t.kind,
           verbs: VERBS,
           shortNames: t.shortNames,
         })),
       });
     }
+    const log = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/log$/.exec(path);
+    if (log && req.method === 'GET') return this.podLog(res, log[1]!, decodeURIComponent(log[2]!), url);
     const m = /^\/(?:api\/v1|apis\/apps\/v1)(?:\/namespaces\/([^/]+))?\/([a-z]+)(?:\/([^/]+))?$/.exec(path);
     const type =
       m && TYPES.find((t) => t.plural === m[2] && path.startsWith(t.group ? '/apis/apps/v1' : '/api/v1'));
     if (!m || !type)
       return this.status(res, 404, 'NotFound', `the server could not find the requested resource (${path})`);
-    const namespace = m[1] ?? null;
+    const namespace = type.namespaced ? (m[1] ?? null) : NOT_NAMESPACED;
     const name = m[3] ? decodeURIComponent(m[3]) : null;
-    const key = (ns: string, n: string): string => `${type.plural}/${ns}/${n}`;
     const method = req.method ?? 'GET';
 
     if (name === null) {
@@ -138,34 +246,21 @@ export class FakeKubernetes {
           ),
         });
       }
-      if (method === 'POST' && namespace) {
+      if (method === 'POST' && namespace !== null) {
         const body = (await readJson(req)) as Obj;
-        const n = (body.metadata?.name as string | undefined) ?? '';
-        if (!n) return this.status(res, 422, 'Invalid', `${type.kind} has no metadata.name`);
-        if (this.objects.has(key(namespace, n)))
+        const n = (body.metadata?.['name'] as string | undefined) ?? '';
+        if (!n && !body.metadata?.['generateName'])
+          return this.status(res, 422, 'Invalid', `${type.kind} has no metadata.name`);
+        if (n && this.objects.has(`${type.plural}/${namespace}/${n}`))
           return this.status(res, 409, 'AlreadyExists', `${type.plural} "${n}" already exists`, n, type);
-        const created = this.save(type, namespace, n, body, null);
-        this.notify('ADDED', type.plural, namespace, created);
-        return this.json(res, 201, created);
+        return this.json(res, 201, this.put(type.plural, namespace, body));
       }
       return this.status(res, 405, 'MethodNotAllowed', `${method} is not allowed here`);
     }
-    if (!namespace) return this.status(res, 404, 'NotFound', 'namespaced resources need a namespace');
-    const existing = this.objects.get(key(namespace, name));
-    if (method === 'GET') {
-      return existing
-        ? this.json(res, 200, existing)
-        : this.status(
-            res,
-            404,
-            'NotFound',
-            `${type.plural}.${type.group || 'core'} "${name}" not found`,
-            name,
-            type,
-          );
-    }
-    if (!existing)
-      return this.status(
+    if (namespace === null) return this.status(res, 404, 'NotFound', 'namespaced resources need a namespace');
+    const existing = this.get(type.plural, namespace, name);
+    const notFound = (): void =>
+      this.status(
         res,
         404,
         'NotFound',
@@ -173,10 +268,17 @@ export class FakeKubernetes {
         name,
         type,
       );
+    if (!existing) return notFound();
+    if (method === 'GET') return this.json(res, 200, existing);
     if (method === 'DELETE') {
-      this.objects.delete(key(namespace, name));
-      this.version++;
-      this.notify('DELETED', type.plural, namespace, existing);
+      const body = (await readJson(req)) as { gracePeriodSeconds?: number };
+      const query = url.searchParams.get('gracePeriodSeconds');
+      this.delete(
+        type.plural,
+        namespace,
+        name,
+        query !== null ? Number(query) : (body.gracePeriodSeconds ?? null),
+      );
       return this.json(res, 200, {
         kind: 'Status',
         apiVersion: 'v1',
@@ -189,11 +291,25 @@ export class FakeKubernetes {
       // Merge and strategic-merge patches are both applied as a JSON merge patch (RFC 7386):
       // enough for the objects Plinth and its tests write.
       const next = method === 'PUT' ? body : (mergePatch(existing, body) as Obj);
-      const updated = this.save(type, namespace, name, next, existing);
-      this.notify('MODIFIED', type.plural, namespace, updated);
-      return this.json(res, 200, updated);
+      return this.json(
+        res,
+        200,
+        this.put(type.plural, namespace, { ...next, metadata: { ...next.metadata, name } }),
+      );
     }
     return this.status(res, 405, 'MethodNotAllowed', `${method} is not allowed here`);
+  }
+
+  /** Where a container's output is read from, for `pods/{name}/log` (set by the kubelet). */
+  logFile: ((namespace: string, pod: string, container: string | null) => string | null) | null = null;
+
+  private podLog(res: ServerResponse, namespace: string, name: string, url: URL): void {
+    const file = this.get('pods', namespace, name)
+      ? this.logFile?.(namespace, name, url.searchParams.get('container'))
+      : null;
+    if (!file) return this.status(res, 404, 'NotFound', `pods "${name}" not found or has no output`);
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    res.end(readFileOr(file));
   }
 
   private save(type: ResourceType, namespace: string, name: string, body: Obj, previous: Obj | null): Obj {
@@ -208,9 +324,9 @@ export class FakeKubernetes {
       metadata: {
         ...(body.metadata ?? {}),
         name,
-        namespace,
+        ...(type.namespaced ? { namespace } : {}),
         uid: before['uid'] ?? randomUUID(),
-        creationTimestamp: before['creationTimestamp'] ?? new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+        creationTimestamp: before['creationTimestamp'] ?? timestamp(),
         resourceVersion: String(this.version),
         generation:
           ((before['generation'] as number | undefined) ?? 0) + (previous === null || specChanged ? 1 : 0),
@@ -222,7 +338,7 @@ export class FakeKubernetes {
 
   /** Changes an object's status (what a controller or kubelet would), announcing it to watchers. */
   setStatus(plural: string, namespace: string, name: string, status: unknown): void {
-    const obj = this.objects.get(`${plural}/${namespace}/${name}`);
+    const obj = this.get(plural, namespace, name);
     if (!obj) throw new Error(`no ${plural} ${namespace}/${name}`);
     this.version++;
     obj['status'] = status;
@@ -248,6 +364,7 @@ export class FakeKubernetes {
       if (w.plural === plural && (w.namespace === null || w.namespace === namespace))
         w.res.write(JSON.stringify({ type, object }) + '\n');
     }
+    for (const listener of this.listeners) listener(plural, { type, object });
   }
 
   private json(res: ServerResponse, code: number, body: unknown): void {
@@ -273,6 +390,18 @@ export class FakeKubernetes {
       ...(name && type ? { details: { name, group: type.group, kind: type.plural } } : {}),
       code,
     });
+  }
+}
+
+function timestamp(): string {
+  return new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+}
+
+function readFileOr(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
   }
 }
 

@@ -104,6 +104,10 @@ export class LocalBackend implements RuntimeBackend {
     return this.inventory.capacity;
   }
 
+  describe(): string {
+    return this.limits.describe();
+  }
+
   async start(spec: ReplicaSpec): Promise<ReplicaHandle> {
     if (!this.adopted)
       throw new Error('the local backend starts replicas only once it has adopted (adopt())');

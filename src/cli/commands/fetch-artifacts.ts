@@ -1,0 +1,61 @@
+// `plinth fetch-artifacts`: what a replica pod's init container runs on Kubernetes — it downloads
+// the deployment's built app directory (and its prepared environment) from the control plane's
+// artifact API with $PLINTH_API_KEY and unpacks them where the model server expects them.
+import { Readable } from 'node:stream';
+import type { ReadableStream } from 'node:stream/web';
+import type { Command } from 'commander';
+import { unpackArchive } from '../../bundle/directory-archive.ts';
+import { UserError } from '../errors.ts';
+
+interface FetchOptions {
+  app: string;
+  into: string;
+  environment?: string;
+  environmentInto?: string;
+}
+
+const ATTEMPTS = 5;
+
+async function fetchInto(url: string, dest: string, apiKey: string | undefined): Promise<void> {
+  let last = '';
+  for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
+    try {
+      const res = await fetch(url, { headers: apiKey ? { authorization: `Api-Key ${apiKey}` } : {} });
+      if (res.ok && res.body) {
+        await unpackArchive(Readable.fromWeb(res.body as ReadableStream), dest);
+        console.log(`fetched ${url} into ${dest}`);
+        return;
+      }
+      const body = await res.text();
+      last = `HTTP ${res.status}: ${body.slice(0, 300)}`;
+      // A refusal will not change by asking again.
+      if (res.status >= 400 && res.status < 500) break;
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    await new Promise((r) => setTimeout(r, 250 * 2 ** attempt));
+  }
+  throw new UserError(`cannot fetch ${url}: ${last}`);
+}
+
+export function registerFetchArtifacts(
+  program: Command,
+  run: (fn: () => Promise<void>, json: boolean) => Promise<void>,
+): void {
+  program
+    .command('fetch-artifacts')
+    .description("Download a deployment's build into a replica pod (run by its init container on Kubernetes)")
+    .requiredOption('--app <url>', 'artifact URL of the built app directory')
+    .requiredOption('--into <dir>', 'where to unpack it')
+    .option('--environment <url>', 'artifact URL of the prepared environment')
+    .option('--environment-into <dir>', 'where to unpack the environment')
+    .action((options: FetchOptions) =>
+      run(async () => {
+        if (!!options.environment !== !!options.environmentInto)
+          throw new UserError('--environment and --environment-into go together');
+        const apiKey = process.env.PLINTH_API_KEY;
+        await fetchInto(options.app, options.into, apiKey);
+        if (options.environment) await fetchInto(options.environment, options.environmentInto!, apiKey);
+      }, false),
+    );
+}

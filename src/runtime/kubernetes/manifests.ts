@@ -1,0 +1,202 @@
+// What the kubernetes backend writes to the cluster for a model deployment: an apps/v1 Deployment
+// (pods that fetch the build from the control plane in an init container, then run the model server,
+// probed for readiness and liveness, with a preStop pause so every gateway sees a pod leave before it
+// stops accepting) and a Secret with the model's environment variables and secret values. Pure.
+import { createHash } from 'node:crypto';
+import type { V1Container, V1Deployment, V1Secret } from '@kubernetes/client-node';
+import type { ReplicaSpec } from '../backend.ts';
+
+export const MANAGED_BY = 'plinth';
+export const LABELS = {
+  managedBy: 'app.kubernetes.io/managed-by',
+  name: 'app.kubernetes.io/name',
+  deployment: 'plinth.dev/deployment',
+  model: 'plinth.dev/model',
+  instanceType: 'plinth.dev/instance-type',
+  group: 'plinth.dev/group',
+} as const;
+/** The annotation that binds a pod to the replica id the platform knows it by. */
+export const REPLICA_ANNOTATION = 'plinth.dev/replica-id';
+export const DELETION_COST = 'controller.kubernetes.io/pod-deletion-cost';
+export const MODEL_CONTAINER = 'model';
+export const FETCH_CONTAINER = 'fetch';
+/** Where the init container puts the build, in both containers. */
+export const APP_PATH = '/plinth/app';
+
+export interface ManifestOptions {
+  namespace: string;
+  /** Images: the model servers per language, and the one whose `plinth fetch-artifacts` fetches the build. */
+  images: { node: string; python: string; fetcher: string };
+  /** The control plane's artifact URLs for this replica's build and prepared environment. */
+  artifacts: { app: string; environment: string | null };
+  /** The Secret and key holding the API key the init container fetches with. */
+  apiKeySecret: { name: string; key: string };
+  /** The port the model server listens on in its pod. */
+  port: number;
+  /** Seconds the preStop hook waits before the model server is told to stop. */
+  preStopSeconds: number;
+  /** Seconds a stopping model server has to finish its requests. */
+  drainSeconds: number;
+  /** The node label that names a node's GPU kind (its value is the instance type's accelerator). */
+  gpuNodeLabel: string;
+}
+
+/** A DNS-1123 label (at most 63 characters) made of `parts`, with a hash when shortened. */
+function dnsLabel(...parts: string[]): string {
+  const raw = parts
+    .join('-')
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/^-+|-+$/g, '');
+  if (raw.length <= 50) return raw;
+  const hash = createHash('sha256').update(parts.join('/')).digest('hex').slice(0, 8);
+  return `${raw.slice(0, 50).replace(/-+$/, '')}-${hash}`;
+}
+
+/**
+ * The Deployment's name. One per model deployment — and, while its instance type changes, one per
+ * instance type, so that new replicas start beside the old ones as the reconciler paces it.
+ */
+export function groupName(spec: Pick<ReplicaSpec, 'deploymentId' | 'resources'>): string {
+  return dnsLabel('plinth', spec.deploymentId, spec.resources.instanceType);
+}
+
+export function envSecretName(spec: Pick<ReplicaSpec, 'deploymentId'>): string {
+  return dnsLabel('plinth', spec.deploymentId, 'env');
+}
+
+function labelValue(value: string): string {
+  const v = value.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, '');
+  return v.length <= 63 ? v : v.slice(0, 63).replace(/[^A-Za-z0-9]+$/, '');
+}
+
+export function groupLabels(spec: ReplicaSpec): Record<string, string> {
+  return {
+    [LABELS.managedBy]: MANAGED_BY,
+    [LABELS.name]: 'plinth-replica',
+    [LABELS.deployment]: labelValue(spec.deploymentId),
+    [LABELS.model]: labelValue(spec.modelId),
+    [LABELS.instanceType]: labelValue(spec.resources.instanceType),
+    [LABELS.group]: groupName(spec),
+  };
+}
+
+export function envSecret(spec: ReplicaSpec, options: Pick<ManifestOptions, 'namespace'>): V1Secret {
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: {
+      name: envSecretName(spec),
+      namespace: options.namespace,
+      labels: { [LABELS.managedBy]: MANAGED_BY, [LABELS.deployment]: labelValue(spec.deploymentId) },
+    },
+    type: 'Opaque',
+    data: Object.fromEntries(
+      Object.entries(spec.env).map(([k, v]) => [k, Buffer.from(v, 'utf8').toString('base64')]),
+    ),
+  };
+}
+
+export function deploymentManifest(
+  spec: ReplicaSpec,
+  options: ManifestOptions,
+  replicas: number,
+): V1Deployment {
+  const labels = groupLabels(spec);
+  const gpu = spec.resources.accelerator;
+  const mounts = [
+    { name: 'app', mountPath: APP_PATH },
+    ...(spec.envDir ? [{ name: 'environment', mountPath: spec.envDir }] : []),
+  ];
+  const fetch: V1Container = {
+    name: FETCH_CONTAINER,
+    image: options.images.fetcher,
+    command: [
+      'plinth',
+      'fetch-artifacts',
+      '--app',
+      options.artifacts.app,
+      '--into',
+      APP_PATH,
+      // The prepared environment goes where it was built, so that its absolute paths hold.
+      ...(spec.envDir && options.artifacts.environment
+        ? ['--environment', options.artifacts.environment, '--environment-into', spec.envDir]
+        : []),
+    ],
+    env: [
+      {
+        name: 'PLINTH_API_KEY',
+        valueFrom: { secretKeyRef: { name: options.apiKeySecret.name, key: options.apiKeySecret.key } },
+      },
+    ],
+    volumeMounts: mounts,
+    resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '512Mi' } },
+    terminationMessagePolicy: 'FallbackToLogsOnError',
+  };
+  const model: V1Container = {
+    name: MODEL_CONTAINER,
+    image: spec.language === 'python' ? options.images.python : options.images.node,
+    command: [spec.language === 'python' ? 'plinth-replica-python' : 'plinth-replica-node'],
+    workingDir: APP_PATH,
+    ports: [{ name: 'http', containerPort: options.port }],
+    env: [
+      { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+      { name: 'PLINTH_LISTEN', value: `$(POD_IP):${options.port}` },
+      { name: 'PLINTH_APP_DIR', value: APP_PATH },
+      { name: 'PLINTH_MODEL_FILE', value: spec.modelFile },
+      { name: 'PLINTH_CONFIG_JSON', value: JSON.stringify(spec.config) },
+      ...(spec.envDir ? [{ name: 'PLINTH_ENV_DIR', value: spec.envDir }] : []),
+    ],
+    envFrom: [{ secretRef: { name: envSecretName(spec) } }],
+    volumeMounts: mounts,
+    resources: {
+      requests: { cpu: `${spec.resources.cpuMillis}m`, memory: String(spec.resources.memoryBytes) },
+      limits: {
+        memory: String(spec.resources.memoryBytes),
+        ...(gpu ? { 'nvidia.com/gpu': String(gpu.count) } : {}),
+      },
+    },
+    readinessProbe: {
+      httpGet: { path: '/v1/models/model', port: 'http' },
+      periodSeconds: 1,
+      failureThreshold: 1,
+    },
+    livenessProbe: {
+      httpGet: { path: '/', port: 'http' },
+      initialDelaySeconds: 10,
+      periodSeconds: 10,
+      failureThreshold: 3,
+    },
+    lifecycle: { preStop: { exec: { command: ['sleep', String(options.preStopSeconds)] } } },
+    terminationMessagePolicy: 'FallbackToLogsOnError',
+  };
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: groupName(spec), namespace: options.namespace, labels },
+    spec: {
+      replicas,
+      selector: { matchLabels: { [LABELS.group]: labels[LABELS.group]! } },
+      template: {
+        metadata: { labels },
+        spec: {
+          automountServiceAccountToken: false,
+          enableServiceLinks: false,
+          terminationGracePeriodSeconds: options.preStopSeconds + options.drainSeconds,
+          ...(gpu
+            ? {
+                nodeSelector: { [options.gpuNodeLabel]: labelValue(gpu.kind) },
+                tolerations: [{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }],
+              }
+            : {}),
+          volumes: [
+            { name: 'app', emptyDir: {} },
+            ...(spec.envDir ? [{ name: 'environment', emptyDir: {} }] : []),
+          ],
+          initContainers: [fetch],
+          containers: [model],
+        },
+      },
+    },
+  };
+}
