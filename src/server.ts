@@ -25,7 +25,9 @@ import { Vault } from './secrets/vault.ts';
 import { readInstanceTypesFile } from './config/instance-types-file.ts';
 import { BUILT_IN_INSTANCE_TYPES, mergeCatalog } from './domain/instance-types.ts';
 import { formatMemory } from './domain/quantity.ts';
-import type { Capacity, ReplicaHandle } from './runtime/backend.ts';
+import type { Capacity, ReplicaHandle, RuntimeBackend } from './runtime/backend.ts';
+import { joinCluster, kubernetesBackend } from './kubernetes-runtime.ts';
+import type { KubernetesRuntimeOptions } from './kubernetes-runtime.ts';
 import type { DeploymentStatus } from './domain/status.ts';
 import { ConcurrencyReports } from './gateway/concurrency-reports.ts';
 import { RouteFeed } from './gateway/route-feed.ts';
@@ -58,6 +60,8 @@ export interface ServerOptions {
   store?: string;
   /** Seconds replicas keep serving after this server dies, for a restart to adopt them (default 60). */
   replicaGraceS?: number;
+  /** Run replicas as pods on a Kubernetes cluster instead of processes on this machine. */
+  kubernetes?: KubernetesRuntimeOptions;
 }
 
 export interface RunningServer {
@@ -86,23 +90,27 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   logs.mask = mask;
   const status = new StatusRecorder(store);
   status.mask = mask;
-  const backend = new LocalBackend({
-    runDir: home.replicaRun,
-    graceS: options.replicaGraceS,
-    capacity,
-    nodeStandbys: options.nodeStandbys ?? 1,
-    // The gateway exists only further down; a stop asks it once a replica is draining.
-    inFlightOf: (d, r) => gateway.inFlightOf(d, r),
-    pythonStandbys: 1,
-    onLog: (spec, stream, line, requestId) =>
-      logs.write(
-        { model_id: spec.modelId, deployment_id: spec.deploymentId, replica_id: spec.replicaId },
-        'replica',
-        levelOfLine(stream, line),
-        line,
-        requestId,
-      ),
-  });
+  const inFlightOf = (d: string, r: string): number => gateway.inFlightOf(d, r);
+  const kubernetes = options.kubernetes ? kubernetesBackend(options.kubernetes, inFlightOf) : null;
+  const backend: RuntimeBackend =
+    kubernetes ??
+    new LocalBackend({
+      runDir: home.replicaRun,
+      graceS: options.replicaGraceS,
+      capacity,
+      nodeStandbys: options.nodeStandbys ?? 1,
+      // The gateway exists only further down; a stop asks it once a replica is draining.
+      inFlightOf,
+      pythonStandbys: 1,
+      onLog: (spec, stream, line, requestId) =>
+        logs.write(
+          { model_id: spec.modelId, deployment_id: spec.deploymentId, replica_id: spec.replicaId },
+          'replica',
+          levelOfLine(stream, line),
+          line,
+          requestId,
+        ),
+    });
   // The gateway wakes deployments at zero through the lifecycle, which exists only further down.
   let wake: (deploymentId: string) => void = () => {};
   let queued: (deploymentId: string) => void = () => {};
@@ -245,7 +253,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     leading = true;
     routes?.stopRoutingReplicas();
     // Replicas a crashed server left running serve on; the reconciler then counts them as live.
-    adopted = backend.adopt();
+    if (kubernetes) await joinCluster(kubernetes, auth);
+    adopted = await backend.adopt();
     await development.recover();
     await reconciler.start(tickMs);
     await promotions.recover();
@@ -299,7 +308,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     createdApiKey,
     credentialsFile: home.credentials,
     resources: [
-      ...describeResources(capacity, backend.limits.describe()),
+      ...describeResources(kubernetes ? backend.capacity() : capacity, backend.describe()),
       leadership,
       ...(adopted.length ? [`Adopted ${adopted.length} replica(s) left running by the previous server`] : []),
     ],

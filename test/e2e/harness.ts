@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { writeTree } from '../../src/testing/write-tree.ts';
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url));
-const BIN = join(REPO, 'bin', 'plinth.js');
+export const BIN = join(REPO, 'bin', 'plinth.js');
 
 export interface Platform {
   url: string;

@@ -2,6 +2,7 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { defaultHomeDir } from '../../home.ts';
+import type { KubernetesRuntimeOptions } from '../../kubernetes-runtime.ts';
 import { startServer } from '../../server.ts';
 import { storeKind } from '../../store/open.ts';
 import { ApiClient } from '../api-client.ts';
@@ -25,9 +26,25 @@ interface UpOptions {
   authFailuresPerMinute: string;
   replicaGrace: string;
   store?: string;
+  runtime?: string;
+  kubeNamespace?: string;
+  publicUrl?: string;
+  imagePrefix?: string;
 }
 
 const EXAMPLE_DIR = join(packageRoot(), 'examples', 'hello');
+
+function kubernetesOptions(options: UpOptions): KubernetesRuntimeOptions | undefined {
+  const runtime = options.runtime ?? process.env.PLINTH_RUNTIME ?? 'local';
+  if (runtime === 'local') return undefined;
+  if (runtime !== 'kubernetes') throw new UserError(`--runtime ${runtime}: expected "local" or "kubernetes"`);
+  const publicUrl = options.publicUrl ?? process.env.PLINTH_PUBLIC_URL;
+  if (!publicUrl || !/^https?:\/\/[^/]+/.test(publicUrl))
+    throw new UserError(
+      `--public-url ${publicUrl ?? '(none)'}: with --runtime kubernetes, give the http(s):// URL replica pods reach this API at (e.g. http://plinth.plinth.svc:4780)`,
+    );
+  return { publicUrl, namespace: options.kubeNamespace, imagePrefix: options.imagePrefix };
+}
 
 export function registerUp(
   program: Command,
@@ -62,6 +79,20 @@ export function registerUp(
       '--capacity <spec>',
       'what replicas may use instead of what was detected: cpu=8,memory=32Gi,gpu=H100:2',
     )
+    .option(
+      '--runtime <backend>',
+      'where replicas run: local (processes here) or kubernetes (pods; default $PLINTH_RUNTIME, else local)',
+    )
+    .option(
+      '--kube-namespace <ns>',
+      "namespace for replica pods (default: this pod's, else the kubeconfig's)",
+    )
+    .option('--public-url <url>', 'with --runtime kubernetes: the URL replica pods reach this API at')
+    .option(
+      '--image-prefix <prefix>',
+      "with --runtime kubernetes: where Plinth's images are (<prefix>server, <prefix>runtime-node, …)",
+      'plinth/',
+    )
     .action((options: UpOptions) =>
       run(async () => {
         const port = listenPort(options.port);
@@ -75,6 +106,7 @@ export function registerUp(
               `--store ${store}: expected a postgres:// URL (or none, for SQLite in the home)`,
             );
           server = await startServer({
+            kubernetes: kubernetesOptions(options),
             store,
             homeDir,
             port,

@@ -87,6 +87,14 @@ export class KubernetesBackend implements RuntimeBackend {
     this.drainSeconds = options.drainSeconds ?? 30;
   }
 
+  get kubeConfig(): KubeConfig {
+    return this.options.kubeConfig;
+  }
+
+  get namespace(): string {
+    return this.options.namespace;
+  }
+
   capacity(): Capacity {
     return this.cap;
   }

@@ -1,0 +1,186 @@
+// e2e: `plinth up --runtime kubernetes` against the fake cluster (its pods are local processes):
+// a pushed model runs in a pod that fetched its build from the server's artifact API, answers
+// through the gateway, scales to zero (the pod goes) and wakes on a request (a new pod).
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { FakeCluster } from '../../src/runtime/kubernetes/fake-cluster.ts';
+import { plinthImageTable } from '../../src/runtime/kubernetes/plinth-images.ts';
+import { writeTree } from '../../src/testing/write-tree.ts';
+import { BIN, REPO, startPlatform, until } from './harness.ts';
+import type { Platform } from './harness.ts';
+
+const NAMESPACE = 'plinth';
+const scratch = mkdtempSync(join(tmpdir(), 'plinth-e2e-k8s-'));
+const cluster = new FakeCluster({ images: plinthImageTable() });
+let platform: Platform;
+
+type Pod = {
+  metadata: { name: string; annotations?: Record<string, string>; labels?: Record<string, string> };
+};
+
+function kubeconfig(file: string, server: string): string {
+  writeFileSync(
+    file,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'fake', cluster: { server, 'insecure-skip-tls-verify': true } }],
+      users: [{ name: 'plinth', user: {} }],
+      contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'plinth' } }],
+      'current-context': 'fake',
+    }),
+  );
+  return file;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+before(async () => {
+  const url = await cluster.start();
+  process.env.KUBECONFIG = kubeconfig(join(scratch, 'kubeconfig'), url);
+  const port = await freePort();
+  platform = await startPlatform(undefined, [
+    '--port',
+    String(port),
+    '--runtime',
+    'kubernetes',
+    '--kube-namespace',
+    NAMESPACE,
+    '--public-url',
+    `http://127.0.0.1:${port}`,
+  ]);
+});
+after(async () => {
+  await platform?.stop();
+  await cluster.close();
+  delete process.env.KUBECONFIG;
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+test('a pushed model runs in a pod, answers through the gateway, scales to zero and wakes in a new pod', async () => {
+  assert.match(
+    platform.output(),
+    /Replicas: pods in namespace "plinth" of the Kubernetes cluster at http:\/\/127\.0\.0\.1:\d+/,
+  );
+  const keySecret = cluster.api.get('secrets', NAMESPACE, 'plinth-artifacts') as
+    { data: Record<string, string> } | undefined;
+  assert.match(
+    Buffer.from(keySecret?.data['api-key'] ?? '', 'base64').toString(),
+    /^plk_/,
+    'the control plane wrote the key its pods fetch builds with',
+  );
+
+  const dir = writeTree(join(scratch, 'podded'), {
+    'config.yaml': [
+      'model_name: podded',
+      'autoscaling:',
+      '  min_replica: 0',
+      '  scale_down_delay: 2',
+      '  autoscaling_window: 2',
+      '',
+    ].join('\n'),
+    'model/model.ts': `export class Model {
+  predict(input: { text: string }) {
+    return { pod: process.env.HOSTNAME, cwd: process.cwd(), upper: input.text.toUpperCase() };
+  }
+}\n`,
+  });
+  const pushed = await platform.cli(['push', dir, '--output', 'json']);
+  assert.equal(pushed.code, 0, pushed.stderr + pushed.stdout);
+  const deploymentId = (JSON.parse(pushed.stdout) as { deployment_id: string }).deployment_id;
+
+  const predict = async (): Promise<{ pod: string; cwd: string; upper: string }> => {
+    const res = await fetch(`${platform.url}/models/podded/production/predict`, {
+      method: 'POST',
+      headers: { authorization: `Api-Key ${platform.apiKey}` },
+      body: JSON.stringify({ text: 'in a pod' }),
+    });
+    assert.equal(res.status, 200, await res.clone().text());
+    return (await res.json()) as { pod: string; cwd: string; upper: string };
+  };
+  const first = await predict();
+  assert.equal(first.upper, 'IN A POD');
+  assert.match(first.cwd, /volumes\/app$/, 'the model runs from the build its init container fetched');
+  const pods = cluster.api.list('pods', NAMESPACE) as Pod[];
+  assert.deepEqual(
+    pods.map((p) => p.metadata.name),
+    [first.pod],
+    'the one pod of the deployment answered',
+  );
+  assert.equal(pods[0]!.metadata.labels?.['plinth.dev/deployment'], deploymentId);
+  const replicas = await platform.api<{ replicas: { id: string }[] }>(
+    'GET',
+    `/v1/models/podded/deployments/${deploymentId}/replicas`,
+  );
+  assert.deepEqual(
+    replicas.body.replicas.map((r) => r.id),
+    [pods[0]!.metadata.annotations?.['plinth.dev/replica-id']],
+    'the replica the API lists is the one bound to the pod',
+  );
+
+  // Idle: the deployment scales to zero and its pod goes.
+  await until(
+    'the pod gone at zero',
+    async () => cluster.api.list('pods', NAMESPACE).length,
+    (n) => n === 0,
+    60_000,
+  );
+  const scaled = cluster.api.list('deployments', NAMESPACE) as { spec: { replicas: number } }[];
+  assert.deepEqual(
+    scaled.map((d) => d.spec.replicas),
+    [0],
+  );
+
+  // A request at zero wakes it: a new pod answers.
+  const woken = await predict();
+  assert.equal(woken.upper, 'IN A POD');
+  assert.notEqual(woken.pod, first.pod, 'a new pod');
+});
+
+test('plinth up --runtime kubernetes names what is wrong: no --public-url, an unreachable API server', async () => {
+  const run = (args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stderr: string }> =>
+    new Promise((resolve) => {
+      const c = spawn(process.execPath, [BIN, 'up', '--port', '0', '--home', join(scratch, 'bad'), ...args], {
+        cwd: REPO,
+        env: { ...process.env, ...env },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let stderr = '';
+      c.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const timer = setTimeout(() => c.kill('SIGKILL'), 60_000);
+      c.on('close', (code) => {
+        clearTimeout(timer);
+        resolve({ code, stderr });
+      });
+    });
+  const noUrl = await run(['--runtime', 'kubernetes'], {});
+  assert.equal(noUrl.code, 1, noUrl.stderr);
+  assert.match(
+    noUrl.stderr,
+    /^error: --public-url \(none\): with --runtime kubernetes, give the http\(s\):\/\/ URL/,
+  );
+
+  const closed = await freePort();
+  const unreachable = await run(['--runtime', 'kubernetes', '--public-url', 'http://127.0.0.1:4780'], {
+    KUBECONFIG: kubeconfig(join(scratch, 'closed-kubeconfig'), `http://127.0.0.1:${closed}`),
+  });
+  assert.equal(unreachable.code, 1, unreachable.stderr);
+  assert.match(
+    unreachable.stderr,
+    new RegExp(
+      `^error: cannot use the Kubernetes API at http://127\\.0\\.0\\.1:${closed} \\(namespace "default"\\): .*ECONNREFUSED`,
+    ),
+  );
+  assert.doesNotMatch(unreachable.stderr, /internal error|\n\s+at /, 'no stack trace');
+});
