@@ -9,6 +9,7 @@ import { PlinthError } from './domain/errors.ts';
 import { PLINTH_VERSION } from './domain/version.ts';
 import type { ReplicaSpec } from './runtime/backend.ts';
 import { KubernetesBackend } from './runtime/kubernetes/kubernetes-backend.ts';
+import type { KubernetesBackendOptions } from './runtime/kubernetes/kubernetes-backend.ts';
 
 export interface KubernetesRuntimeOptions {
   /** The URL replica pods reach this control plane's API at (a Service in the cluster). */
@@ -30,6 +31,7 @@ export const ARTIFACT_KEY_SECRET = { name: 'plinth-artifacts', key: 'api-key' };
 export function kubernetesBackend(
   options: KubernetesRuntimeOptions,
   inFlightOf: (deploymentId: string, replicaId: string) => number,
+  onLog: KubernetesBackendOptions['onLog'],
 ): KubernetesBackend {
   let kubeConfig = options.kubeConfig;
   if (!kubeConfig) {
@@ -61,6 +63,7 @@ export function kubernetesBackend(
     apiKeySecret: ARTIFACT_KEY_SECRET,
     preStopSeconds: options.preStopSeconds,
     inFlightOf,
+    onLog,
   });
 }
 

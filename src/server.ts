@@ -91,7 +91,17 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const status = new StatusRecorder(store);
   status.mask = mask;
   const inFlightOf = (d: string, r: string): number => gateway.inFlightOf(d, r);
-  const kubernetes = options.kubernetes ? kubernetesBackend(options.kubernetes, inFlightOf) : null;
+  const kubernetes = options.kubernetes
+    ? kubernetesBackend(options.kubernetes, inFlightOf, (replica, line, requestId) =>
+        logs.write(
+          { model_id: replica.modelId, deployment_id: replica.deploymentId, replica_id: replica.replicaId },
+          'replica',
+          levelOfLine('stdout', line),
+          line,
+          requestId,
+        ),
+      )
+    : null;
   const backend: RuntimeBackend =
     kubernetes ??
     new LocalBackend({

@@ -3,11 +3,12 @@
 // through the gateway, scales to zero (the pod goes) and wakes on a request (a new pod).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { parseAllDocuments } from 'yaml';
 import { FakeCluster } from '../../src/runtime/kubernetes/fake-cluster.ts';
 import { plinthImageTable } from '../../src/runtime/kubernetes/plinth-images.ts';
 import { writeTree } from '../../src/testing/write-tree.ts';
@@ -92,6 +93,7 @@ test('a pushed model runs in a pod, answers through the gateway, scales to zero 
     ].join('\n'),
     'model/model.ts': `export class Model {
   predict(input: { text: string }) {
+    console.log('shouting ' + input.text);
     return { pod: process.env.HOSTNAME, cwd: process.cwd(), upper: input.text.toUpperCase() };
   }
 }\n`,
@@ -129,6 +131,24 @@ test('a pushed model runs in a pod, answers through the gateway, scales to zero 
     'the replica the API lists is the one bound to the pod',
   );
 
+  // What the model printed in its pod reaches the deployment's logs, with its replica and request.
+  const logged = await until(
+    "the model's line in the deployment's logs",
+    async () =>
+      (
+        await platform.api<{
+          logs: { source: string; replica: string; request_id: string | null; message: string }[];
+        }>('GET', `/v1/models/podded/deployments/${deploymentId}/logs?search=shouting`)
+      ).body.logs,
+    (logs) => logs.length > 0,
+    30_000,
+  );
+  assert.deepEqual(
+    [logged[0]!.source, logged[0]!.replica, logged[0]!.message],
+    ['replica', replicas.body.replicas[0]!.id, 'shouting in a pod'],
+  );
+  assert.match(logged[0]!.request_id ?? '', /./, 'the line carries the id of the request that printed it');
+
   // Idle: the deployment scales to zero and its pod goes.
   await until(
     'the pod gone at zero',
@@ -146,6 +166,24 @@ test('a pushed model runs in a pod, answers through the gateway, scales to zero 
   const woken = await predict();
   assert.equal(woken.upper, 'IN A POD');
   assert.notEqual(woken.pod, first.pod, 'a new pod');
+});
+
+test('the RBAC rules deploy/ grants the control plane are exactly what it used', () => {
+  const rbac = parseAllDocuments(readFileSync(join(REPO, 'deploy', 'kubernetes', 'rbac.yaml'), 'utf8')).map(
+    (d) =>
+      d.toJS() as { kind: string; rules?: { apiGroups: string[]; resources: string[]; verbs: string[] }[] },
+  );
+  const granted = new Set(
+    rbac
+      .filter((doc) => doc.kind === 'Role' || doc.kind === 'ClusterRole')
+      .flatMap((doc) => doc.rules ?? [])
+      .flatMap((rule) =>
+        rule.apiGroups.flatMap((group) =>
+          rule.resources.flatMap((resource) => rule.verbs.map((verb) => `${verb} ${group}/${resource}`)),
+        ),
+      ),
+  );
+  assert.deepEqual([...cluster.api.requests].sort(), [...granted].sort());
 });
 
 test('plinth up --runtime kubernetes names what is wrong: no --public-url, an unreachable API server', async () => {

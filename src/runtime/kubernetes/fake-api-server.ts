@@ -79,6 +79,8 @@ export class FakeKubernetes {
   private server: Server | null = null;
   private names = 0;
   url = '';
+  /** What clients have asked, as RBAC words it: `verb group/resource` ("patch apps/deployments"). */
+  readonly requests = new Set<string>();
   /**
    * Who carries out a pod's deletion: given the pod and its grace period, it returns true when it
    * will remove the pod itself once its containers have stopped (a kubelet); else it goes at once.
@@ -219,7 +221,10 @@ export class FakeKubernetes {
       });
     }
     const log = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/log$/.exec(path);
-    if (log && req.method === 'GET') return this.podLog(res, log[1]!, decodeURIComponent(log[2]!), url);
+    if (log && req.method === 'GET') {
+      this.requests.add('get /pods/log');
+      return this.podLog(res, log[1]!, decodeURIComponent(log[2]!), url);
+    }
     const m = /^\/(?:api\/v1|apis\/apps\/v1)(?:\/namespaces\/([^/]+))?\/([a-z]+)(?:\/([^/]+))?$/.exec(path);
     const type =
       m && TYPES.find((t) => t.plural === m[2] && path.startsWith(t.group ? '/apis/apps/v1' : '/api/v1'));
@@ -228,12 +233,21 @@ export class FakeKubernetes {
     const namespace = type.namespaced ? (m[1] ?? null) : NOT_NAMESPACED;
     const name = m[3] ? decodeURIComponent(m[3]) : null;
     const method = req.method ?? 'GET';
+    const watching = url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1';
+    const verb =
+      method === 'GET'
+        ? name
+          ? 'get'
+          : watching
+            ? 'watch'
+            : 'list'
+        : ({ POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: 'delete' } as Record<string, string>)[
+            method
+          ];
+    this.requests.add(`${verb ?? method} ${type.group}/${type.plural}`);
 
     if (name === null) {
-      if (
-        method === 'GET' &&
-        (url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1')
-      ) {
+      if (method === 'GET' && watching) {
         return this.watch(res, type.plural, namespace, url.searchParams.get('resourceVersion'));
       }
       if (method === 'GET') {
@@ -303,13 +317,32 @@ export class FakeKubernetes {
   /** Where a container's output is read from, for `pods/{name}/log` (set by the kubelet). */
   logFile: ((namespace: string, pod: string, container: string | null) => string | null) | null = null;
 
+  /** A container's output; with `follow`, streamed as it grows until the pod is gone (sinceTime is ignored). */
   private podLog(res: ServerResponse, namespace: string, name: string, url: URL): void {
     const file = this.get('pods', namespace, name)
       ? this.logFile?.(namespace, name, url.searchParams.get('container'))
       : null;
     if (!file) return this.status(res, 404, 'NotFound', `pods "${name}" not found or has no output`);
-    res.writeHead(200, { 'content-type': 'text/plain' });
-    res.end(readFileOr(file));
+    res.writeHead(200, { 'content-type': 'text/plain', 'transfer-encoding': 'chunked' });
+    if (url.searchParams.get('follow') !== 'true') return void res.end(readFileOr(file));
+    res.flushHeaders();
+    let offset = 0;
+    const pump = (): void => {
+      const text = readBytesFrom(file, offset);
+      if (text.length) {
+        offset += text.length;
+        res.write(text);
+      }
+    };
+    const timer = setInterval(() => {
+      pump();
+      if (!this.get('pods', namespace, name)) {
+        clearInterval(timer);
+        res.end();
+      }
+    }, 100);
+    res.on('close', () => clearInterval(timer));
+    pump();
   }
 
   private save(type: ResourceType, namespace: string, name: string, body: Obj, previous: Obj | null): Obj {
@@ -395,6 +428,14 @@ export class FakeKubernetes {
 
 function timestamp(): string {
   return new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+}
+
+function readBytesFrom(file: string, offset: number): Buffer {
+  try {
+    return readFileSync(file).subarray(offset);
+  } catch {
+    return Buffer.alloc(0);
+  }
 }
 
 function readFileOr(file: string): string {

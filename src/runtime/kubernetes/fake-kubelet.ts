@@ -189,10 +189,11 @@ export class FakeKubelet {
     } catch (err) {
       console.error(`fake kubelet: pod ${meta.name}: ${(err as Error).stack}`);
     } finally {
-      rmSync(run.dir, { recursive: true, force: true });
-      this.pods.delete(meta.uid);
       this.api.remove('pods', meta.namespace, meta.name);
+      this.pods.delete(meta.uid);
       run.finish();
+      // Its output stays readable a moment, for log streams still reading it.
+      setTimeout(() => rmSync(run.dir, { recursive: true, force: true }), 500);
     }
   }
 

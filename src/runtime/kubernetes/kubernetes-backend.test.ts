@@ -151,7 +151,17 @@ function nextEvent(
   });
 }
 
-const ECHO = `export class Model { predict(input) { return { greeting: process.env.GREETING, cwd: process.cwd(), input }; } }`;
+const ECHO = `export class Model { predict(input) { console.log('predicting ' + JSON.stringify(input)); return { greeting: process.env.GREETING, cwd: process.cwd(), input }; } }`;
+
+async function until<T>(get: () => T | undefined, what: string, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = get();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
 
 type Pod = {
   metadata: { name: string; annotations?: Record<string, string>; deletionTimestamp?: string };
@@ -159,7 +169,8 @@ type Pod = {
 };
 
 test('one Deployment per model deployment: labels, replicas set from starts and stops, resources, probes, a build fetched by its init container', async () => {
-  const r = await rig();
+  const printed: { line: string; replicaId: string; modelId: string }[] = [];
+  const r = await rig({}, { onLog: (replica, line) => printed.push({ line, ...replica }) });
   try {
     const one = r.specFor(ECHO, 'd-web');
     const two = r.specFor(ECHO, 'd-web');
@@ -206,6 +217,11 @@ test('one Deployment per model deployment: labels, replicas set from starts and 
       'environment variables reach the model through a Secret',
     );
     assert.match(body.cwd, /volumes\/app$/, 'the model runs in the app directory its init container fetched');
+    const said = await until(
+      () => printed.find((p) => p.line === 'predicting {"x":1}'),
+      "the model's output followed through the pod log API",
+    );
+    assert.deepEqual([said.replicaId, said.modelId], [one.replicaId, 'm-test']);
 
     // Stopping a replica removes its own pod (given the lowest deletion cost; the scale-down would
     // otherwise take the oldest of equals) and scales to 1.

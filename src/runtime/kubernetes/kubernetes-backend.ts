@@ -20,12 +20,15 @@ import {
   DELETION_COST,
   LABELS,
   MANAGED_BY,
+  MODEL_CONTAINER,
   REPLICA_ANNOTATION,
   deploymentManifest,
   envSecret,
   groupName,
 } from './manifests.ts';
 import type { ManifestOptions } from './manifests.ts';
+import { readMark } from '../replica-log-mark.ts';
+import { followPodLog } from './pod-logs.ts';
 import { podState } from './pod-state.ts';
 import { parseQuantity } from './quantity.ts';
 
@@ -40,6 +43,12 @@ export interface KubernetesBackendOptions extends Omit<
   preStopSeconds?: number;
   drainSeconds?: number;
   gpuNodeLabel?: string;
+  /** What a replica's model prints (its pod's model container, followed through the API). */
+  onLog?: (
+    replica: { modelId: string; deploymentId: string; replicaId: string },
+    line: string,
+    requestId: string | null,
+  ) => void;
   /** Requests this process's gateway has in flight on a replica: a stop waits for them first. */
   inFlightOf?: (deploymentId: string, replicaId: string) => number;
   readinessIntervalMs?: number;
@@ -53,6 +62,11 @@ interface Tracked {
   probing: boolean;
   waiting: string | null;
   finished: boolean;
+  modelId: string;
+  /** Stops following its pod's output; null while not followed. */
+  unfollow: (() => void) | null;
+  /** Output from this time on only (a pod adopted from another control plane). */
+  logsSince: string | undefined;
   /** Resolves once the exit has been reported. */
   exited: Promise<void>;
   reported: () => void;
@@ -133,8 +147,10 @@ export class KubernetesBackend implements RuntimeBackend {
             gpus: [],
           },
           group,
+          pod.metadata?.labels?.[LABELS.model] ?? '',
         );
         tracked.pod = pod.metadata!.name!;
+        tracked.logsSince = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
         this.byPod.set(tracked.pod, tracked);
         adopted.push({ ...tracked.handle });
       }
@@ -177,6 +193,7 @@ export class KubernetesBackend implements RuntimeBackend {
         gpus: [],
       },
       group,
+      spec.modelId,
     );
     const queue = this.claims.get(group) ?? [];
     queue.push(tracked);
@@ -248,7 +265,7 @@ export class KubernetesBackend implements RuntimeBackend {
     };
   }
 
-  private track(handle: ReplicaHandle, group: string): Tracked {
+  private track(handle: ReplicaHandle, group: string, modelId: string): Tracked {
     let reported!: () => void;
     const tracked: Tracked = {
       handle,
@@ -260,6 +277,9 @@ export class KubernetesBackend implements RuntimeBackend {
       finished: false,
       exited: new Promise((r) => (reported = r)),
       reported: () => reported(),
+      modelId,
+      unfollow: null,
+      logsSince: undefined,
     };
     this.replicas.set(handle.id, tracked);
     return tracked;
@@ -385,6 +405,7 @@ export class KubernetesBackend implements RuntimeBackend {
       this.emit({ type: 'pending', replica: { ...tracked.handle }, reason: state.waiting });
     }
     if (state.address && tracked.handle.address !== state.address) tracked.handle.address = state.address;
+    if (state.kind === 'running' && !tracked.unfollow && this.options.onLog) this.followLogs(tracked, name);
     if (tracked.handle.phase !== 'STARTING' || !tracked.handle.address) return;
     if (state.ready) this.markReady(tracked);
     else if (!tracked.probing) {
@@ -398,6 +419,25 @@ export class KubernetesBackend implements RuntimeBackend {
         if (ready) this.markReady(tracked);
       });
     }
+  }
+
+  private followLogs(tracked: Tracked, pod: string): void {
+    const onLog = this.options.onLog!;
+    const target = {
+      modelId: tracked.modelId,
+      deploymentId: tracked.handle.deploymentId,
+      replicaId: tracked.handle.id,
+    };
+    tracked.unfollow = followPodLog(
+      this.options.kubeConfig,
+      { namespace: this.options.namespace, pod, container: MODEL_CONTAINER },
+      tracked.logsSince,
+      (line) => {
+        if (line.startsWith('plinth: listening on ')) return;
+        const { requestId, text } = readMark(line);
+        onLog(target, text, requestId);
+      },
+    );
   }
 
   private markReady(tracked: Tracked): void {
@@ -415,6 +455,9 @@ export class KubernetesBackend implements RuntimeBackend {
     tracked.handle.exit = exit;
     this.replicas.delete(tracked.handle.id);
     if (tracked.pod) this.byPod.delete(tracked.pod);
+    // What it printed last (its traceback) arrives before the stream is closed.
+    const unfollow = tracked.unfollow;
+    if (unfollow) setTimeout(unfollow, 1000).unref();
     this.emit({ type: 'exited', replica: { ...tracked.handle }, exit });
     tracked.reported();
   }

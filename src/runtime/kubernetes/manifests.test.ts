@@ -1,0 +1,130 @@
+// Every manifest the kubernetes backend writes validates against the Kubernetes schemas (and the
+// check itself catches what it should: an unknown field, a wrong type, a bad quantity).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { manifestProblems } from '../../testing/kubernetes-schema.ts';
+import type { ReplicaSpec } from '../backend.ts';
+import { deploymentManifest, envSecret, groupName } from './manifests.ts';
+import type { ManifestOptions } from './manifests.ts';
+
+const OPTIONS: ManifestOptions = {
+  namespace: 'plinth',
+  images: {
+    node: 'plinth/runtime-node:0.1.0',
+    python: 'plinth/runtime-python:0.1.0',
+    fetcher: 'plinth/server:0.1.0',
+  },
+  artifacts: {
+    app: 'http://plinth.plinth.svc:4780/v1/models/m1/deployments/d1/artifacts/app',
+    environment: 'http://plinth.plinth.svc:4780/v1/models/m1/deployments/d1/artifacts/environment',
+  },
+  apiKeySecret: { name: 'plinth-artifacts', key: 'api-key' },
+  port: 8080,
+  preStopSeconds: 5,
+  drainSeconds: 30,
+  gpuNodeLabel: 'plinth.dev/accelerator',
+};
+
+function spec(overrides: Partial<ReplicaSpec> = {}): ReplicaSpec {
+  return {
+    replicaId: 'r_1',
+    deploymentId: 'd_Abc123',
+    modelId: 'm_xyz',
+    language: 'typescript',
+    appDir: '/var/lib/plinth/deployments/d_Abc123/app',
+    modelFile: 'model/model.mjs',
+    config: { model_name: 'hello', runtime: { predict_concurrency: 4 } },
+    env: { GREETING: 'hi', PLINTH_SECRETS_JSON: '{"hf_token":"s3cret"}' },
+    envDir: null,
+    resources: { instanceType: 'cpu-1x2', cpuMillis: 1000, memoryBytes: 2 * 1024 ** 3, accelerator: null },
+    ...overrides,
+  };
+}
+
+const CASES: [string, ReplicaSpec][] = [
+  ['a TypeScript model on CPU', spec()],
+  [
+    'a Python model with a prepared environment',
+    spec({ language: 'python', modelFile: 'model/model.py', envDir: '/var/lib/plinth/environments/py-3f2a' }),
+  ],
+  [
+    'a model on two H100s',
+    spec({
+      resources: {
+        instanceType: 'H100x2',
+        cpuMillis: 24000,
+        memoryBytes: 160 * 1024 ** 3,
+        accelerator: { kind: 'H100', count: 2 },
+      },
+    }),
+  ],
+];
+
+for (const [name, s] of CASES) {
+  test(`the Deployment and Secret for ${name} validate against the Kubernetes schemas`, () => {
+    assert.deepEqual(manifestProblems(deploymentManifest(s, OPTIONS, 3)), []);
+    assert.deepEqual(manifestProblems(envSecret(s, OPTIONS)), []);
+  });
+}
+
+test('names and labels are what Kubernetes accepts, however ids and instance types are spelled', () => {
+  const long = spec({
+    deploymentId: 'd_' + 'X'.repeat(80),
+    resources: { instanceType: 'A100 80GB × 8', cpuMillis: 1000, memoryBytes: 1024 ** 3, accelerator: null },
+  });
+  const name = groupName(long);
+  assert.match(name, /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
+  assert.ok(name.length <= 63, `${name} is at most 63 characters`);
+  const manifest = deploymentManifest(long, OPTIONS, 1);
+  for (const value of Object.values(manifest.metadata!.labels!))
+    assert.match(value, /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/, `label value ${value}`);
+  assert.ok(
+    Object.values(manifest.metadata!.labels!).every((v) => v.length <= 63),
+    'label values fit',
+  );
+  assert.notEqual(
+    groupName(long),
+    groupName({ ...long, deploymentId: long.deploymentId + 'Y' }),
+    'distinct names',
+  );
+});
+
+test('the Python Deployment fetches the environment to where it was built; the GPU one asks for GPUs on their kind of node', () => {
+  const python = deploymentManifest(CASES[1]![1], OPTIONS, 1).spec!.template.spec!;
+  assert.deepEqual(python.initContainers![0]!.command!.slice(-4), [
+    '--environment',
+    OPTIONS.artifacts.environment,
+    '--environment-into',
+    '/var/lib/plinth/environments/py-3f2a',
+  ]);
+  assert.deepEqual(python.containers[0]!.command, ['plinth-replica-python']);
+  const gpu = deploymentManifest(CASES[2]![1], OPTIONS, 1).spec!.template.spec!;
+  assert.equal(gpu.containers[0]!.resources!.limits!['nvidia.com/gpu'], '2');
+  assert.deepEqual(gpu.nodeSelector, { 'plinth.dev/accelerator': 'H100' });
+  assert.deepEqual(gpu.tolerations, [{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }]);
+  // Secret values are in the Secret, never in the pod template.
+  assert.doesNotMatch(JSON.stringify(deploymentManifest(spec(), OPTIONS, 1)), /s3cret/);
+});
+
+test('the schema check catches an unknown field, a wrong type and a bad quantity', () => {
+  const bad = deploymentManifest(spec(), OPTIONS, 1) as unknown as {
+    spec: { replcas?: number; template: { spec: { containers: Record<string, unknown>[] } } };
+  };
+  bad.spec.replcas = 2;
+  const container = bad.spec.template.spec.containers[0]!;
+  container['ports'] = [{ containerPort: '8080' }];
+  container['resources'] = { requests: { memory: '2 gigs' } };
+  const problems = manifestProblems(bad);
+  assert.ok(
+    problems.some((p) => /unknown field "replcas"/.test(p)),
+    problems.join('\n'),
+  );
+  assert.ok(
+    problems.some((p) => /containerPort must be integer/.test(p)),
+    problems.join('\n'),
+  );
+  assert.ok(
+    problems.some((p) => /"2 gigs" is not a quantity/.test(p)),
+    problems.join('\n'),
+  );
+});
