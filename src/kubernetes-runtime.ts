@@ -3,6 +3,7 @@
 // the images, the URL pods reach the artifact API at), and the API key its pods fetch builds with,
 // kept in a Secret that the leading control plane writes when it is missing or no longer valid.
 import { existsSync, readFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import type { Authenticator } from './api/auth.ts';
 import { PlinthError } from './domain/errors.ts';
@@ -56,10 +57,16 @@ export function kubernetesBackend(
       node: `${prefix}runtime-node:${tag}`,
       python: `${prefix}runtime-python:${tag}`,
     },
-    artifacts: (spec) => ({
-      app: artifact(spec, 'app'),
-      environment: spec.envDir ? artifact(spec, 'environment') : null,
-    }),
+    artifacts: (spec) => {
+      // A development patch's replica starts from its revision, before it is the deployment's build.
+      const revision = /[/\\]revisions[/\\]([^/\\]+)[/\\]app$/.exec(spec.appDir)?.[1];
+      return {
+        app: artifact(spec, 'app') + (revision ? `?revision=${encodeURIComponent(revision)}` : ''),
+        environment: spec.envDir
+          ? `${artifact(spec, 'environment')}?name=${encodeURIComponent(basename(spec.envDir))}`
+          : null,
+      };
+    },
     apiKeySecret: ARTIFACT_KEY_SECRET,
     preStopSeconds: options.preStopSeconds,
     inFlightOf,

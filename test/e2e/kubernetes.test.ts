@@ -1,6 +1,7 @@
 // e2e: `plinth up --runtime kubernetes` against the fake cluster (its pods are local processes):
 // a pushed model runs in a pod that fetched its build from the server's artifact API, answers
-// through the gateway, scales to zero (the pod goes) and wakes on a request (a new pod).
+// through the gateway, scales to zero (the pod goes) and wakes on a request (a new pod); a Python
+// development deployment live-reloads on pods; the RBAC deploy/ grants is what was used.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,7 +13,7 @@ import { parseAllDocuments } from 'yaml';
 import { FakeCluster } from '../../src/runtime/kubernetes/fake-cluster.ts';
 import { plinthImageTable } from '../../src/runtime/kubernetes/plinth-images.ts';
 import { writeTree } from '../../src/testing/write-tree.ts';
-import { BIN, REPO, startPlatform, until } from './harness.ts';
+import { BIN, load, REPO, startPlatform, until } from './harness.ts';
 import type { Platform } from './harness.ts';
 
 const NAMESPACE = 'plinth';
@@ -156,16 +157,61 @@ test('a pushed model runs in a pod, answers through the gateway, scales to zero 
     (n) => n === 0,
     60_000,
   );
-  const scaled = cluster.api.list('deployments', NAMESPACE) as { spec: { replicas: number } }[];
-  assert.deepEqual(
-    scaled.map((d) => d.spec.replicas),
-    [0],
-  );
+  assert.deepEqual(cluster.api.list('deployments', NAMESPACE), [], 'its Deployment is removed at zero');
 
   // A request at zero wakes it: a new pod answers.
   const woken = await predict();
   assert.equal(woken.upper, 'IN A POD');
   assert.notEqual(woken.pod, first.pod, 'a new pod');
+});
+
+test('a Python development deployment live-reloads on pods: each patch is fetched by revision, no request fails', async () => {
+  const version = (n: number): string =>
+    `import os\n\n\nclass Model:\n    def predict(self, model_input):\n        return {"version": ${n}, "pod": os.environ.get("HOSTNAME")}\n`;
+  const dir = writeTree(join(scratch, 'devpy'), {
+    'config.yaml': 'model_name: devpy\n',
+    'model/model.py': version(1),
+  });
+  const predict = async (): Promise<{ status: number; version?: number; pod?: string }> => {
+    try {
+      const res = await fetch(`${platform.url}/models/devpy/development/predict`, {
+        method: 'POST',
+        headers: { authorization: `Api-Key ${platform.apiKey}` },
+        body: '{}',
+      });
+      return { status: res.status, ...((await res.json()) as { version?: number; pod?: string }) };
+    } catch (err) {
+      return { status: 0, pod: String(err) };
+    }
+  };
+  const watch = platform.background(['push', '--watch', dir]);
+  let traffic: ReturnType<typeof load<Awaited<ReturnType<typeof predict>>>> | undefined;
+  try {
+    await watch.waitFor(/Watching/, 180_000);
+    const first = await predict();
+    assert.equal(first.version, 1, JSON.stringify(first));
+    traffic = load(2, predict);
+    writeFileSync(join(dir, 'model', 'model.py'), version(2));
+    const second = await until('version 2 answering', predict, (a) => a.version === 2, 120_000);
+    assert.notEqual(second.pod, first.pod, 'the new code runs in a new pod');
+    const answers = await traffic.stop();
+    assert.ok(answers.length > 10, `the client kept sending (${answers.length} requests)`);
+    assert.deepEqual(
+      answers.filter((a) => a.status !== 200),
+      [],
+      'no failed request during the reload',
+    );
+    // The old version's Deployment goes once its pod has stopped.
+    await until(
+      'one Deployment left for the development deployment',
+      async () => cluster.api.list('deployments', NAMESPACE).length,
+      (n) => n === 1,
+      60_000,
+    );
+  } finally {
+    await traffic?.stop();
+    await watch.stop();
+  }
 });
 
 test('the RBAC rules deploy/ grants the control plane are exactly what it used', () => {

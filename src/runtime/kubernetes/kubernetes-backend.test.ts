@@ -3,6 +3,7 @@
 // really reach the model server. Then what only a cluster does: claiming pods, the Deployment it
 // writes, a new control plane adopting pods, and failures in plain words.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
@@ -104,7 +105,12 @@ async function rig(
     root,
     newBackend,
     specFor(source, deploymentId = 'd-test', resources = SMALL) {
-      const appDir = join(root, `app-${++n}`);
+      // One app directory per deployment and code, as the platform's builds are.
+      const appDir = join(
+        root,
+        `app-${deploymentId}-${createHash('sha256').update(source).digest('hex').slice(0, 8)}`,
+      );
+      n++;
       mkdirSync(join(appDir, 'model'), { recursive: true });
       writeFileSync(join(appDir, 'model', 'model.mjs'), source);
       return {
@@ -267,6 +273,7 @@ test('a new control plane adopts the pods the last one bound, and can stop them'
     assert.deepEqual(r.cluster.api.list('pods', NAMESPACE), [], 'its pod is gone');
     await next.close();
   } finally {
+    await r.backend.close();
     await r.cleanup();
   }
 });

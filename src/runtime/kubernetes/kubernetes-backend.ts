@@ -24,7 +24,6 @@ import {
   REPLICA_ANNOTATION,
   deploymentManifest,
   envSecret,
-  groupName,
 } from './manifests.ts';
 import type { ManifestOptions } from './manifests.ts';
 import { readMark } from '../replica-log-mark.ts';
@@ -84,6 +83,8 @@ export class KubernetesBackend implements RuntimeBackend {
   private readonly pods = new Map<string, V1Pod>();
   /** Replicas waiting for a pod of their Deployment, oldest first. */
   private readonly claims = new Map<string, Tracked[]>();
+  /** The last operation on each Deployment: operations on one run one after another. */
+  private readonly locks = new Map<string, Promise<void>>();
   private readonly listeners = new Set<(event: ReplicaEvent) => void>();
   private cap: Capacity = { cpu: 0, memoryBytes: 0, gpus: [] };
   private adopting: Promise<ReplicaHandle[]> | null = null;
@@ -163,23 +164,10 @@ export class KubernetesBackend implements RuntimeBackend {
 
   async start(spec: ReplicaSpec): Promise<ReplicaHandle> {
     await this.adopt();
-    const group = groupName(spec);
     const manifest = this.manifestOptions(spec);
+    const deployment = deploymentManifest(spec, manifest, 0);
+    const group = deployment.metadata!.name!;
     await this.apply(envSecret(spec, manifest));
-    const exists = await this.apps
-      .readNamespacedDeployment({ name: group, namespace: this.options.namespace })
-      .then(
-        () => true,
-        (err: unknown) => (status(err) === 404 ? false : Promise.reject(err)),
-      );
-    if (!exists) {
-      await this.apps
-        .createNamespacedDeployment({
-          namespace: this.options.namespace,
-          body: deploymentManifest(spec, manifest, 0),
-        })
-        .catch((err: unknown) => (status(err) === 409 ? undefined : Promise.reject(err)));
-    }
     const tracked = this.track(
       {
         id: spec.replicaId,
@@ -198,6 +186,26 @@ export class KubernetesBackend implements RuntimeBackend {
     const queue = this.claims.get(group) ?? [];
     queue.push(tracked);
     this.claims.set(group, queue);
+    try {
+      await this.exclusive(group, async () => {
+        const exists = await this.apps
+          .readNamespacedDeployment({ name: group, namespace: this.options.namespace })
+          .then(
+            () => true,
+            (err: unknown) => (status(err) === 404 ? false : Promise.reject(err)),
+          );
+        if (!exists) {
+          await this.apps
+            .createNamespacedDeployment({ namespace: this.options.namespace, body: deployment })
+            .catch((err: unknown) => (status(err) === 409 ? undefined : Promise.reject(err)));
+        }
+        await this.scale(group);
+      });
+    } catch (err) {
+      queue.splice(queue.indexOf(tracked), 1);
+      this.replicas.delete(tracked.handle.id);
+      throw err;
+    }
     // A pod already there and bound to nobody (one Kubernetes replaced) is taken at once.
     const spare = [...this.pods.values()].find(
       (p) =>
@@ -207,7 +215,6 @@ export class KubernetesBackend implements RuntimeBackend {
         !this.byPod.has(p.metadata!.name!),
     );
     if (spare) this.onPod('MODIFIED', spare);
-    await this.scale(group);
     return { ...tracked.handle };
   }
 
@@ -285,17 +292,38 @@ export class KubernetesBackend implements RuntimeBackend {
     return tracked;
   }
 
-  /** Sets a Deployment's replica count to the replicas wanted of it (the live ones not stopping). */
+  /** Runs `fn` after every earlier operation on the same Deployment has finished. */
+  private exclusive(group: string, fn: () => Promise<void>): Promise<void> {
+    const before = this.locks.get(group) ?? Promise.resolve();
+    const run = before.then(fn, fn);
+    const settled = run.catch(() => undefined);
+    this.locks.set(group, settled);
+    void settled.then(() => {
+      if (this.locks.get(group) === settled) this.locks.delete(group);
+    });
+    return run;
+  }
+
+  /**
+   * Sets a Deployment's replica count to the replicas wanted of it (the live ones not stopping);
+   * one wanted by none is deleted, so that versions a deployment has left behind do not pile up.
+   * Call inside `exclusive(group)`.
+   */
   private async scale(group: string): Promise<void> {
     const wanted = [...this.replicas.values()].filter(
       (t) => t.group === group && !t.stopRequested && !t.finished,
     );
+    const namespace = this.options.namespace;
+    if (wanted.length === 0) {
+      await this.apps.deleteNamespacedDeployment({ name: group, namespace }).catch(ignoreNotFound);
+      return;
+    }
     await this.apps
       .patchNamespacedDeployment(
-        { name: group, namespace: this.options.namespace, body: { spec: { replicas: wanted.length } } },
+        { name: group, namespace, body: { spec: { replicas: wanted.length } } },
         MERGE,
       )
-      .catch((err: unknown) => (status(err) === 404 ? undefined : Promise.reject(err)));
+      .catch(ignoreNotFound);
   }
 
   /**
@@ -320,7 +348,7 @@ export class KubernetesBackend implements RuntimeBackend {
           )
           .catch(ignoreNotFound);
       }
-      await this.scale(tracked.group);
+      await this.exclusive(tracked.group, () => this.scale(tracked.group));
       if (pod) {
         await this.core
           .deleteNamespacedPod({
@@ -476,13 +504,13 @@ export class KubernetesBackend implements RuntimeBackend {
       },
       () => {
         if (this.closed) return;
-        setTimeout(() => void this.relist().catch(() => this.retryRelist()), 200);
+        setTimeout(() => void this.relist().catch(() => this.retryRelist()), 200).unref();
       },
     );
   }
 
   private retryRelist(): void {
-    if (!this.closed) setTimeout(() => void this.relist().catch(() => this.retryRelist()), 1000);
+    if (!this.closed) setTimeout(() => void this.relist().catch(() => this.retryRelist()), 1000).unref();
   }
 
   /** After a broken watch: what changed meanwhile is read whole (pods gone are reported gone). */

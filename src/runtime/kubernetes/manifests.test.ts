@@ -72,7 +72,7 @@ test('names and labels are what Kubernetes accepts, however ids and instance typ
     deploymentId: 'd_' + 'X'.repeat(80),
     resources: { instanceType: 'A100 80GB × 8', cpuMillis: 1000, memoryBytes: 1024 ** 3, accelerator: null },
   });
-  const name = groupName(long);
+  const name = groupName(long, OPTIONS);
   assert.match(name, /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
   assert.ok(name.length <= 63, `${name} is at most 63 characters`);
   const manifest = deploymentManifest(long, OPTIONS, 1);
@@ -83,8 +83,8 @@ test('names and labels are what Kubernetes accepts, however ids and instance typ
     'label values fit',
   );
   assert.notEqual(
-    groupName(long),
-    groupName({ ...long, deploymentId: long.deploymentId + 'Y' }),
+    groupName(long, OPTIONS),
+    groupName({ ...long, deploymentId: long.deploymentId + 'Y' }, OPTIONS),
     'distinct names',
   );
 });

@@ -53,14 +53,6 @@ function dnsLabel(...parts: string[]): string {
   return `${raw.slice(0, 50).replace(/-+$/, '')}-${hash}`;
 }
 
-/**
- * The Deployment's name. One per model deployment — and, while its instance type changes, one per
- * instance type, so that new replicas start beside the old ones as the reconciler paces it.
- */
-export function groupName(spec: Pick<ReplicaSpec, 'deploymentId' | 'resources'>): string {
-  return dnsLabel('plinth', spec.deploymentId, spec.resources.instanceType);
-}
-
 export function envSecretName(spec: Pick<ReplicaSpec, 'deploymentId'>): string {
   return dnsLabel('plinth', spec.deploymentId, 'env');
 }
@@ -70,14 +62,13 @@ function labelValue(value: string): string {
   return v.length <= 63 ? v : v.slice(0, 63).replace(/[^A-Za-z0-9]+$/, '');
 }
 
-export function groupLabels(spec: ReplicaSpec): Record<string, string> {
+function podLabels(spec: ReplicaSpec): Record<string, string> {
   return {
     [LABELS.managedBy]: MANAGED_BY,
     [LABELS.name]: 'plinth-replica',
     [LABELS.deployment]: labelValue(spec.deploymentId),
     [LABELS.model]: labelValue(spec.modelId),
     [LABELS.instanceType]: labelValue(spec.resources.instanceType),
-    [LABELS.group]: groupName(spec),
   };
 }
 
@@ -102,7 +93,7 @@ export function deploymentManifest(
   options: ManifestOptions,
   replicas: number,
 ): V1Deployment {
-  const labels = groupLabels(spec);
+  const labels = podLabels(spec);
   const gpu = spec.resources.accelerator;
   const mounts = [
     { name: 'app', mountPath: APP_PATH },
@@ -170,33 +161,42 @@ export function deploymentManifest(
     lifecycle: { preStop: { exec: { command: ['sleep', String(options.preStopSeconds)] } } },
     terminationMessagePolicy: 'FallbackToLogsOnError',
   };
+  const template = {
+    metadata: { labels },
+    spec: {
+      automountServiceAccountToken: false,
+      enableServiceLinks: false,
+      terminationGracePeriodSeconds: options.preStopSeconds + options.drainSeconds,
+      ...(gpu
+        ? {
+            nodeSelector: { [options.gpuNodeLabel]: labelValue(gpu.kind) },
+            tolerations: [{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }],
+          }
+        : {}),
+      volumes: [
+        { name: 'app', emptyDir: {} },
+        ...(spec.envDir ? [{ name: 'environment', emptyDir: {} }] : []),
+      ],
+      initContainers: [fetch],
+      containers: [model],
+    },
+  };
+  const hash = createHash('sha256').update(JSON.stringify(template)).digest('hex').slice(0, 10);
+  const name = dnsLabel('plinth', spec.deploymentId, hash);
+  const grouped = { ...labels, [LABELS.group]: name };
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
-    metadata: { name: groupName(spec), namespace: options.namespace, labels },
+    metadata: { name, namespace: options.namespace, labels: grouped },
     spec: {
       replicas,
-      selector: { matchLabels: { [LABELS.group]: labels[LABELS.group]! } },
-      template: {
-        metadata: { labels },
-        spec: {
-          automountServiceAccountToken: false,
-          enableServiceLinks: false,
-          terminationGracePeriodSeconds: options.preStopSeconds + options.drainSeconds,
-          ...(gpu
-            ? {
-                nodeSelector: { [options.gpuNodeLabel]: labelValue(gpu.kind) },
-                tolerations: [{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }],
-              }
-            : {}),
-          volumes: [
-            { name: 'app', emptyDir: {} },
-            ...(spec.envDir ? [{ name: 'environment', emptyDir: {} }] : []),
-          ],
-          initContainers: [fetch],
-          containers: [model],
-        },
-      },
+      selector: { matchLabels: { [LABELS.group]: name } },
+      template: { ...template, metadata: { labels: grouped } },
     },
   };
+}
+
+/** The name of the Deployment a replica spec's pods belong to. */
+export function groupName(spec: ReplicaSpec, options: ManifestOptions): string {
+  return deploymentManifest(spec, options, 0).metadata!.name!;
 }
