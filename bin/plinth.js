@@ -6,7 +6,11 @@ import { fileURLToPath } from 'node:url';
 import { isFresh } from './dist-freshness.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-if (isFresh(join(root, 'dist', 'cli.mjs'), join(root, 'src'))) {
+// A replica pod's init container: only what fetching a build needs, not the whole CLI.
+const fetching = process.argv[2] === 'fetch-artifacts' && !process.argv.includes('--help');
+if (fetching && isFresh(join(root, 'dist', 'fetch-artifacts.mjs'), join(root, 'src'))) {
+  await import('../dist/fetch-artifacts.mjs');
+} else if (isFresh(join(root, 'dist', 'cli.mjs'), join(root, 'src'))) {
   await import('../dist/cli.mjs');
 } else {
   const { register } = await import('tsx/esm/api');

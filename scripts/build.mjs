@@ -27,6 +27,12 @@ await build({
   entryPoints: [join(root, 'src/replica/node/main.ts')],
   outfile: join(root, 'dist/replica-node.mjs'),
 });
+// `plinth fetch-artifacts` alone (a replica pod's init container runs it on every start).
+await build({
+  ...common,
+  entryPoints: [join(root, 'src/cli/fetch-artifacts-main.ts')],
+  outfile: join(root, 'dist/fetch-artifacts.mjs'),
+});
 // The dashboard: React + uPlot, bundled by Vite into dist/dashboard (served by the API at `/`).
 const { build: viteBuild } = await import('vite');
 await viteBuild({ configFile: join(root, 'dashboard/vite.config.ts') });

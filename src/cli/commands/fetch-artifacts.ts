@@ -1,13 +1,15 @@
 // `plinth fetch-artifacts`: what a replica pod's init container runs on Kubernetes — it downloads
 // the deployment's built app directory (and its prepared environment) from the control plane's
 // artifact API with $PLINTH_API_KEY and unpacks them where the model server expects them.
+// `bin/plinth.js` runs it from its own small bundle (fetch-artifacts-main.ts), without loading the
+// whole CLI: it is on the path of every replica start on Kubernetes.
 import { Readable } from 'node:stream';
 import type { ReadableStream } from 'node:stream/web';
 import type { Command } from 'commander';
 import { unpackArchive } from '../../bundle/directory-archive.ts';
 import { UserError } from '../errors.ts';
 
-interface FetchOptions {
+export interface FetchOptions {
   app: string;
   into: string;
   environment?: string;
@@ -49,13 +51,13 @@ export function registerFetchArtifacts(
     .requiredOption('--into <dir>', 'where to unpack it')
     .option('--environment <url>', 'artifact URL of the prepared environment')
     .option('--environment-into <dir>', 'where to unpack the environment')
-    .action((options: FetchOptions) =>
-      run(async () => {
-        if (!!options.environment !== !!options.environmentInto)
-          throw new UserError('--environment and --environment-into go together');
-        const apiKey = process.env.PLINTH_API_KEY;
-        await fetchInto(options.app, options.into, apiKey);
-        if (options.environment) await fetchInto(options.environment, options.environmentInto!, apiKey);
-      }, false),
-    );
+    .action((options: FetchOptions) => run(() => fetchArtifacts(options), false));
+}
+
+export async function fetchArtifacts(options: FetchOptions): Promise<void> {
+  if (!!options.environment !== !!options.environmentInto)
+    throw new UserError('--environment and --environment-into go together');
+  const apiKey = process.env.PLINTH_API_KEY;
+  await fetchInto(options.app, options.into, apiKey);
+  if (options.environment) await fetchInto(options.environment, options.environmentInto!, apiKey);
 }

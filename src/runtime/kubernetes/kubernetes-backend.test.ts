@@ -259,12 +259,14 @@ test('a new control plane adopts the pods the last one bound, and can stop them'
     await r.backend.start(spec);
     const address = (await ready).replica.address;
     const next = r.newBackend();
+    // Subscribed before adopting, as the server does: an adopted pod may be ready at once.
+    const readyAgain = nextEvent(next, (e) => e.type === 'ready' && e.replica.id === spec.replicaId);
     const adopted = await next.adopt();
     assert.deepEqual(
       adopted.map((h) => [h.id, h.deploymentId]),
       [[spec.replicaId, 'd-adopt']],
     );
-    await nextEvent(next, (e) => e.type === 'ready' && e.replica.id === spec.replicaId);
+    await readyAgain;
     assert.equal(next.list('d-adopt')[0]!.address, address, 'the same pod, at the same address');
     const exited = nextEvent(next, (e) => e.type === 'exited');
     await next.stop(spec.replicaId, { drainMs: 1000 });

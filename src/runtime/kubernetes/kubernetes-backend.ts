@@ -157,6 +157,13 @@ export class KubernetesBackend implements RuntimeBackend {
       }
       for (const pod of list.items) this.onPod('ADDED', pod);
       await this.follow(list.metadata?.resourceVersion);
+      // Pods started for replicas the last control plane did not live to bind: their Deployments
+      // are brought back to what this one wants (a start soon after may take such a pod).
+      const unbound = list.items.filter(
+        (p) => !p.metadata?.annotations?.[REPLICA_ANNOTATION] && !p.metadata?.deletionTimestamp,
+      );
+      for (const group of new Set(unbound.map((p) => p.metadata?.labels?.[LABELS.group] ?? '')))
+        if (group) void this.exclusive(group, () => this.scale(group)).catch(() => undefined);
       return adopted;
     })();
     return this.adopting;

@@ -17,6 +17,15 @@ const CONFIG_ERRORS = new Set(['CreateContainerConfigError', 'CreateContainerErr
 export function podState(pod: V1Pod, port: number): PodState {
   if (pod.metadata?.deletionTimestamp) return { kind: 'terminating' };
   const status = pod.status ?? {};
+  if (status.phase === 'Failed') {
+    // Evicted (the node ran short), or a node that went away: the whole pod is gone.
+    return {
+      kind: 'failed',
+      code: null,
+      reason: `Kubernetes ended its pod (${status.reason ?? 'Failed'}): ${status.message ?? 'no reason given'}`,
+      wasRunning: true,
+    };
+  }
   const fetch = status.initContainerStatuses?.find((c) => c.name === FETCH_CONTAINER);
   const model = status.containerStatuses?.find((c) => c.name === MODEL_CONTAINER);
   for (const c of [fetch, model]) {
@@ -34,6 +43,15 @@ export function podState(pod: V1Pod, port: number): PodState {
     };
   }
   const ended = model?.lastState?.terminated ?? model?.state?.terminated;
+  if (ended?.reason === 'OOMKilled') {
+    const limit = pod.spec?.containers.find((c) => c.name === MODEL_CONTAINER)?.resources?.limits?.['memory'];
+    return {
+      kind: 'failed',
+      code: ended.exitCode,
+      reason: `out of memory: the replica used more than its instance type's ${limit ?? 'memory'} (OOMKilled)`,
+      wasRunning: true,
+    };
+  }
   if (ended) return modelExit(ended.exitCode, ended.signal ?? null, ended.message, model!.restartCount > 0);
   const scheduled = status.conditions?.find((c) => c.type === 'PodScheduled');
   const waiting =
