@@ -71,9 +71,13 @@ after(async () => {
 });
 
 test('a pushed model runs in a pod, answers through the gateway, scales to zero and wakes in a new pod', async () => {
-  assert.match(
-    platform.output(),
-    /Replicas: pods in namespace "plinth" of the Kubernetes cluster at http:\/\/127\.0\.0\.1:\d+/,
+  // The start-up lines follow the one the harness waits for.
+  await until(
+    'the start-up line naming the cluster',
+    async () => platform.output(),
+    (o) =>
+      /Replicas: pods in namespace "plinth" of the Kubernetes cluster at http:\/\/127\.0\.0\.1:\d+/.test(o),
+    10_000,
   );
   const keySecret = cluster.api.get('secrets', NAMESPACE, 'plinth-artifacts') as
     { data: Record<string, string> } | undefined;

@@ -83,6 +83,8 @@ export class KubernetesBackend implements RuntimeBackend {
   private readonly pods = new Map<string, V1Pod>();
   /** Replicas waiting for a pod of their Deployment, oldest first. */
   private readonly claims = new Map<string, Tracked[]>();
+  /** Exits decided before the pod was gone, reported when it is. */
+  private readonly pendingExits = new Map<Tracked, ReplicaExit>();
   /** The last operation on each Deployment: operations on one run one after another. */
   private readonly locks = new Map<string, Promise<void>>();
   private readonly listeners = new Set<(event: ReplicaEvent) => void>();
@@ -339,6 +341,8 @@ export class KubernetesBackend implements RuntimeBackend {
    */
   private async remove(tracked: Tracked, graceSeconds: number, exit: ReplicaExit): Promise<void> {
     tracked.stopRequested = true;
+    // Set first: the pod may be gone (and its deletion heard) before the calls below return.
+    this.pendingExits.set(tracked, exit);
     const queue = this.claims.get(tracked.group);
     if (queue?.includes(tracked)) queue.splice(queue.indexOf(tracked), 1);
     const pod = tracked.pod;
@@ -369,7 +373,6 @@ export class KubernetesBackend implements RuntimeBackend {
       console.error(`kubernetes backend: removing replica ${tracked.handle.id}: ${(err as Error).message}`);
     }
     if (!pod || !this.pods.has(pod)) this.finish(tracked, exit);
-    else pendingExits.set(tracked, exit);
   }
 
   private onPod(type: string, pod: V1Pod): void {
@@ -383,7 +386,7 @@ export class KubernetesBackend implements RuntimeBackend {
       if (tracked && !tracked.finished) {
         this.finish(
           tracked,
-          pendingExits.get(tracked) ?? {
+          this.pendingExits.get(tracked) ?? {
             code: null,
             signal: null,
             expected: tracked.stopRequested,
@@ -485,7 +488,7 @@ export class KubernetesBackend implements RuntimeBackend {
   private finish(tracked: Tracked, exit: ReplicaExit): void {
     if (tracked.finished) return;
     tracked.finished = true;
-    pendingExits.delete(tracked);
+    this.pendingExits.delete(tracked);
     tracked.handle.phase = exit.expected ? 'STOPPED' : 'FAILED';
     tracked.handle.exit = exit;
     this.replicas.delete(tracked.handle.id);
@@ -573,9 +576,6 @@ export class KubernetesBackend implements RuntimeBackend {
     }
   }
 }
-
-/** Exits decided before the pod was gone, reported when it is. */
-const pendingExits = new WeakMap<Tracked, ReplicaExit>();
 
 function status(err: unknown): number | undefined {
   return (err as { code?: number }).code;
