@@ -5,13 +5,13 @@
 // how long until it answers again, how many requests failed.
 // Usage: node --import tsx bench/handover.ts [--runs 3]   (PostgreSQL: scripts/postgres-for-tests.sh)
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestDatabase } from '../src/store/postgres/test-database.ts';
 import { writeTree } from '../src/testing/write-tree.ts';
 import { startPlatform } from '../test/e2e/harness.ts';
 import type { Platform } from '../test/e2e/harness.ts';
+import { freePort } from '../src/testing/free-port.ts';
 
 const runs = Number(process.argv[process.argv.indexOf('--runs') + 1] || 3) || 3;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -94,14 +94,6 @@ async function failover(): Promise<{ leadMs: number; gapMs: number; failed: numb
     await database.drop();
     rmSync(scratch, { recursive: true, force: true });
   }
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((r) => server.close(r));
-  return port;
 }
 
 async function restart(): Promise<{ backMs: number; gapMs: number; failed: number }> {

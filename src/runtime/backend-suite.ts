@@ -20,7 +20,8 @@ export class Model {
   }
 }`;
 
-function waitFor(
+/** The next event of `backend` that matches (subscribe before causing it). */
+export function waitFor(
   backend: RuntimeBackend,
   match: (e: ReplicaEvent) => boolean,
   timeoutMs = 20000,

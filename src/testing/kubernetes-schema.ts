@@ -1,7 +1,7 @@
 // Checks a manifest against the Kubernetes schemas, for tests: the OpenAPI schemas kubernetes-models
 // ships (types, required fields, enums, formats), plus what `kubectl --validate=strict` adds and
 // those schemas leave open — a field Kubernetes does not know is an error (from the API's own type
-// map in @kubernetes/client-node), and a resource quantity must parse.
+// map in @kubernetes/client-node), and a resource quantity must parse (as config.yaml's do).
 import * as k8s from '@kubernetes/client-node';
 import {
   ConfigMap,
@@ -19,7 +19,7 @@ import {
   Role,
   RoleBinding,
 } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
-import { parseQuantity } from '../runtime/kubernetes/quantity.ts';
+import { parseCpu, parseMemory } from '../domain/quantity.ts';
 
 type Model = { validate(): void };
 type Kinds = Record<string, { model: new (data: never) => Model; type: string }>;
@@ -70,7 +70,7 @@ function unknownFields(value: unknown, type: string, path: string, problems: str
   const map = /^\{ \[key: string\]: (.+); \}$/.exec(type);
   if (map) {
     for (const [k, v] of Object.entries(value as object)) {
-      if (/resources\/(limits|requests)$|\/hard$/.test(path) && Number.isNaN(parseQuantity(String(v))))
+      if (/resources\/(limits|requests)$|\/hard$/.test(path) && !isQuantity(k, String(v)))
         problems.push(`data${path}/${k}: "${String(v)}" is not a quantity`);
       unknownFields(v, map[1]!, `${path}/${k}`, problems);
     }
@@ -83,5 +83,18 @@ function unknownFields(value: unknown, type: string, path: string, problems: str
     const attribute = attributes.find((a) => a.baseName === key);
     if (!attribute) problems.push(`data${path}: unknown field "${key}"`);
     else unknownFields(v, attribute.type, `${path}/${key}`, problems);
+  }
+}
+
+/** Whether a resource's value is a quantity Kubernetes takes for it. */
+function isQuantity(resource: string, value: string): boolean {
+  try {
+    if (resource === 'cpu') parseCpu(value);
+    else if (resource === 'memory' || resource === 'ephemeral-storage' || resource === 'storage')
+      parseMemory(value);
+    else return /^\d+$/.test(value);
+    return true;
+  } catch {
+    return false;
   }
 }

@@ -5,7 +5,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -15,6 +14,7 @@ import { plinthImageTable } from '../../src/runtime/kubernetes/plinth-images.ts'
 import { writeTree } from '../../src/testing/write-tree.ts';
 import { BIN, load, REPO, startPlatform, until } from './harness.ts';
 import type { Platform } from './harness.ts';
+import { freePort } from '../../src/testing/free-port.ts';
 
 const NAMESPACE = 'plinth';
 const scratch = mkdtempSync(join(tmpdir(), 'plinth-e2e-k8s-'));
@@ -38,14 +38,6 @@ function kubeconfig(file: string, server: string): string {
     }),
   );
   return file;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((r) => server.close(r));
-  return port;
 }
 
 before(async () => {

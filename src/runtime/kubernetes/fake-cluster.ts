@@ -5,7 +5,7 @@
 import type { Obj, WatchEvent } from './fake-api-server.ts';
 import { FakeKubernetes } from './fake-api-server.ts';
 import { FakeKubelet } from './fake-kubelet.ts';
-import { parseQuantity } from './quantity.ts';
+import { parseCpu, parseMemory } from '../../domain/quantity.ts';
 import type { ImageTable } from './fake-kubelet.ts';
 
 export interface FakeNode {
@@ -232,8 +232,8 @@ function requestsOf(spec: PodSpec): { cpu: number; memory: number; gpus: number 
   let gpus = 0;
   for (const c of spec.containers ?? []) {
     const req = { ...c.resources?.limits, ...c.resources?.requests };
-    cpu += req['cpu'] ? parseQuantity(req['cpu']) * 1000 : 0;
-    memory += req['memory'] ? parseQuantity(req['memory']) : 0;
+    cpu += req['cpu'] ? parseCpu(req['cpu']) : 0;
+    memory += req['memory'] ? parseMemory(req['memory']) : 0;
     gpus += Number(c.resources?.limits?.['nvidia.com/gpu'] ?? 0);
   }
   return { cpu, memory, gpus };

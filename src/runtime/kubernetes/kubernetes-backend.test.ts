@@ -13,8 +13,8 @@ import { after, before, test } from 'node:test';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { V1Deployment } from '@kubernetes/client-node';
 import { archiveDirectory } from '../../bundle/directory-archive.ts';
-import { runBackendSuite } from '../backend-suite.ts';
-import type { ReplicaEvent, ReplicaResources, ReplicaSpec } from '../backend.ts';
+import { runBackendSuite, waitFor } from '../backend-suite.ts';
+import type { ReplicaResources, ReplicaSpec } from '../backend.ts';
 import { FakeCluster } from './fake-cluster.ts';
 import type { FakeNode } from './fake-cluster.ts';
 import { KubernetesBackend } from './kubernetes-backend.ts';
@@ -138,25 +138,6 @@ runBackendSuite('kubernetes (fake cluster, pods as local processes)', async () =
   return { backend: r.backend, specFor: (s, d) => r.specFor(s, d), cleanup: () => r.cleanup() };
 });
 
-function nextEvent(
-  backend: KubernetesBackend,
-  match: (e: ReplicaEvent) => boolean,
-  timeoutMs = 20000,
-): Promise<ReplicaEvent> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      stop();
-      reject(new Error('timed out waiting for a replica event'));
-    }, timeoutMs);
-    const stop = backend.watch((e) => {
-      if (!match(e)) return;
-      clearTimeout(timer);
-      stop();
-      resolve(e);
-    });
-  });
-}
-
 const ECHO = `export class Model { predict(input) { console.log('predicting ' + JSON.stringify(input)); return { greeting: process.env.GREETING, cwd: process.cwd(), input }; } }`;
 
 async function until<T>(get: () => T | undefined, what: string, timeoutMs = 10_000): Promise<T> {
@@ -180,11 +161,11 @@ test('one Deployment per model deployment: labels, replicas set from starts and 
   try {
     const one = r.specFor(ECHO, 'd-web');
     const two = r.specFor(ECHO, 'd-web');
-    const ready = nextEvent(r.backend, (e) => e.type === 'ready' && e.replica.id === two.replicaId);
+    const ready = waitFor(r.backend, (e) => e.type === 'ready' && e.replica.id === two.replicaId);
     await r.backend.start(one);
     await r.backend.start(two);
     await ready;
-    await nextEvent(r.backend, (e) => e.type === 'ready' && e.replica.id === one.replicaId).catch(
+    await waitFor(r.backend, (e) => e.type === 'ready' && e.replica.id === one.replicaId).catch(
       () => undefined,
     );
     const [deployment, ...others] = r.cluster.api.list('deployments', NAMESPACE) as unknown as V1Deployment[];
@@ -255,12 +236,12 @@ test('a new control plane adopts the pods the last one bound, and can stop them'
   const r = await rig();
   try {
     const spec = r.specFor(ECHO, 'd-adopt');
-    const ready = nextEvent(r.backend, (e) => e.type === 'ready');
+    const ready = waitFor(r.backend, (e) => e.type === 'ready');
     await r.backend.start(spec);
     const address = (await ready).replica.address;
     const next = r.newBackend();
     // Subscribed before adopting, as the server does: an adopted pod may be ready at once.
-    const readyAgain = nextEvent(next, (e) => e.type === 'ready' && e.replica.id === spec.replicaId);
+    const readyAgain = waitFor(next, (e) => e.type === 'ready' && e.replica.id === spec.replicaId);
     const adopted = await next.adopt();
     assert.deepEqual(
       adopted.map((h) => [h.id, h.deploymentId]),
@@ -268,7 +249,7 @@ test('a new control plane adopts the pods the last one bound, and can stop them'
     );
     await readyAgain;
     assert.equal(next.list('d-adopt')[0]!.address, address, 'the same pod, at the same address');
-    const exited = nextEvent(next, (e) => e.type === 'exited');
+    const exited = waitFor(next, (e) => e.type === 'exited');
     await next.stop(spec.replicaId, { drainMs: 1000 });
     const event = await exited;
     assert.equal(event.type === 'exited' && event.exit.expected, true, 'an asked-for stop');
@@ -290,7 +271,7 @@ test('failures in plain words: a GPU the cluster lacks, an image that cannot be 
       memoryBytes: 1024 ** 3,
       accelerator: { kind: 'H100', count: 1 },
     });
-    const pending = nextEvent(r.backend, (e) => e.type === 'pending');
+    const pending = waitFor(r.backend, (e) => e.type === 'pending');
     await r.backend.start(h100);
     const waiting = await pending;
     assert.equal(waiting.type, 'pending');
@@ -314,7 +295,7 @@ test('failures in plain words: a GPU the cluster lacks, an image that cannot be 
       images: { ...TEST_IMAGES, node: 'registry.invalid/plinth/runtime-node:0.0' },
     });
     await badImage.adopt();
-    const pulled = nextEvent(badImage, (e) => e.type === 'exited');
+    const pulled = waitFor(badImage, (e) => e.type === 'exited');
     await badImage.start(r.specFor(ECHO, 'd-image'));
     const pullExit = await pulled;
     assert.equal(pullExit.type === 'exited' && pullExit.exit.expected, false);
@@ -331,7 +312,7 @@ test('failures in plain words: a GPU the cluster lacks, an image that cannot be 
       data: { 'api-key': Buffer.from('plk_nope').toString('base64') },
     });
     await badKey.adopt();
-    const refused = nextEvent(badKey, (e) => e.type === 'exited');
+    const refused = waitFor(badKey, (e) => e.type === 'exited');
     await badKey.start(r.specFor(ECHO, 'd-key'));
     const fetchExit = await refused;
     assert.match(

@@ -7,6 +7,7 @@
 // waits in plain words (pod-state.ts). Knows nothing of HTTP routes or the store.
 import { AppsV1Api, CoreV1Api, PatchStrategy, Watch, setHeaderOptions } from '@kubernetes/client-node';
 import type { KubeConfig, V1Pod } from '@kubernetes/client-node';
+import { parseCpu, parseMemory } from '../../domain/quantity.ts';
 import type {
   Capacity,
   ReplicaEvent,
@@ -27,9 +28,9 @@ import {
 } from './manifests.ts';
 import type { ManifestOptions } from './manifests.ts';
 import { readMark } from '../replica-log-mark.ts';
+import { ReplicaListeners } from '../replica-listeners.ts';
 import { followPodLog } from './pod-logs.ts';
 import { podState } from './pod-state.ts';
-import { parseQuantity } from './quantity.ts';
 
 export interface KubernetesBackendOptions extends Omit<
   ManifestOptions,
@@ -87,7 +88,7 @@ export class KubernetesBackend implements RuntimeBackend {
   private readonly pendingExits = new Map<Tracked, ReplicaExit>();
   /** The last operation on each Deployment: operations on one run one after another. */
   private readonly locks = new Map<string, Promise<void>>();
-  private readonly listeners = new Set<(event: ReplicaEvent) => void>();
+  private readonly listeners = new ReplicaListeners();
   private cap: Capacity = { cpu: 0, memoryBytes: 0, gpus: [] };
   private adopting: Promise<ReplicaHandle[]> | null = null;
   private watchAbort: AbortController | null = null;
@@ -258,8 +259,7 @@ export class KubernetesBackend implements RuntimeBackend {
   }
 
   watch(listener: (event: ReplicaEvent) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.listeners.add(listener);
   }
 
   async close(): Promise<void> {
@@ -542,8 +542,8 @@ export class KubernetesBackend implements RuntimeBackend {
       const cap: Capacity = { cpu: 0, memoryBytes: 0, gpus: [] };
       for (const node of nodes.items) {
         const a = node.status?.allocatable ?? {};
-        cap.cpu += parseQuantity(a['cpu'] ?? '0');
-        cap.memoryBytes += parseQuantity(a['memory'] ?? '0');
+        cap.cpu += a['cpu'] ? parseCpu(a['cpu']) / 1000 : 0;
+        cap.memoryBytes += a['memory'] ? parseMemory(a['memory']) : 0;
         const count = Number(a['nvidia.com/gpu'] ?? 0);
         const kind = node.metadata?.labels?.[gpuLabel] ?? 'gpu';
         for (let i = 0; i < count; i++) cap.gpus.push({ kind, index: cap.gpus.length });
@@ -567,13 +567,7 @@ export class KubernetesBackend implements RuntimeBackend {
   }
 
   private emit(event: ReplicaEvent): void {
-    for (const listener of this.listeners) {
-      try {
-        listener(event);
-      } catch (err) {
-        console.error('replica event listener failed', err);
-      }
-    }
+    this.listeners.emit(event);
   }
 }
 

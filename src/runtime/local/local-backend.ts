@@ -17,6 +17,7 @@ import type {
   RuntimeBackend,
 } from '../backend.ts';
 import { readMark } from '../replica-log-mark.ts';
+import { ReplicaListeners } from '../replica-listeners.ts';
 import { launchCommand, nodeReplicaCommand, pythonReplicaCommand } from './launch.ts';
 import { ReplicaLimits } from './limits.ts';
 import type { AppliedLimits } from './limits.ts';
@@ -79,7 +80,7 @@ export interface LocalBackendOptions {
 export class LocalBackend implements RuntimeBackend {
   readonly name = 'local';
   private readonly replicas = new Map<string, Running>();
-  private readonly listeners = new Set<(event: ReplicaEvent) => void>();
+  private readonly listeners = new ReplicaListeners();
   private readonly options: LocalBackendOptions;
 
   private pool: StandbyPool | undefined;
@@ -328,8 +329,7 @@ export class LocalBackend implements RuntimeBackend {
   }
 
   watch(listener: (event: ReplicaEvent) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.listeners.add(listener);
   }
 
   private standbysFor(spec: ReplicaSpec): StandbyPool | undefined {
@@ -362,13 +362,7 @@ export class LocalBackend implements RuntimeBackend {
   }
 
   private emit(event: ReplicaEvent): void {
-    for (const listener of this.listeners) {
-      try {
-        listener(event);
-      } catch (err) {
-        console.error('replica event listener failed', err);
-      }
-    }
+    this.listeners.emit(event);
   }
 }
 
