@@ -87,6 +87,11 @@ export async function waitForPromotion(
     if (!p) {
       const latest = info.promotions?.[0];
       const ours = latest && Date.parse(latest.started_at) >= sinceMs;
+      // Read between the two queries of one answer (or from a store a moment behind): not over yet.
+      if (latest && ours && latest.status === 'IN_PROGRESS') {
+        await sleep(200);
+        continue;
+      }
       if (latest && ours && latest.status !== 'SUCCEEDED') {
         throw new UserError(
           `promotion to ${env} ${latest.status}: ${latest.reason ?? 'no reason recorded'}`,
