@@ -25,4 +25,19 @@ export default tseslint.config(
       '@typescript-eslint/consistent-type-imports': 'error',
     },
   },
+  {
+    // Shipped code never imports test support (fakes, fuzzers, helpers): test/ is not in the package.
+    files: ['src/**/*.ts'],
+    ignores: ['src/**/*.test.ts', 'src/**/*-suite.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['**/test/**'], message: 'test support is not shipped: only tests may import it' },
+          ],
+        },
+      ],
+    },
+  },
 );

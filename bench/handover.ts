@@ -8,10 +8,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestDatabase } from '../src/store/postgres/test-database.ts';
-import { writeTree } from '../src/testing/write-tree.ts';
+import { writeTree } from '../test/support/write-tree.ts';
 import { startPlatform } from '../test/e2e/harness.ts';
 import type { Platform } from '../test/e2e/harness.ts';
-import { freePort } from '../src/testing/free-port.ts';
+import { freePort } from '../test/support/free-port.ts';
 
 const runs = Number(process.argv[process.argv.indexOf('--runs') + 1] || 3) || 3;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -11,9 +11,9 @@ import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { archiveDirectory } from '../src/bundle/directory-archive.ts';
 import type { ReplicaSpec, RuntimeBackend } from '../src/runtime/backend.ts';
-import { FakeCluster } from '../src/runtime/kubernetes/fake-cluster.ts';
+import { FakeCluster } from '../test/support/kubernetes/fake-cluster.ts';
 import { KubernetesBackend } from '../src/runtime/kubernetes/kubernetes-backend.ts';
-import { plinthImageTable, TEST_IMAGES } from '../src/runtime/kubernetes/plinth-images.ts';
+import { plinthImageTable, TEST_IMAGES } from '../test/support/kubernetes/plinth-images.ts';
 import { LocalBackend } from '../src/runtime/local/local-backend.ts';
 
 const runsArg = process.argv.indexOf('--runs');

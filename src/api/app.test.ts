@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { packDirectory } from '../bundle/pack.ts';
 import { startServer } from '../server.ts';
-import { writeTree } from '../testing/write-tree.ts';
+import { writeTree } from '../../test/support/write-tree.ts';
 import type { RunningServer } from '../server.ts';
 
 const home = mkdtempSync(join(tmpdir(), 'plinth-api-'));

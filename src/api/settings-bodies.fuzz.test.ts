@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DEFAULT_AUTOSCALING, DEFAULT_PROMOTION_SETTINGS } from '../domain/autoscaling.ts';
 import { PlinthError } from '../domain/errors.ts';
-import { random } from '../testing/fuzz.ts';
+import { random } from '../../test/support/fuzz.ts';
 import { mergeAutoscaling, mergePromotionSettings } from './settings-bodies.ts';
 
 const FIELDS = [

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, test } from 'node:test';
-import { writeTree } from '../testing/write-tree.ts';
+import { writeTree } from '../../test/support/write-tree.ts';
 import { compileNodeModel } from './compile-node-model.ts';
 import { BuildError } from './node-environment.ts';
 

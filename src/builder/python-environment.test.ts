@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { parseConfig } from '../config/parse.ts';
-import { writeTree } from '../testing/write-tree.ts';
+import { writeTree } from '../../test/support/write-tree.ts';
 import { BuildError } from './node-environment.ts';
 import { pythonEnvironmentHash, preparePythonEnvironment, requirementsOf } from './python-environment.ts';
 import { pythonInterpreters, resolvePython } from './python-interpreters.ts';

@@ -14,7 +14,7 @@ import { after, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { Header } from 'tar';
 import { PlinthError } from '../domain/errors.ts';
-import { writeTree } from '../testing/write-tree.ts';
+import { writeTree } from '../../test/support/write-tree.ts';
 import { ArtifactStore } from './artifact-store.ts';
 import { extractBundle, inspectBundle } from './extract.ts';
 import { isIgnored, parseIgnore } from './ignore.ts';

@@ -8,7 +8,7 @@ import { isAbsolute, join, relative, resolve } from 'node:path';
 import { after, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { PlinthError } from '../domain/errors.ts';
-import { random } from '../testing/fuzz.ts';
+import { random } from '../../test/support/fuzz.ts';
 import { extractBundle } from './extract.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'plinth-extract-fuzz-'));

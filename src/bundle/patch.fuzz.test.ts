@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { after, test } from 'node:test';
 import { PlinthError } from '../domain/errors.ts';
-import { random } from '../testing/fuzz.ts';
+import { random } from '../../test/support/fuzz.ts';
 import { applyPatch, checkPatch } from './patch.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'plinth-patch-fuzz-'));

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { PlinthError } from '../domain/errors.ts';
-import { writeTree } from '../testing/write-tree.ts';
+import { writeTree } from '../../test/support/write-tree.ts';
 import { readInstanceTypesFile } from './instance-types-file.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'plinth-types-'));

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { stringify } from 'yaml';
 import { PlinthError } from '../domain/errors.ts';
-import { random } from '../testing/fuzz.ts';
+import { random } from '../../test/support/fuzz.ts';
 import { parseConfig } from './parse.ts';
 
 const KEYS = [

@@ -7,7 +7,7 @@ import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
-import { manifestProblems } from '../../src/testing/kubernetes-schema.ts';
+import { manifestProblems } from '../support/kubernetes-schema.ts';
 import { REPO } from '../e2e/harness.ts';
 
 const KUBECTL = process.env.KUBECTL ?? 'kubectl';

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { createTestDatabase } from '../../src/store/postgres/test-database.ts';
 import type { TestDatabase } from '../../src/store/postgres/test-database.ts';
-import { writeTree } from '../../src/testing/write-tree.ts';
+import { writeTree } from '../support/write-tree.ts';
 import { load, pushTwoVersions, startPlatform, until } from './harness.ts';
 import type { Platform } from './harness.ts';
 

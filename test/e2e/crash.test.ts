@@ -9,7 +9,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { writeTree } from '../../src/testing/write-tree.ts';
+import { writeTree } from '../support/write-tree.ts';
 import { pushTwoVersions, startPlatform, until } from './harness.ts';
 import type { Platform } from './harness.ts';
 

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { chromium } from 'playwright-core';
 import type { Browser, Page } from 'playwright-core';
-import { writeTree } from '../../src/testing/write-tree.ts';
+import { writeTree } from '../support/write-tree.ts';
 import { REPO, startPlatform } from './harness.ts';
 import type { Platform } from './harness.ts';
 

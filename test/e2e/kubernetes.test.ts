@@ -9,12 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
-import { FakeCluster } from '../../src/runtime/kubernetes/fake-cluster.ts';
-import { plinthImageTable } from '../../src/runtime/kubernetes/plinth-images.ts';
-import { writeTree } from '../../src/testing/write-tree.ts';
+import { FakeCluster } from '../support/kubernetes/fake-cluster.ts';
+import { plinthImageTable } from '../support/kubernetes/plinth-images.ts';
+import { writeTree } from '../support/write-tree.ts';
 import { BIN, load, REPO, startPlatform, until } from './harness.ts';
 import type { Platform } from './harness.ts';
-import { freePort } from '../../src/testing/free-port.ts';
+import { freePort } from '../support/free-port.ts';
 
 const NAMESPACE = 'plinth';
 const scratch = mkdtempSync(join(tmpdir(), 'plinth-e2e-k8s-'));

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { writeTree } from '../../src/testing/write-tree.ts';
+import { writeTree } from '../support/write-tree.ts';
 import { load, startPlatform } from './harness.ts';
 import type { Platform } from './harness.ts';
 

@@ -10,7 +10,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { writeTree } from '../../src/testing/write-tree.ts';
+import { writeTree } from '../support/write-tree.ts';
 import { startPlatform } from './harness.ts';
 import type { Platform } from './harness.ts';
 

@@ -8,9 +8,9 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { createTestDatabase } from '../../src/store/postgres/test-database.ts';
 import type { TestDatabase } from '../../src/store/postgres/test-database.ts';
-import { startTcpCutter } from '../../src/testing/tcp-cutter.ts';
-import type { TcpCutter } from '../../src/testing/tcp-cutter.ts';
-import { writeTree } from '../../src/testing/write-tree.ts';
+import { startTcpCutter } from '../support/tcp-cutter.ts';
+import type { TcpCutter } from '../support/tcp-cutter.ts';
+import { writeTree } from '../support/write-tree.ts';
 import { load, startPlatform } from './harness.ts';
 import type { Platform } from './harness.ts';
 

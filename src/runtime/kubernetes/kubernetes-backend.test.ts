@@ -15,11 +15,11 @@ import type { V1Deployment } from '@kubernetes/client-node';
 import { archiveDirectory } from '../../bundle/directory-archive.ts';
 import { runBackendSuite, waitFor } from '../backend-suite.ts';
 import type { ReplicaResources, ReplicaSpec } from '../backend.ts';
-import { FakeCluster } from './fake-cluster.ts';
-import type { FakeNode } from './fake-cluster.ts';
+import { FakeCluster } from '../../../test/support/kubernetes/fake-cluster.ts';
+import type { FakeNode } from '../../../test/support/kubernetes/fake-cluster.ts';
 import { KubernetesBackend } from './kubernetes-backend.ts';
 import type { KubernetesBackendOptions } from './kubernetes-backend.ts';
-import { plinthImageTable, TEST_IMAGES } from './plinth-images.ts';
+import { plinthImageTable, TEST_IMAGES } from '../../../test/support/kubernetes/plinth-images.ts';
 
 const NAMESPACE = 'plinth-test';
 const API_KEY = 'plk_artifacts_test';

@@ -2,7 +2,7 @@
 // check itself catches what it should: an unknown field, a wrong type, a bad quantity).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { manifestProblems } from '../../testing/kubernetes-schema.ts';
+import { manifestProblems } from '../../../test/support/kubernetes-schema.ts';
 import type { ReplicaSpec } from '../backend.ts';
 import { deploymentManifest, envSecret, groupName } from './manifests.ts';
 import type { ManifestOptions } from './manifests.ts';

@@ -5,7 +5,7 @@
 import type { Obj, WatchEvent } from './fake-api-server.ts';
 import { FakeKubernetes } from './fake-api-server.ts';
 import { FakeKubelet } from './fake-kubelet.ts';
-import { parseCpu, parseMemory } from '../../domain/quantity.ts';
+import { parseCpu, parseMemory } from '../../../src/domain/quantity.ts';
 import type { ImageTable } from './fake-kubelet.ts';
 
 export interface FakeNode {

@@ -19,7 +19,7 @@ import {
   Role,
   RoleBinding,
 } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
-import { parseCpu, parseMemory } from '../domain/quantity.ts';
+import { parseCpu, parseMemory } from '../../src/domain/quantity.ts';
 
 type Model = { validate(): void };
 type Kinds = Record<string, { model: new (data: never) => Model; type: string }>;

@@ -1,7 +1,7 @@
 // Plinth's three images as the fake cluster's kubelet runs them: the same wrapper scripts the
 // Dockerfiles under deploy/images install, pointed at this checkout instead of /opt/plinth.
 import { join } from 'node:path';
-import { packageRoot } from '../../package-root.ts';
+import { packageRoot } from '../../../src/package-root.ts';
 import type { ImageTable } from './fake-kubelet.ts';
 
 export const TEST_IMAGES = {
