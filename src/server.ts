@@ -28,7 +28,7 @@ import { formatMemory } from './domain/quantity.ts';
 import type { Capacity, ReplicaHandle, RuntimeBackend } from './runtime/backend.ts';
 import { joinCluster, kubernetesBackend } from './kubernetes-runtime.ts';
 import type { KubernetesRuntimeOptions } from './kubernetes-runtime.ts';
-import type { DeploymentStatus } from './domain/status.ts';
+import type { DeploymentStatus } from './domain/deployment-status.ts';
 import { ConcurrencyReports } from './gateway/concurrency-reports.ts';
 import { RouteFeed } from './gateway/route-feed.ts';
 import { ChangeFeed } from './store/postgres/change-feed.ts';

@@ -1,5 +1,6 @@
 // The management API from the browser: the key lives in this tab's session storage only, and
 // every call carries it. Errors come back in the API's own words.
+import type { DeploymentStatus } from '../../src/domain/deployment-status.ts';
 
 const KEY = 'plinth.apiKey';
 
@@ -77,7 +78,7 @@ export interface Deployment {
   name: string;
   model_id: string;
   model_name: string;
-  status: string;
+  status: DeploymentStatus;
   status_reason: string | null;
   active_replica_count: number;
   starting_replica_count: number;

@@ -1,7 +1,7 @@
 // The thin driver of the autoscaler: every tick it samples each deployment's concurrency (in
 // flight + queued, from the gateway), asks the pure policy, and writes the desired replicas.
 // It alone owns the clock; a deployment at zero is woken by the gateway, not by a tick.
-import { isFailed } from '../domain/status.ts';
+import { isAutoscaled, isStopped } from '../domain/deployment-status.ts';
 import type { Deployment } from '../domain/types.ts';
 import type { LogSink } from '../observability/log-sink.ts';
 import type { Lifecycle } from '../reconciler/lifecycle.ts';
@@ -9,12 +9,6 @@ import type { Store } from '../store/store.ts';
 import { ConcurrencyWindows } from './concurrency-windows.ts';
 import { decideScale, scaleForQueue } from './policy.ts';
 import type { PolicyState, ScaleDecision } from './policy.ts';
-
-/**
- * Statuses in which the autoscaler decides the replica count. Not SCALED_TO_ZERO: a deployment at
- * zero comes back only when a request (or a wake call, or a promotion) asks for it.
- */
-const SCALED = new Set(['ACTIVE', 'UNHEALTHY']);
 
 export interface AutoscalerDeps {
   store: Store;
@@ -71,7 +65,7 @@ export class Autoscaler {
 
   private async scaleForQueue(deploymentId: string): Promise<void> {
     const d = await this.deps.store.getDeployment(deploymentId);
-    if (!d || !SCALED.has(d.status) || d.desired_replicas === 0) return;
+    if (!d || !isAutoscaled(d.status) || d.desired_replicas === 0) return;
     if ((await this.promotionCandidates()).has(d.id)) return;
     const decision = scaleForQueue({
       nowMs: (this.deps.clock ?? Date.now)(),
@@ -101,12 +95,12 @@ export class Autoscaler {
     const nowMs = (this.deps.clock ?? Date.now)();
     const candidates = await this.promotionCandidates();
     for (const d of await this.deps.store.listDeployments()) {
-      if (isFailed(d.status) || d.status === 'INACTIVE') {
+      if (isStopped(d.status)) {
         this.windows.forget(d.id);
         continue;
       }
       this.windows.record(d.id, nowMs, this.deps.concurrency(d.id));
-      if (!SCALED.has(d.status) || candidates.has(d.id)) continue;
+      if (!isAutoscaled(d.status) || candidates.has(d.id)) continue;
       try {
         await this.scale(d, nowMs);
       } catch (err) {

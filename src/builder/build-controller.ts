@@ -43,19 +43,23 @@ export class BuildController {
       writeBuildRecord(this.home.buildRecord(deployment.id), record);
       log(`build finished in ${Date.now() - started} ms`);
       await this.logs.flush();
-      const current = await this.store.getDeployment(deployment.id);
-      if (current?.status !== 'BUILDING') return;
-      await this.status.transition(deployment.id, 'DEPLOYING', 'build finished', {
-        desired_replicas: Math.max(1, current.autoscaling_settings.min_replica),
-      });
-      this.onBuilt();
+      // Only a deployment still BUILDING moves on (one deactivated meanwhile stays as it is), with
+      // the replicas its settings ask for now (a promotion may have changed them during the build).
+      const built = await this.status.moveCurrent(deployment.id, (d) =>
+        d.status === 'BUILDING'
+          ? {
+              to: 'DEPLOYING',
+              reason: 'build finished',
+              patch: { desired_replicas: Math.max(1, d.autoscaling_settings.min_replica) },
+            }
+          : null,
+      );
+      if (built?.moved) this.onBuilt();
     } catch (err) {
       const message = err instanceof BuildError || err instanceof Error ? err.message : String(err);
       log(`build failed: ${message}`, 'ERROR');
       await this.logs.flush();
-      if (await this.store.getDeployment(deployment.id)) {
-        await this.status.transition(deployment.id, 'BUILD_FAILED', message);
-      }
+      await this.status.move({ id: deployment.id, status: 'BUILDING' }, 'BUILD_FAILED', message);
     }
   }
 }

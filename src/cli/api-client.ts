@@ -1,5 +1,6 @@
 // A typed client for the management API, used by every CLI command.
 import type { BundlePatch } from '../bundle/patch.ts';
+import type { DeploymentStatus } from '../domain/deployment-status.ts';
 import { ApiError, UserError } from './errors.ts';
 import type { Connection } from './connection.ts';
 
@@ -8,7 +9,7 @@ export interface DeploymentInfo {
   name: string;
   model_id: string;
   model_name: string;
-  status: string;
+  status: DeploymentStatus;
   status_reason: string | null;
   active_replica_count: number;
   environment: string | null;

@@ -1,7 +1,7 @@
 // Core records of the platform, shared by every room. Field names follow the management API.
 // Pure types: no I/O, imports nothing outside domain/.
 import type { AutoscalingSettings } from './autoscaling.ts';
-import type { DeploymentStatus } from './status.ts';
+import type { DeploymentStatus } from './deployment-status.ts';
 
 export interface Model {
   id: string;

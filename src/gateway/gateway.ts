@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { errorBody, isPlinthError, PlinthError } from '../domain/errors.ts';
-import { isFailed } from '../domain/status.ts';
+import { canWake, isFailed, isInactive } from '../domain/deployment-status.ts';
 import type { Deployment, Model, RequestMeasure } from '../domain/types.ts';
 import type { Store } from '../store/store.ts';
 import { Activator } from './activator.ts';
@@ -135,7 +135,7 @@ export class Gateway {
     const activator = this.activators.get(d.id);
     activator?.fail(failure);
     // Requests still parked on a deployment that just went to zero bring it back.
-    if (d.status === 'SCALED_TO_ZERO' && activator && activator.queued > 0) this.options.wake(d.id);
+    if (canWake(d.status) && activator && activator.queued > 0) this.options.wake(d.id);
   }
 
   async handle(req: IncomingMessage, res: ServerResponse, route: InferenceRoute): Promise<void> {
@@ -169,7 +169,7 @@ export class Gateway {
       const failure = this.failures.get(deployment.id) ?? statusFailure(deployment);
       if (failure) throw failure;
       if (route.action === 'wake') {
-        if (deployment.status === 'SCALED_TO_ZERO') this.options.wake(deployment.id);
+        if (canWake(deployment.status)) this.options.wake(deployment.id);
         req.resume();
         res.writeHead(202, { 'content-type': 'application/json', 'x-request-id': requestId });
         res.end(JSON.stringify({ deployment_id: deployment.id, status: deployment.status }));
@@ -186,7 +186,7 @@ export class Gateway {
       const body = bodyOrPromise instanceof Promise ? await bodyOrPromise : bodyOrPromise;
       requestBytes = Buffer.isBuffer(body) ? body.length : Number(req.headers['content-length'] ?? 0) || 0;
       const activator = this.activatorFor(deployment);
-      if (activator.readyCount === 0 && deployment.status === 'SCALED_TO_ZERO') {
+      if (activator.readyCount === 0 && canWake(deployment.status)) {
         this.options.wake(deployment.id);
         this.options.coldStart(target.model, deployment, target.environment);
       }
@@ -325,7 +325,7 @@ function statusFailure(d: Deployment): PlinthError | null {
       `deployment ${d.name} (${d.id}) is ${d.status}: ${d.status_reason ?? 'see its logs'}`,
     );
   }
-  if (d.status === 'INACTIVE' || d.status === 'DEACTIVATING') {
+  if (isInactive(d.status)) {
     return new PlinthError(
       'DEPLOYMENT_INACTIVE',
       `deployment ${d.name} (${d.id}) is inactive; activate it to call it`,

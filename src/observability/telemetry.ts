@@ -1,6 +1,7 @@
 // The running side of metrics and logs: samples every deployment each second (its replicas'
 // CPU and memory every fifth), flushes the series to the store every ten seconds, and prunes
 // logs by age and count every minute. Started and stopped with the server.
+import { mayHaveReplicas } from '../domain/deployment-status.ts';
 import type { Deployment, Model } from '../domain/types.ts';
 import type { RuntimeBackend } from '../runtime/backend.ts';
 import type { Store } from '../store/store.ts';
@@ -21,8 +22,6 @@ export interface TelemetryOptions {
   logRetentionRecords?: number;
 }
 
-const SILENT = new Set(['INACTIVE', 'BUILD_FAILED', 'DEPLOY_FAILED', 'FAILED', 'BUILDING']);
-
 export class Telemetry {
   readonly series: SeriesStore;
   readonly metrics: Metrics;
@@ -39,7 +38,7 @@ export class Telemetry {
   /** Each live deployment with its model, the environments it serves, concurrency and replicas. */
   async snapshot(): Promise<DeploymentSample[]> {
     const { store, backend } = this.options;
-    const deployments = (await store.listDeployments()).filter((d) => !SILENT.has(d.status));
+    const deployments = (await store.listDeployments()).filter((d) => mayHaveReplicas(d.status));
     const models = new Map<string, Model>();
     const serving = new Map<string, string[]>();
     for (const modelId of new Set(deployments.map((d: Deployment) => d.model_id))) {

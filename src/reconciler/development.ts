@@ -16,6 +16,7 @@ import { readBuildRecord, writeBuildRecord } from '../builder/build-record.ts';
 import type { BuildRecord } from '../builder/build-record.ts';
 import { parseConfig } from '../config/parse.ts';
 import type { ModelConfig } from '../config/schema.ts';
+import { canMove } from '../domain/deployment-status.ts';
 import { PlinthError } from '../domain/errors.ts';
 import { newId } from '../domain/ids.ts';
 import type { Deployment } from '../domain/types.ts';
@@ -95,7 +96,7 @@ export class DevelopmentController {
    */
   async recover(): Promise<void> {
     for (const d of await this.deps.store.listDeployments({ statuses: ['UPDATING'] })) {
-      await this.deps.status.transition(d.id, 'DEPLOYING', 'the server restarted while a patch applied', {
+      await this.deps.status.move(d, 'DEPLOYING', 'the server restarted while a patch applied', {
         desired_replicas: 1,
       });
     }
@@ -132,7 +133,7 @@ export class DevelopmentController {
 
   private async reload(d: Deployment, fill: (appDir: string) => Promise<void>): Promise<ReloadResult> {
     const started = Date.now();
-    if (d.status === 'BUILDING' || d.status === 'DEACTIVATING' || d.status === 'INACTIVE') {
+    if (!canMove(d.status, 'UPDATING')) {
       throw new PlinthError(
         'CONFLICT',
         `the development deployment is ${d.status}; wait for it or activate it`,
@@ -165,7 +166,13 @@ export class DevelopmentController {
       }
       this.deps.artifacts.put(packed.sha256, packed.bytes);
       const before = d.status;
-      await this.deps.status.transition(d.id, 'UPDATING', 'applying a patch');
+      const updating = await this.deps.status.move(d, 'UPDATING', 'applying a patch');
+      if (!updating.moved) {
+        throw new PlinthError(
+          'CONFLICT',
+          `the development deployment is ${updating.current?.status ?? 'gone'} now; try again`,
+        );
+      }
       try {
         const target = { model_id: d.model_id, deployment_id: d.id };
         const build = await buildApp(appDir, config, this.deps.home, (line) =>
@@ -183,10 +190,16 @@ export class DevelopmentController {
         await this.deps.store.updateDeployment(d.id, { bundle_sha256: packed.sha256, config: next.config });
         swapped = true;
         await this.removeBundleIfUnused(d.bundle_sha256);
-        const after = await this.deps.status.transition(d.id, 'ACTIVE', 'patch applied', {
-          desired_replicas: 1,
-          has_served: true,
-        });
+        const applied = await this.deps.status.move(
+          { id: d.id, status: 'UPDATING' },
+          'ACTIVE',
+          'patch applied',
+          {
+            desired_replicas: 1,
+            has_served: true,
+          },
+        );
+        const after = applied.moved ? applied.deployment : (applied.current ?? d);
         this.deps.logs.write(
           target,
           'platform',
@@ -205,7 +218,11 @@ export class DevelopmentController {
         };
       } finally {
         if (!swapped) {
-          await this.deps.status.transition(d.id, before, 'patch failed; the previous code keeps serving');
+          await this.deps.status.move(
+            { id: d.id, status: 'UPDATING' },
+            before,
+            'patch failed; the previous code keeps serving',
+          );
           await this.removeBundleIfUnused(packed.sha256);
         }
       }

@@ -12,12 +12,12 @@ import { resolveInstanceType } from '../domain/instance-types.ts';
 import type { InstanceType } from '../domain/instance-types.ts';
 import { PlinthError } from '../domain/errors.ts';
 import { NAME_PATTERN, newId } from '../domain/ids.ts';
-import { isFailed } from '../domain/status.ts';
+import { canMove, canWake, isFailed, isInactive, retryTarget } from '../domain/deployment-status.ts';
 import type { Deployment, Model } from '../domain/types.ts';
 import type { PlinthHome } from '../home.ts';
 import type { RuntimeBackend } from '../runtime/backend.ts';
 import type { StatusRecorder } from '../store/status-recorder.ts';
-import type { Store } from '../store/store.ts';
+import type { MoveOutcome, Store } from '../store/store.ts';
 
 export interface CreateDeploymentInput {
   modelName: string;
@@ -180,23 +180,25 @@ export class Lifecycle {
     d: Deployment,
     replicas = Math.max(1, d.autoscaling_settings.min_replica),
   ): Promise<Deployment> {
-    if (d.status === 'INACTIVE' || d.status === 'DEACTIVATING') {
-      const out = await this.deps.status.transition(d.id, 'DEPLOYING', 'activated', {
-        desired_replicas: replicas,
-      });
-      this.deps.kick();
-      return out;
-    }
-    if (d.status === 'SCALED_TO_ZERO') return this.wake(d, replicas);
-    if (isFailed(d.status)) {
-      throw new PlinthError('CONFLICT', `${d.name} is ${d.status}; retry it instead of activating it`);
-    }
-    if (d.desired_replicas < replicas) {
-      const out = await this.deps.store.updateDeployment(d.id, { desired_replicas: replicas });
-      this.deps.kick();
-      return out;
-    }
-    return d;
+    const outcome = await this.deps.status.moveCurrent(d.id, (current) => {
+      if (isInactive(current.status))
+        return { to: 'DEPLOYING', reason: 'activated', patch: { desired_replicas: replicas } };
+      if (canWake(current.status))
+        return { to: 'WAKING_UP', reason: 'woken by a request', patch: { desired_replicas: replicas } };
+      if (isFailed(current.status)) {
+        throw new PlinthError(
+          'CONFLICT',
+          `${d.name} is ${current.status}; retry it instead of activating it`,
+        );
+      }
+      return null;
+    });
+    if (outcome) return this.settled(outcome);
+    const current = await this.current(d);
+    if (current.desired_replicas >= replicas) return current;
+    const out = await this.deps.store.updateDeployment(d.id, { desired_replicas: replicas });
+    this.deps.kick();
+    return out;
   }
 
   /** A deployment at zero replicas gets one back at once (a request or a wake call arrived). */
@@ -205,44 +207,62 @@ export class Lifecycle {
     replicas = Math.max(1, d.autoscaling_settings.min_replica),
     reason = 'woken by a request',
   ): Promise<Deployment> {
-    if (d.status !== 'SCALED_TO_ZERO') return d;
-    const out = await wakeFromZero(this.deps.status, d, replicas, reason);
-    this.deps.kick();
-    return out;
+    const outcome = await wakeFromZero(this.deps.status, d, replicas, reason);
+    if (outcome.moved) this.deps.kick();
+    return outcome.moved ? outcome.deployment : (outcome.current ?? d);
   }
 
   /** Drains and stops every replica; the deployment ends INACTIVE and its URLs answer 404. */
   async deactivate(d: Deployment): Promise<Deployment> {
-    if (d.status === 'INACTIVE' || d.status === 'DEACTIVATING') return d;
-    const out = await this.deps.status.transition(d.id, 'DEACTIVATING', 'deactivated', {
-      desired_replicas: 0,
-    });
-    this.deps.kick();
-    return out;
+    const outcome = await this.deps.status.moveCurrent(d.id, (current) =>
+      isInactive(current.status)
+        ? null
+        : { to: 'DEACTIVATING', reason: 'deactivated', patch: { desired_replicas: 0 } },
+    );
+    return outcome ? this.settled(outcome) : this.current(d);
   }
 
-  /** Scales a deployment to zero replicas; it wakes on the next request. */
+  /** Scales a deployment to zero replicas (when its status allows); it wakes on the next request. */
   async scaleToZero(d: Deployment, reason: string): Promise<void> {
-    if (d.status === 'INACTIVE' || d.status === 'DEACTIVATING' || isFailed(d.status)) return;
-    await this.deps.status.transition(d.id, 'SCALED_TO_ZERO', reason, { desired_replicas: 0 });
-    this.deps.kick();
+    if (!canMove(d.status, 'SCALED_TO_ZERO') || d.status === 'SCALED_TO_ZERO') return;
+    const outcome = await this.deps.status.move(d, 'SCALED_TO_ZERO', reason, { desired_replicas: 0 });
+    if (outcome.moved) this.deps.kick();
   }
 
   /** Builds or starts a failed deployment again. */
   async retry(d: Deployment): Promise<Deployment> {
     this.deps.resetFailures(d.id);
-    let out: Deployment;
-    if (d.status === 'BUILD_FAILED') {
-      out = await this.deps.status.transition(d.id, 'BUILDING', 'retried', { desired_replicas: 0 });
-    } else if (d.status === 'DEPLOY_FAILED' || d.status === 'UNHEALTHY' || d.status === 'FAILED') {
-      out = await this.deps.status.transition(d.id, 'DEPLOYING', 'retried', {
-        desired_replicas: Math.max(1, d.autoscaling_settings.min_replica),
-      });
-    } else {
-      throw new PlinthError('CONFLICT', `${d.name} is ${d.status}; only a failed deployment can be retried`);
+    const outcome = await this.deps.status.moveCurrent(d.id, (current) => {
+      const to = retryTarget(current.status);
+      if (!to) {
+        throw new PlinthError(
+          'CONFLICT',
+          `${d.name} is ${current.status}; only a failed deployment can be retried`,
+        );
+      }
+      const desired = to === 'BUILDING' ? 0 : Math.max(1, current.autoscaling_settings.min_replica);
+      return { to, reason: 'retried', patch: { desired_replicas: desired } };
+    });
+    return outcome ? this.settled(outcome) : this.current(d);
+  }
+
+  /** The deployment after a move: kicks the control loops when it moved; CONFLICT when refused. */
+  private settled(outcome: MoveOutcome): Deployment {
+    if (outcome.moved) {
+      this.deps.kick();
+      return outcome.deployment;
     }
-    this.deps.kick();
-    return out;
+    if (!outcome.current) throw new PlinthError('DEPLOYMENT_NOT_FOUND', 'the deployment was deleted');
+    throw new PlinthError(
+      'CONFLICT',
+      `${outcome.current.name} is ${outcome.current.status} and kept changing; try again`,
+    );
+  }
+
+  private async current(d: Deployment): Promise<Deployment> {
+    const current = await this.deps.store.getDeployment(d.id);
+    if (!current) throw new PlinthError('DEPLOYMENT_NOT_FOUND', `deployment ${d.name} was deleted`);
+    return current;
   }
 
   async rename(d: Deployment, name: string): Promise<Deployment> {
@@ -276,13 +296,15 @@ export function nextDeploymentName(existing: readonly string[]): string {
 /**
  * Asks for replicas for a deployment at zero (the status change a control plane acts on). A
  * gateway without control loops calls it too: the leading control plane hears of it from the store.
+ * Refused (nothing written) when the deployment is not at zero, or no longer (a concurrent
+ * deactivate wins over a wake that read it before).
  */
 export async function wakeFromZero(
   status: StatusRecorder,
   d: Deployment,
   replicas = Math.max(1, d.autoscaling_settings.min_replica),
   reason = 'woken by a request',
-): Promise<Deployment> {
-  if (d.status !== 'SCALED_TO_ZERO') return d;
-  return status.transition(d.id, 'WAKING_UP', reason, { desired_replicas: replicas });
+): Promise<MoveOutcome> {
+  if (!canWake(d.status)) return { moved: false, refusal: 'ILLEGAL', current: d };
+  return status.move(d, 'WAKING_UP', reason, { desired_replicas: replicas });
 }

@@ -3,6 +3,8 @@ import { test } from 'node:test';
 import { planReplicas, restartBackoffMs } from './plan.ts';
 import type { ActualReplica, ReplicaAction } from './plan.ts';
 import { nextStatus } from './status-rules.ts';
+import { DEPLOYMENT_STATUSES, canMove } from '../domain/deployment-status.ts';
+import type { ReplicaPhase } from '../runtime/backend.ts';
 import type { StatusInput } from './status-rules.ts';
 
 const r = (id: string, phase: ActualReplica['phase'], startedAtMs = 0): ActualReplica => ({
@@ -93,6 +95,39 @@ test('status rules follow the deployment state machine', () => {
     nextStatus({ ...base, status: 'LOADING_MODEL', consecutiveFailures: 2, phases: ['STARTING'] }),
     null,
   );
+});
+
+test('the status rules only ever pick a move the state machine allows', () => {
+  const phaseSets: ReplicaPhase[][] = [
+    [],
+    ['STARTING'],
+    ['READY'],
+    ['DRAINING'],
+    ['STARTING', 'READY'],
+    ['FAILED'],
+  ];
+  for (const status of DEPLOYMENT_STATUSES) {
+    for (const phases of phaseSets) {
+      for (const hasServed of [false, true]) {
+        for (const consecutiveFailures of [0, 2, 3, 5]) {
+          const decision = nextStatus({
+            status,
+            desired: 1,
+            phases,
+            hasServed,
+            consecutiveFailures,
+            lastFailure: 'x',
+          });
+          if (decision) {
+            assert.ok(
+              canMove(status, decision.status),
+              `${status} → ${decision.status} (phases ${phases.join(',')}, served ${hasServed}) is not in the table`,
+            );
+          }
+        }
+      }
+    }
+  }
 });
 
 test('a changed instance type replaces replicas one by one, new before old, never below the desired ready count', () => {

@@ -8,10 +8,10 @@ import { after, beforeEach, test } from 'node:test';
 import { ArtifactStore } from '../bundle/artifact-store.ts';
 import { DEFAULT_AUTOSCALING } from '../domain/autoscaling.ts';
 import { PlinthError } from '../domain/errors.ts';
-import type { DeploymentStatus } from '../domain/status.ts';
+import type { DeploymentStatus } from '../domain/deployment-status.ts';
 import type { Deployment, Model } from '../domain/types.ts';
 import { plinthHome } from '../home.ts';
-import type { ReplicaHandle, RuntimeBackend } from '../runtime/backend.ts';
+import { ScriptedBackend } from '../../test/support/scripted-backend.ts';
 import { openSqliteStore } from '../store/sqlite/open.ts';
 import { StatusRecorder } from '../store/status-recorder.ts';
 import type { Store } from '../store/store.ts';
@@ -21,43 +21,6 @@ import { PromotionController } from './promotion-controller.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'plinth-promo-'));
 after(() => rmSync(root, { recursive: true, force: true }));
-
-/** Ready replicas per deployment, as the test says. */
-class ScriptedBackend implements RuntimeBackend {
-  readonly name = 'scripted';
-  ready = new Map<string, number>();
-  capacity() {
-    return { cpu: 1, memoryBytes: 1, gpus: [] };
-  }
-  async start(): Promise<ReplicaHandle> {
-    throw new Error('not used');
-  }
-  async stop(): Promise<void> {}
-  list(deploymentId?: string): ReplicaHandle[] {
-    const n = deploymentId ? (this.ready.get(deploymentId) ?? 0) : 0;
-    return Array.from({ length: n }, (_, i) => ({
-      id: `r${i}`,
-      deploymentId: deploymentId!,
-      phase: 'READY' as const,
-      address: '127.0.0.1:1',
-      startedAtMs: 0,
-      readyAtMs: 0,
-      exit: null,
-      instanceType: '1x2',
-      gpus: [],
-    }));
-  }
-  watch() {
-    return () => {};
-  }
-  adopt(): ReplicaHandle[] {
-    return [];
-  }
-  describe(): string {
-    return 'scripted';
-  }
-  async close() {}
-}
 
 let store: Store;
 let backend: ScriptedBackend;
@@ -195,7 +158,7 @@ test('a candidate that fails leaves the environment on the old deployment', asyn
   const env = await store.updateEnvironment((await production()).id, { current_deployment_id: v1.id });
   const c = controller();
   await c.promote(model, env, v2, { requestedBy: 'admin' });
-  await store.updateDeployment(v2.id, { status: 'DEPLOY_FAILED' });
+  await store.transition(v2.id, { from: 'DEPLOYING', to: 'DEPLOY_FAILED', reason: 'replicas failed' });
   await tick(c, 1);
   assert.equal((await production()).current_deployment_id, v1.id);
   const [failed] = await store.listPromotions({ environment_id: env.id });

@@ -3,7 +3,7 @@
 // when the candidate is ready, and cleans up the previous deployment as the environment says.
 // All state is in the store, so a restarted server picks up where it stopped.
 import { PlinthError } from '../domain/errors.ts';
-import { isFailed } from '../domain/status.ts';
+import { isFailed } from '../domain/deployment-status.ts';
 import type { Deployment, Environment, Model, Promotion } from '../domain/types.ts';
 import type { RuntimeBackend } from '../runtime/backend.ts';
 import type { Store } from '../store/store.ts';

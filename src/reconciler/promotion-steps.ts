@@ -3,8 +3,8 @@
 //   WAITING_FOR_REPLICAS → (candidate has enough ready replicas) → RAMPING (gradual) or DONE
 //   RAMPING: traffic moves to the candidate in even steps until the ramp time is over → DONE
 //   a candidate that fails or loses every replica → FAILED; traffic stays (or goes back) on the old one
-import { isFailed } from '../domain/status.ts';
-import type { DeploymentStatus } from '../domain/status.ts';
+import { isDown } from '../domain/deployment-status.ts';
+import type { DeploymentStatus } from '../domain/deployment-status.ts';
 import type { Promotion } from '../domain/types.ts';
 import type { PromotionPatch } from '../store/store.ts';
 
@@ -41,12 +41,7 @@ function finish(
 export function stepPromotion(p: Promotion, o: CandidateObservation): PromotionPatch | null {
   if (p.status !== 'IN_PROGRESS') return null;
   if (o.status === undefined) return finish('FAILED', o.nowMs, 0, 'the candidate deployment was deleted');
-  if (
-    isFailed(o.status) ||
-    o.status === 'INACTIVE' ||
-    o.status === 'DEACTIVATING' ||
-    o.status === 'UNHEALTHY'
-  ) {
+  if (isDown(o.status)) {
     return finish(
       'FAILED',
       o.nowMs,

@@ -3,7 +3,7 @@
 // are restarted with backoff; repeated load failures end in DEPLOY_FAILED or UNHEALTHY.
 // Each pass is idempotent, and one failing deployment never stops the others.
 import { readBuildRecord } from '../builder/build-record.ts';
-import { RUNNING_STATUSES } from '../domain/status.ts';
+import { keepsReplicas } from '../domain/deployment-status.ts';
 import type { Deployment } from '../domain/types.ts';
 import type { PlinthHome } from '../home.ts';
 import type { LogSink } from '../observability/log-sink.ts';
@@ -126,7 +126,7 @@ export class Reconciler {
     // A development deployment applying a patch runs a candidate beside its replica: the patch
     // owns its replicas until it is done.
     if (d.status === 'UPDATING') return;
-    const desired = RUNNING_STATUSES.has(d.status) ? d.desired_replicas : 0;
+    const desired = keepsReplicas(d.status) ? d.desired_replicas : 0;
     const type = instanceTypeOf(d, this.deps.instanceTypes).name;
     const replicas = this.deps.backend.list(d.id).map((r) => ({
       ...r,
@@ -157,8 +157,9 @@ export class Reconciler {
     });
     if (decision) {
       const patch = decision.status === 'DEPLOY_FAILED' ? { desired_replicas: 0 } : {};
-      await this.deps.status.transition(d.id, decision.status, decision.reason, patch);
-      if (decision.status === 'DEPLOY_FAILED' || decision.status === 'UNHEALTHY') {
+      // Refused when another writer moved it meanwhile: the next pass decides again.
+      const outcome = await this.deps.status.move(d, decision.status, decision.reason, patch);
+      if (outcome.moved && (decision.status === 'DEPLOY_FAILED' || decision.status === 'UNHEALTHY')) {
         this.deps.logs.write(
           { model_id: d.model_id, deployment_id: d.id },
           'platform',
@@ -178,7 +179,7 @@ export class Reconciler {
       // Nothing to retry until someone sets it: the deployment fails, naming what is missing.
       const why = missingSecretsReason(secrets.missing);
       this.deps.logs.write({ model_id: d.model_id, deployment_id: d.id }, 'platform', 'ERROR', why);
-      await this.deps.status.transition(d.id, 'DEPLOY_FAILED', why, { desired_replicas: 0 });
+      await this.deps.status.move(d, 'DEPLOY_FAILED', why, { desired_replicas: 0 });
       return false;
     }
     let handle: ReplicaHandle;
@@ -205,10 +206,15 @@ export class Reconciler {
   /** A replica waits for capacity: its reason goes to the status (an event) and the logs, once. */
   private async recordPending(d: Deployment, reason: string): Promise<void> {
     if (this.pending.get(d.id) === reason) return;
-    this.pending.set(d.id, reason);
     const why = `waiting for capacity: ${reason}`;
+    // The reason is recorded with whatever status the deployment has now.
+    const noted = await this.deps.status.moveCurrent(d.id, (current) => ({
+      to: current.status,
+      reason: why,
+    }));
+    if (!noted?.moved) return;
+    this.pending.set(d.id, reason);
     this.deps.logs.write({ model_id: d.model_id, deployment_id: d.id }, 'platform', 'WARNING', why);
-    await this.deps.status.transition(d.id, d.status, why);
   }
 
   private async saveReplica(handle: ReplicaHandle): Promise<void> {

@@ -1,6 +1,8 @@
-// The deployment state machine's rules: given what the replicas are doing, which status the
-// deployment should show. Pure: the reconciler applies the result.
-import type { DeploymentStatus } from '../domain/status.ts';
+// Which status a deployment should show, given what its replicas are doing: the reconciler's half
+// of the state machine (domain/deployment-status.ts holds the legal moves). Pure: the reconciler
+// applies the result.
+import { followsReplicas } from '../domain/deployment-status.ts';
+import type { DeploymentStatus } from '../domain/deployment-status.ts';
 import type { ReplicaPhase } from '../runtime/backend.ts';
 
 /** Load failures in a row after which a deployment is given up on. */
@@ -20,21 +22,13 @@ export interface StatusDecision {
   reason: string;
 }
 
-const RECONCILED: ReadonlySet<DeploymentStatus> = new Set([
-  'DEPLOYING',
-  'LOADING_MODEL',
-  'ACTIVE',
-  'UNHEALTHY',
-  'WAKING_UP',
-]);
-
 export function nextStatus(input: StatusInput): StatusDecision | null {
   if (input.status === 'DEACTIVATING') {
     return input.phases.some((p) => p === 'STARTING' || p === 'READY' || p === 'DRAINING')
       ? null
       : { status: 'INACTIVE', reason: 'every replica stopped' };
   }
-  if (!RECONCILED.has(input.status)) return null;
+  if (!followsReplicas(input.status)) return null;
   const ready = input.phases.filter((p) => p === 'READY').length;
   const starting = input.phases.filter((p) => p === 'STARTING').length;
   if (input.consecutiveFailures >= MAX_LOAD_FAILURES && ready === 0) {

@@ -1,7 +1,7 @@
 // Converting between table rows and domain records. Pure.
 import { DEFAULT_PROMOTION_SETTINGS } from '../domain/autoscaling.ts';
 import type { AutoscalingSettings } from '../domain/autoscaling.ts';
-import type { DeploymentStatus } from '../domain/status.ts';
+import type { DeploymentStatus } from '../domain/deployment-status.ts';
 import type {
   ApiKey,
   ApiKeyScope,

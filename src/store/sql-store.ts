@@ -25,13 +25,30 @@ import type {
   EnvironmentPatch,
   LogQuery,
   MetricBucket,
+  MoveOutcome,
   NewApiKey,
   NewDeployment,
   PromotionPatch,
+  StatusMove,
   Store,
 } from './store.ts';
+import { canMove } from '../domain/deployment-status.ts';
 
 const now = (): string => new Date().toISOString();
+
+/** The deployments columns a patch writes (and the update time). */
+function deploymentColumns(patch: DeploymentPatch): Partial<Database['deployments']> {
+  const set: Partial<Database['deployments']> = { updated_at: now() };
+  if (patch.name !== undefined) set.name = patch.name;
+  if (patch.desired_replicas !== undefined) set.desired_replicas = patch.desired_replicas;
+  if (patch.has_served !== undefined) set.has_served = patch.has_served ? 1 : 0;
+  if (patch.instance_type_name !== undefined) set.instance_type_name = patch.instance_type_name;
+  if (patch.autoscaling_settings !== undefined)
+    set.autoscaling_json = JSON.stringify(patch.autoscaling_settings);
+  if (patch.bundle_sha256 !== undefined) set.bundle_sha256 = patch.bundle_sha256;
+  if (patch.config !== undefined) set.config_json = JSON.stringify(patch.config);
+  return set;
+}
 
 export class SqlStore implements Store {
   protected readonly db: Kysely<Database>;
@@ -127,20 +144,9 @@ export class SqlStore implements Store {
   }
 
   async updateDeployment(id: string, patch: DeploymentPatch): Promise<Deployment> {
-    const set: Partial<Database['deployments']> = { updated_at: now() };
-    if (patch.name !== undefined) set.name = patch.name;
-    if (patch.status !== undefined) set.status = patch.status;
-    if (patch.status_reason !== undefined) set.status_reason = patch.status_reason;
-    if (patch.desired_replicas !== undefined) set.desired_replicas = patch.desired_replicas;
-    if (patch.has_served !== undefined) set.has_served = patch.has_served ? 1 : 0;
-    if (patch.instance_type_name !== undefined) set.instance_type_name = patch.instance_type_name;
-    if (patch.autoscaling_settings !== undefined)
-      set.autoscaling_json = JSON.stringify(patch.autoscaling_settings);
-    if (patch.bundle_sha256 !== undefined) set.bundle_sha256 = patch.bundle_sha256;
-    if (patch.config !== undefined) set.config_json = JSON.stringify(patch.config);
     const row = await this.db
       .updateTable('deployments')
-      .set(set)
+      .set(deploymentColumns(patch))
       .where('id', '=', id)
       .returningAll()
       .executeTakeFirst()
@@ -155,6 +161,37 @@ export class SqlStore implements Store {
       });
     if (!row) throw new PlinthError('DEPLOYMENT_NOT_FOUND', `deployment ${id} not found`);
     return toDeployment(row);
+  }
+
+  async transition(id: string, move: StatusMove): Promise<MoveOutcome> {
+    if (!canMove(move.from, move.to)) {
+      return { moved: false, refusal: 'ILLEGAL', current: await this.getDeployment(id) };
+    }
+    return this.transaction(async (tx) => {
+      const row = await (tx as SqlStore).db
+        .updateTable('deployments')
+        .set({ ...deploymentColumns(move.patch ?? {}), status: move.to, status_reason: move.reason })
+        .where('id', '=', id)
+        .where('status', '=', move.from)
+        .returningAll()
+        .executeTakeFirst();
+      if (!row) {
+        const current = await tx.getDeployment(id);
+        return { moved: false, refusal: current ? 'STALE' : 'NOT_FOUND', current };
+      }
+      const deployment = toDeployment(row);
+      if (move.from !== move.to) {
+        await tx.recordEvent({
+          model_id: deployment.model_id,
+          deployment_id: id,
+          time: deployment.updated_at,
+          from_status: move.from,
+          to_status: move.to,
+          reason: move.reason,
+        });
+      }
+      return { moved: true, deployment, from: move.from };
+    });
   }
 
   async deleteDeployment(id: string): Promise<void> {

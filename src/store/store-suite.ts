@@ -46,13 +46,8 @@ export function runStoreSuite(name: string, open: () => Promise<Store>): void {
       const d = await store.createDeployment(deploymentOf(model.id));
       assert.equal(d.status, 'BUILDING');
       assert.deepEqual(await store.getDeployment(d.id), d);
-      const updated = await store.updateDeployment(d.id, {
-        status: 'ACTIVE',
-        desired_replicas: 1,
-        has_served: true,
-        status_reason: 'ready',
-      });
-      assert.equal(updated.status, 'ACTIVE');
+      const updated = await store.updateDeployment(d.id, { desired_replicas: 1, has_served: true });
+      assert.equal(updated.status, 'BUILDING');
       assert.equal(updated.desired_replicas, 1);
       assert.equal(updated.has_served, true);
       assert.deepEqual(updated.config, d.config);
@@ -62,7 +57,9 @@ export function runStoreSuite(name: string, open: () => Promise<Store>): void {
       });
       assert.equal(patched.bundle_sha256, 'f'.repeat(64));
       assert.deepEqual((await store.getDeployment(d.id))?.config, { model_name: 'hello', x: 1 });
-      assert.equal(patched.status, 'ACTIVE', 'fields not in the patch are kept');
+      assert.equal(patched.has_served, true, 'fields not in the patch are kept');
+      await store.transition(d.id, { from: 'BUILDING', to: 'DEPLOYING', reason: 'built' });
+      await store.transition(d.id, { from: 'DEPLOYING', to: 'ACTIVE', reason: 'ready' });
       const second = await store.createDeployment(deploymentOf(model.id, 'deployment-2'));
       assert.deepEqual(
         (await store.listDeployments({ model_id: model.id })).map((x) => x.id),
@@ -75,7 +72,74 @@ export function runStoreSuite(name: string, open: () => Promise<Store>): void {
       await assert.rejects(store.createDeployment(deploymentOf(model.id, 'deployment-2')), (err: unknown) => {
         return err instanceof PlinthError && err.code === 'CONFLICT';
       });
-      await assert.rejects(store.updateDeployment('dmissing', { status: 'ACTIVE' }), /not found/);
+      await assert.rejects(store.updateDeployment('dmissing', { desired_replicas: 1 }), /not found/);
+    });
+
+    test('a status move is compare-and-set: applied with its event, or refused with nothing written', async () => {
+      const model = await store.createModel('hello');
+      const d = await store.createDeployment(deploymentOf(model.id));
+      const built = await store.transition(d.id, {
+        from: 'BUILDING',
+        to: 'DEPLOYING',
+        reason: 'build finished',
+        patch: { desired_replicas: 2 },
+      });
+      assert.ok(built.moved);
+      assert.equal(built.deployment.status, 'DEPLOYING');
+      assert.equal(built.deployment.status_reason, 'build finished');
+      assert.equal(built.deployment.desired_replicas, 2, 'the patch is written with the move');
+      assert.deepEqual(
+        (await store.listEvents(d.id)).map((e) => [e.from_status, e.to_status, e.reason]),
+        [['BUILDING', 'DEPLOYING', 'build finished']],
+      );
+
+      const stale = await store.transition(d.id, { from: 'BUILDING', to: 'BUILD_FAILED', reason: 'late' });
+      assert.equal(stale.moved, false);
+      assert.equal(!stale.moved && stale.refusal, 'STALE');
+      assert.equal(!stale.moved && stale.current?.status, 'DEPLOYING');
+
+      const illegal = await store.transition(d.id, { from: 'DEPLOYING', to: 'BUILDING', reason: 'no' });
+      assert.equal(!illegal.moved && illegal.refusal, 'ILLEGAL');
+      const after = (await store.getDeployment(d.id))!;
+      assert.equal(after.status, 'DEPLOYING');
+      assert.equal(after.status_reason, 'build finished', 'a refused move writes nothing');
+      assert.equal((await store.listEvents(d.id)).length, 1, 'and records no event');
+
+      const note = await store.transition(d.id, {
+        from: 'DEPLOYING',
+        to: 'DEPLOYING',
+        reason: 'waiting for capacity',
+      });
+      assert.ok(note.moved, 'a same-status move updates the reason');
+      assert.equal((await store.getDeployment(d.id))!.status_reason, 'waiting for capacity');
+      assert.equal((await store.listEvents(d.id)).length, 1, 'without an event');
+
+      const missing = await store.transition('dmissing', {
+        from: 'ACTIVE',
+        to: 'SCALED_TO_ZERO',
+        reason: 'idle',
+      });
+      assert.equal(!missing.moved && missing.refusal, 'NOT_FOUND');
+    });
+
+    test('of two writers moving from the same status, exactly one wins', async () => {
+      const model = await store.createModel('hello');
+      const d = await store.createDeployment(deploymentOf(model.id));
+      await store.transition(d.id, { from: 'BUILDING', to: 'DEPLOYING', reason: 'built' });
+      await store.transition(d.id, { from: 'DEPLOYING', to: 'ACTIVE', reason: 'ready' });
+      await store.transition(d.id, { from: 'ACTIVE', to: 'SCALED_TO_ZERO', reason: 'idle' });
+      // A wake and a deactivate that both read SCALED_TO_ZERO.
+      const [wake, deactivate] = await Promise.all([
+        store.transition(d.id, { from: 'SCALED_TO_ZERO', to: 'WAKING_UP', reason: 'a request' }),
+        store.transition(d.id, { from: 'SCALED_TO_ZERO', to: 'DEACTIVATING', reason: 'deactivated' }),
+      ]);
+      assert.equal([wake, deactivate].filter((o) => o.moved).length, 1);
+      const winner = wake.moved ? 'WAKING_UP' : 'DEACTIVATING';
+      assert.equal((await store.getDeployment(d.id))!.status, winner);
+      assert.equal(
+        (await store.listEvents(d.id)).filter((e) => e.from_status === 'SCALED_TO_ZERO').length,
+        1,
+      );
     });
 
     test('a transaction that throws leaves nothing behind', async () => {

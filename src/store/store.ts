@@ -15,7 +15,7 @@ import type {
   Promotion,
   ReplicaRecord,
 } from '../domain/types.ts';
-import type { DeploymentStatus } from '../domain/status.ts';
+import type { DeploymentStatus } from '../domain/deployment-status.ts';
 
 export interface NewDeployment {
   /** Chosen by the caller when files must be laid out before the record exists. */
@@ -30,12 +30,11 @@ export interface NewDeployment {
   autoscaling_settings: AutoscalingSettings;
 }
 
+/** Fields a plain update may change; the status changes only through `transition`. */
 export type DeploymentPatch = Partial<
   Pick<
     Deployment,
     | 'name'
-    | 'status'
-    | 'status_reason'
     | 'desired_replicas'
     | 'has_served'
     | 'autoscaling_settings'
@@ -58,6 +57,21 @@ export type PromotionPatch = Partial<
     'status' | 'phase' | 'traffic_percent' | 'reason' | 'ramp_started_at' | 'finished_at' | 'to_deployment_id'
   >
 >;
+
+/** A status change asked of the store: applied only when the deployment is still `from` and the table allows it. */
+export interface StatusMove {
+  from: DeploymentStatus;
+  to: DeploymentStatus;
+  /** Becomes the deployment's status_reason and its event's reason. */
+  reason: string;
+  /** Other fields written in the same update. */
+  patch?: DeploymentPatch;
+}
+
+/** What became of a move: applied, or refused (an illegal move, a stale `from`, a deleted deployment). */
+export type MoveOutcome =
+  | { moved: true; deployment: Deployment; from: DeploymentStatus }
+  | { moved: false; refusal: 'ILLEGAL' | 'STALE' | 'NOT_FOUND'; current: Deployment | undefined };
 
 export interface DeploymentFilter {
   model_id?: string;
@@ -119,6 +133,11 @@ export interface Store {
   getDeployment(id: string): Promise<Deployment | undefined>;
   listDeployments(filter?: DeploymentFilter): Promise<Deployment[]>;
   updateDeployment(id: string, patch: DeploymentPatch): Promise<Deployment>;
+  /**
+   * Compare-and-set of the status: moves the deployment `from` → `to` (with `patch`, and an event
+   * when the status changes) in one transaction, or refuses without writing anything.
+   */
+  transition(id: string, move: StatusMove): Promise<MoveOutcome>;
   deleteDeployment(id: string): Promise<void>;
 
   listEnvironments(modelId: string): Promise<Environment[]>;

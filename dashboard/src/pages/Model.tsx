@@ -1,6 +1,7 @@
 // One model: a card per environment (what it serves, status, replicas, URL and curl, a promotion
 // in progress with its split and a cancel button), the deployments table with its actions, and
 // the production autoscaling settings — every change through the management API.
+import { canWake, isInactive } from '../../../src/domain/deployment-status.ts';
 import { useState } from 'react';
 import { api } from '../api.ts';
 import type { Deployment, Environment } from '../api.ts';
@@ -173,7 +174,7 @@ export function ModelPage({ model }: { model: string }) {
                     Promote
                   </button>
                 )}
-                {(d.status === 'INACTIVE' || d.status === 'SCALED_TO_ZERO') && (
+                {(isInactive(d.status) || canWake(d.status)) && (
                   <button
                     onClick={() =>
                       setPending({
@@ -186,7 +187,7 @@ export function ModelPage({ model }: { model: string }) {
                     Activate
                   </button>
                 )}
-                {d.status !== 'INACTIVE' && !d.environment && (
+                {!isInactive(d.status) && !d.environment && (
                   <button
                     onClick={() =>
                       setPending({

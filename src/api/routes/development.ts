@@ -56,7 +56,7 @@ export function developmentRoutes(app: FastifyInstance, ctx: ApiContext): void {
         'request body',
       );
       const until = ctx.development.keepAwake(d.id, body.seconds);
-      if (d.status === 'SCALED_TO_ZERO') await ctx.lifecycle.wake(d, 1, 'a watch is running');
+      await ctx.lifecycle.wake(d, 1, 'a watch is running');
       return { deployment_id: d.id, awake_until: new Date(until).toISOString() };
     },
   );

@@ -2,6 +2,7 @@
 // default) follow its phases until it is ACTIVE or failed, and print how to call it.
 import type { Command } from 'commander';
 import ora from 'ora';
+import { isFailedOrUnhealthy } from '../../domain/deployment-status.ts';
 import { packDirectory } from '../../bundle/pack.ts';
 import { ApiClient } from '../api-client.ts';
 import type { DeploymentInfo } from '../api-client.ts';
@@ -31,8 +32,6 @@ const PHASES: Record<string, string> = {
   LOADING_MODEL: 'Loading the model',
   WAKING_UP: 'Waking up',
 };
-
-const FAILED = new Set(['BUILD_FAILED', 'DEPLOY_FAILED', 'FAILED', 'UNHEALTHY']);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -70,7 +69,7 @@ export async function pushModel(
     ? await client.getDeployment(model.modelName, 'production').catch(() => undefined)
     : undefined;
   let deployment =
-    current && current.bundle_sha256 === bundle.sha256 && !FAILED.has(current.status)
+    current && current.bundle_sha256 === bundle.sha256 && !isFailedOrUnhealthy(current.status)
       ? current
       : await client.createDeployment(model.modelName, {
           bundle_sha256: bundle.sha256,
@@ -100,12 +99,12 @@ export async function pushModel(
       const phase = PHASES[deployment.status];
       if (phase) progress.phase(`${phase}…`);
     }
-    if (deployment.status === 'ACTIVE' || FAILED.has(deployment.status)) break;
+    if (deployment.status === 'ACTIVE' || isFailedOrUnhealthy(deployment.status)) break;
     await sleep(150);
     deployment = await client.getDeployment(deployment.model_id, deployment.id);
   }
   const elapsedMs = Date.now() - started;
-  if (FAILED.has(deployment.status)) {
+  if (isFailedOrUnhealthy(deployment.status)) {
     progress.done(false, `${deployment.name} is ${deployment.status}`);
     throw new UserError(
       `${model.modelName} ${deployment.name} (${deployment.id}) is ${deployment.status}: ${deployment.status_reason ?? 'no reason recorded'}\n` +

@@ -1,0 +1,104 @@
+// Lifecycle commands over a real SQLite store: status changes are compare-and-set, so a command
+// acting on a deployment it read before another writer moved it never undoes that writer's move.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, beforeEach, test } from 'node:test';
+import { ScriptedBackend } from '../../test/support/scripted-backend.ts';
+import { ArtifactStore } from '../bundle/artifact-store.ts';
+import { DEFAULT_AUTOSCALING } from '../domain/autoscaling.ts';
+import type { DeploymentStatus } from '../domain/deployment-status.ts';
+import { BUILT_IN_INSTANCE_TYPES } from '../domain/instance-types.ts';
+import type { Deployment } from '../domain/types.ts';
+import { plinthHome } from '../home.ts';
+import { openSqliteStore } from '../store/sqlite/open.ts';
+import { StatusRecorder } from '../store/status-recorder.ts';
+import type { Store } from '../store/store.ts';
+import { Lifecycle, wakeFromZero } from './lifecycle.ts';
+
+const root = mkdtempSync(join(tmpdir(), 'plinth-lifecycle-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+
+let store: Store;
+let status: StatusRecorder;
+let lifecycle: Lifecycle;
+let kicks: number;
+
+beforeEach(async () => {
+  store = await openSqliteStore(':memory:');
+  status = new StatusRecorder(store);
+  const home = plinthHome(mkdtempSync(join(root, 'home-')));
+  kicks = 0;
+  lifecycle = new Lifecycle({
+    store,
+    artifacts: new ArtifactStore(home.bundles),
+    home,
+    backend: new ScriptedBackend(),
+    status,
+    kick: () => kicks++,
+    resetFailures: () => {},
+    instanceTypes: BUILT_IN_INSTANCE_TYPES,
+  });
+});
+
+/** A deployment walked through the table to `path`'s last status. */
+async function deploymentAt(...path: DeploymentStatus[]): Promise<Deployment> {
+  const model = await store.createModel(`m${Math.random().toString(36).slice(2, 8)}`);
+  let d = await store.createDeployment({
+    model_id: model.id,
+    name: 'deployment-1',
+    status: 'BUILDING',
+    is_development: false,
+    bundle_sha256: 'b'.repeat(64),
+    config: {},
+    instance_type_name: '1x2',
+    autoscaling_settings: { ...DEFAULT_AUTOSCALING },
+  });
+  for (const to of path) {
+    const outcome = await status.move(d, to, `to ${to}`);
+    assert.ok(outcome.moved, `${d.status} → ${to}`);
+    d = outcome.deployment;
+  }
+  return d;
+}
+
+test('a wake that read the deployment before a deactivate does not undo the deactivate', async () => {
+  const atZero = await deploymentAt('DEPLOYING', 'ACTIVE', 'SCALED_TO_ZERO');
+  await lifecycle.deactivate(atZero);
+  const woken = await lifecycle.wake(atZero); // still holds the SCALED_TO_ZERO it read
+  assert.equal(woken.status, 'DEACTIVATING');
+  const stored = (await store.getDeployment(atZero.id))!;
+  assert.equal(stored.status, 'DEACTIVATING');
+  assert.equal(stored.desired_replicas, 0, 'no replica asked for');
+  assert.equal((await wakeFromZero(status, atZero)).moved, false, "the gateway's wake is refused too");
+});
+
+test('a deactivate that read the deployment before a wake deactivates what the wake made', async () => {
+  const atZero = await deploymentAt('DEPLOYING', 'ACTIVE', 'SCALED_TO_ZERO');
+  await lifecycle.wake(atZero);
+  const out = await lifecycle.deactivate(atZero);
+  assert.equal(out.status, 'DEACTIVATING');
+  assert.deepEqual(
+    (await store.listEvents(atZero.id)).slice(-2).map((e) => `${e.from_status}→${e.to_status}`),
+    ['SCALED_TO_ZERO→WAKING_UP', 'WAKING_UP→DEACTIVATING'],
+  );
+});
+
+test('scaling to zero a deployment that moved meanwhile writes nothing', async () => {
+  const active = await deploymentAt('DEPLOYING', 'ACTIVE');
+  await lifecycle.deactivate(active);
+  await lifecycle.scaleToZero(active, 'idle'); // the autoscaler read ACTIVE
+  assert.equal((await store.getDeployment(active.id))!.status, 'DEACTIVATING');
+});
+
+test('activate, retry and their refusals follow the table', async () => {
+  const inactive = await deploymentAt('DEPLOYING', 'ACTIVE', 'DEACTIVATING', 'INACTIVE');
+  assert.equal((await lifecycle.activate(inactive)).status, 'DEPLOYING');
+  const failed = await deploymentAt('DEPLOYING', 'DEPLOY_FAILED');
+  await assert.rejects(lifecycle.activate(failed), /retry it instead/);
+  assert.equal((await lifecycle.retry(failed)).status, 'DEPLOYING');
+  const active = await deploymentAt('DEPLOYING', 'ACTIVE');
+  await assert.rejects(lifecycle.retry(active), /only a failed deployment can be retried/);
+  assert.ok(kicks >= 2, 'each applied move wakes the control loops');
+});
