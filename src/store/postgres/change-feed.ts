@@ -9,20 +9,48 @@ export const CHANNEL = 'plinth_changes';
 
 export type ChangeTopic = 'deployments' | 'environments' | 'replicas' | 'api_keys' | '*';
 
-const TOPICS: Partial<Record<keyof Store, ChangeTopic>> = {
+/** What each store method announces (null: a read, or a write no other process acts on). Every method is listed, so a new one must be classified. */
+const TOPICS: Record<keyof Store, ChangeTopic | null> = {
+  transaction: '*',
   createModel: 'environments',
+  getModel: null,
+  listModels: null,
   deleteModel: 'deployments',
   createDeployment: 'deployments',
+  getDeployment: null,
+  listDeployments: null,
   updateDeployment: 'deployments',
+  transition: 'deployments',
   deleteDeployment: 'deployments',
+  listEnvironments: null,
+  getEnvironment: null,
   createEnvironment: 'environments',
   updateEnvironment: 'environments',
   deleteEnvironment: 'environments',
   createPromotion: 'environments',
   updatePromotion: 'environments',
+  listPromotions: null,
   upsertReplica: 'replicas',
+  listReplicas: null,
+  recordEvent: null,
+  listEvents: null,
+  createApiKey: null,
+  findApiKeyByHash: null,
+  listApiKeys: null,
   revokeApiKey: 'api_keys',
-  transaction: '*',
+  putSecret: null,
+  getSecretCiphertext: null,
+  listSecrets: null,
+  deleteSecret: null,
+  appendLogs: null,
+  queryLogs: null,
+  pruneLogs: null,
+  saveMetricBuckets: null,
+  queryMetricBuckets: null,
+  pruneMetricBuckets: null,
+  reportConcurrency: null,
+  listConcurrency: null,
+  close: null,
 };
 
 /** The store, announcing each of its writes with `notify` once the write is done. */
