@@ -6,6 +6,9 @@ import type { ApiKey, Model } from '../domain/types.ts';
 import { mayCallModel } from './access.ts';
 import type { Store } from '../store/store.ts';
 
+/** Where API keys (their hashes) are kept. */
+export type KeyStore = Pick<Store, 'createApiKey' | 'findApiKeyByHash' | 'revokeApiKey'>;
+
 export function hashApiKey(key: string): string {
   return createHash('sha256').update(key).digest('hex');
 }
@@ -32,7 +35,7 @@ export class Authenticator {
 
   /** `freeFailures`: failed attempts a client may make in a minute before answers slow down. */
   constructor(
-    private readonly store: Store,
+    private readonly store: KeyStore,
     private readonly freeFailures = 20,
   ) {}
 

@@ -10,8 +10,14 @@ import { ConcurrencyWindows } from './concurrency-windows.ts';
 import { decideScale, scaleForQueue } from './policy.ts';
 import type { PolicyState, ScaleDecision } from './policy.ts';
 
+/** What the autoscaler reads and writes. */
+export type ScaleStore = Pick<
+  Store,
+  'getDeployment' | 'listDeployments' | 'listPromotions' | 'updateDeployment'
+>;
+
 export interface AutoscalerDeps {
-  store: Store;
+  store: ScaleStore;
   lifecycle: Lifecycle;
   logs: LogSink;
   /** Requests in flight plus queued for a deployment, now. */

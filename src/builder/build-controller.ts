@@ -11,11 +11,14 @@ import { writeBuildRecord } from './build-record.ts';
 import { buildApp } from './build-app.ts';
 import { BuildError } from './node-environment.ts';
 
+/** Where the builder finds deployments to build. */
+export type BuildQueue = Pick<Store, 'listDeployments'>;
+
 export class BuildController {
   private readonly running = new Set<string>();
 
   constructor(
-    private readonly store: Store,
+    private readonly store: BuildQueue,
     private readonly home: PlinthHome,
     private readonly status: StatusRecorder,
     private readonly logs: LogSink,

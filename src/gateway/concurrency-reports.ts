@@ -5,6 +5,9 @@
 import { randomBytes } from 'node:crypto';
 import type { Store } from '../store/store.ts';
 
+/** Where gateways leave what they count and read what the others counted. */
+export type ConcurrencyLedger = Pick<Store, 'reportConcurrency' | 'listConcurrency'>;
+
 const STALE_MS = 3000;
 
 export class ConcurrencyReports {
@@ -14,7 +17,7 @@ export class ConcurrencyReports {
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly store: Store,
+    private readonly store: ConcurrencyLedger,
     /** This gateway's own count per deployment. */
     private readonly local: () => Map<string, number>,
     name = 'gateway',

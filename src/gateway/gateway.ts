@@ -6,13 +6,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { errorBody, isPlinthError, PlinthError } from '../domain/errors.ts';
 import { canWake, isFailed, isInactive } from '../domain/deployment-status.ts';
 import type { Deployment, Model, RequestMeasure } from '../domain/types.ts';
-import type { Store } from '../store/store.ts';
 import { Activator } from './activator.ts';
 import type { Lease } from './activator.ts';
 import { proxyToReplica, readSmallBody, ReplicaPools, UpstreamError } from './proxy.ts';
 import type { ProxyOutcome } from './proxy.ts';
 import { TargetResolver } from './resolver.ts';
-import type { ResolvedTarget } from './resolver.ts';
+import type { ResolvedTarget, RouteReader } from './resolver.ts';
 import { matchInference } from './routing.ts';
 import type { InferenceRoute } from './routing.ts';
 
@@ -81,7 +80,7 @@ export class Gateway {
   private readonly splitCredit = new Map<string, number>();
   private readonly options: Required<GatewayOptions>;
 
-  constructor(store: Store, options: GatewayOptions = {}) {
+  constructor(store: RouteReader, options: GatewayOptions = {}) {
     this.resolver = new TargetResolver(store);
     this.options = {
       maxQueue: options.maxQueue ?? 1000,

@@ -6,6 +6,12 @@ import type { Deployment, Model } from '../domain/types.ts';
 import type { Store } from '../store/store.ts';
 import type { InferenceRoute } from './routing.ts';
 
+/** What the gateway reads to resolve a request to a deployment. */
+export type RouteReader = Pick<
+  Store,
+  'getModel' | 'getDeployment' | 'getEnvironment' | 'listDeployments' | 'listPromotions'
+>;
+
 export interface ResolvedTarget {
   model: Model;
   deployment: Deployment;
@@ -28,7 +34,7 @@ export class TargetResolver {
   /** The last answer per route, used only while the store cannot be reached. */
   private readonly lastGood = new Map<string, ResolvedTarget>();
 
-  constructor(private readonly store: Store) {}
+  constructor(private readonly store: RouteReader) {}
 
   invalidate(): void {
     this.cache.clear();

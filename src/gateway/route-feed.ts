@@ -9,6 +9,9 @@ import type { Store } from '../store/store.ts';
 import type { ChangeTopic } from '../store/postgres/change-feed.ts';
 import type { Gateway, ReadyReplica } from './gateway.ts';
 
+/** What a gateway that runs no replicas reads its routes and statuses from. */
+export type RouteSource = Pick<Store, 'listDeployments' | 'listReplicas'>;
+
 export interface RouteFeedOptions {
   /** Whether replica routes come from the store (false where the runtime backend gives them). */
   replicas: boolean;
@@ -25,7 +28,7 @@ export class RouteFeed {
   private pending: Set<ChangeTopic> | null = null;
 
   constructor(
-    private readonly store: Store,
+    private readonly store: RouteSource,
     private readonly gateway: Gateway,
     private readonly options: RouteFeedOptions,
   ) {}

@@ -3,6 +3,9 @@
 import type { LogLevel, LogSource, NewLogRecord } from '../domain/types.ts';
 import type { Store } from '../store/store.ts';
 
+/** Where log records are written. */
+export type LogWriter = Pick<Store, 'appendLogs'>;
+
 export interface LogTarget {
   model_id: string;
   deployment_id: string;
@@ -10,7 +13,7 @@ export interface LogTarget {
 }
 
 export class LogSink {
-  private readonly store: Store;
+  private readonly store: LogWriter;
   private pending: NewLogRecord[] = [];
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
@@ -18,7 +21,7 @@ export class LogSink {
   /** Hides secret values in every line (a model may print one). */
   mask: (text: string) => string = (text) => text;
 
-  constructor(store: Store, flushMs = 100) {
+  constructor(store: LogWriter, flushMs = 100) {
     this.store = store;
     this.flushMs = flushMs;
   }

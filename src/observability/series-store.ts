@@ -6,6 +6,9 @@ import type { Store } from '../store/store.ts';
 import { addGpu, addRequest, addSecond, addUsage, emptyBucket, mergeBuckets, toPoint } from './series.ts';
 import type { BucketData, RequestObservation, SecondSample, SeriesPoint } from './series.ts';
 
+/** Where closed metric buckets are kept. */
+export type BucketStore = Pick<Store, 'saveMetricBuckets' | 'queryMetricBuckets' | 'pruneMetricBuckets'>;
+
 export const RESOLUTIONS = [
   { seconds: 10, keepMs: 3600_000 },
   { seconds: 300, keepMs: 7 * 86_400_000 },
@@ -28,7 +31,7 @@ export class SeriesStore {
   private closed: OpenBucket[] = [];
 
   constructor(
-    private readonly store: Store,
+    private readonly store: BucketStore,
     private readonly clock: () => number = Date.now,
   ) {}
 

@@ -10,9 +10,10 @@ import type { GpuUsage } from './gpu-usage.ts';
 import { Metrics } from './metrics.ts';
 import type { DeploymentSample } from './metrics.ts';
 import { SeriesStore } from './series-store.ts';
+import type { BucketStore } from './series-store.ts';
 
 export interface TelemetryOptions {
-  store: Store;
+  store: BucketStore & Pick<Store, 'getModel' | 'listDeployments' | 'listEnvironments' | 'pruneLogs'>;
   backend: RuntimeBackend;
   /** Requests in flight plus queued for a deployment, now. */
   concurrency: (deploymentId: string) => number;

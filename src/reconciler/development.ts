@@ -29,8 +29,11 @@ import { declaredSecrets, instanceTypeOf, missingSecretsReason, replicaSpec } fr
 import type { InstanceType } from '../domain/instance-types.ts';
 import { unpatchableChanges } from './patch-scope.ts';
 
+/** What live reload reads and writes of a development deployment. */
+export type DevelopmentStore = Pick<Store, 'getDeployment' | 'listDeployments' | 'updateDeployment'>;
+
 export interface DevelopmentDeps {
-  store: Store;
+  store: DevelopmentStore;
   artifacts: ArtifactStore;
   home: PlinthHome;
   backend: RuntimeBackend;

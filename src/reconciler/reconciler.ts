@@ -16,6 +16,12 @@ import { declaredSecrets, instanceTypeOf, missingSecretsReason, replicaSpec } fr
 import type { InstanceType } from '../domain/instance-types.ts';
 import { nextStatus } from './status-rules.ts';
 
+/** What the reconciler reads of deployments and records of replicas. */
+export type ReplicaLedger = Pick<
+  Store,
+  'getDeployment' | 'listDeployments' | 'updateDeployment' | 'listReplicas' | 'upsertReplica'
+>;
+
 interface FailureRecord {
   count: number;
   last: string | null;
@@ -23,7 +29,7 @@ interface FailureRecord {
 }
 
 export interface ReconcilerDeps {
-  store: Store;
+  store: ReplicaLedger;
   backend: RuntimeBackend;
   home: PlinthHome;
   status: StatusRecorder;

@@ -6,6 +6,9 @@ import type { SecretInfo } from '../domain/types.ts';
 import type { Store } from '../store/store.ts';
 import type { SecretBox } from './secret-box.ts';
 
+/** Where secrets' ciphertexts are kept. */
+export type SecretStore = Pick<Store, 'putSecret' | 'getSecretCiphertext' | 'listSecrets' | 'deleteSecret'>;
+
 export const SECRET_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,127}$/;
 export const MASK = '****';
 /** Values shorter than this are not masked (they would mask ordinary words). */
@@ -15,7 +18,7 @@ export class Vault {
   private values = new Map<string, string>();
 
   constructor(
-    private readonly store: Store,
+    private readonly store: SecretStore,
     private readonly box: SecretBox,
   ) {}
 

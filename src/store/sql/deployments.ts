@@ -1,0 +1,136 @@
+// The deployments table, and the one place a deployment's status changes: a compare-and-set move
+// that the state machine's table allows, written with its event in one transaction.
+import type { Updateable } from 'kysely';
+import { canMove } from '../../domain/deployment-status.ts';
+import type { DeploymentStatus } from '../../domain/deployment-status.ts';
+import { PlinthError } from '../../domain/errors.ts';
+import { newId } from '../../domain/ids.ts';
+import type { Deployment } from '../../domain/types.ts';
+import type { DeploymentsTable } from '../schema.ts';
+import type { DeploymentFilter, DeploymentPatch, MoveOutcome, NewDeployment, StatusMove } from '../store.ts';
+import { columnMap, flag, json, num, same } from './column-map.ts';
+import type { Db } from './db.ts';
+import { inTransaction, isUniqueViolation, now } from './db.ts';
+import { recordEvent } from './events.ts';
+
+const columns = columnMap<Deployment, DeploymentsTable>({
+  id: same('id'),
+  model_id: same('model_id'),
+  name: same('name'),
+  status: same<DeploymentStatus>('status'),
+  status_reason: same('status_reason'),
+  is_development: flag('is_development'),
+  has_served: flag('has_served'),
+  bundle_sha256: same('bundle_sha256'),
+  config: json('config_json'),
+  instance_type_name: same('instance_type_name'),
+  autoscaling_settings: json('autoscaling_json'),
+  desired_replicas: num('desired_replicas'),
+  created_at: same('created_at'),
+  updated_at: same('updated_at'),
+});
+
+const toDeployment = (row: object): Deployment => columns.fromRow(row);
+
+/** The columns a patch writes, with the update time. */
+function patchColumns(patch: DeploymentPatch): Updateable<DeploymentsTable> {
+  return { ...columns.toPatch(patch), updated_at: now() };
+}
+
+function nameTaken(name: string | undefined): (err: unknown) => never {
+  return (err) => {
+    if (isUniqueViolation(err)) {
+      throw new PlinthError('CONFLICT', `a deployment named "${name}" already exists for this model`);
+    }
+    throw err;
+  };
+}
+
+export async function createDeployment(db: Db, input: NewDeployment): Promise<Deployment> {
+  const time = now();
+  const deployment: Deployment = {
+    ...input,
+    id: input.id ?? newId('d'),
+    status_reason: null,
+    has_served: false,
+    desired_replicas: 0,
+    created_at: time,
+    updated_at: time,
+  };
+  await db.insertInto('deployments').values(columns.toRow(deployment)).execute().catch(nameTaken(input.name));
+  return deployment;
+}
+
+export async function getDeployment(db: Db, id: string): Promise<Deployment | undefined> {
+  const row = await db.selectFrom('deployments').selectAll().where('id', '=', id).executeTakeFirst();
+  return row && toDeployment(row);
+}
+
+export async function listDeployments(db: Db, filter: DeploymentFilter = {}): Promise<Deployment[]> {
+  let q = db.selectFrom('deployments').selectAll();
+  if (filter.model_id) q = q.where('model_id', '=', filter.model_id);
+  if (filter.statuses) {
+    if (filter.statuses.length === 0) return [];
+    q = q.where('status', 'in', [...filter.statuses]);
+  }
+  const rows = await q.orderBy('created_at').orderBy('id').execute();
+  return rows.map(toDeployment);
+}
+
+export async function updateDeployment(db: Db, id: string, patch: DeploymentPatch): Promise<Deployment> {
+  const row = await db
+    .updateTable('deployments')
+    .set(patchColumns(patch))
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirst()
+    .catch(nameTaken(patch.name));
+  if (!row) throw new PlinthError('DEPLOYMENT_NOT_FOUND', `deployment ${id} not found`);
+  return toDeployment(row);
+}
+
+export async function transition(db: Db, id: string, move: StatusMove): Promise<MoveOutcome> {
+  if (!canMove(move.from, move.to)) {
+    return { moved: false, refusal: 'ILLEGAL', current: await getDeployment(db, id) };
+  }
+  return inTransaction(db, async (tx) => {
+    const row = await tx
+      .updateTable('deployments')
+      .set({ ...patchColumns(move.patch ?? {}), status: move.to, status_reason: move.reason })
+      .where('id', '=', id)
+      .where('status', '=', move.from)
+      .returningAll()
+      .executeTakeFirst();
+    if (!row) {
+      const current = await getDeployment(tx, id);
+      return { moved: false, refusal: current ? 'STALE' : 'NOT_FOUND', current };
+    }
+    const deployment = toDeployment(row);
+    if (move.from !== move.to) {
+      await recordEvent(tx, {
+        model_id: deployment.model_id,
+        deployment_id: id,
+        time: deployment.updated_at,
+        from_status: move.from,
+        to_status: move.to,
+        reason: move.reason,
+      });
+    }
+    return { moved: true, deployment, from: move.from };
+  });
+}
+
+/** Deletes a deployment with its replicas, events and logs; environments that pointed at it point nowhere. */
+export function deleteDeployment(db: Db, id: string): Promise<void> {
+  return inTransaction(db, async (tx) => {
+    await tx
+      .updateTable('environments')
+      .set({ current_deployment_id: null })
+      .where('current_deployment_id', '=', id)
+      .execute();
+    await tx.deleteFrom('replicas').where('deployment_id', '=', id).execute();
+    await tx.deleteFrom('events').where('deployment_id', '=', id).execute();
+    await tx.deleteFrom('logs').where('deployment_id', '=', id).execute();
+    await tx.deleteFrom('deployments').where('id', '=', id).execute();
+  });
+}

@@ -1,0 +1,52 @@
+// The metric_buckets table: one time bucket of a metric series per scope, resolution and start.
+import type { MetricBucketsTable } from '../schema.ts';
+import type { MetricBucket } from '../store.ts';
+import { columnMap, json, num, same } from './column-map.ts';
+import type { Db } from './db.ts';
+
+const columns = columnMap<MetricBucket, MetricBucketsTable>({
+  scope: same('scope'),
+  resolution_s: num('resolution_s'),
+  start_ms: num('start_ms'),
+  data: json<unknown>('data_json'),
+});
+
+/** Writes buckets, replacing any with the same scope, resolution and start. */
+export async function saveMetricBuckets(db: Db, buckets: readonly MetricBucket[]): Promise<void> {
+  if (buckets.length === 0) return;
+  await db
+    .insertInto('metric_buckets')
+    .values(buckets.map((b) => columns.toRow(b)))
+    .onConflict((oc) =>
+      oc
+        .columns(['scope', 'resolution_s', 'start_ms'])
+        .doUpdateSet((eb) => ({ data_json: eb.ref('excluded.data_json') })),
+    )
+    .execute();
+}
+
+export async function queryMetricBuckets(
+  db: Db,
+  query: { scope: string; resolution_s: number; from_ms: number; to_ms: number },
+): Promise<MetricBucket[]> {
+  const rows = await db
+    .selectFrom('metric_buckets')
+    .selectAll()
+    .where('scope', '=', query.scope)
+    .where('resolution_s', '=', query.resolution_s)
+    .where('start_ms', '>=', query.from_ms)
+    .where('start_ms', '<', query.to_ms)
+    .orderBy('start_ms')
+    .execute();
+  return rows.map((r) => columns.fromRow(r));
+}
+
+/** Deletes buckets of a resolution that started before `before_ms`. */
+export async function pruneMetricBuckets(db: Db, resolution_s: number, before_ms: number): Promise<number> {
+  const r = await db
+    .deleteFrom('metric_buckets')
+    .where('resolution_s', '=', resolution_s)
+    .where('start_ms', '<', before_ms)
+    .executeTakeFirst();
+  return Number(r.numDeletedRows);
+}
