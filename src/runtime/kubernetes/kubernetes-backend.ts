@@ -16,7 +16,7 @@ import type {
   ReplicaSpec,
   RuntimeBackend,
 } from '../backend.ts';
-import { waitUntilReady } from '../local/readiness.ts';
+import { waitUntilReady } from '../readiness.ts';
 import {
   DELETION_COST,
   LABELS,

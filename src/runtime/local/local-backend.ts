@@ -28,7 +28,7 @@ import type { ReplicaRecord, StoredSpec } from './replica-files.ts';
 import { adoptedReplicaProcess, childReplicaProcess } from './replica-process.ts';
 import type { ProcessExit, ReplicaProcess } from './replica-process.ts';
 import { StandbyPool } from './standby-pool.ts';
-import { waitUntilReady } from './readiness.ts';
+import { waitUntilReady } from '../readiness.ts';
 
 export type ReplicaLogSink = (
   spec: StoredSpec,

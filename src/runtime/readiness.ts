@@ -1,4 +1,5 @@
-// Polls a replica's readiness route (`GET /v1/models/model`) until it answers 200.
+// Polls a replica's readiness route (`GET /v1/models/model`) until it answers 200. Both backends
+// use it: a local replica's process and a pod's model server answer the same route.
 import { request } from 'node:http';
 
 export function probeReady(address: string, timeoutMs = 2000): Promise<boolean> {
