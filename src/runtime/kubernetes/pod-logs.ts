@@ -1,8 +1,58 @@
 // Follows a pod container's output through the API (`pods/{name}/log?follow=true`), line by line,
-// so that what a model prints reaches the platform's logs as it does from a local replica.
+// so that what a model prints reaches the platform's logs as it does from a local replica. Lines are
+// cut from bytes and decoded whole (a character split between chunks stays whole), and a line is
+// held to MAX_LINE_BYTES: a longer one is passed on in pieces, so output without newlines cannot
+// grow without bound.
 import { Writable } from 'node:stream';
 import { Log } from '@kubernetes/client-node';
 import type { KubeConfig } from '@kubernetes/client-node';
+
+export const MAX_LINE_BYTES = 64 * 1024;
+
+/** Splits a byte stream into lines of whole UTF-8 characters, none longer than `maxBytes`. */
+export class LineBuffer {
+  private rest: Buffer = Buffer.alloc(0);
+
+  constructor(private readonly maxBytes = MAX_LINE_BYTES) {}
+
+  /** The lines `chunk` completes. */
+  push(chunk: Buffer): string[] {
+    let buf = this.rest.length ? Buffer.concat([this.rest, chunk]) : chunk;
+    const lines: string[] = [];
+    for (;;) {
+      const newline = buf.indexOf(0x0a);
+      if (newline !== -1 && newline <= this.maxBytes) {
+        lines.push(decodeLine(buf.subarray(0, newline)));
+        buf = buf.subarray(newline + 1);
+      } else if (buf.length > this.maxBytes) {
+        const cut = characterStart(buf, this.maxBytes);
+        lines.push(decodeLine(buf.subarray(0, cut)));
+        buf = buf.subarray(cut);
+      } else break;
+    }
+    // A copy: the chunk it came from is not kept alive by a few bytes of it.
+    this.rest = Buffer.from(buf);
+    return lines;
+  }
+
+  /** What is left once the stream has ended: its last line, if it had no newline. */
+  end(): string[] {
+    const last = this.rest.length ? [decodeLine(this.rest)] : [];
+    this.rest = Buffer.alloc(0);
+    return last;
+  }
+}
+
+function decodeLine(bytes: Buffer): string {
+  return bytes.toString('utf8').replace(/\r$/, '');
+}
+
+/** The last index at or before `at` where a UTF-8 character starts (not a continuation byte). */
+function characterStart(buf: Buffer, at: number): number {
+  let i = at;
+  while (i > 0 && (buf[i]! & 0xc0) === 0x80) i--;
+  return i === 0 ? at : i;
+}
 
 export function followPodLog(
   kubeConfig: KubeConfig,
@@ -11,20 +61,14 @@ export function followPodLog(
   sinceTime: string | undefined,
   onLine: (line: string) => void,
 ): () => void {
-  let rest = '';
+  const lines = new LineBuffer();
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
-      rest += chunk.toString('utf8');
-      let i: number;
-      while ((i = rest.indexOf('\n')) !== -1) {
-        onLine(rest.slice(0, i).replace(/\r$/, ''));
-        rest = rest.slice(i + 1);
-      }
+      for (const line of lines.push(chunk)) onLine(line);
       done();
     },
     final(done) {
-      if (rest) onLine(rest);
-      rest = '';
+      for (const line of lines.end()) onLine(line);
       done();
     },
   });
