@@ -3,157 +3,27 @@
 // really reach the model server. Then what only a cluster does: claiming pods, the Deployment it
 // writes, a new control plane adopting pods, and failures in plain words.
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { Server } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, test } from 'node:test';
-import { KubeConfig } from '@kubernetes/client-node';
+import { test } from 'node:test';
 import type { V1Deployment } from '@kubernetes/client-node';
-import { archiveDirectory } from '../../bundle/directory-archive.ts';
 import { runBackendSuite, waitFor } from '../backend-suite.ts';
-import type { ReplicaResources, ReplicaSpec } from '../backend.ts';
 import { FakeCluster } from '../../../test/support/kubernetes/fake-cluster.ts';
 import type { FakeNode } from '../../../test/support/kubernetes/fake-cluster.ts';
-import { KubernetesBackend } from './kubernetes-backend.ts';
-import type { KubernetesBackendOptions } from './kubernetes-backend.ts';
 import { plinthImageTable, TEST_IMAGES } from '../../../test/support/kubernetes/plinth-images.ts';
+import type { KubernetesBackendOptions } from './kubernetes-backend.ts';
+import { ECHO, NAMESPACE, startRig, until } from './fixtures/backend-rig.ts';
+import type { Pod, Rig } from './fixtures/backend-rig.ts';
 
-const NAMESPACE = 'plinth-test';
-const API_KEY = 'plk_artifacts_test';
-const SMALL: ReplicaResources = {
-  instanceType: '1x2',
-  cpuMillis: 1000,
-  memoryBytes: 2 * 1024 ** 3,
-  accelerator: null,
-};
-
-/** The control plane's artifact API, as far as pods use it: app directories by path, behind a key. */
-let artifacts: Server;
-let artifactsUrl = '';
-before(async () => {
-  artifacts = createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://x');
-    if (req.headers.authorization !== `Api-Key ${API_KEY}`) {
-      res.writeHead(401).end('{"error":{"code":"UNAUTHORIZED","message":"no key"}}');
-      return;
-    }
-    res.writeHead(200, { 'content-type': 'application/gzip' });
-    archiveDirectory(url.searchParams.get('dir')!).pipe(res);
-  });
-  await new Promise<void>((r) => artifacts.listen(0, '127.0.0.1', r));
-  artifactsUrl = `http://127.0.0.1:${(artifacts.address() as { port: number }).port}`;
-});
-after(() => artifacts.close());
-
-interface Rig {
-  cluster: FakeCluster;
-  backend: KubernetesBackend;
-  root: string;
-  specFor(source: string, deploymentId?: string, resources?: ReplicaResources): ReplicaSpec;
-  newBackend(extra?: Partial<KubernetesBackendOptions>): KubernetesBackend;
-  cleanup(): Promise<void>;
-}
-
-let ports = 20000 + Math.floor(Math.random() * 20000);
-
-async function rig(
+function rig(
   node: Partial<FakeNode> = {},
   extra: Partial<KubernetesBackendOptions> = {},
-): Promise<Rig> {
-  const cluster = new FakeCluster({ images: plinthImageTable(), node });
-  const url = await cluster.start();
-  cluster.api.put('secrets', NAMESPACE, {
-    apiVersion: 'v1',
-    kind: 'Secret',
-    metadata: { name: 'plinth-artifacts' },
-    data: { 'api-key': Buffer.from(API_KEY).toString('base64') },
-  });
-  const kubeConfig = new KubeConfig();
-  kubeConfig.loadFromOptions({
-    clusters: [{ name: 'fake', server: url, skipTLSVerify: true }],
-    users: [{ name: 'test' }],
-    contexts: [{ name: 'fake', cluster: 'fake', user: 'test' }],
-    currentContext: 'fake',
-  });
-  const root = mkdtempSync(join(tmpdir(), 'plinth-k8s-'));
-  const port = ports++;
-  const newBackend = (more: Partial<KubernetesBackendOptions> = {}): KubernetesBackend =>
-    new KubernetesBackend({
-      kubeConfig,
-      namespace: NAMESPACE,
-      images: TEST_IMAGES,
-      artifacts: (spec) => ({
-        app: `${artifactsUrl}/app?dir=${encodeURIComponent(spec.appDir)}`,
-        environment: null,
-      }),
-      apiKeySecret: { name: 'plinth-artifacts', key: 'api-key' },
-      port,
-      preStopSeconds: 1,
-      drainSeconds: 5,
-      ...extra,
-      ...more,
-    });
-  const backend = newBackend();
-  await backend.adopt();
-  let n = 0;
-  return {
-    cluster,
-    backend,
-    root,
-    newBackend,
-    specFor(source, deploymentId = 'd-test', resources = SMALL) {
-      // One app directory per deployment and code, as the platform's builds are.
-      const appDir = join(
-        root,
-        `app-${deploymentId}-${createHash('sha256').update(source).digest('hex').slice(0, 8)}`,
-      );
-      n++;
-      mkdirSync(join(appDir, 'model'), { recursive: true });
-      writeFileSync(join(appDir, 'model', 'model.mjs'), source);
-      return {
-        replicaId: `r-${n}`,
-        deploymentId,
-        modelId: 'm-test',
-        language: 'typescript',
-        appDir,
-        modelFile: 'model/model.mjs',
-        config: { runtime: { predict_concurrency: 4 } },
-        env: { GREETING: 'hello from a Secret' },
-        envDir: null,
-        resources,
-      };
-    },
-    async cleanup() {
-      await cluster.close();
-      rmSync(root, { recursive: true, force: true });
-    },
-  };
+): Promise<Rig<FakeCluster>> {
+  return startRig(new FakeCluster({ images: plinthImageTable(), node }), { images: TEST_IMAGES, ...extra });
 }
 
 runBackendSuite('kubernetes (fake cluster, pods as local processes)', async () => {
   const r = await rig();
   return { backend: r.backend, specFor: (s, d) => r.specFor(s, d), cleanup: () => r.cleanup() };
 });
-
-const ECHO = `export class Model { predict(input) { console.log('predicting ' + JSON.stringify(input)); return { greeting: process.env.GREETING, cwd: process.cwd(), input }; } }`;
-
-async function until<T>(get: () => T | undefined, what: string, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = get();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-type Pod = {
-  metadata: { name: string; annotations?: Record<string, string>; deletionTimestamp?: string };
-  spec: Record<string, unknown>;
-};
 
 test('one Deployment per model deployment: labels, replicas set from starts and stops, resources, probes, a build fetched by its init container', async () => {
   const printed: { line: string; replicaId: string; modelId: string }[] = [];
