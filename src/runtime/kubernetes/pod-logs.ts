@@ -6,6 +6,7 @@
 import { Writable } from 'node:stream';
 import { Log } from '@kubernetes/client-node';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { readMark } from '../replica-log-mark.ts';
 
 export const MAX_LINE_BYTES = 64 * 1024;
 
@@ -52,6 +53,23 @@ function characterStart(buf: Buffer, at: number): number {
   let i = at;
   while (i > 0 && (buf[i]! & 0xc0) === 0x80) i--;
   return i === 0 ? at : i;
+}
+
+/**
+ * What a replica's model prints, from its pod's model container: each line with the request it was
+ * printed for read off its mark; the server's own "listening" line is left out.
+ */
+export function followModelOutput(
+  kubeConfig: KubeConfig,
+  where: { namespace: string; pod: string; container: string },
+  sinceTime: string | undefined,
+  onLine: (text: string, requestId: string | null) => void,
+): () => void {
+  return followPodLog(kubeConfig, where, sinceTime, (line) => {
+    if (line.startsWith('plinth: listening on ')) return;
+    const { requestId, text } = readMark(line);
+    onLine(text, requestId);
+  });
 }
 
 export function followPodLog(

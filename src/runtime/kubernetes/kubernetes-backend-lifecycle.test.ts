@@ -1,0 +1,107 @@
+// The kubernetes backend across control planes and faults (against the fake cluster, with a proxy
+// in front of its API server where the API must fail): an adopt() or a start that failed leaves
+// nothing broken behind, and what the backend keeps of replicas, Deployments and pods goes when
+// they go.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { waitFor } from '../backend-suite.ts';
+import { FakeCluster } from '../../../test/support/kubernetes/fake-cluster.ts';
+import { plinthImageTable, TEST_IMAGES } from '../../../test/support/kubernetes/plinth-images.ts';
+import type { KubernetesBackendOptions } from './kubernetes-backend.ts';
+import { ApiProxy } from './fixtures/api-proxy.ts';
+import { ECHO, kubeConfigAt, NAMESPACE, startRig, until } from './fixtures/backend-rig.ts';
+import type { Rig } from './fixtures/backend-rig.ts';
+
+function rig(extra: Partial<KubernetesBackendOptions> = {}): Promise<Rig<FakeCluster>> {
+  return startRig(new FakeCluster({ images: plinthImageTable() }), { images: TEST_IMAGES, ...extra });
+}
+
+test('an adopt() that failed is tried again by the next call rather than failing every start', async () => {
+  const r = await rig();
+  const proxy = new ApiProxy(r.cluster.api.url);
+  try {
+    await proxy.start();
+    proxy.down = true;
+    const backend = r.newBackend({ kubeConfig: kubeConfigAt(proxy.url) });
+    await assert.rejects(backend.adopt());
+    proxy.down = false;
+    const spec = r.specFor(ECHO, 'd-retry');
+    const ready = waitFor(backend, (e) => e.type === 'ready' && e.replica.id === spec.replicaId);
+    await backend.start(spec);
+    await ready;
+    await backend.stop(spec.replicaId, { drainMs: 0 });
+    await backend.close();
+  } finally {
+    await r.backend.close();
+    await proxy.close();
+    await r.cleanup();
+  }
+});
+
+test("a start that fails leaves the other replicas' claims alone", async () => {
+  const r = await rig();
+  const proxy = new ApiProxy(r.cluster.api.url);
+  try {
+    await proxy.start();
+    const backend = r.newBackend({ kubeConfig: kubeConfigAt(proxy.url) });
+    await backend.adopt();
+    // The backend hears of no pod for now: the first replica waits for one.
+    proxy.pauseWatches();
+    const waiting = r.specFor(ECHO, 'd-claims');
+    await backend.start(waiting);
+    // A second replica of the same deployment is stopped while its start is under way, then the start
+    // fails (the API server refuses the scale-up).
+    const failing = r.specFor(ECHO, 'd-claims');
+    const scaleUp = proxy.hold((method, path) => method === 'PATCH' && path.includes('/deployments/'));
+    const started = backend.start(failing);
+    const held = await scaleUp;
+    const stopped = backend.stop(failing.replicaId, { drainMs: 0 });
+    held.fail(500);
+    await assert.rejects(started);
+    await stopped;
+    // The first replica still gets its pod once the backend hears of it.
+    const ready = waitFor(backend, (e) => e.type === 'ready' && e.replica.id === waiting.replicaId, 15_000);
+    proxy.resumeWatches();
+    await ready;
+    assert.deepEqual(
+      backend.list().map((h) => [h.id, h.phase]),
+      [[waiting.replicaId, 'READY']],
+    );
+    await backend.stop(waiting.replicaId, { drainMs: 0 });
+    await backend.close();
+  } finally {
+    await r.backend.close();
+    await proxy.close();
+    await r.cleanup();
+  }
+});
+
+test('what the backend keeps of a replica or a Deployment goes when they go', async () => {
+  const r = await rig();
+  try {
+    for (const deployment of ['d-keep-1', 'd-keep-2', 'd-keep-3']) {
+      const spec = r.specFor(ECHO, deployment);
+      const ready = waitFor(r.backend, (e) => e.type === 'ready' && e.replica.id === spec.replicaId);
+      await r.backend.start(spec);
+      await ready;
+      await r.backend.stop(spec.replicaId, { drainMs: 0 });
+    }
+    // One stopped before it had a pod.
+    const early = r.specFor(ECHO, 'd-keep-4');
+    await r.backend.start(early);
+    await r.backend.stop(early.replicaId, { drainMs: 0 });
+    await until(
+      () => (r.cluster.api.list('pods', NAMESPACE).length === 0 ? true : undefined),
+      'every pod to be gone',
+    );
+    const empty = { replicas: 0, groups: 0, pods: 0 };
+    await until(
+      () => (JSON.stringify(r.backend.bookkeeping()) === JSON.stringify(empty) ? true : undefined),
+      'the bookkeeping to empty',
+      5_000,
+    ).catch(() => assert.deepEqual(r.backend.bookkeeping(), empty));
+  } finally {
+    await r.backend.close();
+    await r.cleanup();
+  }
+});
