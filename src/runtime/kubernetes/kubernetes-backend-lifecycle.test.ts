@@ -1,7 +1,7 @@
 // The kubernetes backend across control planes and faults (against the fake cluster, with a proxy
-// in front of its API server where the API must fail): an adopt() or a start that failed leaves
-// nothing broken behind, and what the backend keeps of replicas, Deployments and pods goes when
-// they go.
+// in front of its API server where the API must fail): a closed control plane leaves its pods to
+// the next one, an adopt() or a start that failed leaves nothing broken behind, and what the backend
+// keeps of replicas, Deployments and pods goes when they go.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { waitFor } from '../backend-suite.ts';
@@ -10,11 +10,71 @@ import { plinthImageTable, TEST_IMAGES } from '../../../test/support/kubernetes/
 import type { KubernetesBackendOptions } from './kubernetes-backend.ts';
 import { ApiProxy } from './fixtures/api-proxy.ts';
 import { ECHO, kubeConfigAt, NAMESPACE, startRig, until } from './fixtures/backend-rig.ts';
-import type { Rig } from './fixtures/backend-rig.ts';
+import type { Pod, Rig } from './fixtures/backend-rig.ts';
 
 function rig(extra: Partial<KubernetesBackendOptions> = {}): Promise<Rig<FakeCluster>> {
   return startRig(new FakeCluster({ images: plinthImageTable() }), { images: TEST_IMAGES, ...extra });
 }
+
+const predictAt = async (address: string, input: unknown): Promise<number> =>
+  (await fetch(`http://${address}/v1/models/model:predict`, { method: 'POST', body: JSON.stringify(input) }))
+    .status;
+
+test('a closed control plane leaves its pods running, and the next one adopts them as they are', async () => {
+  const printed: string[] = [];
+  const r = await rig({ onLog: (_replica, line) => printed.push(line) });
+  try {
+    const spec = r.specFor(ECHO, 'd-handover');
+    const ready = waitFor(r.backend, (e) => e.type === 'ready');
+    const started = await r.backend.start(spec);
+    const address = (await ready).replica.address!;
+    const heard: string[] = [];
+    r.backend.watch((e) => heard.push(`${e.type} ${e.replica.id}`));
+    await r.backend.close();
+
+    // A rolling restart of the control plane: nothing is stopped, so no model starts cold.
+    const pods = r.cluster.api.list('pods', NAMESPACE) as Pod[];
+    assert.deepEqual(
+      pods.map((p) => [p.metadata.annotations?.['plinth.dev/replica-id'], p.metadata.deletionTimestamp]),
+      [[spec.replicaId, undefined]],
+      'its pod is still there, not being deleted',
+    );
+    assert.equal(
+      (r.cluster.api.list('deployments', NAMESPACE)[0] as { spec: { replicas: number } }).spec.replicas,
+      1,
+    );
+    assert.equal(await predictAt(address, { x: 'between control planes' }), 200, 'and it serves meanwhile');
+
+    const nextPrinted: string[] = [];
+    const next = r.newBackend({ onLog: (_replica, line) => nextPrinted.push(line) });
+    const readyAgain = waitFor(next, (e) => e.type === 'ready' && e.replica.id === spec.replicaId);
+    const adopted = await next.adopt();
+    assert.deepEqual(
+      adopted.map((h) => [h.id, h.deploymentId, h.instanceType]),
+      [[spec.replicaId, 'd-handover', '1x2']],
+    );
+    assert.deepEqual(Object.keys(adopted[0]!).sort(), Object.keys(started).sort(), 'a handle like any other');
+    await readyAgain;
+    assert.deepEqual(
+      next.list().map((h) => [h.id, h.phase, h.address]),
+      [[spec.replicaId, 'READY', address]],
+      'the same replica, ready, at the same address',
+    );
+    assert.equal(await predictAt(address, { x: 'after' }), 200);
+    // The closed one follows no output: the next one has heard the line, and then some time passes.
+    await until(() => nextPrinted.find((l) => l === 'predicting {"x":"after"}'), 'the new follower');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.equal(printed.includes('predicting {"x":"after"}'), false, 'the closed backend stopped following');
+
+    await next.stop(spec.replicaId, { drainMs: 1000 });
+    assert.deepEqual(r.cluster.api.list('pods', NAMESPACE), [], 'stopped by the next one: its pod is gone');
+    assert.deepEqual(heard, [], 'the closed backend told nothing after it closed');
+    await next.close();
+  } finally {
+    await r.backend.close();
+    await r.cleanup();
+  }
+});
 
 test('an adopt() that failed is tried again by the next call rather than failing every start', async () => {
   const r = await rig();

@@ -6,7 +6,8 @@
 // the next control plane adopts it), the lowest deletion cost on a stopping replica's pod (so the
 // scale-down removes that very pod), the Deployment's replica count. A stop drains, then deletes
 // the pod with the rest of the drain as its grace period. Pod failures become replica exits and
-// waits in plain words (pod-state.ts). Knows nothing of HTTP routes or the store.
+// waits in plain words (pod-state.ts). Closing forgets but deletes nothing: pods outlive the control
+// plane. Knows nothing of HTTP routes or the store.
 import type { KubeConfig, V1Deployment, V1Pod } from '@kubernetes/client-node';
 import type {
   Capacity,
@@ -170,9 +171,11 @@ export class KubernetesBackend implements RuntimeBackend {
     return this.book.watch(listener);
   }
 
-  /** Stops every replica, then following pods. */
+  /**
+   * Stops following pods and their output, and forgets its replicas; deletes nothing, so that the
+   * next control plane adopts the pods as they are (a rolling restart starts no model cold).
+   */
   async close(): Promise<void> {
-    await Promise.all(this.book.handles().map((h) => this.stop(h.id, { drainMs: 5000 })));
     this.informer.close();
     this.book.close();
     this.creates.clear();
