@@ -29,6 +29,7 @@ const spec = (): ReplicaSpec => ({
   replicaId: `r-${++n}`,
   deploymentId: 'd-bench',
   modelId: 'm-bench',
+  revision: 0,
   language: 'typescript',
   appDir,
   modelFile: 'model/model.mjs',

@@ -3,27 +3,17 @@
 // LISTEN/NOTIFY), checks keys against it, wakes deployments at zero through it, and reports what it
 // counts so that the leading control plane scales on the sum of every gateway.
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Authenticator, inferenceAuthorizer } from './api/auth.ts';
+import type { GatewayConfig } from './config/server-config.ts';
 import { errorBody } from './domain/errors.ts';
 import { ConcurrencyReports } from './gateway/concurrency-reports.ts';
 import { Gateway } from './gateway/gateway.ts';
 import { RouteFeed } from './gateway/route-feed.ts';
+import { listen } from './http-listen.ts';
 import { wakeFromZero } from './reconciler/lifecycle.ts';
 import { ChangeFeed } from './store/postgres/change-feed.ts';
 import { openPostgresStore } from './store/postgres/open.ts';
 import { StatusRecorder } from './store/status-recorder.ts';
-
-export interface GatewayServerOptions {
-  /** The postgres:// URL of the store the control planes use. */
-  store: string;
-  port: number;
-  host: string;
-  parkTimeoutS?: number;
-  maxQueue?: number;
-  headersTimeoutS?: number;
-  requestTimeoutS?: number;
-}
 
 export interface RunningGateway {
   url: string;
@@ -31,21 +21,24 @@ export interface RunningGateway {
   close(): Promise<void>;
 }
 
-export async function startGatewayServer(options: GatewayServerOptions): Promise<RunningGateway> {
-  const store = await openPostgresStore(options.store);
+export async function startGatewayServer(config: GatewayConfig): Promise<RunningGateway> {
+  const store = await openPostgresStore(config.store);
   const auth = new Authenticator(store);
   const status = new StatusRecorder(store);
   const gateway = new Gateway(store, {
-    parkTimeoutMs: (options.parkTimeoutS ?? 600) * 1000,
-    maxQueue: options.maxQueue ?? 1000,
+    parkTimeoutMs: config.parkTimeoutS * 1000,
+    maxQueue: config.maxQueue,
+    maxBodyBytes: config.maxInferenceBodyBytes,
     authorize: inferenceAuthorizer(auth),
-    wake: (id) =>
+  });
+  gateway.wakes.add(
+    (id) =>
       void store
         .getDeployment(id)
         .then((d) => d && wakeFromZero(status, d))
         .catch((err: Error) => console.error(`wake ${id}: ${err.message}`)),
-  });
-  const changes = new ChangeFeed(options.store);
+  );
+  const changes = new ChangeFeed(config.store);
   await changes.start();
   const routes = new RouteFeed(store, gateway, {
     replicas: true,
@@ -72,17 +65,9 @@ export async function startGatewayServer(options: GatewayServerOptions): Promise
       ),
     );
   });
-  server.keepAliveTimeout = 65_000;
-  server.headersTimeout = (options.headersTimeoutS ?? 30) * 1000;
-  server.requestTimeout = Math.max(server.headersTimeout, (options.requestTimeoutS ?? 300) * 1000);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host, () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
-  const host = options.host.includes(':') ? `[${options.host}]` : options.host;
+  const url = await listen(server, config);
   return {
-    url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
+    url,
     gatewayId: reports.gatewayId,
     async close() {
       routes.stop();

@@ -11,7 +11,7 @@ export interface PlinthHome {
   deployments: string;
   /** The extracted bundle a deployment's replicas run from. */
   appDir(deploymentId: string): string;
-  /** What the builder recorded about a deployment's prepared environment. */
+  /** Where builds were recorded before the store held them (read for deployments that old). */
   buildRecord(deploymentId: string): string;
   /** Instance types added to (or replacing) the built-in catalog. */
   instanceTypesFile: string;

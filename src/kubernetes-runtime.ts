@@ -31,7 +31,6 @@ export const ARTIFACT_KEY_SECRET = { name: 'plinth-artifacts', key: 'api-key' };
 
 export function kubernetesBackend(
   options: KubernetesRuntimeOptions,
-  inFlightOf: (deploymentId: string, replicaId: string) => number,
   onLog: KubernetesBackendOptions['onLog'],
 ): KubernetesBackend {
   let kubeConfig = options.kubeConfig;
@@ -58,10 +57,9 @@ export function kubernetesBackend(
       python: `${prefix}runtime-python:${tag}`,
     },
     artifacts: (spec) => {
-      // A development patch's replica starts from its revision, before it is the deployment's build.
-      const revision = /[/\\]revisions[/\\]([^/\\]+)[/\\]app$/.exec(spec.appDir)?.[1];
+      // A pod names the revision it runs: a pod of a revision no longer current fetches nothing.
       return {
-        app: artifact(spec, 'app') + (revision ? `?revision=${encodeURIComponent(revision)}` : ''),
+        app: artifact(spec, 'app') + (spec.revision > 0 ? `?revision=${spec.revision}` : ''),
         environment: spec.envDir
           ? `${artifact(spec, 'environment')}?name=${encodeURIComponent(basename(spec.envDir))}`
           : null,
@@ -69,7 +67,6 @@ export function kubernetesBackend(
     },
     apiKeySecret: ARTIFACT_KEY_SECRET,
     preStopSeconds: options.preStopSeconds,
-    inFlightOf,
     onLog,
   });
 }

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { packDirectory } from '../bundle/pack.ts';
+import { serverConfig } from '../config/server-config.ts';
 import { startServer } from '../server.ts';
 import { writeTree } from '../../test/support/write-tree.ts';
 import type { RunningServer } from '../server.ts';
@@ -13,7 +14,7 @@ let server: RunningServer;
 let key: string;
 
 before(async () => {
-  server = await startServer({ homeDir: join(home, 'home'), port: 0, host: '127.0.0.1' });
+  server = await startServer(serverConfig({ homeDir: join(home, 'home'), port: 0 }));
   key = server.createdApiKey!;
 });
 after(async () => {

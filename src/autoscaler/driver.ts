@@ -1,6 +1,8 @@
 // The thin driver of the autoscaler: every tick it samples each deployment's concurrency (in
 // flight + queued, from the gateway), asks the pure policy, and writes the desired replicas.
 // It alone owns the clock; a deployment at zero is woken by the gateway, not by a tick.
+import { systemClock } from '../domain/clock.ts';
+import type { Clock } from '../domain/clock.ts';
 import { isAutoscaled, isStopped } from '../domain/deployment-status.ts';
 import type { Deployment } from '../domain/types.ts';
 import type { LogSink } from '../observability/log-sink.ts';
@@ -26,27 +28,30 @@ export interface AutoscalerDeps {
   keptAwake?: (deploymentId: string) => boolean;
   /** The replica count changed: reconcile soon. */
   kick: () => void;
-  clock?: () => number;
+  clock?: Clock;
 }
 
 export class Autoscaler {
   readonly windows = new ConcurrencyWindows();
   private readonly states = new Map<string, PolicyState>();
-  private timer: NodeJS.Timeout | undefined;
+  private stopTimer: () => void = () => {};
+  private readonly clock: Clock;
   private running: Promise<void> | null = null;
   /** Deployments whose queue check is under way (one at a time each; more requests coalesce). */
   private readonly queueChecks = new Set<string>();
   /** Ticks and queue checks take turns, so neither writes a replica count the other just read. */
   private turn: Promise<void> = Promise.resolve();
 
-  constructor(private readonly deps: AutoscalerDeps) {}
+  constructor(private readonly deps: AutoscalerDeps) {
+    this.clock = deps.clock ?? systemClock;
+  }
 
   start(intervalMs = 1000): void {
-    this.timer = setInterval(() => void this.tick(), intervalMs);
+    this.stopTimer = this.clock.every(intervalMs, () => void this.tick());
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.timer);
+    this.stopTimer();
     await this.running;
   }
 
@@ -74,7 +79,7 @@ export class Autoscaler {
     if (!d || !isAutoscaled(d.status) || d.desired_replicas === 0) return;
     if ((await this.promotionCandidates()).has(d.id)) return;
     const decision = scaleForQueue({
-      nowMs: (this.deps.clock ?? Date.now)(),
+      nowMs: this.clock.now(),
       settings: d.autoscaling_settings,
       concurrency: this.deps.concurrency(d.id),
       current: d.desired_replicas,
@@ -98,7 +103,7 @@ export class Autoscaler {
   }
 
   private async scaleAll(): Promise<void> {
-    const nowMs = (this.deps.clock ?? Date.now)();
+    const nowMs = this.clock.now();
     const candidates = await this.promotionCandidates();
     for (const d of await this.deps.store.listDeployments()) {
       if (isStopped(d.status)) {

@@ -5,7 +5,7 @@ import { findModelEntry } from '../config/model-entry.ts';
 import type { ModelConfig } from '../config/schema.ts';
 import type { PlinthHome } from '../home.ts';
 import { listAppFiles } from './app-files.ts';
-import type { BuildRecord } from './build-record.ts';
+import type { BuildRecord } from '../domain/types.ts';
 import { compileNodeModel } from './compile-node-model.ts';
 import { prepareNodeEnvironment } from './node-environment.ts';
 import { preparePythonEnvironment } from './python-environment.ts';

@@ -2,12 +2,13 @@
 // then hands the deployment to the reconciler (DEPLOYING) or fails it (BUILD_FAILED) with the
 // installer's own message. Build output goes to the deployment's logs.
 import type { ModelConfig } from '../config/schema.ts';
+import { systemClock } from '../domain/clock.ts';
+import type { Clock } from '../domain/clock.ts';
 import type { Deployment } from '../domain/types.ts';
 import type { PlinthHome } from '../home.ts';
 import type { LogSink } from '../observability/log-sink.ts';
 import type { StatusRecorder } from '../store/status-recorder.ts';
 import type { Store } from '../store/store.ts';
-import { writeBuildRecord } from './build-record.ts';
 import { buildApp } from './build-app.ts';
 import { BuildError } from './node-environment.ts';
 
@@ -16,6 +17,7 @@ export type BuildQueue = Pick<Store, 'listDeployments'>;
 
 export class BuildController {
   private readonly running = new Set<string>();
+  private stopTimer: () => void = () => {};
 
   constructor(
     private readonly store: BuildQueue,
@@ -23,7 +25,18 @@ export class BuildController {
     private readonly status: StatusRecorder,
     private readonly logs: LogSink,
     private readonly onBuilt: () => void,
+    private readonly clock: Clock = systemClock,
   ) {}
+
+  /** Looks for deployments to build every `intervalMs`, and now. */
+  start(intervalMs: number): void {
+    this.stopTimer = this.clock.every(intervalMs, () => void this.pass());
+    void this.pass();
+  }
+
+  stop(): void {
+    this.stopTimer();
+  }
 
   /** Starts a build for every deployment in BUILDING that is not already being built. */
   async pass(): Promise<void> {
@@ -43,7 +56,6 @@ export class BuildController {
     try {
       const config = deployment.config as unknown as ModelConfig;
       const record = await buildApp(this.home.appDir(deployment.id), config, this.home, log);
-      writeBuildRecord(this.home.buildRecord(deployment.id), record);
       log(`build finished in ${Date.now() - started} ms`);
       await this.logs.flush();
       // Only a deployment still BUILDING moves on (one deactivated meanwhile stays as it is), with
@@ -53,7 +65,7 @@ export class BuildController {
           ? {
               to: 'DEPLOYING',
               reason: 'build finished',
-              patch: { desired_replicas: Math.max(1, d.autoscaling_settings.min_replica) },
+              patch: { desired_replicas: Math.max(1, d.autoscaling_settings.min_replica), build: record },
             }
           : null,
       );

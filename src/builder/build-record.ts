@@ -1,24 +1,15 @@
-// What a finished build leaves for the reconciler: the model's language, entry file and
-// prepared environment. Written atomically next to the deployment's app directory.
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import type { ModelLanguage } from '../config/model-entry.ts';
+// Where a deployment's build is found: in its record in the store (`build`, written with the status
+// move that ends the build, or with the revision a development patch bumps). Deployments built
+// before builds were stored there have it in `build.json` beside their app directory.
+import { existsSync, readFileSync } from 'node:fs';
+import type { BuildRecord, Deployment } from '../domain/types.ts';
+import type { PlinthHome } from '../home.ts';
 
-export interface BuildRecord {
-  language: ModelLanguage;
-  modelFile: string;
-  envDir: string | null;
-  /** The app directory this build is for (a development deployment moves to a new one per patch). */
-  appDir?: string;
-  builtAt: string;
-}
-
-export function writeBuildRecord(file: string, record: BuildRecord): void {
-  const tmp = `${file}.tmp`;
-  writeFileSync(tmp, JSON.stringify(record, null, 2));
-  renameSync(tmp, file);
-}
-
-export function readBuildRecord(file: string): BuildRecord | undefined {
+/** The build of the deployment's current revision, or undefined while it has none. */
+export function currentBuild(d: Pick<Deployment, 'id' | 'build'>, home: PlinthHome): BuildRecord | undefined {
+  if (d.build) return d.build;
+  const file = home.buildRecord(d.id);
   if (!existsSync(file)) return undefined;
-  return JSON.parse(readFileSync(file, 'utf8')) as BuildRecord;
+  const legacy = JSON.parse(readFileSync(file, 'utf8')) as Partial<BuildRecord>;
+  return { ...legacy, appDir: legacy.appDir ?? home.appDir(d.id) } as BuildRecord;
 }

@@ -1,26 +1,33 @@
-// The flags `plinth up` and `plinth gateway` share, checked with errors that name the flag.
+// The settings `plinth up` and `plinth gateway` take from their flags, checked once by the server
+// config's schema; a bad value is one line naming the flag.
+import { gatewayConfig, serverConfig, ServerConfigError } from '../config/server-config.ts';
+import type {
+  GatewayConfig,
+  GatewayConfigInput,
+  ServerConfig,
+  ServerConfigInput,
+} from '../config/server-config.ts';
 import { UserError } from './errors.ts';
 
-export function listenPort(value: string): number {
-  const port = Number(value);
-  if (!Number.isInteger(port) || port < 0 || port > 65535)
-    throw new UserError(`--port ${value}: expected a port number`);
-  return port;
+function asUserError<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    if (err instanceof ServerConfigError) throw new UserError(err.message);
+    throw err;
+  }
 }
 
-export function seconds(flag: string, value: string): number {
-  const n = Number(value);
-  if (!(n > 0)) throw new UserError(`${flag} ${value}: expected seconds above 0`);
-  return n;
+export function serverSettings(input: ServerConfigInput): ServerConfig {
+  return asUserError(() => serverConfig(input));
 }
 
-/** `--max-queue` and `--park-timeout`: how many requests may wait per deployment, and for how long. */
-export function queueSettings(options: { maxQueue: string; parkTimeout: string }): {
-  maxQueue: number;
-  parkTimeoutS: number;
-} {
-  const maxQueue = Number(options.maxQueue);
-  if (!Number.isInteger(maxQueue) || maxQueue < 0)
-    throw new UserError(`--max-queue ${options.maxQueue}: expected a whole number`);
-  return { maxQueue, parkTimeoutS: seconds('--park-timeout', options.parkTimeout) };
+export function gatewaySettings(input: GatewayConfigInput): GatewayConfig {
+  return asUserError(() => gatewayConfig(input));
+}
+
+/** `--store` (or $PLINTH_STORE): a postgres:// URL, or none (also spelled "sqlite") for SQLite in the home. */
+export function storeUrl(flag: string | undefined): string | undefined {
+  const value = flag ?? process.env.PLINTH_STORE;
+  return value === undefined || value === '' || value === 'sqlite' ? undefined : value;
 }

@@ -1,9 +1,10 @@
 // Finds a model directory's entry file and language from its file list and config. Pure.
 import { posix } from 'node:path';
 import { PlinthError } from '../domain/errors.ts';
+import type { ModelLanguage } from '../domain/types.ts';
 import type { ModelConfig } from './schema.ts';
 
-export type ModelLanguage = 'python' | 'typescript';
+export type { ModelLanguage };
 
 export interface ModelEntry {
   language: ModelLanguage;

@@ -25,8 +25,29 @@ export interface Deployment {
   status_reason: string | null;
   /** Whether the deployment has ever had a ready replica (decides DEPLOY_FAILED vs UNHEALTHY). */
   has_served: boolean;
+  /**
+   * What its replicas run now: a development patch or an instance-type change bumps it, and the
+   * reconciler replaces replicas of another revision, new before old.
+   */
+  revision: number;
+  /** The build of that revision (null until the first build finishes). */
+  build: BuildRecord | null;
   created_at: string;
   updated_at: string;
+}
+
+export type ModelLanguage = 'python' | 'typescript';
+
+/** What a finished build leaves for the replicas: the model's language, entry file and prepared environment. */
+export interface BuildRecord {
+  language: ModelLanguage;
+  /** The model class file, relative to appDir. */
+  modelFile: string;
+  /** The prepared environment (a venv, node_modules); null when none is needed. */
+  envDir: string | null;
+  /** The app directory the build is of (each development patch builds in a new one). */
+  appDir: string;
+  builtAt: string;
 }
 
 export interface Environment {
@@ -86,6 +107,8 @@ export interface ReplicaRecord {
   started_at: string;
   stopped_at: string | null;
   exit_reason: string | null;
+  /** The deployment revision it runs. */
+  revision: number;
 }
 
 export interface DeploymentEvent {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { PlinthError } from '../domain/errors.ts';
+import { FakeClock } from '../../test/support/fake-clock.ts';
 import { Activator } from './activator.ts';
 import type { Lease } from './activator.ts';
 import { makeLeastLoaded } from './lb-policy.ts';
@@ -101,4 +102,56 @@ test('requests leased to a replica still count after it leaves the ready set (it
   assert.equal(a.inFlightOn('r1'), 1, 'the stop of r1 must wait for this request');
   lease.release();
   assert.equal(a.inFlightOn('r1'), 0);
+});
+
+test('a parked request times out exactly when its park timeout is over, on the clock', async () => {
+  const clock = new FakeClock();
+  const a = new Activator({ maxQueue: 3, parkTimeoutMs: 5000, clock });
+  let outcome: unknown = 'parked';
+  void Promise.resolve(a.acquire()).then(
+    () => (outcome = 'leased'),
+    (err: PlinthError) => (outcome = err.code),
+  );
+  await clock.advance(4999);
+  assert.equal(outcome, 'parked');
+  assert.equal(a.queued, 1);
+  await clock.advance(1);
+  assert.equal(outcome, 'GATEWAY_TIMEOUT');
+  assert.equal(a.queued, 0, 'it left the queue');
+  assert.equal(clock.pending, 0, 'no timer left behind');
+});
+
+test('a draining replica gets no new request and reports when its last one finishes', async () => {
+  const a = new Activator(opts);
+  a.setReplicas(
+    [
+      { id: 'r1', address: 'a' },
+      { id: 'r2', address: 'b' },
+    ],
+    1,
+  );
+  const leases = [a.acquire(), a.acquire()] as Lease[];
+  const onR1 = leases.find((l) => l.replica.id === 'r1')!;
+  const onR2 = leases.find((l) => l.replica.id === 'r2')!;
+  let drained = false;
+  void a.drained('r1').then(() => (drained = true));
+  // The backend still lists it ready until it stops it: it stays out.
+  a.setReplicas(
+    [
+      { id: 'r1', address: 'a' },
+      { id: 'r2', address: 'b' },
+    ],
+    1,
+  );
+  onR2.release();
+  assert.equal((a.acquire() as Lease).replica.id, 'r2', 'new requests go elsewhere');
+  await new Promise((r) => setImmediate(r));
+  assert.equal(drained, false, 'a request is still in flight on it');
+  onR1.release();
+  await new Promise((r) => setImmediate(r));
+  assert.equal(drained, true);
+  let idle = false;
+  void a.drained('r9').then(() => (idle = true));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(idle, true, 'a replica with nothing in flight is drained at once');
 });

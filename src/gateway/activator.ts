@@ -2,6 +2,8 @@
 // queue until a slot frees up or a replica becomes ready. Parked requests fail only when the
 // deployment fails, the queue is full, or they wait past their timeout — never because a replica
 // is starting. A lease's release() frees the slot exactly once.
+import { systemClock } from '../domain/clock.ts';
+import type { Clock } from '../domain/clock.ts';
 import { PlinthError } from '../domain/errors.ts';
 import { makeLeastLoaded } from './lb-policy.ts';
 import type { LbPolicy, ReplicaSlot } from './lb-policy.ts';
@@ -14,13 +16,15 @@ export interface Lease {
 interface Parked {
   resolve: (lease: Lease) => void;
   reject: (err: Error) => void;
-  timer: NodeJS.Timeout;
+  /** Cancels the park timeout. */
+  cancelTimer: () => void;
 }
 
 export interface ActivatorOptions {
   maxQueue: number;
   parkTimeoutMs: number;
   policy?: LbPolicy;
+  clock?: Clock;
 }
 
 export class Activator {
@@ -28,26 +32,36 @@ export class Activator {
   private readonly queue: Parked[] = [];
   private readonly policy: LbPolicy;
   private readonly options: ActivatorOptions;
+  private readonly clock: Clock;
   private failure: PlinthError | null = null;
   /** Leases per replica id, including replicas no longer routed to (draining) until released. */
   private readonly leased = new Map<string, number>();
+  /** Replicas being stopped: never chosen again, though the backend may still list them ready. */
+  private readonly draining = new Set<string>();
+  /** Who waits for a draining replica's last request to finish. */
+  private readonly idle = new Map<string, (() => void)[]>();
 
   constructor(options: ActivatorOptions) {
     this.options = options;
     this.policy = options.policy ?? makeLeastLoaded();
+    this.clock = options.clock ?? systemClock;
   }
 
   /** Replaces the set of ready replicas, keeping in-flight counts of those that stay. */
   setReplicas(ready: readonly { id: string; address: string }[], capacity: number): void {
     const previous = new Map(this.replicas.map((r) => [r.id, r]));
-    this.replicas = ready.map((r) => {
-      const kept = previous.get(r.id);
-      if (kept) {
-        kept.capacity = capacity;
-        return kept;
-      }
-      return { id: r.id, address: r.address, inFlight: 0, capacity };
-    });
+    // A draining replica the backend no longer lists ready needs no more remembering.
+    for (const id of this.draining) if (!ready.some((r) => r.id === id)) this.draining.delete(id);
+    this.replicas = ready
+      .filter((r) => !this.draining.has(r.id))
+      .map((r) => {
+        const kept = previous.get(r.id);
+        if (kept) {
+          kept.capacity = capacity;
+          return kept;
+        }
+        return { id: r.id, address: r.address, inFlight: 0, capacity };
+      });
     if (this.replicas.length > 0) this.failure = null;
     this.dispatch();
   }
@@ -62,7 +76,7 @@ export class Activator {
     this.failure = error;
     if (!error) return;
     for (const parked of this.queue.splice(0)) {
-      clearTimeout(parked.timer);
+      parked.cancelTimer();
       parked.reject(error);
     }
   }
@@ -73,6 +87,17 @@ export class Activator {
 
   get inFlight(): number {
     return this.replicas.reduce((sum, r) => sum + r.inFlight, 0);
+  }
+
+  /**
+   * Stops choosing a replica (it is about to be stopped) and resolves once no request is in
+   * flight on it.
+   */
+  drained(replicaId: string): Promise<void> {
+    this.draining.add(replicaId);
+    this.replicas = this.replicas.filter((r) => r.id !== replicaId);
+    if (!this.leased.has(replicaId)) return Promise.resolve();
+    return new Promise((resolve) => this.idle.set(replicaId, [...(this.idle.get(replicaId) ?? []), resolve]));
   }
 
   /** Requests leased to a replica and not yet finished, even after it left the ready set. */
@@ -102,7 +127,7 @@ export class Activator {
       const parked: Parked = {
         resolve,
         reject,
-        timer: setTimeout(() => {
+        cancelTimer: this.clock.after(this.options.parkTimeoutMs, () => {
           const i = this.queue.indexOf(parked);
           if (i !== -1) this.queue.splice(i, 1);
           reject(
@@ -111,7 +136,7 @@ export class Activator {
               `no replica became available within ${Math.round(this.options.parkTimeoutMs / 1000)} s; the model may still be loading`,
             ),
           );
-        }, this.options.parkTimeoutMs).unref(),
+        }),
       };
       this.queue.push(parked);
     });
@@ -137,7 +162,11 @@ export class Activator {
         replica.inFlight--;
         const left = (this.leased.get(replica.id) ?? 1) - 1;
         if (left > 0) this.leased.set(replica.id, left);
-        else this.leased.delete(replica.id);
+        else {
+          this.leased.delete(replica.id);
+          for (const resolve of this.idle.get(replica.id) ?? []) resolve();
+          this.idle.delete(replica.id);
+        }
         this.dispatch();
       },
     };
@@ -148,7 +177,7 @@ export class Activator {
       const chosen = this.policy(this.replicas);
       if (!chosen) return;
       const parked = this.queue.shift()!;
-      clearTimeout(parked.timer);
+      parked.cancelTimer();
       parked.resolve(this.lease(chosen));
     }
   }

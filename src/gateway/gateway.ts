@@ -4,6 +4,9 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { errorBody, isPlinthError, PlinthError } from '../domain/errors.ts';
+import { systemClock } from '../domain/clock.ts';
+import { Signal } from '../domain/signal.ts';
+import type { Clock } from '../domain/clock.ts';
 import { canWake, isFailed, isInactive } from '../domain/deployment-status.ts';
 import type { Deployment, Model, RequestMeasure } from '../domain/types.ts';
 import { Activator } from './activator.ts';
@@ -20,19 +23,19 @@ export interface GatewayOptions {
   parkTimeoutMs?: number;
   /** Largest request body (by its Content-Length) sent on to a model; larger ones answer 413. */
   maxBodyBytes?: number;
-  /** Asks for replicas for a deployment at zero (a request arrived for it). */
-  wake?: (deploymentId: string) => void;
-  /** A request found no free slot and queued: the autoscaler may add replicas before its tick. */
-  queued?: (deploymentId: string) => void;
   /**
    * Checks the caller's key for a model (throws UNAUTHENTICATED or FORBIDDEN); not called for a
    * public environment. Without it, every request passes.
    */
   authorize?: (authorization: string | undefined, client: string, model: Model | null) => Promise<void>;
-  /** Each answered inference request, measured (metrics). */
-  observe?: (m: RequestMeasure) => void;
-  /** A request found its deployment at zero replicas and woke it. */
-  coldStart?: (model: Model, d: Deployment, environment: string | null) => void;
+  clock?: Clock;
+}
+
+/** A request that found its deployment at zero replicas and woke it. */
+export interface ColdStart {
+  model: Model;
+  deployment: Deployment;
+  environment: string | null;
 }
 
 export interface ReadyReplica {
@@ -72,25 +75,29 @@ function predictConcurrency(d: Deployment): number {
 
 export class Gateway {
   readonly resolver: TargetResolver;
+  /** Each answered inference request, measured (metrics). */
+  readonly requests = new Signal<RequestMeasure>();
+  /** A deployment at zero needs replicas: a request (or a wake call) arrived for it. */
+  readonly wakes = new Signal<string>();
+  /** A request found no free slot and queued: the autoscaler may add replicas before its tick. */
+  readonly queued = new Signal<string>();
+  readonly coldStarts = new Signal<ColdStart>();
   private readonly activators = new Map<string, Activator>();
   private readonly ready = new Map<string, readonly ReadyReplica[]>();
   private readonly failures = new Map<string, PlinthError>();
   private readonly capacities = new Map<string, number>();
   private readonly pools = new ReplicaPools();
   private readonly splitCredit = new Map<string, number>();
-  private readonly options: Required<GatewayOptions>;
+  private readonly options: Required<Omit<GatewayOptions, 'authorize'>> & Pick<GatewayOptions, 'authorize'>;
 
   constructor(store: RouteReader, options: GatewayOptions = {}) {
     this.resolver = new TargetResolver(store);
     this.options = {
       maxQueue: options.maxQueue ?? 1000,
       parkTimeoutMs: options.parkTimeoutMs ?? 600_000,
-      wake: options.wake ?? (() => {}),
-      queued: options.queued ?? (() => {}),
       maxBodyBytes: options.maxBodyBytes ?? 100 * 1024 ** 2,
-      authorize: options.authorize ?? (async () => {}),
-      observe: options.observe ?? (() => {}),
-      coldStart: options.coldStart ?? (() => {}),
+      authorize: options.authorize,
+      clock: options.clock ?? systemClock,
     };
   }
 
@@ -117,12 +124,12 @@ export class Gateway {
    */
   private setAside(deploymentId: string, activator: Activator, replicaId: string): void {
     activator.markBroken(replicaId);
-    setTimeout(() => {
+    this.options.clock.after(SET_ASIDE_MS, () => {
       const ready = this.ready.get(deploymentId) ?? [];
       if (ready.some((r) => r.id === replicaId) && this.activators.get(deploymentId) === activator) {
         activator.setReplicas(ready, this.capacities.get(deploymentId) ?? 1);
       }
-    }, SET_ASIDE_MS).unref();
+    });
   }
 
   /** A deployment changed status: failed ones release their parked requests with the reason. */
@@ -134,7 +141,7 @@ export class Gateway {
     const activator = this.activators.get(d.id);
     activator?.fail(failure);
     // Requests still parked on a deployment that just went to zero bring it back.
-    if (canWake(d.status) && activator && activator.queued > 0) this.options.wake(d.id);
+    if (canWake(d.status) && activator && activator.queued > 0) this.wakes.emit(d.id);
   }
 
   async handle(req: IncomingMessage, res: ServerResponse, route: InferenceRoute): Promise<void> {
@@ -154,11 +161,15 @@ export class Gateway {
       } catch (err) {
         // Whether a model or deployment exists is for callers with a key to learn.
         const model = isPlinthError(err) ? ((err.details?.model as Model | undefined) ?? null) : null;
-        await this.options.authorize(req.headers.authorization, req.socket.remoteAddress ?? '', model);
+        await this.options.authorize?.(req.headers.authorization, req.socket.remoteAddress ?? '', model);
         throw err;
       }
       if (!target.public) {
-        await this.options.authorize(req.headers.authorization, req.socket.remoteAddress ?? '', target.model);
+        await this.options.authorize?.(
+          req.headers.authorization,
+          req.socket.remoteAddress ?? '',
+          target.model,
+        );
       }
       const deployment =
         target.split && this.takesCandidate(target.environment!, target.split.percent)
@@ -168,7 +179,7 @@ export class Gateway {
       const failure = this.failures.get(deployment.id) ?? statusFailure(deployment);
       if (failure) throw failure;
       if (route.action === 'wake') {
-        if (canWake(deployment.status)) this.options.wake(deployment.id);
+        if (canWake(deployment.status)) this.wakes.emit(deployment.id);
         req.resume();
         res.writeHead(202, { 'content-type': 'application/json', 'x-request-id': requestId });
         res.end(JSON.stringify({ deployment_id: deployment.id, status: deployment.status }));
@@ -186,14 +197,14 @@ export class Gateway {
       requestBytes = Buffer.isBuffer(body) ? body.length : Number(req.headers['content-length'] ?? 0) || 0;
       const activator = this.activatorFor(deployment);
       if (activator.readyCount === 0 && canWake(deployment.status)) {
-        this.options.wake(deployment.id);
-        this.options.coldStart(target.model, deployment, target.environment);
+        this.wakes.emit(deployment.id);
+        this.coldStarts.emit({ model: target.model, deployment, environment: target.environment });
       }
       // A replica that refuses the connection never saw the request: try another one.
       for (let attempt = 1; ; attempt++) {
         const acquired = activator.acquire();
         if (acquired instanceof Promise) {
-          this.options.queued(deployment.id);
+          this.queued.emit(deployment.id);
           const queuedAt = performance.now();
           const onGone = (): void => activator.cancel(acquired);
           res.once('close', onGone);
@@ -223,7 +234,7 @@ export class Gateway {
       lease?.release();
       if (measured && (outcome || res.headersSent)) {
         const endedAt = performance.now();
-        this.options.observe({
+        this.requests.emit({
           model: measured.target.model,
           deployment: measured.deployment,
           environment: measured.target.environment,
@@ -250,6 +261,7 @@ export class Gateway {
       activator = new Activator({
         maxQueue: this.options.maxQueue,
         parkTimeoutMs: this.options.parkTimeoutMs,
+        clock: this.options.clock,
       });
       activator.setReplicas(this.ready.get(d.id) ?? [], capacity);
       this.activators.set(d.id, activator);
@@ -279,6 +291,22 @@ export class Gateway {
     const out = new Map<string, number>();
     for (const [id, a] of this.activators) out.set(id, a.inFlight + a.queued);
     return out;
+  }
+
+  /**
+   * Stops routing to a replica that is about to be stopped, and resolves once the requests this
+   * gateway has on it are finished, or after `timeoutMs`.
+   */
+  drained(deploymentId: string, replicaId: string, timeoutMs: number): Promise<void> {
+    const activator = this.activators.get(deploymentId);
+    if (!activator) return Promise.resolve();
+    return new Promise((resolve) => {
+      const cancel = this.options.clock.after(timeoutMs, resolve);
+      void activator.drained(replicaId).then(() => {
+        cancel();
+        resolve();
+      });
+    });
   }
 
   /** Requests in flight on one replica, as the gateway counts them. */

@@ -1,8 +1,9 @@
-// The development deployment's live reload. A patch (or a whole new bundle) becomes a new
-// revision of the app directory: built (the environment cache makes a code-only change cost
-// nothing), started as a trial replica beside the one serving, and swapped in once it is ready
-// while the old one drains — so no request fails during a reload. A revision that does not build
-// or load is thrown away and the previous code keeps serving; the error goes back to the caller.
+// The development deployment's live reload. A patch (or a whole new bundle) is extracted into a new
+// app directory and built there (the environment cache makes a code-only change cost nothing);
+// then the deployment's revision is bumped, and the reconciler's plan replaces its replica new
+// before old, as it does for any revision — so no request fails during a reload. This controller
+// only waits to see the new revision's replica ready (the patch is applied) or failing (the
+// revision is reverted and the previous code keeps serving; the error goes back to the caller).
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,43 +13,43 @@ import { packDirectory } from '../bundle/pack.ts';
 import { applyPatch } from '../bundle/patch.ts';
 import type { BundlePatch } from '../bundle/patch.ts';
 import { buildApp } from '../builder/build-app.ts';
-import { readBuildRecord, writeBuildRecord } from '../builder/build-record.ts';
-import type { BuildRecord } from '../builder/build-record.ts';
+import { currentBuild } from '../builder/build-record.ts';
 import { parseConfig } from '../config/parse.ts';
 import type { ModelConfig } from '../config/schema.ts';
+import { systemClock } from '../domain/clock.ts';
+import type { Clock } from '../domain/clock.ts';
 import { canMove } from '../domain/deployment-status.ts';
+import type { DeploymentStatus } from '../domain/deployment-status.ts';
 import { PlinthError } from '../domain/errors.ts';
-import { newId } from '../domain/ids.ts';
 import type { Deployment } from '../domain/types.ts';
 import type { PlinthHome } from '../home.ts';
 import type { LogSink } from '../observability/log-sink.ts';
 import type { ReplicaExit, ReplicaHandle, RuntimeBackend } from '../runtime/backend.ts';
 import type { StatusRecorder } from '../store/status-recorder.ts';
 import type { Store } from '../store/store.ts';
-import { declaredSecrets, instanceTypeOf, missingSecretsReason, replicaSpec } from './replica-spec.ts';
-import type { InstanceType } from '../domain/instance-types.ts';
 import { unpatchableChanges } from './patch-scope.ts';
 
 /** What live reload reads and writes of a development deployment. */
-export type DevelopmentStore = Pick<Store, 'getDeployment' | 'listDeployments' | 'updateDeployment'>;
+export type DevelopmentStore = Pick<Store, 'getDeployment' | 'listDeployments' | 'revise'>;
 
 export interface DevelopmentDeps {
   store: DevelopmentStore;
   artifacts: ArtifactStore;
   home: PlinthHome;
-  backend: RuntimeBackend;
+  /** Where the new revision's replica is watched (the reconciler starts it). */
+  backend: Pick<RuntimeBackend, 'watch' | 'list'>;
   status: StatusRecorder;
   logs: LogSink;
-  /** Tells the reconciler that a replica is a trial (its failure is the patch's), or now its own. */
-  trial: (replicaId: string) => void;
-  adopt: (replicaId: string) => void;
-  instanceTypes: readonly InstanceType[];
-  secrets: (declared: Record<string, string | null>) => { values: Record<string, string>; missing: string[] };
+  /** The reconciler: asked for a pass now (a new revision to roll out); tells when a replica cannot be placed. */
+  reconciler: {
+    kick(): void;
+    onPending(listener: (deploymentId: string, reason: string) => void): () => void;
+  };
   /** Hides secret values in what goes back to the caller. */
   mask?: (text: string) => string;
-  /** How long a trial replica may take to load. */
+  /** How long the new revision's replica may take to load. */
   loadTimeoutMs?: number;
-  drainMs?: number;
+  clock?: Clock;
 }
 
 export interface ReloadResult {
@@ -63,8 +64,15 @@ export interface ReloadResult {
 export class DevelopmentController {
   private readonly turns = new Map<string, Promise<unknown>>();
   private readonly awakeUntil = new Map<string, number>();
+  private readonly clock: Clock;
 
-  constructor(private readonly deps: DevelopmentDeps) {}
+  constructor(private readonly deps: DevelopmentDeps) {
+    this.clock = deps.clock ?? systemClock;
+  }
+
+  private now(): number {
+    return this.clock.now();
+  }
 
   /** Applies a patch against the bundle the deployment holds (PATCH_CONFLICT when it holds another). */
   patch(d: Deployment, patch: BundlePatch): Promise<ReloadResult> {
@@ -94,8 +102,8 @@ export class DevelopmentController {
   }
 
   /**
-   * A patch cut off by a server restart left its deployment UPDATING: its build record still
-   * names the last good revision, so it starts again from that.
+   * A patch cut off by a server restart left its deployment UPDATING. Its revision was bumped only
+   * once built, so the reconciler rolls out whatever revision the deployment holds.
    */
   async recover(): Promise<void> {
     for (const d of await this.deps.store.listDeployments({ statuses: ['UPDATING'] })) {
@@ -107,13 +115,17 @@ export class DevelopmentController {
 
   /** Keeps a development deployment at one replica until then (a watch is running). */
   keepAwake(deploymentId: string, seconds: number): number {
-    const until = Date.now() + seconds * 1000;
+    const until = this.now() + seconds * 1000;
     this.awakeUntil.set(deploymentId, until);
     return until;
   }
 
   isKeptAwake(deploymentId: string): boolean {
-    return (this.awakeUntil.get(deploymentId) ?? 0) > Date.now();
+    const until = this.awakeUntil.get(deploymentId);
+    if (until === undefined) return false;
+    if (until > this.now()) return true;
+    this.awakeUntil.delete(deploymentId); // the watch stopped renewing it
+    return false;
   }
 
   /** One reload at a time per deployment; each sees the deployment as the previous one left it. */
@@ -135,17 +147,19 @@ export class DevelopmentController {
   }
 
   private async reload(d: Deployment, fill: (appDir: string) => Promise<void>): Promise<ReloadResult> {
-    const started = Date.now();
+    const started = this.now();
     if (!canMove(d.status, 'UPDATING')) {
       throw new PlinthError(
         'CONFLICT',
         `the development deployment is ${d.status}; wait for it or activate it`,
       );
     }
+    const revision = d.revision + 1;
     const revisions = join(this.deps.home.deployments, d.id, 'revisions');
-    const revision = join(revisions, `${Date.now()}-${randomBytes(3).toString('hex')}`);
-    const appDir = join(revision, 'app');
-    let swapped = false;
+    this.removeUnusedRevisions(d, revisions);
+    const dir = join(revisions, `${revision}-${randomBytes(3).toString('hex')}`);
+    const appDir = join(dir, 'app');
+    let applied = false;
     try {
       await fill(appDir);
       const config = readConfig(appDir);
@@ -158,7 +172,7 @@ export class DevelopmentController {
         );
       }
       const packed = await packDirectory(appDir);
-      if (packed.sha256 === d.bundle_sha256 && readBuildRecord(this.deps.home.buildRecord(d.id))) {
+      if (packed.sha256 === d.bundle_sha256 && currentBuild(d, this.deps.home)) {
         return {
           deployment: d,
           bundle_sha256: d.bundle_sha256,
@@ -168,114 +182,165 @@ export class DevelopmentController {
         };
       }
       this.deps.artifacts.put(packed.sha256, packed.bytes);
-      const before = d.status;
       const updating = await this.deps.status.move(d, 'UPDATING', 'applying a patch');
       if (!updating.moved) {
+        await this.removeBundleIfUnused(packed.sha256);
         throw new PlinthError(
           'CONFLICT',
           `the development deployment is ${updating.current?.status ?? 'gone'} now; try again`,
         );
       }
       try {
-        const target = { model_id: d.model_id, deployment_id: d.id };
-        const build = await buildApp(appDir, config, this.deps.home, (line) =>
-          this.deps.logs.write(target, 'build', 'INFO', line),
-        ).catch((err: Error) => {
-          this.deps.logs.write(target, 'build', 'ERROR', `build failed: ${err.message}`);
-          throw err instanceof PlinthError
-            ? err
-            : new PlinthError('PATCH_FAILED', `the new code did not build: ${err.message}`);
-        });
-        const next: Deployment = { ...d, config: config as unknown as Record<string, unknown> };
-        const replica = await this.tryReplica(next, build);
-        const old = this.deps.backend.list(d.id).filter((r) => r.id !== replica.id);
-        writeBuildRecord(this.deps.home.buildRecord(d.id), build);
-        await this.deps.store.updateDeployment(d.id, { bundle_sha256: packed.sha256, config: next.config });
-        swapped = true;
+        const replica = await this.rollOut(d, revision, appDir, config, packed.sha256);
+        applied = true;
         await this.removeBundleIfUnused(d.bundle_sha256);
-        const applied = await this.deps.status.move(
+        const done = await this.deps.status.move(
           { id: d.id, status: 'UPDATING' },
           'ACTIVE',
           'patch applied',
           {
-            desired_replicas: 1,
             has_served: true,
           },
         );
-        const after = applied.moved ? applied.deployment : (applied.current ?? d);
-        this.deps.logs.write(
-          target,
-          'platform',
-          'INFO',
-          `patch applied: replica ${replica.id} serves the new code`,
-        );
-        void Promise.all(
-          old.map((r) => this.deps.backend.stop(r.id, { drainMs: this.deps.drainMs ?? 30_000 })),
-        ).then(() => this.removeRevisionsBut(revisions, revision));
+        this.log(d, 'INFO', `patch applied: replica ${replica.id} serves revision ${revision}`);
         return {
-          deployment: after,
+          deployment: done.moved ? done.deployment : (done.current ?? d),
           bundle_sha256: packed.sha256,
           changed: true,
           replica_id: replica.id,
-          took_ms: Date.now() - started,
+          took_ms: this.now() - started,
         };
       } finally {
-        if (!swapped) {
+        if (!applied) {
           await this.deps.status.move(
             { id: d.id, status: 'UPDATING' },
-            before,
+            backTo(d.status),
             'patch failed; the previous code keeps serving',
           );
           await this.removeBundleIfUnused(packed.sha256);
         }
       }
     } finally {
-      if (!swapped) rmSync(revision, { recursive: true, force: true });
+      if (!applied) rmSync(dir, { recursive: true, force: true });
     }
   }
 
-  /** Starts the new code beside the old and waits until it is ready, or says why it is not. */
-  private async tryReplica(d: Deployment, build: BuildRecord): Promise<ReplicaHandle> {
-    const id = newId('r');
-    this.deps.trial(id);
-    let settle!: (outcome: ReplicaHandle | ReplicaExit) => void;
-    const outcome = new Promise<ReplicaHandle | ReplicaExit>((resolve) => (settle = resolve));
-    const unwatch = this.deps.backend.watch((e) => {
-      if (e.replica.id !== id) return;
-      if (e.type === 'ready') settle(e.replica);
-      if (e.type === 'exited') settle(e.exit);
+  /**
+   * Builds the new app directory, bumps the deployment to its revision (the reconciler replaces the
+   * replica, new before old) and waits for that revision's replica; reverts the revision when it
+   * fails to load. Returns the replica that serves the new code.
+   */
+  private async rollOut(
+    d: Deployment,
+    revision: number,
+    appDir: string,
+    config: ModelConfig,
+    bundleSha256: string,
+  ): Promise<ReplicaHandle> {
+    const target = { model_id: d.model_id, deployment_id: d.id };
+    const build = await buildApp(appDir, config, this.deps.home, (line) =>
+      this.deps.logs.write(target, 'build', 'INFO', line),
+    ).catch((err: Error) => {
+      this.deps.logs.write(target, 'build', 'ERROR', `build failed: ${err.message}`);
+      throw err instanceof PlinthError
+        ? err
+        : new PlinthError('PATCH_FAILED', `the new code did not build: ${err.message}`);
     });
-    const timeoutMs = this.deps.loadTimeoutMs ?? 600_000;
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      void this.deps.backend.stop(id, { drainMs: 0 });
-    }, timeoutMs);
+    // Subscribed before the bump: the replica may be ready before a later look.
+    const outcome = this.outcomeOf(d.id, revision);
     try {
-      const secrets = this.deps.secrets(declaredSecrets(d));
-      if (secrets.missing.length > 0)
-        throw new PlinthError('PATCH_FAILED', missingSecretsReason(secrets.missing));
-      await this.deps.backend.start(
-        replicaSpec(d, build, this.deps.home, instanceTypeOf(d, this.deps.instanceTypes), secrets.values, id),
-      );
-      this.deps.logs.write(
-        { model_id: d.model_id, deployment_id: d.id, replica_id: id },
-        'platform',
-        'INFO',
-        `replica ${id} starting with the new code`,
-      );
-      const result = await outcome;
-      if ('id' in result) {
-        this.deps.adopt(id);
-        return result;
-      }
-      const reason = timedOut ? `it was not ready within ${Math.round(timeoutMs / 1000)} s` : result.reason;
-      const output = result.output ? `\n${result.output}` : '';
+      const bumped = await this.deps.store.revise(d.id, {
+        from: d.revision,
+        to: revision,
+        patch: {
+          bundle_sha256: bundleSha256,
+          config: config as unknown as Record<string, unknown>,
+          build,
+          desired_replicas: Math.max(1, d.desired_replicas),
+        },
+      });
+      if (!bumped.revised)
+        throw new PlinthError('CONFLICT', 'the development deployment changed meanwhile; try again');
+      this.deps.reconciler.kick();
+      const result = await outcome.settled;
+      if ('id' in result) return result;
+      // Back to what served before; the reconciler then stops the failed revision's replicas.
+      await this.deps.store.revise(d.id, {
+        from: revision,
+        to: d.revision,
+        patch: {
+          bundle_sha256: d.bundle_sha256,
+          config: d.config,
+          build: d.build,
+          desired_replicas: d.desired_replicas,
+        },
+      });
+      this.deps.reconciler.kick();
       const mask = this.deps.mask ?? ((t: string) => t);
-      throw new PlinthError('PATCH_FAILED', mask(`the new code did not load: ${reason}${output}`));
+      const output = result.output ? `\n${result.output}` : '';
+      throw new PlinthError('PATCH_FAILED', mask(`the new code did not load: ${result.reason}${output}`));
     } finally {
-      clearTimeout(timer);
-      unwatch();
+      outcome.cancel();
+    }
+  }
+
+  /** The first replica of `revision` to become ready, or the exit of one that never was (or a timeout). */
+  private outcomeOf(
+    deploymentId: string,
+    revision: number,
+  ): { settled: Promise<ReplicaHandle | ReplicaExit>; cancel: () => void } {
+    let settle!: (outcome: ReplicaHandle | ReplicaExit) => void;
+    const settled = new Promise<ReplicaHandle | ReplicaExit>((resolve) => (settle = resolve));
+    const ours = (r: ReplicaHandle): boolean => r.deploymentId === deploymentId && r.revision === revision;
+    const unwatch = this.deps.backend.watch((e) => {
+      if (!ours(e.replica)) return;
+      if (e.type === 'ready') settle(e.replica);
+      // Expected or not (a deactivate stops it too): it will not serve this patch.
+      if (e.type === 'exited' && !e.exit.wasReady) settle(e.exit);
+    });
+    // No room for it beside the replica that serves (a GPU it holds): the patch fails, as it says.
+    const unpend = this.deps.reconciler.onPending((id, reason) => {
+      if (id === deploymentId) {
+        settle({
+          code: null,
+          signal: null,
+          expected: false,
+          reason: `waiting for capacity: ${reason}`,
+          wasReady: false,
+        });
+      }
+    });
+    const ready = this.deps.backend.list(deploymentId).find((r) => ours(r) && r.phase === 'READY');
+    if (ready) settle(ready);
+    const timeoutMs = this.deps.loadTimeoutMs ?? 600_000;
+    const cancelTimer = this.clock.after(timeoutMs, () =>
+      settle({
+        code: null,
+        signal: null,
+        expected: false,
+        reason: `it was not ready within ${Math.round(timeoutMs / 1000)} s`,
+        wasReady: false,
+      }),
+    );
+    return {
+      settled,
+      cancel: () => {
+        cancelTimer();
+        unwatch();
+        unpend();
+      },
+    };
+  }
+
+  /** Revision directories that neither the current build nor a live replica uses. */
+  private removeUnusedRevisions(d: Deployment, revisions: string): void {
+    if (!existsSync(revisions)) return;
+    const inUse = new Set([d.revision, ...this.deps.backend.list(d.id).map((r) => r.revision)]);
+    const current = currentBuild(d, this.deps.home)?.appDir;
+    for (const name of readdirSync(revisions)) {
+      const dir = join(revisions, name);
+      if (inUse.has(Number(name.split('-')[0])) || current === join(dir, 'app')) continue;
+      rmSync(dir, { recursive: true, force: true });
     }
   }
 
@@ -285,13 +350,14 @@ export class DevelopmentController {
     if (users.length === 0) this.deps.artifacts.remove(sha);
   }
 
-  private removeRevisionsBut(revisions: string, keep: string): void {
-    if (!existsSync(revisions)) return;
-    for (const name of readdirSync(revisions)) {
-      const dir = join(revisions, name);
-      if (dir !== keep) rmSync(dir, { recursive: true, force: true });
-    }
+  private log(d: Deployment, level: 'INFO' | 'ERROR', message: string): void {
+    this.deps.logs.write({ model_id: d.model_id, deployment_id: d.id }, 'platform', level, message);
   }
+}
+
+/** Where a failed patch leaves the deployment: the status it started from. */
+function backTo(status: DeploymentStatus): DeploymentStatus {
+  return status === 'UPDATING' ? 'DEPLOYING' : status;
 }
 
 function readConfig(appDir: string): ModelConfig {

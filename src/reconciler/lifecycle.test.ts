@@ -15,6 +15,7 @@ import { plinthHome } from '../home.ts';
 import { openSqliteStore } from '../store/sqlite/open.ts';
 import { StatusRecorder } from '../store/status-recorder.ts';
 import type { Store } from '../store/store.ts';
+import { ReplicaStopper } from './replica-stopper.ts';
 import { Lifecycle, wakeFromZero } from './lifecycle.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'plinth-lifecycle-'));
@@ -34,7 +35,11 @@ beforeEach(async () => {
     store,
     artifacts: new ArtifactStore(home.bundles),
     home,
-    backend: new ScriptedBackend(),
+    stopper: new ReplicaStopper({
+      backend: new ScriptedBackend(),
+      drainer: { drained: async () => {} },
+      drainMs: 0,
+    }),
     status,
     kick: () => kicks++,
     resetFailures: () => {},

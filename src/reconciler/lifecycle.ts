@@ -15,7 +15,7 @@ import { NAME_PATTERN, newId } from '../domain/ids.ts';
 import { canMove, canWake, isFailed, isInactive, retryTarget } from '../domain/deployment-status.ts';
 import type { Deployment, Model } from '../domain/types.ts';
 import type { PlinthHome } from '../home.ts';
-import type { RuntimeBackend } from '../runtime/backend.ts';
+import type { ReplicaStopper } from './replica-stopper.ts';
 import type { StatusRecorder } from '../store/status-recorder.ts';
 import type { MoveOutcome, Store } from '../store/store.ts';
 
@@ -37,7 +37,8 @@ export interface LifecycleDeps {
   store: Store;
   artifacts: ArtifactStore;
   home: PlinthHome;
-  backend: RuntimeBackend;
+  /** Drains and stops the replicas of deleted deployments. */
+  stopper: Pick<ReplicaStopper, 'stopAll'>;
   status: StatusRecorder;
   /** Wakes the build controller and reconciler. */
   kick: () => void;
@@ -161,9 +162,7 @@ export class Lifecycle {
       );
     }
     await store.deleteDeployment(deployment.id);
-    await Promise.all(
-      this.deps.backend.list(deployment.id).map((r) => this.deps.backend.stop(r.id, { drainMs: 10_000 })),
-    );
+    await this.deps.stopper.stopAll(deployment.id, 10_000);
     rmSync(dirname(this.deps.home.appDir(deployment.id)), { recursive: true, force: true });
     await this.collectBundle(deployment.bundle_sha256);
     this.deps.kick();
@@ -265,6 +264,27 @@ export class Lifecycle {
     return current;
   }
 
+  /**
+   * Runs the deployment on another instance type: a new revision, whose replicas the reconciler
+   * starts before it stops the old ones.
+   */
+  async changeInstanceType(d: Deployment, instanceType: string): Promise<Deployment> {
+    for (let attempt = 0; attempt <= 5; attempt++) {
+      const current = await this.current(d);
+      if (current.instance_type_name === instanceType) return current;
+      const out = await this.deps.store.revise(d.id, {
+        from: current.revision,
+        to: current.revision + 1,
+        patch: { instance_type_name: instanceType },
+      });
+      if (out.revised) {
+        this.deps.kick();
+        return out.deployment;
+      }
+    }
+    throw new PlinthError('CONFLICT', `${d.name} kept changing; try again`);
+  }
+
   async rename(d: Deployment, name: string): Promise<Deployment> {
     return this.deps.store.updateDeployment(d.id, { name: checkName('deployment', name) });
   }
@@ -273,9 +293,7 @@ export class Lifecycle {
     const deployments = await this.deps.store.listDeployments({ model_id: model.id });
     await this.deps.store.deleteModel(model.id);
     for (const d of deployments) {
-      await Promise.all(
-        this.deps.backend.list(d.id).map((r) => this.deps.backend.stop(r.id, { drainMs: 10_000 })),
-      );
+      await this.deps.stopper.stopAll(d.id, 10_000);
       rmSync(dirname(this.deps.home.appDir(d.id)), { recursive: true, force: true });
       await this.collectBundle(d.bundle_sha256);
     }

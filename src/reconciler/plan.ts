@@ -8,7 +8,7 @@ export interface ActualReplica {
   startedAtMs: number;
   /** Requests the gateway has on it; idle replicas are stopped before busy ones. */
   inFlight?: number;
-  /** Started with settings the deployment no longer has (another instance type): to be replaced. */
+  /** Runs another revision than the deployment's (a patch, an instance type): to be replaced. */
   outdated?: boolean;
 }
 

@@ -11,11 +11,13 @@ import { PlinthError } from '../domain/errors.ts';
 import type { DeploymentStatus } from '../domain/deployment-status.ts';
 import type { Deployment, Model } from '../domain/types.ts';
 import { plinthHome } from '../home.ts';
+import { FakeClock } from '../../test/support/fake-clock.ts';
 import { ScriptedBackend } from '../../test/support/scripted-backend.ts';
 import { openSqliteStore } from '../store/sqlite/open.ts';
 import { StatusRecorder } from '../store/status-recorder.ts';
 import type { Store } from '../store/store.ts';
 import { BUILT_IN_INSTANCE_TYPES } from '../domain/instance-types.ts';
+import { ReplicaStopper } from './replica-stopper.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { PromotionController } from './promotion-controller.ts';
 
@@ -25,7 +27,7 @@ after(() => rmSync(root, { recursive: true, force: true }));
 let store: Store;
 let backend: ScriptedBackend;
 let lifecycle: Lifecycle;
-let nowMs: number;
+let clock: FakeClock;
 let model: Model;
 let routingChanges: number;
 
@@ -36,7 +38,7 @@ function controller(): PromotionController {
     lifecycle,
     onRoutingChange: () => routingChanges++,
     switchGraceMs: 0,
-    clock: () => nowMs,
+    clock,
   });
 }
 
@@ -60,10 +62,13 @@ async function deployment(
 
 const production = async () => (await store.getEnvironment(model.id, 'production'))!;
 const tick = async (c: PromotionController, seconds: number) => {
-  nowMs += seconds * 1000;
+  await clock.advance(seconds * 1000);
   await c.tick();
 };
-const settle = () => new Promise((r) => setTimeout(r, 20));
+const settle = async () => {
+  await clock.advance(0); // the switch grace (0 here) is over: cleanup runs
+  await new Promise((r) => setTimeout(r, 20));
+};
 
 beforeEach(async () => {
   store = await openSqliteStore(':memory:');
@@ -73,13 +78,13 @@ beforeEach(async () => {
     store,
     artifacts: new ArtifactStore(home.bundles),
     home,
-    backend,
+    stopper: new ReplicaStopper({ backend, drainer: { drained: async () => {} }, drainMs: 0 }),
     status: new StatusRecorder(store),
     kick: () => {},
     resetFailures: () => {},
     instanceTypes: BUILT_IN_INSTANCE_TYPES,
   });
-  nowMs = Date.parse('2026-01-01T00:00:00.000Z');
+  clock = new FakeClock();
   routingChanges = 0;
   model = await store.createModel('m');
 });

@@ -2,6 +2,8 @@
 // steps each one through promotion-steps.ts on every tick, switches the environment atomically
 // when the candidate is ready, and cleans up the previous deployment as the environment says.
 // All state is in the store, so a restarted server picks up where it stopped.
+import { systemClock } from '../domain/clock.ts';
+import type { Clock } from '../domain/clock.ts';
 import { PlinthError } from '../domain/errors.ts';
 import { isFailed } from '../domain/deployment-status.ts';
 import type { Deployment, Environment, Model, Promotion } from '../domain/types.ts';
@@ -26,20 +28,22 @@ export interface PromotionControllerDeps {
   onRoutingChange: () => void;
   /** How long the old deployment keeps its replicas after a switch, for requests already routed. */
   switchGraceMs?: number;
-  clock?: () => number;
+  clock?: Clock;
 }
 
 export class PromotionController {
   private readonly deps: PromotionControllerDeps;
-  private timer: NodeJS.Timeout | undefined;
+  private stopTimer: () => void = () => {};
   private running: Promise<void> | null = null;
+  private readonly clock: Clock;
 
   constructor(deps: PromotionControllerDeps) {
     this.deps = deps;
+    this.clock = deps.clock ?? systemClock;
   }
 
   private now(): number {
-    return (this.deps.clock ?? Date.now)();
+    return this.clock.now();
   }
 
   /**
@@ -60,11 +64,11 @@ export class PromotionController {
   }
 
   start(intervalMs = 250): void {
-    this.timer = setInterval(() => void this.tick(), intervalMs);
+    this.stopTimer = this.clock.every(intervalMs, () => void this.tick());
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.timer);
+    this.stopTimer();
     await this.running;
   }
 
@@ -111,11 +115,8 @@ export class PromotionController {
       env.instance_type_name && options.preserveEnvInstanceType !== false
         ? env.instance_type_name
         : candidate.instance_type_name;
-    await store.updateDeployment(candidate.id, {
-      autoscaling_settings: settings,
-      instance_type_name: instanceType,
-    });
-    candidate = (await store.getDeployment(candidate.id))!;
+    await store.updateDeployment(candidate.id, { autoscaling_settings: settings });
+    candidate = await lifecycle.changeInstanceType(candidate, instanceType);
     if (candidate.status !== 'BUILDING')
       await lifecycle.activate(candidate, Math.max(needed, candidate.desired_replicas));
     const ramp = env.promotion_settings.ramp_up_while_promoting
@@ -197,10 +198,10 @@ export class PromotionController {
     if (!updated) return;
     this.deps.onRoutingChange();
     if (updated.status === 'SUCCEEDED' && p.from_deployment_id) {
-      setTimeout(
-        () => void this.cleanUp(p.from_deployment_id!, updated),
+      this.clock.after(
         this.deps.switchGraceMs ?? 1000,
-      ).unref();
+        () => void this.cleanUp(p.from_deployment_id!, updated),
+      );
     }
   }
 

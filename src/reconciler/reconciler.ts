@@ -2,7 +2,9 @@
 // a plan → executed; then the deployment's status follows what the replicas do. Crashed replicas
 // are restarted with backoff; repeated load failures end in DEPLOY_FAILED or UNHEALTHY.
 // Each pass is idempotent, and one failing deployment never stops the others.
-import { readBuildRecord } from '../builder/build-record.ts';
+import { currentBuild } from '../builder/build-record.ts';
+import { systemClock } from '../domain/clock.ts';
+import type { Clock } from '../domain/clock.ts';
 import { keepsReplicas } from '../domain/deployment-status.ts';
 import type { Deployment } from '../domain/types.ts';
 import type { PlinthHome } from '../home.ts';
@@ -12,6 +14,8 @@ import type { ReplicaEvent, ReplicaHandle, RuntimeBackend } from '../runtime/bac
 import type { StatusRecorder } from '../store/status-recorder.ts';
 import type { Store } from '../store/store.ts';
 import { planReplicas, restartBackoffMs } from './plan.ts';
+import { replicaRecord } from './replica-stopper.ts';
+import type { ReplicaStopper } from './replica-stopper.ts';
 import { declaredSecrets, instanceTypeOf, missingSecretsReason, replicaSpec } from './replica-spec.ts';
 import type { InstanceType } from '../domain/instance-types.ts';
 import { nextStatus } from './status-rules.ts';
@@ -34,13 +38,14 @@ export interface ReconcilerDeps {
   home: PlinthHome;
   status: StatusRecorder;
   logs: LogSink;
-  /** How long a stopping replica may take to finish its requests. */
-  drainMs?: number;
-  /** Requests the gateway has in flight on a replica. */
+  /** Drains replicas before the backend stops them. */
+  stopper: ReplicaStopper;
+  /** Requests the gateway has in flight on a replica (idle replicas are stopped first). */
   inFlightOf?: (deploymentId: string, replicaId: string) => number;
   instanceTypes: readonly InstanceType[];
   /** The values of the secrets a config declares, and the names that have none. */
   secrets: (declared: Record<string, string | null>) => { values: Record<string, string>; missing: string[] };
+  clock?: Clock;
 }
 
 export class Reconciler {
@@ -48,23 +53,24 @@ export class Reconciler {
   private readonly failures = new Map<string, FailureRecord>();
   /** Why a deployment's next replica does not fit, while it waits. */
   private readonly pending = new Map<string, string>();
-  /** Replicas started to try new code (a development patch): their failure is the patch's, not the deployment's. */
-  private readonly trials = new Set<string>();
+  private readonly pendingListeners = new Set<(deploymentId: string, reason: string) => void>();
   private running: Promise<void> | null = null;
   private started = false;
   private again = false;
-  private timer: NodeJS.Timeout | undefined;
+  private stopTimer: () => void = () => {};
+  private readonly clock: Clock;
   private readonly unwatch: () => void;
 
   constructor(deps: ReconcilerDeps) {
     this.deps = deps;
+    this.clock = deps.clock ?? systemClock;
     this.unwatch = deps.backend.watch((e) => void this.onReplicaEvent(e));
   }
 
   async start(intervalMs = 1000): Promise<void> {
     this.started = true;
     await this.forgetLostReplicas();
-    this.timer = setInterval(() => this.kick(), intervalMs);
+    this.stopTimer = this.clock.every(intervalMs, () => void this.kick());
     void this.kick();
   }
 
@@ -83,7 +89,7 @@ export class Reconciler {
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.timer);
+    this.stopTimer();
     this.unwatch();
     await this.running;
   }
@@ -124,35 +130,31 @@ export class Reconciler {
       }
     }
     for (const orphan of this.deps.backend.list().filter((r) => !known.has(r.deploymentId))) {
-      void this.deps.backend.stop(orphan.id, { drainMs: this.deps.drainMs ?? 30_000 });
+      void this.stopReplica(orphan);
     }
   }
 
   private async reconcile(d: Deployment): Promise<void> {
-    // A development deployment applying a patch runs a candidate beside its replica: the patch
-    // owns its replicas until it is done.
-    if (d.status === 'UPDATING') return;
     const desired = keepsReplicas(d.status) ? d.desired_replicas : 0;
-    const type = instanceTypeOf(d, this.deps.instanceTypes).name;
     const replicas = this.deps.backend.list(d.id).map((r) => ({
       ...r,
       inFlight: this.deps.inFlightOf?.(d.id, r.id) ?? 0,
-      outdated: r.instanceType !== type,
+      outdated: r.revision !== d.revision,
     }));
     const failure = this.failures.get(d.id);
     const actions = planReplicas({
       desired,
       replicas,
       startNotBeforeMs: failure?.notBeforeMs ?? 0,
-      nowMs: Date.now(),
+      nowMs: this.clock.now(),
     });
     if (!actions.some((a) => a.type === 'start')) this.pending.delete(d.id);
     let placed = true;
     for (const action of actions) {
       if (action.type === 'start' && placed) placed = await this.startReplica(d);
-      else if (action.type === 'stop')
-        void this.deps.backend.stop(action.replicaId, { drainMs: this.deps.drainMs ?? 30_000 });
+      else if (action.type === 'stop') void this.stopReplica({ id: action.replicaId, deploymentId: d.id });
     }
+
     const decision = nextStatus({
       status: d.status,
       desired,
@@ -178,8 +180,8 @@ export class Reconciler {
 
   /** Starts a replica; false when it does not fit on the machine now (the deployment says why). */
   private async startReplica(d: Deployment): Promise<boolean> {
-    const build = readBuildRecord(this.deps.home.buildRecord(d.id));
-    if (!build) throw new Error(`deployment ${d.id} has no build record`);
+    const build = currentBuild(d, this.deps.home);
+    if (!build) throw new Error(`deployment ${d.id} has no build`);
     const secrets = this.deps.secrets(declaredSecrets(d));
     if (secrets.missing.length > 0) {
       // Nothing to retry until someone sets it: the deployment fails, naming what is missing.
@@ -191,7 +193,7 @@ export class Reconciler {
     let handle: ReplicaHandle;
     try {
       handle = await this.deps.backend.start(
-        replicaSpec(d, build, this.deps.home, instanceTypeOf(d, this.deps.instanceTypes), secrets.values),
+        replicaSpec(d, build, instanceTypeOf(d, this.deps.instanceTypes), secrets.values),
       );
     } catch (err) {
       if (!(err instanceof PendingError)) throw err;
@@ -211,6 +213,7 @@ export class Reconciler {
 
   /** A replica waits for capacity: its reason goes to the status (an event) and the logs, once. */
   private async recordPending(d: Deployment, reason: string): Promise<void> {
+    for (const listener of this.pendingListeners) listener(d.id, reason);
     if (this.pending.get(d.id) === reason) return;
     const why = `waiting for capacity: ${reason}`;
     // The reason is recorded with whatever status the deployment has now.
@@ -224,15 +227,13 @@ export class Reconciler {
   }
 
   private async saveReplica(handle: ReplicaHandle): Promise<void> {
-    await this.deps.store.upsertReplica({
-      id: handle.id,
-      deployment_id: handle.deploymentId,
-      status: handle.phase,
-      address: handle.address,
-      started_at: new Date(handle.startedAtMs).toISOString(),
-      stopped_at: handle.exit ? new Date().toISOString() : null,
-      exit_reason: handle.exit?.reason ?? null,
-    });
+    await this.deps.store.upsertReplica(replicaRecord(handle));
+  }
+
+  private stopReplica(replica: Pick<ReplicaHandle, 'id' | 'deploymentId'>): Promise<void> {
+    return this.deps.stopper
+      .stop(replica)
+      .catch((err: Error) => console.error(`reconciler: stopping replica ${replica.id}: ${err.message}`));
   }
 
   private async onReplicaEvent(event: ReplicaEvent): Promise<void> {
@@ -248,15 +249,22 @@ export class Reconciler {
         this.deps.logs.write(target, 'platform', 'INFO', `replica ${replica.id} ready at ${replica.address}`);
       } else if (event.type === 'pending') {
         await this.recordPending(d, event.reason);
-      } else if (event.type === 'exited' && this.trials.delete(replica.id)) {
-        // The patch reports it; the deployment's serving replica is unaffected.
+      } else if (event.type === 'exited' && !event.exit.expected && triedPatch(d, replica)) {
+        // A development patch's new code failed to load: the patch reports it and reverts; the
+        // serving replica is unaffected. Only wait a moment before starting another.
+        const previous = this.failures.get(d.id);
+        this.failures.set(d.id, {
+          count: previous?.count ?? 0,
+          last: previous?.last ?? null,
+          notBeforeMs: this.clock.now() + restartBackoffMs(1),
+        });
       } else if (event.type === 'exited' && !event.exit.expected) {
         const previous = this.failures.get(d.id);
         const count = (previous?.count ?? 0) + 1;
         this.failures.set(d.id, {
           count,
           last: event.exit.reason,
-          notBeforeMs: Date.now() + restartBackoffMs(count),
+          notBeforeMs: this.clock.now() + restartBackoffMs(count),
         });
         this.deps.logs.write(
           target,
@@ -271,18 +279,19 @@ export class Reconciler {
     void this.kick();
   }
 
-  /** A replica started outside the plan to try new code; its exit counts against nothing. */
-  trial(replicaId: string): void {
-    this.trials.add(replicaId);
-  }
-
-  /** A trial replica became the deployment's own. */
-  adopt(replicaId: string): void {
-    this.trials.delete(replicaId);
+  /** Hears each time a deployment's next replica cannot be placed, and why. */
+  onPending(listener: (deploymentId: string, reason: string) => void): () => void {
+    this.pendingListeners.add(listener);
+    return () => this.pendingListeners.delete(listener);
   }
 
   /** Forgets failure history, e.g. when a user retries a deployment. */
   resetFailures(deploymentId: string): void {
     this.failures.delete(deploymentId);
   }
+}
+
+/** A replica running a development patch's new code (or code a failed patch reverted). */
+function triedPatch(d: Deployment, replica: ReplicaHandle): boolean {
+  return (d.status === 'UPDATING' && replica.revision === d.revision) || replica.revision > d.revision;
 }

@@ -1,11 +1,9 @@
 // What a replica of a deployment runs: its build's app directory and model file, its config, and
 // the environment variables and the values of the secrets the model declares.
-import type { BuildRecord } from '../builder/build-record.ts';
 import { newId } from '../domain/ids.ts';
 import { findInstanceType, resolveInstanceType } from '../domain/instance-types.ts';
 import type { InstanceType, ResourceRequest } from '../domain/instance-types.ts';
-import type { Deployment } from '../domain/types.ts';
-import type { PlinthHome } from '../home.ts';
+import type { BuildRecord, Deployment } from '../domain/types.ts';
 import type { ReplicaSpec } from '../runtime/backend.ts';
 
 /**
@@ -25,7 +23,6 @@ export function instanceTypeOf(d: Deployment, catalog: readonly InstanceType[]):
 export function replicaSpec(
   d: Deployment,
   build: BuildRecord,
-  home: PlinthHome,
   type: InstanceType,
   secrets: Record<string, string>,
   replicaId = newId('r'),
@@ -35,8 +32,9 @@ export function replicaSpec(
     replicaId,
     deploymentId: d.id,
     modelId: d.model_id,
+    revision: d.revision,
     language: build.language,
-    appDir: build.appDir ?? home.appDir(d.id),
+    appDir: build.appDir,
     modelFile: build.modelFile,
     config: d.config,
     env: { ...(config.environment_variables ?? {}), PLINTH_SECRETS_JSON: JSON.stringify(secrets) },

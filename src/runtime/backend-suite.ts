@@ -88,6 +88,31 @@ export function runBackendSuite(name: string, makeFixture: () => Promise<Backend
       assert.deepEqual(fx.backend.list(), []);
     });
 
+    test("stop marks the replica draining at once, and signals it only once the caller's requests are done", async () => {
+      const spec = fx.specFor(SLOW_MODEL);
+      const ready = waitFor(fx.backend, (e) => e.type === 'ready');
+      await fx.backend.start(spec);
+      const address = (await ready).replica.address!;
+      let done!: () => void;
+      const drained = new Promise<void>((resolve) => (done = resolve));
+      const draining = waitFor(fx.backend, (e) => e.type === 'draining' && e.replica.id === spec.replicaId);
+      let exited = false;
+      const stopped = fx.backend
+        .stop(spec.replicaId, { drainMs: 20_000, drained })
+        .then(() => (exited = true));
+      await draining;
+      assert.equal(fx.backend.list()[0]?.phase, 'DRAINING');
+      // Until the caller says its requests are done, the replica is not asked to stop: it still answers.
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(exited, false);
+      assert.deepEqual(await (await predict(address, { value: 'still here' })).json(), {
+        echo: 'still here',
+      });
+      done();
+      await stopped;
+      assert.deepEqual(fx.backend.list(), []);
+    });
+
     test('a replica that outstays the drain period is killed', async () => {
       const spec = fx.specFor(`export class Model { predict() { return 1; } }
 process.on('SIGTERM', () => {});`);

@@ -7,6 +7,8 @@ export interface ReplicaSpec {
   replicaId: string;
   deploymentId: string;
   modelId: string;
+  /** The deployment revision it runs (a replica of another revision is replaced). */
+  revision: number;
   language: 'typescript' | 'python';
   /** The extracted bundle, with its prepared environment linked in. */
   appDir: string;
@@ -59,8 +61,10 @@ export interface ReplicaHandle {
   startedAtMs: number;
   readyAtMs: number | null;
   exit: ReplicaExit | null;
-  /** The instance type it was started with (a changed type replaces it). */
+  /** The instance type it was started with. */
   instanceType: string;
+  /** The deployment revision it runs. */
+  revision: number;
   /** GPU indices it holds exclusively. */
   gpus: number[];
   /** The process id, where the backend runs processes on this machine. */
@@ -74,6 +78,12 @@ export type ReplicaEvent =
   /** A started replica waits for something outside the platform (room in a cluster), in plain words. */
   | { type: 'pending'; replica: ReplicaHandle; reason: string };
 
+export interface StopRequest {
+  drainMs: number;
+  /** Resolves once the requests sent to the replica are done (none waited for when absent). */
+  drained?: Promise<void>;
+}
+
 export interface Capacity {
   cpu: number;
   memoryBytes: number;
@@ -85,8 +95,13 @@ export interface RuntimeBackend {
   capacity(): Capacity;
   /** Starts a replica; resolves once the process is launched (not yet ready). Throws PendingError when it does not fit. */
   start(spec: ReplicaSpec): Promise<ReplicaHandle>;
-  /** Stops routing to a replica, lets in-flight requests finish for up to drainMs, then stops it. */
-  stop(replicaId: string, options: { drainMs: number }): Promise<void>;
+  /**
+   * Marks a replica DRAINING (a `draining` event, so that routing stops), waits for `drained` (the
+   * caller's word that the requests it sent there are done) for up to `drainMs`, then asks it to
+   * stop — it finishes what it still has — and ends it when the drain time is over. The runtime
+   * knows nothing of the gateway (reconciler/replica-stopper.ts passes its promise).
+   */
+  stop(replicaId: string, request: StopRequest): Promise<void>;
   /** Live replicas (STARTING, READY, DRAINING), optionally of one deployment. */
   list(deploymentId?: string): ReplicaHandle[];
   /** Subscribes to replica changes; returns the unsubscribe function. */
@@ -98,6 +113,10 @@ export interface RuntimeBackend {
   adopt(): ReplicaHandle[] | Promise<ReplicaHandle[]>;
   /** Where replicas run and how instance types are held to, in a sentence for the start-up lines. */
   describe(): string;
-  /** Stops every replica. */
+  /**
+   * Ends this backend's part: the local backend stops its replicas (a graceful shutdown); the
+   * kubernetes backend stops following its pods and leaves them running for the next control
+   * plane to adopt.
+   */
   close(): Promise<void>;
 }

@@ -175,6 +175,20 @@ function migrations(dialect: SqlDialectName): Record<string, Migration> {
           .execute();
       },
     },
+    '0006_revisions': {
+      async up(db: Kysely<unknown>) {
+        // What a deployment's replicas run: its revision, and the build of that revision.
+        await db.schema
+          .alterTable('deployments')
+          .addColumn('revision', 'integer', (c) => c.notNull().defaultTo(0))
+          .execute();
+        await db.schema.alterTable('deployments').addColumn('build_json', 'text').execute();
+        await db.schema
+          .alterTable('replicas')
+          .addColumn('revision', 'integer', (c) => c.notNull().defaultTo(0))
+          .execute();
+      },
+    },
   };
 }
 

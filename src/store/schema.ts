@@ -21,6 +21,8 @@ export interface DeploymentsTable {
   instance_type_name: string;
   autoscaling_json: string;
   desired_replicas: number;
+  revision: number;
+  build_json: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -65,6 +67,7 @@ export interface ReplicasTable {
   started_at: string;
   stopped_at: string | null;
   exit_reason: string | null;
+  revision: number;
 }
 
 export interface EventsTable {

@@ -37,6 +37,7 @@ export class SqlStore implements Store {
   updateDeployment: Store['updateDeployment'] = (id, patch) =>
     deployments.updateDeployment(this.db, id, patch);
   transition: Store['transition'] = (id, move) => deployments.transition(this.db, id, move);
+  revise: Store['revise'] = (id, move) => deployments.revise(this.db, id, move);
   deleteDeployment: Store['deleteDeployment'] = (id) => deployments.deleteDeployment(this.db, id);
 
   listEnvironments: Store['listEnvironments'] = (modelId) => environments.listEnvironments(this.db, modelId);

@@ -122,6 +122,36 @@ export function runStoreSuite(name: string, open: () => Promise<Store>): void {
       assert.equal(!missing.moved && missing.refusal, 'NOT_FOUND');
     });
 
+    test('a revision moves by compare-and-set, with what the new revision runs', async () => {
+      const model = await store.createModel('hello');
+      const d = await store.createDeployment(deploymentOf(model.id));
+      assert.equal(d.revision, 0);
+      assert.equal(d.build, null);
+      const build = {
+        language: 'python' as const,
+        modelFile: 'model/model.py',
+        envDir: '/envs/x',
+        appDir: '/apps/1',
+        builtAt: '2026-01-01T00:00:00.000Z',
+      };
+      const bumped = await store.revise(d.id, {
+        from: 0,
+        to: 1,
+        patch: { build, bundle_sha256: 'c'.repeat(64) },
+      });
+      assert.ok(bumped.revised);
+      assert.equal(bumped.deployment.revision, 1);
+      assert.deepEqual((await store.getDeployment(d.id))!.build, build, 'the build round-trips');
+      const stale = await store.revise(d.id, { from: 0, to: 1, patch: { instance_type_name: '4x16' } });
+      assert.equal(stale.revised, false, 'a bump from a revision it no longer has is refused');
+      const after = (await store.getDeployment(d.id))!;
+      assert.equal(after.instance_type_name, '1x2', 'nothing written');
+      assert.equal(after.bundle_sha256, 'c'.repeat(64));
+      const reverted = await store.revise(d.id, { from: 1, to: 0, patch: { build: null } });
+      assert.ok(reverted.revised);
+      assert.equal(reverted.deployment.build, null);
+    });
+
     test('of two writers moving from the same status, exactly one wins', async () => {
       const model = await store.createModel('hello');
       const d = await store.createDeployment(deploymentOf(model.id));
@@ -211,6 +241,7 @@ export function runStoreSuite(name: string, open: () => Promise<Store>): void {
         started_at: t(3),
         stopped_at: null,
         exit_reason: null,
+        revision: 0,
       });
       await store.upsertReplica({
         id: 'r1',
@@ -220,6 +251,7 @@ export function runStoreSuite(name: string, open: () => Promise<Store>): void {
         started_at: t(3),
         stopped_at: null,
         exit_reason: null,
+        revision: 0,
       });
       await store.upsertReplica({
         id: 'r2',
@@ -229,6 +261,7 @@ export function runStoreSuite(name: string, open: () => Promise<Store>): void {
         started_at: t(4),
         stopped_at: t(5),
         exit_reason: 'exit 1',
+        revision: 0,
       });
       assert.deepEqual(
         (await store.listReplicas({ deployment_id: d.id, live: true })).map((r) => [

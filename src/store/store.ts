@@ -41,8 +41,20 @@ export type DeploymentPatch = Partial<
     | 'instance_type_name'
     | 'bundle_sha256'
     | 'config'
+    | 'build'
   >
 >;
+
+/** A revision change asked of the store: applied only when the deployment is still at `from`. */
+export interface RevisionMove {
+  from: number;
+  to: number;
+  /** What the new revision runs (its build, bundle and config, or instance type). */
+  patch?: DeploymentPatch;
+}
+
+export type ReviseOutcome =
+  { revised: true; deployment: Deployment } | { revised: false; current: Deployment | undefined };
 
 export type EnvironmentPatch = Partial<
   Pick<
@@ -138,6 +150,8 @@ export interface Store {
    * when the status changes) in one transaction, or refuses without writing anything.
    */
   transition(id: string, move: StatusMove): Promise<MoveOutcome>;
+  /** Compare-and-set of the revision (with `patch` in the same update), or a refusal with nothing written. */
+  revise(id: string, move: RevisionMove): Promise<ReviseOutcome>;
   deleteDeployment(id: string): Promise<void>;
 
   listEnvironments(modelId: string): Promise<Environment[]>;

@@ -25,6 +25,7 @@ export class ScriptedBackend implements RuntimeBackend {
       exit: null,
       instanceType: '1x2',
       gpus: [],
+      revision: 0,
     }));
   }
   watch() {

@@ -1,14 +1,15 @@
 // /v1/models/{m}/deployments/{d}/artifacts/{part}: a deployment's build — its app directory (`app`)
 // or its prepared environment (`environment`) — as a gzip tarball, for the init container of a
-// replica's pod on Kubernetes (`plinth fetch-artifacts`). Without a query, its current build; a
-// development deployment's patch names its revision (`?revision=`) and environment (`?name=`),
-// since its new replica starts before the build is recorded as the deployment's.
+// replica's pod on Kubernetes (`plinth fetch-artifacts`): the build of its current revision. A pod
+// names the revision it runs (`?revision=`; one no longer current is not served) and its prepared
+// environment (`?name=`).
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { archiveDirectory } from '../../bundle/directory-archive.ts';
-import { readBuildRecord } from '../../builder/build-record.ts';
+import { currentBuild } from '../../builder/build-record.ts';
 import { PlinthError } from '../../domain/errors.ts';
+import type { Deployment } from '../../domain/types.ts';
 import type { PlinthHome } from '../../home.ts';
 import type { ApiContext } from '../context.ts';
 import { findDeployment, findModel } from '../lookup.ts';
@@ -24,7 +25,7 @@ export function artifactRoutes(app: FastifyInstance, ctx: ApiContext): void {
       const part = req.params.part;
       if (part !== 'app' && part !== 'environment')
         throw new PlinthError('BAD_REQUEST', `"${part}" is not an artifact: ask for "app" or "environment"`);
-      const dir = artifactDir(home, d.id, part, req.query);
+      const dir = artifactDir(home, d, part, req.query);
       if (!dir || !existsSync(dir))
         throw new PlinthError(
           'NOT_FOUND',
@@ -43,21 +44,22 @@ interface ArtifactQuery {
   name?: string;
 }
 
-const REVISION = /^\d+-[0-9a-f]+$/;
+const REVISION = /^\d{1,9}$/;
 const ENVIRONMENT = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
-function artifactDir(home: PlinthHome, deploymentId: string, part: string, q: ArtifactQuery): string | null {
+function artifactDir(home: PlinthHome, d: Deployment, part: string, q: ArtifactQuery): string | null {
   if (part === 'app' && q.revision !== undefined) {
     if (!REVISION.test(q.revision))
-      throw new PlinthError('BAD_REQUEST', `revision "${q.revision}" is not a revision name`);
-    return join(home.deployments, deploymentId, 'revisions', q.revision, 'app');
+      throw new PlinthError('BAD_REQUEST', `revision "${q.revision}" is not a revision number`);
+    // Only the revision the deployment runs now is served: a pod of an older one is being replaced.
+    if (Number(q.revision) !== d.revision) return null;
   }
   if (part === 'environment' && q.name !== undefined) {
     if (!ENVIRONMENT.test(q.name) || q.name.includes('..'))
       throw new PlinthError('BAD_REQUEST', `"${q.name}" is not a prepared environment's name`);
     return join(home.environments, q.name);
   }
-  const build = readBuildRecord(home.buildRecord(deploymentId));
+  const build = currentBuild(d, home);
   if (!build) return null;
-  return part === 'app' ? (build.appDir ?? home.appDir(deploymentId)) : build.envDir;
+  return part === 'app' ? build.appDir : build.envDir;
 }

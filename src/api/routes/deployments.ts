@@ -152,8 +152,7 @@ export function deploymentRoutes(app: FastifyInstance, ctx: ApiContext): void {
       if (body.instance_type_name !== undefined) {
         // Its replicas are replaced one by one, new before old (the reconciler's rolling plan).
         const type = knownInstanceType(ctx.instanceTypes, body.instance_type_name, 'instance_type_name');
-        d = await ctx.store.updateDeployment(d.id, { instance_type_name: type.name });
-        ctx.reconcile();
+        d = await ctx.lifecycle.changeInstanceType(d, type.name);
       }
       if (body.autoscaling_settings !== undefined) {
         d = await ctx.store.updateDeployment(d.id, {

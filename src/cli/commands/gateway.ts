@@ -1,9 +1,8 @@
 // `plinth gateway`: an inference-only process beside the control planes, on their PostgreSQL store.
 import type { Command } from 'commander';
 import { startGatewayServer } from '../../gateway-server.ts';
-import { storeKind } from '../../store/open.ts';
 import { UserError } from '../errors.ts';
-import { listenPort, queueSettings } from '../server-options.ts';
+import { gatewaySettings } from '../server-options.ts';
 
 interface GatewayOptions {
   port: string;
@@ -29,20 +28,20 @@ export function registerGateway(
     .option('--max-queue <n>', 'requests that may wait per deployment before 429', '1000')
     .action((options: GatewayOptions) =>
       run(async () => {
-        const store = options.store ?? process.env.PLINTH_STORE;
-        if (!store || storeKind(store) !== 'postgres')
-          throw new UserError(
-            `--store ${store ?? '(none)'}: a gateway needs the postgres:// URL of the store its control planes share`,
-          );
-        const port = listenPort(options.port);
-        const { maxQueue, parkTimeoutS } = queueSettings(options);
+        const config = gatewaySettings({
+          store: options.store ?? process.env.PLINTH_STORE ?? '',
+          port: options.port,
+          host: options.host,
+          maxQueue: options.maxQueue,
+          parkTimeoutS: options.parkTimeout,
+        });
         let gateway;
         try {
-          gateway = await startGatewayServer({ store, port, host: options.host, maxQueue, parkTimeoutS });
+          gateway = await startGatewayServer(config);
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE')
             throw new UserError(
-              `port ${port} on ${options.host} is already in use; pass --port to pick another`,
+              `port ${config.port} on ${config.host} is already in use; pass --port to pick another`,
             );
           throw err;
         }

@@ -2,12 +2,11 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { defaultHomeDir } from '../../home.ts';
-import type { KubernetesRuntimeOptions } from '../../kubernetes-runtime.ts';
 import { startServer } from '../../server.ts';
-import { storeKind } from '../../store/open.ts';
 import { ApiClient } from '../api-client.ts';
 import { UserError } from '../errors.ts';
-import { listenPort, queueSettings, seconds } from '../server-options.ts';
+import { serverSettings, storeUrl } from '../server-options.ts';
+import type { ServerConfigInput } from '../../config/server-config.ts';
 import { describeCall, pushModel } from './push.ts';
 import { readCredentials } from '../../credentials.ts';
 import { join, resolve } from 'node:path';
@@ -25,6 +24,7 @@ interface UpOptions {
   requestTimeout: string;
   authFailuresPerMinute: string;
   replicaGrace: string;
+  drainTimeout: string;
   store?: string;
   runtime?: string;
   kubeNamespace?: string;
@@ -34,14 +34,14 @@ interface UpOptions {
 
 const EXAMPLE_DIR = join(packageRoot(), 'examples', 'hello');
 
-function kubernetesOptions(options: UpOptions): KubernetesRuntimeOptions | undefined {
+function kubernetesOptions(options: UpOptions): ServerConfigInput['kubernetes'] {
   const runtime = options.runtime ?? process.env.PLINTH_RUNTIME ?? 'local';
   if (runtime === 'local') return undefined;
   if (runtime !== 'kubernetes') throw new UserError(`--runtime ${runtime}: expected "local" or "kubernetes"`);
   const publicUrl = options.publicUrl ?? process.env.PLINTH_PUBLIC_URL;
-  if (!publicUrl || !/^https?:\/\/[^/]+/.test(publicUrl))
+  if (!publicUrl)
     throw new UserError(
-      `--public-url ${publicUrl ?? '(none)'}: with --runtime kubernetes, give the http(s):// URL replica pods reach this API at (e.g. http://plinth.plinth.svc:4780)`,
+      `--public-url (none): with --runtime kubernetes, give the http(s):// URL replica pods reach this API at (e.g. http://plinth.plinth.svc:4780)`,
     );
   return { publicUrl, namespace: options.kubeNamespace, imagePrefix: options.imagePrefix };
 }
@@ -75,6 +75,7 @@ export function registerUp(
       'how long replicas keep serving if the server dies, for its restart to adopt them',
       '60',
     )
+    .option('--drain-timeout <seconds>', 'how long a stopping replica may take to finish its requests', '30')
     .option(
       '--capacity <spec>',
       'what replicas may use instead of what was detected: cpu=8,memory=32Gi,gpu=H100:2',
@@ -95,37 +96,33 @@ export function registerUp(
     )
     .action((options: UpOptions) =>
       run(async () => {
-        const port = listenPort(options.port);
         const homeDir = options.home ? resolve(options.home) : defaultHomeDir();
+        const config = serverSettings({
+          homeDir,
+          port: options.port,
+          host: options.host,
+          maxQueue: options.maxQueue,
+          parkTimeoutS: options.parkTimeout,
+          capacity: options.capacity,
+          headersTimeoutS: options.headersTimeout,
+          requestTimeoutS: options.requestTimeout,
+          authFailuresPerMinute: options.authFailuresPerMinute,
+          replicaGraceS: options.replicaGrace,
+          drainS: options.drainTimeout,
+          store: storeUrl(options.store),
+          kubernetes: kubernetesOptions(options),
+        });
         let server;
         try {
-          const { maxQueue, parkTimeoutS } = queueSettings(options);
-          const store = options.store ?? process.env.PLINTH_STORE;
-          if (storeKind(store) === null)
-            throw new UserError(
-              `--store ${store}: expected a postgres:// URL (or none, for SQLite in the home)`,
-            );
-          server = await startServer({
-            kubernetes: kubernetesOptions(options),
-            store,
-            homeDir,
-            port,
-            host: options.host,
-            maxQueue,
-            parkTimeoutS,
-            capacity: options.capacity,
-            headersTimeoutS: seconds('--headers-timeout', options.headersTimeout),
-            requestTimeoutS: seconds('--request-timeout', options.requestTimeout),
-            authFailuresPerMinute: seconds('--auth-failures-per-minute', options.authFailuresPerMinute),
-            replicaGraceS: seconds('--replica-grace', options.replicaGrace),
-          });
+          server = await startServer(config);
         } catch (err) {
           const code = (err as NodeJS.ErrnoException).code;
           if (code === 'EADDRINUSE')
             throw new UserError(
-              `port ${port} on ${options.host} is already in use; pass --port to pick another`,
+              `port ${config.port} on ${config.host} is already in use; pass --port to pick another`,
             );
-          if (code === 'EACCES') throw new UserError(`not allowed to listen on ${options.host}:${port}`);
+          if (code === 'EACCES')
+            throw new UserError(`not allowed to listen on ${config.host}:${config.port}`);
           throw err;
         }
         const out = (line = ''): boolean => process.stdout.write(line + '\n');

@@ -15,8 +15,10 @@ import type {
   ReplicaExit,
   ReplicaHandle,
   ReplicaSpec,
+  StopRequest,
   RuntimeBackend,
 } from '../backend.ts';
+import { waitDrained } from '../drain-wait.ts';
 import { ClusterClient } from './cluster-client.ts';
 import { LABELS, MANAGED_BY, MODEL_CONTAINER, deploymentManifest, envSecret } from './manifests.ts';
 import type { ManifestOptions } from './manifests.ts';
@@ -46,8 +48,6 @@ export interface KubernetesBackendOptions extends Omit<
     line: string,
     requestId: string | null,
   ) => void;
-  /** Requests this process's gateway has in flight on a replica: a stop waits for them first. */
-  inFlightOf?: (deploymentId: string, replicaId: string) => number;
   readinessIntervalMs?: number;
 }
 
@@ -125,9 +125,9 @@ export class KubernetesBackend implements RuntimeBackend {
     const deployment = deploymentManifest(spec, manifest, 0);
     const group = deployment.metadata!.name!;
     await this.cluster.applySecret(envSecret(spec, manifest));
-    const { replicaId: id, deploymentId, resources } = spec;
+    const { replicaId: id, deploymentId, resources, revision } = spec;
     const replica = this.book.add(
-      { id, deploymentId, instanceType: resources.instanceType, startedAtMs: Date.now() },
+      { id, deploymentId, instanceType: resources.instanceType, revision, startedAtMs: Date.now() },
       group,
       spec.modelId,
     );
@@ -142,16 +142,15 @@ export class KubernetesBackend implements RuntimeBackend {
     return { ...replica.handle };
   }
 
-  async stop(replicaId: string, { drainMs }: { drainMs: number }): Promise<void> {
+  async stop(replicaId: string, { drainMs, drained }: StopRequest): Promise<void> {
     const replica = this.book.get(replicaId);
     if (!replica) return;
     if (replica.state.kind === 'claiming' || replica.state.kind === 'bound') {
       this.book.stopAsked(replica);
       const { handle } = replica;
-      const deadline = Date.now() + drainMs;
-      const inFlight = (): number => this.options.inFlightOf?.(handle.deploymentId, replicaId) ?? 0;
-      while (inFlight() > 0 && Date.now() < deadline && !isFinished(replica)) await sleep(10);
-      const graceSeconds = this.preStopSeconds + Math.max(1, Math.ceil((deadline - Date.now()) / 1000));
+      const left = await waitDrained(drained, drainMs, replica.exited);
+      // The pod finishes what it still has within its grace period.
+      const graceSeconds = this.preStopSeconds + Math.max(1, Math.ceil(left / 1000));
       await this.remove(replica, graceSeconds, {
         code: null,
         signal: null,
@@ -202,8 +201,8 @@ export class KubernetesBackend implements RuntimeBackend {
     const pods = this.informer.pods();
     const adopted = adoptable(pods)
       .filter((a) => !this.book.get(a.id))
-      .map(({ id, deploymentId, instanceType, createdAtMs, group, modelId, pod }) => {
-        const handle = { id, deploymentId, instanceType, startedAtMs: createdAtMs ?? Date.now() };
+      .map(({ id, deploymentId, instanceType, revision, createdAtMs, group, modelId, pod }) => {
+        const handle = { id, deploymentId, instanceType, revision, startedAtMs: createdAtMs ?? Date.now() };
         return { replica: this.book.add(handle, group, modelId, since), pod };
       });
     const handles = adopted.map(({ replica }) => ({ ...replica.handle }));
@@ -304,8 +303,4 @@ export class KubernetesBackend implements RuntimeBackend {
 
 function isFinished(replica: Replica): boolean {
   return replica.state.kind === 'finished';
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

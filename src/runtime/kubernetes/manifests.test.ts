@@ -30,6 +30,7 @@ function spec(overrides: Partial<ReplicaSpec> = {}): ReplicaSpec {
     replicaId: 'r_1',
     deploymentId: 'd_Abc123',
     modelId: 'm_xyz',
+    revision: 0,
     language: 'typescript',
     appDir: '/var/lib/plinth/deployments/d_Abc123/app',
     modelFile: 'model/model.mjs',
@@ -66,6 +67,11 @@ for (const [name, s] of CASES) {
     assert.deepEqual(manifestProblems(envSecret(s, OPTIONS)), []);
   });
 }
+
+test('a pod is labelled with the revision it runs, so that a new control plane adopts it as that revision', () => {
+  const manifest = deploymentManifest(spec({ revision: 4 }), OPTIONS, 1);
+  assert.equal(manifest.spec!.template.metadata!.labels!['plinth.dev/revision'], '4');
+});
 
 test('names and labels are what Kubernetes accepts, however ids and instance types are spelled', () => {
   const long = spec({

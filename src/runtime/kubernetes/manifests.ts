@@ -13,6 +13,8 @@ export const LABELS = {
   deployment: 'plinth.dev/deployment',
   model: 'plinth.dev/model',
   instanceType: 'plinth.dev/instance-type',
+  /** The deployment revision a pod runs (a new control plane reads it back when it adopts the pod). */
+  revision: 'plinth.dev/revision',
   group: 'plinth.dev/group',
 } as const;
 /** The annotation that binds a pod to the replica id the platform knows it by. */
@@ -69,6 +71,7 @@ function podLabels(spec: ReplicaSpec): Record<string, string> {
     [LABELS.deployment]: labelValue(spec.deploymentId),
     [LABELS.model]: labelValue(spec.modelId),
     [LABELS.instanceType]: labelValue(spec.resources.instanceType),
+    [LABELS.revision]: String(spec.revision),
   };
 }
 

@@ -145,7 +145,30 @@ function labelled(name: string, group: string, options: Parameters<typeof pod>[1
   return p;
 }
 
+/** A bound pod of a later revision, as the backend labels it. */
+function ofRevision(p: V1Pod, revision: number): V1Pod {
+  p.metadata!.labels![LABELS.revision] = String(revision);
+  return p;
+}
+
 const ADOPTIONS: { name: string; pods: V1Pod[]; adopted: Adoptable[]; unbound: string[] }[] = [
+  {
+    name: 'a pod of a later revision is adopted with it (one without the label runs revision 0)',
+    pods: [ofRevision(labelled('p-r', 'g-2', { replica: 'r-7', second: 1 }), 3)],
+    adopted: [
+      {
+        id: 'r-7',
+        pod: 'p-r',
+        deploymentId: 'd-1',
+        group: 'g-2',
+        modelId: 'm-1',
+        instanceType: '1x2',
+        revision: 3,
+        createdAtMs: Date.UTC(2026, 0, 1, 0, 0, 1),
+      },
+    ],
+    unbound: [],
+  },
   {
     name: 'a bound pod is its replica, as written on it',
     pods: [labelled('p-a', 'g-1', { replica: 'r-1', second: 3 })],
@@ -157,6 +180,7 @@ const ADOPTIONS: { name: string; pods: V1Pod[]; adopted: Adoptable[]; unbound: s
         group: 'g-1',
         modelId: 'm-1',
         instanceType: '1x2',
+        revision: 0,
         createdAtMs: Date.UTC(2026, 0, 1, 0, 0, 3),
       },
     ],

@@ -80,6 +80,7 @@ export interface Adoptable {
   group: string;
   modelId: string;
   instanceType: string;
+  revision: number;
   /** When its pod was made; null when unknown. */
   createdAtMs: number | null;
 }
@@ -94,8 +95,10 @@ export function adoptable(pods: V1Pod[]): Adoptable[] {
     if (!id || !meta.name || !deploymentId || !group || meta.deletionTimestamp) return [];
     const modelId = meta.labels?.[LABELS.model] ?? '';
     const instanceType = meta.labels?.[LABELS.instanceType] ?? '';
+    // Pods made before revisions were labelled run revision 0.
+    const revision = Number(meta.labels?.[LABELS.revision] ?? 0) || 0;
     const createdAtMs = new Date(meta.creationTimestamp ?? NaN).getTime() || null;
-    return [{ id, pod: meta.name, deploymentId, group, modelId, instanceType, createdAtMs }];
+    return [{ id, pod: meta.name, deploymentId, group, modelId, instanceType, revision, createdAtMs }];
   });
 }
 

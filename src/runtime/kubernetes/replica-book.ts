@@ -32,12 +32,12 @@ export class ReplicaBook {
 
   /** A new replica, claiming (waiting for a pod). */
   add(
-    handle: Pick<ReplicaHandle, 'id' | 'deploymentId' | 'instanceType' | 'startedAtMs'>,
+    handle: Pick<ReplicaHandle, 'id' | 'deploymentId' | 'instanceType' | 'revision' | 'startedAtMs'>,
     group: string,
     modelId: string,
     logsSince?: string,
   ): Replica {
-    const { id, deploymentId, startedAtMs, instanceType } = handle;
+    const { id, deploymentId, startedAtMs, instanceType, revision } = handle;
     const full: ReplicaHandle = {
       id,
       deploymentId,
@@ -47,6 +47,7 @@ export class ReplicaBook {
       readyAtMs: null,
       exit: null,
       instanceType,
+      revision,
       gpus: [],
     };
     const replica = newReplica(full, group, modelId, logsSince);

@@ -8,12 +8,14 @@ import { realpathSync, writeFileSync } from 'node:fs';
 import { availableParallelism, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { PendingError } from '../backend.ts';
+import { waitDrained } from '../drain-wait.ts';
 import type {
   Capacity,
   ReplicaEvent,
   ReplicaExit,
   ReplicaHandle,
   ReplicaSpec,
+  StopRequest,
   RuntimeBackend,
 } from '../backend.ts';
 import { readMark } from '../replica-log-mark.ts';
@@ -65,12 +67,6 @@ export interface LocalBackendOptions {
   pythonStandbys?: number;
   /** Readiness is polled this often while a replica loads. */
   readinessIntervalMs?: number;
-  /**
-   * Requests the platform has sent a replica and not seen answered (the gateway's count). A stop
-   * waits for it to reach zero before signalling the replica, so that a request still on its way
-   * is never cut off by the replica closing its connections.
-   */
-  inFlightOf?: (deploymentId: string, replicaId: string) => number;
   /** What replicas may be placed on (default: the host's CPUs and memory, no GPUs). */
   capacity?: Capacity;
   /** How instance types are enforced (default: detected). */
@@ -206,6 +202,8 @@ export class LocalBackend implements RuntimeBackend {
       readyAtMs: null,
       exit: null,
       instanceType: spec.resources.instanceType,
+      // Records written before revisions existed run revision 0.
+      revision: spec.revision ?? 0,
       gpus: record.gpus,
       pid: proc.pid,
     };
@@ -297,7 +295,7 @@ export class LocalBackend implements RuntimeBackend {
     this.emit({ type: 'exited', replica: { ...handle }, exit });
   }
 
-  async stop(replicaId: string, { drainMs }: { drainMs: number }): Promise<void> {
+  async stop(replicaId: string, { drainMs, drained }: StopRequest): Promise<void> {
     const running = this.replicas.get(replicaId);
     if (!running) return;
     running.stopRequested = true;
@@ -309,13 +307,10 @@ export class LocalBackend implements RuntimeBackend {
       running.handle.phase = 'DRAINING';
       this.emit({ type: 'draining', replica: { ...running.handle } });
     }
-    const deadline = Date.now() + drainMs;
-    const inFlight = (): number => this.options.inFlightOf?.(running.handle.deploymentId, replicaId) ?? 0;
-    while (inFlight() > 0 && Date.now() < deadline && !running.process.hasExited()) {
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    const left = await waitDrained(drained, drainMs, running.exited);
+    // The model server finishes what it still has on SIGTERM, within what is left of the drain.
     running.process.kill('SIGTERM');
-    const timer = setTimeout(() => running.process.kill('SIGKILL'), Math.max(0, deadline - Date.now()));
+    const timer = setTimeout(() => running.process.kill('SIGKILL'), left);
     await running.exited;
     clearTimeout(timer);
   }

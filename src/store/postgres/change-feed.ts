@@ -21,6 +21,7 @@ const TOPICS: Record<keyof Store, ChangeTopic | null> = {
   listDeployments: null,
   updateDeployment: 'deployments',
   transition: 'deployments',
+  revise: 'deployments',
   deleteDeployment: 'deployments',
   listEnvironments: null,
   getEnvironment: null,

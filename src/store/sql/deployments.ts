@@ -5,10 +5,18 @@ import { canMove } from '../../domain/deployment-status.ts';
 import type { DeploymentStatus } from '../../domain/deployment-status.ts';
 import { PlinthError } from '../../domain/errors.ts';
 import { newId } from '../../domain/ids.ts';
-import type { Deployment } from '../../domain/types.ts';
+import type { BuildRecord, Deployment } from '../../domain/types.ts';
 import type { DeploymentsTable } from '../schema.ts';
-import type { DeploymentFilter, DeploymentPatch, MoveOutcome, NewDeployment, StatusMove } from '../store.ts';
-import { columnMap, flag, json, num, same } from './column-map.ts';
+import type {
+  DeploymentFilter,
+  DeploymentPatch,
+  MoveOutcome,
+  NewDeployment,
+  ReviseOutcome,
+  RevisionMove,
+  StatusMove,
+} from '../store.ts';
+import { columnMap, flag, json, nullableJson, num, same } from './column-map.ts';
 import type { Db } from './db.ts';
 import { inTransaction, isUniqueViolation, now } from './db.ts';
 import { recordEvent } from './events.ts';
@@ -26,6 +34,8 @@ const columns = columnMap<Deployment, DeploymentsTable>({
   instance_type_name: same('instance_type_name'),
   autoscaling_settings: json('autoscaling_json'),
   desired_replicas: num('desired_replicas'),
+  revision: num('revision'),
+  build: nullableJson<BuildRecord>('build_json'),
   created_at: same('created_at'),
   updated_at: same('updated_at'),
 });
@@ -54,6 +64,8 @@ export async function createDeployment(db: Db, input: NewDeployment): Promise<De
     status_reason: null,
     has_served: false,
     desired_replicas: 0,
+    revision: 0,
+    build: null,
     created_at: time,
     updated_at: time,
   };
@@ -118,6 +130,22 @@ export async function transition(db: Db, id: string, move: StatusMove): Promise<
     }
     return { moved: true, deployment, from: move.from };
   });
+}
+
+/**
+ * Compare-and-set of the revision: moves the deployment from revision `from` to `to` together
+ * with `patch` (its new build, bundle, instance type), or refuses when it is no longer at `from`.
+ */
+export async function revise(db: Db, id: string, revision: RevisionMove): Promise<ReviseOutcome> {
+  const row = await db
+    .updateTable('deployments')
+    .set({ ...patchColumns(revision.patch ?? {}), revision: revision.to })
+    .where('id', '=', id)
+    .where('revision', '=', revision.from)
+    .returningAll()
+    .executeTakeFirst();
+  if (row) return { revised: true, deployment: toDeployment(row) };
+  return { revised: false, current: await getDeployment(db, id) };
 }
 
 /** Deletes a deployment with its replicas, events and logs; environments that pointed at it point nowhere. */

@@ -2,7 +2,7 @@
 // that run none, the API's replica lists, adoption after a restart).
 import type { ReplicaRecord, ReplicaStatus } from '../../domain/types.ts';
 import type { ReplicasTable } from '../schema.ts';
-import { columnMap, same } from './column-map.ts';
+import { columnMap, num, same } from './column-map.ts';
 import type { Db } from './db.ts';
 
 const columns = columnMap<ReplicaRecord, ReplicasTable>({
@@ -13,6 +13,7 @@ const columns = columnMap<ReplicaRecord, ReplicasTable>({
   started_at: same('started_at'),
   stopped_at: same('stopped_at'),
   exit_reason: same('exit_reason'),
+  revision: num('revision'),
 });
 
 export async function upsertReplica(db: Db, replica: ReplicaRecord): Promise<void> {

@@ -1,0 +1,49 @@
+// The server's settings: every default in one place, values from flags coerced and checked, a bad
+// one named by its flag, the result frozen.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { gatewayConfig, serverConfig, ServerConfigError } from './server-config.ts';
+
+test('defaults fill what is not given, and the result is frozen', () => {
+  const config = serverConfig({ homeDir: '/tmp/h' });
+  assert.equal(config.port, 4780);
+  assert.equal(config.host, '127.0.0.1');
+  assert.equal(config.maxQueue, 1000);
+  assert.equal(config.parkTimeoutS, 600);
+  assert.equal(config.drainS, 30);
+  assert.equal(config.store, undefined);
+  assert.ok(Object.isFrozen(config));
+  assert.throws(() => {
+    (config as { port: number }).port = 1;
+  }, TypeError);
+  assert.equal(gatewayConfig({ store: 'postgres://x/y' }).port, 4781);
+});
+
+test('flag values (strings) are coerced', () => {
+  const config = serverConfig({ homeDir: '/h', port: '0', maxQueue: '20', parkTimeoutS: '1.5' });
+  assert.deepEqual([config.port, config.maxQueue, config.parkTimeoutS], [0, 20, 1.5]);
+});
+
+test('a bad value is one line naming the flag and what was given', () => {
+  const cases: [Record<string, unknown>, RegExp][] = [
+    [{ maxQueue: '-1' }, /^--max-queue -1: /],
+    [{ parkTimeoutS: 'soon' }, /^--park-timeout soon: /],
+    [{ port: '70000' }, /^--port 70000: /],
+    [{ store: 'mysql://x' }, /^--store mysql:\/\/x: expected a postgres:\/\/ URL/],
+    [
+      { kubernetes: { publicUrl: 'plinth:4780' } },
+      /^--public-url plinth:4780: expected the http\(s\):\/\/ URL/,
+    ],
+  ];
+  for (const [input, message] of cases) {
+    assert.throws(
+      () => serverConfig({ homeDir: '/h', ...input }),
+      (err: unknown) => err instanceof ServerConfigError && message.test(err.message),
+      JSON.stringify(input),
+    );
+  }
+  assert.throws(
+    () => gatewayConfig({ store: '' }),
+    /^ServerConfigError: --store \(none\): a gateway needs the postgres/,
+  );
+});
