@@ -28,6 +28,12 @@ export function postgresPool(url: string, max = 10): pg.Pool {
   });
   // An idle connection the server closed is replaced on the next query; it must not crash the process.
   pool.on('error', (err) => console.error(`postgres: ${err.message}`));
+  // Nor may one that is checked out (a transaction between two queries): its error reaches its
+  // query, and the connection itself only says so here. (Without this listener the 'error' event
+  // of a checked-out client is unhandled and ends the process: the store-outage test's rare crash.)
+  pool.on('connect', (client) => {
+    client.on('error', (err) => console.error(`postgres: a connection in use failed: ${err.message}`));
+  });
   return pool;
 }
 
