@@ -7,7 +7,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createTestDatabase } from '../src/store/postgres/test-database.ts';
+import { createTestDatabase } from '../test/support/postgres-database.ts';
 import { writeTree } from '../test/support/write-tree.ts';
 import { startPlatform } from '../test/e2e/harness.ts';
 import type { Platform } from '../test/e2e/harness.ts';

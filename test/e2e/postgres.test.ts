@@ -5,8 +5,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { createTestDatabase } from '../../src/store/postgres/test-database.ts';
-import type { TestDatabase } from '../../src/store/postgres/test-database.ts';
+import { createTestDatabase } from '../support/postgres-database.ts';
+import type { TestDatabase } from '../support/postgres-database.ts';
 import { startPlatform } from './harness.ts';
 import type { Platform } from './harness.ts';
 

@@ -8,9 +8,15 @@ import { waitFor } from '../backend-suite.ts';
 import { FakeCluster } from '../../../test/support/kubernetes/fake-cluster.ts';
 import { plinthImageTable, TEST_IMAGES } from '../../../test/support/kubernetes/plinth-images.ts';
 import type { KubernetesBackendOptions } from './kubernetes-backend.ts';
-import { ApiProxy } from './fixtures/api-proxy.ts';
-import { ECHO, kubeConfigAt, NAMESPACE, startRig, until } from './fixtures/backend-rig.ts';
-import type { Pod, Rig } from './fixtures/backend-rig.ts';
+import { ApiProxy } from '../../../test/support/kubernetes/api-proxy.ts';
+import {
+  ECHO,
+  kubeConfigAt,
+  NAMESPACE,
+  startRig,
+  until,
+} from '../../../test/support/kubernetes/backend-rig.ts';
+import type { Pod, Rig } from '../../../test/support/kubernetes/backend-rig.ts';
 
 function rig(extra: Partial<KubernetesBackendOptions> = {}): Promise<Rig<FakeCluster>> {
   return startRig(new FakeCluster({ images: plinthImageTable() }), { images: TEST_IMAGES, ...extra });

@@ -10,8 +10,8 @@ import { FakeCluster } from '../../../test/support/kubernetes/fake-cluster.ts';
 import type { FakeNode } from '../../../test/support/kubernetes/fake-cluster.ts';
 import { plinthImageTable, TEST_IMAGES } from '../../../test/support/kubernetes/plinth-images.ts';
 import type { KubernetesBackendOptions } from './kubernetes-backend.ts';
-import { ECHO, NAMESPACE, startRig, until } from './fixtures/backend-rig.ts';
-import type { Pod, Rig } from './fixtures/backend-rig.ts';
+import { ECHO, NAMESPACE, startRig, until } from '../../../test/support/kubernetes/backend-rig.ts';
+import type { Pod, Rig } from '../../../test/support/kubernetes/backend-rig.ts';
 
 function rig(
   node: Partial<FakeNode> = {},

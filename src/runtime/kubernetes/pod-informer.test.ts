@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { V1Pod } from '@kubernetes/client-node';
 import { FakeKubernetes } from '../../../test/support/kubernetes/fake-api-server.ts';
-import { ApiProxy } from './fixtures/api-proxy.ts';
-import { kubeConfigAt, until } from './fixtures/backend-rig.ts';
+import { ApiProxy } from '../../../test/support/kubernetes/api-proxy.ts';
+import { kubeConfigAt, until } from '../../../test/support/kubernetes/backend-rig.ts';
 import { PodInformer } from './pod-informer.ts';
 
 const NS = 'ns';

@@ -4,7 +4,7 @@ import pg from 'pg';
 import { runStoreSuite } from '../store-suite.ts';
 import type { Store } from '../store.ts';
 import { openPostgresStore } from './open.ts';
-import { createTestDatabase, TEST_POSTGRES_URL } from './test-database.ts';
+import { createTestDatabase, TEST_POSTGRES_URL } from '../../../test/support/postgres-database.ts';
 
 /** A store on a database of its own, dropped when the store closes. */
 async function freshStore(): Promise<Store> {
