@@ -6,7 +6,6 @@ import type { Clock } from '../domain/clock.ts';
 import { isAutoscaled, isStopped } from '../domain/deployment-status.ts';
 import type { Deployment } from '../domain/types.ts';
 import type { LogSink } from '../observability/log-sink.ts';
-import type { Lifecycle } from '../reconciler/lifecycle.ts';
 import type { Store } from '../store/store.ts';
 import { ConcurrencyWindows } from './concurrency-windows.ts';
 import { decideScale, scaleForQueue } from './policy.ts';
@@ -20,7 +19,8 @@ export type ScaleStore = Pick<
 
 export interface AutoscalerDeps {
   store: ScaleStore;
-  lifecycle: Lifecycle;
+  /** Takes a deployment to zero replicas (the lifecycle: a status move, not just a count). */
+  lifecycle: { scaleToZero(d: Deployment, reason: string): Promise<void> };
   logs: LogSink;
   /** Requests in flight plus queued for a deployment, now. */
   concurrency: (deploymentId: string) => number;

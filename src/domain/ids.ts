@@ -13,9 +13,5 @@ export function newId(kind: IdKind): string {
   return out;
 }
 
-export function looksLikeId(kind: IdKind, value: string): boolean {
-  return value.length === 8 && value[0] === kind && /^[a-z2-7]{7}$/.test(value.slice(1));
-}
-
 /** Names users give models, deployments and environments. */
 export const NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,62}$/i;

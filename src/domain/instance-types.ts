@@ -83,11 +83,6 @@ export function mergeCatalog(
   return [...byName.values()];
 }
 
-export function describeInstanceType(t: InstanceType): string {
-  const gpu = t.accelerator ? `${t.accelerator.count}× ${t.accelerator.kind}, ` : '';
-  return `${gpu}${formatCpu(t.cpuMillis)} CPU, ${formatMemory(t.memoryBytes)}`;
-}
-
 function invalid(message: string): PlinthError {
   return new PlinthError('INVALID_CONFIG', `config.yaml resources: ${message}`);
 }

@@ -1,5 +1,5 @@
-// Collects log records from replicas, builds and the platform, writes them to the store in
-// batches, and tells live subscribers (log tails) about each one.
+// Collects log records from replicas, builds and the platform, masks secrets in them, and writes
+// them to the store in batches (log tails follow the store, not this sink).
 import type { LogLevel, LogSource, NewLogRecord } from '../domain/types.ts';
 import type { Store } from '../store/store.ts';
 

@@ -1,4 +1,4 @@
-// The shared RuntimeBackend test suite: every backend (local now, kubernetes later) must pass it.
+// The shared RuntimeBackend test suite: every backend (local and kubernetes) must pass it.
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import type { ReplicaEvent, ReplicaSpec, RuntimeBackend } from './backend.ts';
