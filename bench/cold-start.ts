@@ -2,6 +2,7 @@
 // reports for importing the model and running load() — the platform's own share — for a
 // TypeScript and a Python model. Baseline in the same run: a bare process start to a listening
 // socket. Run: node --import tsx bench/cold-start.ts [--runs 3]
+import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { resolvePython } from '../src/builder/python-interpreters.ts';
@@ -9,7 +10,6 @@ import { REPO, startBenchPlatform } from './platform.ts';
 
 const runsArg = process.argv.indexOf('--runs');
 const runs = runsArg === -1 ? 3 : Number(process.argv[runsArg + 1]);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** Process start → a socket that accepts, for a bare interpreter. */

@@ -3,6 +3,7 @@
 // import and load() time as the new replica reports it (the platform's share). Baseline in the
 // same run: a plain `plinth push` of the same directory to ACTIVE (what an edit costs without
 // --watch). Run: node --import tsx bench/dev-reload.ts [--edits 10]
+import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,7 +12,6 @@ import { BIN, startBenchPlatform } from './platform.ts';
 
 const editsArg = process.argv.indexOf('--edits');
 const edits = editsArg === -1 ? 10 : Number(process.argv[editsArg + 1]);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 const models = [

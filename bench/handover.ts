@@ -4,6 +4,7 @@
 // SQLite, SIGKILLed and started again at once on the same home and port (the replica is adopted):
 // how long until it answers again, how many requests failed.
 // Usage: node --import tsx bench/handover.ts [--runs 3]   (PostgreSQL: scripts/postgres-for-tests.sh)
+import { setTimeout as sleep } from 'node:timers/promises';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +15,6 @@ import type { Platform } from '../test/e2e/harness.ts';
 import { freePort } from '../test/support/free-port.ts';
 
 const runs = Number(process.argv[process.argv.indexOf('--runs') + 1] || 3) || 3;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 const MODEL = {

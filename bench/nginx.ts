@@ -1,4 +1,5 @@
 // An nginx reverse proxy in front of one replica: the baseline the gateway is measured against.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -61,7 +62,7 @@ http {
       await fetch(url, { method: 'POST', body: '{}' });
       break;
     } catch {
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50);
     }
   }
   return {

@@ -1,6 +1,7 @@
 // The Python model server: replica start → ready for examples/iris, per-request overhead against
 // calling predict() in-process, and idle RSS with a model that imports nothing — each against a
 // baseline measured in the same run. Run: npm run bench:python
+import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,7 +11,6 @@ import { runWrk } from './wrk.ts';
 
 const SERVER = join(REPO, 'src', 'replica', 'python', 'server.py');
 const MiB = 1024 * 1024;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 interface Started {

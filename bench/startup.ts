@@ -1,6 +1,7 @@
 // Push-to-ACTIVE time of examples/hello and idle memory, against baselines measured in the same
 // run: a bare replica process started by hand (start → ready) and a bare Node HTTP server's RSS.
 // Run: npm run bench:startup [-- --pushes 5]
+import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,7 +12,6 @@ import { REPO, rssBytes, startBenchPlatform } from './platform.ts';
 const pushesArg = process.argv.indexOf('--pushes');
 const pushes = pushesArg === -1 ? 5 : Number(process.argv[pushesArg + 1]);
 const MiB = 1024 * 1024;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** Baseline: the Node model server on examples/hello straight from its TypeScript sources through

@@ -4,6 +4,7 @@
 // baseline. Reports per run: % of requests that waited ≤ 1 s (latency minus the model's sleep),
 // replica-seconds ÷ the oracle's, cold starts, scale events, requests and failed requests.
 // Run: node --import tsx bench/autoscaler/replay.ts [--seed 7] [--seconds 120]
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import type { AutoscalingSettings } from '../../src/domain/autoscaling.ts';
 import { REPO, startBenchPlatform } from '../platform.ts';
@@ -27,7 +28,6 @@ const arg = (name: string, fallback: number): number => {
 };
 const seed = arg('--seed', 7);
 const seconds = arg('--seconds', 120);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface DeploymentView {
   status: string;

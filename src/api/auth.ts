@@ -1,5 +1,6 @@
 // API-key authentication: `Authorization: Api-Key <key>` (or `Bearer <key>`). Only sha256 hashes
 // of keys are stored; a hash lookup is constant-time with respect to the key's content.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createHash, randomBytes } from 'node:crypto';
 import { PlinthError } from '../domain/errors.ts';
 import type { ApiKey, Model } from '../domain/types.ts';
@@ -90,7 +91,7 @@ export class Authenticator {
     );
     if (this.failures.size > 10_000) this.failures.clear();
     const delay = this.failureDelayMs(client);
-    if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+    if (delay > 0) await sleep(delay);
     throw new PlinthError('UNAUTHENTICATED', message);
   }
 

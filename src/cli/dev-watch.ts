@@ -3,6 +3,7 @@
 // files against the bundle it holds. A conflict (the server holds something else) falls back to a
 // full sync; a patch that fails to build or load is reported and the watch goes on, so the next
 // good save recovers. While it runs, the development deployment is kept awake.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { watch } from 'chokidar';
 import { packDirectory } from '../bundle/pack.ts';
 import { diffSnapshots, makePatch, snapshotDirectory } from '../bundle/patch.ts';
@@ -93,7 +94,7 @@ export async function watchDevelopment(
   let afterId = options.afterLogId ?? 0;
   const tail = async (): Promise<void> => {
     for (;;) {
-      await new Promise((r) => setTimeout(r, 400));
+      await sleep(400);
       const lines = await client
         .logs(synced.deployment.model_id, synced.deployment.id, { after_id: afterId, limit: 1000 })
         .catch(() => []);

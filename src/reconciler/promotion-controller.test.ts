@@ -1,5 +1,6 @@
 // The promotion controller stepped through a fake clock over a real SQLite store, with an
 // in-memory runtime backend whose ready replicas the test decides.
+import { sleep } from '../../test/support/wait.ts';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -67,7 +68,7 @@ const tick = async (c: PromotionController, seconds: number) => {
 };
 const settle = async () => {
   await clock.advance(0); // the switch grace (0 here) is over: cleanup runs
-  await new Promise((r) => setTimeout(r, 20));
+  await sleep(20);
 };
 
 beforeEach(async () => {

@@ -1,4 +1,5 @@
 // The shared RuntimeBackend test suite: every backend (local and kubernetes) must pass it.
+import { sleep } from '../../test/support/wait.ts';
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import type { ReplicaEvent, ReplicaSpec, RuntimeBackend } from './backend.ts';
@@ -79,7 +80,7 @@ export function runBackendSuite(name: string, makeFixture: () => Promise<Backend
       await fx.backend.start(spec);
       const address = (await ready).replica.address!;
       const slow = predict(address, { value: 'late', sleepMs: 400 });
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
       const exited = waitFor(fx.backend, (e) => e.type === 'exited');
       await fx.backend.stop(spec.replicaId, { drainMs: 5000 });
       assert.deepEqual(await (await slow).json(), { echo: 'late' });
@@ -103,7 +104,7 @@ export function runBackendSuite(name: string, makeFixture: () => Promise<Backend
       await draining;
       assert.equal(fx.backend.list()[0]?.phase, 'DRAINING');
       // Until the caller says its requests are done, the replica is not asked to stop: it still answers.
-      await new Promise((r) => setTimeout(r, 300));
+      await sleep(300);
       assert.equal(exited, false);
       assert.deepEqual(await (await predict(address, { value: 'still here' })).json(), {
         echo: 'still here',

@@ -1,5 +1,6 @@
 // Polls a replica's readiness route (`GET /v1/models/model`) until it answers 200. Both backends
 // use it: a local replica's process and a pod's model server answer the same route.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'node:http';
 
 export function probeReady(address: string, timeoutMs = 2000): Promise<boolean> {
@@ -39,7 +40,7 @@ export async function waitUntilReady(
   let interval = options.intervalMs;
   while (options.stillWanted()) {
     if (await probeReady(address)) return true;
-    await new Promise((r) => setTimeout(r, interval));
+    await sleep(interval);
     interval = Math.min(interval * 1.25, 250);
   }
   return false;

@@ -1,4 +1,5 @@
 // The shared Store test suite: every Store implementation (SQLite, PostgreSQL) must pass it.
+import { sleep } from '../../test/support/wait.ts';
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { DEFAULT_AUTOSCALING } from '../domain/autoscaling.ts';
@@ -426,7 +427,7 @@ export function runStoreSuite(name: string, open: () => Promise<Store>): void {
     test('secrets are stored by name, replaced keeping their creation time, listed without values and deleted', async () => {
       const first = await store.putSecret('hf_token', 'cipher-1');
       assert.equal(await store.getSecretCiphertext('hf_token'), 'cipher-1');
-      await new Promise((r) => setTimeout(r, 5));
+      await sleep(5);
       const second = await store.putSecret('hf_token', 'cipher-2');
       assert.equal(second.created_at, first.created_at);
       assert.ok(second.updated_at > first.updated_at);

@@ -1,5 +1,6 @@
 // e2e: concurrency autoscaling on the real server: 0 → N → 0 under load with no failed request,
 // and requests that arrive at zero replicas all succeed.
+import { sleep, until } from '../support/wait.ts';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -54,18 +55,6 @@ async function state(): Promise<{ status: string; active_replica_count: number }
   ).body;
 }
 
-/** Polls the deployment (every 250 ms, for up to 30 s) until `ok` holds; returns the last state. */
-async function waitFor(
-  ok: (s: { status: string; active_replica_count: number }) => boolean,
-): Promise<{ status: string; active_replica_count: number }> {
-  let s = await state();
-  for (let i = 0; i < 120 && !ok(s); i++) {
-    await new Promise((r) => setTimeout(r, 250));
-    s = await state();
-  }
-  return s;
-}
-
 /** Sets min = max = n through the CLI and waits until n replicas are ready. */
 async function pinReplicas(n: number): Promise<void> {
   const set = await platform.cli([
@@ -81,7 +70,7 @@ async function pinReplicas(n: number): Promise<void> {
     String(n),
   ]);
   assert.equal(set.code, 0, set.stderr);
-  await waitFor((x) => x.active_replica_count === n);
+  await until('the deployment', state, (x) => x.active_replica_count === n, 30_000, 250);
 }
 
 async function predict(): Promise<{ status: number; pid?: number }> {
@@ -99,12 +88,12 @@ async function predict(): Promise<{ status: number; pid?: number }> {
 test('under load the deployment scales up, then down to zero, with no failed request', async () => {
   const traffic = load(6, predict);
   let most = 0;
-  const until = Date.now() + 12_000;
-  while (Date.now() < until && most < 3) {
+  const deadline = Date.now() + 12_000;
+  while (Date.now() < deadline && most < 3) {
     most = Math.max(most, (await state()).active_replica_count);
-    await new Promise((r) => setTimeout(r, 250));
+    await sleep(250);
   }
-  await new Promise((r) => setTimeout(r, 1000));
+  await sleep(1000);
   const answers = await traffic.stop();
   assert.deepEqual(
     answers.filter((a) => a.status !== 200),
@@ -114,7 +103,13 @@ test('under load the deployment scales up, then down to zero, with no failed req
   assert.ok(most >= 2, `scaled up under load (at most ${most} ready replicas seen)`);
   assert.ok(new Set(answers.map((a) => a.pid)).size >= 2, 'requests were spread over several replicas');
 
-  const s = await waitFor((x) => x.status === 'SCALED_TO_ZERO' && x.active_replica_count === 0);
+  const s = await until(
+    'the deployment',
+    state,
+    (x) => x.status === 'SCALED_TO_ZERO' && x.active_replica_count === 0,
+    30_000,
+    250,
+  );
   assert.deepEqual([s.status, s.active_replica_count], ['SCALED_TO_ZERO', 0]);
   const logs = await platform.cli(['logs', '--model', 'sleepy']);
   assert.match(logs.stdout, /autoscaler: 1 → [23] replicas \((scale up|queued)/);
@@ -164,7 +159,7 @@ test('autoscaling settings are read and changed, with the ranges checked', async
 });
 
 test('raising min_replica brings a deployment at zero back without a request', async () => {
-  const s = await waitFor((x) => x.status === 'SCALED_TO_ZERO');
+  const s = await until('the deployment', state, (x) => x.status === 'SCALED_TO_ZERO', 30_000, 250);
   assert.equal(s.status, 'SCALED_TO_ZERO');
   const set = await platform.cli([
     'autoscaling',
@@ -177,7 +172,7 @@ test('raising min_replica brings a deployment at zero back without a request', a
     '1',
   ]);
   assert.equal(set.code, 0, set.stderr);
-  await waitFor((x) => x.active_replica_count === 1);
+  await until('the deployment', state, (x) => x.active_replica_count === 1, 30_000, 250);
   assert.deepEqual(await state(), { ...(await state()), status: 'ACTIVE', active_replica_count: 1 });
   const events = await platform.api<{ events: { to: string; reason: string }[] }>(
     'GET',
@@ -191,10 +186,10 @@ test('SIGKILL of one replica under load fails no request that had not reached it
   assert.equal((await state()).active_replica_count, 2);
   const traffic = load(4, predict);
   const answers = traffic.answers;
-  await new Promise((r) => setTimeout(r, 800));
+  await sleep(800);
   const victim = answers.find((a) => a.pid)!.pid!;
   process.kill(victim, 'SIGKILL');
-  await new Promise((r) => setTimeout(r, 2500));
+  await sleep(2500);
   await traffic.stop();
   const failed = answers.filter((a) => a.status !== 200);
   // The victim held at most predict_concurrency (1) request when it died; nothing else may fail.
@@ -212,7 +207,7 @@ test('SIGKILL of one replica under load fails no request that had not reached it
 test('clients that hang up mid-request do not take a replica out of service', async () => {
   // One replica and nothing that would change the ready set behind the test's back.
   await pinReplicas(1);
-  await new Promise((r) => setTimeout(r, 1000));
+  await sleep(1000);
   const hangUps = Array.from({ length: 10 }, async () => {
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 50);
@@ -223,7 +218,7 @@ test('clients that hang up mid-request do not take a replica out of service', as
     }).catch(() => undefined);
   });
   await Promise.all(hangUps);
-  await new Promise((r) => setTimeout(r, 500));
+  await sleep(500);
   for (let i = 0; i < 4; i++) {
     const res = await fetch(`${platform.url}/models/sleepy/production/predict`, {
       method: 'POST',

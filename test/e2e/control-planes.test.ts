@@ -3,6 +3,7 @@
 // `plinth gateway` serves inference only. Load through the gateways scales on the sum of what they
 // count. Killing the leader hands leadership to the follower, which adopts the running replicas,
 // and serving through the follower and the gateway goes on without a failure.
+import { sleep } from '../support/wait.ts';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,8 +24,6 @@ after(async () => {
   await database?.drop();
   rmSync(scratch, { recursive: true, force: true });
 });
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test('two control planes and two gateways on PostgreSQL: scaling on the sum, leadership handed over, serving goes on', async () => {
   database = await createTestDatabase();

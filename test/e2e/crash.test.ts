@@ -3,6 +3,7 @@
 // and pushing again works; the build is done again and the deployment
 // serves; the promotion resumes and ends with production on the new deployment; the replica kept by
 // the scale-down is adopted and serves on, the draining ones are stopped, none is started again.
+import { sleep } from '../support/wait.ts';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
@@ -20,8 +21,6 @@ after(async () => {
   await platform?.stop();
   rmSync(scratch, { recursive: true, force: true });
 });
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test('SIGKILL during a build: after a restart the build runs again and the deployment serves', async () => {
   platform = await startPlatform(home);

@@ -2,6 +2,7 @@
 // while the model file is edited: the next answers come from the new code, a client sending
 // without pause sees no failed request, a syntax error keeps the old code answering (and the
 // watch shows the error), fixing it recovers, and adding a requirement rebuilds and then serves.
+import { sleep, until } from '../support/wait.ts';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -37,18 +38,6 @@ async function predict(model: string): Promise<Answer> {
   } catch (err) {
     return { status: 0, body: { error: String(err) } };
   }
-}
-
-async function until(model: string, check: (a: Answer) => boolean, timeoutMs: number): Promise<Answer> {
-  const deadline = Date.now() + timeoutMs;
-  let last = await predict(model);
-  while (!check(last)) {
-    if (Date.now() > deadline)
-      throw new Error(`no matching answer within ${timeoutMs} ms; last: ${JSON.stringify(last)}`);
-    await new Promise((r) => setTimeout(r, 100));
-    last = await predict(model);
-  }
-  return last;
 }
 
 interface Language {
@@ -104,7 +93,12 @@ for (const lang of [typescript, python]) {
       traffic = load(2, () => predict(lang.model));
 
       writeFileSync(join(dir, lang.modelFile), lang.version(2));
-      await until(lang.model, (a) => a.body.version === 2, 30_000);
+      await until(
+        `an answer from ${lang.model}`,
+        () => predict(lang.model),
+        (a) => a.body.version === 2,
+        30_000,
+      );
       await watch.waitFor(/✔ reloaded in \d+ ms/);
       const events = await platform.api<{ events: { to: string; reason: string }[] }>(
         'GET',
@@ -126,10 +120,15 @@ for (const lang of [typescript, python]) {
         assert.equal((await predict(lang.model)).body.version, 2, 'the old code answers');
 
       writeFileSync(join(dir, lang.modelFile), lang.version(3));
-      await until(lang.model, (a) => a.body.version === 3, 30_000);
+      await until(
+        `an answer from ${lang.model}`,
+        () => predict(lang.model),
+        (a) => a.body.version === 3,
+        30_000,
+      );
 
       for (const [path, content] of Object.entries(lang.requirement)) writeFileSync(join(dir, path), content);
-      await until(lang.model, lang.usesRequirement, 240_000);
+      await until(`an answer from ${lang.model}`, () => predict(lang.model), lang.usesRequirement, 240_000);
 
       const answers = await traffic.stop();
       assert.ok(answers.length > 20, `the client kept sending (${answers.length} requests)`);
@@ -179,7 +178,7 @@ test('plinth watch attaches to the development deployment, syncs what changed me
   try {
     await watch.waitFor(/Watching/, 60_000);
     assert.equal((await predict('devts')).body.version, 5, 'the edit made while no watch ran was synced');
-    await new Promise((r) => setTimeout(r, 4000));
+    await sleep(4000);
     const d = await platform.api<{ status: string; active_replica_count: number }>(
       'GET',
       '/v1/models/devts/deployments/development',

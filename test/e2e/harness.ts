@@ -1,4 +1,5 @@
 // Starts the real `plinth up` in a temporary home on a free port and runs the real CLI against it.
+import { sleep } from '../support/wait.ts';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -133,7 +134,7 @@ export async function startPlatform(existingHome?: string, extraArgs: string[] =
             if (c.exitCode !== null)
               throw new Error(`the command exited (${c.exitCode}) before ${pattern}:\n${out}`);
             if (Date.now() > until) throw new Error(`no ${pattern} within ${timeoutMs} ms:\n${out}`);
-            await new Promise((r) => setTimeout(r, 100));
+            await sleep(100);
           }
         },
         async stop() {
@@ -253,22 +254,8 @@ export function load<T>(
   };
 }
 
-/** Polls `get` until `ok` holds; the error says what was awaited and what it still was. */
-export async function until<T>(
-  what: string,
-  get: () => Promise<T>,
-  ok: (v: T) => boolean,
-  timeoutMs = 120_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let v = await get();
-  while (!ok(v)) {
-    if (Date.now() > deadline) throw new Error(`${what}: still ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 100));
-    v = await get();
-  }
-  return v;
-}
+/** Polls `get` until `ok` holds (the one copy, test/support/wait.ts). */
+export { until } from '../support/wait.ts';
 
 /**
  * Pushes a model named `name` that answers `{version}` twice, from `dir`: deployment-1 (version 1)

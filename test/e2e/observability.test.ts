@@ -3,6 +3,7 @@
 // environment (and the series survive a restart); a client's request id lands on the model's own
 // log lines (TypeScript and Python); follow=true delivers a line printed after the stream opened;
 // log filters return exactly the matching lines.
+import { sleep } from '../support/wait.ts';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -155,7 +156,7 @@ test('counters, status classes and histogram counts match the requests sent, per
 test("a client's request id is on the model's own log lines, in TypeScript and Python", async () => {
   assert.equal(await call('/models/obs/production/predict', { say: 'hello-ts' }, 'req-ts-1'), 200);
   assert.equal(await call('/models/obspy/production/predict', { say: 'hello-py' }, 'req-py-1'), 200);
-  await new Promise((r) => setTimeout(r, 300));
+  await sleep(300);
   for (const [model, id, text] of [
     ['obs', 'req-ts-1', 'model says hello-ts'],
     ['obspy', 'req-py-1', 'python says hello-py'],
@@ -212,7 +213,7 @@ test('log filters return exactly the matching lines', async () => {
     await call('/models/obs/production/predict', { say: `${marker}-b`, fail: true }, 'req-f-b'),
     500,
   );
-  await new Promise((r) => setTimeout(r, 300));
+  await sleep(300);
   const logs = async (query: string) =>
     (
       await platform.api<{ logs: { message: string; level: string; request_id: string | null }[] }>(

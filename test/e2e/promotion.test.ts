@@ -1,5 +1,6 @@
 // e2e: environments and promotion under traffic. Every request the platform accepts is answered:
 // during an instant switch, a gradual ramp, a cancelled ramp, deactivation and deletion.
+import { sleep, until } from '../support/wait.ts';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -59,22 +60,14 @@ async function deployment(id: string): Promise<{ status: string; environment: st
   ).body;
 }
 
-async function eventually(what: string, check: () => Promise<boolean>): Promise<void> {
-  for (let i = 0; i < 150; i++) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  assert.fail(`timed out waiting for ${what}`);
-}
-
 test('promoting under load fails no request, and every request after the promote returns gets v2', async () => {
   assert.equal((await call()).version, 'v1');
   const traffic = load(4, () => call());
-  await new Promise((r) => setTimeout(r, 300));
+  await sleep(300);
   const promoted = await platform.cli(['deployments', 'promote', 'v2', '--model', 'versions']);
   assert.equal(promoted.code, 0, promoted.stderr);
   const returnedAtMs = Date.now();
-  await new Promise((r) => setTimeout(r, 700));
+  await sleep(700);
   const answers = await traffic.stop();
   assert.deepEqual(
     answers.filter((a) => a.status !== 200),
@@ -89,10 +82,7 @@ test('promoting under load fails no request, and every request after the promote
   assert.ok(late.length > 0);
   assert.deepEqual([...new Set(late.map((a) => a.version))], ['v2']);
   // Default cleanup: the previous deployment scales to zero once its requests are done.
-  await eventually(
-    'v1 to scale to zero',
-    async () => (await deployment(ids.v1!)).status === 'SCALED_TO_ZERO',
-  );
+  await until('v1 to scale to zero', async () => (await deployment(ids.v1!)).status === 'SCALED_TO_ZERO');
   const env = await platform.api<{
     promotions: { status: string; to_deployment_id: string; requested_by: string }[];
   }>('GET', '/v1/models/versions/environments/production');
@@ -187,7 +177,7 @@ test('a ramped promotion mixes v1 and v2 with a growing share; cancelling sends 
     '--no-wait',
   ]);
   assert.equal(again.code, 0, again.stderr);
-  await eventually('the ramp to start moving traffic', async () => {
+  await until('the ramp to start moving traffic', async () => {
     const env = await platform.api<{ in_progress_promotion: { traffic_percent: number } | null }>(
       'GET',
       '/v1/models/versions/environments/production',
@@ -204,7 +194,7 @@ test('a ramped promotion mixes v1 and v2 with a growing share; cancelling sends 
   ]);
   assert.equal(cancel.code, 0, cancel.stderr);
   const cancelledAtMs = Date.now();
-  await new Promise((r) => setTimeout(r, 500));
+  await sleep(500);
   const answers = await traffic.stop();
   assert.deepEqual(
     answers.filter((a) => a.status !== 200),
@@ -239,7 +229,7 @@ test('deactivate answers 404 DEPLOYMENT_INACTIVE until activated; delete is refu
   const path = `/models/versions/deployment/${ids.v2}/predict`;
   const off = await platform.cli(['deployments', 'deactivate', 'v2', '--model', 'versions']);
   assert.equal(off.code, 0, off.stderr);
-  await eventually('v2 to be INACTIVE', async () => (await deployment(ids.v2!)).status === 'INACTIVE');
+  await until('v2 to be INACTIVE', async () => (await deployment(ids.v2!)).status === 'INACTIVE');
   const refused = await fetch(`${platform.url}${path}`, { method: 'POST', body: '{}' });
   assert.equal(refused.status, 404);
   assert.equal(((await refused.json()) as { error: { code: string } }).error.code, 'DEPLOYMENT_INACTIVE');

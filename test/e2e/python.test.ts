@@ -1,4 +1,5 @@
 // e2e: Truss-style Python models through the same push, gateway and runtime as TypeScript ones.
+import { sleep } from '../support/wait.ts';
 import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -103,7 +104,7 @@ test('an error raised in a helper under packages/ answers 500, and the traceback
   assert.deepEqual(await res.json(), { error: { code: 'MODEL_ERROR', message: 'helper cannot handle 42' } });
   let logs = '';
   for (let i = 0; i < 20 && !/helper\.py/.test(logs); i++) {
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
     logs = (await platform.cli(['logs', '--model', 'py-stream', '--level', 'error'])).stdout;
   }
   assert.match(logs, /File ".*packages\/helper\.py", line \d+, in explode/);

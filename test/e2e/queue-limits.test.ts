@@ -1,5 +1,6 @@
 // e2e: the activator's limits: a full queue answers 429 with Retry-After, and a request parked
 // longer than the park timeout answers 504 — both with a message that says why.
+import { sleep } from '../support/wait.ts';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -34,7 +35,7 @@ test('a full queue answers 429 with Retry-After; parked requests past the timeou
     fetch(`${platform.url}/models/slowload/production/predict`, { method: 'POST', body: '{}' });
   const first = send();
   const second = send();
-  await new Promise((r) => setTimeout(r, 300));
+  await sleep(300);
   const third = await send();
   assert.equal(third.status, 429);
   assert.equal(third.headers.get('retry-after'), '1');

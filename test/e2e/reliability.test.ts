@@ -3,6 +3,7 @@
 // and asserts that no accepted request was lost except those in flight on a killed process, and
 // that the state is intact after the restart (what serves; the replicas, adopted rather than started
 // again; no orphaned process once the server stops).
+import { sleep, until } from '../support/wait.ts';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -34,16 +35,6 @@ const model = (version: number) => `export class Model {
     return { version: ${version}, pid: process.pid };
   }
 }\n`;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await sleep(200);
-  }
-}
 
 test('under load: promote, scale, SIGKILL a replica, SIGKILL and restart the server — nothing accepted is lost but what the killed processes held', async () => {
   platform = await startPlatform(home);
@@ -131,6 +122,7 @@ test('under load: promote, scale, SIGKILL a replica, SIGKILL and restart the ser
   await until(
     'answers again after the restart',
     async () => outcomes.at(-1)?.kind === 'ok' && outcomes.at(-1)!.at > marks.serverBack,
+    Boolean,
     60_000,
   );
   await sleep(2000);
@@ -200,6 +192,7 @@ test('under load: promote, scale, SIGKILL a replica, SIGKILL and restart the ser
           return true;
         }
       }),
+    Boolean,
     10_000,
   );
 });

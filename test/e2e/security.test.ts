@@ -3,6 +3,7 @@
 // refuses a missing, wrong, revoked or out-of-scope key; a public environment answers without one;
 // a secret's value reaches the model and never appears in an API answer or a log line, even when
 // the model prints it; a slow client is cut off.
+import { sleep } from '../support/wait.ts';
 import assert from 'node:assert/strict';
 import { statSync } from 'node:fs';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -214,7 +215,7 @@ test("a secret's value reaches the model and never appears in an API answer or a
     createHash('sha256').update(SECRET).digest('hex'),
     'the model got the value',
   );
-  await new Promise((r) => setTimeout(r, 500));
+  await sleep(500);
   const seen: string[] = [];
   for (const path of [
     '/v1/secrets',

@@ -1,6 +1,7 @@
 // e2e: a `plinth gateway` keeps serving through a short outage of its PostgreSQL store: routes,
 // resolved targets and checked keys stay as they were, requests waiting for a free replica stay
 // parked and are answered, and once the store is back changes flow again.
+import { sleep } from '../support/wait.ts';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,8 +25,6 @@ after(async () => {
   await database?.drop();
   rmSync(scratch, { recursive: true, force: true });
 });
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test('a gateway serves on, parked requests included, while its PostgreSQL store is unreachable for a while', async () => {
   database = await createTestDatabase();

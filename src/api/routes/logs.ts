@@ -1,6 +1,7 @@
 // GET /v1/models/{m}/deployments/{d}/logs: build, replica and platform records, filtered by time,
 // level, replica, request id and text; `follow=true` keeps the answer open as server-sent events,
 // one `data:` line per record as it is stored.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { LogQuery } from '../../store/store.ts';
@@ -73,7 +74,7 @@ export function logRoutes(app: FastifyInstance, ctx: ApiContext): void {
       let open = true;
       req.raw.on('close', () => (open = false));
       while (open) {
-        await new Promise((r) => setTimeout(r, FOLLOW_POLL_MS));
+        await sleep(FOLLOW_POLL_MS);
         const fresh = await ctx.store.queryLogs({
           ...query,
           after_id: afterId,

@@ -1,4 +1,5 @@
 // `plinth environments list|create|update|promote|cancel-promotion|delete`.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
 import { ApiClient } from '../api-client.ts';
 import type { EnvironmentInfo } from '../api-client.ts';
@@ -23,8 +24,6 @@ interface SettingsOptions extends Common {
   instanceType?: string;
   public?: boolean;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function int(flag: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;

@@ -3,6 +3,7 @@
 // artifact API with $PLINTH_API_KEY and unpacks them where the model server expects them.
 // `bin/plinth.js` runs it from its own small bundle (fetch-artifacts-main.ts), without loading the
 // whole CLI: it is on the path of every replica start on Kubernetes.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Readable } from 'node:stream';
 import type { ReadableStream } from 'node:stream/web';
 import type { Command } from 'commander';
@@ -35,7 +36,7 @@ async function fetchInto(url: string, dest: string, apiKey: string | undefined):
     } catch (err) {
       last = (err as Error).message;
     }
-    await new Promise((r) => setTimeout(r, 250 * 2 ** attempt));
+    await sleep(250 * 2 ** attempt);
   }
   throw new UserError(`cannot fetch ${url}: ${last}`);
 }

@@ -1,5 +1,6 @@
 // `plinth push [DIR]`: validate, pack, upload only if missing, create the deployment, then (by
 // default) follow its phases until it is ACTIVE or failed, and print how to call it.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
 import ora from 'ora';
 import { isFailedOrUnhealthy } from '../../domain/deployment-status.ts';
@@ -32,8 +33,6 @@ const PHASES: Record<string, string> = {
   LOADING_MODEL: 'Loading the model',
   WAKING_UP: 'Waking up',
 };
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface PushResult {
   deployment: DeploymentInfo;

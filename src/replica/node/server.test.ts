@@ -1,3 +1,4 @@
+import { sleep } from '../../../test/support/wait.ts';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -151,7 +152,7 @@ test('server-sent events when the client asks for them', async () => {
 test('a load() that throws is reported and readiness never turns green', async () => {
   const { base, loadErrors } = await start(`
     export class Model { load() { throw new Error('weights missing'); } predict() {} }`);
-  await new Promise((r) => setTimeout(r, 100));
+  await sleep(100);
   assert.equal(loadErrors[0]?.message, 'weights missing');
   assert.equal((await fetch(`${base}/v1/models/model`)).status, 503);
 });

@@ -2,6 +2,7 @@
 // in front of its API server where the API must fail): a closed control plane leaves its pods to
 // the next one, an adopt() or a start that failed leaves nothing broken behind, and what the backend
 // keeps of replicas, Deployments and pods goes when they go.
+import { sleep, until } from '../../../test/support/wait.ts';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { waitFor } from '../backend-suite.ts';
@@ -9,13 +10,7 @@ import { FakeCluster } from '../../../test/support/kubernetes/fake-cluster.ts';
 import { plinthImageTable, TEST_IMAGES } from '../../../test/support/kubernetes/plinth-images.ts';
 import type { KubernetesBackendOptions } from './kubernetes-backend.ts';
 import { ApiProxy } from '../../../test/support/kubernetes/api-proxy.ts';
-import {
-  ECHO,
-  kubeConfigAt,
-  NAMESPACE,
-  startRig,
-  until,
-} from '../../../test/support/kubernetes/backend-rig.ts';
+import { ECHO, kubeConfigAt, NAMESPACE, startRig } from '../../../test/support/kubernetes/backend-rig.ts';
 import type { Pod, Rig } from '../../../test/support/kubernetes/backend-rig.ts';
 
 function rig(extra: Partial<KubernetesBackendOptions> = {}): Promise<Rig<FakeCluster>> {
@@ -68,8 +63,14 @@ test('a closed control plane leaves its pods running, and the next one adopts th
     );
     assert.equal(await predictAt(address, { x: 'after' }), 200);
     // The closed one follows no output: the next one has heard the line, and then some time passes.
-    await until(() => nextPrinted.find((l) => l === 'predicting {"x":"after"}'), 'the new follower');
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await until(
+      'the new follower',
+      () => nextPrinted.includes('predicting {"x":"after"}'),
+      Boolean,
+      10_000,
+      50,
+    );
+    await sleep(500);
     assert.equal(printed.includes('predicting {"x":"after"}'), false, 'the closed backend stopped following');
 
     await next.stop(spec.replicaId, { drainMs: 1000 });
@@ -157,14 +158,19 @@ test('what the backend keeps of a replica or a Deployment goes when they go', as
     await r.backend.start(early);
     await r.backend.stop(early.replicaId, { drainMs: 0 });
     await until(
-      () => (r.cluster.api.list('pods', NAMESPACE).length === 0 ? true : undefined),
       'every pod to be gone',
+      () => r.cluster.api.list('pods', NAMESPACE).length === 0,
+      Boolean,
+      10_000,
+      50,
     );
     const empty = { replicas: 0, groups: 0, pods: 0 };
     await until(
-      () => (JSON.stringify(r.backend.bookkeeping()) === JSON.stringify(empty) ? true : undefined),
       'the bookkeeping to empty',
+      () => JSON.stringify(r.backend.bookkeeping()) === JSON.stringify(empty),
+      Boolean,
       5_000,
+      50,
     ).catch(() => assert.deepEqual(r.backend.bookkeeping(), empty));
   } finally {
     await r.backend.close();

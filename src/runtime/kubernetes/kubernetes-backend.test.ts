@@ -2,6 +2,7 @@
 // pods are local processes: the init container really fetches the build over HTTP and requests
 // really reach the model server. Then what only a cluster does: claiming pods, the Deployment it
 // writes, a new control plane adopting pods, and failures in plain words.
+import { until } from '../../../test/support/wait.ts';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { V1Deployment } from '@kubernetes/client-node';
@@ -10,7 +11,7 @@ import { FakeCluster } from '../../../test/support/kubernetes/fake-cluster.ts';
 import type { FakeNode } from '../../../test/support/kubernetes/fake-cluster.ts';
 import { plinthImageTable, TEST_IMAGES } from '../../../test/support/kubernetes/plinth-images.ts';
 import type { KubernetesBackendOptions } from './kubernetes-backend.ts';
-import { ECHO, NAMESPACE, startRig, until } from '../../../test/support/kubernetes/backend-rig.ts';
+import { ECHO, NAMESPACE, startRig } from '../../../test/support/kubernetes/backend-rig.ts';
 import type { Pod, Rig } from '../../../test/support/kubernetes/backend-rig.ts';
 
 function rig(
@@ -74,10 +75,13 @@ test('one Deployment per model deployment: labels, replicas set from starts and 
       'environment variables reach the model through a Secret',
     );
     assert.match(body.cwd, /volumes\/app$/, 'the model runs in the app directory its init container fetched');
-    const said = await until(
-      () => printed.find((p) => p.line === 'predicting {"x":1}'),
+    const said = (await until(
       "the model's output followed through the pod log API",
-    );
+      () => printed.find((p) => p.line === 'predicting {"x":1}'),
+      (p) => p !== undefined,
+      10_000,
+      50,
+    ))!;
     assert.deepEqual([said.replicaId, said.modelId], [one.replicaId, 'm-test']);
 
     // Stopping a replica removes its own pod (given the lowest deletion cost; the scale-down would

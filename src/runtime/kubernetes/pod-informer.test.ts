@@ -1,12 +1,13 @@
 // The pod informer against the fake API server (behind a proxy that can cut its watch): it tells
 // what there is, then what changes; after a broken watch it lists again — a pod gone meanwhile is
 // told as DELETED — and watches anew; once closed it tells nothing and keeps nothing.
+import { sleep, until } from '../../../test/support/wait.ts';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { V1Pod } from '@kubernetes/client-node';
 import { FakeKubernetes } from '../../../test/support/kubernetes/fake-api-server.ts';
 import { ApiProxy } from '../../../test/support/kubernetes/api-proxy.ts';
-import { kubeConfigAt, until } from '../../../test/support/kubernetes/backend-rig.ts';
+import { kubeConfigAt } from '../../../test/support/kubernetes/backend-rig.ts';
 import { PodInformer } from './pod-informer.ts';
 
 const NS = 'ns';
@@ -28,8 +29,8 @@ test('a pod informer tells what there is and what changes, lists again after a b
     relistDelayMs: 10,
     retryDelayMs: 50,
   });
-  const told = (n: number, what: string): Promise<true> =>
-    until(() => (heard.length >= n ? true : undefined), what);
+  const told = (n: number, what: string): Promise<boolean> =>
+    until(what, () => heard.length >= n, Boolean, 10_000, 50);
   const names = (): string[] => informer.pods().map((p) => p.metadata!.name!);
   try {
     api.put('pods', NS, pod('p-1'));
@@ -51,7 +52,7 @@ test('a pod informer tells what there is and what changes, lists again after a b
     proxy.cutWatches();
     api.remove('pods', NS, 'p-1');
     api.put('pods', NS, pod('p-3'));
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
     assert.equal(heard.length, 4, 'nothing heard while the API server is away');
     proxy.down = false;
     await told(6, 'what changed while the watch was broken');
@@ -65,7 +66,7 @@ test('a pod informer tells what there is and what changes, lists again after a b
     assert.equal(informer.size, 0, 'closed: it keeps nothing');
     api.put('pods', NS, pod('p-4'));
     proxy.cutWatches();
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
     assert.equal(heard.length, 7, 'closed: it tells nothing, and lists nothing again');
   } finally {
     informer.close();

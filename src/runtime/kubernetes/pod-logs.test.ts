@@ -1,6 +1,7 @@
 // Following a pod's output: the line buffer on its own (chunks in, lines out), then through the API
 // against the fake API server, whose log endpoint streams a file as it grows: lines are whole
 // characters however the bytes were chunked, and a line that never ends is cut into bounded pieces.
+import { until } from '../../../test/support/wait.ts';
 import assert from 'node:assert/strict';
 import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,14 +13,6 @@ import { followPodLog, LineBuffer } from './pod-logs.ts';
 
 /** The bound on a line: 64 KiB. */
 const MAX_LINE_BYTES = 64 * 1024;
-
-async function until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 const bytes = (s: string): number[] => [...Buffer.from(s)];
 const CASES: {
@@ -94,15 +87,15 @@ test('lines are decoded whole: a character split between chunks, and a line long
     const e = Buffer.from('é'); // two bytes
     // The first byte of "é" goes out with "first": once "first" is heard, it has been sent.
     appendFileSync(file, Buffer.concat([Buffer.from('first\ncaf'), e.subarray(0, 1)]));
-    await until('the first line', () => lines.length === 1);
+    await until('the first line', () => lines.length === 1, Boolean, 10_000, 20);
     appendFileSync(file, Buffer.concat([e.subarray(1), Buffer.from(' crème\r\n')]));
-    await until('the second line', () => lines.length === 2);
+    await until('the second line', () => lines.length === 2, Boolean, 10_000, 20);
     assert.deepEqual(lines, ['first', 'café crème']);
 
     // A line past the bound comes out in pieces of at most MAX_LINE_BYTES, cut between characters.
     const long = 'a'.repeat(MAX_LINE_BYTES - 1) + 'é' + 'b'.repeat(10);
     appendFileSync(file, long + '\nafter\n');
-    await until('the long line and the next', () => lines.at(-1) === 'after');
+    await until('the long line and the next', () => lines.at(-1) === 'after', Boolean, 10_000, 20);
     const pieces = lines.slice(2, -1);
     assert.deepEqual(
       pieces.map((p) => Buffer.byteLength(p)),

@@ -1,5 +1,6 @@
 // SerialRuns: one run per key at a time, requests made meanwhile coalesced into one more run,
 // keys forgotten when idle, a failed run failing only the requests it answered.
+import { sleep } from '../../../test/support/wait.ts';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { SerialRuns } from './serial-runs.ts';
@@ -69,7 +70,7 @@ test('a run that fails rejects its own requests only; the next run goes ahead', 
   const failing = runs.request('a');
   const refused = assert.rejects(failing, /refused/);
   assert.equal(runs.request('a'), failing, 'a request before the run starts shares it');
-  await new Promise((r) => setTimeout(r, 0));
+  await sleep(0);
   const next = runs.request('a');
   await refused;
   await next;

@@ -1,3 +1,4 @@
+import { sleep, until } from '../../../test/support/wait.ts';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -64,7 +65,7 @@ test('a replica start takes over a pre-started process, with its own environment
       join(appDir, 'model', 'model.mjs'),
       'export class Model { predict() { return { ageMs: process.uptime() * 1000, greeting: process.env.GREETING, cwd: process.cwd() }; } }',
     );
-    await new Promise((r) => setTimeout(r, 1500)); // the standby boots meanwhile
+    await sleep(1500); // the standby boots meanwhile
     const startedAtMs = Date.now();
     const ready = new Promise<string>((resolve) =>
       backend.watch((e) => {
@@ -238,14 +239,6 @@ const isAlive = (pid: number): boolean => {
   }
 };
 
-async function waitFor(what: string, ok: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`still not ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 test('a replica left by a crashed server is adopted: same process, its GPU held, its output followed, stopped on request', async () => {
   const root = mkdtempSync(join(tmpdir(), 'plinth-adopt-'));
   const lines: string[] = [];
@@ -287,7 +280,7 @@ test('a replica left by a crashed server is adopted: same process, its GPU held,
     );
 
     await call(2);
-    await waitFor('the output followed', () => lines.includes('predicted 2'));
+    await until('the output followed', () => lines.includes('predicted 2'), Boolean, 15_000, 50);
     assert.ok(lines.includes('predicted 1'), 'what it printed while no server ran is passed on');
     assert.ok(!lines.includes('loaded'), 'what the crashed server passed on is not repeated');
     await new Promise((r) => setTimeout(r, 3000)); // past the 2 s grace period
@@ -299,7 +292,7 @@ test('a replica left by a crashed server is adopted: same process, its GPU held,
     await backend.stop('r-left', { drainMs: 2000 });
     const exit = await exited;
     assert.equal(exit.type === 'exited' && exit.exit.expected, true, 'an asked-for stop');
-    await waitFor('gone', () => !isAlive(left.pid));
+    await until('gone', () => !isAlive(left.pid), Boolean, 15_000, 50);
     assert.deepEqual(readdirSync(join(root, 'run')), [], 'nothing is left of it on disk');
   } finally {
     await backend?.close();
@@ -312,7 +305,7 @@ test('a replica no server adopts ends after the grace period, and a later server
   try {
     const left = await replicaOfACrashedServer(root, 1, SMALL);
     assert.ok(isAlive(left.pid), 'it outlives its server');
-    await waitFor('ended', () => !isAlive(left.pid));
+    await until('ended', () => !isAlive(left.pid), Boolean, 15_000, 50);
     const backend = new LocalBackend({ onLog: () => {}, runDir: join(root, 'run'), nodeStandbys: 0 });
     assert.deepEqual(backend.adopt(), []);
     assert.equal(existsSync(join(root, 'run', 'r-left.json')), false, 'its record is cleared');

@@ -3,6 +3,7 @@
 // try again every second; the lock is released by PostgreSQL the moment the leader's connection
 // ends (a crash included), so a follower takes over within about a second. A leader whose
 // connection fails is told (`onLost`): it can no longer be sure it is the only one.
+import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 
 const LOCK_NAME = 'plinth control plane';
@@ -39,7 +40,7 @@ export class LeaderLock {
   async acquire(onLost: (reason: string) => void, retryMs = 1000): Promise<void> {
     while (!this.closed) {
       if (await this.tryAcquire(onLost)) return;
-      await new Promise((r) => setTimeout(r, retryMs));
+      await sleep(retryMs);
     }
     throw new Error('closed before it led');
   }

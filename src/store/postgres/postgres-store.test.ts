@@ -1,3 +1,4 @@
+import { sleep } from '../../../test/support/wait.ts';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import pg from 'pg';
@@ -57,7 +58,7 @@ test('a connection the server drops in the middle of a transaction fails that tr
           'select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()',
           [new URL(database.url).pathname.slice(1)],
         );
-        await new Promise((r) => setTimeout(r, 200));
+        await sleep(200);
         await tx.getModel('cut');
       }),
     );

@@ -6,6 +6,7 @@
 // termination messages from the log tail (FallbackToLogsOnError), image pull errors, and graceful
 // deletion (preStop, SIGTERM, SIGKILL at the end of the grace period). Limits are not enforced and
 // liveness probes are not run.
+import { sleep } from '../wait.ts';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
@@ -489,10 +490,6 @@ function logTail(file: string): string {
 
 function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 function timestamp(): string {
