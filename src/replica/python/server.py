@@ -8,7 +8,6 @@ anything outside the standard library before the user's model.
 """
 import asyncio
 import contextvars
-import importlib.util
 import inspect
 import json
 import os
@@ -18,101 +17,14 @@ import sys
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+
+from plinth_model import REQUEST_ID, ModelHolder, RequestTaggedStream, log_error
 
 MODEL_PATH = "/v1/models/model"
 PREDICT_PATH = "/v1/models/model:predict"
 REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 413: "Payload Too Large", 500: "Internal Server Error", 503: "Service Unavailable"}
 MAX_BODY_BYTES = 256 * 1024 * 1024
 _DONE = object()
-
-
-def log_error(message):
-    sys.stderr.write(message.rstrip("\n") + "\n")
-    sys.stderr.flush()
-
-
-# The request being handled, for the model's own log lines (see runtime/replica-log-mark.ts).
-REQUEST_ID = contextvars.ContextVar("plinth_request_id", default=None)
-REQUEST_MARK_START = "\x1b]plinth-request;"
-REQUEST_MARK_END = "\x07"
-
-
-class RequestTaggedStream:
-    """Wraps stdout/stderr: a line started while a request is handled begins with its id mark."""
-
-    def __init__(self, inner):
-        self._inner = inner
-        self._at_line_start = True
-
-    def write(self, text):
-        request_id = REQUEST_ID.get()
-        if request_id and text:
-            mark = REQUEST_MARK_START + request_id + REQUEST_MARK_END
-            lines = text.split("\n")
-            out = []
-            for i, line in enumerate(lines):
-                starts = self._at_line_start if i == 0 else True
-                out.append(mark + line if starts and (line or i < len(lines) - 1) else line)
-            text = "\n".join(out)
-        if text:
-            self._at_line_start = text.endswith("\n")
-        return self._inner.write(text)
-
-    def __getattr__(self, name):
-        return getattr(self._inner, name)
-
-
-class ModelHolder:
-    """Loads the user's Model class and calls it; knows nothing of HTTP."""
-
-    def __init__(self, app_dir, model_file, config, secrets, environment):
-        self.app_dir = Path(app_dir)
-        self.model_file = self.app_dir / model_file
-        self.config = config
-        self.secrets = secrets
-        self.environment = environment
-        self.model = None
-        self.ready = False
-
-    def set_import_path(self):
-        paths = [str(self.model_file.parent), str(self.app_dir)]
-        packages = self.config.get("bundled_packages_dir") or "packages"
-        paths.insert(0, str(self.app_dir / packages))
-        for extra in self.config.get("external_package_dirs") or []:
-            paths.insert(0, str((self.app_dir / extra).resolve()))
-        for p in reversed(paths):
-            if p not in sys.path:
-                sys.path.insert(0, p)
-
-    def instantiate(self):
-        self.set_import_path()
-        spec = importlib.util.spec_from_file_location("model", str(self.model_file))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["model"] = module
-        spec.loader.exec_module(module)
-        class_name = self.config.get("model_class_name") or "Model"
-        cls = getattr(module, class_name, None)
-        if cls is None:
-            raise RuntimeError("%s defines no class named %s" % (self.model_file.name, class_name))
-        offered = {
-            "config": self.config,
-            "data_dir": self.app_dir / (self.config.get("data_dir") or "data"),
-            "secrets": self.secrets,
-            "environment": self.environment,
-            "lazy_data_resolver": None,
-        }
-        params = {} if cls.__init__ is object.__init__ else inspect.signature(cls.__init__).parameters
-        if any(p.kind == inspect.Parameter.VAR_KEYWORD for p in params.values()):
-            kwargs = offered
-        else:
-            kwargs = {k: v for k, v in offered.items() if k in params}
-        self.model = cls(**kwargs)
-        if not callable(getattr(self.model, "predict", None)):
-            raise RuntimeError("%s in %s has no predict() method" % (class_name, self.model_file.name))
-
-    def has(self, name):
-        return callable(getattr(self.model, name, None))
 
 
 class ModelServer:
