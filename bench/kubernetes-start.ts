@@ -4,11 +4,12 @@
 // an HTTP download) and the model server starting. Baseline in the same run: the same model on the
 // local backend (a process, no pre-started pool). On a real cluster add image pulls and the
 // kubelet's own latencies; this measures what Plinth adds. Run: node --import tsx bench/kubernetes-start.ts [--runs 5]
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { jsModelSpec } from '../test/support/replica-specs.ts';
+import { kubeConfigAt } from '../test/support/kubernetes/backend-rig.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
 import { archiveDirectory } from '../src/bundle/directory-archive.ts';
 import type { ReplicaSpec, RuntimeBackend } from '../src/runtime/backend.ts';
 import { FakeCluster } from '../test/support/kubernetes/fake-cluster.ts';
@@ -22,22 +23,14 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 const root = mkdtempSync(join(tmpdir(), 'plinth-bench-k8s-'));
 const appDir = join(root, 'app');
-mkdirSync(join(appDir, 'model'), { recursive: true });
-writeFileSync(join(appDir, 'model', 'model.mjs'), 'export class Model { predict(x) { return x; } }\n');
 let n = 0;
-const spec = (): ReplicaSpec => ({
-  replicaId: `r-${++n}`,
-  deploymentId: 'd-bench',
-  modelId: 'm-bench',
-  revision: 0,
-  language: 'typescript',
-  appDir,
-  modelFile: 'model/model.mjs',
-  config: {},
-  env: {},
-  envDir: null,
-  resources: { instanceType: '1x2', cpuMillis: 1000, memoryBytes: 2 * 1024 ** 3, accelerator: null },
-});
+const spec = (): ReplicaSpec =>
+  jsModelSpec(appDir, 'export class Model { predict(x) { return x; } }\n', {
+    replicaId: `r-${++n}`,
+    deploymentId: 'd-bench',
+    modelId: 'm-bench',
+    config: {},
+  });
 
 /** start() → the ready event, `runs` times, each replica stopped before the next. */
 async function timeStarts(
@@ -74,13 +67,7 @@ const cluster = new FakeCluster({ images: plinthImageTable() });
 try {
   const url = await cluster.start();
   cluster.api.put('secrets', 'bench', { metadata: { name: 'plinth-artifacts' }, data: { 'api-key': '' } });
-  const kubeConfig = new KubeConfig();
-  kubeConfig.loadFromOptions({
-    clusters: [{ name: 'fake', server: url, skipTLSVerify: true }],
-    users: [{ name: 'bench' }],
-    contexts: [{ name: 'fake', cluster: 'fake', user: 'bench' }],
-    currentContext: 'fake',
-  });
+  const kubeConfig = kubeConfigAt(url);
   // When the pod appeared, and when its model container started (the fetch had finished).
   let podAt = 0;
   let runningAt = 0;

@@ -1,15 +1,13 @@
+import { scratchDir } from '../../test/support/scratch.ts';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { writeTree } from '../../test/support/write-tree.ts';
 import { compileNodeModel } from './compile-node-model.ts';
 import { BuildError } from './node-environment.ts';
 
-const root = mkdtempSync(join(tmpdir(), 'plinth-compile-'));
-after(() => rmSync(root, { recursive: true, force: true }));
+const root = scratchDir('compile');
 
 const app = (name: string, files: Record<string, string>): string => writeTree(join(root, name), files);
 

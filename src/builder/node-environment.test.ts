@@ -1,12 +1,11 @@
+import { scratchDir } from '../../test/support/scratch.ts';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { BuildError, nodeEnvironmentHash, prepareNodeEnvironment } from './node-environment.ts';
 
-const root = mkdtempSync(join(tmpdir(), 'plinth-build-'));
-after(() => rmSync(root, { recursive: true, force: true }));
+const root = scratchDir('build');
 
 function app(name: string, pkg?: object): string {
   const dir = join(root, name);

@@ -1,16 +1,14 @@
+import { scratchDir } from '../../test/support/scratch.ts';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { parseConfig } from '../config/parse.ts';
 import { writeTree } from '../../test/support/write-tree.ts';
 import { BuildError } from './node-environment.ts';
 import { pythonEnvironmentHash, preparePythonEnvironment, requirementsOf } from './python-environment.ts';
 import { pythonInterpreters, resolvePython } from './python-interpreters.ts';
 
-const root = mkdtempSync(join(tmpdir(), 'plinth-pyenv-'));
-after(() => rmSync(root, { recursive: true, force: true }));
+const root = scratchDir('pyenv');
 
 test('requirements come from the list and the requirements file, comments dropped', () => {
   const app = writeTree(join(root, 'app'), { 'reqs.txt': '# pinned\nnumpy==2.0  # fast\n\nscipy\n' });

@@ -1,16 +1,8 @@
+import { scratchDir } from '../../test/support/scratch.ts';
 import assert from 'node:assert/strict';
-import {
-  existsSync,
-  mkdtempSync,
-  readFileSync,
-  readdirSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { Header } from 'tar';
 import { PlinthError } from '../domain/errors.ts';
@@ -20,8 +12,7 @@ import { extractBundle, inspectBundle } from './extract.ts';
 import { isIgnored, parseIgnore } from './ignore.ts';
 import { packDirectory, sha256Hex } from './pack.ts';
 
-const root = mkdtempSync(join(tmpdir(), 'plinth-bundle-'));
-after(() => rmSync(root, { recursive: true, force: true }));
+const root = scratchDir('bundle');
 
 const write = writeTree;
 

@@ -1,23 +1,13 @@
+import { scratchDir } from '../../test/support/scratch.ts';
 import assert from 'node:assert/strict';
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  readlinkSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { create } from 'tar';
 import { archiveDirectory, unpackArchive } from './directory-archive.ts';
 
-const root = mkdtempSync(join(tmpdir(), 'plinth-archive-'));
-after(() => rmSync(root, { recursive: true, force: true }));
+const root = scratchDir('archive');
 
 test('a directory comes back whole, its absolute and relative symbolic links as they were', async () => {
   const src = join(root, 'venv');

@@ -1,18 +1,17 @@
 // Property test: whatever a bundle holds (paths that escape, links that point out, devices,
 // truncated or corrupted gzip), extraction either writes every file inside its directory or
 // refuses with INVALID_BUNDLE and leaves nothing behind — and never writes outside.
+import { scratchDir } from '../../test/support/scratch.ts';
 import assert from 'node:assert/strict';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { PlinthError } from '../domain/errors.ts';
 import { random } from '../../test/support/fuzz.ts';
 import { extractBundle } from './extract.ts';
 
-const scratch = mkdtempSync(join(tmpdir(), 'plinth-extract-fuzz-'));
-after(() => rmSync(scratch, { recursive: true, force: true }));
+const scratch = scratchDir('extract-fuzz');
 
 /** A ustar header + data block for one entry. */
 function entry(name: string, type: string, data: Buffer, linkname = ''): Buffer {

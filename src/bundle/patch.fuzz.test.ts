@@ -1,16 +1,15 @@
 // Property test: any patch body is refused with a clear error or, once checked, applied strictly
 // inside the model directory.
+import { scratchDir } from '../../test/support/scratch.ts';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { PlinthError } from '../domain/errors.ts';
 import { random } from '../../test/support/fuzz.ts';
 import { applyPatch, checkPatch } from './patch.ts';
 
-const scratch = mkdtempSync(join(tmpdir(), 'plinth-patch-fuzz-'));
-after(() => rmSync(scratch, { recursive: true, force: true }));
+const scratch = scratchDir('patch-fuzz');
 
 const PATHS = [
   'a.txt',

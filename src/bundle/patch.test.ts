@@ -1,14 +1,13 @@
+import { scratchDir } from '../../test/support/scratch.ts';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { PlinthError } from '../domain/errors.ts';
 import { writeTree } from '../../test/support/write-tree.ts';
 import { applyPatch, checkPatch, diffSnapshots, makePatch, snapshotDirectory } from './patch.ts';
 
-const scratch = mkdtempSync(join(tmpdir(), 'plinth-patch-'));
-after(() => rmSync(scratch, { recursive: true, force: true }));
+const scratch = scratchDir('patch');
 const base = 'a'.repeat(64);
 
 test('a snapshot diff finds changed, added and removed files, and honours the ignore file', () => {

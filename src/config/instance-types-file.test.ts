@@ -1,14 +1,12 @@
+import { scratchDir } from '../../test/support/scratch.ts';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { PlinthError } from '../domain/errors.ts';
 import { writeTree } from '../../test/support/write-tree.ts';
 import { readInstanceTypesFile } from './instance-types-file.ts';
 
-const scratch = mkdtempSync(join(tmpdir(), 'plinth-types-'));
-after(() => rmSync(scratch, { recursive: true, force: true }));
+const scratch = scratchDir('types');
 
 test("the home's instance_types.yaml adds types; a missing file adds none", () => {
   const dir = writeTree(join(scratch, 'ok'), {

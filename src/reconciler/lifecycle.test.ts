@@ -1,10 +1,10 @@
 // Lifecycle commands over a real SQLite store: status changes are compare-and-set, so a command
 // acting on a deployment it read before another writer moved it never undoes that writer's move.
+import { scratchDir } from '../../test/support/scratch.ts';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, beforeEach, test } from 'node:test';
+import { beforeEach, test } from 'node:test';
 import { ScriptedBackend } from '../../test/support/scripted-backend.ts';
 import { ArtifactStore } from '../bundle/artifact-store.ts';
 import { DEFAULT_AUTOSCALING } from '../domain/autoscaling.ts';
@@ -18,8 +18,7 @@ import type { Store } from '../store/store.ts';
 import { ReplicaStopper } from './replica-stopper.ts';
 import { Lifecycle, wakeFromZero } from './lifecycle.ts';
 
-const root = mkdtempSync(join(tmpdir(), 'plinth-lifecycle-'));
-after(() => rmSync(root, { recursive: true, force: true }));
+const root = scratchDir('lifecycle');
 
 let store: Store;
 let status: StatusRecorder;

@@ -1,11 +1,11 @@
 // The promotion controller stepped through a fake clock over a real SQLite store, with an
 // in-memory runtime backend whose ready replicas the test decides.
+import { scratchDir } from '../../test/support/scratch.ts';
 import { sleep } from '../../test/support/wait.ts';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, beforeEach, test } from 'node:test';
+import { beforeEach, test } from 'node:test';
 import { ArtifactStore } from '../bundle/artifact-store.ts';
 import { DEFAULT_AUTOSCALING } from '../domain/autoscaling.ts';
 import { PlinthError } from '../domain/errors.ts';
@@ -22,8 +22,7 @@ import { ReplicaStopper } from './replica-stopper.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { PromotionController } from './promotion-controller.ts';
 
-const root = mkdtempSync(join(tmpdir(), 'plinth-promo-'));
-after(() => rmSync(root, { recursive: true, force: true }));
+const root = scratchDir('promo');
 
 let store: Store;
 let backend: ScriptedBackend;

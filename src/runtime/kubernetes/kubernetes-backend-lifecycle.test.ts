@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import { waitFor } from '../backend-suite.ts';
 import { FakeCluster } from '../../../test/support/kubernetes/fake-cluster.ts';
 import { plinthImageTable, TEST_IMAGES } from '../../../test/support/kubernetes/plinth-images.ts';
-import type { KubernetesBackendOptions } from './kubernetes-backend.ts';
+import type { KubernetesBackend, KubernetesBackendOptions } from './kubernetes-backend.ts';
 import { ApiProxy } from '../../../test/support/kubernetes/api-proxy.ts';
 import { ECHO, kubeConfigAt, NAMESPACE, startRig } from '../../../test/support/kubernetes/backend-rig.ts';
 import type { Pod, Rig } from '../../../test/support/kubernetes/backend-rig.ts';
@@ -83,13 +83,26 @@ test('a closed control plane leaves its pods running, and the next one adopts th
   }
 });
 
-test('an adopt() that failed is tried again by the next call rather than failing every start', async () => {
+/** A rig, and a second backend that reaches its cluster through a proxy the test controls. */
+async function behindProxy(
+  body: (r: Rig<FakeCluster>, proxy: ApiProxy, backend: () => KubernetesBackend) => Promise<void>,
+): Promise<void> {
   const r = await rig();
   const proxy = new ApiProxy(r.cluster.api.url);
   try {
     await proxy.start();
+    await body(r, proxy, () => r.newBackend({ kubeConfig: kubeConfigAt(proxy.url) }));
+  } finally {
+    await r.backend.close();
+    await proxy.close();
+    await r.cleanup();
+  }
+}
+
+test('an adopt() that failed is tried again by the next call rather than failing every start', async () => {
+  await behindProxy(async (r, proxy, newBackend) => {
     proxy.down = true;
-    const backend = r.newBackend({ kubeConfig: kubeConfigAt(proxy.url) });
+    const backend = newBackend();
     await assert.rejects(backend.adopt());
     proxy.down = false;
     const spec = r.specFor(ECHO, 'd-retry');
@@ -98,19 +111,12 @@ test('an adopt() that failed is tried again by the next call rather than failing
     await ready;
     await backend.stop(spec.replicaId, { drainMs: 0 });
     await backend.close();
-  } finally {
-    await r.backend.close();
-    await proxy.close();
-    await r.cleanup();
-  }
+  });
 });
 
 test("a start that fails leaves the other replicas' claims alone", async () => {
-  const r = await rig();
-  const proxy = new ApiProxy(r.cluster.api.url);
-  try {
-    await proxy.start();
-    const backend = r.newBackend({ kubeConfig: kubeConfigAt(proxy.url) });
+  await behindProxy(async (r, proxy, newBackend) => {
+    const backend = newBackend();
     await backend.adopt();
     // The backend hears of no pod for now: the first replica waits for one.
     proxy.pauseWatches();
@@ -136,11 +142,7 @@ test("a start that fails leaves the other replicas' claims alone", async () => {
     );
     await backend.stop(waiting.replicaId, { drainMs: 0 });
     await backend.close();
-  } finally {
-    await r.backend.close();
-    await proxy.close();
-    await r.cleanup();
-  }
+  });
 });
 
 test('what the backend keeps of a replica or a Deployment goes when they go', async () => {

@@ -1,13 +1,13 @@
 // Following a pod's output: the line buffer on its own (chunks in, lines out), then through the API
 // against the fake API server, whose log endpoint streams a file as it grows: lines are whole
 // characters however the bytes were chunked, and a line that never ends is cut into bounded pieces.
+import { kubeConfigAt } from '../../../test/support/kubernetes/backend-rig.ts';
 import { until } from '../../../test/support/wait.ts';
 import assert from 'node:assert/strict';
 import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { KubeConfig } from '@kubernetes/client-node';
 import { FakeKubernetes } from '../../../test/support/kubernetes/fake-api-server.ts';
 import { followPodLog, LineBuffer } from './pod-logs.ts';
 
@@ -72,13 +72,7 @@ test('lines are decoded whole: a character split between chunks, and a line long
   writeFileSync(file, '');
   api.put('pods', 'ns', { metadata: { name: 'p' }, spec: { containers: [{ name: 'model' }] } });
   api.logFile = () => file;
-  const kubeConfig = new KubeConfig();
-  kubeConfig.loadFromOptions({
-    clusters: [{ name: 'fake', server: url, skipTLSVerify: true }],
-    users: [{ name: 'test' }],
-    contexts: [{ name: 'fake', cluster: 'fake', user: 'test' }],
-    currentContext: 'fake',
-  });
+  const kubeConfig = kubeConfigAt(url);
   const lines: string[] = [];
   const stop = followPodLog(kubeConfig, { namespace: 'ns', pod: 'p', container: 'model' }, undefined, (l) =>
     lines.push(l),

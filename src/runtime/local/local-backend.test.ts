@@ -1,3 +1,4 @@
+import { jsModelSpec, SMALL } from '../../../test/support/replica-specs.ts';
 import { sleep, until } from '../../../test/support/wait.ts';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,13 +11,6 @@ import { runBackendSuite } from '../backend-suite.ts';
 import { PendingError } from '../backend.ts';
 import type { ReplicaEvent, ReplicaResources, ReplicaSpec } from '../backend.ts';
 import { LocalBackend } from './local-backend.ts';
-
-const SMALL: ReplicaResources = {
-  instanceType: '1x2',
-  cpuMillis: 1000,
-  memoryBytes: 2 * 1024 ** 3,
-  accelerator: null,
-};
 
 /** A backend that has taken on what its directory held (nothing, in a fresh one) and may start replicas. */
 function adopted(backend: LocalBackend): LocalBackend {
@@ -31,22 +25,8 @@ for (const nodeStandbys of [0, 1]) {
     return {
       backend: adopted(new LocalBackend({ onLog: () => {}, nodeStandbys, runDir: join(root, 'run') })),
       specFor(source, deploymentId = 'd-test') {
-        const appDir = join(root, `app-${++n}`);
-        mkdirSync(join(appDir, 'model'), { recursive: true });
-        writeFileSync(join(appDir, 'model', 'model.mjs'), source);
-        return {
-          replicaId: `r-${n}`,
-          deploymentId,
-          modelId: 'm-test',
-          revision: 0,
-          language: 'typescript',
-          appDir,
-          modelFile: 'model/model.mjs',
-          config: { runtime: { predict_concurrency: 4 } },
-          env: {},
-          envDir: null,
-          resources: SMALL,
-        };
+        n++;
+        return jsModelSpec(join(root, `app-${n}`), source, { replicaId: `r-${n}`, deploymentId });
       },
       async cleanup() {
         rmSync(root, { recursive: true, force: true });

@@ -6,7 +6,7 @@ import pg from 'pg';
 import { PlinthError } from '../../domain/errors.ts';
 import { migrateToLatest } from '../migrations.ts';
 import type { Database as Tables } from '../schema.ts';
-import { SqlStore } from '../sql-store.ts';
+import { sqlStore } from '../sql-store.ts';
 import type { Store } from '../store.ts';
 import { announcingChanges, CHANNEL } from './change-feed.ts';
 
@@ -61,7 +61,7 @@ export async function openPostgresStore(url: string): Promise<Store> {
     );
   }
   // Other processes on this store (gateways, control planes) learn of each write at once.
-  return announcingChanges(new SqlStore(db), async (topic) => {
+  return announcingChanges(sqlStore(db), async (topic) => {
     await sql`select pg_notify(${CHANNEL}, ${topic})`.execute(db);
   });
 }

@@ -15,6 +15,11 @@ export function same<V>(column: string): Column<V> {
   return { column, write: (v) => v, read: (s) => s as V };
 }
 
+/** Fields stored as they are, each in the column of its own name. */
+export function plain<K extends string>(...names: K[]): Record<K, Column<never>> {
+  return Object.fromEntries(names.map((name) => [name, same(name)])) as Record<K, Column<never>>;
+}
+
 /** A number (integers that come back as strings or bigints are read as numbers). */
 export function num(column: string): Column<number> {
   return { column, write: (v) => v, read: (s) => Number(s) };

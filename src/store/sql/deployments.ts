@@ -16,28 +16,30 @@ import type {
   RevisionMove,
   StatusMove,
 } from '../store.ts';
-import { columnMap, flag, json, nullableJson, num, same } from './column-map.ts';
+import { columnMap, plain, flag, json, nullableJson, num, same } from './column-map.ts';
 import type { Db } from './db.ts';
 import { inTransaction, isUniqueViolation, now } from './db.ts';
 import { recordEvent } from './events.ts';
 
 const columns = columnMap<Deployment, DeploymentsTable>({
-  id: same('id'),
-  model_id: same('model_id'),
-  name: same('name'),
+  ...plain(
+    'id',
+    'model_id',
+    'name',
+    'status_reason',
+    'bundle_sha256',
+    'instance_type_name',
+    'created_at',
+    'updated_at',
+  ),
   status: same<DeploymentStatus>('status'),
-  status_reason: same('status_reason'),
   is_development: flag('is_development'),
   has_served: flag('has_served'),
-  bundle_sha256: same('bundle_sha256'),
   config: json('config_json'),
-  instance_type_name: same('instance_type_name'),
   autoscaling_settings: json('autoscaling_json'),
   desired_replicas: num('desired_replicas'),
   revision: num('revision'),
   build: nullableJson<BuildRecord>('build_json'),
-  created_at: same('created_at'),
-  updated_at: same('updated_at'),
 });
 
 const toDeployment = (row: object): Deployment => columns.fromRow(row);

@@ -6,24 +6,19 @@ import { newId } from '../../domain/ids.ts';
 import type { Environment, PromotionSettings } from '../../domain/types.ts';
 import type { EnvironmentsTable } from '../schema.ts';
 import type { EnvironmentPatch } from '../store.ts';
-import { columnMap, flag, json, same } from './column-map.ts';
+import { columnMap, flag, json, plain } from './column-map.ts';
 import type { Db } from './db.ts';
 import { isUniqueViolation, now } from './db.ts';
 
 const columns = columnMap<Environment, EnvironmentsTable>({
-  id: same('id'),
-  model_id: same('model_id'),
-  name: same('name'),
-  current_deployment_id: same('current_deployment_id'),
+  ...plain('id', 'model_id', 'name', 'current_deployment_id', 'instance_type_name', 'created_at'),
   autoscaling_settings: json<AutoscalingSettings>('autoscaling_json'),
   // Settings added since a row was written take their defaults.
   promotion_settings: json<PromotionSettings>('promotion_json', (stored) => ({
     ...DEFAULT_PROMOTION_SETTINGS,
     ...stored,
   })),
-  instance_type_name: same('instance_type_name'),
   public: flag('is_public'),
-  created_at: same('created_at'),
 });
 
 const toEnvironment = (row: object): Environment => columns.fromRow(row);

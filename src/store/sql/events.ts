@@ -1,18 +1,15 @@
 // The events table: every status change of a deployment (time, from, to, reason), oldest first.
 import type { DeploymentStatus } from '../../domain/deployment-status.ts';
 import type { DeploymentEvent } from '../../domain/types.ts';
-import { columnMap, num, same } from './column-map.ts';
+import { columnMap, plain, num, same } from './column-map.ts';
 import type { EventsTable } from '../schema.ts';
 import type { Db } from './db.ts';
 
 const columns = columnMap<DeploymentEvent, EventsTable>({
+  ...plain('model_id', 'deployment_id', 'time', 'reason'),
   id: num('id'),
-  model_id: same('model_id'),
-  deployment_id: same('deployment_id'),
-  time: same('time'),
   from_status: same<DeploymentStatus | null>('from_status'),
   to_status: same<DeploymentStatus>('to_status'),
-  reason: same('reason'),
 });
 
 export async function recordEvent(db: Db, event: Omit<DeploymentEvent, 'id'>): Promise<DeploymentEvent> {

@@ -1,13 +1,12 @@
 // The gateway_concurrency table: what each gateway process last counted per deployment, so that
 // the leading control plane scales on the sum of every gateway.
 import type { ConcurrencyReport } from '../store.ts';
-import { columnMap, num, same } from './column-map.ts';
+import { columnMap, num, plain } from './column-map.ts';
 import type { GatewayConcurrencyTable } from '../schema.ts';
 import type { Db } from './db.ts';
 
 const columns = columnMap<ConcurrencyReport, GatewayConcurrencyTable>({
-  gateway_id: same('gateway_id'),
-  deployment_id: same('deployment_id'),
+  ...plain('gateway_id', 'deployment_id'),
   concurrency: num('concurrency'),
   reported_ms: num('reported_ms'),
 });

@@ -2,20 +2,15 @@
 import { sql } from 'kysely';
 import type { LogLevel, LogRecord, LogSource, NewLogRecord } from '../../domain/types.ts';
 import type { LogQuery } from '../store.ts';
-import { columnMap, num, same } from './column-map.ts';
+import { columnMap, plain, num, same } from './column-map.ts';
 import type { LogsTable } from '../schema.ts';
 import type { Db } from './db.ts';
 
 const columns = columnMap<LogRecord, LogsTable>({
+  ...plain('time', 'model_id', 'deployment_id', 'replica_id', 'message', 'request_id'),
   id: num('id'),
-  time: same('time'),
-  model_id: same('model_id'),
-  deployment_id: same('deployment_id'),
-  replica_id: same('replica_id'),
   source: same<LogSource>('source'),
   level: same<LogLevel>('level'),
-  message: same('message'),
-  request_id: same('request_id'),
 });
 
 export async function appendLogs(db: Db, records: readonly NewLogRecord[]): Promise<void> {

@@ -4,27 +4,29 @@ import { newId } from '../../domain/ids.ts';
 import type { CleanupStrategy, Promotion, PromotionPhase, PromotionStatus } from '../../domain/types.ts';
 import type { PromotionsTable } from '../schema.ts';
 import type { PromotionPatch } from '../store.ts';
-import { columnMap, num, same } from './column-map.ts';
+import { columnMap, plain, num, same } from './column-map.ts';
 import type { Db } from './db.ts';
 
 const columns = columnMap<Promotion, PromotionsTable>({
-  id: same('id'),
-  model_id: same('model_id'),
-  environment_id: same('environment_id'),
-  environment_name: same('environment_name'),
-  from_deployment_id: same('from_deployment_id'),
-  to_deployment_id: same('to_deployment_id'),
+  ...plain(
+    'id',
+    'model_id',
+    'environment_id',
+    'environment_name',
+    'from_deployment_id',
+    'to_deployment_id',
+    'requested_by',
+    'reason',
+    'started_at',
+    'ramp_started_at',
+    'finished_at',
+  ),
   status: same<PromotionStatus>('status'),
   phase: same<PromotionPhase>('phase'),
   traffic_percent: num('traffic_percent'),
   cleanup_strategy: same<CleanupStrategy>('cleanup_strategy'),
   ramp_up_duration_seconds: num('ramp_up_duration_seconds'),
   replicas_needed: num('replicas_needed'),
-  requested_by: same('requested_by'),
-  reason: same('reason'),
-  started_at: same('started_at'),
-  ramp_started_at: same('ramp_started_at'),
-  finished_at: same('finished_at'),
 });
 
 const toPromotion = (row: object): Promotion => columns.fromRow(row);

@@ -2,17 +2,12 @@
 // that run none, the API's replica lists, adoption after a restart).
 import type { ReplicaRecord, ReplicaStatus } from '../../domain/types.ts';
 import type { ReplicasTable } from '../schema.ts';
-import { columnMap, num, same } from './column-map.ts';
+import { columnMap, plain, num, same } from './column-map.ts';
 import type { Db } from './db.ts';
 
 const columns = columnMap<ReplicaRecord, ReplicasTable>({
-  id: same('id'),
-  deployment_id: same('deployment_id'),
+  ...plain('id', 'deployment_id', 'address', 'started_at', 'stopped_at', 'exit_reason'),
   status: same<ReplicaStatus>('status'),
-  address: same('address'),
-  started_at: same('started_at'),
-  stopped_at: same('stopped_at'),
-  exit_reason: same('exit_reason'),
   revision: num('revision'),
 });
 

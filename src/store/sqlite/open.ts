@@ -3,7 +3,7 @@ import Database from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
 import { migrateToLatest } from '../migrations.ts';
 import type { Database as Tables } from '../schema.ts';
-import { SqlStore } from '../sql-store.ts';
+import { sqlStore } from '../sql-store.ts';
 import type { Store } from '../store.ts';
 
 /** `file` is a path, or ':memory:' for tests. */
@@ -15,5 +15,5 @@ export async function openSqliteStore(file: string): Promise<Store> {
   sqlite.pragma('busy_timeout = 5000');
   const db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: sqlite }) });
   await migrateToLatest(db as Kysely<unknown>, 'sqlite');
-  return new SqlStore(db);
+  return sqlStore(db);
 }

@@ -74,6 +74,14 @@ const NOT_NAMESPACED = '';
 export class FakeKubernetes {
   private readonly objects = new Map<string, Obj>(); // `${plural}/${namespace}/${name}`
   private readonly watchers = new Set<{ plural: string; namespace: string | null; res: ServerResponse }>();
+  /** The latest changes, for a watch that starts from a resourceVersion. */
+  private readonly history: {
+    version: number;
+    type: WatchEvent['type'];
+    plural: string;
+    namespace: string;
+    object: Obj;
+  }[] = [];
   private readonly listeners = new Set<ChangeListener>();
   private version = 1;
   private server: Server | null = null;
@@ -382,10 +390,20 @@ export class FakeKubernetes {
   private watch(res: ServerResponse, plural: string, namespace: string | null, since: string | null): void {
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
     res.flushHeaders();
-    // Without a resourceVersion a watch starts with every object as ADDED, as Kubernetes does.
+    // Without a resourceVersion a watch starts with every object as ADDED, as Kubernetes does;
+    // from one, it first replays what happened after it (the history kept here is bounded).
     if (!since || since === '0') {
       for (const object of this.list(plural, namespace))
         res.write(JSON.stringify({ type: 'ADDED', object }) + '\n');
+    } else {
+      for (const e of this.history) {
+        if (
+          e.version > Number(since) &&
+          e.plural === plural &&
+          (namespace === null || e.namespace === namespace)
+        )
+          res.write(JSON.stringify({ type: e.type, object: e.object }) + '\n');
+      }
     }
     const watcher = { plural, namespace, res };
     this.watchers.add(watcher);
@@ -393,6 +411,8 @@ export class FakeKubernetes {
   }
 
   private notify(type: WatchEvent['type'], plural: string, namespace: string, object: Obj): void {
+    this.history.push({ version: this.version, type, plural, namespace, object: structuredClone(object) });
+    if (this.history.length > 1000) this.history.shift();
     for (const w of this.watchers) {
       if (w.plural === plural && (w.namespace === null || w.namespace === namespace))
         w.res.write(JSON.stringify({ type, object }) + '\n');
