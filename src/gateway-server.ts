@@ -71,7 +71,7 @@ export async function startGatewayServer(config: GatewayConfig): Promise<Running
     gatewayId: reports.gatewayId,
     async close() {
       routes.stop();
-      reports.stop();
+      await reports.stop();
       const closed = new Promise((r) => server.close(r));
       server.closeAllConnections();
       await closed;

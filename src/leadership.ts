@@ -76,7 +76,7 @@ export async function followLeader(deps: LeadershipDeps): Promise<Leadership> {
       : 'Control plane: following — another process leads; this one serves the API and gateway and takes over when it stops',
     async close() {
       routes.stop();
-      deps.reports.stop();
+      await deps.reports.stop();
       await changes.close();
       await leader.close();
     },

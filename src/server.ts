@@ -12,6 +12,7 @@ import { readInstanceTypesFile } from './config/instance-types-file.ts';
 import type { ServerConfig } from './config/server-config.ts';
 import { readCredentials, writeCredentials } from './credentials.ts';
 import { BUILT_IN_INSTANCE_TYPES, mergeCatalog } from './domain/instance-types.ts';
+import { LoopHealth } from './domain/control-loop.ts';
 import { formatMemory } from './domain/quantity.ts';
 import { ConcurrencyReports } from './gateway/concurrency-reports.ts';
 import { Gateway } from './gateway/gateway.ts';
@@ -54,7 +55,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const detected = await detectCapacity();
   const capacity = config.capacity ? applyCapacityOverride(detected, config.capacity) : detected;
 
-  // State, and what every room writes to.
+  // State, and what every room writes to. The control loops count their failures in `health`.
+  const health = new LoopHealth();
   const store = await openStore(config.store, home.database);
   const vault = new Vault(store, SecretBox.open(home.secretKeyFile));
   await vault.load();
@@ -103,10 +105,10 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   });
   // With a shared store, other processes' gateways serve the same deployments: scaling sees the sum.
   const reports = config.store
-    ? new ConcurrencyReports(store, () => gateway.concurrencies(), 'plinth-up')
+    ? new ConcurrencyReports(store, () => gateway.concurrencies(), 'plinth-up', health)
     : null;
   const concurrency = (id: string): number => gateway.concurrency(id) + (reports?.othersOn(id) ?? 0);
-  const telemetry = new Telemetry({ store, backend, concurrency });
+  const telemetry = new Telemetry({ store, backend, concurrency, health });
 
   // The control loops.
   const stopper = new ReplicaStopper({
@@ -126,13 +128,15 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     inFlightOf,
     instanceTypes,
     secrets,
+    health,
   });
-  const builds = new BuildController(store, home, status, logs, () => void reconciler.kick());
+  const onBuilt = (): void => void reconciler.kick();
+  const builds = new BuildController({ store, home, status, logs, health, onBuilt });
   // Only the leading control plane builds and reconciles (see `lead` below).
   let leading = false;
   const kick = (): void => {
     if (!leading) return;
-    void builds.pass();
+    builds.kick();
     void reconciler.kick();
   };
   const resetFailures = (id: string): void => reconciler.resetFailures(id);
@@ -157,9 +161,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     reconciler,
   });
   const keptAwake = (id: string): boolean => development.isKeptAwake(id);
-  const autoscaler = new Autoscaler({ store, lifecycle, logs, keptAwake, concurrency, kick });
+  const autoscaler = new Autoscaler({ store, lifecycle, logs, keptAwake, concurrency, kick, health });
   const onRoutingChange = (): void => gateway.resolver.invalidate();
-  const promotions = new PromotionController({ store, backend, lifecycle, onRoutingChange });
+  const promotions = new PromotionController({ store, backend, lifecycle, onRoutingChange, health });
 
   // What one room tells the others.
   gateway.requests.add((m) => telemetry.metrics.request(m));
@@ -167,6 +171,11 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   gateway.queued.add((id) => autoscaler.onQueued(id));
   gateway.wakes.add((id) => void wakeById(store, lifecycle, id));
   status.onChange((d) => gateway.deploymentChanged(d));
+  lifecycle.deleted.add(({ deploymentId, modelId, wholeModel }) => {
+    gateway.forget(deploymentId);
+    development.forget(deploymentId);
+    if (wholeModel) gateway.forgetModel(modelId);
+  });
   backend.watch((event) => {
     const id = event.replica.deploymentId;
     const ready = backend.list(id).filter((r) => r.phase === 'READY' && r.address);
@@ -215,7 +224,6 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     promotions.start(Math.min(250, config.tickMs));
     autoscaler.start(config.tickMs);
     telemetry.start();
-    void telemetry.pruneLogs();
     builds.start(config.tickMs);
   };
   const follower = config.store
@@ -235,7 +243,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     ],
     close() {
       closed ??= (async () => {
-        builds.stop();
+        await builds.stop();
         await follower?.close();
         await telemetry.stop();
         await promotions.stop();

@@ -23,4 +23,13 @@ export class ConcurrencyWindows {
   forget(deploymentId: string): void {
     this.samples.delete(deploymentId);
   }
+
+  /** Keeps the windows of these deployments only. */
+  retain(deploymentIds: ReadonlySet<string>): void {
+    for (const id of this.samples.keys()) if (!deploymentIds.has(id)) this.samples.delete(id);
+  }
+
+  get size(): number {
+    return this.samples.size;
+  }
 }

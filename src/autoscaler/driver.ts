@@ -3,6 +3,8 @@
 // It alone owns the clock; a deployment at zero is woken by the gateway, not by a tick.
 import { systemClock } from '../domain/clock.ts';
 import type { Clock } from '../domain/clock.ts';
+import { ControlLoop } from '../domain/control-loop.ts';
+import type { LoopHealth } from '../domain/control-loop.ts';
 import { isAutoscaled, isStopped } from '../domain/deployment-status.ts';
 import type { Deployment } from '../domain/types.ts';
 import type { LogSink } from '../observability/log-sink.ts';
@@ -29,14 +31,15 @@ export interface AutoscalerDeps {
   /** The replica count changed: reconcile soon. */
   kick: () => void;
   clock?: Clock;
+  /** Where failed ticks are counted (the control-loop metrics). */
+  health?: LoopHealth;
 }
 
 export class Autoscaler {
   readonly windows = new ConcurrencyWindows();
   private readonly states = new Map<string, PolicyState>();
-  private stopTimer: () => void = () => {};
   private readonly clock: Clock;
-  private running: Promise<void> | null = null;
+  private loop: ControlLoop | null = null;
   /** Deployments whose queue check is under way (one at a time each; more requests coalesce). */
   private readonly queueChecks = new Set<string>();
   /** Ticks and queue checks take turns, so neither writes a replica count the other just read. */
@@ -46,20 +49,24 @@ export class Autoscaler {
     this.clock = deps.clock ?? systemClock;
   }
 
+  /** Ticks every `intervalMs`; a tick that fails (the store) is logged, counted and retried. */
   start(intervalMs = 1000): void {
-    this.stopTimer = this.clock.every(intervalMs, () => void this.tick());
+    this.loop = new ControlLoop(() => this.tick(), {
+      name: 'autoscaler',
+      intervalMs,
+      clock: this.clock,
+      health: this.deps.health,
+    });
+    this.loop.start();
   }
 
   async stop(): Promise<void> {
-    this.stopTimer();
-    await this.running;
+    await this.loop?.stop();
   }
 
+  /** One tick: samples every deployment and applies the policy. Rejects when the store fails. */
   tick(): Promise<void> {
-    this.running ??= this.inTurn(() => this.scaleAll()).finally(() => {
-      this.running = null;
-    });
-    return this.running;
+    return this.inTurn(() => this.scaleAll());
   }
 
   /**
@@ -105,11 +112,10 @@ export class Autoscaler {
   private async scaleAll(): Promise<void> {
     const nowMs = this.clock.now();
     const candidates = await this.promotionCandidates();
-    for (const d of await this.deps.store.listDeployments()) {
-      if (isStopped(d.status)) {
-        this.windows.forget(d.id);
-        continue;
-      }
+    const deployments = await this.deps.store.listDeployments();
+    this.forgetAllBut(new Set(deployments.filter((d) => !isStopped(d.status)).map((d) => d.id)));
+    for (const d of deployments) {
+      if (isStopped(d.status)) continue;
       this.windows.record(d.id, nowMs, this.deps.concurrency(d.id));
       if (!isAutoscaled(d.status) || candidates.has(d.id)) continue;
       try {
@@ -118,6 +124,17 @@ export class Autoscaler {
         console.error(`autoscaler: deployment ${d.id}: ${(err as Error).message}`);
       }
     }
+  }
+
+  /** What it keeps per deployment leaves with the deployment (deleted, failed or inactive). */
+  private forgetAllBut(live: Set<string>): void {
+    for (const id of this.states.keys()) if (!live.has(id)) this.states.delete(id);
+    this.windows.retain(live);
+  }
+
+  /** How many deployments it keeps state for (for tests: nothing only grows). */
+  bookkeeping(): { states: number; windows: number } {
+    return { states: this.states.size, windows: this.windows.size };
   }
 
   private async scale(d: Deployment, nowMs: number): Promise<void> {

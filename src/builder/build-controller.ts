@@ -4,6 +4,8 @@
 import type { ModelConfig } from '../config/schema.ts';
 import { systemClock } from '../domain/clock.ts';
 import type { Clock } from '../domain/clock.ts';
+import { ControlLoop } from '../domain/control-loop.ts';
+import type { LoopHealth } from '../domain/control-loop.ts';
 import type { Deployment } from '../domain/types.ts';
 import type { PlinthHome } from '../home.ts';
 import type { LogSink } from '../observability/log-sink.ts';
@@ -15,27 +17,48 @@ import { BuildError } from './node-environment.ts';
 /** Where the builder finds deployments to build. */
 export type BuildQueue = Pick<Store, 'listDeployments'>;
 
+export interface BuildControllerDeps {
+  store: BuildQueue;
+  home: PlinthHome;
+  status: StatusRecorder;
+  logs: LogSink;
+  /** A deployment was built: reconcile now. */
+  onBuilt: () => void;
+  clock?: Clock;
+  /** Where failed passes are counted (the control-loop metrics). */
+  health?: LoopHealth;
+}
+
 export class BuildController {
   private readonly running = new Set<string>();
-  private stopTimer: () => void = () => {};
+  private loop: ControlLoop | null = null;
+  private readonly store: BuildQueue;
+  private readonly home: PlinthHome;
+  private readonly status: StatusRecorder;
+  private readonly logs: LogSink;
 
-  constructor(
-    private readonly store: BuildQueue,
-    private readonly home: PlinthHome,
-    private readonly status: StatusRecorder,
-    private readonly logs: LogSink,
-    private readonly onBuilt: () => void,
-    private readonly clock: Clock = systemClock,
-  ) {}
-
-  /** Looks for deployments to build every `intervalMs`, and now. */
-  start(intervalMs: number): void {
-    this.stopTimer = this.clock.every(intervalMs, () => void this.pass());
-    void this.pass();
+  constructor(private readonly deps: BuildControllerDeps) {
+    ({ store: this.store, home: this.home, status: this.status, logs: this.logs } = deps);
   }
 
-  stop(): void {
-    this.stopTimer();
+  /** Looks for deployments to build every `intervalMs`, and now; a failed look is retried. */
+  start(intervalMs: number): void {
+    this.loop = new ControlLoop(() => this.pass(), {
+      name: 'builder',
+      intervalMs,
+      clock: this.deps.clock ?? systemClock,
+      health: this.deps.health,
+    });
+    this.loop.start();
+  }
+
+  /** Looks now (a push arrived); never rejects. */
+  kick(): void {
+    void this.loop?.kick();
+  }
+
+  async stop(): Promise<void> {
+    await this.loop?.stop();
   }
 
   /** Starts a build for every deployment in BUILDING that is not already being built. */
@@ -69,7 +92,7 @@ export class BuildController {
             }
           : null,
       );
-      if (built?.moved) this.onBuilt();
+      if (built?.moved) this.deps.onBuilt();
     } catch (err) {
       const message = err instanceof BuildError || err instanceof Error ? err.message : String(err);
       log(`build failed: ${message}`, 'ERROR');

@@ -28,6 +28,8 @@ export const ERROR_CATALOGUE = {
   STORE_UNAVAILABLE: 503,
   CLUSTER_UNAVAILABLE: 503,
   GATEWAY_TIMEOUT: 504,
+  /** A parked request whose client went away (never sent: nobody is there to read it). */
+  CLIENT_GONE: 499,
   INTERNAL: 500,
 } as const;
 

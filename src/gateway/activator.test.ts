@@ -155,3 +155,19 @@ test('a draining replica gets no new request and reports when its last one finis
   await new Promise((r) => setImmediate(r));
   assert.equal(idle, true, 'a replica with nothing in flight is drained at once');
 });
+
+test('a parked request whose client went away leaves the queue at once: no ghost fills it', async () => {
+  const a = new Activator({ maxQueue: 2, parkTimeoutMs: 60_000 });
+  const gone = [a.acquire(), a.acquire()] as Promise<Lease>[];
+  for (const p of gone) p.catch(() => undefined);
+  assert.equal(a.queued, 2);
+  for (const p of gone) a.cancel(p);
+  assert.equal(a.queued, 0, 'both withdrawn');
+  await assert.rejects(gone[0]!, (err: PlinthError) => err.code === 'CLIENT_GONE');
+  // A real request now parks (the queue is not full of ghosts) and is served when a replica comes.
+  const real = a.acquire();
+  assert.ok(real instanceof Promise);
+  a.setReplicas([{ id: 'r1', address: 'x:1' }], 1);
+  assert.equal((await real).replica.id, 'r1');
+  assert.equal(a.inFlight, 1, 'the withdrawn ones took no slot');
+});

@@ -38,6 +38,8 @@ export class Activator {
   private readonly leased = new Map<string, number>();
   /** Replicas being stopped: never chosen again, though the backend may still list them ready. */
   private readonly draining = new Set<string>();
+  /** The parked entry behind each promise acquire() handed out, so that cancel() can withdraw it. */
+  private readonly parkedBy = new WeakMap<Promise<Lease>, Parked>();
   /** Who waits for a draining replica's last request to finish. */
   private readonly idle = new Map<string, (() => void)[]>();
 
@@ -123,7 +125,8 @@ export class Activator {
         ),
       );
     }
-    return new Promise<Lease>((resolve, reject) => {
+    let entry!: Parked;
+    const promise = new Promise<Lease>((resolve, reject) => {
       const parked: Parked = {
         resolve,
         reject,
@@ -139,11 +142,26 @@ export class Activator {
         }),
       };
       this.queue.push(parked);
+      entry = parked;
     });
+    this.parkedBy.set(promise, entry);
+    return promise;
   }
 
-  /** Withdraws a parked request whose client went away. */
+  /**
+   * Withdraws a request whose client went away: still parked, it leaves the queue at once (it no
+   * longer counts as queued, nor takes a place a real request needs) and its promise rejects with
+   * CLIENT_GONE; already given a slot, the slot is released.
+   */
   cancel(promise: Promise<Lease>): void {
+    const parked = this.parkedBy.get(promise);
+    const i = parked ? this.queue.indexOf(parked) : -1;
+    if (parked && i !== -1) {
+      this.queue.splice(i, 1);
+      parked.cancelTimer();
+      parked.reject(new PlinthError('CLIENT_GONE', 'the client went away while its request waited'));
+      return;
+    }
     void promise.then(
       (lease) => lease.release(),
       () => undefined,

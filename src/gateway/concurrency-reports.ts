@@ -3,6 +3,8 @@
 // a deployment goes quiet) and reads the others'; reports older than a few seconds, from a gateway
 // that died, no longer count.
 import { randomBytes } from 'node:crypto';
+import { ControlLoop } from '../domain/control-loop.ts';
+import type { LoopHealth } from '../domain/control-loop.ts';
 import type { Store } from '../store/store.ts';
 
 /** Where gateways leave what they count and read what the others counted. */
@@ -14,13 +16,14 @@ export class ConcurrencyReports {
   readonly gatewayId: string;
   private others = new Map<string, number>();
   private lastReported = new Set<string>();
-  private timer: NodeJS.Timeout | undefined;
+  private loop: ControlLoop | null = null;
 
   constructor(
     private readonly store: ConcurrencyLedger,
     /** This gateway's own count per deployment. */
     private readonly local: () => Map<string, number>,
     name = 'gateway',
+    private readonly health?: LoopHealth,
   ) {
     this.gatewayId = `${name}-${randomBytes(4).toString('hex')}`;
   }
@@ -54,14 +57,18 @@ export class ConcurrencyReports {
     this.others = others;
   }
 
+  /** Reports every `intervalMs`; a report the store refuses is logged, counted and retried. */
   start(intervalMs = 1000): void {
-    this.timer = setInterval(() => {
-      this.tick().catch((err: Error) => console.error(`concurrency reports: ${err.message}`));
-    }, intervalMs);
-    this.timer.unref();
+    this.loop = new ControlLoop(() => this.tick(), {
+      name: 'concurrency-reports',
+      intervalMs,
+      health: this.health,
+      maxBackoffMs: 5000,
+    });
+    this.loop.start();
   }
 
-  stop(): void {
-    clearInterval(this.timer);
+  async stop(): Promise<void> {
+    await this.loop?.stop();
   }
 }

@@ -16,6 +16,7 @@ import type { ProxyOutcome } from './proxy.ts';
 import { TargetResolver } from './resolver.ts';
 import type { ResolvedTarget, RouteReader } from './resolver.ts';
 import { matchInference } from './routing.ts';
+import { TrafficSplit } from './traffic-split.ts';
 import type { InferenceRoute } from './routing.ts';
 
 export interface GatewayOptions {
@@ -87,7 +88,7 @@ export class Gateway {
   private readonly failures = new Map<string, PlinthError>();
   private readonly capacities = new Map<string, number>();
   private readonly pools = new ReplicaPools();
-  private readonly splitCredit = new Map<string, number>();
+  private readonly split = new TrafficSplit();
   private readonly options: Required<Omit<GatewayOptions, 'authorize'>> & Pick<GatewayOptions, 'authorize'>;
 
   constructor(store: RouteReader, options: GatewayOptions = {}) {
@@ -172,7 +173,7 @@ export class Gateway {
         );
       }
       const deployment =
-        target.split && this.takesCandidate(target.environment!, target.split.percent)
+        target.split && this.split.takesCandidate(target.model.id, target.environment!, target.split.percent)
           ? target.split.deployment
           : target.deployment;
       if (route.action !== 'wake') measured = { target, deployment };
@@ -269,17 +270,6 @@ export class Gateway {
     return activator;
   }
 
-  /**
-   * Whether this request goes to a ramping candidate: a weighted round-robin per environment, so
-   * that the share of requests matches `percent` exactly rather than on average.
-   */
-  private takesCandidate(environment: string, percent: number): boolean {
-    const credit = (this.splitCredit.get(environment) ?? 0) + percent;
-    const yes = credit >= 100;
-    this.splitCredit.set(environment, yes ? credit - 100 : credit);
-    return yes;
-  }
-
   /** Requests in flight plus requests queued for a deployment (the autoscaler's signal). */
   concurrency(deploymentId: string): number {
     const a = this.activators.get(deploymentId);
@@ -314,7 +304,7 @@ export class Gateway {
     return this.activators.get(deploymentId)?.inFlightOn(replicaId) ?? 0;
   }
 
-  /** Forgets a deleted deployment. */
+  /** Forgets a deleted deployment: everything kept for it goes, parked requests get 404. */
   forget(deploymentId: string): void {
     this.activators
       .get(deploymentId)
@@ -322,7 +312,26 @@ export class Gateway {
     this.activators.delete(deploymentId);
     this.ready.delete(deploymentId);
     this.failures.delete(deploymentId);
-    this.resolver.invalidate();
+    this.capacities.delete(deploymentId);
+    this.resolver.forget(deploymentId);
+    this.pools.retain(new Set([...this.ready.values()].flatMap((list) => list.map((r) => r.address))));
+  }
+
+  /** Forgets a deleted model's traffic splits (its deployments are forgotten one by one). */
+  forgetModel(modelId: string): void {
+    this.split.forget(modelId);
+  }
+
+  /** How many deployments (and splits) it keeps state for (for tests: nothing only grows). */
+  bookkeeping(): Record<'activators' | 'ready' | 'failures' | 'capacities' | 'splits' | 'routes', number> {
+    return {
+      activators: this.activators.size,
+      ready: this.ready.size,
+      failures: this.failures.size,
+      capacities: this.capacities.size,
+      splits: this.split.size,
+      routes: this.resolver.size,
+    };
   }
 
   async close(): Promise<void> {

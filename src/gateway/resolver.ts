@@ -40,6 +40,20 @@ export class TargetResolver {
     this.cache.clear();
   }
 
+  /** Forgets the routes that led to a deleted deployment (kept for store outages otherwise). */
+  forget(deploymentId: string): void {
+    this.cache.clear();
+    for (const [key, target] of this.lastGood) {
+      if (target.deployment.id === deploymentId || target.split?.deployment.id === deploymentId)
+        this.lastGood.delete(key);
+    }
+  }
+
+  /** Routes remembered for store outages. */
+  get size(): number {
+    return this.lastGood.size;
+  }
+
   /** The target, synchronously when it is cached (the hot path), else a promise of it. */
   resolve(route: InferenceRoute): ResolvedTarget | Promise<ResolvedTarget> {
     const t = route.target;

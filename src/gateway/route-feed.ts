@@ -98,11 +98,24 @@ export class RouteFeed {
   }
 
   private async readDeployments(): Promise<void> {
-    for (const d of await this.store.listDeployments()) {
+    const deployments = await this.store.listDeployments();
+    for (const d of deployments) {
       if (this.statuses.get(d.id) === d.status) continue;
       const from = this.statuses.get(d.id);
       this.statuses.set(d.id, d.status);
       if (from !== undefined) this.options.onDeployment(d, from);
     }
+    // Deleted in another process: what this one keeps for them goes.
+    const present = new Set(deployments.map((d) => d.id));
+    for (const id of this.statuses.keys()) {
+      if (present.has(id)) continue;
+      this.statuses.delete(id);
+      this.gateway.forget(id);
+    }
+  }
+
+  /** Deployments whose status it follows (for tests: nothing only grows). */
+  get size(): number {
+    return this.statuses.size;
   }
 }

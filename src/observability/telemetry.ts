@@ -1,12 +1,15 @@
 // The running side of metrics and logs: samples every deployment each second (its replicas'
 // CPU and memory every fifth), flushes the series to the store every ten seconds, and prunes
 // logs by age and count every minute. Started and stopped with the server.
+import { ControlLoop } from '../domain/control-loop.ts';
+import type { LoopHealth } from '../domain/control-loop.ts';
 import { mayHaveReplicas } from '../domain/deployment-status.ts';
 import type { Deployment, Model } from '../domain/types.ts';
 import type { RuntimeBackend } from '../runtime/backend.ts';
 import type { Store } from '../store/store.ts';
 import { readGpuUsage } from './gpu-usage.ts';
 import type { GpuUsage } from './gpu-usage.ts';
+import { registerLoopMetrics } from './loop-metrics.ts';
 import { Metrics } from './metrics.ts';
 import type { DeploymentSample } from './metrics.ts';
 import { SeriesStore } from './series-store.ts';
@@ -21,12 +24,15 @@ export interface TelemetryOptions {
   logRetentionDays?: number;
   /** At most this many log records are kept (default 1,000,000). */
   logRetentionRecords?: number;
+  /** Where failed flushes and prunes are counted (the control-loop metrics); also exported by `metrics`. */
+  health?: LoopHealth;
 }
 
 export class Telemetry {
   readonly series: SeriesStore;
   readonly metrics: Metrics;
   private readonly timers: NodeJS.Timeout[] = [];
+  private readonly loops: ControlLoop[] = [];
   private ticks = 0;
   private noNvidiaSmi = false;
   private sampling: Promise<void> = Promise.resolve();
@@ -34,6 +40,7 @@ export class Telemetry {
   constructor(private readonly options: TelemetryOptions) {
     this.series = new SeriesStore(options.store);
     this.metrics = new Metrics(this.series, () => this.snapshot());
+    if (options.health) registerLoopMetrics(this.metrics.registry, options.health);
   }
 
   /** Each live deployment with its model, the environments it serves, concurrency and replicas. */
@@ -76,10 +83,14 @@ export class Telemetry {
           .then(async () => this.metrics.sampleSecond(withUsage, withUsage ? await this.gpuUsage() : null))
           .catch((err: Error) => console.error(`metrics: sampling failed: ${err.message}`));
       }, 1000),
-      setInterval(() => void this.flush(), 10_000),
-      setInterval(() => void this.pruneLogs(), 60_000),
     );
     for (const t of this.timers) t.unref();
+    const health = this.options.health;
+    this.loops.push(
+      new ControlLoop(() => this.series.flush(), { name: 'metric-series', intervalMs: 10_000, health }),
+      new ControlLoop(() => this.prune(), { name: 'log-retention', intervalMs: 60_000, health }),
+    );
+    for (const loop of this.loops) loop.start();
   }
 
   /** GPU use from nvidia-smi, only while some replica holds a GPU (and only if it answers). */
@@ -96,18 +107,18 @@ export class Telemetry {
       .catch((err: Error) => console.error(`metrics: could not store series: ${err.message}`));
   }
 
-  async pruneLogs(): Promise<void> {
+  /** Removes logs past their retention (days, then count). Rejects when the store fails. */
+  private async prune(): Promise<void> {
     const days = this.options.logRetentionDays ?? 7;
-    await this.options.store
-      .pruneLogs({
-        before: new Date(Date.now() - days * 86_400_000).toISOString(),
-        keep: this.options.logRetentionRecords ?? 1_000_000,
-      })
-      .catch((err: Error) => console.error(`logs: could not prune: ${err.message}`));
+    await this.options.store.pruneLogs({
+      before: new Date(Date.now() - days * 86_400_000).toISOString(),
+      keep: this.options.logRetentionRecords ?? 1_000_000,
+    });
   }
 
   async stop(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
+    await Promise.all(this.loops.map((loop) => loop.stop()));
     await this.sampling;
     await this.flush();
   }

@@ -116,8 +116,20 @@ export class DevelopmentController {
   /** Keeps a development deployment at one replica until then (a watch is running). */
   keepAwake(deploymentId: string, seconds: number): number {
     const until = this.now() + seconds * 1000;
+    // Leases no watch renews any more (it stopped, or its deployment went) are not kept.
+    for (const [id, at] of this.awakeUntil) if (at <= this.now()) this.awakeUntil.delete(id);
     this.awakeUntil.set(deploymentId, until);
     return until;
+  }
+
+  /** Forgets a deleted deployment. */
+  forget(deploymentId: string): void {
+    this.awakeUntil.delete(deploymentId);
+  }
+
+  /** The deployments with an awake lease (for tests: nothing only grows). */
+  awakeLeases(): string[] {
+    return [...this.awakeUntil.keys()];
   }
 
   isKeptAwake(deploymentId: string): boolean {

@@ -11,6 +11,7 @@ import { DEFAULT_AUTOSCALING } from '../domain/autoscaling.ts';
 import { resolveInstanceType } from '../domain/instance-types.ts';
 import type { InstanceType } from '../domain/instance-types.ts';
 import { PlinthError } from '../domain/errors.ts';
+import { Signal } from '../domain/signal.ts';
 import { NAME_PATTERN, newId } from '../domain/ids.ts';
 import { canMove, canWake, isFailed, isInactive, retryTarget } from '../domain/deployment-status.ts';
 import type { Deployment, Model } from '../domain/types.ts';
@@ -58,6 +59,9 @@ export function checkName(kind: string, name: string): string {
 }
 
 export class Lifecycle {
+  /** A deployment (or a whole model) was deleted: what other rooms keep for it can go. */
+  readonly deleted = new Signal<{ deploymentId: string; modelId: string; wholeModel: boolean }>();
+
   constructor(private readonly deps: LifecycleDeps) {}
 
   async createDeployment(input: CreateDeploymentInput): Promise<CreatedDeployment> {
@@ -163,6 +167,7 @@ export class Lifecycle {
     }
     await store.deleteDeployment(deployment.id);
     await this.deps.stopper.stopAll(deployment.id, 10_000);
+    this.deleted.emit({ deploymentId: deployment.id, modelId: deployment.model_id, wholeModel: false });
     rmSync(dirname(this.deps.home.appDir(deployment.id)), { recursive: true, force: true });
     await this.collectBundle(deployment.bundle_sha256);
     this.deps.kick();
@@ -294,6 +299,7 @@ export class Lifecycle {
     await this.deps.store.deleteModel(model.id);
     for (const d of deployments) {
       await this.deps.stopper.stopAll(d.id, 10_000);
+      this.deleted.emit({ deploymentId: d.id, modelId: model.id, wholeModel: true });
       rmSync(dirname(this.deps.home.appDir(d.id)), { recursive: true, force: true });
       await this.collectBundle(d.bundle_sha256);
     }

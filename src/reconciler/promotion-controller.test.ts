@@ -13,6 +13,8 @@ import type { DeploymentStatus } from '../domain/deployment-status.ts';
 import type { Deployment, Model } from '../domain/types.ts';
 import { plinthHome } from '../home.ts';
 import { FakeClock } from '../../test/support/fake-clock.ts';
+import { failingStore, unhandledDuring } from '../../test/support/failing-store.ts';
+import { LoopHealth } from '../domain/control-loop.ts';
 import { ScriptedBackend } from '../../test/support/scripted-backend.ts';
 import { openSqliteStore } from '../store/sqlite/open.ts';
 import { StatusRecorder } from '../store/status-recorder.ts';
@@ -251,4 +253,28 @@ test('after a restart a ramping promotion waits for its candidate again instead 
   const [done] = await store.listPromotions({ environment_id: (await production()).id });
   assert.equal(done!.status, 'SUCCEEDED');
   assert.equal((await production()).current_deployment_id, v2.id);
+});
+
+test('a store outage fails promotion ticks without ending the process; they are counted and retried', async () => {
+  const failing = failingStore(store);
+  const health = new LoopHealth();
+  const c = new PromotionController({
+    store: failing.store,
+    backend,
+    lifecycle,
+    onRoutingChange: () => routingChanges++,
+    clock,
+    health,
+  });
+  const unhandled = await unhandledDuring(async () => {
+    failing.down = true;
+    c.start(250);
+    await clock.advance(3000);
+    failing.down = false;
+    await clock.advance(30_000);
+    await c.stop();
+  });
+  assert.deepEqual(unhandled, []);
+  assert.ok((health.failures.get('promotions') ?? 0) >= 2);
+  assert.equal(health.failing.get('promotions'), 0, 'working again once the store is back');
 });

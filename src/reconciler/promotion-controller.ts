@@ -4,6 +4,8 @@
 // All state is in the store, so a restarted server picks up where it stopped.
 import { systemClock } from '../domain/clock.ts';
 import type { Clock } from '../domain/clock.ts';
+import { ControlLoop } from '../domain/control-loop.ts';
+import type { LoopHealth } from '../domain/control-loop.ts';
 import { PlinthError } from '../domain/errors.ts';
 import { isFailed } from '../domain/deployment-status.ts';
 import type { Deployment, Environment, Model, Promotion } from '../domain/types.ts';
@@ -29,11 +31,13 @@ export interface PromotionControllerDeps {
   /** How long the old deployment keeps its replicas after a switch, for requests already routed. */
   switchGraceMs?: number;
   clock?: Clock;
+  /** Where failed ticks are counted (the control-loop metrics). */
+  health?: LoopHealth;
 }
 
 export class PromotionController {
   private readonly deps: PromotionControllerDeps;
-  private stopTimer: () => void = () => {};
+  private loop: ControlLoop | null = null;
   private running: Promise<void> | null = null;
   private readonly clock: Clock;
 
@@ -63,13 +67,20 @@ export class PromotionController {
     this.deps.onRoutingChange();
   }
 
+  /** Steps promotions every `intervalMs`; a tick that fails (the store) is logged, counted and retried. */
   start(intervalMs = 250): void {
-    this.stopTimer = this.clock.every(intervalMs, () => void this.tick());
+    this.loop = new ControlLoop(() => this.tick(), {
+      name: 'promotions',
+      intervalMs,
+      clock: this.clock,
+      health: this.deps.health,
+    });
+    this.loop.start();
   }
 
   async stop(): Promise<void> {
-    this.stopTimer();
-    await this.running;
+    await this.loop?.stop();
+    await this.running?.catch(() => undefined);
   }
 
   async promote(
@@ -140,7 +151,7 @@ export class PromotionController {
       ramp_started_at: null,
       finished_at: null,
     });
-    void this.tick();
+    void this.loop?.kick();
     return promotion;
   }
 

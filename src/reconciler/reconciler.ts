@@ -5,6 +5,8 @@
 import { currentBuild } from '../builder/build-record.ts';
 import { systemClock } from '../domain/clock.ts';
 import type { Clock } from '../domain/clock.ts';
+import { ControlLoop } from '../domain/control-loop.ts';
+import type { LoopHealth } from '../domain/control-loop.ts';
 import { keepsReplicas } from '../domain/deployment-status.ts';
 import type { Deployment } from '../domain/types.ts';
 import type { PlinthHome } from '../home.ts';
@@ -46,6 +48,8 @@ export interface ReconcilerDeps {
   /** The values of the secrets a config declares, and the names that have none. */
   secrets: (declared: Record<string, string | null>) => { values: Record<string, string>; missing: string[] };
   clock?: Clock;
+  /** Where failed passes are counted (the control-loop metrics). */
+  health?: LoopHealth;
 }
 
 export class Reconciler {
@@ -54,10 +58,7 @@ export class Reconciler {
   /** Why a deployment's next replica does not fit, while it waits. */
   private readonly pending = new Map<string, string>();
   private readonly pendingListeners = new Set<(deploymentId: string, reason: string) => void>();
-  private running: Promise<void> | null = null;
-  private started = false;
-  private again = false;
-  private stopTimer: () => void = () => {};
+  private loop: ControlLoop | null = null;
   private readonly clock: Clock;
   private readonly unwatch: () => void;
 
@@ -67,11 +68,16 @@ export class Reconciler {
     this.unwatch = deps.backend.watch((e) => void this.onReplicaEvent(e));
   }
 
+  /** Reconciles every `intervalMs` and whenever kicked; a pass that fails (the store) is retried. */
   async start(intervalMs = 1000): Promise<void> {
-    this.started = true;
     await this.forgetLostReplicas();
-    this.stopTimer = this.clock.every(intervalMs, () => void this.kick());
-    void this.kick();
+    this.loop = new ControlLoop(() => this.pass(), {
+      name: 'reconciler',
+      intervalMs,
+      clock: this.clock,
+      health: this.deps.health,
+    });
+    this.loop.start();
   }
 
   /** Replicas the store remembers as live but the backend does not know were lost with a restart. */
@@ -89,39 +95,24 @@ export class Reconciler {
   }
 
   async stop(): Promise<void> {
-    this.stopTimer();
     this.unwatch();
-    await this.running;
+    await this.loop?.stop();
   }
 
-  /** Asks for a pass soon; passes never overlap, and a kick during one runs another after it. */
+  /**
+   * Asks for a pass soon; passes never overlap, and a kick during one runs another after it. Not
+   * before start(): a control plane that follows another one reconciles nothing. Never rejects.
+   */
   kick(): Promise<void> {
-    // Not before start(): a control plane that follows another one reconciles nothing.
-    if (!this.started) return Promise.resolve();
-    if (this.running) {
-      this.again = true;
-      return this.running;
-    }
-    this.running = (async () => {
-      do {
-        this.again = false;
-        await this.pass();
-      } while (this.again);
-    })().finally(() => {
-      this.running = null;
-    });
-    return this.running;
+    return this.loop?.kick() ?? Promise.resolve();
   }
 
   private async pass(): Promise<void> {
-    let deployments: Deployment[];
-    try {
-      deployments = await this.deps.store.listDeployments();
-    } catch (err) {
-      console.error(`reconciler: cannot read deployments: ${(err as Error).message}`);
-      return;
-    }
+    const deployments = await this.deps.store.listDeployments();
     const known = new Set(deployments.map((d) => d.id));
+    // What it keeps per deployment leaves with the deployment.
+    for (const map of [this.failures, this.pending])
+      for (const id of map.keys()) if (!known.has(id)) map.delete(id);
     for (const d of deployments) {
       try {
         await this.reconcile(d);
@@ -277,6 +268,11 @@ export class Reconciler {
       console.error(`reconciler: replica event: ${(err as Error).message}`);
     }
     void this.kick();
+  }
+
+  /** How many deployments it keeps failures and waits for (for tests: nothing only grows). */
+  bookkeeping(): { failures: number; pending: number } {
+    return { failures: this.failures.size, pending: this.pending.size };
   }
 
   /** Hears each time a deployment's next replica cannot be placed, and why. */

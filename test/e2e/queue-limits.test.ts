@@ -50,3 +50,25 @@ test('a full queue answers 429 with Retry-After; parked requests past the timeou
     );
   }
 });
+
+test('clients that hang up while parked leave the queue: the next real request parks instead of 429', async () => {
+  const url = `${platform.url}/models/slowload/production/predict`;
+  // Six clients (three times the queue) give up after 0.3 s, as impatient clients do.
+  const impatient = Array.from({ length: 6 }, async () => {
+    const controller = new AbortController();
+    const sent = fetch(url, { method: 'POST', body: '{}', signal: controller.signal }).catch(() => null);
+    await sleep(300);
+    controller.abort();
+    return sent;
+  });
+  await Promise.all(impatient);
+  await sleep(200);
+  const real = await fetch(url, { method: 'POST', body: '{}' });
+  const body = (await real.json()) as { error: { code: string } };
+  assert.equal(
+    body.error.code,
+    'GATEWAY_TIMEOUT',
+    'it waited its turn (the model never loads) rather than QUEUE_FULL',
+  );
+  assert.equal(real.status, 504);
+});

@@ -35,6 +35,8 @@ export class FakeClock implements Clock {
   async advance(ms: number): Promise<void> {
     const until = this.nowMs + ms;
     for (;;) {
+      // Work already under way (a pass awaiting its store) sets its timers first.
+      await new Promise((r) => setImmediate(r));
       this.timers.sort((a, b) => a.at - b.at || a.id - b.id);
       const due = this.timers[0];
       if (!due || due.at > until) break;

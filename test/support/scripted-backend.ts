@@ -1,11 +1,18 @@
 // A RuntimeBackend whose ready replicas the test decides (per deployment), for tests of the rooms
 // that only read what runs: nothing is started or stopped.
-import type { ReplicaHandle, RuntimeBackend } from '../../src/runtime/backend.ts';
+import type { ReplicaEvent, ReplicaHandle, RuntimeBackend } from '../../src/runtime/backend.ts';
+import { ReplicaListeners } from '../../src/runtime/replica-listeners.ts';
 
 /** Ready replicas per deployment, as the test says. */
 export class ScriptedBackend implements RuntimeBackend {
   readonly name = 'scripted';
   ready = new Map<string, number>();
+  private readonly listeners = new ReplicaListeners();
+
+  /** Tells the watchers of a replica event, as a real backend would. */
+  emit(event: ReplicaEvent): void {
+    this.listeners.emit(event);
+  }
   capacity() {
     return { cpu: 1, memoryBytes: 1, gpus: [] };
   }
@@ -28,8 +35,8 @@ export class ScriptedBackend implements RuntimeBackend {
       revision: 0,
     }));
   }
-  watch() {
-    return () => {};
+  watch(listener: (event: ReplicaEvent) => void): () => void {
+    return this.listeners.add(listener);
   }
   adopt(): ReplicaHandle[] {
     return [];

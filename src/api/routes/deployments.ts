@@ -86,7 +86,6 @@ export function deploymentRoutes(app: FastifyInstance, ctx: ApiContext): void {
       const model = await findModel(ctx.store, req.params.m);
       const d = await findDeployment(ctx.store, model, req.params.d);
       await ctx.lifecycle.deleteDeployment(d);
-      ctx.gateway.forget(d.id);
       return { id: d.id, deleted: true };
     },
   );

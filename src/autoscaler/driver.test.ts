@@ -1,0 +1,86 @@
+// The autoscaler's driver over a real SQLite store that goes away for a while: its ticks fail,
+// are logged and counted, and the process lives on; once the store is back, it scales again.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { FakeClock } from '../../test/support/fake-clock.ts';
+import { failingStore, unhandledDuring } from '../../test/support/failing-store.ts';
+import { DEFAULT_AUTOSCALING } from '../domain/autoscaling.ts';
+import { LoopHealth } from '../domain/control-loop.ts';
+import { LogSink } from '../observability/log-sink.ts';
+import { openSqliteStore } from '../store/sqlite/open.ts';
+import { Autoscaler } from './driver.ts';
+
+test('a store outage fails ticks without ending the process; they are counted and the loop goes on', async () => {
+  const inner = await openSqliteStore(':memory:');
+  const failing = failingStore(inner);
+  const clock = new FakeClock();
+  const health = new LoopHealth();
+  const scaledToZero: string[] = [];
+  const autoscaler = new Autoscaler({
+    store: failing.store,
+    lifecycle: { scaleToZero: async (d) => void scaledToZero.push(d.id) },
+    logs: new LogSink(inner),
+    concurrency: () => 0,
+    kick: () => {},
+    clock,
+    health,
+  });
+  const unhandled = await unhandledDuring(async () => {
+    autoscaler.start(1000);
+    failing.down = true;
+    await clock.advance(5000);
+    failing.down = false;
+    await clock.advance(20_000);
+    await autoscaler.stop();
+  });
+  assert.deepEqual(unhandled, [], 'no tick became an unhandled rejection');
+  assert.ok((health.failures.get('autoscaler') ?? 0) >= 2, 'the failed ticks are counted');
+  assert.equal(health.failing.get('autoscaler'), 0, 'and it works again');
+  await inner.close();
+});
+
+test('what the autoscaler keeps for a deployment goes when the deployment goes', async () => {
+  const store = await openSqliteStore(':memory:');
+  const model = await store.createModel('m');
+  const ids: string[] = [];
+  for (const name of ['deployment-1', 'deployment-2']) {
+    const d = await store.createDeployment({
+      model_id: model.id,
+      name,
+      status: 'BUILDING',
+      is_development: false,
+      bundle_sha256: 'b'.repeat(64),
+      config: {},
+      instance_type_name: '1x2',
+      autoscaling_settings: { ...DEFAULT_AUTOSCALING, max_replica: 3 },
+    });
+    await store.transition(d.id, {
+      from: 'BUILDING',
+      to: 'DEPLOYING',
+      reason: 'built',
+      patch: { desired_replicas: 1 },
+    });
+    await store.transition(d.id, { from: 'DEPLOYING', to: 'ACTIVE', reason: 'ready' });
+    ids.push(d.id);
+  }
+  const autoscaler = new Autoscaler({
+    store,
+    lifecycle: { scaleToZero: async () => {} },
+    logs: new LogSink(store),
+    concurrency: () => 1,
+    kick: () => {},
+    clock: new FakeClock(),
+  });
+  await autoscaler.tick();
+  assert.deepEqual(autoscaler.bookkeeping(), { states: 2, windows: 2 });
+  await store.deleteDeployment(ids[0]!);
+  await store.transition(ids[1]!, { from: 'ACTIVE', to: 'DEACTIVATING', reason: 'deactivated' });
+  await store.transition(ids[1]!, { from: 'DEACTIVATING', to: 'INACTIVE', reason: 'every replica stopped' });
+  await autoscaler.tick();
+  assert.deepEqual(
+    autoscaler.bookkeeping(),
+    { states: 0, windows: 0 },
+    'deleted, and inactive: nothing kept',
+  );
+  await store.close();
+});

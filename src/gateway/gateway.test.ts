@@ -1,0 +1,130 @@
+// The gateway over a real SQLite store and real HTTP replicas (tiny servers that say which
+// deployment they are): what it routes where.
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, test } from 'node:test';
+import { DEFAULT_AUTOSCALING } from '../domain/autoscaling.ts';
+import type { Deployment } from '../domain/types.ts';
+import { openSqliteStore } from '../store/sqlite/open.ts';
+import type { Store } from '../store/store.ts';
+import { Gateway } from './gateway.ts';
+
+const servers: Server[] = [];
+after(() => servers.forEach((s) => s.close()));
+
+/** A replica that answers with its deployment's name. */
+async function replica(name: string): Promise<string> {
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.end(JSON.stringify({ name })));
+  });
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return `127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+async function deployment(store: Store, modelId: string, name: string): Promise<Deployment> {
+  const d = await store.createDeployment({
+    model_id: modelId,
+    name,
+    status: 'BUILDING',
+    is_development: false,
+    bundle_sha256: 'b'.repeat(64),
+    config: {},
+    instance_type_name: '1x2',
+    autoscaling_settings: { ...DEFAULT_AUTOSCALING },
+  });
+  await store.transition(d.id, { from: 'BUILDING', to: 'DEPLOYING', reason: 'built' });
+  const out = await store.transition(d.id, { from: 'DEPLOYING', to: 'ACTIVE', reason: 'ready' });
+  assert.ok(out.moved);
+  return out.deployment;
+}
+
+/** A model whose production ramps to its second deployment at `percent`. */
+async function rampingModel(store: Store, gateway: Gateway, model: string, percent: number): Promise<void> {
+  const m = await store.createModel(model);
+  const old = await deployment(store, m.id, 'deployment-1');
+  const candidate = await deployment(store, m.id, 'deployment-2');
+  const env = (await store.getEnvironment(m.id, 'production'))!;
+  await store.updateEnvironment(env.id, { current_deployment_id: old.id });
+  await store.createPromotion({
+    model_id: m.id,
+    environment_id: env.id,
+    environment_name: 'production',
+    from_deployment_id: old.id,
+    to_deployment_id: candidate.id,
+    status: 'IN_PROGRESS',
+    phase: 'RAMPING',
+    traffic_percent: percent,
+    cleanup_strategy: 'SCALE_TO_ZERO',
+    ramp_up_duration_seconds: 600,
+    replicas_needed: 1,
+    requested_by: 'test',
+    reason: null,
+    started_at: new Date().toISOString(),
+    ramp_started_at: new Date().toISOString(),
+    finished_at: null,
+  });
+  gateway.setReadyReplicas(old.id, [{ id: `${model}-old`, address: await replica(`${model}/old`) }]);
+  gateway.setReadyReplicas(candidate.id, [{ id: `${model}-new`, address: await replica(`${model}/new`) }]);
+}
+
+test('two models ramping production at once each send their own share to their candidate', async () => {
+  const store = await openSqliteStore(':memory:');
+  const gateway = new Gateway(store);
+  const server = createServer((req, res) => void gateway.handle(req, res, gateway.match(req)!));
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  await rampingModel(store, gateway, 'alpha', 20);
+  await rampingModel(store, gateway, 'beta', 20);
+  const answers: string[] = [];
+  // A 4:1 mix, interleaved: four requests for alpha, one for beta, a hundred times over.
+  for (let i = 0; i < 100; i++) {
+    for (const model of ['alpha', 'alpha', 'alpha', 'alpha', 'beta']) {
+      const res = await fetch(`${url}/models/${model}/production/predict`, { method: 'POST', body: '{}' });
+      answers.push(((await res.json()) as { name: string }).name);
+    }
+  }
+  const share = (model: string): number =>
+    answers.filter((a) => a === `${model}/new`).length /
+    answers.filter((a) => a.startsWith(`${model}/`)).length;
+  assert.equal(share('alpha'), 0.2, 'alpha: a fifth of its requests to its candidate');
+  assert.equal(share('beta'), 0.2, 'beta: a fifth of its requests to its candidate');
+  await gateway.close();
+  await store.close();
+});
+
+test('what the gateway keeps for a deployment goes with it', async () => {
+  const store = await openSqliteStore(':memory:');
+  const gateway = new Gateway(store);
+  const server = createServer((req, res) => void gateway.handle(req, res, gateway.match(req)!));
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  await rampingModel(store, gateway, 'gamma', 50);
+  for (let i = 0; i < 4; i++) {
+    const res = await fetch(`${url}/models/gamma/production/predict`, { method: 'POST', body: '{}' });
+    assert.equal(res.status, 200);
+  }
+  const { failures: _none, ...kept } = gateway.bookkeeping();
+  assert.ok(
+    Object.values(kept).every((n) => n > 0),
+    JSON.stringify(kept),
+  );
+  const model = (await store.getModel('gamma'))!;
+  for (const d of await store.listDeployments({ model_id: model.id })) gateway.forget(d.id);
+  gateway.forgetModel(model.id);
+  assert.deepEqual(gateway.bookkeeping(), {
+    activators: 0,
+    ready: 0,
+    failures: 0,
+    capacities: 0,
+    splits: 0,
+    routes: 0,
+  });
+  await gateway.close();
+  await store.close();
+});
