@@ -150,6 +150,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     resetFailures,
     instanceTypes,
   });
+  const isLeading = (): boolean => leading;
   const development = new DevelopmentController({
     store,
     artifacts,
@@ -159,6 +160,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     logs,
     mask,
     reconciler,
+    secrets,
+    isLeading,
   });
   const keptAwake = (id: string): boolean => development.isKeptAwake(id);
   const autoscaler = new Autoscaler({ store, lifecycle, logs, keptAwake, concurrency, kick, health });

@@ -1,16 +1,22 @@
 // The build loop over a real SQLite store that goes away for a while: its passes fail, are logged
 // and counted, and the process lives on; a kick (a push arriving) never rejects either.
 import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { FakeClock } from '../../test/support/fake-clock.ts';
 import { failingStore, unhandledDuring } from '../../test/support/failing-store.ts';
 import { scratchDir } from '../../test/support/scratch.ts';
+import { until } from '../../test/support/wait.ts';
+import { parseConfig } from '../config/parse.ts';
+import { DEFAULT_AUTOSCALING } from '../domain/autoscaling.ts';
 import { LoopHealth } from '../domain/control-loop.ts';
 import { plinthHome } from '../home.ts';
 import { LogSink } from '../observability/log-sink.ts';
 import { openSqliteStore } from '../store/sqlite/open.ts';
 import { StatusRecorder } from '../store/status-recorder.ts';
 import { BuildController } from './build-controller.ts';
+import { currentBuild } from './build-record.ts';
 
 test('a store outage fails build passes without ending the process; they are counted and retried', async () => {
   const inner = await openSqliteStore(':memory:');
@@ -39,4 +45,46 @@ test('a store outage fails build passes without ending the process; they are cou
   assert.ok((health.failures.get('builder') ?? 0) >= 2);
   assert.equal(health.failing.get('builder'), 0);
   await inner.close();
+});
+
+test('a deployment deactivated during its build keeps the build, for when it is activated', async () => {
+  const store = await openSqliteStore(':memory:');
+  const status = new StatusRecorder(store);
+  const home = plinthHome(scratchDir('build-deactivated'));
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  // The build's log flush waits on the gate: the deactivate lands while the build finishes.
+  const logs = new LogSink({ appendLogs: async (r) => (await gate, store.appendLogs(r)) });
+  const model = await store.createModel('m');
+  const d = await store.createDeployment({
+    model_id: model.id,
+    name: 'deployment-1',
+    status: 'BUILDING',
+    is_development: false,
+    bundle_sha256: 'b'.repeat(64),
+    config: parseConfig('').config as unknown as Record<string, unknown>,
+    instance_type_name: '1x2',
+    autoscaling_settings: { ...DEFAULT_AUTOSCALING },
+  });
+  mkdirSync(join(home.appDir(d.id), 'model'), { recursive: true });
+  writeFileSync(
+    join(home.appDir(d.id), 'model', 'model.mjs'),
+    'export class Model { predict() { return 1; } }',
+  );
+  let built = 0;
+  const builds = new BuildController({ store, home, status, logs, onBuilt: () => void built++ });
+  await builds.pass();
+  await status.move(d, 'DEACTIVATING', 'deactivated', { desired_replicas: 0 });
+  release();
+  await until(
+    'the build ended',
+    () => built,
+    (n) => n > 0,
+    30_000,
+    20,
+  );
+  const after = (await store.getDeployment(d.id))!;
+  assert.equal(after.status, 'DEACTIVATING', 'the build did not move it on');
+  assert.equal(currentBuild(after, home)?.language, 'typescript', 'but its build is kept');
+  await store.close();
 });

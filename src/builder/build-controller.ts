@@ -12,10 +12,12 @@ import type { LogSink } from '../observability/log-sink.ts';
 import type { StatusRecorder } from '../store/status-recorder.ts';
 import type { Store } from '../store/store.ts';
 import { buildApp } from './build-app.ts';
+import { currentBuild } from './build-record.ts';
+import { canMove } from '../domain/deployment-status.ts';
 import { BuildError } from './node-environment.ts';
 
 /** Where the builder finds deployments to build. */
-export type BuildQueue = Pick<Store, 'listDeployments'>;
+export type BuildQueue = Pick<Store, 'listDeployments' | 'getDeployment' | 'updateDeployment'>;
 
 export interface BuildControllerDeps {
   store: BuildQueue;
@@ -63,7 +65,11 @@ export class BuildController {
 
   /** Starts a build for every deployment in BUILDING that is not already being built. */
   async pass(): Promise<void> {
-    const building = await this.store.listDeployments({ statuses: ['BUILDING'] });
+    // BUILDING, and one taken to zero before its build was done (a cancelled promotion's candidate).
+    const listed = await this.store.listDeployments({
+      statuses: ['BUILDING', 'SCALED_TO_ZERO', 'WAKING_UP'],
+    });
+    const building = listed.filter((d) => d.status === 'BUILDING' || !currentBuild(d, this.home));
     for (const d of building) {
       if (this.running.has(d.id)) continue;
       this.running.add(d.id);
@@ -92,12 +98,19 @@ export class BuildController {
             }
           : null,
       );
-      if (built?.moved) this.deps.onBuilt();
+      // Deactivated (or scaled to zero) meanwhile: the build is kept all the same, for its next start.
+      if (!built?.moved && (await this.store.getDeployment(deployment.id)))
+        await this.store.updateDeployment(deployment.id, { build: record });
+      this.deps.onBuilt();
     } catch (err) {
       const message = err instanceof BuildError || err instanceof Error ? err.message : String(err);
       log(`build failed: ${message}`, 'ERROR');
       await this.logs.flush();
-      await this.status.move({ id: deployment.id, status: 'BUILDING' }, 'BUILD_FAILED', message);
+      await this.status.moveCurrent(deployment.id, (d) =>
+        (d.status === 'BUILDING' || !currentBuild(d, this.home)) && canMove(d.status, 'BUILD_FAILED')
+          ? { to: 'BUILD_FAILED', reason: message }
+          : null,
+      );
     }
   }
 }

@@ -16,6 +16,8 @@ test('defaults fill what is not given, and the result is frozen', () => {
   assert.throws(() => {
     (config as { port: number }).port = 1;
   }, TypeError);
+  const k8s = serverConfig({ homeDir: '/h', kubernetes: { publicUrl: 'http://plinth:4780' } });
+  assert.ok(Object.isFrozen(k8s.kubernetes), 'nested settings are frozen too');
   assert.equal(gatewayConfig({ store: 'postgres://x/y' }).port, 4781);
 });
 

@@ -89,13 +89,21 @@ const FLAGS: Record<string, string> = {
   imagePrefix: '--image-prefix',
 };
 
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
 export class ServerConfigError extends Error {
   override readonly name = 'ServerConfigError';
 }
 
 function parse<S extends z.ZodType>(schema: S, input: unknown): Readonly<z.output<S>> {
   const result = schema.safeParse(input);
-  if (result.success) return Object.freeze(result.data) as Readonly<z.output<S>>;
+  if (result.success) return deepFreeze(result.data) as Readonly<z.output<S>>;
   const issue = result.error.issues[0]!;
   const key = String(issue.path[issue.path.length - 1] ?? '');
   const flag = FLAGS[key] ?? `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;

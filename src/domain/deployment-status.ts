@@ -43,6 +43,7 @@ export const STATUS_MOVES: Readonly<
   BUILDING: {
     DEPLOYING: 'the build finished',
     BUILD_FAILED: 'the build failed',
+    SCALED_TO_ZERO: 'a promotion cancelled before its candidate was built (the build goes on)',
     DEACTIVATING: 'deactivated',
   },
   DEPLOYING: {
@@ -76,11 +77,13 @@ export const STATUS_MOVES: Readonly<
   },
   SCALED_TO_ZERO: {
     WAKING_UP: 'a request or a wake call',
+    BUILD_FAILED: 'its build, still running when it was taken to zero, failed',
     UPDATING: 'a development patch',
     DEACTIVATING: 'deactivated',
   },
   WAKING_UP: {
     ACTIVE: 'a replica is ready',
+    BUILD_FAILED: 'its build, still running when it was taken to zero, failed',
     UNHEALTHY: 'replicas failed to start',
     DEPLOY_FAILED: 'a secret it needs is missing',
     UPDATING: 'a development patch',

@@ -32,11 +32,24 @@ export interface Deployment {
   revision: number;
   /** The build of that revision (null until the first build finishes). */
   build: BuildRecord | null;
+  /** The highest revision it has had: a new one is always higher (numbers are never reused). */
+  last_revision: number;
+  /** While a development patch rolls out: what it replaced, to go back to if it fails. */
+  rollback: Rollback | null;
   created_at: string;
   updated_at: string;
 }
 
 export type ModelLanguage = 'python' | 'typescript';
+
+/** What a deployment ran before a development patch (its revision, code and build). */
+export interface Rollback {
+  revision: number;
+  bundle_sha256: string;
+  config: Record<string, unknown>;
+  build: BuildRecord | null;
+  desired_replicas: number;
+}
 
 /** What a finished build leaves for the replicas: the model's language, entry file and prepared environment. */
 export interface BuildRecord {

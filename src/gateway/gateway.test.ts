@@ -5,6 +5,8 @@ import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, test } from 'node:test';
+import { FakeClock } from '../../test/support/fake-clock.ts';
+import { until } from '../../test/support/wait.ts';
 import { DEFAULT_AUTOSCALING } from '../domain/autoscaling.ts';
 import type { Deployment } from '../domain/types.ts';
 import { openSqliteStore } from '../store/sqlite/open.ts';
@@ -125,6 +127,46 @@ test('what the gateway keeps for a deployment goes with it', async () => {
     splits: 0,
     routes: 0,
   });
+  await gateway.close();
+  await store.close();
+});
+
+test('drained(): at once for a replica with nothing in flight; else when its requests end, or at the timeout', async () => {
+  const clock = new FakeClock();
+  const store = await openSqliteStore(':memory:');
+  const gateway = new Gateway(store, { clock });
+  let done = false;
+  await gateway.drained('d-unknown', 'r-1', 30_000).then(() => (done = true));
+  assert.equal(done, true, 'a deployment it never saw: nothing to wait for');
+  const server = createServer((req, res) => void gateway.handle(req, res, gateway.match(req)!));
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  // A replica that never answers: the request stays in flight.
+  const hung = createServer(() => {});
+  servers.push(hung);
+  await new Promise<void>((r) => hung.listen(0, '127.0.0.1', r));
+  const m = await store.createModel('slow');
+  const d = await deployment(store, m.id, 'deployment-1');
+  gateway.setReadyReplicas(d.id, [
+    { id: 'r-hung', address: `127.0.0.1:${(hung.address() as AddressInfo).port}` },
+  ]);
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/models/slow/deployment/${d.id}/predict`;
+  const controller = new AbortController();
+  void fetch(url, { method: 'POST', body: '{}', signal: controller.signal }).catch(() => null);
+  await until(
+    'the request in flight',
+    () => gateway.inFlightOf(d.id, 'r-hung'),
+    (n) => n === 1,
+    5000,
+    10,
+  );
+  let drained = false;
+  void gateway.drained(d.id, 'r-hung', 30_000).then(() => (drained = true));
+  await clock.advance(29_000);
+  assert.equal(drained, false, 'its request is still in flight');
+  await clock.advance(1000);
+  assert.equal(drained, true, 'the drain time is over');
+  controller.abort();
   await gateway.close();
   await store.close();
 });

@@ -21,16 +21,20 @@ import type { Clock } from '../domain/clock.ts';
 import { canMove } from '../domain/deployment-status.ts';
 import type { DeploymentStatus } from '../domain/deployment-status.ts';
 import { PlinthError } from '../domain/errors.ts';
-import type { Deployment } from '../domain/types.ts';
+import type { BuildRecord, Deployment } from '../domain/types.ts';
 import type { PlinthHome } from '../home.ts';
 import type { LogSink } from '../observability/log-sink.ts';
 import type { ReplicaExit, ReplicaHandle, RuntimeBackend } from '../runtime/backend.ts';
 import type { StatusRecorder } from '../store/status-recorder.ts';
 import type { Store } from '../store/store.ts';
 import { unpatchableChanges } from './patch-scope.ts';
+import { missingSecretsReason } from './replica-spec.ts';
 
 /** What live reload reads and writes of a development deployment. */
-export type DevelopmentStore = Pick<Store, 'getDeployment' | 'listDeployments' | 'revise'>;
+export type DevelopmentStore = Pick<
+  Store,
+  'getDeployment' | 'listDeployments' | 'revise' | 'updateDeployment'
+>;
 
 export interface DevelopmentDeps {
   store: DevelopmentStore;
@@ -45,6 +49,10 @@ export interface DevelopmentDeps {
     kick(): void;
     onPending(listener: (deploymentId: string, reason: string) => void): () => void;
   };
+  /** The values of the secrets a config declares, and the names that have none. */
+  secrets: (declared: Record<string, string | null>) => { values: Record<string, string>; missing: string[] };
+  /** Whether this control plane leads (only the leader sees the replicas a patch starts). */
+  isLeading?: () => boolean;
   /** Hides secret values in what goes back to the caller. */
   mask?: (text: string) => string;
   /** How long the new revision's replica may take to load. */
@@ -102,14 +110,21 @@ export class DevelopmentController {
   }
 
   /**
-   * A patch cut off by a server restart left its deployment UPDATING. Its revision was bumped only
-   * once built, so the reconciler rolls out whatever revision the deployment holds.
+   * A patch cut off by a server restart left its deployment UPDATING: the revision it replaced
+   * (its stored rollback) comes back, and the reconciler runs it.
    */
   async recover(): Promise<void> {
     for (const d of await this.deps.store.listDeployments({ statuses: ['UPDATING'] })) {
-      await this.deps.status.move(d, 'DEPLOYING', 'the server restarted while a patch applied', {
-        desired_replicas: 1,
-      });
+      // Whether the new code would have loaded is unknown: what served before comes back.
+      if (d.rollback) await this.revert(d.id, d.revision);
+      await this.deps.status.move(
+        d,
+        'DEPLOYING',
+        'the server restarted while a patch applied; the previous code is back',
+        {
+          desired_replicas: 1,
+        },
+      );
     }
   }
 
@@ -160,29 +175,29 @@ export class DevelopmentController {
 
   private async reload(d: Deployment, fill: (appDir: string) => Promise<void>): Promise<ReloadResult> {
     const started = this.now();
+    if (this.deps.isLeading && !this.deps.isLeading()) {
+      throw new PlinthError(
+        'CONFLICT',
+        'this control plane follows another: live reload talks to the leading one (its URL is in the start-up lines)',
+      );
+    }
     if (!canMove(d.status, 'UPDATING')) {
       throw new PlinthError(
         'CONFLICT',
         `the development deployment is ${d.status}; wait for it or activate it`,
       );
     }
-    const revision = d.revision + 1;
+    // Revision numbers only go up, even past one a failed patch left behind.
+    const revision = Math.max(d.revision, d.last_revision) + 1;
     const revisions = join(this.deps.home.deployments, d.id, 'revisions');
     this.removeUnusedRevisions(d, revisions);
     const dir = join(revisions, `${revision}-${randomBytes(3).toString('hex')}`);
     const appDir = join(dir, 'app');
-    let applied = false;
+    let keepDir = false;
     try {
       await fill(appDir);
       const config = readConfig(appDir);
-      const blocked = unpatchableChanges(d.config as unknown as ModelConfig, config);
-      if (blocked.length > 0) {
-        throw new PlinthError(
-          'NEEDS_PUSH',
-          `this change cannot be live-patched (${blocked.join(', ')}): run \`plinth push\` to make a new deployment`,
-          { fields: blocked },
-        );
-      }
+      this.checkPatchable(d, config);
       const packed = await packDirectory(appDir);
       if (packed.sha256 === d.bundle_sha256 && currentBuild(d, this.deps.home)) {
         return {
@@ -202,55 +217,85 @@ export class DevelopmentController {
           `the development deployment is ${updating.current?.status ?? 'gone'} now; try again`,
         );
       }
+      let bumped = false;
       try {
-        const replica = await this.rollOut(d, revision, appDir, config, packed.sha256);
-        applied = true;
-        await this.removeBundleIfUnused(d.bundle_sha256);
-        const done = await this.deps.status.move(
-          { id: d.id, status: 'UPDATING' },
-          'ACTIVE',
-          'patch applied',
-          {
-            has_served: true,
-          },
-        );
-        this.log(d, 'INFO', `patch applied: replica ${replica.id} serves revision ${revision}`);
-        return {
-          deployment: done.moved ? done.deployment : (done.current ?? d),
-          bundle_sha256: packed.sha256,
-          changed: true,
-          replica_id: replica.id,
-          took_ms: this.now() - started,
-        };
-      } finally {
-        if (!applied) {
-          await this.deps.status.move(
+        const build = await this.build(d, appDir, config);
+        // Subscribed before the bump: the replica may be ready before a later look.
+        const outcome = this.outcomeOf(d.id, revision);
+        try {
+          bumped = await this.bump(d, revision, { bundle_sha256: packed.sha256, config, build });
+          const result = await outcome.settled;
+          if (!('id' in result)) {
+            const output = result.output ? `\n${result.output}` : '';
+            throw new PlinthError(
+              'PATCH_FAILED',
+              this.mask(`the new code did not load: ${result.reason}${output}`),
+            );
+          }
+          keepDir = true;
+          await this.removeBundleIfUnused(d.bundle_sha256);
+          const done = await this.deps.status.move(
             { id: d.id, status: 'UPDATING' },
-            backTo(d.status),
-            'patch failed; the previous code keeps serving',
+            'ACTIVE',
+            'patch applied',
+            {
+              has_served: true,
+              rollback: null,
+            },
           );
-          await this.removeBundleIfUnused(packed.sha256);
+          if (!done.moved) await this.deps.store.updateDeployment(d.id, { rollback: null });
+          this.log(d, 'INFO', `patch applied: replica ${result.id} serves revision ${revision}`);
+          return {
+            deployment: done.moved ? done.deployment : (done.current ?? d),
+            bundle_sha256: packed.sha256,
+            changed: true,
+            replica_id: result.id,
+            took_ms: this.now() - started,
+          };
+        } finally {
+          outcome.cancel();
         }
+      } catch (err) {
+        // Back to what served before; the reconciler then stops the failed revision's replicas.
+        if (bumped && !(await this.revert(d.id, revision))) {
+          keepDir = true; // another change moved the deployment on: its directory may be in use
+          this.log(
+            d,
+            'ERROR',
+            `patch to revision ${revision} failed and was not reverted: the deployment changed meanwhile`,
+          );
+        }
+        await this.deps.status.move(
+          { id: d.id, status: 'UPDATING' },
+          backTo(d.status),
+          'patch failed; the previous code keeps serving',
+        );
+        await this.removeBundleIfUnused(packed.sha256);
+        throw err;
       }
     } finally {
-      if (!applied) rmSync(dir, { recursive: true, force: true });
+      if (!keepDir) rmSync(dir, { recursive: true, force: true });
     }
   }
 
-  /**
-   * Builds the new app directory, bumps the deployment to its revision (the reconciler replaces the
-   * replica, new before old) and waits for that revision's replica; reverts the revision when it
-   * fails to load. Returns the replica that serves the new code.
-   */
-  private async rollOut(
-    d: Deployment,
-    revision: number,
-    appDir: string,
-    config: ModelConfig,
-    bundleSha256: string,
-  ): Promise<ReplicaHandle> {
+  /** A patch may change code and requirements, not what needs a new deployment; its secrets must exist. */
+  private checkPatchable(d: Deployment, config: ModelConfig): void {
+    const blocked = unpatchableChanges(d.config as unknown as ModelConfig, config);
+    if (blocked.length > 0) {
+      throw new PlinthError(
+        'NEEDS_PUSH',
+        `this change cannot be live-patched (${blocked.join(', ')}): run \`plinth push\` to make a new deployment`,
+        { fields: blocked },
+      );
+    }
+    const missing = this.deps.secrets((config.secrets ?? {}) as Record<string, string | null>).missing;
+    if (missing.length > 0) throw new PlinthError('PATCH_FAILED', missingSecretsReason(missing));
+  }
+
+  /** Builds the new app directory (the environment cache makes a code-only change cost nothing). */
+  private build(d: Deployment, appDir: string, config: ModelConfig): Promise<BuildRecord> {
     const target = { model_id: d.model_id, deployment_id: d.id };
-    const build = await buildApp(appDir, config, this.deps.home, (line) =>
+    return buildApp(appDir, config, this.deps.home, (line) =>
       this.deps.logs.write(target, 'build', 'INFO', line),
     ).catch((err: Error) => {
       this.deps.logs.write(target, 'build', 'ERROR', `build failed: ${err.message}`);
@@ -258,42 +303,63 @@ export class DevelopmentController {
         ? err
         : new PlinthError('PATCH_FAILED', `the new code did not build: ${err.message}`);
     });
-    // Subscribed before the bump: the replica may be ready before a later look.
-    const outcome = this.outcomeOf(d.id, revision);
-    try {
-      const bumped = await this.deps.store.revise(d.id, {
-        from: d.revision,
-        to: revision,
-        patch: {
-          bundle_sha256: bundleSha256,
-          config: config as unknown as Record<string, unknown>,
-          build,
-          desired_replicas: Math.max(1, d.desired_replicas),
-        },
-      });
-      if (!bumped.revised)
-        throw new PlinthError('CONFLICT', 'the development deployment changed meanwhile; try again');
-      this.deps.reconciler.kick();
-      const result = await outcome.settled;
-      if ('id' in result) return result;
-      // Back to what served before; the reconciler then stops the failed revision's replicas.
-      await this.deps.store.revise(d.id, {
-        from: revision,
-        to: d.revision,
-        patch: {
+  }
+
+  /**
+   * Bumps the deployment to the patch's revision, keeping what it ran as its rollback; the
+   * reconciler then replaces its replica, new before old.
+   */
+  private async bump(
+    d: Deployment,
+    revision: number,
+    next: { bundle_sha256: string; config: ModelConfig; build: BuildRecord },
+  ): Promise<boolean> {
+    const bumped = await this.deps.store.revise(d.id, {
+      from: d.revision,
+      to: revision,
+      patch: {
+        bundle_sha256: next.bundle_sha256,
+        config: next.config as unknown as Record<string, unknown>,
+        build: next.build,
+        desired_replicas: Math.max(1, d.desired_replicas),
+        last_revision: revision,
+        rollback: {
+          revision: d.revision,
           bundle_sha256: d.bundle_sha256,
           config: d.config,
           build: d.build,
           desired_replicas: d.desired_replicas,
         },
-      });
-      this.deps.reconciler.kick();
-      const mask = this.deps.mask ?? ((t: string) => t);
-      const output = result.output ? `\n${result.output}` : '';
-      throw new PlinthError('PATCH_FAILED', mask(`the new code did not load: ${result.reason}${output}`));
-    } finally {
-      outcome.cancel();
-    }
+      },
+    });
+    if (!bumped.revised)
+      throw new PlinthError('CONFLICT', 'the development deployment changed meanwhile; try again');
+    this.deps.reconciler.kick();
+    return true;
+  }
+
+  /** Puts back what the deployment ran before `revision` (its stored rollback); false when it moved on. */
+  private async revert(deploymentId: string, revision: number): Promise<boolean> {
+    const current = await this.deps.store.getDeployment(deploymentId);
+    const back = current?.rollback;
+    if (!current || !back || current.revision !== revision) return false;
+    const out = await this.deps.store.revise(deploymentId, {
+      from: revision,
+      to: back.revision,
+      patch: {
+        bundle_sha256: back.bundle_sha256,
+        config: back.config,
+        build: back.build,
+        desired_replicas: back.desired_replicas,
+        rollback: null,
+      },
+    });
+    this.deps.reconciler.kick();
+    return out.revised;
+  }
+
+  private mask(text: string): string {
+    return (this.deps.mask ?? ((t: string) => t))(text);
   }
 
   /** The first replica of `revision` to become ready, or the exit of one that never was (or a timeout). */
@@ -322,6 +388,18 @@ export class DevelopmentController {
         });
       }
     });
+    // Moved out of UPDATING by someone else (deactivated, failed for a secret): the patch is over.
+    const unstatus = this.deps.status.onChange((d) => {
+      if (d.id !== deploymentId || d.status === 'UPDATING') return;
+      const why = d.status_reason ? `: ${d.status_reason}` : '';
+      settle({
+        code: null,
+        signal: null,
+        expected: false,
+        reason: `the deployment became ${d.status}${why}`,
+        wasReady: false,
+      });
+    });
     const ready = this.deps.backend.list(deploymentId).find((r) => ours(r) && r.phase === 'READY');
     if (ready) settle(ready);
     const timeoutMs = this.deps.loadTimeoutMs ?? 600_000;
@@ -340,6 +418,7 @@ export class DevelopmentController {
         cancelTimer();
         unwatch();
         unpend();
+        unstatus();
       },
     };
   }

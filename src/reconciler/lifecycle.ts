@@ -228,9 +228,25 @@ export class Lifecycle {
 
   /** Scales a deployment to zero replicas (when its status allows); it wakes on the next request. */
   async scaleToZero(d: Deployment, reason: string): Promise<void> {
+    // From the status it was read in only: a decision made on what it was is not applied to what it became.
     if (!canMove(d.status, 'SCALED_TO_ZERO') || d.status === 'SCALED_TO_ZERO') return;
     const outcome = await this.deps.status.move(d, 'SCALED_TO_ZERO', reason, { desired_replicas: 0 });
     if (outcome.moved) this.deps.kick();
+  }
+
+  /**
+   * A deployment no environment needs any more (a cancelled promotion's candidate, the one a
+   * promotion replaced) goes to zero, whatever it is doing now — still building included.
+   */
+  async retire(d: Deployment, reason: string): Promise<void> {
+    const outcome = await this.deps.status.moveCurrent(d.id, (current) =>
+      current.status !== 'UPDATING' &&
+      current.status !== 'SCALED_TO_ZERO' &&
+      canMove(current.status, 'SCALED_TO_ZERO')
+        ? { to: 'SCALED_TO_ZERO', reason, patch: { desired_replicas: 0 } }
+        : null,
+    );
+    if (outcome?.moved) this.deps.kick();
   }
 
   /** Builds or starts a failed deployment again. */
@@ -277,6 +293,12 @@ export class Lifecycle {
     for (let attempt = 0; attempt <= 5; attempt++) {
       const current = await this.current(d);
       if (current.instance_type_name === instanceType) return current;
+      if (current.status === 'UPDATING') {
+        throw new PlinthError(
+          'CONFLICT',
+          `${d.name} is applying a development patch; change its instance type once it is done`,
+        );
+      }
       const out = await this.deps.store.revise(d.id, {
         from: current.revision,
         to: current.revision + 1,

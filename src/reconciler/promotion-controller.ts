@@ -167,7 +167,7 @@ export class PromotionController {
     );
     this.deps.onRoutingChange();
     const candidate = await this.deps.store.getDeployment(inProgress.to_deployment_id);
-    if (candidate) await this.deps.lifecycle.scaleToZero(candidate, `promotion to ${env.name} cancelled`);
+    if (candidate) await this.deps.lifecycle.retire(candidate, `promotion to ${env.name} cancelled`);
     return cancelled;
   }
 
@@ -225,6 +225,6 @@ export class PromotionController {
     );
     if (stillServing) return;
     if (p.cleanup_strategy === 'DEACTIVATE') await this.deps.lifecycle.deactivate(previous);
-    else await this.deps.lifecycle.scaleToZero(previous, `replaced in ${p.environment_name}`);
+    else await this.deps.lifecycle.retire(previous, `replaced in ${p.environment_name}`);
   }
 }

@@ -120,7 +120,10 @@ export class Reconciler {
         console.error(`reconciler: deployment ${d.id}: ${(err as Error).stack ?? String(err)}`);
       }
     }
-    for (const orphan of this.deps.backend.list().filter((r) => !known.has(r.deploymentId))) {
+    // Replicas of deployments that are gone (not those already being stopped).
+    for (const orphan of this.deps.backend
+      .list()
+      .filter((r) => !known.has(r.deploymentId) && r.phase !== 'DRAINING')) {
       void this.stopReplica(orphan);
     }
   }
@@ -172,7 +175,11 @@ export class Reconciler {
   /** Starts a replica; false when it does not fit on the machine now (the deployment says why). */
   private async startReplica(d: Deployment): Promise<boolean> {
     const build = currentBuild(d, this.deps.home);
-    if (!build) throw new Error(`deployment ${d.id} has no build`);
+    if (!build) {
+      // Taken to zero and woken before its build was done: the build loop finishes it, then kicks.
+      await this.recordPending(d, 'its build is not finished yet');
+      return false;
+    }
     const secrets = this.deps.secrets(declaredSecrets(d));
     if (secrets.missing.length > 0) {
       // Nothing to retry until someone sets it: the deployment fails, naming what is missing.

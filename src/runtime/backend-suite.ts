@@ -114,6 +114,15 @@ export function runBackendSuite(name: string, makeFixture: () => Promise<Backend
       assert.deepEqual(fx.backend.list(), []);
     });
 
+    test("a caller's drain that never ends holds a stop no longer than the drain time", async () => {
+      const spec = fx.specFor(SLOW_MODEL);
+      const ready = waitFor(fx.backend, (e) => e.type === 'ready');
+      await fx.backend.start(spec);
+      await ready;
+      await fx.backend.stop(spec.replicaId, { drainMs: 300, drained: new Promise<void>(() => {}) });
+      assert.deepEqual(fx.backend.list(), []);
+    });
+
     test('a replica that outstays the drain period is killed', async () => {
       const spec = fx.specFor(`export class Model { predict() { return 1; } }
 process.on('SIGTERM', () => {});`);

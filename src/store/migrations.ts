@@ -183,6 +183,13 @@ function migrations(dialect: SqlDialectName): Record<string, Migration> {
           .addColumn('revision', 'integer', (c) => c.notNull().defaultTo(0))
           .execute();
         await db.schema.alterTable('deployments').addColumn('build_json', 'text').execute();
+        // A development patch's way back (the revision it replaced), and the highest revision it
+        // has had: revision numbers are never used twice.
+        await db.schema.alterTable('deployments').addColumn('rollback_json', 'text').execute();
+        await db.schema
+          .alterTable('deployments')
+          .addColumn('last_revision', 'integer', (c) => c.notNull().defaultTo(0))
+          .execute();
         await db.schema
           .alterTable('replicas')
           .addColumn('revision', 'integer', (c) => c.notNull().defaultTo(0))

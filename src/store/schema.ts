@@ -23,6 +23,8 @@ export interface DeploymentsTable {
   desired_replicas: number;
   revision: number;
   build_json: string | null;
+  rollback_json: string | null;
+  last_revision: number;
   created_at: string;
   updated_at: string;
 }

@@ -42,6 +42,8 @@ export type DeploymentPatch = Partial<
     | 'bundle_sha256'
     | 'config'
     | 'build'
+    | 'rollback'
+    | 'last_revision'
   >
 >;
 

@@ -179,3 +179,29 @@ test('what the backend keeps of a replica or a Deployment goes when they go', as
     await r.cleanup();
   }
 });
+
+test('closing while a replica drains touches nothing: the Deployment and both its pods stay', async () => {
+  const r = await rig();
+  try {
+    const a = r.specFor(ECHO, 'd-close');
+    const b = r.specFor(ECHO, 'd-close'); // the same code: the same Deployment
+    for (const spec of [a, b]) {
+      const ready = waitFor(r.backend, (e) => e.type === 'ready' && e.replica.id === spec.replicaId);
+      await r.backend.start(spec);
+      await ready;
+    }
+    // A scale-down under way: the gateway still has a request on `a` (it never finishes here).
+    void r.backend.stop(a.replicaId, { drainMs: 20_000, drained: new Promise<void>(() => {}) });
+    await sleep(200);
+    await r.backend.close(); // the control plane shuts down (a rolling restart)
+    await sleep(1500);
+    assert.equal(r.cluster.api.list('deployments', NAMESPACE).length, 1, 'the Deployment is still there');
+    const pods = (r.cluster.api.list('pods', NAMESPACE) as Pod[]).filter(
+      (p) => !p.metadata.deletionTimestamp,
+    );
+    assert.equal(pods.length, 2, 'and so are both its pods');
+  } finally {
+    await r.backend.close();
+    await r.cleanup();
+  }
+});

@@ -63,6 +63,8 @@ export class KubernetesBackend implements RuntimeBackend {
     (group) => this.tidy(group),
   );
   private cap: Capacity = { cpu: 0, memoryBytes: 0, gpus: [] };
+  /** Closed: this control plane no longer acts on the cluster (the next one adopts its pods). */
+  private closed = false;
   private adopting: Promise<ReplicaHandle[]> | null = null;
   private readonly port: number;
   private readonly preStopSeconds: number;
@@ -175,6 +177,9 @@ export class KubernetesBackend implements RuntimeBackend {
    * next control plane adopts the pods as they are (a rolling restart starts no model cold).
    */
   async close(): Promise<void> {
+    // From now on nothing is synced, scaled, annotated or deleted: a stop waiting on a drain
+    // returns without touching the cluster, and an emptied book never decides a deletion.
+    this.closed = true;
     this.informer.close();
     this.book.close();
     this.creates.clear();
@@ -218,6 +223,7 @@ export class KubernetesBackend implements RuntimeBackend {
    * wanted of it. Idempotent; one at a time per group (`syncs`).
    */
   private async sync(group: string): Promise<void> {
+    if (this.closed) return;
     const replicas = this.book.ofGroup(group);
     const pods = this.informer.pods().filter((p) => p.metadata?.labels?.[LABELS.group] === group);
     const claims = claimPods(
@@ -261,7 +267,7 @@ export class KubernetesBackend implements RuntimeBackend {
    * is gone (at once when it had none).
    */
   private async remove(replica: Replica, graceSeconds: number, exit: ReplicaExit): Promise<void> {
-    if (isFinished(replica)) return;
+    if (isFinished(replica) || this.closed) return;
     const pod = this.book.exitDecided(replica, exit);
     try {
       await this.syncs.request(replica.group);

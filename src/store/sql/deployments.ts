@@ -5,7 +5,7 @@ import { canMove } from '../../domain/deployment-status.ts';
 import type { DeploymentStatus } from '../../domain/deployment-status.ts';
 import { PlinthError } from '../../domain/errors.ts';
 import { newId } from '../../domain/ids.ts';
-import type { BuildRecord, Deployment } from '../../domain/types.ts';
+import type { BuildRecord, Deployment, Rollback } from '../../domain/types.ts';
 import type { DeploymentsTable } from '../schema.ts';
 import type {
   DeploymentFilter,
@@ -40,6 +40,8 @@ const columns = columnMap<Deployment, DeploymentsTable>({
   desired_replicas: num('desired_replicas'),
   revision: num('revision'),
   build: nullableJson<BuildRecord>('build_json'),
+  last_revision: num('last_revision'),
+  rollback: nullableJson<Rollback>('rollback_json'),
 });
 
 const toDeployment = (row: object): Deployment => columns.fromRow(row);
@@ -68,6 +70,8 @@ export async function createDeployment(db: Db, input: NewDeployment): Promise<De
     desired_replicas: 0,
     revision: 0,
     build: null,
+    last_revision: 0,
+    rollback: null,
     created_at: time,
     updated_at: time,
   };
