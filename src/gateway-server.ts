@@ -1,7 +1,9 @@
 // Composition root of `plinth gateway`: a process that only serves inference. It runs no replicas
 // and no control loops; it reads routes from the shared PostgreSQL store (changes arrive by
 // LISTEN/NOTIFY), checks keys against it, wakes deployments at zero through it, and reports what it
-// counts so that the leading control plane scales on the sum of every gateway.
+// counts so that the leading control plane scales on the sum of every gateway. It measures the
+// requests it serves: Prometheus at its own /metrics, and series in the store (written as its own,
+// merged with the others' when read) for the API's …/metrics and the dashboard.
 import { createServer } from 'node:http';
 import { Authenticator, inferenceAuthorizer } from './api/auth.ts';
 import type { GatewayConfig } from './config/server-config.ts';
@@ -10,6 +12,10 @@ import { ConcurrencyReports } from './gateway/concurrency-reports.ts';
 import { Gateway } from './gateway/gateway.ts';
 import { RouteFeed } from './gateway/route-feed.ts';
 import { listen } from './http-listen.ts';
+import { ControlLoop, LoopHealth } from './domain/control-loop.ts';
+import { registerLoopMetrics } from './observability/loop-metrics.ts';
+import { Metrics } from './observability/metrics.ts';
+import { SeriesStore } from './observability/series-store.ts';
 import { wakeFromZero } from './reconciler/lifecycle.ts';
 import { ChangeFeed } from './store/postgres/change-feed.ts';
 import { openPostgresStore } from './store/postgres/open.ts';
@@ -46,12 +52,31 @@ export async function startGatewayServer(config: GatewayConfig): Promise<Running
     onKeys: (revoked) => (revoked ? auth.forgetCached() : auth.expireCached()),
   });
   await routes.start((listener) => changes.on(listener));
-  const reports = new ConcurrencyReports(store, () => gateway.concurrencies(), 'gateway');
+  const health = new LoopHealth();
+  const reports = new ConcurrencyReports(store, () => gateway.concurrencies(), 'gateway', health);
   reports.start();
+  const series = new SeriesStore(store, Date.now, reports.gatewayId);
+  const metrics = new Metrics(series, async () => []);
+  registerLoopMetrics(metrics.registry, health);
+  gateway.requests.add((m) => metrics.request(m));
+  gateway.coldStarts.add((c) => metrics.coldStart(c.model, c.deployment, c.environment));
+  const flushes = new ControlLoop(() => series.flush(), {
+    name: 'metric-series',
+    intervalMs: 10_000,
+    health,
+  });
+  flushes.start();
 
   const server = createServer({ connectionsCheckingInterval: 1000 }, (req, res) => {
     const route = gateway.match(req);
     if (route) return void gateway.handle(req, res, route);
+    if (req.method === 'GET' && req.url === '/metrics') {
+      void metrics.exposition().then((text) => {
+        res.writeHead(200, { 'content-type': metrics.contentType });
+        res.end(text);
+      });
+      return;
+    }
     const healthy = req.url === '/healthz';
     res.writeHead(healthy ? 200 : 404, { 'content-type': 'application/json' });
     res.end(
@@ -77,6 +102,10 @@ export async function startGatewayServer(config: GatewayConfig): Promise<Running
       await closed;
       await changes.close();
       await gateway.close();
+      await flushes.stop();
+      await series
+        .flush()
+        .catch((err: Error) => console.error(`metrics: could not store series: ${err.message}`));
       await store.close();
     },
   };

@@ -75,3 +75,28 @@ test('memory holds only open buckets however long it runs; closed ones go to the
   });
   assert.ok(coarse.length === 36 || coarse.length === 37, `three hours of 5 min buckets (${coarse.length})`);
 });
+
+test('a scope several processes record (gateways beside the control plane) adds up across them', async () => {
+  const store = await openSqliteStore(':memory:');
+  let now = Date.parse('2026-01-01T00:00:00Z');
+  const controlPlane = new SeriesStore(store, () => now);
+  const gatewayA = new SeriesStore(store, () => now, 'gateway-a');
+  const gatewayB = new SeriesStore(store, () => now, 'gateway-b');
+  const d = deploymentScope('d1');
+  const request = { status: 200, e2eS: 0.01, ttfbS: 0.01, queueS: 0 };
+  for (let i = 0; i < 30; i++) {
+    now += 1000;
+    controlPlane.addRequest([d], request);
+    gatewayA.addRequest([d], request);
+    gatewayA.addRequest([d], request);
+    gatewayB.addRequest([d], request);
+  }
+  for (const s of [controlPlane, gatewayA, gatewayB]) await s.flush();
+  // Read from each: its own open buckets and the others' stored ones, none counted twice.
+  const from = Date.parse('2026-01-01T00:00:00Z');
+  for (const reader of [controlPlane, gatewayA, gatewayB]) {
+    const points = await reader.query(d, from, from + 60_000, 60, () => null);
+    assert.equal(points[0]!.requests['2xx'], 120);
+  }
+  await store.close();
+});

@@ -1,7 +1,9 @@
 // The metric series of every deployment and environment: the open bucket of each scope at two
 // resolutions (10 s, kept an hour; 5 min, kept a week) in memory, closed buckets in the store.
 // Memory stays bounded by the number of scopes, whatever the traffic or the uptime; a restart
-// loses at most the last flush interval. Queries merge stored and open buckets into steps.
+// loses at most the last flush interval. Several processes record the same scopes (gateways
+// beside the control plane): each writes its own buckets (`scope@source`), and a query merges
+// them all with this process's open ones into steps.
 import type { Store } from '../store/store.ts';
 import { addGpu, addRequest, addSecond, addUsage, emptyBucket, mergeBuckets, toPoint } from './series.ts';
 import type { BucketData, RequestObservation, SecondSample, SeriesPoint } from './series.ts';
@@ -33,7 +35,14 @@ export class SeriesStore {
   constructor(
     private readonly store: BucketStore,
     private readonly clock: () => number = Date.now,
+    /** Who writes these buckets beside others (a gateway's id); '' for the control plane. */
+    private readonly source = '',
   ) {}
+
+  /** The scope as this process writes it. */
+  private written(scope: string): string {
+    return this.source ? `${scope}@${this.source}` : scope;
+  }
 
   /** Buckets held in memory (open ones and closed ones waiting for the next flush). */
   get bucketsInMemory(): number {
@@ -92,7 +101,7 @@ export class SeriesStore {
     for (const b of open) b.dirty = false;
     await this.store.saveMetricBuckets(
       [...closed, ...open].map((b) => ({
-        scope: b.scope,
+        scope: this.written(b.scope),
         resolution_s: b.resolutionS,
         start_ms: b.startMs,
         data: b.data,
@@ -122,9 +131,24 @@ export class SeriesStore {
       from_ms: fromMs - resolution.seconds * 1000,
       to_ms: toMs,
     });
-    const buckets = new Map(stored.map((b) => [b.start_ms, b.data as BucketData]));
+    // Per bucket start, what each writer recorded; this process's own in memory is the latest.
+    const writers = new Map<number, Map<string, BucketData>>();
+    const put = (startMs: number, writer: string, data: BucketData): void => {
+      const byWriter = writers.get(startMs) ?? new Map<string, BucketData>();
+      byWriter.set(writer, data);
+      writers.set(startMs, byWriter);
+    };
+    for (const b of stored) put(b.start_ms, b.scope, b.data as BucketData);
     for (const b of [...this.closed, ...this.open.values()]) {
-      if (b.scope === scope && b.resolutionS === resolution.seconds) buckets.set(b.startMs, b.data);
+      if (b.scope === scope && b.resolutionS === resolution.seconds)
+        put(b.startMs, this.written(scope), b.data);
+    }
+    const buckets = new Map<number, BucketData>();
+    for (const [startMs, byWriter] of writers) {
+      buckets.set(
+        startMs,
+        [...byWriter.values()].reduce((sum, data) => mergeBuckets(sum, data), emptyBucket()),
+      );
     }
     const steps = new Map<number, BucketData>();
     for (const [startMs, data] of buckets) {

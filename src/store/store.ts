@@ -190,6 +190,7 @@ export interface Store {
   pruneLogs(options: { before?: string; keep?: number }): Promise<number>;
   /** Writes buckets, replacing any with the same scope, resolution and start. */
   saveMetricBuckets(buckets: readonly MetricBucket[]): Promise<void>;
+  /** Buckets of a scope as every process wrote it (`scope`, and `scope@<source>`), in a range. */
   queryMetricBuckets(query: {
     scope: string;
     resolution_s: number;

@@ -1,4 +1,5 @@
 // The metric_buckets table: one time bucket of a metric series per scope, resolution and start.
+import { sql } from 'kysely';
 import type { MetricBucketsTable } from '../schema.ts';
 import type { MetricBucket } from '../store.ts';
 import { columnMap, json, num, same } from './column-map.ts';
@@ -29,10 +30,12 @@ export async function queryMetricBuckets(
   db: Db,
   query: { scope: string; resolution_s: number; from_ms: number; to_ms: number },
 ): Promise<MetricBucket[]> {
+  // The scope as written by each process that records it: `scope`, and `scope@<source>` (a gateway).
+  const sources = `${query.scope.replace(/[\\%_]/g, (c) => `\\${c}`)}@%`;
   const rows = await db
     .selectFrom('metric_buckets')
     .selectAll()
-    .where('scope', '=', query.scope)
+    .where((eb) => eb.or([eb('scope', '=', query.scope), sql<boolean>`scope like ${sources} escape '\\'`]))
     .where('resolution_s', '=', query.resolution_s)
     .where('start_ms', '>=', query.from_ms)
     .where('start_ms', '<', query.to_ms)
