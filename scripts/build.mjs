@@ -33,6 +33,12 @@ await build({
   entryPoints: [join(root, 'src/cli/fetch-artifacts-main.ts')],
   outfile: join(root, 'dist/fetch-artifacts.mjs'),
 });
+// The config.yaml parser's worker thread (the server parses pushed configs off its event loop).
+await build({
+  ...common,
+  entryPoints: [join(root, 'src/config/parse-worker.ts')],
+  outfile: join(root, 'dist/config-worker.mjs'),
+});
 // The dashboard: React + uPlot, bundled by Vite into dist/dashboard (served by the API at `/`).
 const { build: viteBuild } = await import('vite');
 await viteBuild({ configFile: join(root, 'dashboard/vite.config.ts') });

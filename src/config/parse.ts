@@ -1,6 +1,6 @@
 // Parses config.yaml text into a validated, defaulted, frozen ModelConfig.
 // Errors name the file and the key path; Truss keys Plinth ignores become warnings.
-import { parseDocument } from 'yaml';
+import { isMap, parseDocument, visit } from 'yaml';
 import type { z } from 'zod';
 import { PlinthError } from '../domain/errors.ts';
 import {
@@ -69,15 +69,57 @@ export function describePath(path: PropertyKey[]): string {
     .replace(/\.\[/g, '[');
 }
 
-export function parseConfig(text: string, file = 'config.yaml'): ParsedConfig {
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+/** The largest config.yaml accepted: a real one is a few KiB. */
+export const MAX_CONFIG_BYTES = 256 * 1024;
+/** The most mapping keys it may have, at every depth together. */
+export const MAX_CONFIG_KEYS = 10_000;
+/** Aliases it may expand (anchors reused): a "billion laughs" document is refused, not expanded. */
+const MAX_ALIAS_COUNT = 100;
+
+/** Reads the YAML: bounded in size, keys and aliases, in time linear in its length. */
+function readYaml(text: string, file: string): unknown {
+  const bytes = Buffer.byteLength(text);
+  if (bytes > MAX_CONFIG_BYTES) {
+    throw configError(file, `is ${Math.ceil(bytes / 1024)} KiB; the limit is ${MAX_CONFIG_BYTES / 1024} KiB`);
+  }
+  // Duplicate keys are found below, once per map (the parser's own check is quadratic).
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: false });
   if (doc.errors.length > 0) {
     const first = doc.errors[0]!;
     const line = first.linePos?.[0]?.line;
     const message = first.message.split('\n')[0];
     throw configError(file, `${line ? `line ${line}: ` : ''}invalid YAML: ${message}`);
   }
-  const raw: unknown = doc.toJS() ?? {};
+  let keys = 0;
+  let problem: PlinthError | undefined;
+  visit(doc, {
+    Map(_key, map) {
+      if (!isMap(map)) return undefined;
+      const seen = new Set<string>();
+      for (const pair of map.items) {
+        const name = String((pair.key as { value?: unknown } | null)?.value ?? pair.key);
+        keys++;
+        if (seen.has(name)) problem ??= configError(file, `key "${name}" appears twice in one mapping`);
+        seen.add(name);
+      }
+      if (keys > MAX_CONFIG_KEYS)
+        problem ??= configError(
+          file,
+          `has more than ${MAX_CONFIG_KEYS} keys; a model's config needs far fewer`,
+        );
+      return problem ? visit.BREAK : undefined;
+    },
+  });
+  if (problem) throw problem;
+  try {
+    return doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (err) {
+    throw configError(file, `invalid YAML: ${(err as Error).message} (anchors expand too much)`);
+  }
+}
+
+export function parseConfig(text: string, file = 'config.yaml'): ParsedConfig {
+  const raw: unknown = readYaml(text, file) ?? {};
   if (!isPlainObject(raw)) throw configError(file, 'expected a mapping of keys at the top level');
   const warnings: string[] = [];
   const screened = screenKeys(raw, file, warnings);

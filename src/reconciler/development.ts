@@ -14,7 +14,7 @@ import { applyPatch } from '../bundle/patch.ts';
 import type { BundlePatch } from '../bundle/patch.ts';
 import { buildApp } from '../builder/build-app.ts';
 import { currentBuild } from '../builder/build-record.ts';
-import { parseConfig } from '../config/parse.ts';
+import { parseConfigOffThread } from '../config/parse-off-thread.ts';
 import type { ModelConfig } from '../config/schema.ts';
 import { systemClock } from '../domain/clock.ts';
 import type { Clock } from '../domain/clock.ts';
@@ -196,7 +196,7 @@ export class DevelopmentController {
     let keepDir = false;
     try {
       await fill(appDir);
-      const config = readConfig(appDir);
+      const config = await readConfig(appDir);
       this.checkPatchable(d, config);
       const packed = await packDirectory(appDir);
       if (packed.sha256 === d.bundle_sha256 && currentBuild(d, this.deps.home)) {
@@ -451,7 +451,8 @@ function backTo(status: DeploymentStatus): DeploymentStatus {
   return status === 'UPDATING' ? 'DEPLOYING' : status;
 }
 
-function readConfig(appDir: string): ModelConfig {
+async function readConfig(appDir: string): Promise<ModelConfig> {
   const file = join(appDir, 'config.yaml');
-  return parseConfig(existsSync(file) ? readFileSync(file, 'utf8') : '', 'config.yaml').config;
+  return (await parseConfigOffThread(existsSync(file) ? readFileSync(file, 'utf8') : '', 'config.yaml'))
+    .config;
 }

@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import type { ArtifactStore } from '../bundle/artifact-store.ts';
 import { extractBundle } from '../bundle/extract.ts';
 import { findModelEntry } from '../config/model-entry.ts';
-import { parseConfig } from '../config/parse.ts';
+import { parseConfigOffThread } from '../config/parse-off-thread.ts';
 import { DEFAULT_AUTOSCALING } from '../domain/autoscaling.ts';
 import { resolveInstanceType } from '../domain/instance-types.ts';
 import type { InstanceType } from '../domain/instance-types.ts';
@@ -76,7 +76,7 @@ export class Lifecycle {
     try {
       const files = new Set(await extractBundle(bytes, join(staging, 'app')));
       const configFile = join(staging, 'app', 'config.yaml');
-      const { config, warnings } = parseConfig(
+      const { config, warnings } = await parseConfigOffThread(
         existsSync(configFile) ? readFileSync(configFile, 'utf8') : '',
         'config.yaml',
       );
