@@ -3,6 +3,7 @@
 // Extraction goes to a temporary sibling directory renamed into place, so no half-written bundle.
 import { mkdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname, posix } from 'node:path';
+import { Readable } from 'node:stream';
 import { Parser, extract } from 'tar';
 import type { ReadEntry } from 'tar';
 import { PlinthError } from '../domain/errors.ts';
@@ -36,8 +37,23 @@ export interface BundleEntry {
   size: number;
 }
 
-/** Lists and checks every entry of a gzip tarball; throws INVALID_BUNDLE on the first bad one. */
-export function inspectBundle(bytes: Buffer, limits: ExtractLimits = DEFAULT_EXTRACT_LIMITS): BundleEntry[] {
+/**
+ * Compressed bytes fed to the tar parser at a time: each write inflates to at most about a
+ * thousand times its size (gzip's limit), so memory stays bounded whatever the bundle expands to.
+ */
+const CHUNK_BYTES = 4096;
+/** Chunks between two turns of the event loop: a big bundle is read without stalling the server. */
+const CHUNKS_PER_TURN = 64;
+
+/**
+ * Lists and checks every entry of a gzip tarball, streaming it in small chunks; throws
+ * INVALID_BUNDLE on the first bad entry and stops reading there (a gzip bomb is refused at the
+ * header that declares too much, before its bytes are inflated).
+ */
+export async function inspectBundle(
+  bytes: Buffer,
+  limits: ExtractLimits = DEFAULT_EXTRACT_LIMITS,
+): Promise<BundleEntry[]> {
   const entries: BundleEntry[] = [];
   let problem: PlinthError | undefined;
   let total = 0;
@@ -57,7 +73,12 @@ export function inspectBundle(bytes: Buffer, limits: ExtractLimits = DEFAULT_EXT
     problem ??= refuse(`not a valid gzip tarball (${err.message})`);
   });
   try {
-    parser.end(bytes);
+    for (let at = 0, n = 0; at < bytes.length && !problem; at += CHUNK_BYTES, n++) {
+      parser.write(bytes.subarray(at, at + CHUNK_BYTES));
+      if (n % CHUNKS_PER_TURN === CHUNKS_PER_TURN - 1) await new Promise((r) => setImmediate(r));
+    }
+    if (problem) parser.abort(problem);
+    else parser.end();
   } catch (err) {
     problem ??= refuse(`not a valid gzip tarball (${(err as Error).message})`);
   }
@@ -104,7 +125,7 @@ export async function extractBundle(
   dest: string,
   limits: ExtractLimits = DEFAULT_EXTRACT_LIMITS,
 ): Promise<string[]> {
-  const entries = inspectBundle(bytes, limits);
+  const entries = await inspectBundle(bytes, limits);
   const staging = `${dest}.partial-${process.pid}-${Date.now()}`;
   mkdirSync(dirname(dest), { recursive: true });
   mkdirSync(staging, { recursive: true });
@@ -115,7 +136,8 @@ export async function extractBundle(
       x.on('warn', (_code: string, message: string | Error) => reject(new Error(String(message))));
       x.on('close', () => resolve());
       x.on('finish', () => resolve());
-      x.end(bytes);
+      // In small chunks, with backpressure: a small, highly compressible bundle never inflates whole in memory.
+      Readable.from(chunksOf(bytes, CHUNK_BYTES * 16)).pipe(x);
     });
     renameSync(staging, dest);
   } catch (err) {
@@ -125,4 +147,8 @@ export async function extractBundle(
   return entries
     .filter((e) => e.type !== 'Directory' && !METADATA_TYPES.has(e.type))
     .map((e) => e.path.replace(/^\.\//, ''));
+}
+
+function* chunksOf(bytes: Buffer, size: number): Generator<Buffer> {
+  for (let at = 0; at < bytes.length; at += size) yield bytes.subarray(at, at + size);
 }

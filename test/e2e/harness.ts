@@ -15,6 +15,8 @@ export const BIN = join(REPO, 'bin', 'plinth.js');
 export interface Platform {
   url: string;
   port: number;
+  /** The server process's pid (its memory can be read from /proc). */
+  pid: number;
   home: string;
   apiKey: string;
   output: () => string;
@@ -94,6 +96,7 @@ export async function startPlatform(existingHome?: string, extraArgs: string[] =
   return {
     url,
     port: Number(new URL(url).port),
+    pid: child.pid!,
     home,
     apiKey,
     output: () => output,
