@@ -5,9 +5,10 @@
 // requests it serves: Prometheus at its own /metrics, and series in the store (written as its own,
 // merged with the others' when read) for the API's …/metrics and the dashboard.
 import { createServer } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Authenticator, inferenceAuthorizer } from './api/auth.ts';
 import type { GatewayConfig } from './config/server-config.ts';
-import { errorBody } from './domain/errors.ts';
+import { errorBody, isPlinthError, PlinthError } from './domain/errors.ts';
 import { ConcurrencyReports } from './gateway/concurrency-reports.ts';
 import { Gateway } from './gateway/gateway.ts';
 import { RouteFeed } from './gateway/route-feed.ts';
@@ -35,6 +36,8 @@ export async function startGatewayServer(config: GatewayConfig): Promise<Running
     parkTimeoutMs: config.parkTimeoutS * 1000,
     maxQueue: config.maxQueue,
     maxBodyBytes: config.maxInferenceBodyBytes,
+    stallTimeoutMs: config.stallTimeoutS * 1000,
+    hostSuffixes: config.hostSuffixes,
     authorize: inferenceAuthorizer(auth),
   });
   gateway.wakes.add(
@@ -70,13 +73,7 @@ export async function startGatewayServer(config: GatewayConfig): Promise<Running
   const server = createServer({ connectionsCheckingInterval: 1000 }, (req, res) => {
     const route = gateway.match(req);
     if (route) return void gateway.handle(req, res, route);
-    if (req.method === 'GET' && req.url === '/metrics') {
-      void metrics.exposition().then((text) => {
-        res.writeHead(200, { 'content-type': metrics.contentType });
-        res.end(text);
-      });
-      return;
-    }
+    if (req.method === 'GET' && req.url === '/metrics') return void serveMetrics(req, res);
     const healthy = req.url === '/healthz';
     res.writeHead(healthy ? 200 : 404, { 'content-type': 'application/json' });
     res.end(
@@ -90,6 +87,19 @@ export async function startGatewayServer(config: GatewayConfig): Promise<Running
       ),
     );
   });
+  const serveMetrics = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    try {
+      if (config.metricsAuth)
+        await auth.authenticate(req.headers.authorization, req.socket.remoteAddress ?? '');
+      const text = await metrics.exposition();
+      res.writeHead(200, { 'content-type': metrics.contentType });
+      res.end(text);
+    } catch (err) {
+      const e = isPlinthError(err) ? err : new PlinthError('INTERNAL', 'metrics failed');
+      res.writeHead(e.httpStatus, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(errorBody(e.code, e.message)));
+    }
+  };
   const url = await listen(server, config);
   return {
     url,

@@ -9,6 +9,8 @@ export interface ListenSettings {
   /** Seconds a client may take to send a request's headers, then its whole request. */
   headersTimeoutS: number;
   requestTimeoutS: number;
+  /** Open connections at most (0: no cap). */
+  maxConnections: number;
 }
 
 /** The deadlines every listening server of Plinth's has. */
@@ -18,6 +20,15 @@ export function applyDeadlines(server: Server, settings: ListenSettings): void {
   // A slow client cannot hold a connection forever: its headers, then its whole request, have a deadline.
   server.headersTimeout = settings.headersTimeoutS * 1000;
   server.requestTimeout = Math.max(server.headersTimeout, settings.requestTimeoutS * 1000);
+  if (settings.maxConnections > 0) server.maxConnections = settings.maxConnections;
+  // node:http's deadlines start with a request's first byte: a connection that never sends one
+  // would stay open for ever. It gets the headers timeout too.
+  server.on('connection', (socket) => {
+    const silent = setTimeout(() => socket.destroy(), server.headersTimeout);
+    silent.unref();
+    socket.once('data', () => clearTimeout(silent));
+    socket.once('close', () => clearTimeout(silent));
+  });
 }
 
 /** The URL clients reach a listening server at. */

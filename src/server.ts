@@ -97,10 +97,13 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
           requestId,
         ),
     });
+  const publicHost = config.kubernetes ? new URL(config.kubernetes.publicUrl).hostname : null;
   const gateway = new Gateway(store, {
     parkTimeoutMs: config.parkTimeoutS * 1000,
     maxBodyBytes: config.maxInferenceBodyBytes,
     maxQueue: config.maxQueue,
+    stallTimeoutMs: config.stallTimeoutS * 1000,
+    hostSuffixes: publicHost ? [...config.hostSuffixes, publicHost] : config.hostSuffixes,
     authorize: inferenceAuthorizer(auth),
   });
   // With a shared store, other processes' gateways serve the same deployments: scaling sees the sum.
@@ -207,6 +210,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     reconcile: () => void reconciler.kick(),
     maxBundleBytes: 1024 ** 3,
     home,
+    metricsAuth: config.metricsAuth,
   });
   applyDeadlines(app.server, config);
   await app.listen({ port: config.port, host: config.host });

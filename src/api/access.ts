@@ -3,7 +3,8 @@
 // call models (the ones it names, when it names any). Pure.
 import type { ApiKey, Model } from '../domain/types.ts';
 
-export type Access = 'open' | 'deploy' | 'admin';
+/** `key`: any valid key, whatever its scope (`/metrics` with --metrics-auth). */
+export type Access = 'open' | 'key' | 'deploy' | 'admin';
 
 /**
  * What a management route needs; `path` is the route's pattern or a concrete path. Outside /v1
@@ -16,7 +17,7 @@ export function routeAccess(path: string): Access {
 }
 
 export function mayManage(key: ApiKey, access: Access): boolean {
-  if (access === 'open' || key.scope === 'admin') return true;
+  if (access === 'open' || access === 'key' || key.scope === 'admin') return true;
   return access === 'deploy' && key.scope === 'deploy';
 }
 

@@ -39,7 +39,8 @@ export function buildApi(ctx: ApiContext): FastifyInstance {
 
   app.decorateRequest('apiKeyName', '');
   app.addHook('onRequest', async (req) => {
-    const access = routeAccess(req.routeOptions.url ?? req.url.split('?')[0]!);
+    const path = req.routeOptions.url ?? req.url.split('?')[0]!;
+    const access = path === '/metrics' && ctx.metricsAuth ? 'key' : routeAccess(path);
     if (access === 'open') return;
     const key = await ctx.auth.authenticate(req.headers.authorization, req.ip);
     if (!mayManage(key, access)) {

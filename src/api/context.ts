@@ -35,6 +35,8 @@ export interface ApiContext {
   home: PlinthHome;
   /** Largest bundle accepted by PUT /v1/bundles, in bytes. */
   maxBundleBytes: number;
+  /** Whether /metrics needs an API key. */
+  metricsAuth?: boolean;
 }
 
 /**

@@ -17,6 +17,22 @@ const common = {
   requestTimeoutS: seconds.default(300),
   /** Largest inference request body in bytes. */
   maxInferenceBodyBytes: count.default(100 * 1024 ** 2),
+  /** Seconds a client may leave a response unread before it is cut off and its slot freed. */
+  stallTimeoutS: seconds.default(60),
+  /** Open connections at most (0: no cap); a silent connection is closed after the headers timeout. */
+  maxConnections: count.default(10_000),
+  /**
+   * Host names the host form of inference URLs may end with (`model-{id}.<suffix>`); a comma list.
+   * The public URL's host is added to them.
+   */
+  hostSuffixes: z
+    .union([z.string(), z.array(z.string())])
+    .default('localhost')
+    .transform((v) =>
+      (Array.isArray(v) ? v : v.split(',')).map((s) => s.trim().toLowerCase()).filter(Boolean),
+    ),
+  /** Whether /metrics needs an API key (any scope). */
+  metricsAuth: z.boolean().default(false),
 };
 
 const kubernetes = z.strictObject({
@@ -83,6 +99,8 @@ const FLAGS: Record<string, string> = {
   authFailuresPerMinute: '--auth-failures-per-minute',
   replicaGraceS: '--replica-grace',
   drainS: '--drain-timeout',
+  stallTimeoutS: '--stall-timeout',
+  hostSuffixes: '--host-suffix',
   maxInferenceBodyBytes: '--max-body-bytes',
   publicUrl: '--public-url',
   namespace: '--kube-namespace',

@@ -11,7 +11,7 @@ import { canWake, isFailed, isInactive } from '../domain/deployment-status.ts';
 import type { Deployment, Model, RequestMeasure } from '../domain/types.ts';
 import { Activator } from './activator.ts';
 import type { Lease } from './activator.ts';
-import { proxyToReplica, readSmallBody, ReplicaPools, UpstreamError } from './proxy.ts';
+import { limitedBody, proxyToReplica, readSmallBody, ReplicaPools, UpstreamError } from './proxy.ts';
 import type { ProxyOutcome } from './proxy.ts';
 import { TargetResolver } from './resolver.ts';
 import type { ResolvedTarget, RouteReader } from './resolver.ts';
@@ -22,8 +22,12 @@ import type { InferenceRoute } from './routing.ts';
 export interface GatewayOptions {
   maxQueue?: number;
   parkTimeoutMs?: number;
-  /** Largest request body (by its Content-Length) sent on to a model; larger ones answer 413. */
+  /** Largest request body sent on to a model (by its Content-Length, or counted as it streams); larger ones answer 413. */
   maxBodyBytes?: number;
+  /** How long a client may leave a response unread before it is cut off and its slot freed. */
+  stallTimeoutMs?: number;
+  /** Host names the host form (`model-{id}.<suffix>`) may end with. */
+  hostSuffixes?: readonly string[];
   /**
    * Checks the caller's key for a model (throws UNAUTHENTICATED or FORBIDDEN); not called for a
    * public environment. Without it, every request passes.
@@ -97,6 +101,8 @@ export class Gateway {
       maxQueue: options.maxQueue ?? 1000,
       parkTimeoutMs: options.parkTimeoutMs ?? 600_000,
       maxBodyBytes: options.maxBodyBytes ?? 100 * 1024 ** 2,
+      stallTimeoutMs: options.stallTimeoutMs ?? 60_000,
+      hostSuffixes: options.hostSuffixes ?? ['localhost'],
       authorize: options.authorize,
       clock: options.clock ?? systemClock,
     };
@@ -106,7 +112,7 @@ export class Gateway {
   match(req: IncomingMessage): InferenceRoute | null {
     const url = req.url;
     if (!url || url.startsWith('/v1/')) return null;
-    return matchInference(req.headers.host, url);
+    return matchInference(req.headers.host, url, this.options.hostSuffixes);
   }
 
   /** The ready replicas of a deployment changed (from the runtime backend). */
@@ -194,7 +200,9 @@ export class Gateway {
         );
       }
       const bodyOrPromise = readSmallBody(req);
-      const body = bodyOrPromise instanceof Promise ? await bodyOrPromise : bodyOrPromise;
+      const read = bodyOrPromise instanceof Promise ? await bodyOrPromise : bodyOrPromise;
+      // A streamed body (chunked, or large) is counted as it goes through.
+      const body = read === req ? limitedBody(req, this.options.maxBodyBytes) : (read as Buffer | null);
       requestBytes = Buffer.isBuffer(body) ? body.length : Number(req.headers['content-length'] ?? 0) || 0;
       const activator = this.activatorFor(deployment);
       if (activator.readyCount === 0 && canWake(deployment.status)) {
@@ -215,7 +223,14 @@ export class Gateway {
           if (res.destroyed) return;
         } else lease = acquired;
         try {
-          outcome = await proxyToReplica(this.pools.get(lease.replica.address), req, res, body, requestId);
+          outcome = await proxyToReplica(
+            this.pools.get(lease.replica.address),
+            req,
+            res,
+            body,
+            requestId,
+            this.options.stallTimeoutMs,
+          );
           return;
         } catch (err) {
           if (!(err instanceof UpstreamError)) throw err;

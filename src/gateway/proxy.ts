@@ -3,11 +3,15 @@
 // (as nginx buffers them), larger or chunked ones stream through. Hop-by-hop headers stay on
 // their own hop. This is the hot path: undici's dispatch API, raw header arrays, no extra objects.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Transform } from 'node:stream';
 import { Pool } from 'undici';
+import { isPlinthError, PlinthError } from '../domain/errors.ts';
 import type { Dispatcher } from 'undici';
 
 const HOP_BY_HOP = new Set([
   'connection',
+  // Answered by this hop (node:http sends the 100 itself); a replica never needs it.
+  'expect',
   'keep-alive',
   'proxy-authenticate',
   'proxy-authorization',
@@ -86,6 +90,13 @@ export interface ProxyOutcome {
   responseBytes: number;
 }
 
+/** Why a stalled client's response was cut: it stopped reading while the model still wrote. */
+export class ClientStalledError extends Error {
+  constructor(stallMs: number) {
+    super(`the client read nothing for ${Math.round(stallMs / 1000)} s while the response waited`);
+  }
+}
+
 export class UpstreamError extends Error {
   constructor(
     override readonly cause: Error,
@@ -99,18 +110,36 @@ export function proxyToReplica(
   pool: Pool,
   req: IncomingMessage,
   res: ServerResponse,
-  body: Buffer | IncomingMessage | null,
+  body: Buffer | NodeJS.ReadableStream | null,
   requestId: string,
+  /** How long a client may leave the response unread (backpressure) before it is cut off. */
+  stallMs = 60_000,
 ): Promise<ProxyOutcome> {
   return new Promise((resolve, reject) => {
     let statusCode = 0;
     let firstByteAt: number | null = null;
     let responseBytes = 0;
     let abortUpstream: ((err?: Error) => void) | undefined;
+    let stalled: NodeJS.Timeout | undefined;
+    let stallArmed = false;
     const onClientGone = (): void => {
+      clearTimeout(stalled);
       if (!res.writableFinished) abortUpstream?.(new Error('client went away'));
     };
     res.once('close', onClientGone);
+    if (body && !Buffer.isBuffer(body)) {
+      (body as NodeJS.EventEmitter).once(OVERFLOW, (err: PlinthError) => abortUpstream?.(err));
+    }
+    // A client that stops reading a streaming response holds its slot only so long: then the
+    // model's stream is aborted and the connection closed.
+    const onStall = (): void => {
+      abortUpstream?.(new ClientStalledError(stallMs));
+      res.destroy();
+    };
+    const onDrain = (): void => {
+      stallArmed = false;
+      clearTimeout(stalled);
+    };
     const handler: Dispatcher.DispatchHandler = {
       onConnect(abort) {
         abortUpstream = abort;
@@ -128,33 +157,87 @@ export function proxyToReplica(
         firstByteAt = performance.now();
         if (headers.includes('x-plinth-stream')) res.flushHeaders();
         res.on('drain', resume);
+        res.on('drain', onDrain);
         return true;
       },
       onData(chunk) {
         responseBytes += chunk.length;
-        return res.write(chunk);
+        const flowing = res.write(chunk);
+        if (!flowing && !stallArmed) {
+          stallArmed = true;
+          stalled = setTimeout(onStall, stallMs);
+        }
+        return flowing;
       },
       onComplete() {
+        clearTimeout(stalled);
         res.off('close', onClientGone);
         res.end();
         resolve({ statusCode, responded: true, firstByteAt, responseBytes });
       },
       onError(err) {
+        clearTimeout(stalled);
         res.off('close', onClientGone);
         if (res.headersSent) {
           res.destroy();
           resolve({ statusCode, responded: true, firstByteAt, responseBytes });
+        } else if (isPlinthError(err) || isRequestFault(err)) {
+          // The request's own fault (a body over the limit, a header undici refuses): the replica is fine.
+          reject(
+            isPlinthError(err)
+              ? err
+              : new PlinthError('BAD_REQUEST', `the request cannot be forwarded: ${err.message}`),
+          );
         } else reject(new UpstreamError(err, false));
       },
     };
-    pool.dispatch(
-      {
-        method: (req.method ?? 'POST') as Dispatcher.HttpMethod,
-        path: REPLICA_PREDICT_PATH,
-        headers: forwardHeaders(req.rawHeaders, requestId),
-        body,
-      },
-      handler,
-    );
+    try {
+      pool.dispatch(
+        {
+          method: (req.method ?? 'POST') as Dispatcher.HttpMethod,
+          path: REPLICA_PREDICT_PATH,
+          headers: forwardHeaders(req.rawHeaders, requestId),
+          body: body as Dispatcher.DispatchOptions['body'],
+        },
+        handler,
+      );
+    } catch (err) {
+      reject(new PlinthError('BAD_REQUEST', `the request cannot be forwarded: ${(err as Error).message}`));
+    }
   });
 }
+
+/** Errors undici raises for what the client sent (invalid headers, say), not for the replica. */
+function isRequestFault(err: Error): boolean {
+  const code = (err as { code?: string }).code;
+  return (
+    code === 'UND_ERR_INVALID_ARG' || code === 'UND_ERR_NOT_SUPPORTED' || err.name === 'InvalidArgumentError'
+  );
+}
+
+/**
+ * A streamed request body that ends with PAYLOAD_TOO_LARGE once more than `maxBytes` came through
+ * (a chunked body has no Content-Length to refuse it by).
+ */
+export function limitedBody(req: IncomingMessage, maxBytes: number): Transform {
+  let seen = 0;
+  const counted = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      seen += chunk.length;
+      if (seen <= maxBytes) return done(null, chunk);
+      // The rest is not read, and the request to the replica is aborted (its connection is not
+      // reused half-written); the 413 goes back with Connection: close.
+      req.unpipe(counted);
+      counted.emit(
+        OVERFLOW,
+        new PlinthError('PAYLOAD_TOO_LARGE', `the request body is over the limit of ${maxBytes} bytes`),
+      );
+      done();
+    },
+  });
+  req.on('error', (err) => counted.destroy(err));
+  return req.pipe(counted);
+}
+
+/** The event a limited body emits when it passes its limit. */
+const OVERFLOW = 'plinth-overflow';

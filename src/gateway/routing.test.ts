@@ -73,3 +73,16 @@ test('anything else is not an inference request', () => {
   ];
   for (const [host, url] of misses) assert.equal(matchInference(host, url), null, `${host} ${url}`);
 });
+
+test('the host form counts only under the configured suffixes', () => {
+  const predict = '/environments/production/predict';
+  assert.ok(matchInference('model-m1.localhost:4780', predict));
+  assert.equal(matchInference('model-m1.evil.example', predict), null, 'any suffix no longer matches');
+  assert.equal(matchInference('model-m1.localhost.evil.example', predict), null);
+  assert.ok(matchInference('model-m1.plinth.example.com', predict, ['localhost', 'plinth.example.com']));
+  assert.ok(
+    matchInference('MODEL-m1.PLINTH.example.com.', predict, ['plinth.example.com']),
+    'case and a final dot',
+  );
+  assert.ok(matchInference('anything.example', `/models/m1${predict}`), 'the path form needs no host');
+});

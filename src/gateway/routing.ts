@@ -33,11 +33,25 @@ function parseRest(modelRef: string, parts: string[]): InferenceRoute | null {
   return null;
 }
 
-export function matchInference(host: string | undefined, url: string): InferenceRoute | null {
+/** Whether `host` (a Host header, port and all) is `model-….<suffix>` for one of the suffixes. */
+function underSuffix(host: string, suffixes: readonly string[]): boolean {
+  const name = host.replace(/:\d+$/, '').replace(/\.$/, '').toLowerCase();
+  return suffixes.some((s) => name.endsWith(`.${s}`));
+}
+
+/**
+ * The inference route of a URL. The host form counts only under one of `hostSuffixes` (by
+ * default `localhost`): `model-x.evil.example` is no route of this platform's.
+ */
+export function matchInference(
+  host: string | undefined,
+  url: string,
+  hostSuffixes: readonly string[] = ['localhost'],
+): InferenceRoute | null {
   const q = url.indexOf('?');
   const path = q === -1 ? url : url.slice(0, q);
   const parts = path.split('/').filter((p) => p !== '');
-  const hostMatch = host ? HOST_FORM.exec(host) : null;
+  const hostMatch = host && underSuffix(host, hostSuffixes) ? HOST_FORM.exec(host) : null;
   if (hostMatch) {
     const route = parseRest(hostMatch[1]!, parts);
     if (route) return route;

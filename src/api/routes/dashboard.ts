@@ -2,7 +2,7 @@
 // change streams that keep its pages live: server-sent events when a deployment of a model (or
 // any) changes status, and a tick every few seconds for what moves without one (promotions,
 // metrics).
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { PlinthError } from '../../domain/errors.ts';
@@ -20,16 +20,27 @@ const TYPES: Record<string, string> = {
 };
 const TICK_MS = 2000;
 
+/** What the dashboard's pages may load and do: only its own files and API; never framed. */
+const PAGE_HEADERS = {
+  'content-security-policy':
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+  'x-frame-options': 'DENY',
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+};
+
 export function dashboardRoutes(app: FastifyInstance, ctx: ApiContext): void {
   const root = join(packageRoot(), 'dist', 'dashboard');
   const send = (reply: FastifyReply, file: string, cache: string): FastifyReply => {
-    if (!existsSync(file)) {
+    if (!existsSync(join(root, 'index.html'))) {
       throw new PlinthError(
         'NOT_FOUND',
         'the dashboard is not built: run `npm run build` in the Plinth package',
       );
     }
+    if (!existsSync(file) || !statSync(file).isFile()) throw new PlinthError('NOT_FOUND', 'no such file');
     return reply
+      .headers(PAGE_HEADERS)
       .header('content-type', TYPES[extname(file)] ?? 'application/octet-stream')
       .header('cache-control', cache)
       .send(readFileSync(file));
@@ -41,7 +52,7 @@ export function dashboardRoutes(app: FastifyInstance, ctx: ApiContext): void {
     '/assets/:file',
     { config: { summary: 'Dashboard assets' } },
     async (req, reply) => {
-      if (!/^[\w.-]+$/.test(req.params.file)) throw new PlinthError('NOT_FOUND', 'no such asset');
+      if (!/^[\w-][\w.-]*$/.test(req.params.file)) throw new PlinthError('NOT_FOUND', 'no such asset');
       return send(reply, join(root, 'assets', req.params.file), 'public, max-age=31536000, immutable');
     },
   );

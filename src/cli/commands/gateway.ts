@@ -10,6 +10,11 @@ interface GatewayOptions {
   store?: string;
   parkTimeout: string;
   maxQueue: string;
+  stallTimeout: string;
+  maxConnections: string;
+  hostSuffix: string;
+  metricsAuth?: boolean;
+  maxBodyBytes: string;
 }
 
 export function registerGateway(
@@ -26,6 +31,19 @@ export function registerGateway(
     .option('--store <url>', 'the postgres:// URL the control planes use (default $PLINTH_STORE)')
     .option('--park-timeout <seconds>', 'how long a request may wait for a replica before 504', '600')
     .option('--max-queue <n>', 'requests that may wait per deployment before 429', '1000')
+    .option(
+      '--stall-timeout <seconds>',
+      'how long a client may leave a response unread before it is cut off',
+      '60',
+    )
+    .option('--max-connections <n>', 'open connections at most (0: no cap)', '10000')
+    .option(
+      '--host-suffix <names>',
+      'host names inference URLs of the form model-{id}.<name> may use (comma list)',
+      'localhost',
+    )
+    .option('--metrics-auth', 'require an API key for /metrics')
+    .option('--max-body-bytes <n>', 'largest inference request body, in bytes', String(100 * 1024 ** 2))
     .action((options: GatewayOptions) =>
       run(async () => {
         const config = gatewaySettings({
@@ -34,6 +52,11 @@ export function registerGateway(
           host: options.host,
           maxQueue: options.maxQueue,
           parkTimeoutS: options.parkTimeout,
+          stallTimeoutS: options.stallTimeout,
+          maxConnections: options.maxConnections,
+          hostSuffixes: options.hostSuffix,
+          metricsAuth: options.metricsAuth === true,
+          maxInferenceBodyBytes: options.maxBodyBytes,
         });
         let gateway;
         try {

@@ -25,6 +25,11 @@ interface UpOptions {
   authFailuresPerMinute: string;
   replicaGrace: string;
   drainTimeout: string;
+  stallTimeout: string;
+  maxConnections: string;
+  hostSuffix: string;
+  metricsAuth?: boolean;
+  maxBodyBytes: string;
   store?: string;
   runtime?: string;
   kubeNamespace?: string;
@@ -77,6 +82,19 @@ export function registerUp(
     )
     .option('--drain-timeout <seconds>', 'how long a stopping replica may take to finish its requests', '30')
     .option(
+      '--stall-timeout <seconds>',
+      'how long a client may leave a response unread before it is cut off',
+      '60',
+    )
+    .option('--max-connections <n>', 'open connections at most (0: no cap)', '10000')
+    .option(
+      '--host-suffix <names>',
+      'host names inference URLs of the form model-{id}.<name> may use (comma list)',
+      'localhost',
+    )
+    .option('--metrics-auth', 'require an API key for /metrics')
+    .option('--max-body-bytes <n>', 'largest inference request body, in bytes', String(100 * 1024 ** 2))
+    .option(
       '--capacity <spec>',
       'what replicas may use instead of what was detected: cpu=8,memory=32Gi,gpu=H100:2',
     )
@@ -109,6 +127,11 @@ export function registerUp(
           authFailuresPerMinute: options.authFailuresPerMinute,
           replicaGraceS: options.replicaGrace,
           drainS: options.drainTimeout,
+          stallTimeoutS: options.stallTimeout,
+          maxConnections: options.maxConnections,
+          hostSuffixes: options.hostSuffix,
+          metricsAuth: options.metricsAuth === true,
+          maxInferenceBodyBytes: options.maxBodyBytes,
           store: storeUrl(options.store),
           kubernetes: kubernetesOptions(options),
         });

@@ -1,6 +1,7 @@
 import { sleep } from '../../../test/support/wait.ts';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -162,4 +163,50 @@ test('isHealthy() false turns readiness red', async () => {
     export class Model { isHealthy() { return false; } predict() { return 1; } }`);
   await s.loaded;
   assert.equal((await fetch(`${base}/v1/models/model`)).status, 503);
+});
+
+test('a request whose body is cut off half-way ends that request only: the server answers the next', async () => {
+  const { s, predict } = await start(`export class Model { predict(x) { return x; } }`);
+  await s.loaded;
+  const port = (s.server.address() as AddressInfo).port;
+  const unhandled: unknown[] = [];
+  const onUnhandled = (err: unknown): void => void unhandled.push(err);
+  process.on('unhandledRejection', onUnhandled);
+  try {
+    const socket = connect(port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    await new Promise<void>((r) => socket.once('connect', () => r()));
+    socket.write(
+      'POST /v1/models/model:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{"partial":',
+    );
+    await sleep(100);
+    socket.destroy();
+    await sleep(100);
+    assert.deepEqual(await (await predict({ after: true })).json(), { after: true });
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+  }
+  assert.deepEqual(unhandled, [], 'the cut-off body became no unhandled rejection');
+});
+
+test('a stream waits for its reader: a client that stops reading pauses the model, memory does not grow', async () => {
+  const { s } = await start(`
+    export class Model {
+      async *predict() {
+        const chunk = 'x'.repeat(64 * 1024);
+        for (let i = 0; i < 100000; i++) { globalThis.__pulled = i + 1; yield chunk; }
+      }
+    }`);
+  await s.loaded;
+  const port = (s.server.address() as AddressInfo).port;
+  const socket = connect(port, '127.0.0.1');
+  socket.on('error', () => undefined);
+  await new Promise<void>((r) => socket.once('connect', () => r()));
+  socket.write('POST /v1/models/model:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}');
+  socket.pause();
+  await sleep(1500);
+  const pulled = (globalThis as { __pulled?: number }).__pulled ?? 0;
+  socket.destroy();
+  // Socket buffers hold some megabytes; without backpressure it pulls thousands of 64 KiB chunks.
+  assert.ok(pulled > 0 && pulled < 500, `the generator was pulled ${pulled} times while nobody read`);
 });

@@ -69,7 +69,10 @@ export function createModelServer(options: ModelServerOptions): ModelServer {
   loaded.catch((err: Error) => options.onLoadError(err));
 
   async function predict(req: IncomingMessage, res: ServerResponse, ready: ModelInstance): Promise<void> {
-    const raw = await readBody(req);
+    // A body cut off half-way (the client, or the gateway refusing it as too large): nobody is
+    // there to answer, and the server must not end over it.
+    const raw = await readBody(req).catch(() => null);
+    if (raw === null) return void res.destroy();
     let input: unknown;
     try {
       input = raw.length === 0 ? {} : JSON.parse(raw.toString('utf8'));
@@ -132,7 +135,13 @@ export function createModelServer(options: ModelServerOptions): ModelServer {
     try {
       for await (const item of output) {
         if (res.destroyed) break;
-        res.write(encodeChunk(item, sse));
+        // Backpressure: the model's generator waits while the reader (the gateway, its client) does.
+        if (!res.write(encodeChunk(item, sse))) {
+          await new Promise<void>((resolve) => {
+            res.once('drain', resolve);
+            res.once('close', resolve);
+          });
+        }
       }
     } catch (err) {
       const e = err instanceof Error ? err : new Error(String(err));
