@@ -1,6 +1,6 @@
 import { scratchDir } from '../../test/support/scratch.ts';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { gzipSync } from 'node:zlib';
@@ -22,6 +22,9 @@ interface RawEntry {
   linkpath?: string;
   body?: string;
   size?: number;
+  mode?: number;
+  uid?: number;
+  gid?: number;
 }
 
 /** Builds a gzip tarball by hand, so that tests can make the hostile ones `tar` would never write. */
@@ -33,7 +36,9 @@ function rawTarball(entries: RawEntry[]): Buffer {
       path: e.path,
       type: (e.type ?? 'File') as 'File',
       size: e.size ?? body.length,
-      mode: 0o644,
+      mode: e.mode ?? 0o644,
+      uid: e.uid,
+      gid: e.gid,
       linkpath: e.linkpath,
       mtime: new Date(0),
     });
@@ -108,6 +113,31 @@ test('a packed bundle extracts to the same files, links inside the bundle allowe
     readdirSync(root).filter((n) => n.includes('partial')),
     [],
   );
+});
+
+test('extraction strips setuid, setgid and sticky bits and keeps no owner from the bundle', async () => {
+  const dest = join(root, 'out-special');
+  await extractBundle(
+    rawTarball([
+      { path: 'tools/', type: 'Directory', mode: 0o1777, uid: 4321, gid: 4321 },
+      { path: 'tools/become-root', body: '#!/bin/sh\n', mode: 0o4777, uid: 0, gid: 0 },
+      { path: 'tools/become-group', body: '#!/bin/sh\n', mode: 0o2755, uid: 4321, gid: 4321 },
+      { path: 'model/model.py', body: 'class Model: pass\n', mode: 0o644, uid: 4321, gid: 4321 },
+    ]),
+    dest,
+  );
+  for (const [path, kept] of [
+    ['tools', 0o777],
+    ['tools/become-root', 0o777],
+    ['tools/become-group', 0o755],
+    ['model/model.py', 0o644],
+  ] as const) {
+    const stat = statSync(join(dest, path));
+    assert.equal(stat.mode & 0o7000, 0, `${path} keeps special bits: ${(stat.mode & 0o7777).toString(8)}`);
+    assert.equal(stat.mode & 0o777 & ~kept, 0, path);
+    assert.equal(stat.uid, process.getuid!(), `${path} is owned by ${stat.uid}`);
+    assert.equal(stat.gid, process.getgid!(), `${path} has group ${stat.gid}`);
+  }
 });
 
 test('hostile tarballs are refused with a message naming the entry, and nothing is written', async () => {

@@ -1,7 +1,9 @@
 // Safe bundle extraction: every entry is checked before anything is written, and a bundle that
 // tries to escape its directory, carries device files, or is too big is refused with a clear error.
 // Extraction goes to a temporary sibling directory renamed into place, so no half-written bundle.
+// What it writes belongs to the server, with no setuid, setgid or sticky bit.
 import { mkdirSync, renameSync, rmSync } from 'node:fs';
+import type { Stats } from 'node:fs';
 import { dirname, posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { Parser, extract } from 'tar';
@@ -131,7 +133,19 @@ export async function extractBundle(
   mkdirSync(staging, { recursive: true });
   try {
     await new Promise<void>((resolve, reject) => {
-      const x = extract({ cwd: staging, strict: true, preservePaths: false, noChmod: false });
+      const x = extract({
+        cwd: staging,
+        strict: true,
+        preservePaths: false,
+        noChmod: false,
+        // Files belong to the server, whoever the bundle says owned them (tar keeps owners for root).
+        preserveOwner: false,
+        // No setuid, setgid or sticky bit: a replica must not gain another user's rights from its bundle.
+        filter: (_path: string, entry: ReadEntry | Stats) => {
+          if (typeof entry.mode === 'number') entry.mode &= 0o777;
+          return true;
+        },
+      });
       x.on('error', reject);
       x.on('warn', (_code: string, message: string | Error) => reject(new Error(String(message))));
       x.on('close', () => resolve());
