@@ -1,6 +1,6 @@
 // The layout of a Plinth home directory (`$PLINTH_HOME`, default ~/.plinth). Paths only; no I/O.
 import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 
 export interface PlinthHome {
   root: string;
@@ -23,6 +23,12 @@ export interface PlinthHome {
 
 export function defaultHomeDir(): string {
   return process.env.PLINTH_HOME ? resolve(process.env.PLINTH_HOME) : join(homedir(), '.plinth');
+}
+
+/** The home whose replica directory `runDir` is (`<home>/run/replicas`), or null for any other directory. */
+export function homeOfReplicaRun(runDir: string): string | null {
+  const root = dirname(dirname(resolve(runDir)));
+  return plinthHome(root).replicaRun === resolve(runDir) ? root : null;
 }
 
 export function plinthHome(root: string): PlinthHome {

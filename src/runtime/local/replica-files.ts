@@ -3,7 +3,8 @@
 // (`<id>.json`: the spec without its environment, the pid and the process's start time, which
 // tells a live replica from a reused pid), the process's output (`<id>.out`, `<id>.err`, written
 // by the process itself, so they outlive the server's pipes) and the pid of the server that owns
-// it now (`<id>.parent`, read by the replica while its first parent is gone).
+// it now (`<id>.parent`, read by the replica while its first parent is gone). Only the server may
+// read them (the directory 0700, the output 0600: what a model prints is no one else's).
 import {
   closeSync,
   mkdirSync,
@@ -30,6 +31,8 @@ export interface ReplicaRecord {
   /** Where it listens, once it said so. */
   address: string | null;
   gpus: number[];
+  /** The user it runs as, when replicas run as their own users (records from before: none). */
+  uid?: number | null;
   /** Set once the platform asked the replica to stop: a restarted server lets it go rather than adopt it. */
   stopping: boolean;
   /** How far each output file has been passed on to the log sink. */
@@ -43,7 +46,7 @@ export interface OutputPaths {
 
 export class ReplicaFiles {
   constructor(readonly dir: string) {
-    mkdirSync(dir, { recursive: true });
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
   }
 
   output(name: string): OutputPaths {
@@ -53,6 +56,14 @@ export class ReplicaFiles {
   /** The file a replica reads its new owner's pid from; also given to it in PLINTH_PARENT_FILE. */
   parentFile(replicaId: string): string {
     return join(this.dir, `${replicaId}.parent`);
+  }
+
+  /**
+   * Writes the pid of the server that owns a replica. The file is rewritten in place (the replica
+   * may read it through a bind mount or an open descriptor), readable by the replica's user.
+   */
+  writeParent(replicaId: string, pid: number): void {
+    writeFileSync(this.parentFile(replicaId), String(pid), { mode: 0o644 });
   }
 
   /** Gives a standby's output files the name of the replica it became (the process keeps writing to them). */
@@ -120,8 +131,8 @@ export function isSameProcess(pid: number, start: number | null): boolean {
 
 /** Opens (creating) a process's output files for appending, as descriptors to hand to spawn. */
 export function openOutput(paths: OutputPaths): { out: number; err: number; close(): void } {
-  const out = openSync(paths.out, 'a');
-  const err = openSync(paths.err, 'a');
+  const out = openSync(paths.out, 'a', 0o600);
+  const err = openSync(paths.err, 'a', 0o600);
   return {
     out,
     err,
