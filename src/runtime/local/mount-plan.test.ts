@@ -1,0 +1,102 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { hiddenRoots, mountScript, planMounts } from './mount-plan.ts';
+
+const HOME = '/srv/plinth';
+const APP = `${HOME}/deployments/d1/app`;
+const ENV = `${HOME}/environments/python-abc`;
+const PARENT = `${HOME}/run/replicas/r1.parent`;
+
+test('the home is covered and only the paths the replica needs come back, shallow first', () => {
+  const steps = planMounts(
+    [HOME],
+    [
+      { path: APP, file: false },
+      { path: ENV, file: false },
+      { path: `${APP}.home`, file: false },
+      { path: PARENT, file: true },
+      { path: '/usr', file: false },
+    ],
+  );
+  assert.deepEqual(steps, [
+    { kind: 'tmpfs', path: HOME },
+    { kind: 'bind', path: ENV, file: false },
+    { kind: 'bind', path: APP, file: false },
+    { kind: 'bind', path: `${APP}.home`, file: false },
+    { kind: 'bind', path: PARENT, file: true },
+  ]);
+});
+
+test('a directory the replica user cannot cross is covered too, and what it needs inside comes back', () => {
+  const closed = new Set(['/root', '/tmp/scratch-0700']);
+  const crossable = (dir: string): boolean => !closed.has(dir);
+  const hidden = hiddenRoots(
+    ['/root/.plinth', '/root'],
+    ['/root/.plinth/deployments/d1/app', '/root/.pyenv/versions/3.11.7', '/usr', '/tmp/scratch-0700/app'],
+    crossable,
+  );
+  assert.deepEqual(hidden.sort(), ['/root', '/root/.plinth', '/tmp/scratch-0700']);
+  const steps = planMounts(hidden, [
+    { path: '/root/.plinth/deployments/d1/app', file: false },
+    { path: '/root/.pyenv/versions/3.11.7', file: false },
+    { path: '/tmp/scratch-0700/app', file: false },
+  ]);
+  // /root/.plinth is inside /root, already covered: one cover for both.
+  assert.deepEqual(steps, [
+    { kind: 'tmpfs', path: '/root' },
+    { kind: 'tmpfs', path: '/tmp/scratch-0700' },
+    { kind: 'bind', path: '/tmp/scratch-0700/app', file: false },
+    { kind: 'bind', path: '/root/.pyenv/versions/3.11.7', file: false },
+    { kind: 'bind', path: '/root/.plinth/deployments/d1/app', file: false },
+  ]);
+  assert.deepEqual(
+    hiddenRoots(['/'], ['/a/b'], () => true),
+    [],
+    'never the root directory',
+  );
+});
+
+test('a hidden directory inside a kept one is covered again after the kept one comes back', () => {
+  // The package root is under $HOME and the Plinth home is inside the package root.
+  const steps = planMounts(
+    ['/home/ann', '/home/ann/plinth/.home'],
+    [
+      { path: '/home/ann/plinth', file: false },
+      { path: '/home/ann/plinth/.home/deployments/d1/app', file: false },
+      { path: '/home/ann/plinth/src', file: false },
+    ],
+  );
+  assert.deepEqual(steps, [
+    { kind: 'tmpfs', path: '/home/ann' },
+    { kind: 'bind', path: '/home/ann/plinth', file: false },
+    { kind: 'tmpfs', path: '/home/ann/plinth/.home' },
+    { kind: 'bind', path: '/home/ann/plinth/.home/deployments/d1/app', file: false },
+  ]);
+});
+
+test('the mount script refuses the server namespace and opens every kept path before covering anything', () => {
+  const steps = planMounts(
+    [HOME],
+    [
+      { path: APP, file: false },
+      { path: PARENT, file: true },
+    ],
+  );
+  const { script, args } = mountScript(steps, 'mnt:[4026531840]');
+  assert.deepEqual(args, ['mnt:[4026531840]', HOME, APP, PARENT]);
+  const lines = script.split('\n');
+  assert.match(lines[1]!, /readlink \/proc\/self\/ns\/mnt\)" != "\$1" \] \|\| .*exit 1/);
+  const open = lines.findIndex((l) => l.startsWith('exec 3<"${3}" 4<"${4}"'));
+  const cover = lines.findIndex((l) => l.startsWith('mount -t tmpfs'));
+  assert.ok(open !== -1 && open < cover, script);
+  assert.ok(lines.includes('mount --no-canonicalize --bind /proc/self/fd/3 "${3}"'), script);
+  assert.ok(lines.includes('[ -e "${4}" ] || : > "${4}"'), script);
+  assert.throws(
+    () =>
+      mountScript(
+        Array.from({ length: 8 }, (_, i) => ({ kind: 'bind', path: `/k${i}`, file: false })),
+        'x',
+      ),
+    /at most 7 paths/,
+  );
+});

@@ -1,0 +1,85 @@
+// File access for a replica that runs as its own user (the server runs as root): its app directory
+// is root's, group-owned by the replica's gid and closed to everyone else (0750), with everything
+// inside readable; its prepared environment readable by all (it holds packages, not secrets); and
+// a home of its own, kept with the app directory, that it owns. Nothing else of the Plinth home is
+// opened to it.
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
+
+export interface ReplicaOwner {
+  uid: number;
+  gid: number;
+}
+
+/** Marks an environment whose files were all made readable (environments never change once built). */
+const READABLE_MARKER = '.plinth-readable';
+
+/** The home a replica gets (HOME): beside its app directory, so it goes when the deployment goes. */
+export function replicaHomeOf(appDir: string): string {
+  return `${appDir}.home`;
+}
+
+/** Whether a user who is neither its owner nor in its group can cross `dir`. */
+export function othersCanCross(dir: string): boolean {
+  try {
+    return (statSync(dir).mode & 0o001) !== 0;
+  } catch {
+    return false;
+  }
+}
+
+/** Adds read (and, for directories and executables, search) for others wherever it is missing. */
+export function openToOthers(root: string): void {
+  const visit = (path: string): void => {
+    const stat = lstatSync(path);
+    if (stat.isSymbolicLink()) return;
+    const mode = stat.mode & 0o7777;
+    const wanted = stat.isDirectory() || (mode & 0o111) !== 0 ? mode | 0o005 : mode | 0o004;
+    if (wanted !== mode) chmodSync(path, wanted);
+    if (stat.isDirectory()) for (const name of readdirSync(path)) visit(join(path, name));
+  };
+  visit(root);
+}
+
+/** Opens a prepared environment to replica users, once. */
+export function openEnvironment(envDir: string): void {
+  if (existsSync(join(envDir, READABLE_MARKER))) return;
+  openToOthers(envDir);
+  writeFileSync(join(envDir, READABLE_MARKER), '', { mode: 0o644 });
+}
+
+/** Everything in the app directory readable, the directory itself only to the replica's group. */
+export function gateAppDir(appDir: string, owner: ReplicaOwner, opened: Set<string>): void {
+  if (!opened.has(appDir)) {
+    openToOthers(appDir);
+    opened.add(appDir);
+  }
+  const stat = statSync(appDir);
+  if (stat.uid !== 0 || stat.gid !== owner.gid) chownSync(appDir, 0, owner.gid);
+  if ((stat.mode & 0o7777) !== 0o750) chmodSync(appDir, 0o750);
+}
+
+/** Makes the replica's home (0700); for a replica user, owned by it, down to every file. */
+export function prepareReplicaHome(dir: string, owner: ReplicaOwner | null): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if (!owner) return;
+  const stat = statSync(dir);
+  if (stat.uid === owner.uid && stat.gid === owner.gid) return;
+  // The deployment had another uid before (its slot was taken by another running deployment).
+  chownTree(dir, owner);
+}
+
+function chownTree(path: string, owner: ReplicaOwner): void {
+  const stat = lstatSync(path);
+  if (stat.isDirectory()) for (const name of readdirSync(path)) chownTree(join(path, name), owner);
+  if (!stat.isSymbolicLink()) chownSync(path, owner.uid, owner.gid);
+}
