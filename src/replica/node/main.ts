@@ -1,27 +1,14 @@
-// Entry point of a Node replica process: reads its settings from the environment the runtime
-// backend gives it, starts the model server, and drains on SIGTERM. Started as a standby
-// (PLINTH_STANDBY=1), it boots, then waits for one JSON line on stdin — the environment and
-// directory of the replica it becomes — so that a cold start pays only for the model's load().
-import { readFileSync } from 'node:fs';
-import { createInterface } from 'node:readline';
+// Entry point of a Node replica process: becomes its replica (at once, or as a standby when it is
+// handed one: `takeover.ts`), reads its settings from the environment the runtime backend gives
+// it, starts the model server, and drains on SIGTERM.
 import { join } from 'node:path';
 import { tagConsole } from './request-context.ts';
 import { createModelServer } from './server.ts';
+import { becomeReplica, watchParent } from './takeover.ts';
 
 tagConsole();
 
-if (process.env.PLINTH_STANDBY === '1') {
-  const takeover = await new Promise<{ env: Record<string, string>; cwd: string }>((resolve) => {
-    const rl = createInterface({ input: process.stdin });
-    rl.once('line', (line) => {
-      rl.close();
-      resolve(JSON.parse(line) as { env: Record<string, string>; cwd: string });
-    });
-  });
-  delete process.env.PLINTH_STANDBY;
-  Object.assign(process.env, takeover.env);
-  process.chdir(takeover.cwd);
-}
+const parentFile = await becomeReplica();
 
 function env(name: string): string {
   const value = process.env[name];
@@ -77,43 +64,8 @@ process.on('SIGTERM', () => {
   void modelServer.drain().then(() => process.exit(0));
 });
 
-// A replica outlives its platform process only for a grace period, in which a restarted server
-// adopts it by writing its own pid to PLINTH_PARENT_FILE; then it serves on under the new owner.
 watchParent(
   Number(process.env.PLINTH_PARENT_PID ?? 0),
-  process.env.PLINTH_PARENT_FILE,
+  parentFile,
   Number(process.env.PLINTH_REPLICA_GRACE_S ?? 0) * 1000,
 );
-
-function watchParent(first: number, parentFile: string | undefined, graceMs: number): void {
-  if (first <= 0) return;
-  const alive = (pid: number): boolean => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  let parent = first;
-  let orphanedAt: number | null = null;
-  setInterval(() => {
-    if (alive(parent)) return;
-    orphanedAt ??= Date.now();
-    const adopter = parentFile ? Number(readFileOr(parentFile, '0').trim()) : 0;
-    if (adopter > 0 && adopter !== parent && alive(adopter)) {
-      parent = adopter;
-      orphanedAt = null;
-    } else if (Date.now() - orphanedAt >= graceMs) {
-      process.exit(0);
-    }
-  }, 500).unref();
-}
-
-function readFileOr(path: string, fallback: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return fallback;
-  }
-}

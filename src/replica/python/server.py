@@ -19,6 +19,7 @@ import traceback
 from concurrent.futures import ThreadPoolExecutor
 
 from plinth_model import REQUEST_ID, ModelHolder, RequestTaggedStream, log_error
+from plinth_replica import become_replica, watch_parent
 
 MODEL_PATH = "/v1/models/model"
 PREDICT_PATH = "/v1/models/model:predict"
@@ -181,7 +182,7 @@ class ModelServer:
             self.idle = asyncio.Event()
             await self.idle.wait()
 
-    async def serve(self, listen):
+    async def serve(self, listen, parent_file):
         self.loop = asyncio.get_running_loop()
         self.slots = asyncio.Semaphore(self.predict_concurrency)
         host_port = re.match(r"^\[?([^\]/]*?)\]?:(\d+)$", listen)
@@ -200,7 +201,7 @@ class ModelServer:
         print("plinth: listening on %s" % where, flush=True)
         stop = asyncio.Event()
         self.loop.add_signal_handler(signal.SIGTERM, stop.set)
-        watch_parent(self.loop, stop)
+        watch_parent(self.loop, stop, parent_file)
         self.loop.create_task(self.load())
         await stop.wait()
         await self.drain()
@@ -288,67 +289,10 @@ async def send_json(writer, status, value, close=False):
     await send_bytes(writer, status, json.dumps(value).encode(), "application/json", close)
 
 
-def watch_parent(loop, stop):
-    """A replica outlives its platform process only for a grace period, in which a restarted server
-    adopts it by writing its own pid to PLINTH_PARENT_FILE; then it serves on under the new owner."""
-    first = int(os.environ.get("PLINTH_PARENT_PID") or 0)
-    if first <= 0:
-        return
-    parent_file = os.environ.get("PLINTH_PARENT_FILE")
-    grace = float(os.environ.get("PLINTH_REPLICA_GRACE_S") or 0)
-    state = {"parent": first, "orphaned_at": None}
-
-    def alive(pid):
-        try:
-            os.kill(pid, 0)
-            return True
-        except OSError:
-            return False
-
-    def adopter():
-        try:
-            with open(parent_file) as f:
-                return int(f.read().strip() or 0)
-        except (OSError, TypeError, ValueError):
-            return 0
-
-    def check():
-        if not alive(state["parent"]):
-            now = time.monotonic()
-            if state["orphaned_at"] is None:
-                state["orphaned_at"] = now
-            pid = adopter()
-            if pid > 0 and pid != state["parent"] and alive(pid):
-                state["parent"] = pid
-                state["orphaned_at"] = None
-            elif now - state["orphaned_at"] >= grace:
-                os._exit(0)
-        loop.call_later(0.5, check)
-
-    loop.call_later(0.5, check)
-
-
-def take_over_standby():
-    """A pre-started standby waits here for the replica it becomes: its environment, directory and
-    venv arrive as one JSON line on stdin, so a cold start pays only for the model's own work."""
-    takeover = json.loads(sys.stdin.readline())
-    os.environ.pop("PLINTH_STANDBY", None)
-    os.environ.update(takeover["env"])
-    os.chdir(takeover["cwd"])
-    env_dir = takeover["env"].get("PLINTH_ENV_DIR")
-    if env_dir:
-        import glob
-        import site
-
-        for packages in glob.glob(os.path.join(env_dir, "lib", "python*", "site-packages")):
-            site.addsitedir(packages)
-
-
 def main():
     sys.stdout = RequestTaggedStream(sys.stdout)
     sys.stderr = RequestTaggedStream(sys.stderr)
-    if os.environ.get("PLINTH_STANDBY") == "1":
-        take_over_standby()
+    parent_file = become_replica()
     env = os.environ
     config = json.loads(env.get("PLINTH_CONFIG_JSON") or "{}")
     secrets = json.loads(env.get("PLINTH_SECRETS_JSON") or "{}")
@@ -356,7 +300,7 @@ def main():
     holder = ModelHolder(env["PLINTH_APP_DIR"], env["PLINTH_MODEL_FILE"], config, secrets, environment)
     concurrency = int((config.get("runtime") or {}).get("predict_concurrency") or 1)
     server = ModelServer(holder, concurrency)
-    asyncio.run(server.serve(env.get("PLINTH_LISTEN") or "0"))
+    asyncio.run(server.serve(env.get("PLINTH_LISTEN") or "0", parent_file))
     os._exit(0)
 
 
