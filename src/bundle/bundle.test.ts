@@ -126,6 +126,7 @@ test('extraction strips setuid, setgid and sticky bits and keeps no owner from t
     ]),
     dest,
   );
+  assert.equal(statSync(dest).mode & 0o777, 0o700, "the extracted directory is the server's alone");
   for (const [path, kept] of [
     ['tools', 0o777],
     ['tools/become-root', 0o777],

@@ -1,7 +1,7 @@
 // Safe bundle extraction: every entry is checked before anything is written, and a bundle that
 // tries to escape its directory, carries device files, or is too big is refused with a clear error.
 // Extraction goes to a temporary sibling directory renamed into place, so no half-written bundle.
-// What it writes belongs to the server, with no setuid, setgid or sticky bit.
+// What it writes belongs to the server (the directory 0700), with no setuid, setgid or sticky bit.
 import { mkdirSync, renameSync, rmSync } from 'node:fs';
 import type { Stats } from 'node:fs';
 import { dirname, posix } from 'node:path';
@@ -130,7 +130,8 @@ export async function extractBundle(
   const entries = await inspectBundle(bytes, limits);
   const staging = `${dest}.partial-${process.pid}-${Date.now()}`;
   mkdirSync(dirname(dest), { recursive: true });
-  mkdirSync(staging, { recursive: true });
+  // The server's alone until a replica is given it (the runtime opens it to that replica's user).
+  mkdirSync(staging, { recursive: true, mode: 0o700 });
   try {
     await new Promise<void>((resolve, reject) => {
       const x = extract({

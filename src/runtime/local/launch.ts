@@ -32,6 +32,16 @@ export function pythonReplicaCommand(python: string): LaunchCommand {
   return { command: python, args: ['-u', join(packageRoot(), 'src', 'replica', 'python', 'server.py')] };
 }
 
+/** What every replica process gets from the platform's own environment. */
+export function baseEnv(): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? '',
+    LANG: process.env.LANG ?? 'C.UTF-8',
+    PLINTH_PARENT_PID: String(process.pid),
+  };
+}
+
 export function launchCommand(spec: ReplicaSpec): LaunchCommand {
   if (spec.language === 'typescript') return nodeReplicaCommand();
   if (!spec.envDir) throw new Error(`Python replica ${spec.replicaId} has no environment`);

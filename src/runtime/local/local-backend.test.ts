@@ -1,13 +1,13 @@
 import { jsModelSpec, SMALL } from '../../../test/support/replica-specs.ts';
 import { sleep, until } from '../../../test/support/wait.ts';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { runBackendSuite } from '../backend-suite.ts';
+import { runBackendSuite, waitFor } from '../backend-suite.ts';
 import { PendingError } from '../backend.ts';
 import type { ReplicaEvent, ReplicaResources, ReplicaSpec } from '../backend.ts';
 import { LocalBackend } from './local-backend.ts';
@@ -294,3 +294,83 @@ test('a replica no server adopts ends after the grace period, and a later server
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+const PROBE = `import { readdirSync, readFileSync } from 'node:fs';
+export class Model {
+  predict({ paths }) {
+    const got = {};
+    for (const p of paths) {
+      try { got[p] = readdirSync(p).length >= 0 ? 'read' : 'read'; }
+      catch (err) {
+        if (err.code !== 'ENOTDIR') { got[p] = err.code; continue; }
+        try { readFileSync(p); got[p] = 'read'; } catch (e) { got[p] = e.code; }
+      }
+    }
+    return { uid: process.getuid(), got };
+  }
+}`;
+
+for (const mountNamespace of [true, false]) {
+  test(
+    `as root, a replica runs as its own user and reads only its own files (${mountNamespace ? 'mount namespace' : 'file modes only'})`,
+    {
+      skip: process.getuid?.() !== 0 && 'needs root',
+    },
+    async () => {
+      const root = mkdtempSync(join(tmpdir(), 'plinth-user-'));
+      const home = join(root, 'home');
+      // Another deployment's app directory, as extraction leaves it (0700), and a key made 0644.
+      mkdirSync(join(home, 'deployments', 'd-other', 'app'), { recursive: true, mode: 0o700 });
+      writeFileSync(join(home, 'secret.key'), 'k', { mode: 0o644 });
+      const backend = adopted(
+        new LocalBackend({
+          onLog: () => {},
+          runDir: join(home, 'run', 'replicas'),
+          sandbox: { kind: 'user', mountNamespace },
+        }),
+      );
+      try {
+        assert.match(
+          backend.describe(),
+          /replicas are isolated: each deployment's replicas run as their own unprivileged user/,
+        );
+        const spec = jsModelSpec(join(home, 'deployments', 'd-mine', 'app'), PROBE, {
+          replicaId: 'r-mine',
+          deploymentId: 'd-mine',
+          // The model's own variables cannot make it root again.
+          env: { PLINTH_REPLICA_UID: '0', PLINTH_REPLICA_GID: '0' },
+        });
+        if (!mountNamespace) {
+          // Without a mount namespace its user must be able to cross every directory on the way.
+          const exited = waitFor(backend, (e) => e.type === 'exited');
+          await backend.start(spec);
+          const { exit } = (await exited).replica;
+          assert.match(exit!.reason, /cannot reach .*: .* is closed to other users/);
+          chmodSync(root, 0o711);
+        }
+        const ready = waitFor(backend, (e) => e.type === 'ready');
+        await backend.start(spec);
+        const address = (await ready).replica.address!;
+        const paths = [
+          join(home, 'secret.key'),
+          join(home, 'deployments', 'd-other', 'app'),
+          join(home, 'run', 'replicas', 'r-mine.out'),
+          spec.appDir,
+          join(spec.appDir, 'model', 'model.mjs'),
+        ];
+        const res = await fetch(`http://${address}/v1/models/model:predict`, {
+          method: 'POST',
+          body: JSON.stringify({ paths }),
+        });
+        const body = (await res.json()) as { uid: number; got: Record<string, string> };
+        assert.ok(body.uid >= 0x7000_0000, `runs as uid ${body.uid}`);
+        for (const refused of paths.slice(0, 3))
+          assert.match(body.got[refused]!, /^(ENOENT|EACCES)$/, refused);
+        for (const own of paths.slice(3)) assert.equal(body.got[own], 'read', own);
+      } finally {
+        await backend.close();
+        rmSync(root, { recursive: true, force: true });
+      }
+    },
+  );
+}

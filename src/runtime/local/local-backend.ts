@@ -4,9 +4,7 @@
 // model's own error. Replicas outlive a crashed server for a grace period, and the next server on
 // the same home adopts them (`adopt()`) rather than starting them again.
 import { spawn } from 'node:child_process';
-import { realpathSync, writeFileSync } from 'node:fs';
 import { availableParallelism, totalmem } from 'node:os';
-import { join } from 'node:path';
 import { PendingError } from '../backend.ts';
 import { waitDrained } from '../drain-wait.ts';
 import type {
@@ -20,16 +18,23 @@ import type {
 } from '../backend.ts';
 import { readMark } from '../replica-log-mark.ts';
 import { ReplicaListeners } from '../replica-listeners.ts';
-import { launchCommand, nodeReplicaCommand, pythonReplicaCommand } from './launch.ts';
+import { baseEnv, launchCommand } from './launch.ts';
 import { ReplicaLimits } from './limits.ts';
 import type { AppliedLimits } from './limits.ts';
 import { OutputTail } from './output-tail.ts';
+import { errorOutput, exitReason } from './replica-exit.ts';
 import { Inventory } from './placement.ts';
 import { isSameProcess, openOutput, processStart, ReplicaFiles } from './replica-files.ts';
 import type { ReplicaRecord, StoredSpec } from './replica-files.ts';
 import { adoptedReplicaProcess, childReplicaProcess } from './replica-process.ts';
 import type { ProcessExit, ReplicaProcess } from './replica-process.ts';
-import { StandbyPool } from './standby-pool.ts';
+import { handOver } from './standby-pool.ts';
+import type { Standby } from './standby-pool.ts';
+import { StandbyPools } from './standby-pools.ts';
+import { ReplicaSandbox } from './replica-sandbox.ts';
+import { detectSandbox } from './sandbox-mode.ts';
+import type { SandboxMode } from './sandbox-mode.ts';
+import { homeOfReplicaRun } from '../../home.ts';
 import { waitUntilReady } from '../readiness.ts';
 
 export type ReplicaLogSink = (
@@ -40,7 +45,6 @@ export type ReplicaLogSink = (
 ) => void;
 
 const LISTENING = /^plinth: listening on (\S+)$/;
-const LOAD_FAILED = 'plinth: load() failed: ';
 
 interface Running {
   record: ReplicaRecord;
@@ -71,6 +75,10 @@ export interface LocalBackendOptions {
   capacity?: Capacity;
   /** How instance types are enforced (default: detected). */
   limits?: ReplicaLimits;
+  /** How replicas are kept from the server's home (default: detected; PLINTH_REPLICA_SANDBOX=off turns it off). */
+  sandbox?: SandboxMode;
+  /** The Plinth home replicas must not read (default: the one `runDir` is in, if it is `<home>/run/replicas`). */
+  home?: string | null;
 }
 
 export class LocalBackend implements RuntimeBackend {
@@ -79,9 +87,9 @@ export class LocalBackend implements RuntimeBackend {
   private readonly listeners = new ReplicaListeners();
   private readonly options: LocalBackendOptions;
 
-  private pool: StandbyPool | undefined;
-  /** Python standbys per base interpreter; a takeover adds the replica's venv to the path. */
-  private readonly pythonPools = new Map<string, StandbyPool>();
+  private readonly standbys: StandbyPools;
+  /** How replicas are kept from the server's home (chosen at start-up). */
+  private readonly sandbox: ReplicaSandbox;
 
   private readonly inventory: Inventory;
   readonly limits: ReplicaLimits;
@@ -95,6 +103,16 @@ export class LocalBackend implements RuntimeBackend {
     );
     this.limits = options.limits ?? ReplicaLimits.detect(this.inventory.capacity.cpu);
     this.files = new ReplicaFiles(options.runDir);
+    this.sandbox = new ReplicaSandbox(
+      options.sandbox ?? detectSandbox(),
+      options.home === undefined ? homeOfReplicaRun(options.runDir) : options.home,
+    );
+    this.standbys = new StandbyPools({
+      nodeStandbys: options.nodeStandbys ?? 0,
+      pythonStandbys: options.pythonStandbys ?? 0,
+      files: this.files,
+      prefix: this.sandbox.prefix(),
+    });
   }
 
   capacity(): Capacity {
@@ -102,7 +120,7 @@ export class LocalBackend implements RuntimeBackend {
   }
 
   describe(): string {
-    return this.limits.describe();
+    return `${this.limits.describe()}; ${this.sandbox.describe()}`;
   }
 
   async start(spec: ReplicaSpec): Promise<ReplicaHandle> {
@@ -110,7 +128,7 @@ export class LocalBackend implements RuntimeBackend {
       throw new Error('the local backend starts replicas only once it has adopted (adopt())');
     const placed = this.inventory.place(spec.replicaId, spec.resources);
     if (!placed.ok) throw new PendingError(placed.reason);
-    const { command, args } = launchCommand(spec);
+    const uid = this.sandbox.assign(spec);
     const visible = placed.gpus.join(',');
     const env = {
       ...baseEnv(),
@@ -126,17 +144,30 @@ export class LocalBackend implements RuntimeBackend {
       PLINTH_PARENT_FILE: this.files.parentFile(spec.replicaId),
       PLINTH_REPLICA_GRACE_S: String(this.options.graceS ?? DEFAULT_GRACE_S),
       ...(spec.envDir ? { PLINTH_ENV_DIR: spec.envDir } : {}),
+      // Last: the model's own environment variables cannot change whom it runs as.
+      ...this.sandbox.env(spec, uid),
     };
     const lastErrorLines: string[] = [];
     const onError = (err: Error): void => {
       lastErrorLines.push(`could not start the replica process: ${err.message}`);
     };
-    const standby = this.standbysFor(spec)?.take(env, spec.appDir);
+    let standby: Standby | undefined;
     let proc: ReplicaProcess;
+    try {
+      standby =
+        this.standbys.for(spec)?.take() ?? (this.sandbox.isolated ? this.standbys.fresh(spec) : undefined);
+    } catch (err) {
+      this.inventory.release(spec.replicaId);
+      this.sandbox.release(spec.replicaId);
+      throw err;
+    }
     if (standby) {
       this.files.rename(standby.name, spec.replicaId);
       proc = childReplicaProcess(standby.child, onError);
+      // Not confined: it becomes the replica at once, as it always did.
+      if (!this.sandbox.isolated) handOver(standby, env, spec.appDir);
     } else {
+      const { command, args } = launchCommand(spec);
       const output = openOutput(this.files.output(spec.replicaId));
       const child = spawn(command, args, {
         cwd: spec.appDir,
@@ -154,12 +185,38 @@ export class LocalBackend implements RuntimeBackend {
       startedAtMs: Date.now(),
       address: null,
       gpus: placed.gpus,
+      uid,
       stopping: false,
       offsets: { out: 0, err: 0 },
     };
+    this.files.writeParent(spec.replicaId, process.pid);
     if (proc.pid !== undefined) this.files.write(record);
     const running = this.attach(record, proc, lastErrorLines);
+    if (standby && this.sandbox.isolated) void this.confineAndHandOver(running, standby, env);
     return { ...running.handle };
+  }
+
+  /** A confined replica: once its process is up, its files and mounts are made, then it is handed its replica. */
+  private async confineAndHandOver(
+    running: Running,
+    standby: Standby,
+    env: Record<string, string>,
+  ): Promise<void> {
+    const spec = running.record.spec;
+    try {
+      await standby.booted;
+      await this.sandbox.confine(standby.child.pid!, spec, running.record.uid ?? null, {
+        interpreter: standby.interpreter,
+        parentFile: this.files.parentFile(spec.replicaId),
+      });
+      if (!running.stopRequested && !running.process.hasExited()) handOver(standby, env, spec.appDir);
+    } catch (err) {
+      if (running.stopRequested || running.process.hasExited()) return;
+      const line = `plinth: could not start the replica: ${(err as Error).message}`;
+      running.lastErrorLines.push(line);
+      this.options.onLog(running.record.spec, 'stderr', line, null);
+      running.process.kill('SIGKILL');
+    }
   }
 
   /**
@@ -177,16 +234,14 @@ export class LocalBackend implements RuntimeBackend {
     const adopted: ReplicaHandle[] = [];
     for (const record of found) {
       this.inventory.hold(record.spec.replicaId, record.spec.resources, record.gpus);
+      this.sandbox.hold(record.spec.replicaId, record.spec.deploymentId, record.uid);
       // The replica reads its new owner here, and stops waiting to be adopted.
-      writeFileSync(this.files.parentFile(record.spec.replicaId), String(process.pid));
+      this.files.writeParent(record.spec.replicaId, process.pid);
       const running = this.attach(record, adoptedReplicaProcess(record.pid, record.processStart), []);
       adopted.push({ ...running.handle });
       if (record.stopping) void this.stop(record.spec.replicaId, { drainMs: 5000 });
     }
-    if (this.options.nodeStandbys) {
-      this.pool = new StandbyPool(this.options.nodeStandbys, nodeReplicaCommand, baseEnv, this.files);
-      this.pool.fill();
-    }
+    this.standbys.start();
     return adopted;
   }
 
@@ -277,6 +332,7 @@ export class LocalBackend implements RuntimeBackend {
     const oom = running.limits?.oom() ?? null;
     running.limits?.stop();
     this.inventory.release(handle.id);
+    this.sandbox.release(handle.id);
     const expected = running.stopRequested && !oom;
     const wasReady = handle.readyAtMs !== null;
     const exit: ReplicaExit = {
@@ -284,8 +340,8 @@ export class LocalBackend implements RuntimeBackend {
       signal,
       expected,
       wasReady,
-      reason: oom ?? exitReason(running, code, signal),
-      output: errorOutput(running),
+      reason: oom ?? exitReason(running.lastErrorLines, running.stopRequested, code, signal),
+      output: errorOutput(running.lastErrorLines, wasReady),
     };
     // An adopted replica's exit status is not known: only an asked-for stop counts as a clean one.
     handle.phase = expected || code === 0 ? 'STOPPED' : 'FAILED';
@@ -327,67 +383,12 @@ export class LocalBackend implements RuntimeBackend {
     return this.listeners.add(listener);
   }
 
-  private standbysFor(spec: ReplicaSpec): StandbyPool | undefined {
-    if (spec.language === 'typescript') return this.pool;
-    if (!this.options.pythonStandbys || !spec.envDir) return undefined;
-    let interpreter: string;
-    try {
-      interpreter = realpathSync(join(spec.envDir, 'bin', 'python'));
-    } catch {
-      return undefined;
-    }
-    let pool = this.pythonPools.get(interpreter);
-    if (!pool) {
-      pool = new StandbyPool(
-        this.options.pythonStandbys,
-        () => pythonReplicaCommand(interpreter),
-        baseEnv,
-        this.files,
-      );
-      pool.fill();
-      this.pythonPools.set(interpreter, pool);
-    }
-    return pool;
-  }
-
   async close(): Promise<void> {
-    this.pool?.close();
-    for (const pool of this.pythonPools.values()) pool.close();
+    this.standbys.close();
     await Promise.all([...this.replicas.keys()].map((id) => this.stop(id, { drainMs: 5000 })));
   }
 
   private emit(event: ReplicaEvent): void {
     this.listeners.emit(event);
   }
-}
-
-/** What every replica process gets from the platform's own environment. */
-function baseEnv(): Record<string, string> {
-  return {
-    PATH: process.env.PATH ?? '',
-    HOME: process.env.HOME ?? '',
-    LANG: process.env.LANG ?? 'C.UTF-8',
-    PLINTH_PARENT_PID: String(process.pid),
-  };
-}
-
-/** What the model printed from its load() failure on (its traceback), when it failed loading. */
-function errorOutput(running: Running): string | undefined {
-  const from = running.lastErrorLines.findIndex((l) => l.startsWith(LOAD_FAILED));
-  if (from === -1)
-    return running.handle.readyAtMs === null ? running.lastErrorLines.join('\n') || undefined : undefined;
-  return running.lastErrorLines.slice(from).join('\n');
-}
-
-function exitReason(running: Running, code: number | null, signal: NodeJS.Signals | null): string {
-  const loadError = running.lastErrorLines.find((l) => l.startsWith(LOAD_FAILED));
-  if (loadError) return `load() failed: ${loadError.slice(LOAD_FAILED.length)}`;
-  if (running.stopRequested) return 'stopped by the platform';
-  const last = running.lastErrorLines.filter((l) => l.trim() !== '').at(-1);
-  const how = signal
-    ? `killed by ${signal}`
-    : code !== null
-      ? `exited with code ${code}`
-      : 'ended (adopted after a server restart: its exit status is not known)';
-  return last ? `replica ${how}: ${last}` : `replica ${how}`;
 }

@@ -1,9 +1,12 @@
 // Pre-started model-server processes: booted and waiting on stdin, so that a replica start (a cold
 // start, a wake) takes one over and pays only for the model's own import and load(). Each writes
-// its output to files of its own from the start, which the replica it becomes keeps.
+// its output to files of its own from the start, which the replica it becomes keeps. A standby
+// says on descriptor 3 when it is up (and so in its own namespaces, when it was started in some):
+// a confined replica is prepared only then, and handed its replica after that.
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import type { Readable } from 'node:stream';
 import type { LaunchCommand } from './launch.ts';
 import { openOutput } from './replica-files.ts';
 import type { ReplicaFiles } from './replica-files.ts';
@@ -12,6 +15,52 @@ export interface Standby {
   child: ChildProcess;
   /** The name its output files carry in the replica directory. */
   name: string;
+  /** The interpreter it runs (node, or a base Python). */
+  interpreter: string;
+  /** Resolves once it is up and waiting for its replica; rejects if it ends first. */
+  booted: Promise<void>;
+}
+
+const BOOTED_FD = 3;
+
+/** Starts one waiting model server: `prefix` (the sandbox's launcher) before its own command. */
+export function startStandby(
+  launch: LaunchCommand,
+  prefix: string[],
+  env: Record<string, string>,
+  files: ReplicaFiles,
+): Standby {
+  const name = `standby-${randomBytes(6).toString('hex')}`;
+  const output = openOutput(files.output(name));
+  const [command, ...args] = [...prefix, launch.command, ...launch.args];
+  const child = spawn(command!, args, {
+    stdio: ['pipe', output.out, output.err, 'pipe'],
+    env: { ...env, PLINTH_STANDBY: '1', PLINTH_STANDBY_BOOTED_FD: String(BOOTED_FD) },
+    // A waiting process holds on to nothing of the server's: not even its working directory.
+    ...(prefix.length ? { cwd: '/' } : {}),
+  });
+  output.close();
+  const signal = child.stdio[BOOTED_FD] as Readable | null;
+  const booted = new Promise<void>((resolve, reject) => {
+    const ended = (): void => reject(new Error('the model server ended before it was up'));
+    child.once('exit', ended);
+    child.once('error', ended);
+    signal?.on('data', (chunk: Buffer) => {
+      if (!chunk.toString().includes('booted')) return;
+      child.off('exit', ended);
+      child.off('error', ended);
+      signal.destroy();
+      resolve();
+    });
+  });
+  // Nobody may be waiting for it (an idle standby that ends): that is not an unhandled failure.
+  booted.catch(() => undefined);
+  return { child, name, interpreter: launch.command, booted };
+}
+
+/** Hands a standby its replica's environment and directory: it becomes that replica. */
+export function handOver(standby: Standby, env: Record<string, string>, cwd: string): void {
+  standby.child.stdin!.write(JSON.stringify({ env, cwd }) + '\n');
 }
 
 export class StandbyPool {
@@ -23,44 +72,37 @@ export class StandbyPool {
     private readonly command: () => LaunchCommand,
     private readonly baseEnv: () => Record<string, string>,
     private readonly files: ReplicaFiles,
+    private readonly prefix: string[] = [],
   ) {}
 
   /** Starts standbys until the pool is full. */
   fill(): void {
     while (!this.closed && this.idle.length < this.size) {
-      const { command, args } = this.command();
-      const name = `standby-${randomBytes(6).toString('hex')}`;
-      const output = openOutput(this.files.output(name));
-      const child = spawn(command, args, {
-        stdio: ['pipe', output.out, output.err],
-        env: { ...this.baseEnv(), PLINTH_STANDBY: '1' },
-      });
-      output.close();
+      const standby = startStandby(this.command(), this.prefix, this.baseEnv(), this.files);
       const entry = {
-        child,
-        name,
+        ...standby,
         onExit: () => {
           const i = this.idle.indexOf(entry);
           if (i !== -1) this.idle.splice(i, 1);
-          this.files.remove(name);
+          this.files.remove(standby.name);
         },
       };
-      child.once('exit', entry.onExit);
-      child.once('error', entry.onExit);
+      standby.child.once('exit', entry.onExit);
+      standby.child.once('error', entry.onExit);
       this.idle.push(entry);
     }
   }
 
-  /** Hands a standby its replica's environment and directory; undefined when none is ready. */
-  take(env: Record<string, string>, cwd: string): Standby | undefined {
+  /** A waiting standby, no longer the pool's (undefined when none is left); the pool refills. */
+  take(): Standby | undefined {
     let entry = this.idle.shift();
     while (entry && (entry.child.exitCode !== null || entry.child.killed)) entry = this.idle.shift();
     if (!entry) return undefined;
     entry.child.off('exit', entry.onExit);
     entry.child.off('error', entry.onExit);
-    entry.child.stdin!.write(JSON.stringify({ env, cwd }) + '\n');
     setImmediate(() => this.fill());
-    return { child: entry.child, name: entry.name };
+    const { onExit: _onExit, ...standby } = entry;
+    return standby;
   }
 
   close(): void {
