@@ -82,20 +82,28 @@ test('the mount script refuses the server namespace and opens every kept path be
       { path: PARENT, file: true },
     ],
   );
-  const { script, args } = mountScript(steps, 'mnt:[4026531840]');
-  assert.deepEqual(args, ['mnt:[4026531840]', HOME, APP, PARENT]);
+  const { script, args } = mountScript(steps, 4242);
+  assert.deepEqual(args, ['4242', HOME, APP, PARENT, `${HOME}/run/replicas`]);
+  assert.ok(!script.includes(HOME), 'paths are arguments, not script text');
   const lines = script.split('\n');
-  assert.match(lines[1]!, /readlink \/proc\/self\/ns\/mnt\)" != "\$1" \] \|\| .*exit 1/);
-  const open = lines.findIndex((l) => l.startsWith('exec 3<"${3}" 4<"${4}"'));
-  const cover = lines.findIndex((l) => l.startsWith('mount -t tmpfs'));
+  assert.equal(
+    lines[1],
+    '[ ! /proc/self/ns/mnt -ef "/proc/$1/ns/mnt" ] || { echo "refused: this is the server\'s own mount namespace" >&2; exit 1; }',
+  );
+  const open = lines.indexOf('exec 3<"${3}" 4<"${4}"');
+  const cover = lines.findIndex((l) => l.startsWith('mount -t tmpfs') && l.endsWith('"${2}"'));
   assert.ok(open !== -1 && open < cover, script);
-  assert.ok(lines.includes('mount --no-canonicalize --bind /proc/self/fd/3 "${3}"'), script);
-  assert.ok(lines.includes('[ -e "${4}" ] || : > "${4}"'), script);
+  assert.deepEqual(lines.slice(cover + 1), [
+    'mkdir -p "${3}" "${5}"',
+    'mount --no-canonicalize --bind /proc/self/fd/3 "${3}"',
+    '[ -e "${4}" ] || : > "${4}"',
+    'mount --no-canonicalize --bind /proc/self/fd/4 "${4}"',
+  ]);
   assert.throws(
     () =>
       mountScript(
         Array.from({ length: 8 }, (_, i) => ({ kind: 'bind', path: `/k${i}`, file: false })),
-        'x',
+        1,
       ),
     /at most 7 paths/,
   );

@@ -79,31 +79,42 @@ export function planMounts(hiddenDirs: string[], keptPaths: KeptPath[]): MountSt
 
 /**
  * A POSIX shell script (and its arguments) that makes the mounts inside the replica's mount
- * namespace. It refuses to run in the namespace it must not touch (`serverNamespace`, the
- * server's /proc/self/ns/mnt), and opens every kept path before the first cover goes on.
+ * namespace. It refuses to run in the server's own mount namespace (`serverPid`'s), and opens
+ * every kept path before the first cover goes on. Few commands: each one is a process to start.
  */
-export function mountScript(steps: MountStep[], serverNamespace: string): { script: string; args: string[] } {
+export function mountScript(steps: MountStep[], serverPid: number): { script: string; args: string[] } {
   const binds = steps.filter((s) => s.kind === 'bind');
   if (binds.length > LAST_FD - FIRST_FD + 1)
     throw new Error(`a replica keeps at most ${LAST_FD - FIRST_FD + 1} paths; this one ${binds.length}`);
-  const args = [serverNamespace, ...steps.map((s) => s.path)];
-  const arg = (i: number): string => `"\${${i + 2}}"`;
-  const fdOf = new Map(binds.map((b, i) => [b, FIRST_FD + i]));
+  // Paths go in as arguments, never into the script's text.
+  const args = [String(serverPid)];
+  const param = (value: string): string => `"\${${args.push(value)}}"`;
+  const at = new Map(steps.map((step) => [step, param(step.path)]));
+  const fdOf = new Map<MountStep, number>(binds.map((b, i) => [b, FIRST_FD + i]));
   const lines = [
     'set -eu',
-    `[ "$(readlink /proc/self/ns/mnt)" != "$1" ] || { echo "refused: this is the server's own mount namespace" >&2; exit 1; }`,
+    `[ ! /proc/self/ns/mnt -ef "/proc/$1/ns/mnt" ] || { echo "refused: this is the server's own mount namespace" >&2; exit 1; }`,
   ];
-  if (binds.length)
-    lines.push(`exec ${binds.map((b) => `${fdOf.get(b)}<${arg(steps.indexOf(b))}`).join(' ')}`);
+  if (binds.length) lines.push(`exec ${binds.map((b) => `${fdOf.get(b)}<${at.get(b)}`).join(' ')}`);
   lines.push('umask 022');
-  steps.forEach((step, i) => {
+  for (let i = 0; i < steps.length; i++) {
+    const step = steps[i]!;
     if (step.kind === 'tmpfs') {
-      lines.push(`mount -t tmpfs -o mode=0755,size=1m,nr_inodes=4096,nosuid,nodev plinth-hidden ${arg(i)}`);
-      return;
+      lines.push(
+        `mount -t tmpfs -o mode=0755,size=1m,nr_inodes=4096,nosuid,nodev plinth-hidden ${at.get(step)}`,
+      );
+      continue;
     }
-    if (step.file) lines.push(`mkdir -p "$(dirname ${arg(i)})"`, `[ -e ${arg(i)} ] || : > ${arg(i)}`);
-    else lines.push(`mkdir -p ${arg(i)}`);
-    lines.push(`mount --no-canonicalize --bind /proc/self/fd/${fdOf.get(step)} ${arg(i)}`);
-  });
+    // A run of binds: the places to bind onto (on the covers made before) are made at once.
+    const run: MountStep[] = [];
+    for (; steps[i]?.kind === 'bind'; i++) run.push(steps[i]!);
+    i--;
+    const file = (b: MountStep): boolean => b.kind === 'bind' && b.file;
+    lines.push(`mkdir -p ${run.map((b) => (file(b) ? param(posix.dirname(b.path)) : at.get(b))).join(' ')}`);
+    for (const b of run) {
+      if (file(b)) lines.push(`[ -e ${at.get(b)} ] || : > ${at.get(b)}`);
+      lines.push(`mount --no-canonicalize --bind /proc/self/fd/${fdOf.get(b)} ${at.get(b)}`);
+    }
+  }
   return { script: lines.join('\n'), args };
 }

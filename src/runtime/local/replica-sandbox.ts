@@ -5,7 +5,7 @@
 // only then hands it its replica. A replica user (root mode) drops to its uid itself, first thing
 // on reading that hand-over, before it loads anything of the model.
 import { execFile } from 'node:child_process';
-import { existsSync, readlinkSync, realpathSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { dirname, join, posix } from 'node:path';
 import { promisify } from 'node:util';
 import { packageRoot } from '../../package-root.ts';
@@ -123,14 +123,16 @@ export class ReplicaSandbox {
       checkReachable(kept.filter((k) => k.path !== paths.parentFile).map((k) => k.path));
       return;
     }
-    const secret = [this.home, process.env.HOME].filter((p): p is string => !!p && existsSync(p));
     const crossable = owner ? othersCanCross : () => true;
+    // $HOME too, unless it is closed to a replica user anyway (root's, 0700): one mount less.
+    const userHome = process.env.HOME && crossable(process.env.HOME) ? process.env.HOME : null;
+    const secret = [this.home, userHome].filter((p): p is string => !!p && existsSync(p));
     const hidden = hiddenRoots(
       secret,
       kept.map((k) => k.path),
       crossable,
     ).filter((p) => existsSync(p));
-    const { script, args } = mountScript(planMounts(hidden, kept), readlinkSync('/proc/self/ns/mnt'));
+    const { script, args } = mountScript(planMounts(hidden, kept), process.pid);
     const enter =
       this.mode.kind === 'namespace' ? ['--user', '--mount', '--preserve-credentials'] : ['--mount'];
     try {
