@@ -2,7 +2,8 @@
 // and prepared environment. Real models — one TypeScript, one Python — are pushed that try to read
 // the admin key (`credentials.json`), the secret key, the database, another deployment's app
 // directory and another replica's output file, and answer with what each attempt got. Every one
-// must be refused, while the model's own app and data directories stay readable; the start-up
+// must be refused, while the model's own app and data directories stay readable (not writable: it
+// writes to its own HOME); the start-up
 // lines say how replicas are isolated. The home and the files in it are closed to other users.
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
@@ -22,7 +23,7 @@ let victimReplica = '';
 /** What a probe got for each path: `ok` (and what it read) or the error code. */
 type Attempts = Record<string, { ok: boolean; code?: string; sample?: string }>;
 
-const TS_PROBE = `import { readdirSync, readFileSync, statSync } from 'node:fs';
+const TS_PROBE = `import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 export class Model {
   constructor(ctx) { this.dataDir = ctx.dataDir; }
   predict(input) {
@@ -36,7 +37,11 @@ export class Model {
         out[p] = { ok: false, code: err.code };
       }
     }
-    return { attempts: out, appDir: process.cwd(), dataDir: this.dataDir };
+    const writes = {};
+    for (const [what, p] of [['app', process.cwd() + '/written'], ['home', process.env.HOME + '/written']]) {
+      try { writeFileSync(p, 'x'); writes[what] = 'ok'; } catch (err) { writes[what] = err.code; }
+    }
+    return { attempts: out, writes, appDir: process.cwd(), dataDir: this.dataDir };
   }
 }
 `;
@@ -61,7 +66,15 @@ class Model:
                 out[p] = {"ok": True, "sample": sample[:40]}
             except OSError as e:
                 out[p] = {"ok": False, "code": {13: "EACCES", 2: "ENOENT", 1: "EPERM"}.get(e.errno, str(e.errno))}
-        return {"attempts": out, "appDir": os.getcwd(), "dataDir": self.data_dir}
+        writes = {}
+        for what, p in (("app", os.path.join(os.getcwd(), "written")), ("home", os.path.join(os.environ["HOME"], "written"))):
+            try:
+                with open(p, "w") as f:
+                    f.write("x")
+                writes[what] = "ok"
+            except OSError as e:
+                writes[what] = {13: "EACCES", 30: "EROFS"}.get(e.errno, str(e.errno))
+        return {"attempts": out, "writes": writes, "appDir": os.getcwd(), "dataDir": self.data_dir}
 `;
 
 async function push(dir: string): Promise<{ model_id: string; deployment_id: string }> {
@@ -141,8 +154,9 @@ async function probe(t: TestContext, dir: string, files: Record<string, string>)
     body: JSON.stringify({ paths: Object.values(paths) }),
   });
   assert.equal(res.status, 200, await res.clone().text());
-  const { attempts, appDir, dataDir } = (await res.json()) as {
+  const { attempts, writes, appDir, dataDir } = (await res.json()) as {
     attempts: Attempts;
+    writes: { app: string; home: string };
     appDir: string;
     dataDir: string;
   };
@@ -155,6 +169,10 @@ async function probe(t: TestContext, dir: string, files: Record<string, string>)
   assert.equal(attempts[appDir]!.ok, true, `its own app directory: ${JSON.stringify(attempts[appDir])}`);
   assert.match(attempts[appDir]!.sample!, /model/);
   assert.deepEqual(attempts[join(dataDir, 'note.txt')], { ok: true, sample: 'the model may read this\n' });
+  // Its code is read-only to it (another replica of it, or the next patch, reads the same files);
+  // its own home (HOME) is where it writes.
+  assert.match(writes.app, /^(EROFS|EACCES)$/, `it wrote into its app directory: ${writes.app}`);
+  assert.equal(writes.home, 'ok');
 }
 
 test('a TypeScript model reads its own app and data directories, and nothing else of the home', async (t) => {

@@ -13,17 +13,17 @@ test('the home is covered and only the paths the replica needs come back, shallo
     [
       { path: APP, file: false },
       { path: ENV, file: false },
-      { path: `${APP}.home`, file: false },
+      { path: `${APP}.home`, file: false, writable: true },
       { path: PARENT, file: true },
       { path: '/usr', file: false },
     ],
   );
   assert.deepEqual(steps, [
     { kind: 'tmpfs', path: HOME },
-    { kind: 'bind', path: ENV, file: false },
-    { kind: 'bind', path: APP, file: false },
-    { kind: 'bind', path: `${APP}.home`, file: false },
-    { kind: 'bind', path: PARENT, file: true },
+    { kind: 'bind', path: ENV, file: false, writable: false },
+    { kind: 'bind', path: APP, file: false, writable: false },
+    { kind: 'bind', path: `${APP}.home`, file: false, writable: true },
+    { kind: 'bind', path: PARENT, file: true, writable: false },
   ]);
 });
 
@@ -45,9 +45,9 @@ test('a directory the replica user cannot cross is covered too, and what it need
   assert.deepEqual(steps, [
     { kind: 'tmpfs', path: '/root' },
     { kind: 'tmpfs', path: '/tmp/scratch-0700' },
-    { kind: 'bind', path: '/tmp/scratch-0700/app', file: false },
-    { kind: 'bind', path: '/root/.pyenv/versions/3.11.7', file: false },
-    { kind: 'bind', path: '/root/.plinth/deployments/d1/app', file: false },
+    { kind: 'bind', path: '/tmp/scratch-0700/app', file: false, writable: false },
+    { kind: 'bind', path: '/root/.pyenv/versions/3.11.7', file: false, writable: false },
+    { kind: 'bind', path: '/root/.plinth/deployments/d1/app', file: false, writable: false },
   ]);
   assert.deepEqual(
     hiddenRoots(['/'], ['/a/b'], () => true),
@@ -68,10 +68,26 @@ test('a hidden directory inside a kept one is covered again after the kept one c
   );
   assert.deepEqual(steps, [
     { kind: 'tmpfs', path: '/home/ann' },
-    { kind: 'bind', path: '/home/ann/plinth', file: false },
+    { kind: 'bind', path: '/home/ann/plinth', file: false, writable: false },
     { kind: 'tmpfs', path: '/home/ann/plinth/.home' },
-    { kind: 'bind', path: '/home/ann/plinth/.home/deployments/d1/app', file: false },
+    { kind: 'bind', path: '/home/ann/plinth/.home/deployments/d1/app', file: false, writable: false },
   ]);
+});
+
+test('what must not be written is bound read-only onto itself even where nothing covers it', () => {
+  assert.deepEqual(
+    planMounts(
+      ['/srv/plinth-home'],
+      [
+        { path: '/opt/plinth', file: false, always: true },
+        { path: '/usr', file: false },
+      ],
+    ),
+    [
+      { kind: 'tmpfs', path: '/srv/plinth-home' },
+      { kind: 'bind', path: '/opt/plinth', file: false, writable: false },
+    ],
+  );
 });
 
 test('the mount script refuses the server namespace and opens every kept path before covering anything', () => {
@@ -95,14 +111,14 @@ test('the mount script refuses the server namespace and opens every kept path be
   assert.ok(open !== -1 && open < cover, script);
   assert.deepEqual(lines.slice(cover + 1), [
     'mkdir -p "${3}" "${5}"',
-    'mount --no-canonicalize --bind /proc/self/fd/3 "${3}"',
+    'mount --no-canonicalize --bind -o ro /proc/self/fd/3 "${3}"',
     '[ -e "${4}" ] || : > "${4}"',
-    'mount --no-canonicalize --bind /proc/self/fd/4 "${4}"',
+    'mount --no-canonicalize --bind -o ro /proc/self/fd/4 "${4}"',
   ]);
   assert.throws(
     () =>
       mountScript(
-        Array.from({ length: 8 }, (_, i) => ({ kind: 'bind', path: `/k${i}`, file: false })),
+        Array.from({ length: 8 }, (_, i) => ({ kind: 'bind', path: `/k${i}`, file: false, writable: false })),
         1,
       ),
     /at most 7 paths/,

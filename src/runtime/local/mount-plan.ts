@@ -2,16 +2,22 @@
 // `confine.ts` runs it). A tmpfs goes over each hidden directory — the Plinth home, $HOME, and for
 // a replica user any directory it could not cross on the way to what it needs — and each path the
 // replica needs (its app directory, its environment, its parent file, its own home, the runtime
-// it runs on) is bound back at its own path from a descriptor opened before anything was covered.
+// it runs on) is bound back at its own path from a descriptor opened before anything was covered,
+// read-only but for its own home.
 import { posix } from 'node:path';
 
 export interface KeptPath {
   path: string;
   /** A file (bound onto a file) rather than a directory. */
   file: boolean;
+  /** Bound back writable (else read-only). */
+  writable?: boolean;
+  /** Bound (read-only) onto itself even where nothing covers it. */
+  always?: boolean;
 }
 
-export type MountStep = { kind: 'tmpfs'; path: string } | { kind: 'bind'; path: string; file: boolean };
+export type MountStep =
+  { kind: 'tmpfs'; path: string } | { kind: 'bind'; path: string; file: boolean; writable: boolean };
 
 /** The descriptors a mount script may use for the paths it binds back (a POSIX shell's 3–9). */
 const FIRST_FD = 3;
@@ -51,9 +57,9 @@ export function hiddenRoots(secret: string[], kept: string[], crossable: (dir: s
  */
 export function planMounts(hiddenDirs: string[], keptPaths: KeptPath[]): MountStep[] {
   const hidden = [...new Set(hiddenDirs.map((p) => posix.resolve(p)))];
-  const unique = new Map(keptPaths.map((k) => [posix.resolve(k.path), k.file]));
-  const kept = [...unique].map(([path, file]) => ({ path, file }));
-  const covered = kept.filter((k) => hidden.some((h) => within(k.path, h)));
+  const unique = new Map(keptPaths.map((k) => [posix.resolve(k.path), k]));
+  const kept = [...unique].map(([path, k]) => ({ ...k, path }));
+  const covered = kept.filter((k) => k.always || hidden.some((h) => within(k.path, h)));
   const binds = covered.filter(
     (k) =>
       !covered.some(
@@ -71,7 +77,12 @@ export function planMounts(hiddenDirs: string[], keptPaths: KeptPath[]): MountSt
   const depth = (p: string): number => p.split('/').length;
   const steps: MountStep[] = [
     ...tmpfs.map((path) => ({ kind: 'tmpfs' as const, path })),
-    ...binds.map((b) => ({ kind: 'bind' as const, path: b.path, file: b.file })),
+    ...binds.map((b) => ({
+      kind: 'bind' as const,
+      path: b.path,
+      file: b.file,
+      writable: b.writable === true,
+    })),
   ];
   // Shallow first; on the same path the cover goes before what is bound back over it.
   return steps.sort((a, b) => depth(a.path) - depth(b.path) || (a.kind === 'tmpfs' ? -1 : 1));
@@ -113,7 +124,8 @@ export function mountScript(steps: MountStep[], serverPid: number): { script: st
     lines.push(`mkdir -p ${run.map((b) => (file(b) ? param(posix.dirname(b.path)) : at.get(b))).join(' ')}`);
     for (const b of run) {
       if (file(b)) lines.push(`[ -e ${at.get(b)} ] || : > ${at.get(b)}`);
-      lines.push(`mount --no-canonicalize --bind /proc/self/fd/${fdOf.get(b)} ${at.get(b)}`);
+      const ro = b.kind === 'bind' && !b.writable ? ' -o ro' : '';
+      lines.push(`mount --no-canonicalize --bind${ro} /proc/self/fd/${fdOf.get(b)} ${at.get(b)}`);
     }
   }
   return { script: lines.join('\n'), args };

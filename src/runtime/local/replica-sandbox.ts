@@ -5,7 +5,7 @@
 // only then hands it its replica. A replica user (root mode) drops to its uid itself, first thing
 // on reading that hand-over, before it loads anything of the model.
 import { execFile } from 'node:child_process';
-import { existsSync, realpathSync } from 'node:fs';
+import { existsSync, realpathSync, statSync } from 'node:fs';
 import { dirname, join, posix } from 'node:path';
 import { promisify } from 'node:util';
 import { packageRoot } from '../../package-root.ts';
@@ -111,13 +111,16 @@ export class ReplicaSandbox {
       if (spec.envDir) openEnvironment(spec.envDir);
     }
     const runtime = dirname(dirname(realpathSync(paths.interpreter)));
+    // As the server's user (namespace mode) a replica could write what that user owns: Plinth's
+    // own code and runtime are made read-only for it wherever they are.
+    const own = (path: string): boolean => this.mode.kind === 'namespace' && ownedByServer(path);
     const kept: KeptPath[] = [
       { path: spec.appDir, file: false },
       ...(spec.envDir ? [{ path: spec.envDir, file: false }] : []),
-      { path: replicaHome, file: false },
+      { path: replicaHome, file: false, writable: true },
       { path: paths.parentFile, file: true },
-      { path: runtime, file: false },
-      { path: packageRoot(), file: false },
+      { path: runtime, file: false, always: own(runtime) },
+      { path: packageRoot(), file: false, always: own(packageRoot()) },
     ].filter((k) => existsSync(k.path));
     if (this.mode.kind === 'user' && !this.mode.mountNamespace) {
       checkReachable(kept.filter((k) => k.path !== paths.parentFile).map((k) => k.path));
@@ -148,6 +151,14 @@ export class ReplicaSandbox {
       const e = err as Error & { stderr?: string };
       throw new Error(`could not hide the home from the replica: ${(e.stderr || e.message).trim()}`);
     }
+  }
+}
+
+function ownedByServer(path: string): boolean {
+  try {
+    return statSync(path).uid === process.getuid?.();
+  } catch {
+    return false;
   }
 }
 
