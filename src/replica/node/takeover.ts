@@ -2,8 +2,8 @@
 // a standby (PLINTH_STANDBY=1), it boots, says so on PLINTH_STANDBY_BOOTED_FD, then waits for one
 // JSON line on stdin — the environment and directory of the replica it becomes — so that a cold
 // start pays only for the model's load(). A replica that runs as its own user (the server is
-// root) drops to it here, first thing, before anything of the model is loaded; it keeps its parent
-// file open from before, as the file may not be readable to it afterwards.
+// root) drops to it here, first thing, before anything of the model is loaded. It opens its parent
+// file as it boots and keeps it: afterwards the file may be neither visible nor readable to it.
 import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 
@@ -54,7 +54,9 @@ function dropPrivileges(env: Record<string, string>): void {
 
 /** Waits for the replica this process becomes (a standby) and takes it on; returns its parent file. */
 export async function becomeReplica(): Promise<ParentFile> {
-  if (process.env.PLINTH_STANDBY !== '1') return openParentFile(process.env.PLINTH_PARENT_FILE);
+  // Opened now, while it may be (a standby's is its own, renamed with it when it becomes a replica).
+  const parent = openParentFile(process.env.PLINTH_PARENT_FILE);
+  if (process.env.PLINTH_STANDBY !== '1') return parent;
   const bootedFd = Number(process.env.PLINTH_STANDBY_BOOTED_FD ?? -1);
   if (bootedFd >= 0) {
     writeSync(bootedFd, 'booted\n');
@@ -69,7 +71,8 @@ export async function becomeReplica(): Promise<ParentFile> {
   });
   delete process.env.PLINTH_STANDBY;
   delete process.env.PLINTH_STANDBY_BOOTED_FD;
-  const parent = openParentFile(handover.env.PLINTH_PARENT_FILE);
+  if (parent.fd === null) parent.path = handover.env.PLINTH_PARENT_FILE;
+  reopen(parent);
   dropPrivileges(handover.env);
   Object.assign(process.env, handover.env);
   process.chdir(handover.cwd);

@@ -5,8 +5,8 @@ Started as a standby (PLINTH_STANDBY=1), it says it is up on PLINTH_STANDBY_BOOT
 one JSON line on stdin: the environment, directory and venv of the replica it becomes, so a cold
 start pays only for the model's own work. A replica that runs as its own user (the server is root)
 drops to it first thing, before the venv is added to the path (its .pth files run code) and before
-anything of the model is imported; it keeps its parent file open from before, as the file may not
-be readable to it afterwards.
+anything of the model is imported. It opens its parent file as it boots and keeps it: afterwards the
+file may be neither visible nor readable to it.
 """
 import glob
 import os
@@ -63,8 +63,10 @@ def drop_privileges(env):
 
 def become_replica():
     """Takes on the replica this process is (or, as a standby, waits to be handed); returns its open parent file."""
+    # Opened now, while it may be (a standby's is its own, renamed with it when it becomes a replica).
+    parent = ParentFile(os.environ.get("PLINTH_PARENT_FILE"))
     if os.environ.get("PLINTH_STANDBY") != "1":
-        return ParentFile(os.environ.get("PLINTH_PARENT_FILE"))
+        return parent
     booted = int(os.environ.get("PLINTH_STANDBY_BOOTED_FD") or -1)
     if booted >= 0:
         os.write(booted, b"booted\n")
@@ -75,7 +77,9 @@ def become_replica():
     os.environ.pop("PLINTH_STANDBY", None)
     os.environ.pop("PLINTH_STANDBY_BOOTED_FD", None)
     env = takeover["env"]
-    parent = ParentFile(env.get("PLINTH_PARENT_FILE"))
+    if parent.fd is None:
+        parent.path = env.get("PLINTH_PARENT_FILE")
+        parent.reopen()
     drop_privileges(env)
     os.environ.update(env)
     os.chdir(takeover["cwd"])

@@ -151,21 +151,17 @@ export class LocalBackend implements RuntimeBackend {
     const onError = (err: Error): void => {
       lastErrorLines.push(`could not start the replica process: ${err.message}`);
     };
-    let standby: Standby | undefined;
+    const standby =
+      this.standbys.for(spec)?.take() ?? (this.sandbox.isolated ? this.standbys.fresh(spec) : undefined);
     let proc: ReplicaProcess;
-    try {
-      standby =
-        this.standbys.for(spec)?.take() ?? (this.sandbox.isolated ? this.standbys.fresh(spec) : undefined);
-    } catch (err) {
-      this.inventory.release(spec.replicaId);
-      this.sandbox.release(spec.replicaId);
-      throw err;
-    }
     if (standby) {
       this.files.rename(standby.name, spec.replicaId);
       proc = childReplicaProcess(standby.child, onError);
       // Not confined: it becomes the replica at once, as it always did.
-      if (!this.sandbox.isolated) handOver(standby, env, spec.appDir);
+      if (!this.sandbox.isolated) {
+        this.files.renameParent(standby.name, spec.replicaId);
+        handOver(standby, env, spec.appDir);
+      }
     } else {
       const { command, args } = launchCommand(spec);
       const output = openOutput(this.files.output(spec.replicaId));
@@ -205,9 +201,12 @@ export class LocalBackend implements RuntimeBackend {
     const spec = running.record.spec;
     try {
       await standby.booted;
+      // The parent file it opened as it booted is now this replica's (rewritten in place on adoption).
+      this.files.renameParent(standby.name, spec.replicaId);
+      this.files.writeParent(spec.replicaId, process.pid);
       await this.sandbox.confine(standby.child.pid!, spec, running.record.uid ?? null, {
         interpreter: standby.interpreter,
-        parentFile: this.files.parentFile(spec.replicaId),
+        scratch: this.files.scratch(spec.replicaId),
       });
       if (!running.stopRequested && !running.process.hasExited()) handOver(standby, env, spec.appDir);
     } catch (err) {

@@ -5,25 +5,17 @@ import { hiddenRoots, mountScript, planMounts } from './mount-plan.ts';
 const HOME = '/srv/plinth';
 const APP = `${HOME}/deployments/d1/app`;
 const ENV = `${HOME}/environments/python-abc`;
-const PARENT = `${HOME}/run/replicas/r1.parent`;
 
 test('the home is covered and only the paths the replica needs come back, shallow first', () => {
   const steps = planMounts(
     [HOME],
-    [
-      { path: APP, file: false },
-      { path: ENV, file: false },
-      { path: `${APP}.home`, file: false, writable: true },
-      { path: PARENT, file: true },
-      { path: '/usr', file: false },
-    ],
+    [{ path: APP }, { path: ENV }, { path: `${APP}.home`, writable: true }, { path: '/usr' }],
   );
   assert.deepEqual(steps, [
     { kind: 'tmpfs', path: HOME },
-    { kind: 'bind', path: ENV, file: false, writable: false },
-    { kind: 'bind', path: APP, file: false, writable: false },
-    { kind: 'bind', path: `${APP}.home`, file: false, writable: true },
-    { kind: 'bind', path: PARENT, file: true, writable: false },
+    { kind: 'bind', path: ENV, writable: false },
+    { kind: 'bind', path: APP, writable: false },
+    { kind: 'bind', path: `${APP}.home`, writable: true },
   ]);
 });
 
@@ -37,17 +29,17 @@ test('a directory the replica user cannot cross is covered too, and what it need
   );
   assert.deepEqual(hidden.sort(), ['/root', '/root/.plinth', '/tmp/scratch-0700']);
   const steps = planMounts(hidden, [
-    { path: '/root/.plinth/deployments/d1/app', file: false },
-    { path: '/root/.pyenv/versions/3.11.7', file: false },
-    { path: '/tmp/scratch-0700/app', file: false },
+    { path: '/root/.plinth/deployments/d1/app' },
+    { path: '/root/.pyenv/versions/3.11.7' },
+    { path: '/tmp/scratch-0700/app' },
   ]);
   // /root/.plinth is inside /root, already covered: one cover for both.
   assert.deepEqual(steps, [
     { kind: 'tmpfs', path: '/root' },
     { kind: 'tmpfs', path: '/tmp/scratch-0700' },
-    { kind: 'bind', path: '/tmp/scratch-0700/app', file: false, writable: false },
-    { kind: 'bind', path: '/root/.pyenv/versions/3.11.7', file: false, writable: false },
-    { kind: 'bind', path: '/root/.plinth/deployments/d1/app', file: false, writable: false },
+    { kind: 'bind', path: '/tmp/scratch-0700/app', writable: false },
+    { kind: 'bind', path: '/root/.pyenv/versions/3.11.7', writable: false },
+    { kind: 'bind', path: '/root/.plinth/deployments/d1/app', writable: false },
   ]);
   assert.deepEqual(
     hiddenRoots(['/'], ['/a/b'], () => true),
@@ -61,66 +53,57 @@ test('a hidden directory inside a kept one is covered again after the kept one c
   const steps = planMounts(
     ['/home/ann', '/home/ann/plinth/.home'],
     [
-      { path: '/home/ann/plinth', file: false },
-      { path: '/home/ann/plinth/.home/deployments/d1/app', file: false },
-      { path: '/home/ann/plinth/src', file: false },
+      { path: '/home/ann/plinth' },
+      { path: '/home/ann/plinth/.home/deployments/d1/app' },
+      { path: '/home/ann/plinth/src' },
     ],
   );
   assert.deepEqual(steps, [
     { kind: 'tmpfs', path: '/home/ann' },
-    { kind: 'bind', path: '/home/ann/plinth', file: false, writable: false },
+    { kind: 'bind', path: '/home/ann/plinth', writable: false },
     { kind: 'tmpfs', path: '/home/ann/plinth/.home' },
-    { kind: 'bind', path: '/home/ann/plinth/.home/deployments/d1/app', file: false, writable: false },
+    { kind: 'bind', path: '/home/ann/plinth/.home/deployments/d1/app', writable: false },
   ]);
 });
 
 test('what must not be written is bound read-only onto itself even where nothing covers it', () => {
   assert.deepEqual(
-    planMounts(
-      ['/srv/plinth-home'],
-      [
-        { path: '/opt/plinth', file: false, always: true },
-        { path: '/usr', file: false },
-      ],
-    ),
+    planMounts(['/srv/plinth-home'], [{ path: '/opt/plinth', always: true }, { path: '/usr' }]),
     [
       { kind: 'tmpfs', path: '/srv/plinth-home' },
-      { kind: 'bind', path: '/opt/plinth', file: false, writable: false },
+      { kind: 'bind', path: '/opt/plinth', writable: false },
     ],
   );
 });
 
-test('the mount script refuses the server namespace and opens every kept path before covering anything', () => {
-  const steps = planMounts(
-    [HOME],
-    [
-      { path: APP, file: false },
-      { path: PARENT, file: true },
-    ],
-  );
-  const { script, args } = mountScript(steps, 4242);
-  assert.deepEqual(args, ['4242', HOME, APP, PARENT, `${HOME}/run/replicas`]);
+test('the mount script refuses the server namespace, opens what it keeps first, and binds with one mount per run', () => {
+  const steps = planMounts([HOME], [{ path: APP }, { path: `${APP}.home`, writable: true }]);
+  const { script, args, tables } = mountScript(steps, 4242, (i) => `/run/t${i}`);
+  assert.deepEqual(args, ['4242', APP, `${APP}.home`, '/run/t0', HOME]);
   assert.ok(!script.includes(HOME), 'paths are arguments, not script text');
-  const lines = script.split('\n');
-  assert.equal(
-    lines[1],
+  assert.deepEqual(script.split('\n'), [
+    'set -eu',
     '[ ! /proc/self/ns/mnt -ef "/proc/$1/ns/mnt" ] || { echo "refused: this is the server\'s own mount namespace" >&2; exit 1; }',
-  );
-  const open = lines.indexOf('exec 3<"${3}" 4<"${4}"');
-  const cover = lines.findIndex((l) => l.startsWith('mount -t tmpfs') && l.endsWith('"${2}"'));
-  assert.ok(open !== -1 && open < cover, script);
-  assert.deepEqual(lines.slice(cover + 1), [
-    'mkdir -p "${3}" "${5}"',
-    'mount --no-canonicalize --bind -o ro /proc/self/fd/3 "${3}"',
-    '[ -e "${4}" ] || : > "${4}"',
-    'mount --no-canonicalize --bind -o ro /proc/self/fd/4 "${4}"',
+    'exec 3<"${2}" 4<"${3}" 5<"${4}"',
+    'umask 022',
+    'mount -t tmpfs -o mode=0755,size=1m,nr_inodes=4096,nosuid,nodev plinth-hidden "${5}"',
+    'mount --no-canonicalize -a -T /proc/self/fd/5',
   ]);
+  assert.deepEqual(tables, [
+    {
+      path: '/run/t0',
+      content: `/proc/self/fd/3 ${APP} none bind,X-mount.mkdir,ro 0 0\n/proc/self/fd/4 ${APP}.home none bind,X-mount.mkdir 0 0\n`,
+    },
+  ]);
+  const odd = mountScript([{ kind: 'bind', path: '/a b\\c', writable: false }], 1, () => '/t');
+  assert.equal(odd.tables[0]!.content, '/proc/self/fd/3 /a\\040b\\134c none bind,X-mount.mkdir,ro 0 0\n');
   assert.throws(
     () =>
       mountScript(
-        Array.from({ length: 8 }, (_, i) => ({ kind: 'bind', path: `/k${i}`, file: false, writable: false })),
+        Array.from({ length: 7 }, (_, i) => ({ kind: 'bind', path: `/k${i}`, writable: false })),
         1,
+        () => '/t',
       ),
-    /at most 7 paths/,
+    /at most 7 descriptors; these 8/,
   );
 });

@@ -1,25 +1,22 @@
 // What a replica's private mount namespace hides and what it gives back, as a plan of mounts (pure;
-// `confine.ts` runs it). A tmpfs goes over each hidden directory — the Plinth home, $HOME, and for
-// a replica user any directory it could not cross on the way to what it needs — and each path the
-// replica needs (its app directory, its environment, its parent file, its own home, the runtime
-// it runs on) is bound back at its own path from a descriptor opened before anything was covered,
+// `replica-sandbox.ts` runs it). A tmpfs goes over each hidden directory — the Plinth home, $HOME,
+// and for a replica user any directory it could not cross on the way to what it needs — and each
+// directory the replica needs (its app directory, its environment, its own home, the runtime it
+// runs on) is bound back at its own path from a descriptor opened before anything was covered,
 // read-only but for its own home.
 import { posix } from 'node:path';
 
 export interface KeptPath {
   path: string;
-  /** A file (bound onto a file) rather than a directory. */
-  file: boolean;
   /** Bound back writable (else read-only). */
   writable?: boolean;
   /** Bound (read-only) onto itself even where nothing covers it. */
   always?: boolean;
 }
 
-export type MountStep =
-  { kind: 'tmpfs'; path: string } | { kind: 'bind'; path: string; file: boolean; writable: boolean };
+export type MountStep = { kind: 'tmpfs'; path: string } | { kind: 'bind'; path: string; writable: boolean };
 
-/** The descriptors a mount script may use for the paths it binds back (a POSIX shell's 3–9). */
+/** The descriptors a mount script may use (a POSIX shell's 3–9). */
 const FIRST_FD = 3;
 const LAST_FD = 9;
 
@@ -80,7 +77,6 @@ export function planMounts(hiddenDirs: string[], keptPaths: KeptPath[]): MountSt
     ...binds.map((b) => ({
       kind: 'bind' as const,
       path: b.path,
-      file: b.file,
       writable: b.writable === true,
     })),
   ];
@@ -88,45 +84,72 @@ export function planMounts(hiddenDirs: string[], keptPaths: KeptPath[]): MountSt
   return steps.sort((a, b) => depth(a.path) - depth(b.path) || (a.kind === 'tmpfs' ? -1 : 1));
 }
 
+/** A mount table (fstab) line: fields escaped as libmount reads them back. */
+function tableLine(source: string, target: string, type: string, options: string): string {
+  const escape = (field: string): string =>
+    field.replace(/[\\ \t\n]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
+  return `${escape(source)} ${escape(target)} ${type} ${options} 0 0`;
+}
+
 /**
  * A POSIX shell script (and its arguments) that makes the mounts inside the replica's mount
- * namespace. It refuses to run in the server's own mount namespace (`serverPid`'s), and opens
- * every kept path before the first cover goes on. Few commands: each one is a process to start.
+ * namespace, and the mount tables it reads (to be written at `tableFile(i)` beforehand). It
+ * refuses to run in the server's own mount namespace (`serverPid`'s), and opens every kept path and
+ * table before the first cover goes on. Each cover is one mount; each run of binds after it is one
+ * `mount -a` over a table (a process started costs more than anything else here).
  */
-export function mountScript(steps: MountStep[], serverPid: number): { script: string; args: string[] } {
+export function mountScript(
+  steps: MountStep[],
+  serverPid: number,
+  tableFile: (i: number) => string,
+): { script: string; args: string[]; tables: { path: string; content: string }[] } {
+  const runs: MountStep[][] = [];
+  for (const step of steps) {
+    const last = runs.at(-1);
+    if (step.kind === 'bind' && last?.[0]?.kind === 'bind') last.push(step);
+    else runs.push([step]);
+  }
   const binds = steps.filter((s) => s.kind === 'bind');
-  if (binds.length > LAST_FD - FIRST_FD + 1)
-    throw new Error(`a replica keeps at most ${LAST_FD - FIRST_FD + 1} paths; this one ${binds.length}`);
+  const tableRuns = runs.filter((r) => r[0]!.kind === 'bind');
+  const fds = binds.length + tableRuns.length;
+  if (fds > LAST_FD - FIRST_FD + 1)
+    throw new Error(`a replica's mounts need at most ${LAST_FD - FIRST_FD + 1} descriptors; these ${fds}`);
   // Paths go in as arguments, never into the script's text.
   const args = [String(serverPid)];
   const param = (value: string): string => `"\${${args.push(value)}}"`;
-  const at = new Map(steps.map((step) => [step, param(step.path)]));
-  const fdOf = new Map<MountStep, number>(binds.map((b, i) => [b, FIRST_FD + i]));
+  const fdOf = new Map<MountStep | MountStep[], number>();
+  let next = FIRST_FD;
+  const opens: string[] = [];
+  for (const b of binds) {
+    fdOf.set(b, next);
+    opens.push(`${next++}<${param(b.path)}`);
+  }
+  const tables = tableRuns.map((run, i) => {
+    const path = tableFile(i);
+    fdOf.set(run, next);
+    opens.push(`${next++}<${param(path)}`);
+    const lines = run.map((b) =>
+      tableLine(
+        `/proc/self/fd/${fdOf.get(b)}`,
+        b.path,
+        'none',
+        `bind,X-mount.mkdir${b.kind === 'bind' && b.writable ? '' : ',ro'}`,
+      ),
+    );
+    return { path, content: lines.join('\n') + '\n' };
+  });
   const lines = [
     'set -eu',
     `[ ! /proc/self/ns/mnt -ef "/proc/$1/ns/mnt" ] || { echo "refused: this is the server's own mount namespace" >&2; exit 1; }`,
+    ...(opens.length ? [`exec ${opens.join(' ')}`] : []),
+    'umask 022',
   ];
-  if (binds.length) lines.push(`exec ${binds.map((b) => `${fdOf.get(b)}<${at.get(b)}`).join(' ')}`);
-  lines.push('umask 022');
-  for (let i = 0; i < steps.length; i++) {
-    const step = steps[i]!;
-    if (step.kind === 'tmpfs') {
+  for (const run of runs) {
+    if (run[0]!.kind === 'tmpfs')
       lines.push(
-        `mount -t tmpfs -o mode=0755,size=1m,nr_inodes=4096,nosuid,nodev plinth-hidden ${at.get(step)}`,
+        `mount -t tmpfs -o mode=0755,size=1m,nr_inodes=4096,nosuid,nodev plinth-hidden ${param(run[0]!.path)}`,
       );
-      continue;
-    }
-    // A run of binds: the places to bind onto (on the covers made before) are made at once.
-    const run: MountStep[] = [];
-    for (; steps[i]?.kind === 'bind'; i++) run.push(steps[i]!);
-    i--;
-    const file = (b: MountStep): boolean => b.kind === 'bind' && b.file;
-    lines.push(`mkdir -p ${run.map((b) => (file(b) ? param(posix.dirname(b.path)) : at.get(b))).join(' ')}`);
-    for (const b of run) {
-      if (file(b)) lines.push(`[ -e ${at.get(b)} ] || : > ${at.get(b)}`);
-      const ro = b.kind === 'bind' && !b.writable ? ' -o ro' : '';
-      lines.push(`mount --no-canonicalize --bind${ro} /proc/self/fd/${fdOf.get(b)} ${at.get(b)}`);
-    }
+    else lines.push(`mount --no-canonicalize -a -T /proc/self/fd/${fdOf.get(run)}`);
   }
-  return { script: lines.join('\n'), args };
+  return { script: lines.join('\n'), args, tables };
 }

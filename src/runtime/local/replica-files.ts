@@ -7,6 +7,7 @@
 // read them (the directory 0700, the output 0600: what a model prints is no one else's).
 import {
   closeSync,
+  existsSync,
   mkdirSync,
   openSync,
   readdirSync,
@@ -66,12 +67,25 @@ export class ReplicaFiles {
     writeFileSync(this.parentFile(replicaId), String(pid), { mode: 0o644 });
   }
 
+  /** A path the backend may write a file of its own at for a moment (gone with the replica's files). */
+  scratch(name: string): string {
+    return join(this.dir, `${name}.scratch`);
+  }
+
   /** Gives a standby's output files the name of the replica it became (the process keeps writing to them). */
   rename(from: string, to: string): void {
     const a = this.output(from);
     const b = this.output(to);
     renameSync(a.out, b.out);
     renameSync(a.err, b.err);
+  }
+
+  /**
+   * Gives a standby's parent file the name of the replica it became. The standby opens it as it
+   * boots and keeps it open: rename it only once it has booted.
+   */
+  renameParent(from: string, to: string): void {
+    if (existsSync(this.parentFile(from))) renameSync(this.parentFile(from), this.parentFile(to));
   }
 
   /** Writes a record whole or not at all (a crash mid-write leaves the previous one). */

@@ -5,7 +5,7 @@
 // only then hands it its replica. A replica user (root mode) drops to its uid itself, first thing
 // on reading that hand-over, before it loads anything of the model.
 import { execFile } from 'node:child_process';
-import { existsSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, posix } from 'node:path';
 import { promisify } from 'node:util';
 import { packageRoot } from '../../package-root.ts';
@@ -32,8 +32,8 @@ const TOOL_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 export interface ReplicaProcessPaths {
   /** The interpreter it runs on (node, or the base Python): its installation stays readable. */
   interpreter: string;
-  /** The file it reads its owner's pid from (PLINTH_PARENT_FILE). */
-  parentFile: string;
+  /** Where the mount tables for it may be written for a moment (in the server's replica directory). */
+  scratch: string;
 }
 
 export class ReplicaSandbox {
@@ -115,15 +115,14 @@ export class ReplicaSandbox {
     // own code and runtime are made read-only for it wherever they are.
     const own = (path: string): boolean => this.mode.kind === 'namespace' && ownedByServer(path);
     const kept: KeptPath[] = [
-      { path: spec.appDir, file: false },
-      ...(spec.envDir ? [{ path: spec.envDir, file: false }] : []),
-      { path: replicaHome, file: false, writable: true },
-      { path: paths.parentFile, file: true },
-      { path: runtime, file: false, always: own(runtime) },
-      { path: packageRoot(), file: false, always: own(packageRoot()) },
+      { path: spec.appDir },
+      ...(spec.envDir ? [{ path: spec.envDir }] : []),
+      { path: replicaHome, writable: true },
+      { path: runtime, always: own(runtime) },
+      { path: packageRoot(), always: own(packageRoot()) },
     ].filter((k) => existsSync(k.path));
     if (this.mode.kind === 'user' && !this.mode.mountNamespace) {
-      checkReachable(kept.filter((k) => k.path !== paths.parentFile).map((k) => k.path));
+      checkReachable(kept.map((k) => k.path));
       return;
     }
     const crossable = owner ? othersCanCross : () => true;
@@ -135,10 +134,15 @@ export class ReplicaSandbox {
       kept.map((k) => k.path),
       crossable,
     ).filter((p) => existsSync(p));
-    const { script, args } = mountScript(planMounts(hidden, kept), process.pid);
+    const { script, args, tables } = mountScript(
+      planMounts(hidden, kept),
+      process.pid,
+      (i) => `${paths.scratch}-${i}`,
+    );
     const enter =
       this.mode.kind === 'namespace' ? ['--user', '--mount', '--preserve-credentials'] : ['--mount'];
     try {
+      for (const table of tables) writeFileSync(table.path, table.content, { mode: 0o600 });
       await run(
         'nsenter',
         ['--target', String(pid), ...enter, '--', '/bin/sh', '-c', script, 'sh', ...args],
@@ -150,6 +154,8 @@ export class ReplicaSandbox {
     } catch (err) {
       const e = err as Error & { stderr?: string };
       throw new Error(`could not hide the home from the replica: ${(e.stderr || e.message).trim()}`);
+    } finally {
+      for (const table of tables) rmSync(table.path, { force: true });
     }
   }
 }

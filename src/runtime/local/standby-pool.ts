@@ -32,10 +32,17 @@ export function startStandby(
 ): Standby {
   const name = `standby-${randomBytes(6).toString('hex')}`;
   const output = openOutput(files.output(name));
+  // It opens its parent file as it boots, while it still may, and keeps it as the replica it becomes.
+  files.writeParent(name, process.pid);
   const [command, ...args] = [...prefix, launch.command, ...launch.args];
   const child = spawn(command!, args, {
     stdio: ['pipe', output.out, output.err, 'pipe'],
-    env: { ...env, PLINTH_STANDBY: '1', PLINTH_STANDBY_BOOTED_FD: String(BOOTED_FD) },
+    env: {
+      ...env,
+      PLINTH_STANDBY: '1',
+      PLINTH_STANDBY_BOOTED_FD: String(BOOTED_FD),
+      PLINTH_PARENT_FILE: files.parentFile(name),
+    },
     // A waiting process holds on to nothing of the server's: not even its working directory.
     ...(prefix.length ? { cwd: '/' } : {}),
   });

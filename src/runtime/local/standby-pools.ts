@@ -1,9 +1,9 @@
 // The standby pools of a local backend: one of Node model servers, and one per base Python
 // interpreter (started once a replica has used it; a takeover adds the replica's venv to the path).
-import { realpathSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ReplicaSpec } from '../backend.ts';
-import { baseEnv, nodeReplicaCommand, pythonReplicaCommand } from './launch.ts';
+import { baseEnv, launchCommand, nodeReplicaCommand, pythonReplicaCommand } from './launch.ts';
 import type { ReplicaFiles } from './replica-files.ts';
 import { StandbyPool, startStandby } from './standby-pool.ts';
 import type { Standby } from './standby-pool.ts';
@@ -59,10 +59,16 @@ export class StandbyPools {
 
   /** A model server started for one replica only, waiting like a standby (so that it can be confined first). */
   fresh(spec: ReplicaSpec): Standby {
+    // As ever, a Python replica without an environment is refused here; one whose venv is gone
+    // fails to start, naming it.
+    const own = launchCommand(spec);
     const launch =
       spec.language === 'typescript'
         ? nodeReplicaCommand()
-        : pythonReplicaCommand(baseInterpreter(spec.envDir ?? ''));
+        : existsSync(own.command)
+          ? // The venv's base interpreter: the venv (whose .pth files run code) is added once confined.
+            pythonReplicaCommand(baseInterpreter(spec.envDir!))
+          : own;
     return startStandby(launch, this.options.prefix, baseEnv(), this.options.files);
   }
 
