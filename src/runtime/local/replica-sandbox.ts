@@ -134,11 +134,9 @@ export class ReplicaSandbox {
       kept.map((k) => k.path),
       crossable,
     ).filter((p) => existsSync(p));
-    const { script, args, tables } = mountScript(
-      planMounts(hidden, kept),
-      process.pid,
-      (i) => `${paths.scratch}-${i}`,
-    );
+    const steps = planMounts(hidden, kept);
+    if (steps.length === 0) return;
+    const { script, args, tables } = mountScript(steps, process.pid, (i) => `${paths.scratch}-${i}`);
     const enter =
       this.mode.kind === 'namespace' ? ['--user', '--mount', '--preserve-credentials'] : ['--mount'];
     try {
