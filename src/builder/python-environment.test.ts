@@ -1,5 +1,7 @@
 import { scratchDir } from '../../test/support/scratch.ts';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseConfig } from '../config/parse.ts';
@@ -49,4 +51,35 @@ test('a model without requirements gets a venv without pip, built once and then 
     envDir,
   );
   assert.match(second.join('\n'), /requirements unchanged: reusing cached environment/);
+});
+
+test('a build cut off by a crash left its builder writing: it is stopped before the environment is built again', async () => {
+  const app = writeTree(join(root, 'orphan-app'), {
+    'model/model.py': 'class Model:\n  def predict(self, x): return x\n',
+  });
+  const { config } = parseConfig('');
+  const envsRoot = join(root, 'orphan-envs');
+  const envDir = join(envsRoot, `python-${pythonEnvironmentHash(resolvePython(config.python_version), [])}`);
+  mkdirSync(join(envDir, 'lib'), { recursive: true });
+  // The orphan: still writing into the environment, its pid left where the crashed server kept it.
+  const orphan = spawn(
+    'sh',
+    ['-c', `while true; do touch "${envDir}/lib/f$$-$(date +%N)"; sleep 0.01; done`],
+    {
+      stdio: 'ignore',
+    },
+  );
+  writeFileSync(`${envDir}.builder`, String(orphan.pid));
+  const exited = new Promise((r) => orphan.once('exit', r));
+  const lines: string[] = [];
+  const built = await preparePythonEnvironment(app, config, envsRoot, (l) => lines.push(l));
+  assert.equal(built, envDir);
+  assert.ok(existsSync(join(envDir, 'bin', 'python')), lines.join('\n'));
+  assert.deepEqual(
+    readdirSync(join(envDir, 'lib')).filter((f) => f.startsWith('f')),
+    [],
+    'nothing of the orphan is left',
+  );
+  await exited;
+  assert.equal(existsSync(`${envDir}.builder`), false);
 });

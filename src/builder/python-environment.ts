@@ -2,12 +2,13 @@
 // with `python -m venv` and `pip install` (the host's pip configuration decides where packages
 // come from). A venv is built in place and marked ready last, so a half-built one is rebuilt.
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { ModelConfig } from '../config/schema.ts';
 import { BuildError } from './node-environment.ts';
 import type { BuildLog } from './node-environment.ts';
 import { resolvePython } from './python-interpreters.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { runCommand } from './run-command.ts';
 
 const READY_MARKER = '.plinth-ready';
@@ -55,13 +56,51 @@ export async function preparePythonEnvironment(
   return envDir;
 }
 
-async function run(command: string, args: string[], cwd: string, log: BuildLog, what: string): Promise<void> {
+/** Where the pid of the command building an environment is kept while it runs. */
+const builderFile = (envDir: string): string => `${envDir}.builder`;
+
+/**
+ * A build cut off by a crash of its server leaves its pip running, still writing into the
+ * environment: it is stopped before the environment is built again.
+ */
+async function stopOrphanedBuilder(envDir: string): Promise<void> {
+  const file = builderFile(envDir);
+  if (!existsSync(file)) return;
+  const pid = Number(readFileSync(file, 'utf8'));
+  rmSync(file, { force: true });
+  const cmdline = (): string | null => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    } catch {
+      return null;
+    }
+  };
+  // Only the very command that built this environment (a reused pid names another).
+  if (!(pid > 1) || !cmdline()?.includes(envDir)) return;
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    return;
+  }
+  for (let i = 0; i < 100 && cmdline() !== null; i++) await sleep(50);
+}
+
+async function run(
+  command: string,
+  args: string[],
+  cwd: string,
+  log: BuildLog,
+  what: string,
+  envDir: string,
+): Promise<void> {
   log(`$ ${[command, ...args].join(' ')}`);
   const result = await runCommand(command, args, {
     cwd,
     env: { ...process.env, PIP_NO_INPUT: '1', PIP_DISABLE_PIP_VERSION_CHECK: '1' },
     onLine: (line) => log(line, /^ERROR:|error:/i.test(line) ? 'ERROR' : 'INFO'),
+    onSpawn: (pid) => writeFileSync(builderFile(envDir), String(pid)),
   });
+  rmSync(builderFile(envDir), { force: true });
   if (result.code !== 0) {
     const errors = result.tail.filter((l) => /^ERROR:/.test(l.trim()));
     const said = (errors.length > 0 ? errors : result.tail.slice(-3))
@@ -82,7 +121,9 @@ async function buildVenv(
     log(`requirements unchanged: reusing cached environment ${envDir}`);
     return;
   }
+  await stopOrphanedBuilder(envDir);
   rmSync(envDir, { recursive: true, force: true });
+  mkdirSync(dirname(envDir), { recursive: true });
   try {
     const withPip = requirements.length > 0;
     await run(
@@ -91,6 +132,7 @@ async function buildVenv(
       process.cwd(),
       log,
       'python -m venv',
+      envDir,
     );
     if (withPip) {
       const file = join(envDir, 'plinth-requirements.txt');
@@ -101,6 +143,7 @@ async function buildVenv(
         envDir,
         log,
         'pip install',
+        envDir,
       );
     } else log('no requirements: nothing to install');
     writeFileSync(join(envDir, READY_MARKER), new Date().toISOString());

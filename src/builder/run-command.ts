@@ -15,6 +15,8 @@ export function runCommand(
     cwd: string;
     env?: NodeJS.ProcessEnv;
     onLine: (line: string, stream: 'stdout' | 'stderr') => void;
+    /** Told the command's pid once it runs (to find it again if this process dies). */
+    onSpawn?: (pid: number) => void;
   },
 ): Promise<CommandResult> {
   return new Promise((resolve) => {
@@ -28,6 +30,7 @@ export function runCommand(
       env: options.env ?? process.env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    if (child.pid !== undefined) options.onSpawn?.(child.pid);
     let open = 2;
     let exitCode: number | null = null;
     let exited = false;

@@ -14,8 +14,33 @@ export const MASK = '****';
 /** Values shorter than this are not masked (they would mask ordinary words). */
 const MIN_MASKED_LENGTH = 4;
 
+/**
+ * The ways a secret's value shows up in what a model prints: as it is, JSON-escaped, URL-encoded,
+ * in base64 (standard and URL-safe, at each of the three alignments it can have inside a longer
+ * encoded string) and in hex. Matched ignoring case (an upper-cased token is the same token).
+ */
+export function secretForms(value: string): string[] {
+  const bytes = Buffer.from(value);
+  const forms = new Set<string>([value, JSON.stringify(value).slice(1, -1), encodeURIComponent(value)]);
+  forms.add(bytes.toString('hex'));
+  for (let offset = 0; offset < 3; offset++) {
+    // The characters that depend on the value alone, whatever comes before or after it.
+    const encoded = Buffer.concat([Buffer.alloc(offset), bytes]).toString('base64');
+    const start = Math.ceil((offset * 4) / 3);
+    const end = Math.floor(((offset + bytes.length) * 4) / 3);
+    const core = encoded.slice(start, end);
+    if (core.length >= 8) {
+      forms.add(core);
+      forms.add(core.replace(/\+/g, '-').replace(/\//g, '_'));
+    }
+  }
+  return [...forms].filter((f) => f.length >= MIN_MASKED_LENGTH);
+}
+
 export class Vault {
   private values = new Map<string, string>();
+  /** Every form of every value, as one pattern (rebuilt when the values change). */
+  private pattern: RegExp | null | undefined;
 
   constructor(
     private readonly store: SecretStore,
@@ -34,6 +59,7 @@ export class Vault {
       }
     }
     this.values = values;
+    this.pattern = undefined;
   }
 
   async set(name: string, value: string): Promise<SecretInfo> {
@@ -47,6 +73,7 @@ export class Vault {
       throw new PlinthError('VALIDATION_ERROR', 'field "value": a secret cannot be empty');
     const info = await this.store.putSecret(name, this.box.encrypt(value));
     this.values.set(name, value);
+    this.pattern = undefined;
     return info;
   }
 
@@ -54,6 +81,7 @@ export class Vault {
     if (!(await this.store.deleteSecret(name)))
       throw new PlinthError('NOT_FOUND', `secret "${name}" not found`);
     this.values.delete(name);
+    this.pattern = undefined;
   }
 
   list(): Promise<SecretInfo[]> {
@@ -78,13 +106,17 @@ export class Vault {
     return { values, missing };
   }
 
-  /** Replaces every stored secret's value in `text` with ****. */
+  /** Replaces every stored secret's value in `text`, in any of its forms (secretForms), with ****. */
   mask(text: string): string {
-    let out = text;
-    const values = [...this.values.values()]
-      .filter((v) => v.length >= MIN_MASKED_LENGTH)
-      .sort((a, b) => b.length - a.length);
-    for (const v of values) if (out.includes(v)) out = out.split(v).join(MASK);
-    return out;
+    if (this.pattern === undefined) {
+      const forms = [...this.values.values()]
+        .filter((v) => v.length >= MIN_MASKED_LENGTH)
+        .flatMap(secretForms)
+        .sort((a, b) => b.length - a.length);
+      this.pattern = forms.length
+        ? new RegExp(forms.map((f) => f.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|'), 'gi')
+        : null;
+    }
+    return this.pattern ? text.replace(this.pattern, MASK) : text;
   }
 }
