@@ -19,7 +19,7 @@ import type { ClientSpec, Load } from './load.ts';
 import { Observers } from './observe.ts';
 import { applyOperation } from './operations.ts';
 import { planOperations } from './plan.ts';
-import type { StoreKind } from './plan.ts';
+import type { PlannedOp, StoreKind } from './plan.ts';
 import type { RequestRecord, Violation } from './records.ts';
 import { formatOpLog, formatSummary } from './report.ts';
 import type { ChaosReport, OpLogEntry } from './report.ts';
@@ -87,107 +87,56 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const world = await start(scratch, MODELS, log);
   const observers = new Observers(world);
   const violations: Violation[] = [];
+  const ops: OpLogEntry[] = [];
   let load: Load | undefined;
+  let t0 = Date.now();
   try {
-    observers.start();
-    await until(
-      'both models seen in production',
-      () => MODELS.every((m) => observers.envSamples.some((s) => s.model === m && s.current)),
-      Boolean,
-      30_000,
-    );
-    log(`chaos: ${at()} the world is up; load and operations start`);
-    const t0 = Date.now();
-    load = startLoad(clientsOf(world), {
-      apiKey: () => world.apiKey,
-      deadlineMs: t0 + durationMs,
-      timeoutMs: REQUEST_TIMEOUT_MS,
-      maxInFlight: MAX_IN_FLIGHT,
-      seed,
-    });
-    const ops: OpLogEntry[] = [];
-    for (const op of plan) {
-      const wait = t0 + op.atMs - Date.now();
-      if (wait > 0) await sleep(wait);
-      if (Date.now() >= t0 + durationMs) break;
-      const startedMs = Date.now();
-      const outcome = await applyOperation(world, observers, op);
-      const entry: OpLogEntry = {
-        ...outcome,
-        index: op.index,
-        kind: op.kind,
-        plannedAtMs: op.atMs,
-        startedMs,
-        endedMs: Date.now(),
-      };
-      ops.push(entry);
-      log(
-        `  t+${((startedMs - t0) / 1000).toFixed(1)}s #${op.index} ${op.kind}: ${outcome.result} — ${outcome.detail}`,
+    try {
+      observers.start();
+      await until(
+        'both models seen in production',
+        () => MODELS.every((m) => observers.envSamples.some((s) => s.model === m && s.current)),
+        Boolean,
+        30_000,
       );
+      log(`chaos: ${at()} the world is up; load and operations start`);
+      t0 = Date.now();
+      load = startLoad(clientsOf(world), {
+        apiKey: () => world.apiKey,
+        deadlineMs: t0 + durationMs,
+        timeoutMs: REQUEST_TIMEOUT_MS,
+        maxInFlight: MAX_IN_FLIGHT,
+        seed,
+      });
+      await applyPlan(world, observers, plan, t0, durationMs, ops, log);
+      await Promise.race([Promise.all([...world.background]), sleep(BACKGROUND_WAIT_MS)]);
+      await load.stop();
+      log(`chaos: ${at()} load stopped (${load.records.length} requests); settling`);
+      await sleep(options.settleMs ?? 15_000);
+      violations.push(...(await checkEndState(world)), ...(await checkQueues(world)));
+      log(`chaos: ${at()} end state checked; stopping the platform`);
+      await observers.collect().catch(() => undefined);
+      await observers.stop();
+      await world.stop();
+      violations.push(...gracefulExits(world), ...(await checkOrphans(world, observers)));
+      log(`chaos: ${at()} stopped; orphans checked`);
+    } catch (err) {
+      violations.push({ invariant: 'run-aborted', detail: (err as Error).stack ?? String(err) });
     }
-    const left = t0 + durationMs - Date.now();
-    if (left > 0) await sleep(left);
-    await Promise.race([Promise.all([...world.background]), sleep(BACKGROUND_WAIT_MS)]);
-    await load.stop();
-    log(`chaos: ${at()} load stopped (${load.records.length} requests); settling`);
-    await sleep(options.settleMs ?? 15_000);
-
-    violations.push(...(await checkEndState(world)), ...(await checkQueues(world)));
-    log(`chaos: ${at()} end state checked; stopping the platform`);
-    await observers.collect();
+    await load?.stop();
     await observers.stop();
-    await world.stop();
-    for (const p of world.processes()) {
-      const inc = p.current;
-      if (inc && inc.exitCode !== 0 && inc.exitCode !== null)
-        violations.push({
-          invariant: 'process-crashed',
-          detail: `${p.role} exited with code ${inc.exitCode} when stopped gracefully:\n${inc.output.slice(-1500)}`,
-        });
-    }
-    violations.push(...(await checkOrphans(world, observers)));
-    log(`chaos: ${at()} stopped; orphans checked`);
-
-    const serving = new ServingHistory(observers.envSamples);
-    const failures = checkFailures({
-      requests: load.records,
-      timeline: world.timeline.events,
-      serving,
-      replicaSamples: observers.replicaSamples,
-      t0,
-    });
-    const memory = checkMemory(observers.rss);
-    violations.unshift(
-      ...failures.violations,
-      ...checkServedVersions(load.records, serving, (m, v) => observers.deploymentOf(m, v), t0),
-      ...checkCrashes(world.crashes, t0),
+    const records = load?.records ?? [];
+    const report = judge(
+      { seed, store, durationMs, t0, planned: plan.length, ops },
+      world,
+      observers,
+      records,
+      load,
     );
-    violations.push(...memory.violations);
-    const unexplained =
-      load.records.filter((r) => r.outcome === 'failed').length -
-      Object.values(failures.byCause).reduce((a, b) => a + b, 0);
-    const report: ChaosReport = {
-      seed,
-      store,
-      durationMs,
-      t0,
-      planned: plan.length,
-      ops,
-      requests: {
-        sent: load.records.length,
-        ok: load.records.filter((r) => r.outcome === 'ok').length,
-        hungUp: load.records.filter((r) => r.outcome === 'hung-up').length,
-        notSent: load.notSent(),
-        failedByCause: failures.byCause,
-        unexplained,
-      },
-      peakRssBytes: memory.peakBytes,
-      violations,
-      notes: world.notes,
-    };
-    if (options.keepEvidence || violations.length > 0 || ops.some((o) => o.result === 'failed'))
+    report.violations.push(...violations);
+    if (options.keepEvidence || report.violations.length > 0 || ops.some((o) => o.result === 'failed'))
       report.notes.push(
-        `evidence (platform output, op log, requests) kept in ${saveEvidence(world, report, load.records)}`,
+        `evidence (platform output, op log, requests) kept in ${saveEvidence(world, report, records)}`,
       );
     return report;
   } finally {
@@ -195,4 +144,89 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     await observers.stop();
     await world.dispose();
   }
+}
+
+/** Applies the plan's operations when due, until the load's time is up. */
+async function applyPlan(
+  world: World,
+  observers: Observers,
+  plan: readonly PlannedOp[],
+  t0: number,
+  durationMs: number,
+  ops: OpLogEntry[],
+  log: (line: string) => void,
+): Promise<void> {
+  for (const op of plan) {
+    const wait = t0 + op.atMs - Date.now();
+    if (wait > 0) await sleep(wait);
+    if (Date.now() >= t0 + durationMs) break;
+    const startedMs = Date.now();
+    const outcome = await applyOperation(world, observers, op);
+    ops.push({
+      ...outcome,
+      index: op.index,
+      kind: op.kind,
+      plannedAtMs: op.atMs,
+      startedMs,
+      endedMs: Date.now(),
+    });
+    log(
+      `  t+${((startedMs - t0) / 1000).toFixed(1)}s #${op.index} ${op.kind}: ${outcome.result} — ${outcome.detail}`,
+    );
+  }
+  const left = t0 + durationMs - Date.now();
+  if (left > 0) await sleep(left);
+}
+
+/** A graceful stop ends a process with code 0. */
+function gracefulExits(world: World): Violation[] {
+  return world.processes().flatMap((p) => {
+    const inc = p.current;
+    if (!inc || inc.exitCode === 0 || inc.exitCode === null || !inc.expected) return [];
+    return [
+      {
+        invariant: 'process-crashed',
+        detail: `${p.role} exited with code ${inc.exitCode} when stopped gracefully:\n${inc.output.slice(-1500)}`,
+      },
+    ];
+  });
+}
+
+/** Invariants 1, 2, 3 and 6 over what was recorded, and the counts of the summary. */
+function judge(
+  base: Pick<ChaosReport, 'seed' | 'store' | 'durationMs' | 't0' | 'planned' | 'ops'>,
+  world: World,
+  observers: Observers,
+  records: readonly RequestRecord[],
+  load: Load | undefined,
+): ChaosReport {
+  const serving = new ServingHistory(observers.envSamples);
+  const failures = checkFailures({
+    requests: records,
+    timeline: world.timeline.events,
+    serving,
+    replicaSamples: observers.replicaSamples,
+    t0: base.t0,
+  });
+  const memory = checkMemory(observers.rss);
+  const failed = records.filter((r) => r.outcome === 'failed').length;
+  return {
+    ...base,
+    requests: {
+      sent: records.length,
+      ok: records.filter((r) => r.outcome === 'ok').length,
+      hungUp: records.filter((r) => r.outcome === 'hung-up').length,
+      notSent: load?.notSent() ?? 0,
+      failedByCause: failures.byCause,
+      unexplained: failed - Object.values(failures.byCause).reduce((a, b) => a + b, 0),
+    },
+    peakRssBytes: memory.peakBytes,
+    violations: [
+      ...failures.violations,
+      ...checkServedVersions(records, serving, (m, v) => observers.deploymentOf(m, v), base.t0),
+      ...checkCrashes(world.crashes, base.t0),
+      ...memory.violations,
+    ],
+    notes: world.notes,
+  };
 }

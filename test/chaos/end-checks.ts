@@ -20,7 +20,11 @@ export async function checkEndState(world: World): Promise<Violation[]> {
   const deadline = Date.now() + END_STATE_WAIT_MS;
   let problems: string[] = [];
   do {
-    problems = endStateProblems(await deploymentStates(world));
+    try {
+      problems = endStateProblems(await deploymentStates(world));
+    } catch (err) {
+      problems = [(err as Error).message];
+    }
     if (problems.length === 0) return [];
     await sleep(1000);
   } while (Date.now() < deadline);
@@ -34,7 +38,8 @@ async function deploymentStates(world: World): Promise<DeploymentState[]> {
       'GET',
       `/v1/models/${model}/deployments`,
     );
-    if (r.status !== 200) throw new Error(`the deployments of ${model} answered ${r.status}`);
+    if (r.status !== 200)
+      throw new Error(`could not read the deployments of ${model} (${r.status} ${JSON.stringify(r.body)})`);
     for (const d of r.body.deployments) {
       const replicas = await world.replicaApi<{ replicas: ReplicaJson[] }>(
         'GET',

@@ -70,11 +70,15 @@ export function modelConfig(name: string): string {
   return `model_name: ${name}\nruntime:\n  predict_concurrency: 4\nautoscaling:\n  scale_down_delay: 20\n`;
 }
 
-/** A model that answers its version (and, when asked, a padding of `pad` bytes) after 20–50 ms. */
+/**
+ * A model that answers its version (and, when asked, a padding of `pad` bytes) after 20–50 ms,
+ * and logs now and then, as models do (its output is followed, and kept, by the platform).
+ */
 export function modelSource(version: number): string {
   return `export class Model {
   async predict(input: { pad?: number } | null) {
     await new Promise((r) => setTimeout(r, 20 + Math.floor(Math.random() * 30)));
+    if (Math.random() < 0.2) console.log('served a request with version ${version}');
     const pad = input && typeof input.pad === 'number' ? 'x'.repeat(Math.min(input.pad, 1 << 20)) : undefined;
     return pad === undefined ? { version: ${version} } : { version: ${version}, pad };
   }
