@@ -86,6 +86,8 @@ export class LocalBackend implements RuntimeBackend {
   private readonly inventory: Inventory;
   readonly limits: ReplicaLimits;
   private readonly files: ReplicaFiles;
+  /** Replicas whose record on disk is behind (a write failed: a full disk); written again each second. */
+  private readonly unsaved = new Set<string>();
   private adopted = false;
 
   constructor(options: LocalBackendOptions) {
@@ -157,7 +159,7 @@ export class LocalBackend implements RuntimeBackend {
       stopping: false,
       offsets: { out: 0, err: 0 },
     };
-    if (proc.pid !== undefined) this.files.write(record);
+    if (proc.pid !== undefined) this.save(record);
     const running = this.attach(record, proc, lastErrorLines);
     return { ...running.handle };
   }
@@ -229,7 +231,7 @@ export class LocalBackend implements RuntimeBackend {
       if (listening && handle.address === null) {
         handle.address = listening[1]!;
         record.address = handle.address;
-        this.files.write(record);
+        this.save(record);
         void this.pollReadiness(running);
         return;
       }
@@ -245,9 +247,10 @@ export class LocalBackend implements RuntimeBackend {
     if (handle.address !== null) void this.pollReadiness(running);
     // How far the output was passed on is kept, so that an adopting server neither repeats nor skips lines.
     const keepOffsets = setInterval(() => {
-      if (record.offsets.out === out.offset && record.offsets.err === err.offset) return;
+      const moved = record.offsets.out !== out.offset || record.offsets.err !== err.offset;
+      if (!moved && !this.unsaved.has(spec.replicaId)) return;
       record.offsets = { out: out.offset, err: err.offset };
-      this.files.write(record);
+      this.save(record);
     }, 1000);
     keepOffsets.unref();
     void proc.exited.then((status) => {
@@ -259,6 +262,23 @@ export class LocalBackend implements RuntimeBackend {
       reported();
     });
     return running;
+  }
+
+  /**
+   * Writes a replica's record for a later server to adopt it by. A write that fails (a full disk)
+   * never stops the replica from running or stopping: the record is written again each second
+   * until it succeeds; meanwhile only a crash of this server would lose the replica.
+   */
+  private save(record: ReplicaRecord): void {
+    const id = record.spec.replicaId;
+    try {
+      this.files.write(record);
+      this.unsaved.delete(id);
+    } catch (err) {
+      if (!this.unsaved.has(id))
+        console.error(`replica ${id}: could not save its record (${(err as Error).message}); trying again`);
+      this.unsaved.add(id);
+    }
   }
 
   private async pollReadiness(running: Running): Promise<void> {
@@ -291,6 +311,7 @@ export class LocalBackend implements RuntimeBackend {
     handle.phase = expected || code === 0 ? 'STOPPED' : 'FAILED';
     handle.exit = exit;
     this.replicas.delete(handle.id);
+    this.unsaved.delete(handle.id);
     this.files.remove(handle.id);
     this.emit({ type: 'exited', replica: { ...handle }, exit });
   }
@@ -301,7 +322,7 @@ export class LocalBackend implements RuntimeBackend {
     running.stopRequested = true;
     if (!running.record.stopping) {
       running.record.stopping = true;
-      this.files.write(running.record);
+      this.save(running.record);
     }
     if (running.handle.phase === 'STARTING' || running.handle.phase === 'READY') {
       running.handle.phase = 'DRAINING';
