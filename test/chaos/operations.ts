@@ -142,7 +142,16 @@ const OPERATIONS: Record<OpKind, Operation> = {
   'stop-replica': (ctx, op, model) => signalReplica(ctx, op, model, 'SIGSTOP'),
 
   'kill-server': ({ world }, op) => world.killServer?.(op.durationMs) ?? notHere(),
-  'disk-full': ({ world }, op) => world.diskFull?.(op.durationMs) ?? notHere(),
+  async 'disk-full'({ world, observers }, op, model) {
+    if (!world.diskFull) return notHere();
+    // Variants 3–5: the disk fills while a push is being built.
+    if (op.variant < 3 || world.timeline.isOpen('disk-full') || observers.liveReplicas() >= MAX_LIVE_REPLICAS)
+      return world.diskFull(op.durationMs);
+    const pushed = await pushVersion(world, model, ['--no-wait']);
+    if (pushed.deploymentId) observers.versions.set(`${model.name}:${pushed.version}`, pushed.deploymentId);
+    const full = await world.diskFull(op.durationMs);
+    return { ...full, detail: `${pushed.outcome.detail}; then ${full.detail}` };
+  },
   'kill-leader': ({ world }) => world.killLeader?.() ?? notHere(),
   'store-outage': ({ world }, op) => world.storeOutage?.(op.variant, op.durationMs) ?? notHere(),
 };
