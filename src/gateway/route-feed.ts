@@ -21,6 +21,11 @@ export interface RouteFeedOptions {
   onKeys?: (revoked: boolean) => void;
 }
 
+/** How often the routes are read again besides the notices (a notice can be lost: a reconnect). */
+export const ROUTES_REREAD_MS = 2000;
+/** Time enough for every process that reads routes here to have seen a change: a periodic read, and some. */
+export const ROUTES_SETTLE_MS = ROUTES_REREAD_MS + 500;
+
 export class RouteFeed {
   private readonly routed = new Set<string>();
   private readonly statuses = new Map<string, string>();
@@ -36,7 +41,7 @@ export class RouteFeed {
   /** Reads everything now, then follows `subscribe`'s notices and a periodic read. */
   async start(
     subscribe: ((listener: (t: ChangeTopic) => void) => void) | null,
-    intervalMs = 2000,
+    intervalMs = ROUTES_REREAD_MS,
   ): Promise<void> {
     await this.refresh(new Set(['*']));
     subscribe?.((topic) => this.schedule(topic));
