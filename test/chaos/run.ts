@@ -1,6 +1,7 @@
-// `npm run chaos -- --minutes 60 [--seed N] [--store sqlite|postgres]`: one chaos run of the real
-// platform, then its summary (and, on a violation, the op log to replay it with). Exit code 1 on
-// a violation, 2 when the run itself could not be made.
+// `npm run chaos -- --minutes 60 [--seed N] [--store sqlite|postgres] [--settle S] [--keep-evidence]`:
+// one chaos run of the real platform, then its summary (and, on a violation, the op log to replay
+// it with; the platform's output, the time line and every request are kept in a directory it
+// names). Exit code 1 on a violation, 2 when the run itself could not be made.
 import { parseArgs } from 'node:util';
 import { runChaos } from './chaos.ts';
 import { formatReport } from './report.ts';
