@@ -15,6 +15,7 @@ import { BUILT_IN_INSTANCE_TYPES, mergeCatalog } from './domain/instance-types.t
 import { LoopHealth } from './domain/control-loop.ts';
 import { formatMemory } from './domain/quantity.ts';
 import { ConcurrencyReports } from './gateway/concurrency-reports.ts';
+import { ROUTES_SETTLE_MS } from './gateway/route-feed.ts';
 import { Gateway } from './gateway/gateway.ts';
 import { plinthHome } from './home.ts';
 import type { PlinthHome } from './home.ts';
@@ -118,6 +119,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     backend,
     drainer: gateway,
     drainMs: config.drainS * 1000,
+    // Other gateways read routes from a shared store: a stopping replica waits for them to see it.
+    routesSettleMs: config.store ? ROUTES_SETTLE_MS : 0,
   });
   const secrets = (declared: Record<string, string | null>) => vault.resolve(declared);
   const inFlightOf = (d: string, r: string): number => gateway.inFlightOf(d, r);

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { FakeClock } from '../../test/support/fake-clock.ts';
 import { failingStore, unhandledDuring } from '../../test/support/failing-store.ts';
 import { scratchDir } from '../../test/support/scratch.ts';
-import { until } from '../../test/support/wait.ts';
+import { sleep, until } from '../../test/support/wait.ts';
 import { parseConfig } from '../config/parse.ts';
 import { DEFAULT_AUTOSCALING } from '../domain/autoscaling.ts';
 import { LoopHealth } from '../domain/control-loop.ts';
@@ -86,5 +86,53 @@ test('a deployment deactivated during its build keeps the build, for when it is 
   const after = (await store.getDeployment(d.id))!;
   assert.equal(after.status, 'DEACTIVATING', 'the build did not move it on');
   assert.equal(currentBuild(after, home)?.language, 'typescript', 'but its build is kept');
+  await store.close();
+});
+
+test('a build that cannot record its end (the store fails) neither ends the process nor fails the deployment: a later pass builds it again', async () => {
+  const store = await openSqliteStore(':memory:');
+  const failing = failingStore(store);
+  const home = plinthHome(scratchDir('build-unrecorded'));
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  // The build's log flush waits on the gate: the store goes away while the build finishes.
+  const logs = new LogSink({ appendLogs: async (r) => (await gate, store.appendLogs(r)) });
+  const model = await store.createModel('m');
+  const d = await store.createDeployment({
+    model_id: model.id,
+    name: 'deployment-1',
+    status: 'BUILDING',
+    is_development: false,
+    bundle_sha256: 'b'.repeat(64),
+    config: parseConfig('').config as unknown as Record<string, unknown>,
+    instance_type_name: '1x2',
+    autoscaling_settings: { ...DEFAULT_AUTOSCALING },
+  });
+  mkdirSync(join(home.appDir(d.id), 'model'), { recursive: true });
+  writeFileSync(
+    join(home.appDir(d.id), 'model', 'model.mjs'),
+    'export class Model { predict() { return 1; } }',
+  );
+  let built = 0;
+  const status = new StatusRecorder(failing.store);
+  const builds = new BuildController({ store, home, status, logs, onBuilt: () => void built++ });
+  const unhandled = await unhandledDuring(async () => {
+    await builds.pass();
+    failing.down = true; // a full disk, an unreachable database
+    release();
+    await sleep(500);
+    assert.equal((await store.getDeployment(d.id))!.status, 'BUILDING', 'a build that worked is not failed');
+    failing.down = false;
+    await builds.pass();
+    await until(
+      'built and recorded',
+      () => built,
+      (n) => n > 0,
+      30_000,
+      20,
+    );
+  });
+  assert.deepEqual(unhandled, [], 'nothing left unhandled (it would end plinth up)');
+  assert.equal((await store.getDeployment(d.id))!.status, 'DEPLOYING');
   await store.close();
 });

@@ -73,7 +73,11 @@ export class BuildController {
     for (const d of building) {
       if (this.running.has(d.id)) continue;
       this.running.add(d.id);
-      void this.build(d).finally(() => this.running.delete(d.id));
+      void this.build(d)
+        .catch((err: Error) =>
+          console.error(`builder: deployment ${d.id}: ${err.message}; a later pass builds it again`),
+        )
+        .finally(() => this.running.delete(d.id));
     }
   }
 
@@ -82,26 +86,10 @@ export class BuildController {
     const log = (line: string, level: 'INFO' | 'ERROR' = 'INFO'): void =>
       this.logs.write(target, 'build', level, line);
     const started = Date.now();
+    let record: Awaited<ReturnType<typeof buildApp>>;
     try {
       const config = deployment.config as unknown as ModelConfig;
-      const record = await buildApp(this.home.appDir(deployment.id), config, this.home, log);
-      log(`build finished in ${Date.now() - started} ms`);
-      await this.logs.flush();
-      // Only a deployment still BUILDING moves on (one deactivated meanwhile stays as it is), with
-      // the replicas its settings ask for now (a promotion may have changed them during the build).
-      const built = await this.status.moveCurrent(deployment.id, (d) =>
-        d.status === 'BUILDING'
-          ? {
-              to: 'DEPLOYING',
-              reason: 'build finished',
-              patch: { desired_replicas: Math.max(1, d.autoscaling_settings.min_replica), build: record },
-            }
-          : null,
-      );
-      // Deactivated (or scaled to zero) meanwhile: the build is kept all the same, for its next start.
-      if (!built?.moved && (await this.store.getDeployment(deployment.id)))
-        await this.store.updateDeployment(deployment.id, { build: record });
-      this.deps.onBuilt();
+      record = await buildApp(this.home.appDir(deployment.id), config, this.home, log);
     } catch (err) {
       const message = err instanceof BuildError || err instanceof Error ? err.message : String(err);
       log(`build failed: ${message}`, 'ERROR');
@@ -111,6 +99,26 @@ export class BuildController {
           ? { to: 'BUILD_FAILED', reason: message }
           : null,
       );
+      return;
     }
+    // Recording the build can fail too (the store: a full disk, an outage). That is no build
+    // failure: the deployment stays as it is and a later pass builds it again (from the cache).
+    log(`build finished in ${Date.now() - started} ms`);
+    await this.logs.flush();
+    // Only a deployment still BUILDING moves on (one deactivated meanwhile stays as it is), with
+    // the replicas its settings ask for now (a promotion may have changed them during the build).
+    const built = await this.status.moveCurrent(deployment.id, (d) =>
+      d.status === 'BUILDING'
+        ? {
+            to: 'DEPLOYING',
+            reason: 'build finished',
+            patch: { desired_replicas: Math.max(1, d.autoscaling_settings.min_replica), build: record },
+          }
+        : null,
+    );
+    // Deactivated (or scaled to zero) meanwhile: the build is kept all the same, for its next start.
+    if (!built?.moved && (await this.store.getDeployment(deployment.id)))
+      await this.store.updateDeployment(deployment.id, { build: record });
+    this.deps.onBuilt();
   }
 }

@@ -3,7 +3,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DEFAULT_AUTOSCALING } from '../domain/autoscaling.ts';
+import type { ChangeTopic } from '../store/postgres/change-feed.ts';
 import { openSqliteStore } from '../store/sqlite/open.ts';
+import { failingStore } from '../../test/support/failing-store.ts';
+import { sleep, until } from '../../test/support/wait.ts';
 import { Gateway } from './gateway.ts';
 import { RouteFeed } from './route-feed.ts';
 
@@ -45,4 +48,53 @@ test('deployments deleted in another process leave the route feed and the gatewa
   assert.equal(gateway.bookkeeping().ready, 0, 'nor their routes');
   await gateway.close();
   await store.close();
+});
+
+test('a read that fails (the store is unreachable) is tried again soon, not only at the next periodic read', async () => {
+  const inner = await openSqliteStore(':memory:');
+  const failing = failingStore(inner);
+  const gateway = new Gateway(inner);
+  const feed = new RouteFeed(failing.store, gateway, { replicas: true, onDeployment: () => {} });
+  let notice!: (topic: ChangeTopic) => void;
+  await feed.start((listener) => (notice = listener), 60_000);
+  try {
+    failing.down = true;
+    // Another process promotes, or starts a replica, while this one cannot read the store.
+    const model = await inner.createModel('m');
+    const d = await inner.createDeployment({
+      model_id: model.id,
+      name: 'deployment-1',
+      status: 'ACTIVE',
+      is_development: false,
+      bundle_sha256: 'b'.repeat(64),
+      config: {},
+      instance_type_name: '1x2',
+      autoscaling_settings: { ...DEFAULT_AUTOSCALING },
+    });
+    await inner.upsertReplica({
+      id: 'r-1',
+      deployment_id: d.id,
+      status: 'READY',
+      address: '127.0.0.1:1',
+      started_at: new Date().toISOString(),
+      stopped_at: null,
+      exit_reason: null,
+      revision: 0,
+    });
+    notice('*'); // the notice arrives, the read fails
+    await sleep(100);
+    assert.equal(gateway.bookkeeping().ready, 0);
+    failing.down = false;
+    await until(
+      'the routes read once the store answers',
+      () => gateway.bookkeeping().ready,
+      (n) => n === 1,
+      2000,
+      20,
+    );
+  } finally {
+    feed.stop();
+    await gateway.close();
+    await inner.close();
+  }
 });

@@ -2,7 +2,8 @@
 // store lists as ready, read again whenever another process announces a change (PostgreSQL
 // LISTEN/NOTIFY) and every few seconds besides. Deployment status changes reach the gateway's
 // parked requests the same way. While the store cannot be read, the routes it had stay: requests
-// go on being served, and parked ones wait, through a short store outage.
+// go on being served, and parked ones wait, through a short store outage; a failed read is tried
+// again every quarter second, so that what changed meanwhile is seen as soon as the store answers.
 // (A status change made here already reached the gateway; one seen again is announced twice, harmlessly.)
 import type { Deployment } from '../domain/types.ts';
 import type { Store } from '../store/store.ts';
@@ -21,11 +22,22 @@ export interface RouteFeedOptions {
   onKeys?: (revoked: boolean) => void;
 }
 
+/** How often the routes are read again besides the notices (a notice can be lost: a reconnect). */
+export const ROUTES_REREAD_MS = 2000;
+/** Time enough for every process that reads routes here to have seen a change: a periodic read, and some. */
+export const ROUTES_SETTLE_MS = ROUTES_REREAD_MS + 500;
+
+/** How soon a read that failed (the store unreachable) is tried again. */
+const RETRY_MS = 250;
+
 export class RouteFeed {
   private readonly routed = new Set<string>();
   private readonly statuses = new Map<string, string>();
   private timer: NodeJS.Timeout | undefined;
+  private retry: NodeJS.Timeout | undefined;
   private pending: Set<ChangeTopic> | null = null;
+  private failing = false;
+  private stopped = false;
 
   constructor(
     private readonly store: RouteSource,
@@ -36,7 +48,7 @@ export class RouteFeed {
   /** Reads everything now, then follows `subscribe`'s notices and a periodic read. */
   async start(
     subscribe: ((listener: (t: ChangeTopic) => void) => void) | null,
-    intervalMs = 2000,
+    intervalMs = ROUTES_REREAD_MS,
   ): Promise<void> {
     await this.refresh(new Set(['*']));
     subscribe?.((topic) => this.schedule(topic));
@@ -45,7 +57,9 @@ export class RouteFeed {
   }
 
   stop(): void {
+    this.stopped = true;
     clearInterval(this.timer);
+    clearTimeout(this.retry);
   }
 
   /** From now on the runtime backend gives the replica routes (this process leads). */
@@ -76,9 +90,20 @@ export class RouteFeed {
         await this.readDeployments();
       }
       if (all || topics.has('api_keys')) this.options.onKeys?.(topics.has('api_keys'));
+      if (this.failing) console.error('routes: the store answers again');
+      this.failing = false;
     } catch (err) {
-      // The store is not reachable now: keep the routes there are.
-      console.error(`routes: cannot read the store: ${(err as Error).message}`);
+      // The store is not reachable now: keep the routes there are, and read again soon, so that
+      // what changed meanwhile (a promotion, replicas replaced) is seen once it answers again.
+      if (!this.failing) console.error(`routes: cannot read the store: ${(err as Error).message}`);
+      this.failing = true;
+      if (!this.stopped && !this.retry) {
+        this.retry = setTimeout(() => {
+          this.retry = undefined;
+          this.schedule('*');
+        }, RETRY_MS);
+        this.retry.unref();
+      }
     }
   }
 

@@ -278,3 +278,37 @@ test('a store outage fails promotion ticks without ending the process; they are 
   assert.ok((health.failures.get('promotions') ?? 0) >= 2);
   assert.equal(health.failing.get('promotions'), 0, 'working again once the store is back');
 });
+
+test('a cleanup that meets a store failure does not end the process: it is tried again until the old deployment is cleaned up', async () => {
+  const failing = failingStore(store);
+  const v1 = await deployment('v1', 'ACTIVE');
+  const v2 = await deployment('v2', 'ACTIVE');
+  const env = await store.updateEnvironment((await production()).id, { current_deployment_id: v1.id });
+  const c = new PromotionController({
+    store: failing.store,
+    backend,
+    lifecycle,
+    onRoutingChange: () => routingChanges++,
+    switchGraceMs: 1000,
+    clock,
+  });
+  backend.ready.set(v2.id, 1);
+  await c.promote(model, env, v2, { requestedBy: 'alice' });
+  const unhandled = await unhandledDuring(async () => {
+    await c.tick();
+    assert.equal((await production()).current_deployment_id, v2.id);
+    failing.down = true; // a full disk, an unreachable database: the cleanup after the switch fails
+    await clock.advance(1000);
+    await sleep(20);
+    failing.down = false;
+    await clock.advance(60_000);
+    await sleep(20);
+  });
+  assert.deepEqual(unhandled, [], 'a failed cleanup is no unhandled rejection (it would end plinth up)');
+  assert.equal(
+    (await store.getDeployment(v1.id))!.status,
+    'SCALED_TO_ZERO',
+    'cleaned up once the store is back',
+  );
+  await c.stop();
+});

@@ -35,9 +35,15 @@ export interface PromotionControllerDeps {
   health?: LoopHealth;
 }
 
+/** Tries of a cleanup after a switch, about two minutes in all. */
+const CLEANUP_ATTEMPTS = 8;
+
 export class PromotionController {
   private readonly deps: PromotionControllerDeps;
   private loop: ControlLoop | null = null;
+  /** Cleanups waiting for their time (cancelled on stop). */
+  private readonly cleanups = new Set<() => void>();
+  private stopped = false;
   private running: Promise<void> | null = null;
   private readonly clock: Clock;
 
@@ -79,6 +85,9 @@ export class PromotionController {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
+    for (const cancel of this.cleanups) cancel();
+    this.cleanups.clear();
     await this.loop?.stop();
     await this.running?.catch(() => undefined);
   }
@@ -208,12 +217,28 @@ export class PromotionController {
     });
     if (!updated) return;
     this.deps.onRoutingChange();
-    if (updated.status === 'SUCCEEDED' && p.from_deployment_id) {
-      this.clock.after(
-        this.deps.switchGraceMs ?? 1000,
-        () => void this.cleanUp(p.from_deployment_id!, updated),
-      );
-    }
+    if (updated.status === 'SUCCEEDED' && p.from_deployment_id)
+      this.scheduleCleanUp(p.from_deployment_id, updated, 1);
+  }
+
+  /**
+   * Cleans up after the switch grace; a cleanup that fails (the store: a full disk, an outage) is
+   * logged and tried again with a doubling wait, never left as an unhandled rejection.
+   */
+  private scheduleCleanUp(previousId: string, p: Promotion, attempt: number): void {
+    const waitMs =
+      attempt === 1 ? (this.deps.switchGraceMs ?? 1000) : Math.min(30_000, 1000 * 2 ** (attempt - 2));
+    const cancel = this.clock.after(waitMs, () => {
+      this.cleanups.delete(cancel);
+      this.cleanUp(previousId, p).catch((err: Error) => {
+        const again = attempt < CLEANUP_ATTEMPTS && !this.stopped;
+        console.error(
+          `promotion ${p.id}: cleaning up ${previousId} failed: ${err.message}${again ? '; trying again' : ''}`,
+        );
+        if (again) this.scheduleCleanUp(previousId, p, attempt + 1);
+      });
+    });
+    this.cleanups.add(cancel);
   }
 
   /** What happens to the deployment an environment left, per the promotion's cleanup strategy. */

@@ -2,6 +2,10 @@
 // the requests it sent there are done; the runtime backend marks it DRAINING (every gateway stops
 // routing to it), waits for that word within the drain time, then stops it (SIGTERM, or a pod
 // deleted with a grace period). The runtime knows nothing of the gateway: it gets a promise.
+// Where other processes route from the store (gateways, following control planes on PostgreSQL),
+// the word also waits until they have read the DRAINING mark (`routesSettleMs`): before, one of
+// them could send a request to a replica that was already exiting.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ReplicaRecord } from '../domain/types.ts';
 import type { ReplicaHandle, RuntimeBackend } from '../runtime/backend.ts';
 
@@ -16,6 +20,8 @@ export interface ReplicaStopperDeps {
   drainer: Drainer;
   /** How long a stopping replica may take to finish its requests. */
   drainMs: number;
+  /** How long processes that read routes from the store take to stop routing to a DRAINING replica (0: none do). */
+  routesSettleMs?: number;
 }
 
 /** A replica as the store records it. */
@@ -40,7 +46,9 @@ export class ReplicaStopper {
     replica: Pick<ReplicaHandle, 'id' | 'deploymentId'>,
     drainMs = this.deps.drainMs,
   ): Promise<void> {
-    const drained = this.deps.drainer.drained(replica.deploymentId, replica.id, drainMs);
+    const here = this.deps.drainer.drained(replica.deploymentId, replica.id, drainMs);
+    const settleMs = Math.min(this.deps.routesSettleMs ?? 0, drainMs);
+    const drained = settleMs > 0 ? Promise.all([here, sleep(settleMs)]).then(() => undefined) : here;
     await this.deps.backend.stop(replica.id, { drainMs, drained });
   }
 

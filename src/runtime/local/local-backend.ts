@@ -26,6 +26,7 @@ import { errorOutput, exitReason } from './replica-exit.ts';
 import { Inventory } from './placement.ts';
 import { isSameProcess, openOutput, processStart, ReplicaFiles } from './replica-files.ts';
 import type { ReplicaRecord, StoredSpec } from './replica-files.ts';
+import { RecordSaver } from './record-saver.ts';
 import { adoptedReplicaProcess, childReplicaProcess } from './replica-process.ts';
 import type { ProcessExit, ReplicaProcess } from './replica-process.ts';
 import { handOver } from './standby-pool.ts';
@@ -94,6 +95,7 @@ export class LocalBackend implements RuntimeBackend {
   private readonly inventory: Inventory;
   readonly limits: ReplicaLimits;
   private readonly files: ReplicaFiles;
+  private readonly saver: RecordSaver;
   private adopted = false;
 
   constructor(options: LocalBackendOptions) {
@@ -103,6 +105,7 @@ export class LocalBackend implements RuntimeBackend {
     );
     this.limits = options.limits ?? ReplicaLimits.detect(this.inventory.capacity.cpu);
     this.files = new ReplicaFiles(options.runDir);
+    this.saver = new RecordSaver(this.files);
     this.sandbox = new ReplicaSandbox(
       options.sandbox ?? detectSandbox(),
       options.home === undefined ? homeOfReplicaRun(options.runDir) : options.home,
@@ -185,8 +188,8 @@ export class LocalBackend implements RuntimeBackend {
       stopping: false,
       offsets: { out: 0, err: 0 },
     };
-    this.files.writeParent(spec.replicaId, process.pid);
-    if (proc.pid !== undefined) this.files.write(record);
+    this.saver.saveParent(spec.replicaId);
+    if (proc.pid !== undefined) this.saver.save(record);
     const running = this.attach(record, proc, lastErrorLines);
     if (standby && this.sandbox.isolated) void this.confineAndHandOver(running, standby, env);
     return { ...running.handle };
@@ -235,7 +238,7 @@ export class LocalBackend implements RuntimeBackend {
       this.inventory.hold(record.spec.replicaId, record.spec.resources, record.gpus);
       this.sandbox.hold(record.spec.replicaId, record.spec.deploymentId, record.uid);
       // The replica reads its new owner here, and stops waiting to be adopted.
-      this.files.writeParent(record.spec.replicaId, process.pid);
+      this.saver.saveParent(record.spec.replicaId);
       const running = this.attach(record, adoptedReplicaProcess(record.pid, record.processStart), []);
       adopted.push({ ...running.handle });
       if (record.stopping) void this.stop(record.spec.replicaId, { drainMs: 5000 });
@@ -283,7 +286,7 @@ export class LocalBackend implements RuntimeBackend {
       if (listening && handle.address === null) {
         handle.address = listening[1]!;
         record.address = handle.address;
-        this.files.write(record);
+        this.saver.save(record);
         void this.pollReadiness(running);
         return;
       }
@@ -299,9 +302,11 @@ export class LocalBackend implements RuntimeBackend {
     if (handle.address !== null) void this.pollReadiness(running);
     // How far the output was passed on is kept, so that an adopting server neither repeats nor skips lines.
     const keepOffsets = setInterval(() => {
-      if (record.offsets.out === out.offset && record.offsets.err === err.offset) return;
-      record.offsets = { out: out.offset, err: err.offset };
-      this.files.write(record);
+      const moved = record.offsets.out !== out.offset || record.offsets.err !== err.offset;
+      if (moved) {
+        record.offsets = { out: out.offset, err: err.offset };
+        this.saver.save(record);
+      } else if (this.saver.isBehind(spec.replicaId)) this.saver.retry(spec.replicaId);
     }, 1000);
     keepOffsets.unref();
     void proc.exited.then((status) => {
@@ -346,6 +351,7 @@ export class LocalBackend implements RuntimeBackend {
     handle.phase = expected || code === 0 ? 'STOPPED' : 'FAILED';
     handle.exit = exit;
     this.replicas.delete(handle.id);
+    this.saver.forget(handle.id);
     this.files.remove(handle.id);
     this.emit({ type: 'exited', replica: { ...handle }, exit });
   }
@@ -356,7 +362,7 @@ export class LocalBackend implements RuntimeBackend {
     running.stopRequested = true;
     if (!running.record.stopping) {
       running.record.stopping = true;
-      this.files.write(running.record);
+      this.saver.save(running.record);
     }
     if (running.handle.phase === 'STARTING' || running.handle.phase === 'READY') {
       running.handle.phase = 'DRAINING';
