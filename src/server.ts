@@ -190,7 +190,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     const ready = backend.list(id).filter((r) => r.phase === 'READY' && r.address);
     gateway.setReadyReplicas(
       id,
-      ready.map((r) => ({ id: r.id, address: r.address! })),
+      ready.map((r) => ({ id: r.id, address: r.address!, token: r.token ?? null })),
     );
   });
 

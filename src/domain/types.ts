@@ -122,6 +122,11 @@ export interface ReplicaRecord {
   exit_reason: string | null;
   /** The deployment revision it runs. */
   revision: number;
+  /**
+   * What its model server wants in x-plinth-replica-token (none: a pod, reached only in its cluster).
+   * Gateways send it; never shown by the API.
+   */
+  token?: string | null;
 }
 
 export interface DeploymentEvent {

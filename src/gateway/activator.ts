@@ -6,7 +6,7 @@ import { systemClock } from '../domain/clock.ts';
 import type { Clock } from '../domain/clock.ts';
 import { PlinthError } from '../domain/errors.ts';
 import { makeLeastLoaded } from './lb-policy.ts';
-import type { LbPolicy, ReplicaSlot } from './lb-policy.ts';
+import type { LbPolicy, ReadyReplica, ReplicaSlot } from './lb-policy.ts';
 
 export interface Lease {
   replica: ReplicaSlot;
@@ -50,7 +50,7 @@ export class Activator {
   }
 
   /** Replaces the set of ready replicas, keeping in-flight counts of those that stay. */
-  setReplicas(ready: readonly { id: string; address: string }[], capacity: number): void {
+  setReplicas(ready: readonly ReadyReplica[], capacity: number): void {
     const previous = new Map(this.replicas.map((r) => [r.id, r]));
     // A draining replica the backend no longer lists ready needs no more remembering.
     for (const id of this.draining) if (!ready.some((r) => r.id === id)) this.draining.delete(id);
@@ -62,7 +62,7 @@ export class Activator {
           kept.capacity = capacity;
           return kept;
         }
-        return { id: r.id, address: r.address, inFlight: 0, capacity };
+        return { id: r.id, address: r.address, token: r.token ?? null, inFlight: 0, capacity };
       });
     if (this.replicas.length > 0) this.failure = null;
     this.dispatch();

@@ -11,6 +11,7 @@ import { canWake, isFailed, isInactive } from '../domain/deployment-status.ts';
 import type { Deployment, Model, RequestMeasure } from '../domain/types.ts';
 import { Activator } from './activator.ts';
 import type { Lease } from './activator.ts';
+import type { ReadyReplica } from './lb-policy.ts';
 import { limitedBody, proxyToReplica, readSmallBody, ReplicaPools, UpstreamError } from './proxy.ts';
 import type { ProxyOutcome } from './proxy.ts';
 import { TargetResolver } from './resolver.ts';
@@ -41,11 +42,6 @@ export interface ColdStart {
   model: Model;
   deployment: Deployment;
   environment: string | null;
-}
-
-export interface ReadyReplica {
-  id: string;
-  address: string;
 }
 
 function sendError(res: ServerResponse, err: unknown, requestId: string): void {
@@ -223,14 +219,11 @@ export class Gateway {
           if (res.destroyed) return;
         } else lease = acquired;
         try {
-          outcome = await proxyToReplica(
-            this.pools.get(lease.replica.address),
-            req,
-            res,
-            body,
+          outcome = await proxyToReplica(this.pools.get(lease.replica.address), req, res, body, {
             requestId,
-            this.options.stallTimeoutMs,
-          );
+            token: lease.replica.token ?? null,
+            stallMs: this.options.stallTimeoutMs,
+          });
           return;
         } catch (err) {
           if (!(err instanceof UpstreamError)) throw err;

@@ -1,9 +1,15 @@
 // Load-balancing policy: the least-loaded ready replica with a free slot. A plain function over
 // in-flight counts; ties rotate so equal replicas share the load. Pure apart from its rotation.
 
-export interface ReplicaSlot {
+/** A replica that can take requests, as the runtime backend or the store lists it. */
+export interface ReadyReplica {
   id: string;
   address: string;
+  /** What its model server wants in x-plinth-replica-token, where it wants one. */
+  token?: string | null;
+}
+
+export interface ReplicaSlot extends ReadyReplica {
   inFlight: number;
   capacity: number;
 }

@@ -54,15 +54,29 @@ export class ReplicaPools {
   }
 }
 
-function forwardHeaders(raw: string[], requestId: string): string[] {
+/** The header a replica's model server checks: the gateway is the only one that may call it. */
+export const REPLICA_TOKEN_HEADER = 'x-plinth-replica-token';
+
+function forwardHeaders(raw: string[], requestId: string, token: string | null): string[] {
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toLowerCase();
-    // The caller's API key is the platform's business, never the model's.
-    if (!HOP_BY_HOP.has(name) && name !== 'authorization') out.push(raw[i]!, raw[i + 1]!);
+    // The caller's API key is the platform's business, never the model's; nor is a replica token
+    // the caller made up.
+    if (!HOP_BY_HOP.has(name) && name !== 'authorization' && name !== REPLICA_TOKEN_HEADER)
+      out.push(raw[i]!, raw[i + 1]!);
   }
   out.push('x-request-id', requestId);
+  if (token) out.push(REPLICA_TOKEN_HEADER, token);
   return out;
+}
+
+export interface ForwardOptions {
+  requestId: string;
+  /** The replica's token (x-plinth-replica-token), where its model server wants one. */
+  token: string | null;
+  /** How long a client may leave the response unread (backpressure) before it is cut off. */
+  stallMs?: number;
 }
 
 /** The request body: a Buffer when small and of known length, else the request stream itself. */
@@ -111,9 +125,7 @@ export function proxyToReplica(
   req: IncomingMessage,
   res: ServerResponse,
   body: Buffer | NodeJS.ReadableStream | null,
-  requestId: string,
-  /** How long a client may leave the response unread (backpressure) before it is cut off. */
-  stallMs = 60_000,
+  { requestId, token, stallMs = 60_000 }: ForwardOptions,
 ): Promise<ProxyOutcome> {
   return new Promise((resolve, reject) => {
     let statusCode = 0;
@@ -196,7 +208,7 @@ export function proxyToReplica(
         {
           method: (req.method ?? 'POST') as Dispatcher.HttpMethod,
           path: REPLICA_PREDICT_PATH,
-          headers: forwardHeaders(req.rawHeaders, requestId),
+          headers: forwardHeaders(req.rawHeaders, requestId, token),
           body: body as Dispatcher.DispatchOptions['body'],
         },
         handler,

@@ -8,7 +8,8 @@
 import type { Deployment } from '../domain/types.ts';
 import type { Store } from '../store/store.ts';
 import type { ChangeTopic } from '../store/postgres/change-feed.ts';
-import type { Gateway, ReadyReplica } from './gateway.ts';
+import type { Gateway } from './gateway.ts';
+import type { ReadyReplica } from './lb-policy.ts';
 
 /** What a gateway that runs no replicas reads its routes and statuses from. */
 export type RouteSource = Pick<Store, 'listDeployments' | 'listReplicas'>;
@@ -112,7 +113,7 @@ export class RouteFeed {
     for (const r of await this.store.listReplicas({ live: true })) {
       if (r.status !== 'READY' || !r.address) continue;
       const list = ready.get(r.deployment_id) ?? [];
-      list.push({ id: r.id, address: r.address });
+      list.push({ id: r.id, address: r.address, token: r.token ?? null });
       ready.set(r.deployment_id, list);
     }
     for (const id of new Set([...this.routed, ...ready.keys()])) {

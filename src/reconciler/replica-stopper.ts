@@ -35,6 +35,7 @@ export function replicaRecord(handle: ReplicaHandle, nowIso = new Date().toISOSt
     stopped_at: handle.exit ? nowIso : null,
     exit_reason: handle.exit?.reason ?? null,
     revision: handle.revision,
+    token: handle.token ?? null,
   };
 }
 

@@ -1,5 +1,6 @@
 // The shared RuntimeBackend test suite: every backend (local and kubernetes) must pass it.
 import { sleep } from '../../test/support/wait.ts';
+import { callReplica } from '../../test/support/call-replica.ts';
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import type { ReplicaEvent, ReplicaSpec, RuntimeBackend } from './backend.ts';
@@ -41,10 +42,6 @@ export function waitFor(
   });
 }
 
-async function predict(address: string, body: unknown): Promise<Response> {
-  return fetch(`http://${address}/v1/models/model:predict`, { method: 'POST', body: JSON.stringify(body) });
-}
-
 export function runBackendSuite(name: string, makeFixture: () => Promise<BackendFixture>): void {
   describe(`RuntimeBackend: ${name}`, () => {
     let fx: BackendFixture;
@@ -69,7 +66,7 @@ export function runBackendSuite(name: string, makeFixture: () => Promise<Backend
         [[spec.replicaId, 'READY']],
       );
       assert.deepEqual(fx.backend.list('d-other'), []);
-      const res = await predict(listed[0]!.address!, { value: 42 });
+      const res = await callReplica(listed[0]!, { value: 42 });
       assert.deepEqual(await res.json(), { echo: 42 });
       assert.ok(fx.backend.capacity().cpu >= 1);
     });
@@ -78,8 +75,8 @@ export function runBackendSuite(name: string, makeFixture: () => Promise<Backend
       const spec = fx.specFor(SLOW_MODEL);
       const ready = waitFor(fx.backend, (e) => e.type === 'ready');
       await fx.backend.start(spec);
-      const address = (await ready).replica.address!;
-      const slow = predict(address, { value: 'late', sleepMs: 400 });
+      const { replica } = await ready;
+      const slow = callReplica(replica, { value: 'late', sleepMs: 400 });
       await sleep(100);
       const exited = waitFor(fx.backend, (e) => e.type === 'exited');
       await fx.backend.stop(spec.replicaId, { drainMs: 5000 });
@@ -93,7 +90,7 @@ export function runBackendSuite(name: string, makeFixture: () => Promise<Backend
       const spec = fx.specFor(SLOW_MODEL);
       const ready = waitFor(fx.backend, (e) => e.type === 'ready');
       await fx.backend.start(spec);
-      const address = (await ready).replica.address!;
+      const { replica } = await ready;
       let done!: () => void;
       const drained = new Promise<void>((resolve) => (done = resolve));
       const draining = waitFor(fx.backend, (e) => e.type === 'draining' && e.replica.id === spec.replicaId);
@@ -106,7 +103,7 @@ export function runBackendSuite(name: string, makeFixture: () => Promise<Backend
       // Until the caller says its requests are done, the replica is not asked to stop: it still answers.
       await sleep(300);
       assert.equal(exited, false);
-      assert.deepEqual(await (await predict(address, { value: 'still here' })).json(), {
+      assert.deepEqual(await (await callReplica(replica, { value: 'still here' })).json(), {
         echo: 'still here',
       });
       done();
@@ -150,9 +147,9 @@ process.on('SIGTERM', () => {});`);
       const spec = fx.specFor(SLOW_MODEL);
       const ready = waitFor(fx.backend, (e) => e.type === 'ready');
       await fx.backend.start(spec);
-      const address = (await ready).replica.address!;
+      const { replica } = await ready;
       const exited = waitFor(fx.backend, (e) => e.type === 'exited');
-      await predict(address, { crash: true }).catch(() => undefined);
+      await callReplica(replica, { crash: true }).catch(() => undefined);
       const event = await exited;
       assert.ok(event.type === 'exited');
       assert.equal(event.exit.expected, false);

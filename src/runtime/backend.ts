@@ -69,6 +69,11 @@ export interface ReplicaHandle {
   gpus: number[];
   /** The process id, where the backend runs processes on this machine. */
   pid?: number;
+  /**
+   * What its model server wants in x-plinth-replica-token: a local replica answers only the
+   * platform, not anyone on the machine. None for a pod (its cluster's network is the boundary).
+   */
+  token?: string | null;
 }
 
 export type ReplicaEvent =

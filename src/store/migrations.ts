@@ -196,6 +196,12 @@ function migrations(dialect: SqlDialectName): Record<string, Migration> {
           .execute();
       },
     },
+    '0007_replica_tokens': {
+      async up(db: Kysely<unknown>) {
+        // What a local replica's model server wants from a gateway (x-plinth-replica-token).
+        await db.schema.alterTable('replicas').addColumn('token', 'text').execute();
+      },
+    },
   };
 }
 

@@ -70,6 +70,7 @@ export interface ReplicasTable {
   stopped_at: string | null;
   exit_reason: string | null;
   revision: number;
+  token: string | null;
 }
 
 export interface EventsTable {

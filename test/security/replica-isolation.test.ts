@@ -191,6 +191,49 @@ test('a Python model reads its own app and data directories, and nothing else of
   });
 });
 
+/** Calls a replica straight at its address, as anyone on the machine could, with the headers given. */
+async function callDirectly(address: string, headers: Record<string, string>): Promise<number> {
+  const res = await fetch(`http://${address}/v1/models/model:predict`, {
+    method: 'POST',
+    headers,
+    body: '{}',
+  });
+  await res.arrayBuffer();
+  return res.status;
+}
+
+for (const language of ['TypeScript', 'Python']) {
+  test(`a ${language} replica answers only the gateway: without its token, or with a wrong one, 401`, async () => {
+    let model = victim;
+    if (language === 'Python')
+      model = await push(
+        writeTree(join(scratch, 'py-token'), {
+          'config.yaml': 'model_name: py-token\n',
+          'model/model.py':
+            'class Model:\n    def predict(self, model_input):\n        return {"ok": True}\n',
+        }),
+      );
+    const viaGateway = await fetch(`${platform.url}/models/${model.model_id}/production/predict`, {
+      method: 'POST',
+      // A token the caller makes up is not passed on.
+      headers: { 'x-plinth-replica-token': 'made-up' },
+      body: '{}',
+    });
+    assert.equal(viaGateway.status, 200, await viaGateway.text());
+    const listed = await platform.api<{ replicas: Record<string, unknown>[] }>(
+      'GET',
+      `/v1/models/${model.model_id}/deployments/${model.deployment_id}/replicas`,
+    );
+    const replica = listed.body.replicas[0]!;
+    assert.ok(!JSON.stringify(listed.body).includes('token'), 'the API never shows a replica token');
+    const address = replica.address as string;
+    assert.equal(await callDirectly(address, {}), 401);
+    assert.equal(await callDirectly(address, { 'x-plinth-replica-token': 'made-up' }), 401);
+    // Its liveness and readiness stay open (probes carry no token); they tell nothing.
+    assert.equal((await fetch(`http://${address}/v1/models/model`)).status, 200);
+  });
+}
+
 test('the home is closed to other users: the home 0700 (0711 where replicas must cross it), its files 0600', () => {
   const mode = (p: string): number => statSync(p).mode & 0o777;
   const home = platform.home;

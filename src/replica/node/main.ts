@@ -26,11 +26,15 @@ const config = JSON.parse(env('PLINTH_CONFIG_JSON')) as Record<string, unknown> 
   runtime?: { predict_concurrency?: number };
 };
 const listen = env('PLINTH_LISTEN');
+// The model's code has no use for it: only the server keeps it.
+const token = process.env.PLINTH_REPLICA_TOKEN;
+delete process.env.PLINTH_REPLICA_TOKEN;
 
 const modelServer = createModelServer({
   modelFile: join(appDir, env('PLINTH_MODEL_FILE')),
   className: config.model_class_name ?? 'Model',
   predictConcurrency: config.runtime?.predict_concurrency ?? 1,
+  ...(token ? { token } : {}),
   context: {
     config,
     dataDir: join(appDir, config.data_dir ?? 'data'),

@@ -16,7 +16,7 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function start(source: string, predictConcurrency = 1, ext = '.mjs') {
+async function start(source: string, predictConcurrency = 1, ext = '.mjs', token?: string) {
   const file = join(dir, `model-${servers.length}${ext}`);
   writeFileSync(file, source);
   const loadErrors: Error[] = [];
@@ -26,6 +26,7 @@ async function start(source: string, predictConcurrency = 1, ext = '.mjs') {
     predictConcurrency,
     context: { config: { greeting: 'hi' }, dataDir: join(dir, 'data'), secrets: {}, environment: null },
     onLoadError: (err) => loadErrors.push(err),
+    ...(token ? { token } : {}),
   });
   servers.push(s);
   await new Promise<void>((resolve) => s.server.listen(0, '127.0.0.1', resolve));
@@ -209,4 +210,20 @@ test('a stream waits for its reader: a client that stops reading pauses the mode
   socket.destroy();
   // Socket buffers hold some megabytes; without backpressure it pulls thousands of 64 KiB chunks.
   assert.ok(pulled > 0 && pulled < 500, `the generator was pulled ${pulled} times while nobody read`);
+});
+
+test('with a token, predict answers only a request that carries it (x-plinth-replica-token)', async () => {
+  const { s, base, predict } = await start(
+    'export class Model { predict() { return { ok: true }; } }',
+    1,
+    '.mjs',
+    'the-token',
+  );
+  await s.loaded;
+  assert.equal((await predict({})).status, 401);
+  assert.equal((await predict({}, { 'x-plinth-replica-token': 'the-tokem' })).status, 401);
+  assert.equal((await predict({}, { 'x-plinth-replica-token': 'the-token-and-more' })).status, 401);
+  const ok = await predict({}, { 'x-plinth-replica-token': 'the-token' });
+  assert.deepEqual(await ok.json(), { ok: true });
+  assert.equal((await fetch(`${base}/v1/models/model`)).status, 200, 'readiness needs no token');
 });

@@ -1,8 +1,9 @@
 // The model server inside a Node replica: Truss's routes over node:http.
 //   GET /                        live (200 as soon as the process listens)
 //   GET /v1/models/model         ready (503 until load() has finished, or while isHealthy() is false)
-//   POST /v1/models/model:predict
+//   POST /v1/models/model:predict   (with x-plinth-replica-token, where the replica has a token)
 // `predict_concurrency` bounds concurrent predict calls; pre/postprocess are not bounded.
+import { timingSafeEqual } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { isAsyncIterable, ModelInstance } from './model-instance.ts';
@@ -15,6 +16,11 @@ export interface ModelServerOptions {
   className: string;
   context: ModelContext;
   predictConcurrency: number;
+  /**
+   * What a predict request must carry in x-plinth-replica-token: only the platform's gateways know
+   * it, so a local replica does not answer anyone else on the machine. None: no check (a pod).
+   */
+  token?: string;
   /** Called when load() throws; the replica process exits so that the platform can see it. */
   onLoadError: (err: Error) => void;
 }
@@ -47,7 +53,17 @@ function encodeChunk(item: unknown, sse: boolean): string | Uint8Array {
   return JSON.stringify(item) + '\n';
 }
 
+/** Whether a request carries the replica's token; every request does where there is none. */
+function authorized(req: IncomingMessage, token: Buffer | null): boolean {
+  if (!token) return true;
+  const sent = req.headers['x-plinth-replica-token'];
+  if (typeof sent !== 'string') return false;
+  const given = Buffer.from(sent);
+  return given.length === token.length && timingSafeEqual(given, token);
+}
+
 export function createModelServer(options: ModelServerOptions): ModelServer {
+  const token = options.token ? Buffer.from(options.token) : null;
   let model: ModelInstance | undefined;
   let inFlight = 0;
   let draining = false;
@@ -165,6 +181,12 @@ export function createModelServer(options: ModelServerOptions): ModelServer {
       return;
     }
     if (req.method === 'POST' && url === PREDICT_PATH) {
+      if (!authorized(req, token)) {
+        res.setHeader('connection', 'close');
+        return sendJson(res, 401, {
+          error: { code: 'UNAUTHORIZED', message: 'this replica answers only the Plinth gateway' },
+        });
+      }
       if (!model)
         return sendJson(res, 503, {
           error: { code: 'MODEL_NOT_READY', message: 'the model is still loading' },

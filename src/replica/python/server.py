@@ -2,12 +2,13 @@
 built on asyncio, using only the standard library so that it works with any user requirements.
 
 Routes:  GET /  (live)   GET /v1/models/model  (ready: 503 until load() is done)
-         POST /v1/models/model:predict
+         POST /v1/models/model:predict  (with x-plinth-replica-token, where the replica has a token)
 Settings come from the environment the runtime backend sets (PLINTH_*). It never imports
 anything outside the standard library before the user's model.
 """
 import asyncio
 import contextvars
+import hmac
 import inspect
 import json
 import os
@@ -23,14 +24,17 @@ from plinth_replica import become_replica, watch_parent
 
 MODEL_PATH = "/v1/models/model"
 PREDICT_PATH = "/v1/models/model:predict"
-REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 413: "Payload Too Large", 500: "Internal Server Error", 503: "Service Unavailable"}
+REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 413: "Payload Too Large", 500: "Internal Server Error", 503: "Service Unavailable"}
 MAX_BODY_BYTES = 256 * 1024 * 1024
 _DONE = object()
 
 
 class ModelServer:
-    def __init__(self, holder, predict_concurrency):
+    def __init__(self, holder, predict_concurrency, token=None):
         self.holder = holder
+        # What a predict request must carry in x-plinth-replica-token: only the platform's gateways
+        # know it, so a local replica does not answer anyone else on the machine (none: a pod).
+        self.token = token.encode() if token else None
         self.loop = None
         self.slots = None
         self.predict_concurrency = predict_concurrency
@@ -116,10 +120,18 @@ class ModelServer:
             ok = await self.is_healthy()
             return await send_json(writer, 200 if ok else 503, {"status": "ready" if ok else "unhealthy"})
         if method == "POST" and path == PREDICT_PATH:
+            if not self.authorized(headers):
+                return await send_json(writer, 401, {"error": {"code": "UNAUTHORIZED", "message": "this replica answers only the Plinth gateway"}}, close=True)
             if not self.holder.ready:
                 return await send_json(writer, 503, {"error": {"code": "MODEL_NOT_READY", "message": "the model is still loading"}})
             return await self.predict(headers, body, writer)
         return await send_json(writer, 404, {"error": {"code": "NOT_FOUND", "message": "no route %s %s" % (method, path)}})
+
+    def authorized(self, headers):
+        if self.token is None:
+            return True
+        sent = headers.get("x-plinth-replica-token")
+        return sent is not None and hmac.compare_digest(sent.encode(), self.token)
 
     async def predict(self, headers, body, writer):
         try:
@@ -294,12 +306,14 @@ def main():
     sys.stderr = RequestTaggedStream(sys.stderr)
     parent_file = become_replica()
     env = os.environ
+    # The model's code has no use for it: only the server keeps it.
+    token = env.pop("PLINTH_REPLICA_TOKEN", None)
     config = json.loads(env.get("PLINTH_CONFIG_JSON") or "{}")
     secrets = json.loads(env.get("PLINTH_SECRETS_JSON") or "{}")
     environment = json.loads(env.get("PLINTH_ENVIRONMENT_JSON") or "null")
     holder = ModelHolder(env["PLINTH_APP_DIR"], env["PLINTH_MODEL_FILE"], config, secrets, environment)
     concurrency = int((config.get("runtime") or {}).get("predict_concurrency") or 1)
-    server = ModelServer(holder, concurrency)
+    server = ModelServer(holder, concurrency, token)
     asyncio.run(server.serve(env.get("PLINTH_LISTEN") or "0", parent_file))
     os._exit(0)
 

@@ -134,3 +134,14 @@ test('the schema check catches an unknown field, a wrong type and a bad quantity
     problems.join('\n'),
   );
 });
+
+test('a replica pod runs as a non-root user, with no service-account token, no privilege escalation and no capabilities', () => {
+  const pod = deploymentManifest(spec(), OPTIONS, 1).spec!.template.spec!;
+  assert.equal(pod.automountServiceAccountToken, false);
+  assert.equal(pod.securityContext?.runAsNonRoot, true);
+  assert.ok((pod.securityContext?.runAsUser ?? 0) > 0);
+  for (const c of [...pod.initContainers!, ...pod.containers]) {
+    assert.equal(c.securityContext?.allowPrivilegeEscalation, false, c.name);
+    assert.deepEqual(c.securityContext?.capabilities?.drop, ['ALL'], c.name);
+  }
+});

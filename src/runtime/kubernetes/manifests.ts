@@ -91,6 +91,11 @@ export function envSecret(spec: ReplicaSpec, options: Pick<ManifestOptions, 'nam
   };
 }
 
+/** The unprivileged user of Plinth's images (deploy/images/Dockerfile). */
+const REPLICA_UID = 10001;
+
+const CONTAINER_SECURITY = { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } };
+
 export function deploymentManifest(
   spec: ReplicaSpec,
   options: ManifestOptions,
@@ -124,6 +129,7 @@ export function deploymentManifest(
       },
     ],
     volumeMounts: mounts,
+    securityContext: CONTAINER_SECURITY,
     resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '512Mi' } },
     terminationMessagePolicy: 'FallbackToLogsOnError',
   };
@@ -143,6 +149,7 @@ export function deploymentManifest(
     ],
     envFrom: [{ secretRef: { name: envSecretName(spec) } }],
     volumeMounts: mounts,
+    securityContext: CONTAINER_SECURITY,
     resources: {
       requests: { cpu: `${spec.resources.cpuMillis}m`, memory: String(spec.resources.memoryBytes) },
       limits: {
@@ -167,8 +174,17 @@ export function deploymentManifest(
   const template = {
     metadata: { labels },
     spec: {
+      // A model reaches neither the cluster's API (no token) nor its services' addresses, and
+      // runs as the images' unprivileged user.
       automountServiceAccountToken: false,
       enableServiceLinks: false,
+      securityContext: {
+        runAsNonRoot: true,
+        runAsUser: REPLICA_UID,
+        runAsGroup: REPLICA_UID,
+        fsGroup: REPLICA_UID,
+        seccompProfile: { type: 'RuntimeDefault' },
+      },
       terminationGracePeriodSeconds: options.preStopSeconds + options.drainSeconds,
       ...(gpu
         ? {

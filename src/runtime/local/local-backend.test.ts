@@ -1,5 +1,6 @@
 import { jsModelSpec, SMALL } from '../../../test/support/replica-specs.ts';
 import { sleep, until } from '../../../test/support/wait.ts';
+import { callReplica } from '../../../test/support/call-replica.ts';
 import { spawn } from 'node:child_process';
 import {
   chmodSync,
@@ -18,7 +19,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { runBackendSuite, waitFor } from '../backend-suite.ts';
 import { PendingError } from '../backend.ts';
-import type { ReplicaEvent, ReplicaResources, ReplicaSpec } from '../backend.ts';
+import type { ReplicaEvent, ReplicaHandle, ReplicaResources, ReplicaSpec } from '../backend.ts';
 import { LocalBackend } from './local-backend.ts';
 
 /** A backend that has taken on what its directory held (nothing, in a fresh one) and may start replicas. */
@@ -56,9 +57,9 @@ test('a replica start takes over a pre-started process, with its own environment
     );
     await sleep(1500); // the standby boots meanwhile
     const startedAtMs = Date.now();
-    const ready = new Promise<string>((resolve) =>
+    const ready = new Promise<ReplicaHandle>((resolve) =>
       backend.watch((e) => {
-        if (e.type === 'ready') resolve(e.replica.address!);
+        if (e.type === 'ready') resolve(e.replica);
       }),
     );
     await backend.start({
@@ -74,7 +75,7 @@ test('a replica start takes over a pre-started process, with its own environment
       envDir: null,
       resources: SMALL,
     });
-    const res = await fetch(`http://${await ready}/v1/models/model:predict`, { method: 'POST', body: '{}' });
+    const res = await callReplica(await ready, {});
     const body = (await res.json()) as { ageMs: number; greeting: string; cwd: string };
     assert.equal(body.greeting, 'hi');
     assert.equal(body.cwd, appDir);
@@ -144,8 +145,7 @@ test('GPUs are placed exclusively: a second GPU replica is pending with the reas
     const readyA = next('a', 'ready');
     const a = await backend.start(specFor('a', L4, SHOW_GPUS));
     assert.deepEqual(a.gpus, [0]);
-    const address = (await readyA).replica.address!;
-    const answer = await fetch(`http://${address}/v1/models/model:predict`, { method: 'POST', body: '{}' });
+    const answer = await callReplica((await readyA).replica, {});
     assert.deepEqual(await answer.json(), { cuda: '0' });
     await assert.rejects(
       backend.start(specFor('b', L4, SHOW_GPUS)),
@@ -212,7 +212,7 @@ async function replicaOfACrashedServer(root: string, graceS: number, resources: 
     });
     server.once('exit', (code) => reject(new Error(`the fixture server exited with ${code}`)));
   });
-  const replica = JSON.parse(first) as { pid: number; address: string };
+  const replica = JSON.parse(first) as { pid: number; address: string; token: string };
   const killed = new Promise((r) => server.once('exit', r));
   server.kill('SIGKILL');
   await killed;
@@ -235,10 +235,7 @@ test('a replica left by a crashed server is adopted: same process, its GPU held,
   try {
     const left = await replicaOfACrashedServer(root, 2, L4);
     const call = async (n: number) => {
-      const res = await fetch(`http://${left.address}/v1/models/model:predict`, {
-        method: 'POST',
-        body: JSON.stringify({ n }),
-      });
+      const res = await callReplica(left, { n });
       return (await res.json()) as { pid: number };
     };
     assert.equal((await call(1)).pid, left.pid, 'it serves while no server runs');
@@ -257,7 +254,9 @@ test('a replica left by a crashed server is adopted: same process, its GPU held,
       adopted.map((r) => [r.id, r.deploymentId, r.pid, r.gpus]),
       [['r-left', 'd-r-left', left.pid, [0]]],
     );
-    assert.equal((await ready).replica.address, left.address);
+    const { replica } = await ready;
+    assert.equal(replica.address, left.address);
+    assert.equal(replica.token, left.token, 'it keeps its token: gateways can go on calling it');
     assert.deepEqual(
       backend.list().map((r) => [r.id, r.phase]),
       [['r-left', 'READY']],
@@ -359,7 +358,7 @@ for (const mountNamespace of [true, false]) {
         }
         const ready = waitFor(backend, (e) => e.type === 'ready');
         await backend.start(spec);
-        const address = (await ready).replica.address!;
+        const { replica } = await ready;
         const paths = [
           join(home, 'secret.key'),
           join(home, 'deployments', 'd-other', 'app'),
@@ -367,10 +366,7 @@ for (const mountNamespace of [true, false]) {
           spec.appDir,
           join(spec.appDir, 'model', 'model.mjs'),
         ];
-        const res = await fetch(`http://${address}/v1/models/model:predict`, {
-          method: 'POST',
-          body: JSON.stringify({ paths }),
-        });
+        const res = await callReplica(replica, { paths });
         const body = (await res.json()) as { uid: number; got: Record<string, string> };
         assert.ok(body.uid >= 0x7000_0000, `runs as uid ${body.uid}`);
         for (const refused of paths.slice(0, 3))
@@ -412,14 +408,8 @@ test('a record that cannot be written (a full disk) ends neither the server nor 
         'export class Model { predict(input) { console.log(`predicted ${input.n}`); return { pid: process.pid }; } }',
       ),
     );
-    const address = (await ready).replica.address!;
-    const call = async (n: number) =>
-      (
-        await fetch(`http://${address}/v1/models/model:predict`, {
-          method: 'POST',
-          body: JSON.stringify({ n }),
-        })
-      ).status;
+    const { replica } = await ready;
+    const call = async (n: number) => (await callReplica(replica, { n })).status;
     assert.equal(await call(1), 200);
     await until('its output followed', () => lines.includes('predicted 1'), Boolean, 15_000, 50);
     await sleep(1500); // how far its output was followed is saved every second

@@ -4,6 +4,7 @@
 // model's own error. Replicas outlive a crashed server for a grace period, and the next server on
 // the same home adopts them (`adopt()`) rather than starting them again.
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { availableParallelism, totalmem } from 'node:os';
 import { PendingError } from '../backend.ts';
 import { waitDrained } from '../drain-wait.ts';
@@ -133,6 +134,8 @@ export class LocalBackend implements RuntimeBackend {
     if (!placed.ok) throw new PendingError(placed.reason);
     const uid = this.sandbox.assign(spec);
     const visible = placed.gpus.join(',');
+    // Its model server answers only who sends this (the gateways), not anyone on the machine.
+    const token = randomBytes(24).toString('base64url');
     const env = {
       ...baseEnv(),
       ...spec.env,
@@ -146,6 +149,7 @@ export class LocalBackend implements RuntimeBackend {
       PLINTH_REPLICA_ID: spec.replicaId,
       PLINTH_PARENT_FILE: this.files.parentFile(spec.replicaId),
       PLINTH_REPLICA_GRACE_S: String(this.options.graceS ?? DEFAULT_GRACE_S),
+      PLINTH_REPLICA_TOKEN: token,
       ...(spec.envDir ? { PLINTH_ENV_DIR: spec.envDir } : {}),
       // Last: the model's own environment variables cannot change whom it runs as.
       ...this.sandbox.env(spec, uid),
@@ -185,6 +189,7 @@ export class LocalBackend implements RuntimeBackend {
       address: null,
       gpus: placed.gpus,
       uid,
+      token,
       stopping: false,
       offsets: { out: 0, err: 0 },
     };
@@ -263,6 +268,7 @@ export class LocalBackend implements RuntimeBackend {
       revision: spec.revision ?? 0,
       gpus: record.gpus,
       pid: proc.pid,
+      token: record.token ?? null,
     };
     let reported!: () => void;
     const running: Running = {

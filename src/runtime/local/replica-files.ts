@@ -34,6 +34,8 @@ export interface ReplicaRecord {
   gpus: number[];
   /** The user it runs as, when replicas run as their own users (records from before: none). */
   uid?: number | null;
+  /** What its model server wants in x-plinth-replica-token (records from before: none). */
+  token?: string | null;
   /** Set once the platform asked the replica to stop: a restarted server lets it go rather than adopt it. */
   stopping: boolean;
   /** How far each output file has been passed on to the log sink. */

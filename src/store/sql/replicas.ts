@@ -9,6 +9,7 @@ const columns = columnMap<ReplicaRecord, ReplicasTable>({
   ...plain('id', 'deployment_id', 'address', 'started_at', 'stopped_at', 'exit_reason'),
   status: same<ReplicaStatus>('status'),
   revision: num('revision'),
+  token: same<string | null | undefined>('token'),
 });
 
 export async function upsertReplica(db: Db, replica: ReplicaRecord): Promise<void> {
