@@ -11,6 +11,7 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runCommand } from './run-command.ts';
 
@@ -90,11 +91,11 @@ async function installOnce(appDir: string, envDir: string, log: BuildLog): Promi
     }
     mkdirSync(join(staging, 'node_modules'), { recursive: true });
     writeFileSync(join(staging, READY_MARKER), new Date().toISOString());
-    rmSync(envDir, { recursive: true, force: true });
+    await rm(envDir, { recursive: true, force: true });
     renameSync(staging, envDir);
     log(`dependencies installed into ${envDir}`);
     return envDir;
   } finally {
-    rmSync(staging, { recursive: true, force: true });
+    await rm(staging, { recursive: true, force: true });
   }
 }

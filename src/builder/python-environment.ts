@@ -3,6 +3,7 @@
 // come from). A venv is built in place and marked ready last, so a half-built one is rebuilt.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { ModelConfig } from '../config/schema.ts';
 import { BuildError } from './node-environment.ts';
@@ -122,7 +123,7 @@ async function buildVenv(
     return;
   }
   await stopOrphanedBuilder(envDir);
-  rmSync(envDir, { recursive: true, force: true });
+  await rm(envDir, { recursive: true, force: true });
   mkdirSync(dirname(envDir), { recursive: true });
   try {
     const withPip = requirements.length > 0;
@@ -149,7 +150,7 @@ async function buildVenv(
     writeFileSync(join(envDir, READY_MARKER), new Date().toISOString());
     log(`environment ready: ${envDir}`);
   } catch (err) {
-    rmSync(envDir, { recursive: true, force: true });
+    await rm(envDir, { recursive: true, force: true });
     throw err;
   }
 }

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { gzipSync } from 'node:zlib';
-import { Header } from 'tar';
+import { rawTarball } from '../../test/support/tar.ts';
+import type { RawEntry } from '../../test/support/tar.ts';
 import { PlinthError } from '../domain/errors.ts';
 import { writeTree } from '../../test/support/write-tree.ts';
 import { ArtifactStore } from './artifact-store.ts';
@@ -15,40 +15,6 @@ import { packDirectory, sha256Hex } from './pack.ts';
 const root = scratchDir('bundle');
 
 const write = writeTree;
-
-interface RawEntry {
-  path: string;
-  type?: string;
-  linkpath?: string;
-  body?: string;
-  size?: number;
-  mode?: number;
-  uid?: number;
-  gid?: number;
-}
-
-/** Builds a gzip tarball by hand, so that tests can make the hostile ones `tar` would never write. */
-function rawTarball(entries: RawEntry[]): Buffer {
-  const blocks: Buffer[] = [];
-  for (const e of entries) {
-    const body = Buffer.from(e.body ?? '');
-    const header = new Header({
-      path: e.path,
-      type: (e.type ?? 'File') as 'File',
-      size: e.size ?? body.length,
-      mode: e.mode ?? 0o644,
-      uid: e.uid,
-      gid: e.gid,
-      linkpath: e.linkpath,
-      mtime: new Date(0),
-    });
-    const block = Buffer.alloc(512);
-    header.encode(block, 0);
-    blocks.push(block, body, Buffer.alloc((512 - (body.length % 512)) % 512));
-  }
-  blocks.push(Buffer.alloc(1024));
-  return gzipSync(Buffer.concat(blocks));
-}
 
 async function refusalOf(fn: () => Promise<unknown>): Promise<string> {
   try {
@@ -201,4 +167,17 @@ test('the artifact store verifies hashes and stores each bundle once', () => {
   assert.equal(store.has(sha), true);
   assert.deepEqual(store.get(sha), bytes);
   assert.throws(() => store.get('0'.repeat(64)), /has not been uploaded/);
+});
+
+test('inspection keeps the bytes of the file asked for, when it is small enough', async () => {
+  const bytes = rawTarball([
+    { path: 'model/model.py', body: 'class Model: pass\n' },
+    { path: './config.yaml', body: 'model_name: m\n' },
+  ]);
+  const entries = await inspectBundle(bytes, undefined, { path: 'config.yaml', maxBytes: 100 });
+  const config = entries.find((e) => e.path === './config.yaml')!;
+  assert.equal(config.data?.toString(), 'model_name: m\n');
+  assert.equal(entries.find((e) => e.path === 'model/model.py')!.data, undefined);
+  const small = await inspectBundle(bytes, undefined, { path: 'config.yaml', maxBytes: 5 });
+  assert.equal(small.find((e) => e.path === './config.yaml')!.data, undefined, 'too big to keep');
 });

@@ -2,7 +2,8 @@
 // tries to escape its directory, carries device files, or is too big is refused with a clear error.
 // Extraction goes to a temporary sibling directory renamed into place, so no half-written bundle.
 // What it writes belongs to the server (the directory 0700), with no setuid, setgid or sticky bit.
-import { mkdirSync, renameSync, rmSync } from 'node:fs';
+import { mkdirSync, renameSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { dirname, posix } from 'node:path';
 import { Readable } from 'node:stream';
@@ -37,15 +38,23 @@ export interface BundleEntry {
   path: string;
   type: string;
   size: number;
+  /** The file's bytes, for the one file asked for (`InspectRead`) when it is small enough. */
+  data?: Buffer;
+}
+
+/** A file whose bytes inspection keeps (config.yaml), when it holds at most `maxBytes`. */
+export interface InspectRead {
+  path: string;
+  maxBytes: number;
 }
 
 /**
  * Compressed bytes fed to the tar parser at a time: each write inflates to at most about a
  * thousand times its size (gzip's limit), so memory stays bounded whatever the bundle expands to.
  */
-const CHUNK_BYTES = 4096;
-/** Chunks between two turns of the event loop: a big bundle is read without stalling the server. */
-const CHUNKS_PER_TURN = 64;
+const CHUNK_BYTES = 1024;
+/** Work between two turns of the event loop: a bundle of many small files does not stall the server. */
+const TURN_MS = 5;
 
 /**
  * Lists and checks every entry of a gzip tarball, streaming it in small chunks; throws
@@ -55,6 +64,7 @@ const CHUNKS_PER_TURN = 64;
 export async function inspectBundle(
   bytes: Buffer,
   limits: ExtractLimits = DEFAULT_EXTRACT_LIMITS,
+  read?: InspectRead,
 ): Promise<BundleEntry[]> {
   const entries: BundleEntry[] = [];
   let problem: PlinthError | undefined;
@@ -62,10 +72,21 @@ export async function inspectBundle(
   const parser = new Parser({
     strict: true,
     onReadEntry: (entry: ReadEntry) => {
-      entry.resume();
-      if (problem) return;
+      if (problem) return entry.resume();
       problem = checkEntry(entry, limits, (total += entry.size ?? 0), entries.length + 1, entries);
-      entries.push({ path: entry.path, type: entry.type, size: entry.size ?? 0 });
+      const listed: BundleEntry = { path: entry.path, type: entry.type, size: entry.size ?? 0 };
+      entries.push(listed);
+      if (
+        read &&
+        !problem &&
+        isFile(listed) &&
+        bundlePath(entry.path) === read.path &&
+        listed.size <= read.maxBytes
+      ) {
+        const chunks: Buffer[] = [];
+        entry.on('data', (chunk: Buffer) => chunks.push(chunk));
+        entry.on('end', () => (listed.data = Buffer.concat(chunks)));
+      } else entry.resume();
     },
   });
   parser.on('warn', (_code: string, message: string | Error) => {
@@ -75,9 +96,13 @@ export async function inspectBundle(
     problem ??= refuse(`not a valid gzip tarball (${err.message})`);
   });
   try {
-    for (let at = 0, n = 0; at < bytes.length && !problem; at += CHUNK_BYTES, n++) {
+    let turn = performance.now();
+    for (let at = 0; at < bytes.length && !problem; at += CHUNK_BYTES) {
       parser.write(bytes.subarray(at, at + CHUNK_BYTES));
-      if (n % CHUNKS_PER_TURN === CHUNKS_PER_TURN - 1) await new Promise((r) => setImmediate(r));
+      if (performance.now() - turn > TURN_MS) {
+        await new Promise((r) => setImmediate(r));
+        turn = performance.now();
+      }
     }
     if (problem) parser.abort(problem);
     else parser.end();
@@ -86,6 +111,15 @@ export async function inspectBundle(
   }
   if (problem) throw problem;
   return entries;
+}
+
+function isFile(e: BundleEntry): boolean {
+  return e.type === 'File' || e.type === 'OldFile' || e.type === 'ContiguousFile';
+}
+
+/** An entry's path as the bundle's own files are named (`./model/x` is `model/x`). */
+export function bundlePath(path: string): string {
+  return path.replace(/^\.\//, '');
 }
 
 function checkEntry(
@@ -110,9 +144,7 @@ function checkEntry(
       return refuse(`link "${path}" -> "${target}" leaves the bundle`);
     }
     // A hard link can only name a file the bundle already holds (anything else cannot be made).
-    const files = (e: BundleEntry): boolean =>
-      e.type === 'File' || e.type === 'OldFile' || e.type === 'ContiguousFile';
-    if (entry.type === 'Link' && !earlier.some((e) => files(e) && posix.normalize(e.path) === resolved)) {
+    if (entry.type === 'Link' && !earlier.some((e) => isFile(e) && posix.normalize(e.path) === resolved)) {
       return refuse(`hard link "${path}" -> "${target}" names no file earlier in the bundle`);
     }
   }
@@ -121,13 +153,17 @@ function checkEntry(
   return undefined;
 }
 
-/** Extracts a checked bundle into `dest` (which must not exist yet). */
+/**
+ * Extracts a checked bundle into `dest` (which must not exist yet); `inspected`, the entries an
+ * inspection of these same bytes returned, spares a second one.
+ */
 export async function extractBundle(
   bytes: Buffer,
   dest: string,
   limits: ExtractLimits = DEFAULT_EXTRACT_LIMITS,
+  inspected?: BundleEntry[],
 ): Promise<string[]> {
-  const entries = await inspectBundle(bytes, limits);
+  const entries = inspected ?? (await inspectBundle(bytes, limits));
   const staging = `${dest}.partial-${process.pid}-${Date.now()}`;
   mkdirSync(dirname(dest), { recursive: true });
   // The server's alone until a replica is given it (the runtime opens it to that replica's user).
@@ -156,12 +192,17 @@ export async function extractBundle(
     });
     renameSync(staging, dest);
   } catch (err) {
-    rmSync(staging, { recursive: true, force: true });
+    await rm(staging, { recursive: true, force: true });
     throw err instanceof PlinthError ? err : refuse((err as Error).message);
   }
+  return bundleFiles(entries);
+}
+
+/** The files (and links) a bundle's entries make, by their paths in the bundle. */
+export function bundleFiles(entries: readonly BundleEntry[]): string[] {
   return entries
     .filter((e) => e.type !== 'Directory' && !METADATA_TYPES.has(e.type))
-    .map((e) => e.path.replace(/^\.\//, ''));
+    .map((e) => bundlePath(e.path));
 }
 
 function* chunksOf(bytes: Buffer, size: number): Generator<Buffer> {

@@ -76,12 +76,16 @@ export const MAX_CONFIG_KEYS = 10_000;
 /** Aliases it may expand (anchors reused): a "billion laughs" document is refused, not expanded. */
 const MAX_ALIAS_COUNT = 100;
 
-/** Reads the YAML: bounded in size, keys and aliases, in time linear in its length. */
-function readYaml(text: string, file: string): unknown {
-  const bytes = Buffer.byteLength(text);
+/** Refuses a config.yaml of more than MAX_CONFIG_BYTES. */
+export function checkConfigSize(bytes: number, file: string): void {
   if (bytes > MAX_CONFIG_BYTES) {
     throw configError(file, `is ${Math.ceil(bytes / 1024)} KiB; the limit is ${MAX_CONFIG_BYTES / 1024} KiB`);
   }
+}
+
+/** Reads the YAML: bounded in size, keys and aliases, in time linear in its length. */
+function readYaml(text: string, file: string): unknown {
+  checkConfigSize(Buffer.byteLength(text), file);
   // Duplicate keys are found below, once per map (the parser's own check is quadratic).
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: false });
   if (doc.errors.length > 0) {

@@ -5,7 +5,8 @@
 // only waits to see the new revision's replica ready (the patch is applied) or failing (the
 // revision is reverted and the previous code keeps serving; the error goes back to the caller).
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ArtifactStore } from '../bundle/artifact-store.ts';
 import { extractBundle } from '../bundle/extract.ts';
@@ -190,7 +191,7 @@ export class DevelopmentController {
     // Revision numbers only go up, even past one a failed patch left behind.
     const revision = Math.max(d.revision, d.last_revision) + 1;
     const revisions = join(this.deps.home.deployments, d.id, 'revisions');
-    this.removeUnusedRevisions(d, revisions);
+    await this.removeUnusedRevisions(d, revisions);
     const dir = join(revisions, `${revision}-${randomBytes(3).toString('hex')}`);
     const appDir = join(dir, 'app');
     let keepDir = false;
@@ -274,7 +275,7 @@ export class DevelopmentController {
         throw err;
       }
     } finally {
-      if (!keepDir) rmSync(dir, { recursive: true, force: true });
+      if (!keepDir) await rm(dir, { recursive: true, force: true });
     }
   }
 
@@ -424,14 +425,14 @@ export class DevelopmentController {
   }
 
   /** Revision directories that neither the current build nor a live replica uses. */
-  private removeUnusedRevisions(d: Deployment, revisions: string): void {
+  private async removeUnusedRevisions(d: Deployment, revisions: string): Promise<void> {
     if (!existsSync(revisions)) return;
     const inUse = new Set([d.revision, ...this.deps.backend.list(d.id).map((r) => r.revision)]);
     const current = currentBuild(d, this.deps.home)?.appDir;
     for (const name of readdirSync(revisions)) {
       const dir = join(revisions, name);
       if (inUse.has(Number(name.split('-')[0])) || current === join(dir, 'app')) continue;
-      rmSync(dir, { recursive: true, force: true });
+      await rm(dir, { recursive: true, force: true });
     }
   }
 

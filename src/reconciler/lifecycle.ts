@@ -1,12 +1,20 @@
 // Deployment lifecycle commands: create a deployment from an uploaded bundle (checked, extracted,
 // its config validated before anything is recorded), delete deployments and models, and promote
 // a model's first published deployment (or the next, while production's never served) to production.
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { mkdirSync, renameSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { ArtifactStore } from '../bundle/artifact-store.ts';
-import { extractBundle } from '../bundle/extract.ts';
+import {
+  bundleFiles,
+  bundlePath,
+  DEFAULT_EXTRACT_LIMITS,
+  extractBundle,
+  inspectBundle,
+} from '../bundle/extract.ts';
 import { findModelEntry } from '../config/model-entry.ts';
 import { parseConfigOffThread } from '../config/parse-off-thread.ts';
+import { checkConfigSize, MAX_CONFIG_BYTES } from '../config/parse.ts';
 import { DEFAULT_AUTOSCALING } from '../domain/autoscaling.ts';
 import { resolveInstanceType } from '../domain/instance-types.ts';
 import type { InstanceType } from '../domain/instance-types.ts';
@@ -74,12 +82,21 @@ export class Lifecycle {
       `.incoming-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`,
     );
     try {
-      const files = new Set(await extractBundle(bytes, join(staging, 'app')));
-      const configFile = join(staging, 'app', 'config.yaml');
+      // The bundle is checked — its entries, its config, its model file — before a file of it is written.
+      const entries = await inspectBundle(bytes, DEFAULT_EXTRACT_LIMITS, {
+        path: 'config.yaml',
+        maxBytes: MAX_CONFIG_BYTES,
+      });
+      const configEntry = entries.find((e) => bundlePath(e.path) === 'config.yaml');
+      if (configEntry && !configEntry.data) {
+        checkConfigSize(configEntry.size, 'config.yaml');
+        throw new PlinthError('INVALID_BUNDLE', 'config.yaml must be a file in the bundle, not a link');
+      }
       const { config, warnings } = await parseConfigOffThread(
-        existsSync(configFile) ? readFileSync(configFile, 'utf8') : '',
+        configEntry?.data?.toString('utf8') ?? '',
         'config.yaml',
       );
+      const files = new Set(bundleFiles(entries));
       findModelEntry(files, config, 'the bundle');
       // An impossible request is an error at push, before anything is recorded.
       const instanceType = resolveInstanceType(config.resources ?? {}, this.deps.instanceTypes);
@@ -88,6 +105,7 @@ export class Lifecycle {
       const deploymentId = newId('d');
       const appDir = home.appDir(deploymentId);
       mkdirSync(dirname(appDir), { recursive: true });
+      await extractBundle(bytes, join(staging, 'app'), DEFAULT_EXTRACT_LIMITS, entries);
       renameSync(join(staging, 'app'), appDir);
       const created = await store
         .transaction(async (tx) => {
@@ -133,14 +151,15 @@ export class Lifecycle {
           }
           return { model, deployment };
         })
-        .catch((err: unknown) => {
-          rmSync(dirname(appDir), { recursive: true, force: true });
+        .catch(async (err: unknown) => {
+          await rm(dirname(appDir), { recursive: true, force: true });
           throw err;
         });
       this.deps.kick();
       return { ...created, warnings };
     } finally {
-      rmSync(staging, { recursive: true, force: true });
+      // Not rmSync: a bundle of many files takes long to remove, and the server goes on meanwhile.
+      await rm(staging, { recursive: true, force: true });
     }
   }
 
@@ -168,7 +187,7 @@ export class Lifecycle {
     await store.deleteDeployment(deployment.id);
     await this.deps.stopper.stopAll(deployment.id, 10_000);
     this.deleted.emit({ deploymentId: deployment.id, modelId: deployment.model_id, wholeModel: false });
-    rmSync(dirname(this.deps.home.appDir(deployment.id)), { recursive: true, force: true });
+    await rm(dirname(this.deps.home.appDir(deployment.id)), { recursive: true, force: true });
     await this.collectBundle(deployment.bundle_sha256);
     this.deps.kick();
   }
@@ -322,7 +341,7 @@ export class Lifecycle {
     for (const d of deployments) {
       await this.deps.stopper.stopAll(d.id, 10_000);
       this.deleted.emit({ deploymentId: d.id, modelId: model.id, wholeModel: true });
-      rmSync(dirname(this.deps.home.appDir(d.id)), { recursive: true, force: true });
+      await rm(dirname(this.deps.home.appDir(d.id)), { recursive: true, force: true });
       await this.collectBundle(d.bundle_sha256);
     }
     this.deps.kick();

@@ -7,6 +7,7 @@ import { after, before, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { packDirectory } from '../../src/bundle/pack.ts';
 import { residentBytes } from '../support/proc-memory.ts';
+import { tarHeader } from '../support/tar.ts';
 import { pushBundle } from '../support/push-bundle.ts';
 import { scratchDir } from '../support/scratch.ts';
 import { writeTree } from '../support/write-tree.ts';
@@ -24,30 +25,14 @@ after(async () => {
   await platform?.stop();
 });
 
-/** A ustar header for one regular file of `size` bytes. */
-function tarHeader(path: string, size: number): Buffer {
-  const h = Buffer.alloc(512);
-  h.write(path, 0);
-  h.write('0000644\0', 100);
-  h.write('0000000\0', 108);
-  h.write('0000000\0', 116);
-  h.write(size.toString(8).padStart(11, '0') + '\0', 124);
-  h.write('00000000000\0', 136);
-  h.write('        ', 148);
-  h.write('0', 156);
-  h.write('ustar\0', 257);
-  h.write('00', 263);
-  let sum = 0;
-  for (const b of h) sum += b;
-  h.write(sum.toString(8).padStart(6, '0') + '\0 ', 148);
-  return h;
-}
-
 test('a 2 MB gzip bomb that would inflate to 2.2 GB is refused at once, memory untouched', async () => {
   // Gzip members concatenate: one header member, then the same 64 MiB of zeros again and again.
   const zeros = gzipSync(Buffer.alloc(64 * MiB), { level: 9 });
   const size = 35 * 64 * MiB;
-  const bomb = Buffer.concat([gzipSync(tarHeader('model/weights.bin', size)), ...Array(35).fill(zeros)]);
+  const bomb = Buffer.concat([
+    gzipSync(tarHeader({ path: 'model/weights.bin', size })),
+    ...Array(35).fill(zeros),
+  ]);
   assert.ok(bomb.length < 3 * MiB, `the bomb is small (${bomb.length} bytes)`);
   const sha = createHash('sha256').update(bomb).digest('hex');
   const before = residentBytes(platform.pid);

@@ -15,44 +15,44 @@ const root = scratchDir('replica-access');
 const mode = (p: string): number => statSync(p).mode & 0o7777;
 const asRoot = process.getuid?.() === 0;
 
-test('what a replica user must read becomes readable to others; executables and directories crossable', () => {
+test('what a replica user must read becomes readable to others; executables and directories crossable', async () => {
   const dir = join(root, 'env');
   mkdirSync(join(dir, 'lib'), { recursive: true, mode: 0o700 });
   writeFileSync(join(dir, 'lib', 'mod.py'), 'x', { mode: 0o600 });
   writeFileSync(join(dir, 'lib', 'tool'), 'x', { mode: 0o700 });
-  openEnvironment(dir);
+  await openEnvironment(dir);
   assert.equal(mode(join(dir, 'lib')), 0o705);
   assert.equal(mode(join(dir, 'lib', 'mod.py')), 0o604);
   assert.equal(mode(join(dir, 'lib', 'tool')), 0o705);
   writeFileSync(join(dir, 'lib', 'later.py'), 'x', { mode: 0o600 });
-  openEnvironment(dir);
+  await openEnvironment(dir);
   assert.equal(mode(join(dir, 'lib', 'later.py')), 0o600, 'an environment is opened once (it never changes)');
-  openToOthers(join(dir, 'lib', 'later.py'));
+  await openToOthers(join(dir, 'lib', 'later.py'));
   assert.equal(mode(join(dir, 'lib', 'later.py')), 0o604);
 });
 
 test(
   "the app directory is open to its deployment's group only; the replica owns its home",
   { skip: !asRoot },
-  () => {
+  async () => {
     const app = join(root, 'deployments', 'd1', 'app');
     mkdirSync(join(app, 'model'), { recursive: true });
     writeFileSync(join(app, 'model', 'model.py'), 'x', { mode: 0o600 });
     const owner = { uid: 0x7000_0005, gid: 0x7000_0005 };
-    gateAppDir(app, owner, new Set());
+    await gateAppDir(app, owner, new Set());
     assert.equal(mode(app), 0o750);
     assert.equal(statSync(app).gid, owner.gid);
     assert.equal(statSync(app).uid, 0);
     assert.equal(mode(join(app, 'model', 'model.py')), 0o604);
     const home = replicaHomeOf(app);
     assert.equal(home, `${app}.home`);
-    prepareReplicaHome(home, owner);
+    await prepareReplicaHome(home, owner);
     writeFileSync(join(home, 'cache'), 'x');
     assert.equal(mode(home), 0o700);
     assert.equal(statSync(home).uid, owner.uid);
     // The deployment's uid moved (its slot was taken meanwhile): everything in its home follows.
     const moved = { uid: 0x7000_0006, gid: 0x7000_0006 };
-    prepareReplicaHome(home, moved);
+    await prepareReplicaHome(home, moved);
     assert.equal(statSync(join(home, 'cache')).uid, moved.uid);
   },
 );

@@ -2,17 +2,10 @@
 // is root's, group-owned by the replica's gid and closed to everyone else (0750), with everything
 // inside readable; its prepared environment readable by all (it holds packages, not secrets); and
 // a home of its own, kept with the app directory, that it owns. Nothing else of the Plinth home is
-// opened to it.
-import {
-  chmodSync,
-  chownSync,
-  existsSync,
-  lstatSync,
-  mkdirSync,
-  readdirSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+// opened to it. Trees are walked asynchronously: an environment or app directory of tens of
+// thousands of files is opened without stalling the server.
+import { chmodSync, chownSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmod, chown, lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export interface ReplicaOwner {
@@ -38,29 +31,36 @@ export function othersCanCross(dir: string): boolean {
 }
 
 /** Adds read (and, for directories and executables, search) for others wherever it is missing. */
-export function openToOthers(root: string): void {
-  const visit = (path: string): void => {
-    const stat = lstatSync(path);
+export async function openToOthers(root: string): Promise<void> {
+  const visit = async (path: string): Promise<void> => {
+    const stat = await lstat(path);
     if (stat.isSymbolicLink()) return;
     const mode = stat.mode & 0o7777;
     const wanted = stat.isDirectory() || (mode & 0o111) !== 0 ? mode | 0o005 : mode | 0o004;
-    if (wanted !== mode) chmodSync(path, wanted);
-    if (stat.isDirectory()) for (const name of readdirSync(path)) visit(join(path, name));
+    if (wanted !== mode) await chmod(path, wanted);
+    if (stat.isDirectory()) await inBatches(await readdir(path), (name) => visit(join(path, name)));
   };
-  visit(root);
+  await visit(root);
+}
+
+/** Entries of a directory this many at a time: enough to keep the disk busy, few enough not to flood the loop. */
+const BATCH = 32;
+
+async function inBatches(names: string[], each: (name: string) => Promise<void>): Promise<void> {
+  for (let i = 0; i < names.length; i += BATCH) await Promise.all(names.slice(i, i + BATCH).map(each));
 }
 
 /** Opens a prepared environment to replica users, once. */
-export function openEnvironment(envDir: string): void {
+export async function openEnvironment(envDir: string): Promise<void> {
   if (existsSync(join(envDir, READABLE_MARKER))) return;
-  openToOthers(envDir);
+  await openToOthers(envDir);
   writeFileSync(join(envDir, READABLE_MARKER), '', { mode: 0o644 });
 }
 
 /** Everything in the app directory readable, the directory itself only to the replica's group. */
-export function gateAppDir(appDir: string, owner: ReplicaOwner, opened: Set<string>): void {
+export async function gateAppDir(appDir: string, owner: ReplicaOwner, opened: Set<string>): Promise<void> {
   if (!opened.has(appDir)) {
-    openToOthers(appDir);
+    await openToOthers(appDir);
     opened.add(appDir);
   }
   const stat = statSync(appDir);
@@ -69,17 +69,17 @@ export function gateAppDir(appDir: string, owner: ReplicaOwner, opened: Set<stri
 }
 
 /** Makes the replica's home (0700); for a replica user, owned by it, down to every file. */
-export function prepareReplicaHome(dir: string, owner: ReplicaOwner | null): void {
+export async function prepareReplicaHome(dir: string, owner: ReplicaOwner | null): Promise<void> {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   if (!owner) return;
   const stat = statSync(dir);
   if (stat.uid === owner.uid && stat.gid === owner.gid) return;
   // The deployment had another uid before (its slot was taken by another running deployment).
-  chownTree(dir, owner);
+  await chownTree(dir, owner);
 }
 
-function chownTree(path: string, owner: ReplicaOwner): void {
-  const stat = lstatSync(path);
-  if (stat.isDirectory()) for (const name of readdirSync(path)) chownTree(join(path, name), owner);
-  if (!stat.isSymbolicLink()) chownSync(path, owner.uid, owner.gid);
+async function chownTree(path: string, owner: ReplicaOwner): Promise<void> {
+  const stat = await lstat(path);
+  if (stat.isDirectory()) await inBatches(await readdir(path), (name) => chownTree(join(path, name), owner));
+  if (!stat.isSymbolicLink()) await chown(path, owner.uid, owner.gid);
 }

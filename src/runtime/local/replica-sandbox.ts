@@ -105,10 +105,10 @@ export class ReplicaSandbox {
     if (!this.isolated) return;
     const owner: ReplicaOwner | null = uid === null ? null : { uid, gid: uid };
     const replicaHome = replicaHomeOf(spec.appDir);
-    prepareReplicaHome(replicaHome, owner);
+    await prepareReplicaHome(replicaHome, owner);
     if (owner) {
-      gateAppDir(spec.appDir, owner, this.openedAppDirs);
-      if (spec.envDir) openEnvironment(spec.envDir);
+      await gateAppDir(spec.appDir, owner, this.openedAppDirs);
+      if (spec.envDir) await openEnvironment(spec.envDir);
     }
     const runtime = dirname(dirname(realpathSync(paths.interpreter)));
     // As the server's user (namespace mode) a replica could write what that user owns: Plinth's
