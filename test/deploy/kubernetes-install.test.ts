@@ -9,6 +9,8 @@ import { test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import { manifestProblems } from '../support/kubernetes-schema.ts';
 import { REPO } from '../e2e/harness.ts';
+import { deploymentManifest } from '../../src/runtime/kubernetes/manifests.ts';
+import { MANIFEST_OPTIONS, replicaSpec } from '../support/kubernetes/manifest-fixtures.ts';
 
 const KUBECTL = process.env.KUBECTL ?? 'kubectl';
 
@@ -48,6 +50,7 @@ test('deploy/kubernetes builds with kubectl kustomize into manifests that valida
     'Deployment/plinth-control-plane',
     'Deployment/plinth-gateway',
     'Namespace/plinth',
+    'NetworkPolicy/plinth-replicas',
     'PersistentVolumeClaim/plinth-home',
     'PodDisruptionBudget/plinth-control-plane',
     'PodDisruptionBudget/plinth-gateway',
@@ -68,6 +71,34 @@ test('deploy/kubernetes builds with kubectl kustomize into manifests that valida
   assert.equal(controlPlane.spec!.template!.spec.serviceAccountName, 'plinth-control-plane');
   const gateway = manifests.find((m) => m.metadata.name === 'plinth-gateway' && m.kind === 'Deployment')!;
   assert.equal(gateway.spec!.template!.spec.containers[0]!.args![0], 'gateway');
+});
+
+/** Just what the network policy test reads of the built manifests. */
+interface Policyish {
+  kind: string;
+  metadata: { name: string };
+  spec: {
+    podSelector: { matchLabels: Record<string, string> };
+    ingress: { from: { podSelector: { matchLabels: Record<string, string> } }[] }[];
+    template: { metadata: { labels: Record<string, string> } };
+  };
+}
+
+test("the network policy admits to replica pods only Plinth's own pods, and selects the replicas the backend labels", async () => {
+  const built = await kustomize(join(REPO, 'deploy', 'kubernetes'));
+  const manifests = parseAllDocuments(built).map((d) => d.toJS() as Policyish);
+  const policy = manifests.find((m) => m.kind === 'NetworkPolicy')!;
+  const selects = (selector: Record<string, string>, labels: Record<string, string>): boolean =>
+    Object.entries(selector).every(([k, v]) => labels[k] === v);
+  const replicaLabels = deploymentManifest(replicaSpec(), MANIFEST_OPTIONS, 1).spec!.template.metadata!
+    .labels!;
+  assert.ok(selects(policy.spec.podSelector.matchLabels, replicaLabels), 'it selects replica pods');
+  const from = policy.spec.ingress[0]!.from[0]!.podSelector.matchLabels;
+  for (const name of ['plinth-control-plane', 'plinth-gateway']) {
+    const pod = manifests.find((m) => m.kind === 'Deployment' && m.metadata.name === name)!;
+    assert.ok(selects(from, pod.spec.template.metadata.labels), `${name} may reach replicas`);
+  }
+  assert.ok(!selects(from, replicaLabels), 'a replica may not reach another');
 });
 
 test('the Dockerfile builds the three images, each with the commands its pods run', () => {

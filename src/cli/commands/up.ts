@@ -11,11 +11,11 @@ import { describeCall, pushModel } from './push.ts';
 import { readCredentials } from '../../credentials.ts';
 import { join, resolve } from 'node:path';
 import { packageRoot } from '../../package-root.ts';
+import { addGatewayOptions, gatewaySettingsOf } from './gateway-options.ts';
+import type { GatewayFlags } from './gateway-options.ts';
 
-interface UpOptions {
+interface UpOptions extends GatewayFlags {
   port: string;
-  maxQueue: string;
-  parkTimeout: string;
   host: string;
   home?: string;
   withExample?: boolean;
@@ -25,11 +25,6 @@ interface UpOptions {
   authFailuresPerMinute: string;
   replicaGrace: string;
   drainTimeout: string;
-  stallTimeout: string;
-  maxConnections: string;
-  hostSuffix: string;
-  metricsAuth?: boolean;
-  maxBodyBytes: string;
   store?: string;
   runtime?: string;
   kubeNamespace?: string;
@@ -55,15 +50,13 @@ export function registerUp(
   program: Command,
   run: (fn: () => Promise<void>, json: boolean) => Promise<void>,
 ): void {
-  program
+  const command = program
     .command('up')
     .description('Run Plinth on this machine: API, gateway, builder, reconciler (SQLite, local runtime)')
     .option('--port <port>', 'port for the API and inference', '4780')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--home <dir>', 'state directory (default $PLINTH_HOME or ~/.plinth)')
     .option('--with-example', 'deploy examples/hello once the server is up')
-    .option('--max-queue <n>', 'requests that may wait per deployment before 429', '1000')
-    .option('--park-timeout <seconds>', 'how long a request may wait for a replica before 504', '600')
     .option(
       '--auth-failures-per-minute <n>',
       'failed key checks a client may make a minute before answers slow down',
@@ -82,19 +75,6 @@ export function registerUp(
     )
     .option('--drain-timeout <seconds>', 'how long a stopping replica may take to finish its requests', '30')
     .option(
-      '--stall-timeout <seconds>',
-      'how long a client may leave a response unread before it is cut off',
-      '60',
-    )
-    .option('--max-connections <n>', 'open connections at most (0: no cap)', '10000')
-    .option(
-      '--host-suffix <names>',
-      'host names inference URLs of the form model-{id}.<name> may use (comma list)',
-      'localhost',
-    )
-    .option('--metrics-auth', 'require an API key for /metrics')
-    .option('--max-body-bytes <n>', 'largest inference request body, in bytes', String(100 * 1024 ** 2))
-    .option(
       '--capacity <spec>',
       'what replicas may use instead of what was detected: cpu=8,memory=32Gi,gpu=H100:2',
     )
@@ -111,77 +91,70 @@ export function registerUp(
       '--image-prefix <prefix>',
       "with --runtime kubernetes: where Plinth's images are (<prefix>server, <prefix>runtime-node, …)",
       'plinth/',
-    )
-    .action((options: UpOptions) =>
-      run(async () => {
-        const homeDir = options.home ? resolve(options.home) : defaultHomeDir();
-        const config = serverSettings({
-          homeDir,
-          port: options.port,
-          host: options.host,
-          maxQueue: options.maxQueue,
-          parkTimeoutS: options.parkTimeout,
-          capacity: options.capacity,
-          headersTimeoutS: options.headersTimeout,
-          requestTimeoutS: options.requestTimeout,
-          authFailuresPerMinute: options.authFailuresPerMinute,
-          replicaGraceS: options.replicaGrace,
-          drainS: options.drainTimeout,
-          stallTimeoutS: options.stallTimeout,
-          maxConnections: options.maxConnections,
-          hostSuffixes: options.hostSuffix,
-          metricsAuth: options.metricsAuth === true,
-          maxInferenceBodyBytes: options.maxBodyBytes,
-          store: storeUrl(options.store),
-          kubernetes: kubernetesOptions(options),
-        });
-        let server;
-        try {
-          server = await startServer(config);
-        } catch (err) {
-          const code = (err as NodeJS.ErrnoException).code;
-          if (code === 'EADDRINUSE')
-            throw new UserError(
-              `port ${config.port} on ${config.host} is already in use; pass --port to pick another`,
-            );
-          if (code === 'EACCES')
-            throw new UserError(`not allowed to listen on ${config.host}:${config.port}`);
-          throw err;
-        }
-        const out = (line = ''): boolean => process.stdout.write(line + '\n');
-        out(`Plinth is running at ${server.url}  (home: ${homeDir})`);
-        out(`Dashboard: ${server.url}/  (sign in with the API key)`);
-        for (const line of server.resources) out(line);
-        if (server.createdApiKey) {
-          out(`Admin API key (shown once; saved in ${server.credentialsFile}):`);
-          out(`  ${server.createdApiKey}`);
-          out(`Calling a model needs it too:  export PLINTH_API_KEY=${server.createdApiKey}`);
-        } else out(`API key: in ${server.credentialsFile}`);
-        let stopping = false;
-        const stop = (): void => {
-          if (stopping) return;
-          stopping = true;
-          out('\nStopping: draining replicas…');
-          void server.close().then(() => process.exit(0));
-        };
-        process.on('SIGINT', stop);
-        process.on('SIGTERM', stop);
-        if (options.withExample && existsSync(EXAMPLE_DIR)) {
-          const credentials = readCredentials(server.credentialsFile)!;
-          const client = new ApiClient({ url: server.url, apiKey: credentials.api_key });
-          out(`Deploying the example model (examples/hello)…`);
-          const { deployment, elapsedMs } = await pushModel(client, EXAMPLE_DIR, {
-            wait: true,
-            quiet: true,
-            reuseProduction: true,
-          });
-          out(`✔ hello ${deployment.name} is ACTIVE after ${(elapsedMs / 1000).toFixed(1)} s. Call it:`);
-          out(describeCall(deployment, '{"text": "Plinth makes deploying models easy"}'));
-        } else {
-          out('Deploy a model:  npx plinth push ./examples/hello');
-        }
-        out('Press Ctrl-C to stop.');
-        await new Promise(() => {});
-      }, false),
     );
+  addGatewayOptions(command).action((options: UpOptions) =>
+    run(async () => {
+      const homeDir = options.home ? resolve(options.home) : defaultHomeDir();
+      const config = serverSettings({
+        homeDir,
+        port: options.port,
+        host: options.host,
+        ...gatewaySettingsOf(options),
+        capacity: options.capacity,
+        headersTimeoutS: options.headersTimeout,
+        requestTimeoutS: options.requestTimeout,
+        authFailuresPerMinute: options.authFailuresPerMinute,
+        replicaGraceS: options.replicaGrace,
+        drainS: options.drainTimeout,
+        store: storeUrl(options.store),
+        kubernetes: kubernetesOptions(options),
+      });
+      let server;
+      try {
+        server = await startServer(config);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'EADDRINUSE')
+          throw new UserError(
+            `port ${config.port} on ${config.host} is already in use; pass --port to pick another`,
+          );
+        if (code === 'EACCES') throw new UserError(`not allowed to listen on ${config.host}:${config.port}`);
+        throw err;
+      }
+      const out = (line = ''): boolean => process.stdout.write(line + '\n');
+      out(`Plinth is running at ${server.url}  (home: ${homeDir})`);
+      out(`Dashboard: ${server.url}/  (sign in with the API key)`);
+      for (const line of server.resources) out(line);
+      if (server.createdApiKey) {
+        out(`Admin API key (shown once; saved in ${server.credentialsFile}):`);
+        out(`  ${server.createdApiKey}`);
+        out(`Calling a model needs it too:  export PLINTH_API_KEY=${server.createdApiKey}`);
+      } else out(`API key: in ${server.credentialsFile}`);
+      let stopping = false;
+      const stop = (): void => {
+        if (stopping) return;
+        stopping = true;
+        out('\nStopping: draining replicas…');
+        void server.close().then(() => process.exit(0));
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+      if (options.withExample && existsSync(EXAMPLE_DIR)) {
+        const credentials = readCredentials(server.credentialsFile)!;
+        const client = new ApiClient({ url: server.url, apiKey: credentials.api_key });
+        out(`Deploying the example model (examples/hello)…`);
+        const { deployment, elapsedMs } = await pushModel(client, EXAMPLE_DIR, {
+          wait: true,
+          quiet: true,
+          reuseProduction: true,
+        });
+        out(`✔ hello ${deployment.name} is ACTIVE after ${(elapsedMs / 1000).toFixed(1)} s. Call it:`);
+        out(describeCall(deployment, '{"text": "Plinth makes deploying models easy"}'));
+      } else {
+        out('Deploy a model:  npx plinth push ./examples/hello');
+      }
+      out('Press Ctrl-C to stop.');
+      await new Promise(() => {});
+    }, false),
+  );
 }

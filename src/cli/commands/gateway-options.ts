@@ -1,0 +1,45 @@
+// The options of whatever serves inference — `plinth up` and `plinth gateway` alike: queueing,
+// slow and silent clients, connection and body limits, host names, and /metrics access.
+import type { Command } from 'commander';
+
+export interface GatewayFlags {
+  maxQueue: string;
+  parkTimeout: string;
+  stallTimeout: string;
+  maxConnections: string;
+  hostSuffix: string;
+  metricsAuth?: boolean;
+  maxBodyBytes: string;
+}
+
+export function addGatewayOptions(command: Command): Command {
+  return command
+    .option('--max-queue <n>', 'requests that may wait per deployment before 429', '1000')
+    .option('--park-timeout <seconds>', 'how long a request may wait for a replica before 504', '600')
+    .option(
+      '--stall-timeout <seconds>',
+      'how long a client may leave a response unread before it is cut off',
+      '60',
+    )
+    .option('--max-connections <n>', 'open connections at most (0: no cap)', '10000')
+    .option(
+      '--host-suffix <names>',
+      'host names inference URLs of the form model-{id}.<name> may use (comma list)',
+      'localhost',
+    )
+    .option('--metrics-auth', 'require an API key for /metrics')
+    .option('--max-body-bytes <n>', 'largest inference request body, in bytes', String(100 * 1024 ** 2));
+}
+
+/** The flags as the server and gateway settings name them. */
+export function gatewaySettingsOf(flags: GatewayFlags) {
+  return {
+    maxQueue: flags.maxQueue,
+    parkTimeoutS: flags.parkTimeout,
+    stallTimeoutS: flags.stallTimeout,
+    maxConnections: flags.maxConnections,
+    hostSuffixes: flags.hostSuffix,
+    metricsAuth: flags.metricsAuth === true,
+    maxInferenceBodyBytes: flags.maxBodyBytes,
+  };
+}
