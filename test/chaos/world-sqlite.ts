@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { sleep } from '../support/wait.ts';
 import { freePort } from '../support/free-port.ts';
 import { callApi, PlatformProcess, platformEnv, readApiKey, runCli } from './cluster.ts';
-import { emptyDisk, fillDisk, mountSmallDisk, unmount } from './disk.ts';
+import { emptyDisk, fillDisk, mountSmallDisk, unmount } from '../support/small-disk.ts';
 import { killRunProcesses } from './teardown.ts';
 import { Timeline } from './records.ts';
 import type { Crash } from './records.ts';

@@ -1,10 +1,14 @@
 // How a local replica process is launched for each model language. The Node model server runs
 // from its bundle in dist/ when that is up to date (no TypeScript loader: faster start, half the
 // memory), else from its sources through tsx.
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { isFresh } from '../../../bin/dist-freshness.mjs';
 import { packageRoot } from '../../package-root.ts';
 import type { ReplicaSpec } from '../backend.ts';
+import { openOutput } from './replica-files.ts';
+import type { OutputPaths } from './replica-files.ts';
 
 export interface LaunchCommand {
   command: string;
@@ -46,4 +50,19 @@ export function launchCommand(spec: ReplicaSpec): LaunchCommand {
   if (spec.language === 'typescript') return nodeReplicaCommand();
   if (!spec.envDir) throw new Error(`Python replica ${spec.replicaId} has no environment`);
   return pythonReplicaCommand(join(spec.envDir, 'bin', 'python'));
+}
+
+/** Starts a replica's model server at once (no standby), its output going to `paths`. */
+export function spawnReplica(
+  spec: ReplicaSpec,
+  env: Record<string, string>,
+  paths: OutputPaths,
+): ChildProcess {
+  const { command, args } = launchCommand(spec);
+  const output = openOutput(paths);
+  try {
+    return spawn(command, args, { cwd: spec.appDir, stdio: ['ignore', output.out, output.err], env });
+  } finally {
+    output.close();
+  }
 }

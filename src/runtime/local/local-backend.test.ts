@@ -2,16 +2,7 @@ import { jsModelSpec, SMALL } from '../../../test/support/replica-specs.ts';
 import { sleep, until } from '../../../test/support/wait.ts';
 import { callReplica } from '../../../test/support/call-replica.ts';
 import { spawn } from 'node:child_process';
-import {
-  chmodSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -379,59 +370,3 @@ for (const mountNamespace of [true, false]) {
     },
   );
 }
-
-test('a record that cannot be written (a full disk) ends neither the server nor a stop: the replica runs, is followed and stopped, and its record is written once it can be', async () => {
-  const root = mkdtempSync(join(tmpdir(), 'plinth-full-disk-'));
-  const run = join(root, 'run');
-  const lines: string[] = [];
-  // An exception thrown from a timer would end a real server: here it is caught and counted.
-  const thrown: unknown[] = [];
-  const onThrown = (err: unknown): void => void thrown.push(err);
-  process.on('uncaughtException', onThrown);
-  const backend = adopted(
-    new LocalBackend({ onLog: (_spec, _stream, line) => lines.push(line), runDir: run, nodeStandbys: 0 }),
-  );
-  // A link to nowhere where a record's temporary file goes: every write of that record fails, as
-  // on a full disk.
-  const block = (): void => symlinkSync(join(root, 'no-such-dir', 'file'), join(run, 'r-full.json.tmp'));
-  const unblock = (): void => rmSync(join(run, 'r-full.json.tmp'), { force: true });
-  try {
-    block();
-    const ready = new Promise<ReplicaEvent>((resolve) =>
-      backend.watch((e) => e.type === 'ready' && resolve(e)),
-    );
-    const handle = await backend.start(
-      modelSpec(
-        root,
-        'r-full',
-        SMALL,
-        'export class Model { predict(input) { console.log(`predicted ${input.n}`); return { pid: process.pid }; } }',
-      ),
-    );
-    const { replica } = await ready;
-    const call = async (n: number) => (await callReplica(replica, { n })).status;
-    assert.equal(await call(1), 200);
-    await until('its output followed', () => lines.includes('predicted 1'), Boolean, 15_000, 50);
-    await sleep(1500); // how far its output was followed is saved every second
-    assert.deepEqual(thrown, [], 'nothing thrown where no one catches it');
-    assert.equal(existsSync(join(run, 'r-full.json')), false);
-
-    unblock();
-    await until(
-      'its record written once it can be',
-      () => existsSync(join(run, 'r-full.json')),
-      Boolean,
-      5000,
-      50,
-    );
-
-    block();
-    await backend.stop('r-full', { drainMs: 1000 });
-    assert.equal(isAlive(handle.pid!), false, 'stopped although its record could not say so');
-    assert.deepEqual(thrown, []);
-  } finally {
-    process.off('uncaughtException', onThrown);
-    await backend.close();
-    rmSync(root, { recursive: true, force: true });
-  }
-});

@@ -3,7 +3,6 @@
 // grace period. It writes its output to files, passed on line by line; exits are reported with the
 // model's own error. Replicas outlive a crashed server for a grace period, and the next server on
 // the same home adopts them (`adopt()`) rather than starting them again.
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { availableParallelism, totalmem } from 'node:os';
 import { PendingError } from '../backend.ts';
@@ -19,13 +18,13 @@ import type {
 } from '../backend.ts';
 import { readMark } from '../replica-log-mark.ts';
 import { ReplicaListeners } from '../replica-listeners.ts';
-import { baseEnv, launchCommand } from './launch.ts';
+import { baseEnv, spawnReplica } from './launch.ts';
 import { ReplicaLimits } from './limits.ts';
 import type { AppliedLimits } from './limits.ts';
 import { OutputTail } from './output-tail.ts';
 import { errorOutput, exitReason } from './replica-exit.ts';
 import { Inventory } from './placement.ts';
-import { isSameProcess, openOutput, processStart, ReplicaFiles } from './replica-files.ts';
+import { isSameProcess, processStart, ReplicaFiles } from './replica-files.ts';
 import type { ReplicaRecord, StoredSpec } from './replica-files.ts';
 import { RecordSaver } from './record-saver.ts';
 import { adoptedReplicaProcess, childReplicaProcess } from './replica-process.ts';
@@ -158,27 +157,26 @@ export class LocalBackend implements RuntimeBackend {
     const onError = (err: Error): void => {
       lastErrorLines.push(`could not start the replica process: ${err.message}`);
     };
-    const standby =
-      this.standbys.for(spec)?.take() ?? (this.sandbox.isolated ? this.standbys.fresh(spec) : undefined);
+    let standby: Standby | undefined;
     let proc: ReplicaProcess;
-    if (standby) {
-      this.files.rename(standby.name, spec.replicaId);
-      proc = childReplicaProcess(standby.child, onError);
-      // Not confined: it becomes the replica at once, as it always did.
-      if (!this.sandbox.isolated) {
-        this.files.renameParent(standby.name, spec.replicaId);
-        handOver(standby, env, spec.appDir);
-      }
-    } else {
-      const { command, args } = launchCommand(spec);
-      const output = openOutput(this.files.output(spec.replicaId));
-      const child = spawn(command, args, {
-        cwd: spec.appDir,
-        stdio: ['ignore', output.out, output.err],
-        env,
-      });
-      output.close();
-      proc = childReplicaProcess(child, onError);
+    try {
+      standby =
+        this.standbys.for(spec)?.take() ?? (this.sandbox.isolated ? this.standbys.fresh(spec) : undefined);
+      if (standby) {
+        this.files.rename(standby.name, spec.replicaId);
+        proc = childReplicaProcess(standby.child, onError);
+        // Not confined: it becomes the replica at once, as it always did.
+        if (!this.sandbox.isolated) {
+          this.files.renameParent(standby.name, spec.replicaId);
+          handOver(standby, env, spec.appDir);
+        }
+      } else proc = childReplicaProcess(spawnReplica(spec, env, this.files.output(spec.replicaId)), onError);
+    } catch (err) {
+      // A start that could not begin (a full disk) holds no place and no user.
+      standby?.child.kill('SIGKILL');
+      this.inventory.release(spec.replicaId);
+      this.sandbox.release(spec.replicaId);
+      throw err;
     }
     const { env: _secrets, ...stored } = spec;
     const record: ReplicaRecord = {

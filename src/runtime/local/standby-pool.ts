@@ -22,6 +22,7 @@ export interface Standby {
 }
 
 const BOOTED_FD = 3;
+const RETRY_MS = 1000;
 
 /** Starts one waiting model server: `prefix` (the sandbox's launcher) before its own command. */
 export function startStandby(
@@ -32,8 +33,14 @@ export function startStandby(
 ): Standby {
   const name = `standby-${randomBytes(6).toString('hex')}`;
   const output = openOutput(files.output(name));
-  // It opens its parent file as it boots, while it still may, and keeps it as the replica it becomes.
-  files.writeParent(name, process.pid);
+  try {
+    // It opens its parent file as it boots, while it still may, and keeps it as the replica it becomes.
+    files.writeParent(name, process.pid);
+  } catch (err) {
+    output.close();
+    files.remove(name);
+    throw err;
+  }
   const [command, ...args] = [...prefix, launch.command, ...launch.args];
   const child = spawn(command!, args, {
     stdio: ['pipe', output.out, output.err, 'pipe'],
@@ -73,6 +80,8 @@ export function handOver(standby: Standby, env: Record<string, string>, cwd: str
 export class StandbyPool {
   private readonly idle: (Standby & { onExit: () => void })[] = [];
   private closed = false;
+  /** Set while a standby could not be started (a full disk): the pool tries again a second later. */
+  private retry: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly size: number,
@@ -82,10 +91,21 @@ export class StandbyPool {
     private readonly prefix: string[] = [],
   ) {}
 
-  /** Starts standbys until the pool is full. */
+  /** Starts standbys until the pool is full; one that cannot be started is tried again later. */
   fill(): void {
-    while (!this.closed && this.idle.length < this.size) {
-      const standby = startStandby(this.command(), this.prefix, this.baseEnv(), this.files);
+    while (!this.closed && this.idle.length < this.size && !this.retry) {
+      let standby: Standby;
+      try {
+        standby = startStandby(this.command(), this.prefix, this.baseEnv(), this.files);
+      } catch (err) {
+        console.error(`standby model servers: cannot start one (${(err as Error).message}); trying again`);
+        this.retry = setTimeout(() => {
+          this.retry = undefined;
+          this.fill();
+        }, RETRY_MS);
+        this.retry.unref();
+        return;
+      }
       const entry = {
         ...standby,
         onExit: () => {
@@ -114,6 +134,7 @@ export class StandbyPool {
 
   close(): void {
     this.closed = true;
+    clearTimeout(this.retry);
     for (const { child } of this.idle.splice(0)) child.kill('SIGKILL');
   }
 }

@@ -1,4 +1,4 @@
-// A small disk for the SQLite world's home, so that the run can fill it: a tmpfs of its own where
+// A small disk that a test can fill (the chaos run's home, a replica directory): a tmpfs of its own where
 // `mount` is allowed (root on a machine that permits it), else nothing (the full-disk operation is
 // then skipped, with a note). Filling writes a filler file until the disk says ENOSPC.
 import { execFile } from 'node:child_process';
