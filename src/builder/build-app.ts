@@ -17,7 +17,11 @@ export async function buildApp(
   log: (line: string) => void,
 ): Promise<BuildRecord> {
   const entry = findModelEntry(listAppFiles(appDir), config, 'the bundle');
-  log(`building ${entry.language} model (${entry.file})`);
+  log(
+    entry.customServer
+      ? 'building a custom server (its Python environment)'
+      : `building ${entry.language} model (${entry.file})`,
+  );
   const envDir =
     entry.language === 'typescript'
       ? await prepareNodeEnvironment(appDir, home.environments, log)

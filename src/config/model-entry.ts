@@ -8,8 +8,12 @@ export type { ModelLanguage };
 
 export interface ModelEntry {
   language: ModelLanguage;
-  /** Path of the model class file, relative to the model directory, with forward slashes. */
+  /**
+   * Path of the model class file, relative to the model directory, with forward slashes; empty
+   * for a custom server (config `docker_server`), which runs its own command and needs none.
+   */
   file: string;
+  customServer?: true;
 }
 
 const NODE_EXTENSIONS = ['.ts', '.js', '.mjs'];
@@ -19,6 +23,8 @@ export function findModelEntry(
   config: ModelConfig,
   dirLabel: string,
 ): ModelEntry {
+  // A custom server's requirements build a Python environment that its command runs in.
+  if (config.docker_server) return { language: 'python', file: '', customServer: true };
   const dir = config.model_module_dir.replace(/\/+$/, '');
   const named = config.model_class_filename;
   if (named !== undefined) {

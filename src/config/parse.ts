@@ -8,10 +8,12 @@ import {
   configSchema,
   IGNORED_TRUSS_KEYS,
   resourcesSchema,
+  dockerServerSchema,
   runtimeSchema,
 } from './schema.ts';
 import type { ModelConfig } from './schema.ts';
 import { nearestKey } from './suggest.ts';
+import { customServerOf, singleReplicaReason } from '../domain/custom-server.ts';
 
 export interface ParsedConfig {
   config: ModelConfig;
@@ -22,6 +24,7 @@ const NESTED: Record<string, z.ZodObject> = {
   resources: resourcesSchema,
   runtime: runtimeSchema,
   autoscaling: autoscalingSchema,
+  docker_server: dockerServerSchema,
 };
 
 function configError(file: string, message: string): PlinthError {
@@ -143,6 +146,9 @@ export function parseConfig(text: string, file = 'config.yaml'): ParsedConfig {
       );
     }
   }
+  const server = customServerOf(config as unknown as Record<string, unknown>);
+  const single = server && singleReplicaReason(server);
+  if (single) warnings.push(`${file}: docker_server: on the local runtime, ${single}`);
   return { config: deepFreeze(config), warnings };
 }
 

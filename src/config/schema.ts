@@ -20,6 +20,53 @@ export const resourcesSchema = z.strictObject({
     .describe('A named instance type; overrides cpu, memory and accelerator.'),
 });
 
+const seconds = z.number().int().min(0).max(86_400);
+
+export const healthChecksSchema = z.strictObject({
+  startup_threshold_seconds: seconds
+    .min(1)
+    .optional()
+    .describe('How long a custom server may take to answer its readiness endpoint (default 1800).'),
+  restart_check_delay_seconds: seconds
+    .optional()
+    .describe('Seconds after ready before liveness is checked (default 0).'),
+  stop_traffic_threshold_seconds: seconds
+    .min(1)
+    .optional()
+    .describe('Failing liveness this long takes the replica out of routing (default 60).'),
+  restart_threshold_seconds: seconds
+    .min(1)
+    .optional()
+    .describe('Failing liveness this long replaces the replica (default 300).'),
+});
+
+const endpoint = z.string().regex(/^\//, 'expected a path starting with "/"');
+
+export const dockerServerSchema = z.strictObject({
+  start_command: z
+    .string()
+    .min(1)
+    .describe('Run through `sh -c` in the model directory; `$PORT` is its port.'),
+  server_port: z
+    .number()
+    .int()
+    .min(1)
+    .max(65535)
+    .describe('Where the server listens (unless its command takes $PORT).'),
+  predict_endpoint: endpoint.describe('The route `…/predict` calls.'),
+  readiness_endpoint: endpoint.describe('Ready once this answers 2xx.'),
+  liveness_endpoint: endpoint.describe(
+    'Polled after ready; failing takes the replica out, then replaces it.',
+  ),
+  run_as_user_id: z
+    .number()
+    .int()
+    .min(0)
+    .optional()
+    .describe('Truss: the user in its image; Plinth picks the user.'),
+  no_build: z.boolean().optional().describe('Truss: use the image as it is.'),
+});
+
 export const runtimeSchema = z.strictObject({
   predict_concurrency: z
     .number()
@@ -29,6 +76,7 @@ export const runtimeSchema = z.strictObject({
     .default(1)
     .describe('Most requests inside one replica at once.'),
   streaming_read_timeout: z.number().int().min(1).default(60).describe('Seconds a streaming read may idle.'),
+  health_checks: healthChecksSchema.optional(),
 });
 
 export const autoscalingSchema = z.strictObject({
@@ -74,6 +122,9 @@ export const configSchema = z.strictObject({
   resources: resourcesSchema.default({}),
   runtime: runtimeSchema.default({ predict_concurrency: 1, streaming_read_timeout: 60 }),
   autoscaling: autoscalingSchema.optional().describe('Initial autoscaling settings of the first deployment.'),
+  docker_server: dockerServerSchema
+    .optional()
+    .describe('A custom server (vLLM, SGLang, a FastAPI app) that replicas run instead of a model class.'),
 });
 
 export type ModelConfig = z.output<typeof configSchema>;
@@ -87,7 +138,6 @@ export const IGNORED_TRUSS_KEYS: Readonly<Record<string, string>> = {
     'system packages are not installed by Plinth; install them on the host or in the runtime image',
   base_image: 'Plinth runs models on its own runtime, not in a custom image',
   build_commands: 'Plinth does not run build commands; put steps in requirements or the model load()',
-  docker_server: 'custom servers are not supported; Plinth runs the model class',
   docker_auth: 'Plinth does not pull images',
   build: 'Truss build options do not apply to Plinth',
   model_cache: 'Hugging Face model caching is not supported; load weights in load()',
@@ -105,7 +155,6 @@ export const IGNORED_TRUSS_KEYS: Readonly<Record<string, string>> = {
   use_local_src: 'Plinth always deploys the directory you push',
   'runtime.enable_tracing_data': 'tracing is not supported yet',
   'runtime.enable_debug_logs': 'use `plinth logs --level DEBUG` instead',
-  'runtime.health_checks': 'Plinth uses its own readiness checks',
   'runtime.transport': 'only HTTP transport is supported',
   'runtime.is_websocket_endpoint': 'websocket endpoints are not supported',
   'runtime.truss_server_version_override': 'Plinth runs its own model server',

@@ -12,7 +12,14 @@ import type { Deployment, Model, RequestMeasure } from '../domain/types.ts';
 import { Activator } from './activator.ts';
 import type { Lease } from './activator.ts';
 import type { ReadyReplica } from './lb-policy.ts';
-import { limitedBody, proxyToReplica, readSmallBody, ReplicaPools, UpstreamError } from './proxy.ts';
+import {
+  limitedBody,
+  proxyToReplica,
+  readSmallBody,
+  REPLICA_PREDICT_PATH,
+  ReplicaPools,
+  UpstreamError,
+} from './proxy.ts';
 import type { ProxyOutcome } from './proxy.ts';
 import { TargetResolver } from './resolver.ts';
 import type { ResolvedTarget, RouteReader } from './resolver.ts';
@@ -42,6 +49,14 @@ export interface ColdStart {
   model: Model;
   deployment: Deployment;
   environment: string | null;
+}
+
+/** Where a deployment's replicas take `…/predict`: a custom server's predict_endpoint, else the model server's route. */
+function predictPathOf(d: Deployment): string {
+  return (
+    (d.config as { docker_server?: { predict_endpoint: string } }).docker_server?.predict_endpoint ??
+    REPLICA_PREDICT_PATH
+  );
 }
 
 function sendError(res: ServerResponse, err: unknown, requestId: string): void {
@@ -221,6 +236,7 @@ export class Gateway {
         try {
           outcome = await proxyToReplica(this.pools.get(lease.replica.address), req, res, body, {
             requestId,
+            path: route.action === 'sync' ? route.path! : predictPathOf(deployment),
             token: lease.replica.token ?? null,
             stallMs: this.options.stallTimeoutMs,
           });

@@ -73,6 +73,8 @@ function forwardHeaders(raw: string[], requestId: string, token: string | null):
 
 export interface ForwardOptions {
   requestId: string;
+  /** Where on the replica: its predict route, or what a `sync` URL passes through (path and query). */
+  path: string;
   /** The replica's token (x-plinth-replica-token), where its model server wants one. */
   token: string | null;
   /** How long a client may leave the response unread (backpressure) before it is cut off. */
@@ -125,7 +127,7 @@ export function proxyToReplica(
   req: IncomingMessage,
   res: ServerResponse,
   body: Buffer | NodeJS.ReadableStream | null,
-  { requestId, token, stallMs = 60_000 }: ForwardOptions,
+  { requestId, path, token, stallMs = 60_000 }: ForwardOptions,
 ): Promise<ProxyOutcome> {
   return new Promise((resolve, reject) => {
     let statusCode = 0;
@@ -207,7 +209,7 @@ export function proxyToReplica(
       pool.dispatch(
         {
           method: (req.method ?? 'POST') as Dispatcher.HttpMethod,
-          path: REPLICA_PREDICT_PATH,
+          path,
           headers: forwardHeaders(req.rawHeaders, requestId, token),
           body: body as Dispatcher.DispatchOptions['body'],
         },

@@ -86,3 +86,37 @@ test('the host form counts only under the configured suffixes', () => {
   );
   assert.ok(matchInference('anything.example', `/models/m1${predict}`), 'the path form needs no host');
 });
+
+test('…/sync/{path} passes the rest of the path and the query through, on every target and in both forms', () => {
+  const sync = (target: unknown, path: string) => ({ modelRef: 'mabc2345', target, action: 'sync', path });
+  const production = { kind: 'environment', name: 'production' };
+  const cases: [string | undefined, string, unknown][] = [
+    [
+      'localhost',
+      '/models/mabc2345/environments/production/sync/v1/chat/completions',
+      sync(production, '/v1/chat/completions'),
+    ],
+    [
+      'model-mabc2345.localhost',
+      '/environments/production/sync/v1/models?x=1&y=%2F',
+      sync(production, '/v1/models?x=1&y=%2F'),
+    ],
+    [
+      'model-mabc2345.localhost',
+      '/environments/sync-env/sync/health',
+      sync({ kind: 'environment', name: 'sync-env' }, '/health'),
+    ],
+    [
+      'localhost',
+      '/models/mabc2345/deployment/dxyz2345/sync/a//b/',
+      sync({ kind: 'deployment', id: 'dxyz2345' }, '/a//b/'),
+    ],
+    ['localhost', '/models/mabc2345/development/sync', sync({ kind: 'development' }, '/')],
+    ['localhost', '/models/mabc2345/production/sync/', sync(production, '/')],
+    ['localhost', '/models/mabc2345/production/sync?q=1', sync(production, '/?q=1')],
+    ['localhost', '/models/mabc2345/production/sync/predict', sync(production, '/predict')],
+  ];
+  for (const [host, url, expected] of cases) assert.deepEqual(matchInference(host, url), expected, url);
+  assert.equal(matchInference('localhost', '/models/mabc2345/production/synced'), null);
+  assert.equal(matchInference('localhost', '/models/mabc2345/production/predict/extra'), null);
+});

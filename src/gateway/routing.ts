@@ -4,32 +4,62 @@
 export type InferenceTarget =
   { kind: 'environment'; name: string } | { kind: 'deployment'; id: string } | { kind: 'development' };
 
-export type InferenceAction = 'predict' | 'wake';
+export type InferenceAction = 'predict' | 'wake' | 'sync';
 
 export interface InferenceRoute {
   modelRef: string;
   target: InferenceTarget;
   action: InferenceAction;
+  /** For `sync`: the path (and query) passed through to the server, from `/` on. */
+  path?: string;
 }
 
 const HOST_FORM = /^model-([a-z0-9][a-z0-9._-]*?)\./i;
 const SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
-function parseRest(modelRef: string, parts: string[]): InferenceRoute | null {
-  const action = parts.at(-1);
-  if (action !== 'predict' && action !== 'wake') return null;
+/** The target a route's leading parts name, and how many parts that took. */
+function parseTarget(parts: string[]): { target: InferenceTarget; used: number } | null {
   const [head, arg] = parts;
-  if (parts.length === 3 && head === 'environments' && arg && SEGMENT.test(arg)) {
-    return { modelRef, target: { kind: 'environment', name: arg }, action };
+  if ((head === 'environments' || head === 'deployment') && arg && SEGMENT.test(arg)) {
+    return {
+      target: head === 'environments' ? { kind: 'environment', name: arg } : { kind: 'deployment', id: arg },
+      used: 2,
+    };
   }
-  if (parts.length === 3 && head === 'deployment' && arg && SEGMENT.test(arg)) {
-    return { modelRef, target: { kind: 'deployment', id: arg }, action };
+  if (head === 'development') return { target: { kind: 'development' }, used: 1 };
+  if (head === 'production') return { target: { kind: 'environment', name: 'production' }, used: 1 };
+  return null;
+}
+
+/** What of `path` follows its first `n` segments (empty segments, `//`, are not counted). */
+function afterSegments(path: string, n: number): string {
+  let at = 0;
+  for (let seen = 0; seen < n; seen++) {
+    while (path[at] === '/') at++;
+    const end = path.indexOf('/', at);
+    at = end === -1 ? path.length : end;
   }
-  if (parts.length === 2 && head === 'development')
-    return { modelRef, target: { kind: 'development' }, action };
-  if (parts.length === 2 && head === 'production') {
-    return { modelRef, target: { kind: 'environment', name: 'production' }, action };
+  return path.slice(at);
+}
+
+/** `parts` after the model; `rawPath` the same path as sent (what `sync` passes through is cut from it). */
+function parseRest(modelRef: string, parts: string[], rawPath: string, query: string): InferenceRoute | null {
+  const found = parseTarget(parts);
+  if (!found) return null;
+  const rest = parts.slice(found.used);
+  const action = rest[0];
+  if (action === 'sync') {
+    // What follows `/sync` as it was sent (its own slashes and escapes), and the query.
+    const path = afterSegments(rawPath, found.used + 1);
+    return {
+      modelRef,
+      target: found.target,
+      action,
+      path: (path.startsWith('/') ? path : `/${path}`) + query,
+    };
   }
+  if (rest.length === 1 && (action === 'predict' || action === 'wake'))
+    return { modelRef, target: found.target, action };
   return null;
 }
 
@@ -50,12 +80,14 @@ export function matchInference(
 ): InferenceRoute | null {
   const q = url.indexOf('?');
   const path = q === -1 ? url : url.slice(0, q);
+  const query = q === -1 ? '' : url.slice(q);
   const parts = path.split('/').filter((p) => p !== '');
   const hostMatch = host && underSuffix(host, hostSuffixes) ? HOST_FORM.exec(host) : null;
   if (hostMatch) {
-    const route = parseRest(hostMatch[1]!, parts);
+    const route = parseRest(hostMatch[1]!, parts, path, query);
     if (route) return route;
   }
-  if (parts[0] === 'models' && parts[1] && SEGMENT.test(parts[1])) return parseRest(parts[1], parts.slice(2));
+  if (parts[0] === 'models' && parts[1] && SEGMENT.test(parts[1]))
+    return parseRest(parts[1], parts.slice(2), afterSegments(path, 2), query);
   return null;
 }

@@ -247,6 +247,8 @@ export class Reconciler {
         this.deps.logs.write(target, 'platform', 'INFO', `replica ${replica.id} ready at ${replica.address}`);
       } else if (event.type === 'pending') {
         await this.recordPending(d, event.reason);
+      } else if (event.type === 'unready') {
+        this.deps.logs.write(target, 'platform', 'WARNING', `replica ${replica.id}: ${event.reason}`);
       } else if (event.type === 'exited' && !event.exit.expected && triedPatch(d, replica)) {
         // A development patch's new code failed to load: the patch reports it and reverts; the
         // serving replica is unaffected. Only wait a moment before starting another.

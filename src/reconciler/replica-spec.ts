@@ -1,5 +1,6 @@
 // What a replica of a deployment runs: its build's app directory and model file, its config, and
 // the environment variables and the values of the secrets the model declares.
+import { customServerOf } from '../domain/custom-server.ts';
 import { newId } from '../domain/ids.ts';
 import { findInstanceType, resolveInstanceType } from '../domain/instance-types.ts';
 import type { InstanceType, ResourceRequest } from '../domain/instance-types.ts';
@@ -39,6 +40,7 @@ export function replicaSpec(
     config: d.config,
     env: { ...(config.environment_variables ?? {}), PLINTH_SECRETS_JSON: JSON.stringify(secrets) },
     envDir: build.envDir,
+    server: customServerOf(d.config),
     resources: {
       instanceType: type.name,
       cpuMillis: type.cpuMillis,

@@ -1,6 +1,8 @@
 // The RuntimeBackend seam: where replicas run. `local` (child processes) and `kubernetes` (pods)
 // implement it and pass one shared suite. Knows nothing of HTTP routes or the store.
 
+import type { CustomServer } from '../domain/custom-server.ts';
+
 export type ReplicaPhase = 'STARTING' | 'READY' | 'DRAINING' | 'STOPPED' | 'FAILED';
 
 export interface ReplicaSpec {
@@ -22,6 +24,8 @@ export interface ReplicaSpec {
   envDir: string | null;
   /** The deployment's instance type: what the replica is placed by and held to. */
   resources: ReplicaResources;
+  /** A custom server (config `docker_server`) the replica runs instead of a model server. */
+  server?: CustomServer | null;
 }
 
 export interface ReplicaResources {
@@ -79,6 +83,8 @@ export interface ReplicaHandle {
 export type ReplicaEvent =
   | { type: 'ready'; replica: ReplicaHandle }
   | { type: 'draining'; replica: ReplicaHandle }
+  /** A ready replica no longer takes requests for now (a custom server failing its liveness). */
+  | { type: 'unready'; replica: ReplicaHandle; reason: string }
   | { type: 'exited'; replica: ReplicaHandle; exit: ReplicaExit }
   /** A started replica waits for something outside the platform (room in a cluster), in plain words. */
   | { type: 'pending'; replica: ReplicaHandle; reason: string };

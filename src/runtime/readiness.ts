@@ -1,9 +1,12 @@
-// Polls a replica's readiness route (`GET /v1/models/model`) until it answers 200. Both backends
-// use it: a local replica's process and a pod's model server answer the same route.
+// Polls a replica's readiness route until it answers: the model server's `GET /v1/models/model`
+// (200), or a custom server's own readiness or liveness endpoint (any 2xx). Both backends use it.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'node:http';
 
-export function probeReady(address: string, timeoutMs = 2000): Promise<boolean> {
+/** The model server's readiness route. */
+export const MODEL_READY_PATH = '/v1/models/model';
+
+export function probeReady(address: string, timeoutMs = 2000, path = MODEL_READY_PATH): Promise<boolean> {
   const [host, port] = splitAddress(address);
   return new Promise((resolve) => {
     const req = request(
@@ -11,14 +14,15 @@ export function probeReady(address: string, timeoutMs = 2000): Promise<boolean> 
         host,
         port,
         socketPath: port === undefined ? host : undefined,
-        path: '/v1/models/model',
+        path,
         method: 'GET',
         timeout: timeoutMs,
         agent: false,
       },
       (res) => {
         res.resume();
-        resolve(res.statusCode === 200);
+        const status = res.statusCode ?? 0;
+        resolve(path === MODEL_READY_PATH ? status === 200 : status >= 200 && status < 300);
       },
     );
     req.on('timeout', () => req.destroy());
@@ -35,13 +39,13 @@ export function splitAddress(address: string): [string, number | undefined] {
 
 export async function waitUntilReady(
   address: string,
-  options: { intervalMs: number; stillWanted: () => boolean },
+  options: { intervalMs: number; stillWanted: () => boolean; path?: string; maxIntervalMs?: number },
 ): Promise<boolean> {
   let interval = options.intervalMs;
   while (options.stillWanted()) {
-    if (await probeReady(address)) return true;
+    if (await probeReady(address, 2000, options.path)) return true;
     await sleep(interval);
-    interval = Math.min(interval * 1.25, 250);
+    interval = Math.min(interval * 1.25, options.maxIntervalMs ?? 250);
   }
   return false;
 }

@@ -39,6 +39,8 @@ export interface PushResult {
   elapsedMs: number;
   /** The last log line shown while following the push (for --tail to go on from). */
   lastLogId: number;
+  /** What config.yaml's check said (printed unless --output json, where it is a field). */
+  warnings: string[];
 }
 
 /** Pushes a model directory; used by `plinth push` and by `plinth up --with-example`. */
@@ -80,7 +82,7 @@ export async function pushModel(
   );
   if (!options.wait) {
     progress.done(true, `${model.modelName}: ${deployment.name} (${deployment.id}) created`);
-    return { deployment, elapsedMs: Date.now() - started, lastLogId: 0 };
+    return { deployment, elapsedMs: Date.now() - started, lastLogId: 0, warnings: model.warnings };
   }
 
   let lastStatus = '';
@@ -112,7 +114,7 @@ export async function pushModel(
     );
   }
   progress.done(true, `${model.modelName} ${deployment.name} is ACTIVE (${(elapsedMs / 1000).toFixed(1)} s)`);
-  return { deployment, elapsedMs, lastLogId: afterId };
+  return { deployment, elapsedMs, lastLogId: afterId, warnings: model.warnings };
 }
 
 interface Progress {
@@ -193,6 +195,7 @@ export function registerPush(
             deployment_name: deployment.name,
             predict_url: deployment.predict_url,
             status: deployment.status,
+            warnings: pushed.warnings,
           });
           return;
         }

@@ -18,6 +18,7 @@ import type {
   StopRequest,
   RuntimeBackend,
 } from '../backend.ts';
+import { PendingError } from '../backend.ts';
 import { waitDrained } from '../drain-wait.ts';
 import { ClusterClient } from './cluster-client.ts';
 import { LABELS, MANAGED_BY, MODEL_CONTAINER, deploymentManifest, envSecret } from './manifests.ts';
@@ -122,6 +123,10 @@ export class KubernetesBackend implements RuntimeBackend {
   }
 
   async start(spec: ReplicaSpec): Promise<ReplicaHandle> {
+    if (spec.server)
+      throw new PendingError(
+        'custom servers (docker_server) run on the local runtime only, not yet on Kubernetes',
+      );
     await this.adopt();
     const manifest = this.manifestOptions(spec);
     const deployment = deploymentManifest(spec, manifest, 0);

@@ -29,9 +29,21 @@ import type { ReplicaRecord, StoredSpec } from './replica-files.ts';
 import { RecordSaver } from './record-saver.ts';
 import { adoptedReplicaProcess, childReplicaProcess } from './replica-process.ts';
 import type { ProcessExit, ReplicaProcess } from './replica-process.ts';
-import { handOver } from './standby-pool.ts';
+import { handOver, startStandby } from './standby-pool.ts';
+import {
+  confinedLaunch,
+  customServerEnv,
+  freePort,
+  removeSecretFiles,
+  secretFilesDir,
+  spawnCustomServer,
+  writeSecretFiles,
+} from './custom-server-launch.ts';
+import { watchLiveness } from './custom-server-health.ts';
+import { singleReplicaReason } from '../../domain/custom-server.ts';
+import type { CustomServer } from '../../domain/custom-server.ts';
 import type { Standby } from './standby-pool.ts';
-import { StandbyPools } from './standby-pools.ts';
+import { baseInterpreter, StandbyPools } from './standby-pools.ts';
 import { ReplicaSandbox } from './replica-sandbox.ts';
 import { detectSandbox } from './sandbox-mode.ts';
 import type { SandboxMode } from './sandbox-mode.ts';
@@ -56,6 +68,10 @@ interface Running {
   /** Resolves once the exit has been reported. */
   exited: Promise<void>;
   limits: AppliedLimits | null;
+  /** Why the platform ended it, when it did (a custom server that never got ready or stopped living). */
+  failure?: string;
+  /** Stops watching a custom server's liveness. */
+  stopLiveness?: () => void;
 }
 
 const DEFAULT_GRACE_S = 60;
@@ -129,13 +145,17 @@ export class LocalBackend implements RuntimeBackend {
   async start(spec: ReplicaSpec): Promise<ReplicaHandle> {
     if (!this.adopted)
       throw new Error('the local backend starts replicas only once it has adopted (adopt())');
+    const server = spec.server ?? null;
+    if (server && !server.perReplicaPort) this.checkFixedPort(server);
+    const port = server ? (server.perReplicaPort ? await freePort() : server.port) : null;
     const placed = this.inventory.place(spec.replicaId, spec.resources);
     if (!placed.ok) throw new PendingError(placed.reason);
     const uid = this.sandbox.assign(spec);
     const visible = placed.gpus.join(',');
-    // Its model server answers only who sends this (the gateways), not anyone on the machine.
-    const token = randomBytes(24).toString('base64url');
-    const env = {
+    // Its model server answers only who sends this (the gateways), not anyone on the machine. A
+    // custom server answers whoever reaches its port: it has no such check.
+    const token = server ? null : randomBytes(24).toString('base64url');
+    const env: Record<string, string> = {
       ...baseEnv(),
       ...spec.env,
       // Only the GPUs placed for it; none for a CPU-only instance type.
@@ -148,7 +168,7 @@ export class LocalBackend implements RuntimeBackend {
       PLINTH_REPLICA_ID: spec.replicaId,
       PLINTH_PARENT_FILE: this.files.parentFile(spec.replicaId),
       PLINTH_REPLICA_GRACE_S: String(this.options.graceS ?? DEFAULT_GRACE_S),
-      PLINTH_REPLICA_TOKEN: token,
+      ...(token ? { PLINTH_REPLICA_TOKEN: token } : {}),
       ...(spec.envDir ? { PLINTH_ENV_DIR: spec.envDir } : {}),
       // Last: the model's own environment variables cannot change whom it runs as.
       ...this.sandbox.env(spec, uid),
@@ -160,17 +180,31 @@ export class LocalBackend implements RuntimeBackend {
     let standby: Standby | undefined;
     let proc: ReplicaProcess;
     try {
-      standby =
-        this.standbys.for(spec)?.take() ?? (this.sandbox.isolated ? this.standbys.fresh(spec) : undefined);
+      if (server) {
+        const secrets = JSON.parse(spec.env.PLINTH_SECRETS_JSON ?? '{}') as Record<string, string>;
+        Object.assign(env, customServerEnv(spec, port!, writeSecretFiles(spec, secrets, uid), env.PATH!));
+        if (this.sandbox.isolated) {
+          standby = startStandby(confinedLaunch(server, uid), this.sandbox.prefix(), env, this.files, true);
+          // What its command runs on: the Python its environment was made from stays reachable.
+          if (spec.envDir) standby.interpreter = baseInterpreter(spec.envDir);
+        }
+      } else {
+        standby =
+          this.standbys.for(spec)?.take() ?? (this.sandbox.isolated ? this.standbys.fresh(spec) : undefined);
+      }
       if (standby) {
         this.files.rename(standby.name, spec.replicaId);
-        proc = childReplicaProcess(standby.child, onError);
+        proc = childReplicaProcess(standby.child, onError, server !== null);
         // Not confined: it becomes the replica at once, as it always did.
         if (!this.sandbox.isolated) {
           this.files.renameParent(standby.name, spec.replicaId);
           handOver(standby, env, spec.appDir);
         }
-      } else proc = childReplicaProcess(spawnReplica(spec, env, this.files.output(spec.replicaId)), onError);
+      } else {
+        const paths = this.files.output(spec.replicaId);
+        const child = server ? spawnCustomServer(spec, server, env, paths) : spawnReplica(spec, env, paths);
+        proc = childReplicaProcess(child, onError, server !== null);
+      }
     } catch (err) {
       // A start that could not begin (a full disk) holds no place and no user.
       standby?.child.kill('SIGKILL');
@@ -184,7 +218,8 @@ export class LocalBackend implements RuntimeBackend {
       pid: proc.pid ?? 0,
       processStart: proc.pid === undefined ? null : processStart(proc.pid),
       startedAtMs: Date.now(),
-      address: null,
+      // A custom server's address is known at once: readiness is polled from the start.
+      address: port === null ? null : `127.0.0.1:${port}`,
       gpus: placed.gpus,
       uid,
       token,
@@ -242,7 +277,11 @@ export class LocalBackend implements RuntimeBackend {
       this.sandbox.hold(record.spec.replicaId, record.spec.deploymentId, record.uid);
       // The replica reads its new owner here, and stops waiting to be adopted.
       this.saver.saveParent(record.spec.replicaId);
-      const running = this.attach(record, adoptedReplicaProcess(record.pid, record.processStart), []);
+      const running = this.attach(
+        record,
+        adoptedReplicaProcess(record.pid, record.processStart, Boolean(record.spec.server)),
+        [],
+      );
       adopted.push({ ...running.handle });
       if (record.stopping) void this.stop(record.spec.replicaId, { drainMs: 5000 });
     }
@@ -284,6 +323,10 @@ export class LocalBackend implements RuntimeBackend {
         proc.kill('SIGKILL'),
       );
     }
+    const remember = (text: string): void => {
+      lastErrorLines.push(text);
+      if (lastErrorLines.length > 40) lastErrorLines.shift();
+    };
     const paths = this.files.output(spec.replicaId);
     const out = new OutputTail(paths.out, record.offsets.out, (line) => {
       const listening = LISTENING.exec(line);
@@ -295,12 +338,13 @@ export class LocalBackend implements RuntimeBackend {
         return;
       }
       const { requestId, text } = readMark(line);
+      // A custom server's own output says why it failed, on either stream.
+      if (spec.server) remember(text);
       this.options.onLog(spec, 'stdout', text, requestId);
     });
     const err = new OutputTail(paths.err, record.offsets.err, (line) => {
       const { requestId, text } = readMark(line);
-      lastErrorLines.push(text);
-      if (lastErrorLines.length > 40) lastErrorLines.shift();
+      remember(text);
       this.options.onLog(spec, 'stderr', text, requestId);
     });
     if (handle.address !== null) void this.pollReadiness(running);
@@ -325,20 +369,71 @@ export class LocalBackend implements RuntimeBackend {
   }
 
   private async pollReadiness(running: Running): Promise<void> {
+    const server = running.record.spec.server ?? null;
+    const deadline = running.handle.startedAtMs + (server ? server.health.startupS * 1000 : Infinity);
     const ready = await waitUntilReady(running.handle.address!, {
       intervalMs: this.options.readinessIntervalMs ?? 25,
-      stillWanted: () => running.handle.phase === 'STARTING',
+      ...(server ? { path: server.readinessPath, maxIntervalMs: 1000 } : {}),
+      stillWanted: () => running.handle.phase === 'STARTING' && Date.now() < deadline,
     });
-    if (!ready || running.handle.phase !== 'STARTING') return;
+    if (!ready) {
+      if (server && running.handle.phase === 'STARTING' && !running.process.hasExited())
+        this.endCustomServer(
+          running,
+          `did not answer its readiness endpoint ${server.readinessPath} within ${server.health.startupS} s`,
+        );
+      return;
+    }
+    if (running.handle.phase !== 'STARTING') return;
+    this.markReady(running);
+    if (server) this.watchCustomServer(running, server);
+  }
+
+  private markReady(running: Running): void {
     running.handle.phase = 'READY';
-    running.handle.readyAtMs = Date.now();
+    running.handle.readyAtMs ??= Date.now();
     this.emit({ type: 'ready', replica: { ...running.handle } });
+  }
+
+  /** A ready custom server's liveness takes it out of routing and back, or replaces it. */
+  private watchCustomServer(running: Running, server: CustomServer): void {
+    running.stopLiveness = watchLiveness(running.handle.address!, server, running.handle.readyAtMs!, {
+      unready: (reason) => {
+        if (running.handle.phase !== 'READY') return;
+        running.handle.phase = 'STARTING';
+        this.emit({ type: 'unready', replica: { ...running.handle }, reason });
+      },
+      ready: () => {
+        if (running.handle.phase === 'STARTING') this.markReady(running);
+      },
+      replace: (reason) => this.endCustomServer(running, reason),
+    });
+  }
+
+  /** Ends a custom server the platform gave up on, with why (and the last thing it printed). */
+  private endCustomServer(running: Running, why: string): void {
+    const last = running.lastErrorLines.filter((l) => l.trim() !== '').at(-1);
+    running.failure = last ? `${why}; it last printed: ${last}` : why;
+    running.process.kill('SIGKILL');
+  }
+
+  /** A server on a fixed port: this machine has room for one replica of it at a time. */
+  private checkFixedPort(server: CustomServer): void {
+    for (const other of this.replicas.values()) {
+      const theirs = other.record.spec.server;
+      if (theirs && !theirs.perReplicaPort && theirs.port === server.port)
+        throw new PendingError(
+          `port ${server.port} is taken by replica ${other.handle.id}: ${singleReplicaReason(server)}`,
+        );
+    }
   }
 
   private onExit(running: Running, { code, signal }: ProcessExit): void {
     const handle = running.handle;
     const oom = running.limits?.oom() ?? null;
     running.limits?.stop();
+    running.stopLiveness?.();
+    if (running.record.spec.server) removeSecretFiles(secretFilesDir(running.record.spec));
     this.inventory.release(handle.id);
     this.sandbox.release(handle.id);
     const expected = running.stopRequested && !oom;
@@ -348,7 +443,8 @@ export class LocalBackend implements RuntimeBackend {
       signal,
       expected,
       wasReady,
-      reason: oom ?? exitReason(running.lastErrorLines, running.stopRequested, code, signal),
+      reason:
+        running.failure ?? oom ?? exitReason(running.lastErrorLines, running.stopRequested, code, signal),
       output: errorOutput(running.lastErrorLines, wasReady),
     };
     // An adopted replica's exit status is not known: only an asked-for stop counts as a clean one.

@@ -20,7 +20,21 @@ export interface ReplicaProcess {
 
 const ADOPTED_POLL_MS = 200;
 
-export function childReplicaProcess(child: ChildProcess, onError: (err: Error) => void): ReplicaProcess {
+/** Signals a process group (`pid` leads it); a group already gone is no error. */
+function killGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // Already gone.
+  }
+}
+
+/** `group`: the child leads a process group (a custom server and its workers), signalled whole. */
+export function childReplicaProcess(
+  child: ChildProcess,
+  onError: (err: Error) => void,
+  group = false,
+): ReplicaProcess {
   let done = false;
   const exited = new Promise<ProcessExit>((resolve) => {
     const end = (code: number | null, signal: NodeJS.Signals | null): void => {
@@ -37,11 +51,14 @@ export function childReplicaProcess(child: ChildProcess, onError: (err: Error) =
     isChild: true,
     exited,
     hasExited: () => done,
-    kill: (signal) => child.kill(signal),
+    kill: (signal) => {
+      if (group && child.pid !== undefined && child.exitCode === null) killGroup(child.pid, signal);
+      else child.kill(signal);
+    },
   };
 }
 
-export function adoptedReplicaProcess(pid: number, start: number | null): ReplicaProcess {
+export function adoptedReplicaProcess(pid: number, start: number | null, group = false): ReplicaProcess {
   let done = false;
   const exited = new Promise<ProcessExit>((resolve) => {
     const timer = setInterval(() => {
@@ -58,7 +75,10 @@ export function adoptedReplicaProcess(pid: number, start: number | null): Replic
     hasExited: () => done,
     kill(signal) {
       // Never signal a pid that now belongs to another process.
-      if (!done && isSameProcess(pid, start)) process.kill(pid, signal);
+      if (!done && isSameProcess(pid, start)) {
+        if (group) killGroup(pid, signal);
+        else process.kill(pid, signal);
+      }
     },
   };
 }

@@ -30,6 +30,8 @@ export function startStandby(
   prefix: string[],
   env: Record<string, string>,
   files: ReplicaFiles,
+  /** A process group of its own (a custom server and the workers it starts). */
+  detached = false,
 ): Standby {
   const name = `standby-${randomBytes(6).toString('hex')}`;
   const output = openOutput(files.output(name));
@@ -52,6 +54,7 @@ export function startStandby(
     },
     // A waiting process holds on to nothing of the server's: not even its working directory.
     ...(prefix.length ? { cwd: '/' } : {}),
+    detached,
   });
   output.close();
   const signal = child.stdio[BOOTED_FD] as Readable | null;
