@@ -4,10 +4,11 @@
 // answers, is replaced when its liveness endpoint fails, and is reached through …/predict and
 // …/sync/{path}.
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import OpenAI from 'openai';
 import { writeTree } from '../support/write-tree.ts';
 import { load, REPO, startPlatform, until } from './harness.ts';
 import type { Platform } from './harness.ts';
@@ -56,7 +57,11 @@ const predictUrl = (model: string): string =>
   `${platform.url}/models/${model}/environments/production/predict`;
 
 async function predict(model: string, body: unknown): Promise<Response> {
-  return fetch(predictUrl(model), { method: 'POST', body: JSON.stringify(body) });
+  return fetch(predictUrl(model), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
 }
 
 async function replicas(p: Pushed): Promise<{ id: string; status: string }[]> {
@@ -183,4 +188,79 @@ test('a server whose liveness fails after ready is replaced, and requests that n
     [],
     'no request failed',
   );
+});
+
+test('examples/custom-server wakes from zero, answers …/predict, and the OpenAI SDK streams chat completions from …/sync/v1', async () => {
+  const dir = join(scratch, 'custom-server');
+  cpSync(join(REPO, 'examples', 'custom-server'), dir, { recursive: true });
+  // Tokens far enough apart that a stream buffered to its end could not pass for a live one.
+  appendFileSync(join(dir, 'config.yaml'), 'environment_variables:\n  TOKEN_DELAY_SECONDS: "0.05"\n');
+  const pushed = await push(dir);
+  const set = await platform.cli([
+    'autoscaling',
+    'set',
+    '--model',
+    pushed.model_id,
+    '--environment',
+    'production',
+    '--min-replica',
+    '0',
+    '--window',
+    '1',
+    '--scale-down-delay',
+    '0',
+  ]);
+  assert.equal(set.code, 0, set.stderr);
+  await until(
+    'scaled to zero',
+    async () =>
+      (
+        await platform.api<{ status: string }>(
+          'GET',
+          `/v1/models/${pushed.model_id}/deployments/${pushed.deployment_id}`,
+        )
+      ).body.status,
+    (status) => status === 'SCALED_TO_ZERO',
+    60_000,
+  );
+  const woken = await predict(pushed.model_id, { prompt: 'the river', max_tokens: 8 });
+  assert.equal(woken.status, 200, await woken.clone().text());
+  assert.match(((await woken.json()) as { completion: string }).completion, /\w/);
+
+  const client = new OpenAI({
+    baseURL: `${platform.url}/models/${pushed.model_id}/environments/production/sync/v1`,
+    apiKey: platform.apiKey,
+  });
+  const whole = await client.chat.completions.create({
+    model: 'tiny-markov',
+    messages: [{ role: 'user', content: 'tell me about the river' }],
+    max_tokens: 12,
+    seed: 7,
+  });
+  assert.equal(whole.object, 'chat.completion');
+  assert.match(whole.choices[0]!.message.content ?? '', /\w/);
+
+  const stream = await client.chat.completions.create({
+    model: 'tiny-markov',
+    messages: [{ role: 'user', content: 'tell me about the river' }],
+    max_tokens: 20,
+    seed: 7,
+    stream: true,
+  });
+  const arrivals: number[] = [];
+  let text = '';
+  for await (const chunk of stream) {
+    const piece = chunk.choices[0]?.delta?.content;
+    if (piece) {
+      arrivals.push(performance.now());
+      text += piece;
+    }
+  }
+  assert.ok(arrivals.length >= 10, `${arrivals.length} content chunks`);
+  // 20 tokens 50 ms apart: chunks that came one by one are spread over most of a second.
+  assert.ok(
+    arrivals.at(-1)! - arrivals[0]! > 400,
+    `chunks arrived within ${arrivals.at(-1)! - arrivals[0]!} ms`,
+  );
+  assert.equal(text.trim().length > 0, true);
 });
