@@ -170,8 +170,11 @@ export function proxyToReplica(
         res.writeHead(status, headers);
         firstByteAt = performance.now();
         if (headers.includes('x-plinth-stream')) res.flushHeaders();
-        res.on('drain', resume);
+        // The stall timer is cleared before the upstream resumes: resuming may deliver data at
+        // once that fills the client's buffer again and arms a new timer, which must stand (the
+        // other order cleared it, and a client that then never read held its slot for good).
         res.on('drain', onDrain);
+        res.on('drain', resume);
         return true;
       },
       onData(chunk) {

@@ -58,6 +58,18 @@ export class ModelInstance {
     return await out;
   }
 
+  /** Whether the model has a method of this name (an OpenAI route's). */
+  has(name: string): boolean {
+    return typeof (this.model as unknown as Record<string, unknown>)[name] === 'function';
+  }
+
+  /** Calls one of the model's own methods: its value, or an iterable when it is a generator. */
+  async call(name: string, input: unknown): Promise<unknown> {
+    const out = (this.model as unknown as Record<string, (input: unknown) => unknown>)[name]!(input);
+    if (isAsyncIterable(out) || isSyncIterator(out)) return out;
+    return await out;
+  }
+
   async postprocess(output: unknown): Promise<unknown> {
     return typeof this.model.postprocess === 'function' ? await this.model.postprocess(output) : output;
   }

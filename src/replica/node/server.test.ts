@@ -227,3 +227,38 @@ test('with a token, predict answers only a request that carries it (x-plinth-rep
   assert.deepEqual(await ok.json(), { ok: true });
   assert.equal((await fetch(`${base}/v1/models/model`)).status, 200, 'readiness needs no token');
 });
+
+test('a stream to a slow reader waits for it without piling up listeners', async () => {
+  const { s, base } = await start(`
+    export class Model {
+      async *predict() { for (let i = 0; i < 200; i++) yield 'x'.repeat(64 * 1024); }
+    }`);
+  await s.loaded;
+  const warnings: Error[] = [];
+  const onWarning = (w: Error): void => void warnings.push(w);
+  process.on('warning', onWarning);
+  try {
+    const { request } = await import('node:http');
+    const total = await new Promise<number>((resolve, reject) => {
+      const req = request(`${base}/v1/models/model:predict`, { method: 'POST' }, (res) => {
+        let bytes = 0;
+        res.on('data', (chunk: Buffer) => {
+          bytes += chunk.length;
+          // A reader slower than the model: the server's writes fill up and wait, again and again.
+          res.pause();
+          setTimeout(() => res.resume(), 1);
+        });
+        res.on('end', () => resolve(bytes));
+        res.on('error', reject);
+      });
+      req.end('{}');
+    });
+    assert.equal(total, 200 * 64 * 1024);
+    assert.deepEqual(
+      warnings.filter((w) => w.name === 'MaxListenersExceededWarning').map((w) => w.message),
+      [],
+    );
+  } finally {
+    process.off('warning', onWarning);
+  }
+});

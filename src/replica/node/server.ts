@@ -2,6 +2,9 @@
 //   GET /                        live (200 as soon as the process listens)
 //   GET /v1/models/model         ready (503 until load() has finished, or while isHealthy() is false)
 //   POST /v1/models/model:predict   (with x-plinth-replica-token, where the replica has a token)
+//   POST /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/messages, /v1/responses: the
+//        model's methods chatCompletions, completions, embeddings, messages, responses (404 when it
+//        has none); a generator streams as server-sent events
 // `predict_concurrency` bounds concurrent predict calls; pre/postprocess are not bounded.
 import { timingSafeEqual } from 'node:crypto';
 import { createServer } from 'node:http';
@@ -34,6 +37,45 @@ export interface ModelServer {
 
 const MODEL_PATH = '/v1/models/model';
 const PREDICT_PATH = '/v1/models/model:predict';
+/** The OpenAI-compatible routes a model answers with its methods of these names. */
+const OPENAI_METHODS: Readonly<Record<string, string>> = {
+  '/v1/chat/completions': 'chatCompletions',
+  '/v1/completions': 'completions',
+  '/v1/embeddings': 'embeddings',
+  '/v1/messages': 'messages',
+  '/v1/responses': 'responses',
+};
+
+/** How a stream's items are written: as the model framed strings and bytes, objects as events. */
+interface StreamFormat {
+  contentType: string;
+  encode(item: unknown): string | Uint8Array;
+  /** What follows the last item. */
+  end(): string;
+}
+
+function predictFormat(req: IncomingMessage): StreamFormat {
+  const sse = String(req.headers.accept ?? '').includes('text/event-stream');
+  return {
+    contentType: sse ? 'text/event-stream' : 'application/octet-stream',
+    encode: (item) => encodeChunk(item, sse),
+    end: () => '',
+  };
+}
+
+/** An OpenAI method's stream: server-sent events whatever the Accept (the OpenAI SDKs send JSON's). */
+function openAiFormat(): StreamFormat {
+  let objects = false;
+  return {
+    contentType: 'text/event-stream',
+    encode(item) {
+      if (typeof item === 'string' || item instanceof Uint8Array) return item;
+      objects = true;
+      return `data: ${JSON.stringify(item)}\n\n`;
+    },
+    end: () => (objects ? 'data: [DONE]\n\n' : ''),
+  };
+}
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
@@ -84,7 +126,12 @@ export function createModelServer(options: ModelServerOptions): ModelServer {
   })();
   loaded.catch((err: Error) => options.onLoadError(err));
 
-  async function predict(req: IncomingMessage, res: ServerResponse, ready: ModelInstance): Promise<void> {
+  async function predict(
+    req: IncomingMessage,
+    res: ServerResponse,
+    ready: ModelInstance,
+    method?: string,
+  ): Promise<void> {
     // A body cut off half-way (the client, or the gateway refusing it as too large): nobody is
     // there to answer, and the server must not end over it.
     const raw = await readBody(req).catch(() => null);
@@ -99,7 +146,42 @@ export function createModelServer(options: ModelServerOptions): ModelServer {
     }
     const requestId = req.headers['x-request-id'];
     const id = typeof requestId === 'string' ? requestId : undefined;
-    return withRequestId(id, () => answer(req, res, ready, input, requestId));
+    return withRequestId(id, () =>
+      method ? answerWith(method, res, ready, input, requestId) : answer(req, res, ready, input, requestId),
+    );
+  }
+
+  /** An OpenAI route: the model's method of that name, streamed when it is a generator. */
+  async function answerWith(
+    method: string,
+    res: ServerResponse,
+    ready: ModelInstance,
+    input: unknown,
+    requestId: string | string[] | undefined,
+  ): Promise<void> {
+    const release = await slots.acquire();
+    try {
+      const output = await ready.call(method, input);
+      if (isAsyncIterable(output) || isIterator(output))
+        return await stream(output, res, release, openAiFormat());
+      release();
+      sendJson(res, 200, output);
+    } catch (err) {
+      release();
+      failed(res, `${method} failed`, err, requestId);
+    }
+  }
+
+  function failed(
+    res: ServerResponse,
+    what: string,
+    err: unknown,
+    requestId: string | string[] | undefined,
+  ): void {
+    const e = err instanceof Error ? err : new Error(String(err));
+    console.error(`${what}${requestId ? ` (request ${String(requestId)})` : ''}: ${e.stack ?? e.message}`);
+    if (!res.headersSent) sendJson(res, 500, { error: { code: 'MODEL_ERROR', message: e.message } });
+    else res.end();
   }
 
   async function answer(
@@ -120,30 +202,24 @@ export function createModelServer(options: ModelServerOptions): ModelServer {
         throw err;
       }
       if (isAsyncIterable(output) || isIterator(output)) {
-        await stream(output, req, res, release);
+        await stream(output, res, release, predictFormat(req));
         return;
       }
       release();
       sendJson(res, 200, await ready.postprocess(output));
     } catch (err) {
-      const e = err instanceof Error ? err : new Error(String(err));
-      console.error(
-        `predict failed${requestId ? ` (request ${String(requestId)})` : ''}: ${e.stack ?? e.message}`,
-      );
-      if (!res.headersSent) sendJson(res, 500, { error: { code: 'MODEL_ERROR', message: e.message } });
-      else res.end();
+      failed(res, 'predict failed', err, requestId);
     }
   }
 
   async function stream(
     output: AsyncIterable<unknown> | Iterable<unknown>,
-    req: IncomingMessage,
     res: ServerResponse,
     release: () => void,
+    format: StreamFormat,
   ): Promise<void> {
-    const sse = String(req.headers.accept ?? '').includes('text/event-stream');
     res.writeHead(200, {
-      'content-type': sse ? 'text/event-stream' : 'application/octet-stream',
+      'content-type': format.contentType,
       'cache-control': 'no-cache',
       'x-plinth-stream': '1',
     });
@@ -152,13 +228,10 @@ export function createModelServer(options: ModelServerOptions): ModelServer {
       for await (const item of output) {
         if (res.destroyed) break;
         // Backpressure: the model's generator waits while the reader (the gateway, its client) does.
-        if (!res.write(encodeChunk(item, sse))) {
-          await new Promise<void>((resolve) => {
-            res.once('drain', resolve);
-            res.once('close', resolve);
-          });
-        }
+        if (!res.write(format.encode(item))) await drainedOrClosed(res);
       }
+      const tail = format.end();
+      if (tail && !res.destroyed) res.write(tail);
     } catch (err) {
       const e = err instanceof Error ? err : new Error(String(err));
       console.error(`stream failed part-way: ${e.stack ?? e.message}`);
@@ -180,7 +253,9 @@ export function createModelServer(options: ModelServerOptions): ModelServer {
       );
       return;
     }
-    if (req.method === 'POST' && url === PREDICT_PATH) {
+    const path = url.split('?')[0]!;
+    const method = OPENAI_METHODS[path];
+    if (req.method === 'POST' && (path === PREDICT_PATH || method)) {
       if (!authorized(req, token)) {
         res.setHeader('connection', 'close');
         return sendJson(res, 401, {
@@ -191,12 +266,19 @@ export function createModelServer(options: ModelServerOptions): ModelServer {
         return sendJson(res, 503, {
           error: { code: 'MODEL_NOT_READY', message: 'the model is still loading' },
         });
+      if (method && !model.has(method))
+        return sendJson(res, 404, {
+          error: {
+            code: 'NOT_FOUND',
+            message: `the model has no ${method}() method, so it does not answer ${path}`,
+          },
+        });
       inFlight++;
       res.on('close', () => {
         inFlight--;
         if (inFlight === 0) idle?.();
       });
-      void predict(req, res, model);
+      void predict(req, res, model, method);
       return;
     }
     sendJson(res, 404, { error: { code: 'NOT_FOUND', message: `no route ${req.method} ${url}` } });
@@ -216,6 +298,19 @@ export function createModelServer(options: ModelServerOptions): ModelServer {
       });
     },
   };
+}
+
+/** Waits until `res` can take more, or is gone; leaves no listener behind either way. */
+function drainedOrClosed(res: ServerResponse): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = (): void => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
 }
 
 function isIterator(v: unknown): v is Iterable<unknown> {

@@ -3,6 +3,8 @@ built on asyncio, using only the standard library so that it works with any user
 
 Routes:  GET /  (live)   GET /v1/models/model  (ready: 503 until load() is done)
          POST /v1/models/model:predict  (with x-plinth-replica-token, where the replica has a token)
+         POST /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/messages, /v1/responses:
+              the model's OpenAI methods (404 when it has none); a generator streams as SSE
 Settings come from the environment the runtime backend sets (PLINTH_*). It never imports
 anything outside the standard library before the user's model.
 """
@@ -27,6 +29,14 @@ PREDICT_PATH = "/v1/models/model:predict"
 REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 413: "Payload Too Large", 500: "Internal Server Error", 503: "Service Unavailable"}
 MAX_BODY_BYTES = 256 * 1024 * 1024
 _DONE = object()
+# The OpenAI-compatible routes a Truss model answers with its methods of these names.
+OPENAI_METHODS = {
+    "/v1/chat/completions": "chat_completions",
+    "/v1/completions": "completions",
+    "/v1/embeddings": "embeddings",
+    "/v1/messages": "messages",
+    "/v1/responses": "responses",
+}
 
 
 class ModelServer:
@@ -119,12 +129,15 @@ class ModelServer:
                 return await send_json(writer, 503, {"status": "draining" if self.draining else "loading"})
             ok = await self.is_healthy()
             return await send_json(writer, 200 if ok else 503, {"status": "ready" if ok else "unhealthy"})
-        if method == "POST" and path == PREDICT_PATH:
+        if method == "POST" and (path == PREDICT_PATH or path in OPENAI_METHODS):
             if not self.authorized(headers):
                 return await send_json(writer, 401, {"error": {"code": "UNAUTHORIZED", "message": "this replica answers only the Plinth gateway"}}, close=True)
             if not self.holder.ready:
                 return await send_json(writer, 503, {"error": {"code": "MODEL_NOT_READY", "message": "the model is still loading"}})
-            return await self.predict(headers, body, writer)
+            name = OPENAI_METHODS.get(path)
+            if name and not self.holder.has(name):
+                return await send_json(writer, 404, {"error": {"code": "NOT_FOUND", "message": "the model has no %s method, so it does not answer %s" % (name, path)}})
+            return await self.predict(headers, body, writer, name)
         return await send_json(writer, 404, {"error": {"code": "NOT_FOUND", "message": "no route %s %s" % (method, path)}})
 
     def authorized(self, headers):
@@ -133,7 +146,7 @@ class ModelServer:
         sent = headers.get("x-plinth-replica-token")
         return sent is not None and hmac.compare_digest(sent.encode(), self.token)
 
-    async def predict(self, headers, body, writer):
+    async def predict(self, headers, body, writer, openai_method=None):
         try:
             payload = json.loads(body) if body else {}
         except ValueError:
@@ -142,6 +155,8 @@ class ModelServer:
         request_id = headers.get("x-request-id")
         token = REQUEST_ID.set(request_id)
         try:
+            if openai_method:
+                return await self.answer_openai(getattr(model, openai_method), payload, writer, request_id)
             return await self.answer(model, payload, headers, writer, request_id)
         finally:
             REQUEST_ID.reset(token)
@@ -153,7 +168,9 @@ class ModelServer:
             async with self.slots:
                 output = await self.call(model.predict, payload)
                 if inspect.isasyncgen(output) or inspect.isgenerator(output):
-                    return await self.stream(output, headers, writer)
+                    sse = "text/event-stream" in headers.get("accept", "")
+                    return await self.stream(
+                        output, "text/event-stream" if sse else "application/octet-stream", lambda item: encode_item(item, sse), writer)
             if self.holder.has("postprocess"):
                 output = await self.call(model.postprocess, output)
             if isinstance(output, (bytes, bytearray)):
@@ -163,22 +180,48 @@ class ModelServer:
             log_error("predict failed%s:\n%s" % (" (request %s)" % request_id if request_id else "", traceback.format_exc()))
             return await send_json(writer, 500, {"error": {"code": "MODEL_ERROR", "message": str(e) or e.__class__.__name__}})
 
-    async def stream(self, output, headers, writer):
-        sse = "text/event-stream" in headers.get("accept", "")
-        head = "HTTP/1.1 200 OK\r\ncontent-type: %s\r\ncache-control: no-cache\r\nx-plinth-stream: 1\r\ntransfer-encoding: chunked\r\n\r\n" % (
-            "text/event-stream" if sse else "application/octet-stream")
+    async def answer_openai(self, method, payload, writer, request_id):
+        """An OpenAI method's answer: JSON, or, from a generator, a stream whatever the client's
+        Accept (the OpenAI SDKs send application/json): strings and bytes as the model framed
+        them, objects as SSE events, then `data: [DONE]` after objects."""
+        try:
+            async with self.slots:
+                output = await self.call(method, payload)
+                if inspect.isasyncgen(output) or inspect.isgenerator(output):
+                    framed = {"objects": False}
+
+                    def encode(item):
+                        if isinstance(item, (str, bytes, bytearray)):
+                            return encode_item(item, False)
+                        framed["objects"] = True
+                        return ("data: %s\n\n" % json.dumps(item)).encode()
+
+                    def end():
+                        return b"data: [DONE]\n\n" if framed["objects"] else b""
+
+                    return await self.stream(output, "text/event-stream", encode, writer, end)
+            if isinstance(output, (bytes, bytearray)):
+                return await send_bytes(writer, 200, bytes(output), "application/octet-stream")
+            return await send_json(writer, 200, output)
+        except Exception as e:
+            log_error("%s failed%s:\n%s" % (method.__name__, " (request %s)" % request_id if request_id else "", traceback.format_exc()))
+            return await send_json(writer, 500, {"error": {"code": "MODEL_ERROR", "message": str(e) or e.__class__.__name__}})
+
+    async def stream(self, output, content_type, encode, writer, end=lambda: b""):
+        head = "HTTP/1.1 200 OK\r\ncontent-type: %s\r\ncache-control: no-cache\r\nx-plinth-stream: 1\r\ntransfer-encoding: chunked\r\n\r\n" % content_type
         writer.write(head.encode("latin-1"))
         await writer.drain()
         try:
             if inspect.isasyncgen(output):
                 async for item in output:
-                    await write_chunk(writer, encode_item(item, sse))
+                    await write_chunk(writer, encode(item))
             else:
                 while True:
                     item = await self.loop.run_in_executor(self.executor, contextvars.copy_context().run, next, output, _DONE)
                     if item is _DONE:
                         break
-                    await write_chunk(writer, encode_item(item, sse))
+                    await write_chunk(writer, encode(item))
+            await write_chunk(writer, end())
         except (ConnectionError, asyncio.CancelledError):
             raise
         except Exception:
