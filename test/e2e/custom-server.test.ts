@@ -85,6 +85,19 @@ test('a custom server answers …/predict at its predict_endpoint and any route 
   assert.deepEqual(await get.json(), { path: '/v1/anything/here?x=1&y=2', method: 'GET' });
   const post = await fetch(`${base}/echo`, { method: 'POST', body: 'raw body' });
   assert.deepEqual(await post.json(), { path: '/echo', method: 'POST', body: 'raw body' });
+  // plinth predict --sync calls any path: GET without a body, POST with one.
+  const got = await platform.cli(['predict', '--model', pushed.model_id, '--sync', 'v1/models?x=1']);
+  assert.deepEqual(JSON.parse(got.stdout), { path: '/v1/models?x=1', method: 'GET' });
+  const posted = await platform.cli([
+    'predict',
+    '--model',
+    pushed.model_id,
+    '--sync',
+    '/echo',
+    '-d',
+    '{"a":1}',
+  ]);
+  assert.deepEqual(JSON.parse(posted.stdout), { path: '/echo', method: 'POST', body: '{"a":1}' });
   // The host form, and a deployment's own URL, reach the same server.
   const byDeployment = await fetch(
     `${platform.url}/models/${pushed.model_id}/deployment/${pushed.deployment_id}/sync/ping`,

@@ -97,17 +97,22 @@ for (const language of ['py', 'ts']) {
   });
 }
 
-test('examples/chat-python streams a chat completion to the OpenAI SDK, token by token', async () => {
-  const model = await push(join(REPO, 'examples', 'chat-python'));
+test('plinth init --template chat makes a model that streams a chat completion to the OpenAI SDK, token by token', async () => {
+  const dir = join(scratch, 'my-chat');
+  const init = await platform.cli(['init', dir, '--template', 'chat']);
+  assert.equal(init.code, 0, init.stderr);
+  const unknown = await platform.cli(['init', join(scratch, 'other'), '--template', 'nope']);
+  assert.match(unknown.stderr, /--template nope: expected custom-server or chat/);
+  const model = await push(dir);
   const client = new OpenAI({ baseURL: sync(model, '/v1'), apiKey: platform.apiKey });
   const whole = await client.chat.completions.create({
-    model: 'chat-python',
+    model: 'my-chat',
     messages: [{ role: 'user', content: 'tell me about the river' }],
     max_tokens: 10,
   });
   assert.match(whole.choices[0]!.message.content ?? '', /\w/);
   const stream = await client.chat.completions.create({
-    model: 'chat-python',
+    model: 'my-chat',
     messages: [{ role: 'user', content: 'tell me about the river' }],
     max_tokens: 10,
     stream: true,

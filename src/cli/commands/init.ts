@@ -1,8 +1,15 @@
 // `plinth init DIR`: a new model directory from a template.
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { UserError } from '../errors.ts';
+import { packageRoot } from '../../package-root.ts';
+
+/** `--template` names: the example each is copied from. */
+const TEMPLATES: Readonly<Record<string, string>> = {
+  'custom-server': 'custom-server', // an OpenAI-compatible FastAPI server (docker_server)
+  chat: 'chat-python', // a Truss model whose chat_completions streams
+};
 
 const TS_MODEL = `// A Plinth model: load() runs once per replica, predict() once per request.
 export class Model {
@@ -48,7 +55,8 @@ export function registerInit(
     .description('Create a new model directory')
     .argument('<dir>', 'directory to create')
     .option('--language <language>', 'ts (TypeScript) or python (Truss)', 'ts')
-    .action((dir: string, options: { language: string }) =>
+    .option('--template <name>', `start from an example instead: ${Object.keys(TEMPLATES).join(' or ')}`)
+    .action((dir: string, options: { language: string; template?: string }) =>
       run(async () => {
         const language = options.language.toLowerCase();
         const python = language === 'python' || language === 'py';
@@ -59,10 +67,25 @@ export function registerInit(
         if (existsSync(target) && readdirSync(target).length > 0) {
           throw new UserError(`${dir} exists and is not empty`);
         }
-        mkdirSync(join(target, 'model'), { recursive: true });
         const name = basename(target)
           .toLowerCase()
           .replace(/[^a-z0-9._-]/g, '-');
+        if (options.template !== undefined) {
+          const example = TEMPLATES[options.template];
+          if (!example)
+            throw new UserError(
+              `--template ${options.template}: expected ${Object.keys(TEMPLATES).join(' or ')}`,
+            );
+          cpSync(join(packageRoot(), 'examples', example), target, { recursive: true });
+          const configFile = join(target, 'config.yaml');
+          const config = readFileSync(configFile, 'utf8').replace(/^model_name: .*$/m, `model_name: ${name}`);
+          writeFileSync(configFile, config);
+          process.stdout.write(
+            `Created ${dir} from the ${options.template} template. Deploy it with:\n  plinth push ${dir}\n`,
+          );
+          return;
+        }
+        mkdirSync(join(target, 'model'), { recursive: true });
         const config = python
           ? `model_name: ${name}\npython_version: py311\nrequirements: []\nruntime:\n  predict_concurrency: 1\n`
           : `model_name: ${name}\nlanguage: typescript\nruntime:\n  predict_concurrency: 8\n`;

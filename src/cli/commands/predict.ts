@@ -15,9 +15,11 @@ interface PredictOptions {
   data?: string;
   file?: string;
   output?: string;
+  sync?: string;
 }
 
-function requestBody(options: PredictOptions): string {
+/** The request body: -d or -f, checked as JSON; none for a `--sync` call without either (a GET). */
+function requestBody(options: PredictOptions): string | undefined {
   if (options.data !== undefined && options.file !== undefined)
     throw new UserError('pass either -d or -f, not both');
   let text: string;
@@ -32,7 +34,8 @@ function requestBody(options: PredictOptions): string {
   } else if (options.data !== undefined) {
     text = options.data;
     source = '-d';
-  } else throw new UserError('pass the request body with -d JSON or -f FILE');
+  } else if (options.sync !== undefined) return undefined;
+  else throw new UserError('pass the request body with -d JSON or -f FILE');
   try {
     JSON.parse(text);
   } catch (err) {
@@ -56,6 +59,10 @@ export function registerPredict(
     .option('-d, --data <json>', 'request body (JSON)')
     .option('-f, --file <file>', 'file with the request body (JSON)')
     .option('--output <format>', 'text or json', 'text')
+    .option(
+      '--sync <path>',
+      "call this path of the model's own server (…/sync/<path>, e.g. /v1/chat/completions): POST with -d/-f, else GET",
+    )
     .action((dir: string | undefined, options: PredictOptions) =>
       run(async () => {
         const targets = [options.deployment, options.environment, options.development].filter(
@@ -71,11 +78,12 @@ export function registerPredict(
           : options.development
             ? 'development'
             : `environments/${encodeURIComponent(options.environment ?? 'production')}`;
-        const url = `${conn.url}/models/${encodeURIComponent(model)}/${target}/predict`;
+        const sync = options.sync === undefined ? null : `/${options.sync.replace(/^\/+/, '')}`;
+        const url = `${conn.url}/models/${encodeURIComponent(model)}/${target}/${sync ? `sync${sync}` : 'predict'}`;
         let res: Response;
         try {
           res = await fetch(url, {
-            method: 'POST',
+            method: body === undefined ? 'GET' : 'POST',
             body,
             headers: { 'content-type': 'application/json', authorization: `Api-Key ${conn.apiKey}` },
           });
