@@ -11,11 +11,22 @@ export interface WrkResult {
   errors: number;
 }
 
-const script = join(mkdtempSync(join(tmpdir(), 'plinth-wrk-')), 'post.lua');
-writeFileSync(
-  script,
-  `wrk.method = "POST"\nwrk.body = '{"text": "benchmark payload"}'\nwrk.headers["Content-Type"] = "application/json"\n`,
-);
+const scripts = new Map<string, string>();
+const scriptDir = mkdtempSync(join(tmpdir(), 'plinth-wrk-'));
+
+/** A wrk script that POSTs `body` as JSON. */
+function postScript(body: string): string {
+  let script = scripts.get(body);
+  if (!script) {
+    script = join(scriptDir, `post-${scripts.size}.lua`);
+    writeFileSync(
+      script,
+      `wrk.method = "POST"\nwrk.body = '${body}'\nwrk.headers["Content-Type"] = "application/json"\n`,
+    );
+    scripts.set(body, script);
+  }
+  return script;
+}
 
 function toMs(value: string, unit: string): number {
   const n = Number(value);
@@ -28,6 +39,7 @@ export function runWrk(
   connections: number,
   durationS: number,
   headers: string[] = [],
+  body = '{"text": "benchmark payload"}',
 ): WrkResult {
   const threads = Math.min(2, connections);
   const args = [
@@ -39,7 +51,7 @@ export function runWrk(
     `${durationS}s`,
     '--latency',
     '-s',
-    script,
+    postScript(body),
   ];
   for (const h of headers) args.push('-H', h);
   const r = spawnSync(wrk, [...args, url], { encoding: 'utf8' });
