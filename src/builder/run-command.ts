@@ -30,7 +30,15 @@ export function runCommand(
       env: options.env ?? process.env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    if (child.pid !== undefined) options.onSpawn?.(child.pid);
+    if (child.pid !== undefined) {
+      try {
+        options.onSpawn?.(child.pid);
+      } catch (err) {
+        // Its pid could not be noted (a full disk): it must not run on unseen, unread and unowned.
+        child.kill('SIGKILL');
+        keep(`could not note the process: ${(err as Error).message}`);
+      }
+    }
     let open = 2;
     let exitCode: number | null = null;
     let exited = false;

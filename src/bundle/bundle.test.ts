@@ -181,3 +181,25 @@ test('inspection keeps the bytes of the file asked for, when it is small enough'
   const small = await inspectBundle(bytes, undefined, { path: 'config.yaml', maxBytes: 5 });
   assert.equal(small.find((e) => e.path === './config.yaml')!.data, undefined, 'too big to keep');
 });
+
+test('a path may come once: a second config.yaml, ././config.yaml or a later link of the same name is refused', async () => {
+  const base = { path: 'config.yaml', body: 'model_name: first\n' };
+  for (const [second, shown] of [
+    [{ path: 'config.yaml', body: 'model_name: SECOND\n' }, 'config.yaml'],
+    [{ path: '././config.yaml', body: 'model_name: SNEAKY\n' }, '././config.yaml'],
+    [{ path: 'config.yaml', type: 'SymbolicLink', linkpath: 'model/model.py' }, 'config.yaml'],
+  ] as const) {
+    const bytes = rawTarball([{ path: 'model/model.py', body: 'x' }, base, second]);
+    assert.match(
+      await refusalOf(() => inspectBundle(bytes)),
+      new RegExp(`"${shown.replace(/\./g, '\\.')}" appears more than once`),
+    );
+  }
+  // A directory may be listed again (tar does, for its parents).
+  const dirs = rawTarball([
+    { path: 'model/', type: 'Directory' },
+    { path: 'model/', type: 'Directory' },
+    { path: 'model/m.py', body: 'x' },
+  ]);
+  assert.equal((await inspectBundle(dirs)).length, 3);
+});

@@ -69,11 +69,20 @@ export async function inspectBundle(
   const entries: BundleEntry[] = [];
   let problem: PlinthError | undefined;
   let total = 0;
+  const seen = new Set<string>();
   const parser = new Parser({
     strict: true,
     onReadEntry: (entry: ReadEntry) => {
       if (problem) return entry.resume();
       problem = checkEntry(entry, limits, (total += entry.size ?? 0), entries.length + 1, entries);
+      // tar writes a later entry of the same path over an earlier one: what is checked (a
+      // config.yaml read here) must be what lands on disk, so a path may come once.
+      const path = bundlePath(entry.path);
+      if (!problem && !METADATA_TYPES.has(entry.type)) {
+        if (seen.has(path) && entry.type !== 'Directory')
+          problem = refuse(`"${entry.path}" appears more than once in the bundle`);
+        seen.add(path);
+      }
       const listed: BundleEntry = { path: entry.path, type: entry.type, size: entry.size ?? 0 };
       entries.push(listed);
       if (
@@ -119,7 +128,8 @@ function isFile(e: BundleEntry): boolean {
 
 /** An entry's path as the bundle's own files are named (`./model/x` is `model/x`). */
 export function bundlePath(path: string): string {
-  return path.replace(/^\.\//, '');
+  const normal = posix.normalize(path).replace(/\/+$/, '');
+  return normal === '.' ? '' : normal.replace(/^(\.\/)+/, '');
 }
 
 function checkEntry(

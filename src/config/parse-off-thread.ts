@@ -1,6 +1,7 @@
 // Parses config.yaml in a worker thread with a deadline and a memory bound: the server parses
 // every pushed bundle's config, and a hostile one (huge, deeply nested, expanding) must never stall
 // the event loop that serves other requests. A refusal is the same INVALID_CONFIG error as parse.ts's.
+import { checkConfigSize } from './parse.ts';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -28,6 +29,12 @@ export function parseConfigOffThread(
   file = 'config.yaml',
   timeoutMs = 10_000,
 ): Promise<ParsedConfig> {
+  // Too big is refused here, before a copy of it goes to a worker.
+  try {
+    checkConfigSize(Buffer.byteLength(text), file);
+  } catch (err) {
+    return Promise.reject(err as Error);
+  }
   const entry = workerCode();
   const worker = new Worker(entry.code, {
     eval: entry.eval,

@@ -5,8 +5,8 @@
 // only waits to see the new revision's replica ready (the patch is applied) or failing (the
 // revision is reverted and the previous code keeps serving; the error goes back to the caller).
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { existsSync, readdirSync } from 'node:fs';
+import { lstat, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ArtifactStore } from '../bundle/artifact-store.ts';
 import { extractBundle } from '../bundle/extract.ts';
@@ -16,6 +16,7 @@ import type { BundlePatch } from '../bundle/patch.ts';
 import { buildApp } from '../builder/build-app.ts';
 import { currentBuild } from '../builder/build-record.ts';
 import { parseConfigOffThread } from '../config/parse-off-thread.ts';
+import { checkConfigSize } from '../config/parse.ts';
 import type { ModelConfig } from '../config/schema.ts';
 import { systemClock } from '../domain/clock.ts';
 import type { Clock } from '../domain/clock.ts';
@@ -452,8 +453,16 @@ function backTo(status: DeploymentStatus): DeploymentStatus {
   return status === 'UPDATING' ? 'DEPLOYING' : status;
 }
 
+/** The config.yaml of an extracted app: a regular file no bigger than the cap, read without blocking. */
 async function readConfig(appDir: string): Promise<ModelConfig> {
   const file = join(appDir, 'config.yaml');
-  return (await parseConfigOffThread(existsSync(file) ? readFileSync(file, 'utf8') : '', 'config.yaml'))
-    .config;
+  let text = '';
+  const stat = await lstat(file).catch(() => null);
+  if (stat) {
+    if (!stat.isFile())
+      throw new PlinthError('INVALID_CONFIG', 'config.yaml: must be a file, not a directory or a link');
+    checkConfigSize(stat.size, 'config.yaml');
+    text = await readFile(file, 'utf8');
+  }
+  return (await parseConfigOffThread(text, 'config.yaml')).config;
 }

@@ -90,7 +90,10 @@ export class Lifecycle {
       const configEntry = entries.find((e) => bundlePath(e.path) === 'config.yaml');
       if (configEntry && !configEntry.data) {
         checkConfigSize(configEntry.size, 'config.yaml');
-        throw new PlinthError('INVALID_BUNDLE', 'config.yaml must be a file in the bundle, not a link');
+        throw new PlinthError(
+          'INVALID_BUNDLE',
+          `config.yaml must be a file in the bundle (it is a ${configEntry.type === 'Directory' ? 'directory' : 'link'})`,
+        );
       }
       const { config, warnings } = await parseConfigOffThread(
         configEntry?.data?.toString('utf8') ?? '',

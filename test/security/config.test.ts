@@ -1,6 +1,7 @@
 // Security: a hostile config.yaml (huge, key-heavy, expanding anchors) is one clear 400 naming the
 // file, and the server keeps serving; parsing a config never holds up the server's event loop.
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { packDirectory } from '../../src/bundle/pack.ts';
 import { pushBundle } from '../support/push-bundle.ts';
@@ -63,4 +64,27 @@ test('duplicate keys are still refused, naming the key', async () => {
   const out = await push('dupes', 'model_name: a\nmodel_name: b\n');
   assert.equal(out.status, 400);
   assert.match(out.body.error!.message, /key "model_name" appears twice/);
+});
+
+test('a push to the development deployment is held to the same config.yaml limits, and a config.yaml that is a directory is a 400', async () => {
+  const dev = async (name: string, files: Record<string, string>) => {
+    const packed = await packDirectory(
+      writeTree(`${scratch}/${name}`, { 'model/model.js': MODEL, ...files }),
+    );
+    return pushBundle(platform.url, platform.apiKey, 'dev-limits', packed.bytes, packed.sha256, {
+      development: true,
+    });
+  };
+  const first = await dev('dev-1', { 'config.yaml': 'model_name: dev-limits\n' });
+  assert.equal(first.status, 201, JSON.stringify(first.body));
+  // 16 MB of config: refused by its size on disk, before it is read (200 MB of it ended the server).
+  const huge = await dev('dev-2', {
+    'config.yaml': `model_name: dev-limits\nmodel_metadata:\n  x: "${randomBytes(12 * 1024 ** 2).toString('base64')}"\n`,
+  });
+  assert.equal(huge.status, 400, JSON.stringify(huge.body));
+  assert.match(huge.body.error!.message, /config\.yaml: is \d+ KiB; the limit is 256 KiB/);
+  const dir = await dev('dev-3', { 'config.yaml/x': 'y' });
+  assert.equal(dir.status, 400, JSON.stringify(dir.body));
+  assert.match(dir.body.error!.message, /config\.yaml: must be a file/);
+  assert.equal((await fetch(`${platform.url}/healthz`)).status, 200);
 });

@@ -7,6 +7,7 @@
 // lines say how replicas are isolated. The home and the files in it are closed to other users.
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -191,6 +192,33 @@ test('a Python model reads its own app and data directories, and nothing else of
   });
 });
 
+/** A POST head that promises 100 MiB and sends none of it; the status it gets (0: none within 5 s). */
+function headOnly(address: string): Promise<number> {
+  const [host, port] = [
+    address.slice(0, address.lastIndexOf(':')),
+    Number(address.slice(address.lastIndexOf(':') + 1)),
+  ];
+  return new Promise((resolve) => {
+    const socket = connect(port, host);
+    let got = '';
+    const timer = setTimeout(() => done(0), 5000);
+    const done = (status: number): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(status);
+    };
+    socket.on('data', (c: Buffer) => {
+      got += c.toString('latin1');
+      const m = /^HTTP\/1\.1 (\d{3})/.exec(got);
+      if (m) done(Number(m[1]));
+    });
+    socket.on('error', () => done(0));
+    socket.write(
+      `POST /v1/models/model:predict HTTP/1.1\r\nHost: x\r\nContent-Length: ${100 * 1024 ** 2}\r\n\r\n`,
+    );
+  });
+}
+
 /** Calls a replica straight at its address, as anyone on the machine could, with the headers given. */
 async function callDirectly(address: string, headers: Record<string, string>): Promise<number> {
   const res = await fetch(`http://${address}/v1/models/model:predict`, {
@@ -229,6 +257,8 @@ for (const language of ['TypeScript', 'Python']) {
     const address = replica.address as string;
     assert.equal(await callDirectly(address, {}), 401);
     assert.equal(await callDirectly(address, { 'x-plinth-replica-token': 'made-up' }), 401);
+    // Refused on its head alone: a body it was promised is never waited for, nor read.
+    assert.equal(await headOnly(address), 401);
     // Its liveness and readiness stay open (probes carry no token); they tell nothing.
     assert.equal((await fetch(`http://${address}/v1/models/model`)).status, 200);
   });

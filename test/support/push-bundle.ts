@@ -11,6 +11,8 @@ export async function pushBundle(
   model: string,
   bytes: Buffer,
   sha256: string,
+  /** More fields of the create request (`{ development: true }`). */
+  extra: Record<string, unknown> = {},
 ): Promise<PushOutcome> {
   const headers = { authorization: `Api-Key ${apiKey}` };
   const put = await fetch(`${url}/v1/bundles/${sha256}`, {
@@ -22,7 +24,7 @@ export async function pushBundle(
   const res = await fetch(`${url}/v1/models/${encodeURIComponent(model)}/deployments`, {
     method: 'POST',
     headers: { ...headers, 'content-type': 'application/json' },
-    body: JSON.stringify({ bundle_sha256: sha256 }),
+    body: JSON.stringify({ bundle_sha256: sha256, ...extra }),
   });
   return { status: res.status, body: (await res.json()) as PushOutcome['body'] };
 }

@@ -95,7 +95,7 @@ class ModelServer:
     async def handle_connection(self, reader, writer):
         try:
             while True:
-                request = await read_request(reader)
+                request = await read_request(reader, self.admits)
                 if request is None:
                     break
                 method, path, headers, body = request
@@ -110,7 +110,8 @@ class ModelServer:
                 if not keep_alive or self.draining:
                     break
         except HttpError as e:
-            await send_json(writer, e.status, {"error": {"code": "BAD_REQUEST", "message": e.message}}, close=True)
+            code = {401: "UNAUTHORIZED", 413: "PAYLOAD_TOO_LARGE"}.get(e.status, "BAD_REQUEST")
+            await send_json(writer, e.status, {"error": {"code": code, "message": e.message}}, close=True)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         except asyncio.CancelledError:
@@ -139,6 +140,10 @@ class ModelServer:
                 return await send_json(writer, 404, {"error": {"code": "NOT_FOUND", "message": "the model has no %s method, so it does not answer %s" % (name, path)}})
             return await self.predict(headers, body, writer, name)
         return await send_json(writer, 404, {"error": {"code": "NOT_FOUND", "message": "no route %s %s" % (method, path)}})
+
+    def admits(self, method, path, headers):
+        """Whether a request may send its body: every POST needs the replica's token."""
+        return method != "POST" or self.authorized(headers)
 
     def authorized(self, headers):
         if self.token is None:
@@ -269,7 +274,9 @@ class HttpError(Exception):
         self.message = message
 
 
-async def read_request(reader):
+async def read_request(reader, admits=lambda method, path, headers: True):
+    """One request, or None at the end of the connection. `admits` sees the head before the body
+    is read: a request it refuses costs no more than its head."""
     try:
         head = await reader.readuntil(b"\r\n\r\n")
     except asyncio.IncompleteReadError as e:
@@ -289,6 +296,8 @@ async def read_request(reader):
             continue
         name, _, value = line.partition(":")
         headers[name.strip().lower()] = value.strip()
+    if not admits(method, path, headers):
+        raise HttpError(401, "this replica answers only the Plinth gateway")
     if headers.get("transfer-encoding", "").lower() == "chunked":
         body = await read_chunked(reader)
     else:

@@ -435,7 +435,7 @@ export class LocalBackend implements RuntimeBackend {
     running.stopLiveness?.();
     if (running.record.spec.server) removeSecretFiles(secretFilesDir(running.record.spec));
     this.inventory.release(handle.id);
-    this.sandbox.release(handle.id);
+    this.sandbox.release(handle.id, running.record.spec.appDir);
     const expected = running.stopRequested && !oom;
     const wasReady = handle.readyAtMs !== null;
     const exit: ReplicaExit = {

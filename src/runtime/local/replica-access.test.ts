@@ -4,6 +4,7 @@ import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import {
+  closeAppDir,
   gateAppDir,
   openEnvironment,
   openToOthers,
@@ -54,5 +55,25 @@ test(
     const moved = { uid: 0x7000_0006, gid: 0x7000_0006 };
     await prepareReplicaHome(home, moved);
     assert.equal(statSync(join(home, 'cache')).uid, moved.uid);
+  },
+);
+
+test(
+  "a deployment's app directory and home close again with its last replica, so the next holder of its uid finds them shut",
+  { skip: !asRoot },
+  async () => {
+    const app = join(root, 'deployments', 'd2', 'app');
+    mkdirSync(join(app, 'model'), { recursive: true });
+    const owner = { uid: 0x7000_0007, gid: 0x7000_0007 };
+    await gateAppDir(app, owner, new Set());
+    await prepareReplicaHome(replicaHomeOf(app), owner);
+    closeAppDir(app);
+    for (const dir of [app, replicaHomeOf(app)]) {
+      assert.equal(mode(dir), 0o700, dir);
+      assert.deepEqual([statSync(dir).uid, statSync(dir).gid], [0, 0], dir);
+    }
+    // The next start opens them to the uid it has then.
+    await gateAppDir(app, owner, new Set());
+    assert.equal(statSync(app).gid, owner.gid);
   },
 );

@@ -59,13 +59,28 @@ export async function openEnvironment(envDir: string): Promise<void> {
 
 /** Everything in the app directory readable, the directory itself only to the replica's group. */
 export async function gateAppDir(appDir: string, owner: ReplicaOwner, opened: Set<string>): Promise<void> {
-  if (!opened.has(appDir)) {
-    await openToOthers(appDir);
-    opened.add(appDir);
-  }
+  // The directory is closed to all but the group first: what is opened inside it is never
+  // reachable by anyone else, not even while the tree is being walked.
   const stat = statSync(appDir);
   if (stat.uid !== 0 || stat.gid !== owner.gid) chownSync(appDir, 0, owner.gid);
   if ((stat.mode & 0o7777) !== 0o750) chmodSync(appDir, 0o750);
+  if (!opened.has(appDir)) {
+    await inBatches(await readdir(appDir), (name) => openToOthers(join(appDir, name)));
+    opened.add(appDir);
+  }
+}
+
+/**
+ * Closes a deployment's app directory and home again once its last replica is gone: its uid may
+ * go to another deployment next, which must not find them open to it (root's, 0700; the next
+ * start gives them to whichever uid the deployment gets then).
+ */
+export function closeAppDir(appDir: string): void {
+  for (const dir of [appDir, replicaHomeOf(appDir)]) {
+    if (!existsSync(dir)) continue;
+    chownSync(dir, 0, 0);
+    chmodSync(dir, 0o700);
+  }
 }
 
 /** Makes the replica's home (0700); for a replica user, owned by it, down to every file. */

@@ -14,6 +14,7 @@ import { secureHome } from './home-permissions.ts';
 import { hiddenRoots, mountScript, planMounts } from './mount-plan.ts';
 import type { KeptPath } from './mount-plan.ts';
 import {
+  closeAppDir,
   gateAppDir,
   openEnvironment,
   othersCanCross,
@@ -74,8 +75,10 @@ export class ReplicaSandbox {
     if (typeof uid === 'number') this.users.hold(replicaId, deploymentId, uid);
   }
 
-  release(replicaId: string): void {
-    this.users.release(replicaId);
+  /** A replica has ended: its uid is free; its deployment's files close with its last replica. */
+  release(replicaId: string, appDir?: string): void {
+    const last = this.users.release(replicaId);
+    if (last && appDir && this.mode.kind === 'user') closeAppDir(appDir);
   }
 
   /** What a confined replica is handed beyond its spec's environment. */

@@ -31,3 +31,13 @@ test('no two running deployments share a uid: the later one moves on to a free o
     seen.add(uid);
   }
 });
+
+test('releasing the last replica of a deployment says so', () => {
+  const users = new ReplicaUsers();
+  const uid = users.uidFor('d1');
+  users.hold('r1', 'd1', uid);
+  users.hold('r2', 'd1', uid);
+  assert.equal(users.release('r1'), null);
+  assert.equal(users.release('r2'), 'd1');
+  assert.equal(users.release('r2'), null);
+});

@@ -33,7 +33,12 @@ export class ReplicaUsers {
     this.held.set(replicaId, { deploymentId, uid });
   }
 
-  release(replicaId: string): void {
+  /** Lets a replica's uid go; answers its deployment when that was its last running replica. */
+  release(replicaId: string): string | null {
+    const held = this.held.get(replicaId);
     this.held.delete(replicaId);
+    if (!held) return null;
+    for (const h of this.held.values()) if (h.deploymentId === held.deploymentId) return null;
+    return held.deploymentId;
   }
 }

@@ -58,6 +58,9 @@ export function startStandby(
   });
   output.close();
   const signal = child.stdio[BOOTED_FD] as Readable | null;
+  // A standby that died just before its hand-over is written to: its exit reports it, and the
+  // write's EPIPE must not end the server.
+  child.stdin?.on('error', () => undefined);
   const booted = new Promise<void>((resolve, reject) => {
     const ended = (): void => reject(new Error('the model server ended before it was up'));
     child.once('exit', ended);
