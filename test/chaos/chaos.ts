@@ -178,15 +178,17 @@ async function applyPlan(
   if (left > 0) await sleep(left);
 }
 
-/** A graceful stop ends a process with code 0. */
+/** A graceful stop ends a process with code 0 (not a signal: one that had to be killed did not stop). */
 function gracefulExits(world: World): Violation[] {
   return world.processes().flatMap((p) => {
     const inc = p.current;
-    if (!inc || inc.exitCode === 0 || inc.exitCode === null || !inc.expected) return [];
+    if (!inc || inc.exitCode === 0 || !inc.expected || inc.stoppedWith !== 'SIGTERM') return [];
+    const how =
+      inc.exitCode === null ? 'did not end on SIGTERM (it was killed)' : `exited with code ${inc.exitCode}`;
     return [
       {
         invariant: 'process-crashed',
-        detail: `${p.role} exited with code ${inc.exitCode} when stopped gracefully:\n${inc.output.slice(-1500)}`,
+        detail: `${p.role} ${how} when stopped gracefully:\n${inc.output.slice(-1500)}`,
       },
     ];
   });

@@ -40,6 +40,8 @@ export interface Incarnation {
   exited: Promise<void>;
   exitedAtMs: number | null;
   exitCode: number | null;
+  /** The signal the run ended it with (SIGTERM: a graceful stop), if it did. */
+  stoppedWith?: NodeJS.Signals;
   /** It said it serves. */
   ready: boolean;
 }
@@ -136,6 +138,7 @@ export class PlatformProcess {
     const inc = this.current;
     if (!inc || inc.exitedAtMs !== null) return;
     inc.expected = true;
+    inc.stoppedWith = signal;
     inc.ready = false;
     inc.child.kill(signal);
     const timer = setTimeout(() => inc.child.kill('SIGKILL'), STOP_TIMEOUT_MS);

@@ -62,13 +62,13 @@ async function deploymentStates(world: World): Promise<DeploymentState[]> {
   return out;
 }
 
-/** Polls every control plane's /metrics until `plinth_concurrent_requests` is 0 everywhere. */
+/** Polls every platform process's /metrics (gateways too) until `plinth_concurrent_requests` is 0 everywhere. */
 export async function checkQueues(world: World): Promise<Violation[]> {
   const deadline = Date.now() + QUEUES_WAIT_MS;
   let left: string[] = [];
   do {
     left = [];
-    for (const p of world.controlPlanes().filter((x) => x.alive())) {
+    for (const p of world.processes().filter((x) => x.alive())) {
       const r = await fetchMetrics(p.url, world.apiKey).catch((err: Error) => `unreadable ${err.message}`);
       if (r.startsWith('unreadable')) left.push(`${p.role}: /metrics ${r}`);
       else left.push(...queuedNotDrained(r).map((line) => `${p.role}: ${line}`));
@@ -84,7 +84,9 @@ async function fetchMetrics(url: string, apiKey: string): Promise<string> {
     headers: { authorization: `Api-Key ${apiKey}` },
     signal: AbortSignal.timeout(10_000),
   });
-  return res.text();
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`answered ${res.status}: ${text.slice(0, 200)}`);
+  return text;
 }
 
 /**
