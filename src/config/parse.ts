@@ -149,6 +149,12 @@ export function parseConfig(text: string, file = 'config.yaml'): ParsedConfig {
   const server = customServerOf(config as unknown as Record<string, unknown>);
   const single = server && singleReplicaReason(server);
   if (single) warnings.push(`${file}: docker_server: on the local runtime, ${single}`);
+  if (config.base_image)
+    warnings.push(
+      config.docker_server
+        ? `${file}: base_image is used on Kubernetes only: on the local runtime the start command runs on this machine, in the deployment's Python environment`
+        : `${file}: base_image is ignored: Plinth runs a model class on its own runtime; base_image is for custom servers (docker_server)`,
+    );
   return { config: deepFreeze(config), warnings };
 }
 

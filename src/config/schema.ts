@@ -122,6 +122,14 @@ export const configSchema = z.strictObject({
   resources: resourcesSchema.default({}),
   runtime: runtimeSchema.default({ predict_concurrency: 1, streaming_read_timeout: 60 }),
   autoscaling: autoscalingSchema.optional().describe('Initial autoscaling settings of the first deployment.'),
+  base_image: z
+    .strictObject({
+      image: z.string().min(1),
+      python_executable_path: z.string().optional(),
+      docker_auth: z.record(z.string(), z.unknown()).optional(),
+    })
+    .optional()
+    .describe("The image a custom server's pods run on Kubernetes."),
   docker_server: dockerServerSchema
     .optional()
     .describe('A custom server (vLLM, SGLang, a FastAPI app) that replicas run instead of a model class.'),
@@ -136,7 +144,6 @@ export type ModelConfig = z.output<typeof configSchema>;
 export const IGNORED_TRUSS_KEYS: Readonly<Record<string, string>> = {
   system_packages:
     'system packages are not installed by Plinth; install them on the host or in the runtime image',
-  base_image: 'Plinth runs models on its own runtime, not in a custom image',
   build_commands: 'Plinth does not run build commands; put steps in requirements or the model load()',
   docker_auth: 'Plinth does not pull images',
   build: 'Truss build options do not apply to Plinth',

@@ -4,7 +4,7 @@
 // development deployment live-reloads on pods; the RBAC deploy/ grants is what was used.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -208,6 +208,44 @@ test('a Python development deployment live-reloads on pods: each patch is fetche
     await traffic?.stop();
     await watch.stop();
   }
+});
+
+test('a custom server runs in a pod on its own port and probes, with its secrets as files, and answers through the gateway', async () => {
+  const dir = join(scratch, 'custom');
+  cpSync(join(REPO, 'test', 'e2e', 'fixtures', 'stdlib-server'), dir, { recursive: true });
+  writeTree(dir, {
+    'config.yaml': [
+      'model_name: custom-pod',
+      'secrets:',
+      '  greeting: hello from a file',
+      'docker_server:',
+      '  start_command: python server.py $PORT',
+      '  server_port: 8000',
+      '  predict_endpoint: /predict',
+      '  readiness_endpoint: /ready',
+      '  liveness_endpoint: /live',
+      '',
+    ].join('\n'),
+  });
+  const pushed = await platform.cli(['push', dir, '--output', 'json']);
+  assert.equal(pushed.code, 0, pushed.stdout + pushed.stderr);
+  const { model_id } = JSON.parse(pushed.stdout) as { model_id: string };
+  const base = `${platform.url}/models/${model_id}/environments/production`;
+  const auth = { authorization: `Api-Key ${platform.apiKey}` };
+  const predicted = await fetch(`${base}/predict`, { method: 'POST', headers: auth, body: '{"x":1}' });
+  assert.equal(predicted.status, 200, await predicted.clone().text());
+  assert.deepEqual(((await predicted.json()) as { echo: unknown; port: number }).echo, { x: 1 });
+  const secret = await fetch(`${base}/sync/secret/greeting`, { headers: auth });
+  assert.deepEqual(await secret.json(), { secret: 'hello from a file' });
+  const pod = cluster.api
+    .list('pods', NAMESPACE)
+    .find(
+      (p) => (p.metadata as { labels?: Record<string, string> }).labels?.['plinth.dev/model'] === model_id,
+    )!;
+  const container = (pod.spec as { containers: { command: string[]; ports: { containerPort: number }[] }[] })
+    .containers[0]!;
+  assert.deepEqual(container.command, ['sh', '-c', 'python server.py $PORT']);
+  assert.equal(container.ports[0]!.containerPort, 8000);
 });
 
 test('the RBAC rules deploy/ grants the control plane are exactly what it used', () => {

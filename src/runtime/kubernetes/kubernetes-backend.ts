@@ -18,10 +18,16 @@ import type {
   StopRequest,
   RuntimeBackend,
 } from '../backend.ts';
-import { PendingError } from '../backend.ts';
 import { waitDrained } from '../drain-wait.ts';
 import { ClusterClient } from './cluster-client.ts';
-import { LABELS, MANAGED_BY, MODEL_CONTAINER, deploymentManifest, envSecret } from './manifests.ts';
+import {
+  LABELS,
+  MANAGED_BY,
+  MODEL_CONTAINER,
+  deploymentManifest,
+  envSecret,
+  secretFilesSecret,
+} from './manifests.ts';
 import type { ManifestOptions } from './manifests.ts';
 import { adoptable, claimPods, groupsWithUnboundPods } from './pod-claims.ts';
 import { PodInformer } from './pod-informer.ts';
@@ -123,15 +129,12 @@ export class KubernetesBackend implements RuntimeBackend {
   }
 
   async start(spec: ReplicaSpec): Promise<ReplicaHandle> {
-    if (spec.server)
-      throw new PendingError(
-        'custom servers (docker_server) run on the local runtime only, not yet on Kubernetes',
-      );
     await this.adopt();
     const manifest = this.manifestOptions(spec);
     const deployment = deploymentManifest(spec, manifest, 0);
     const group = deployment.metadata!.name!;
     await this.cluster.applySecret(envSecret(spec, manifest));
+    if (spec.server) await this.cluster.applySecret(secretFilesSecret(spec, manifest));
     const { replicaId: id, deploymentId, resources, revision } = spec;
     const replica = this.book.add(
       { id, deploymentId, instanceType: resources.instanceType, revision, startedAtMs: Date.now() },

@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { manifestProblems } from '../../../test/support/kubernetes-schema.ts';
 import type { ReplicaSpec } from '../backend.ts';
-import { deploymentManifest, envSecret, groupName } from './manifests.ts';
+import { deploymentManifest, envSecret, groupName, secretFilesSecret } from './manifests.ts';
+import { customServerOf } from '../../domain/custom-server.ts';
 import {
   MANIFEST_OPTIONS as OPTIONS,
   replicaSpec as spec,
@@ -112,4 +113,53 @@ test('a replica pod runs as a non-root user, with no service-account token, no p
     assert.equal(c.securityContext?.allowPrivilegeEscalation, false, c.name);
     assert.deepEqual(c.securityContext?.capabilities?.drop, ['ALL'], c.name);
   }
+});
+
+test("a custom server's pod runs its base image and start command on its port, probed on its own endpoints, its secrets at /secrets", () => {
+  const server = customServerOf({
+    docker_server: {
+      start_command: 'vllm serve m --port ${PORT:-8000}',
+      server_port: 8000,
+      predict_endpoint: '/v1/completions',
+      readiness_endpoint: '/health',
+      liveness_endpoint: '/live',
+    },
+    runtime: { health_checks: { startup_threshold_seconds: 600, restart_threshold_seconds: 120 } },
+  })!;
+  const s = spec({
+    language: 'python',
+    modelFile: '',
+    envDir: '/var/lib/plinth/environments/py-1',
+    server,
+    config: { base_image: { image: 'vllm/vllm-openai:v0.9.0' } },
+    env: { PLINTH_SECRETS_JSON: '{"hf_token":"s3cret"}' },
+  });
+  const d = deploymentManifest(s, OPTIONS, 1);
+  assert.deepEqual(manifestProblems(d), []);
+  const pod = d.spec!.template.spec!;
+  const c = pod.containers[0]!;
+  assert.equal(c.image, 'vllm/vllm-openai:v0.9.0');
+  assert.deepEqual(c.command, ['sh', '-c', 'vllm serve m --port ${PORT:-8000}']);
+  assert.deepEqual(c.ports, [{ name: 'http', containerPort: 8000 }]);
+  const env = Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value]));
+  assert.equal(env.PORT, '8000');
+  assert.match(env.PATH!, /^\/var\/lib\/plinth\/environments\/py-1\/bin:/);
+  assert.equal(c.readinessProbe?.httpGet?.path, '/health');
+  assert.equal(c.startupProbe?.httpGet?.path, '/health');
+  assert.equal(c.startupProbe!.periodSeconds! * c.startupProbe!.failureThreshold!, 600);
+  assert.equal(c.livenessProbe?.httpGet?.path, '/live');
+  assert.equal(c.livenessProbe!.periodSeconds! * c.livenessProbe!.failureThreshold!, 120);
+  assert.deepEqual(
+    c.volumeMounts?.find((m) => m.mountPath === '/secrets'),
+    { name: 'secrets', mountPath: '/secrets', readOnly: true },
+  );
+  const secrets = secretFilesSecret(s, OPTIONS);
+  assert.deepEqual(manifestProblems(secrets), []);
+  assert.equal(pod.volumes?.find((v) => v.name === 'secrets')?.secret?.secretName, secrets.metadata!.name);
+  assert.equal(Buffer.from(secrets.data!.hf_token!, 'base64').toString(), 's3cret');
+  // Without a base image, the Python runtime image.
+  assert.equal(
+    deploymentManifest({ ...s, config: {} }, OPTIONS, 1).spec!.template.spec!.containers[0]!.image,
+    OPTIONS.images.python,
+  );
 });

@@ -2,6 +2,7 @@
 // (pods that fetch the build from the control plane in an init container, then run the model server,
 // probed for readiness and liveness, with a preStop pause so every gateway sees a pod leave before it
 // stops accepting) and a Secret with the model's environment variables and secret values. Pure.
+import { customServerContainer, secretFiles, secretsVolume } from './custom-server-pod.ts';
 import { createHash } from 'node:crypto';
 import type { V1Container, V1Deployment, V1Secret } from '@kubernetes/client-node';
 import type { ReplicaSpec } from '../backend.ts';
@@ -75,6 +76,19 @@ function podLabels(spec: ReplicaSpec): Record<string, string> {
   };
 }
 
+/** The Secret whose keys are a custom server's secret files (/secrets/NAME). */
+export function secretFilesName(spec: Pick<ReplicaSpec, 'deploymentId'>): string {
+  return dnsLabel('plinth', spec.deploymentId, 'secrets');
+}
+
+export function secretFilesSecret(spec: ReplicaSpec, options: Pick<ManifestOptions, 'namespace'>): V1Secret {
+  return secretFiles(spec, {
+    name: secretFilesName(spec),
+    namespace: options.namespace,
+    labels: { [LABELS.managedBy]: MANAGED_BY, [LABELS.deployment]: labelValue(spec.deploymentId) },
+  });
+}
+
 export function envSecret(spec: ReplicaSpec, options: Pick<ManifestOptions, 'namespace'>): V1Secret {
   return {
     apiVersion: 'v1',
@@ -133,7 +147,7 @@ export function deploymentManifest(
     resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '512Mi' } },
     terminationMessagePolicy: 'FallbackToLogsOnError',
   };
-  const model: V1Container = {
+  const modelServer: V1Container = {
     name: MODEL_CONTAINER,
     image: spec.language === 'python' ? options.images.python : options.images.node,
     command: [spec.language === 'python' ? 'plinth-replica-python' : 'plinth-replica-node'],
@@ -171,6 +185,10 @@ export function deploymentManifest(
     lifecycle: { preStop: { exec: { command: ['sleep', String(options.preStopSeconds)] } } },
     terminationMessagePolicy: 'FallbackToLogsOnError',
   };
+  // A custom server runs its own command in the same pod, on its own port and probes.
+  const model = spec.server
+    ? customServerContainer(modelServer, spec, spec.server, options.images.python)
+    : modelServer;
   const template = {
     metadata: { labels },
     spec: {
@@ -195,6 +213,7 @@ export function deploymentManifest(
       volumes: [
         { name: 'app', emptyDir: {} },
         ...(spec.envDir ? [{ name: 'environment', emptyDir: {} }] : []),
+        ...(spec.server ? [secretsVolume(secretFilesName(spec))] : []),
       ],
       initContainers: [fetch],
       containers: [model],

@@ -6,7 +6,14 @@ import type { V1ContainerStatus, V1Pod } from '@kubernetes/client-node';
 import { FETCH_CONTAINER, MODEL_CONTAINER } from './manifests.ts';
 
 export type PodState =
-  | { kind: 'starting' | 'running'; address: string | null; ready: boolean; waiting: string | null }
+  | {
+      kind: 'starting' | 'running';
+      address: string | null;
+      ready: boolean;
+      waiting: string | null;
+      /** The route its readiness probe asks (a custom server's own), to probe it the same way. */
+      readyPath?: string;
+    }
   | { kind: 'failed'; code: number | null; reason: string; output?: string; wasRunning: boolean }
   | { kind: 'terminating' };
 
@@ -60,9 +67,14 @@ export function podState(pod: V1Pod, port: number): PodState {
       : null;
   const running = !!model?.state?.running;
   const ip = status.podIP;
+  // Where its model container listens: its `http` port (a custom server's own), else the default.
+  const container = pod.spec?.containers.find((c) => c.name === MODEL_CONTAINER);
+  const listens = container?.ports?.find((p) => p.name === 'http')?.containerPort ?? port;
+  const readyPath = container?.readinessProbe?.httpGet?.path;
   return {
     kind: running ? 'running' : 'starting',
-    address: running && ip ? `${ip.includes(':') ? `[${ip}]` : ip}:${port}` : null,
+    ...(readyPath ? { readyPath } : {}),
+    address: running && ip ? `${ip.includes(':') ? `[${ip}]` : ip}:${listens}` : null,
     ready: status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
     waiting,
   };

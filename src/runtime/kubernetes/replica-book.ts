@@ -141,6 +141,7 @@ export class ReplicaBook {
     else if (!bound.probing) {
       bound.probing = true;
       void waitUntilReady(handle.address, {
+        ...(state.readyPath ? { path: state.readyPath } : {}),
         intervalMs: this.options.readinessIntervalMs,
         stillWanted: () => handle.phase === 'STARTING' && this.isLive(replica),
       }).then((ready) => {

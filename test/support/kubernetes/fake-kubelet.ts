@@ -1,6 +1,6 @@
 // The fake cluster's kubelet: runs each pod bound to its node as local processes. A pod gets its own
 // loopback address as its IP (127.0.1.x); images are a table of the commands each one holds;
-// emptyDir volumes are directories, and a container sees its mount paths mapped onto them. It
+// emptyDir and Secret volumes are directories, and a container sees its mount paths mapped onto them. It
 // implements what Plinth's pods rely on: init containers in order, env from values, fieldRefs,
 // Secrets and $(VAR) references, readiness probes, restarts with back-off (CrashLoopBackOff),
 // termination messages from the log tail (FallbackToLogsOnError), image pull errors, and graceful
@@ -9,7 +9,7 @@
 import { sleep } from '../wait.ts';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FakeKubernetes, Obj } from './fake-api-server.ts';
@@ -47,7 +47,7 @@ interface PodSpec {
   nodeName?: string;
   initContainers?: Container[];
   containers: Container[];
-  volumes?: { name: string; emptyDir?: object }[];
+  volumes?: { name: string; emptyDir?: object; secret?: { secretName: string } }[];
 }
 
 interface ContainerStatus {
@@ -129,7 +129,7 @@ export class FakeKubelet {
     this.unsubscribe();
     for (const run of this.pods.values()) {
       run.terminating = true;
-      for (const p of run.processes.values()) p.kill('SIGKILL');
+      for (const p of run.processes.values()) signal(p, 'SIGKILL');
     }
     await Promise.all([...this.pods.values()].map((r) => r.done));
   }
@@ -241,6 +241,7 @@ export class FakeKubelet {
     let env: Record<string, string>;
     try {
       env = this.environment(pod, run, c);
+      this.secretVolumes(pod, run);
     } catch (err) {
       status.state = { waiting: { reason: 'CreateContainerConfigError', message: (err as Error).message } };
       this.publish(pod, run);
@@ -276,6 +277,8 @@ export class FakeKubelet {
         ...env,
       },
       stdio: ['ignore', log, log],
+      // A container is its own process group: what its command starts ends with it.
+      detached: true,
     });
     closeSync(log);
     run.processes.set(c.name, child);
@@ -329,7 +332,7 @@ export class FakeKubelet {
     clearTimeout(run.killTimer);
     run.killTimer = setTimeout(
       () => {
-        for (const p of run.processes.values()) p.kill('SIGKILL');
+        for (const p of run.processes.values()) signal(p, 'SIGKILL');
       },
       Math.max(0, deadline - Date.now()),
     );
@@ -344,11 +347,11 @@ export class FakeKubelet {
           const hook = c.lifecycle?.preStop;
           if (hook?.sleep) await sleep(hook.sleep.seconds * 1000);
           if (hook?.exec) await this.exec(pod, run, c, hook.exec.command);
-          process.kill('SIGTERM');
+          signal(process, 'SIGTERM');
         }),
       );
       // An init container still running is stopped too.
-      for (const p of run.processes.values()) p.kill('SIGTERM');
+      for (const p of run.processes.values()) signal(p, 'SIGTERM');
     })();
   }
 
@@ -374,6 +377,19 @@ export class FakeKubelet {
 
   private imageOf(c: Container): ImageTable[string] | undefined {
     return this.images[c.image] ?? this.images[c.image.replace(/:[^:/]+$/, '')];
+  }
+
+  /** Secret volumes: a directory of one file per key, as the kubelet projects them. */
+  private secretVolumes(pod: Obj, run: PodRun): void {
+    const meta = pod.metadata as { namespace: string };
+    for (const v of (pod.spec as PodSpec).volumes ?? []) {
+      if (!v.secret) continue;
+      const found = this.api.get('secrets', meta.namespace, v.secret.secretName);
+      if (!found) throw new Error(`secret "${v.secret.secretName}" not found`);
+      const dir = run.volume(v.name);
+      for (const [key, value] of Object.entries((found['data'] ?? {}) as Record<string, string>))
+        writeFileSync(join(dir, key), Buffer.from(value, 'base64'), { mode: 0o440 });
+    }
   }
 
   /** The container's environment: envFrom Secrets, then env in order (values, fieldRefs, Secrets). */
@@ -494,4 +510,14 @@ function escapeRegExp(s: string): string {
 
 function timestamp(): string {
   return new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+}
+
+/** Signals a container: its whole process group (a shell's children too), as a runtime would. */
+function signal(child: ChildProcess, sig: NodeJS.Signals): void {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  try {
+    globalThis.process.kill(-child.pid, sig);
+  } catch {
+    child.kill(sig);
+  }
 }
