@@ -40,7 +40,7 @@ async function post(model: string, path: string, body: unknown): Promise<Respons
 }
 
 for (const language of ['py', 'ts']) {
-  test(`a ${language === 'py' ? 'Python' : 'TypeScript'} model's OpenAI methods answer their routes`, async () => {
+  test(`a ${language === 'py' ? 'Python' : 'TypeScript'} model's five OpenAI methods answer their routes`, async () => {
     const model = await push(join(REPO, 'test', 'e2e', 'fixtures', `openai-${language}`));
 
     const whole = await post(model, '/v1/chat/completions', { messages: [] });
@@ -85,9 +85,8 @@ for (const language of ['py', 'ts']) {
     );
     assert.doesNotMatch(text, /\[DONE\]/);
 
-    const missing = await post(model, '/v1/responses', {});
-    assert.equal(missing.status, 404);
-    assert.match(((await missing.json()) as { error: { message: string } }).error.message, /no responses/);
+    const responses = await post(model, '/v1/responses', {});
+    assert.deepEqual(await responses.json(), { object: 'response', output_text: 'ok' });
     // …/predict still calls predict.
     const predicted = await fetch(`${platform.url}/models/${model}/environments/production/predict`, {
       method: 'POST',
@@ -104,6 +103,10 @@ test('plinth init --template chat makes a model that streams a chat completion t
   const unknown = await platform.cli(['init', join(scratch, 'other'), '--template', 'nope']);
   assert.match(unknown.stderr, /--template nope: expected custom-server or chat/);
   const model = await push(dir);
+  // It has chat_completions only: the other OpenAI routes are not its.
+  const missing = await post(model, '/v1/embeddings', { input: 'x' });
+  assert.equal(missing.status, 404);
+  assert.match(((await missing.json()) as { error: { message: string } }).error.message, /no embeddings/);
   const client = new OpenAI({ baseURL: sync(model, '/v1'), apiKey: platform.apiKey });
   const whole = await client.chat.completions.create({
     model: 'my-chat',
