@@ -1,5 +1,6 @@
 // The autoscaler's driver over a real SQLite store that goes away for a while: its ticks fail,
 // are logged and counted, and the process lives on; once the store is back, it scales again.
+import { deploymentInput } from '../../test/support/deployment-input.ts';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { FakeClock } from '../../test/support/fake-clock.ts';
@@ -44,16 +45,9 @@ test('what the autoscaler keeps for a deployment goes when the deployment goes',
   const model = await store.createModel('m');
   const ids: string[] = [];
   for (const name of ['deployment-1', 'deployment-2']) {
-    const d = await store.createDeployment({
-      model_id: model.id,
-      name,
-      status: 'BUILDING',
-      is_development: false,
-      bundle_sha256: 'b'.repeat(64),
-      config: {},
-      instance_type_name: '1x2',
-      autoscaling_settings: { ...DEFAULT_AUTOSCALING, max_replica: 3 },
-    });
+    const d = await store.createDeployment(
+      deploymentInput(model.id, { name, autoscaling_settings: { ...DEFAULT_AUTOSCALING, max_replica: 3 } }),
+    );
     await store.transition(d.id, {
       from: 'BUILDING',
       to: 'DEPLOYING',

@@ -1,5 +1,6 @@
 // The gateway over a real SQLite store and real HTTP replicas (tiny servers that say which
 // deployment they are): what it routes where.
+import { deploymentInput } from '../../test/support/deployment-input.ts';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
@@ -7,7 +8,6 @@ import type { AddressInfo } from 'node:net';
 import { after, test } from 'node:test';
 import { FakeClock } from '../../test/support/fake-clock.ts';
 import { until } from '../../test/support/wait.ts';
-import { DEFAULT_AUTOSCALING } from '../domain/autoscaling.ts';
 import type { Deployment } from '../domain/types.ts';
 import { openSqliteStore } from '../store/sqlite/open.ts';
 import type { Store } from '../store/store.ts';
@@ -28,16 +28,7 @@ async function replica(name: string): Promise<string> {
 }
 
 async function deployment(store: Store, modelId: string, name: string): Promise<Deployment> {
-  const d = await store.createDeployment({
-    model_id: modelId,
-    name,
-    status: 'BUILDING',
-    is_development: false,
-    bundle_sha256: 'b'.repeat(64),
-    config: {},
-    instance_type_name: '1x2',
-    autoscaling_settings: { ...DEFAULT_AUTOSCALING },
-  });
+  const d = await store.createDeployment(deploymentInput(modelId, { name }));
   await store.transition(d.id, { from: 'BUILDING', to: 'DEPLOYING', reason: 'built' });
   const out = await store.transition(d.id, { from: 'DEPLOYING', to: 'ACTIVE', reason: 'ready' });
   assert.ok(out.moved);

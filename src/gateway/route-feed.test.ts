@@ -1,5 +1,6 @@
 // A gateway that runs no replicas follows deployments from the store: one deleted elsewhere is
 // forgotten here too (its status, its routes), so that nothing it keeps only grows.
+import { deploymentInput } from '../../test/support/deployment-input.ts';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DEFAULT_AUTOSCALING } from '../domain/autoscaling.ts';
@@ -17,16 +18,7 @@ test('deployments deleted in another process leave the route feed and the gatewa
   const model = await store.createModel('m');
   const ids: string[] = [];
   for (const name of ['deployment-1', 'deployment-2', 'deployment-3']) {
-    const d = await store.createDeployment({
-      model_id: model.id,
-      name,
-      status: 'BUILDING',
-      is_development: false,
-      bundle_sha256: 'b'.repeat(64),
-      config: {},
-      instance_type_name: '1x2',
-      autoscaling_settings: { ...DEFAULT_AUTOSCALING },
-    });
+    const d = await store.createDeployment(deploymentInput(model.id, { name }));
     await store.upsertReplica({
       id: `r-${name}`,
       deployment_id: d.id,

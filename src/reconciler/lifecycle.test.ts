@@ -1,5 +1,6 @@
 // Lifecycle commands over a real SQLite store: status changes are compare-and-set, so a command
 // acting on a deployment it read before another writer moved it never undoes that writer's move.
+import { deploymentInput } from '../../test/support/deployment-input.ts';
 import { scratchDir } from '../../test/support/scratch.ts';
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
@@ -7,7 +8,6 @@ import { join } from 'node:path';
 import { beforeEach, test } from 'node:test';
 import { ScriptedBackend } from '../../test/support/scripted-backend.ts';
 import { ArtifactStore } from '../bundle/artifact-store.ts';
-import { DEFAULT_AUTOSCALING } from '../domain/autoscaling.ts';
 import type { DeploymentStatus } from '../domain/deployment-status.ts';
 import { BUILT_IN_INSTANCE_TYPES } from '../domain/instance-types.ts';
 import type { Deployment } from '../domain/types.ts';
@@ -49,16 +49,7 @@ beforeEach(async () => {
 /** A deployment walked through the table to `path`'s last status. */
 async function deploymentAt(...path: DeploymentStatus[]): Promise<Deployment> {
   const model = await store.createModel(`m${Math.random().toString(36).slice(2, 8)}`);
-  let d = await store.createDeployment({
-    model_id: model.id,
-    name: 'deployment-1',
-    status: 'BUILDING',
-    is_development: false,
-    bundle_sha256: 'b'.repeat(64),
-    config: {},
-    instance_type_name: '1x2',
-    autoscaling_settings: { ...DEFAULT_AUTOSCALING },
-  });
+  let d = await store.createDeployment(deploymentInput(model.id));
   for (const to of path) {
     const outcome = await status.move(d, to, `to ${to}`);
     assert.ok(outcome.moved, `${d.status} → ${to}`);

@@ -1,12 +1,12 @@
 // The reconciler over a real SQLite store and a scripted backend: what it keeps per deployment
 // (failed starts, waits for capacity) leaves with the deployment.
+import { deploymentInput } from '../../test/support/deployment-input.ts';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { FakeClock } from '../../test/support/fake-clock.ts';
 import { scratchDir } from '../../test/support/scratch.ts';
 import { ScriptedBackend } from '../../test/support/scripted-backend.ts';
 import { until } from '../../test/support/wait.ts';
-import { DEFAULT_AUTOSCALING } from '../domain/autoscaling.ts';
 import { BUILT_IN_INSTANCE_TYPES } from '../domain/instance-types.ts';
 import { plinthHome } from '../home.ts';
 import { LogSink } from '../observability/log-sink.ts';
@@ -30,16 +30,7 @@ test("a deleted deployment's failure history leaves with it", async () => {
     clock: new FakeClock(),
   });
   const model = await store.createModel('m');
-  const d = await store.createDeployment({
-    model_id: model.id,
-    name: 'deployment-1',
-    status: 'BUILDING',
-    is_development: false,
-    bundle_sha256: 'b'.repeat(64),
-    config: {},
-    instance_type_name: '1x2',
-    autoscaling_settings: { ...DEFAULT_AUTOSCALING },
-  });
+  const d = await store.createDeployment(deploymentInput(model.id));
   await reconciler.start(1000);
   const handle = {
     id: 'r1',

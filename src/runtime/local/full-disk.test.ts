@@ -1,5 +1,6 @@
 // A full disk ends neither the server nor a replica: what the local backend writes for itself (a
 // replica's record, a standby's files) is retried, and a start that needs the disk fails alone.
+import { isAlive } from '../../../test/support/process-alive.ts';
 import { jsModelSpec } from '../../../test/support/replica-specs.ts';
 import { emptyDisk, fillDisk, mountSmallDisk, unmount } from '../../../test/support/small-disk.ts';
 import { sleep, until } from '../../../test/support/wait.ts';
@@ -19,15 +20,6 @@ function adopted(backend: LocalBackend): LocalBackend {
   backend.adopt();
   return backend;
 }
-
-const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 /** Exceptions thrown where no one catches them (from a timer, say) would end a real server: here they are counted. */
 function catchUncaught(): { thrown: unknown[]; stop: () => void } {

@@ -1,3 +1,4 @@
+import { isAlive } from '../../../test/support/process-alive.ts';
 import { jsModelSpec, SMALL } from '../../../test/support/replica-specs.ts';
 import { sleep, until } from '../../../test/support/wait.ts';
 import { callReplica } from '../../../test/support/call-replica.ts';
@@ -209,15 +210,6 @@ async function replicaOfACrashedServer(root: string, graceS: number, resources: 
   await killed;
   return replica;
 }
-
-const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 test('a replica left by a crashed server is adopted: same process, its GPU held, its output followed, stopped on request', async () => {
   const root = mkdtempSync(join(tmpdir(), 'plinth-adopt-'));
