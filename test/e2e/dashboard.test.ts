@@ -126,3 +126,26 @@ test('the playground answers, and a line the model prints after the page opened 
   await page.getByTestId('logs').getByText(`model says ${marker}`).waitFor({ timeout: 15_000 });
   await page.screenshot({ path: join(shots, 'deployment.png'), fullPage: true });
 });
+
+test("the chat box streams a chat model's answer, and says so for a model without a chat route", async () => {
+  const pushed = await platform.cli([
+    'push',
+    join(REPO, 'test', 'e2e', 'fixtures', 'openai-ts'),
+    '--output',
+    'json',
+  ]);
+  assert.equal(pushed.code, 0, pushed.stderr);
+  await page.goto(`${platform.url}/#/models/openai-ts/environments/production`);
+  await page.getByRole('heading', { name: /production environment/ }).waitFor();
+  await page.getByLabel('Message').fill('hello');
+  await page.getByRole('button', { name: 'Ask' }).click();
+  await page.getByTestId('chat-user').getByText('hello').waitFor();
+  await page.getByTestId('chat-assistant').getByText('a b c').waitFor();
+  await page.screenshot({ path: join(shots, 'chat.png'), fullPage: true });
+
+  await page.goto(`${platform.url}/#/models/dash/environments/production`);
+  await page.getByRole('heading', { name: /production environment/ }).waitFor();
+  await page.getByLabel('Message').fill('hello');
+  await page.getByRole('button', { name: 'Ask' }).click();
+  await page.getByText('This model has no chat route').waitFor();
+});

@@ -5,6 +5,7 @@ import { api } from '../api.ts';
 import type { Deployment, Environment } from '../api.ts';
 import { Chart } from '../components/Chart.tsx';
 import { LogView } from '../components/LogView.tsx';
+import { ChatBox } from '../components/ChatBox.tsx';
 import { Playground } from '../components/Playground.tsx';
 import { NotYet, useLive } from '../live.tsx';
 
@@ -122,6 +123,9 @@ export function TargetPage({
         <Chart title="Replicas and concurrency" unit="count" times={charts.times} lines={charts.replicas} />
       </div>
       <Playground url={predictPath} />
+      <ChatBox
+        syncUrl={`/models/${m}/${kind === 'environments' ? 'environments' : 'deployment'}/${encodeURIComponent(name)}/sync`}
+      />
       {data.events.length > 0 && (
         <section aria-label="events">
           <h2>Events</h2>
