@@ -23,6 +23,11 @@ import { environmentRoutes } from './routes/environments.ts';
 import { modelRoutes } from './routes/models.ts';
 import { secretRoutes } from './routes/secrets.ts';
 
+/** An error from a write that found no room (the message of tools that do not set the code too). */
+function isDiskFull(err: Error & { code?: string }): boolean {
+  return err.code === 'ENOSPC' || /ENOSPC|no space left on device|SQLITE_FULL/i.test(err.message);
+}
+
 export function buildApi(ctx: ApiContext): FastifyInstance {
   const app = Fastify({
     logger: false,
@@ -61,6 +66,17 @@ export function buildApi(ctx: ApiContext): FastifyInstance {
     }
     if (err.statusCode && err.statusCode < 500) {
       return reply.code(err.statusCode).send(errorBody('BAD_REQUEST', err.message));
+    }
+    if (isDiskFull(err)) {
+      console.error(`api: the disk is full: ${err.message}`);
+      return reply
+        .code(507)
+        .send(
+          errorBody(
+            'INSUFFICIENT_STORAGE',
+            "the Plinth server's disk is full: nothing was stored; try again once there is room",
+          ),
+        );
     }
     console.error('api: internal error', err);
     return reply.code(500).send(errorBody('INTERNAL', 'internal server error; see the server log'));

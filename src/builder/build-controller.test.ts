@@ -7,6 +7,8 @@ import { test } from 'node:test';
 import { FakeClock } from '../../test/support/fake-clock.ts';
 import { failingStore, unhandledDuring } from '../../test/support/failing-store.ts';
 import { scratchDir } from '../../test/support/scratch.ts';
+import { emptyDisk, fillDisk, mountSmallDisk, unmount } from '../../test/support/small-disk.ts';
+import { deploymentInput } from '../../test/support/deployment-input.ts';
 import { sleep, until } from '../../test/support/wait.ts';
 import { parseConfig } from '../config/parse.ts';
 import { DEFAULT_AUTOSCALING } from '../domain/autoscaling.ts';
@@ -135,4 +137,56 @@ test('a build that cannot record its end (the store fails) neither ends the proc
   assert.deepEqual(unhandled, [], 'nothing left unhandled (it would end plinth up)');
   assert.equal((await store.getDeployment(d.id))!.status, 'DEPLOYING');
   await store.close();
+});
+
+test('a build that meets a full disk is not a failed build: the deployment stays BUILDING and is built once there is room', async (t) => {
+  const root = scratchDir('build-full-disk');
+  const disk = join(root, 'home');
+  mkdirSync(disk, { recursive: true });
+  const why = await mountSmallDisk(disk, 4);
+  if (why) return t.skip(why);
+  try {
+    const store = await openSqliteStore(':memory:');
+    const home = plinthHome(disk);
+    const model = await store.createModel('m');
+    const d = await store.createDeployment(
+      deploymentInput(model.id, { config: parseConfig('').config as unknown as Record<string, unknown> }),
+    );
+    mkdirSync(join(home.appDir(d.id), 'model'), { recursive: true });
+    writeFileSync(
+      join(home.appDir(d.id), 'model', 'model.ts'),
+      'export class Model { predict() { return 1; } }',
+    );
+    fillDisk(disk);
+    let built = 0;
+    const builds = new BuildController({
+      store,
+      home,
+      status: new StatusRecorder(store),
+      logs: new LogSink(store),
+      onBuilt: () => void built++,
+    });
+    await builds.pass();
+    await until(
+      'the build attempt ended',
+      async () => (await store.queryLogs({ deployment_id: d.id, search: 'disk is full' })).length,
+      (n) => n > 0,
+      30_000,
+      50,
+    );
+    await sleep(500);
+    assert.equal((await store.getDeployment(d.id))!.status, 'BUILDING', 'not BUILD_FAILED');
+    emptyDisk(disk);
+    await until(
+      'built once there is room',
+      async () => (await builds.pass(), built),
+      (n) => n > 0,
+      30_000,
+      200,
+    );
+    assert.equal((await store.getDeployment(d.id))!.status, 'DEPLOYING');
+    await store.close();
+  } finally {
+    await unmount(disk);
+  }
 });

@@ -31,6 +31,9 @@ export interface BuildControllerDeps {
   health?: LoopHealth;
 }
 
+/** What a build failing for want of disk space says, whatever tool wrote it (esbuild, pip, npm). */
+const DISK_FULL = /ENOSPC|no space left on device/i;
+
 export class BuildController {
   private readonly running = new Set<string>();
   private loop: ControlLoop | null = null;
@@ -92,6 +95,12 @@ export class BuildController {
       record = await buildApp(this.home.appDir(deployment.id), config, this.home, log);
     } catch (err) {
       const message = err instanceof BuildError || err instanceof Error ? err.message : String(err);
+      // A full disk is the machine's state, not the model's fault: the deployment stays BUILDING
+      // and a later pass builds it again once there is room.
+      if (DISK_FULL.test(message) || (err as NodeJS.ErrnoException).code === 'ENOSPC') {
+        log(`build stopped: the disk is full (${message}); it is tried again`, 'ERROR');
+        throw new Error('the disk is full');
+      }
       log(`build failed: ${message}`, 'ERROR');
       await this.logs.flush();
       await this.status.moveCurrent(deployment.id, (d) =>

@@ -203,7 +203,9 @@ export async function extractBundle(
     renameSync(staging, dest);
   } catch (err) {
     await rm(staging, { recursive: true, force: true });
-    throw err instanceof PlinthError ? err : refuse((err as Error).message);
+    // A full disk is the server's trouble, not the bundle's.
+    if (err instanceof PlinthError || (err as NodeJS.ErrnoException).code === 'ENOSPC') throw err;
+    throw refuse((err as Error).message);
   }
   return bundleFiles(entries);
 }

@@ -27,6 +27,8 @@ export const ERROR_CATALOGUE = {
   REPLICA_UNAVAILABLE: 503,
   STORE_UNAVAILABLE: 503,
   CLUSTER_UNAVAILABLE: 503,
+  /** The server's disk is full: nothing was stored; try again once there is room. */
+  INSUFFICIENT_STORAGE: 507,
   GATEWAY_TIMEOUT: 504,
   /** A parked request whose client went away (never sent: nobody is there to read it). */
   CLIENT_GONE: 499,

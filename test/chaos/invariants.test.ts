@@ -74,6 +74,15 @@ test('a request in flight on a replica the run killed is excused; one before or 
   assert.match(v.violations[0]!.detail, /1 request\(s\) failed with reset/);
 });
 
+test('a request sent just after a kill, before the platform saw the replica end, is excused too', () => {
+  const v = verdict(
+    [req(10.1, 10.2, { status: 503, errorClass: 'http-503 REPLICA_UNAVAILABLE' })],
+    [kill(10)],
+  );
+  assert.equal(v.byCause['replica-killed'], 1);
+  assert.deepEqual(v.violations, []);
+});
+
 test('a 500 is never excused, whatever the run did then', () => {
   const v = verdict([req(9.9, 10.1, { status: 500, errorClass: 'http-500 INTERNAL' })], [kill(10)]);
   assert.equal(v.violations[0]!.invariant, 'request-failed');

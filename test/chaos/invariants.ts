@@ -12,6 +12,13 @@ import type {
 } from './records.ts';
 import { FOREVER } from './records.ts';
 
+/**
+ * How long after a SIGKILL a request may still be sent to the dead replica: until its exit is
+ * seen, the gateway routes to it, and a keep-alive connection it finds closed under a request it
+ * already wrote cannot be retried safely (the request may have run).
+ */
+export const KILL_NOTICE_MS = 500;
+
 /** How far around a request the environment's state is looked at (invariant 2). */
 export const SERVING_SLACK_MS = 1000;
 
@@ -172,7 +179,8 @@ function causeOf(
   const lostOnReplica = CONNECTION_LOST.has(r.errorClass) || r.status === 503;
   for (const e of timeline) {
     if (e.kind === 'replica-killed' && lostOnReplica && e.model === r.model) {
-      if (e.atMs >= r.startMs && e.atMs <= r.endMs && servedBy().has(e.deploymentId)) return 'replica-killed';
+      const inFlight = e.atMs >= r.startMs - KILL_NOTICE_MS && e.atMs <= r.endMs;
+      if (inFlight && servedBy().has(e.deploymentId)) return 'replica-killed';
     }
     // A SIGSTOP longer than the client waits.
     if (e.kind === 'replica-stopped' && r.errorClass === 'timeout' && e.model === r.model) {
