@@ -78,7 +78,11 @@ export class ReplicaSandbox {
   /** A replica has ended: its uid is free; its deployment's files close with its last replica. */
   release(replicaId: string, appDir?: string): void {
     const last = this.users.release(replicaId);
-    if (last && appDir && this.mode.kind === 'user') closeAppDir(appDir);
+    if (last && appDir && this.mode.kind === 'user') {
+      closeAppDir(appDir);
+      // Opened again, whole, by the next start (and the set does not grow with every revision).
+      this.openedAppDirs.delete(appDir);
+    }
   }
 
   /** What a confined replica is handed beyond its spec's environment. */

@@ -105,11 +105,7 @@ export class StandbyPool {
         standby = startStandby(this.command(), this.prefix, this.baseEnv(), this.files);
       } catch (err) {
         console.error(`standby model servers: cannot start one (${(err as Error).message}); trying again`);
-        this.retry = setTimeout(() => {
-          this.retry = undefined;
-          this.fill();
-        }, RETRY_MS);
-        this.retry.unref();
+        this.refillLater();
         return;
       }
       const entry = {
@@ -118,6 +114,8 @@ export class StandbyPool {
           const i = this.idle.indexOf(entry);
           if (i !== -1) this.idle.splice(i, 1);
           this.files.remove(standby.name);
+          // An idle standby that ended is replaced, a second later (one that cannot boot must not spin).
+          this.refillLater();
         },
       };
       standby.child.once('exit', entry.onExit);
@@ -130,12 +128,35 @@ export class StandbyPool {
   take(): Standby | undefined {
     let entry = this.idle.shift();
     while (entry && (entry.child.exitCode !== null || entry.child.killed)) entry = this.idle.shift();
-    if (!entry) return undefined;
+    if (!entry) {
+      this.refillLater();
+      return undefined;
+    }
     entry.child.off('exit', entry.onExit);
     entry.child.off('error', entry.onExit);
     setImmediate(() => this.fill());
     const { onExit: _onExit, ...standby } = entry;
     return standby;
+  }
+
+  /** How many standbys wait (for tests). */
+  waiting(): number {
+    return this.idle.length;
+  }
+
+  /** The standby the next take() would get, left in the pool (for tests). */
+  peek(): Standby | undefined {
+    return this.idle[0];
+  }
+
+  /** Fills the pool a second from now (once: a refill already planned stands). */
+  private refillLater(): void {
+    if (this.closed || this.retry) return;
+    this.retry = setTimeout(() => {
+      this.retry = undefined;
+      this.fill();
+    }, RETRY_MS);
+    this.retry.unref();
   }
 
   close(): void {
