@@ -4,6 +4,8 @@ import { PlinthError } from '../domain/errors.ts';
 import { configJsonSchema } from './json-schema.ts';
 import { findModelEntry } from './model-entry.ts';
 import { parseConfig } from './parse.ts';
+import { execFileSync } from 'node:child_process';
+import { customServerOf } from '../domain/custom-server.ts';
 
 function configErrorOf(text: string): string {
   try {
@@ -134,4 +136,25 @@ test('the committed schema/config.schema.json is up to date (npm run schema)', a
     readFileSync(new URL('../../schema/config.schema.json', import.meta.url), 'utf8'),
   );
   assert.deepEqual(committed, JSON.parse(JSON.stringify(configJsonSchema())));
+});
+
+test("start_command's YAML forms reach sh -c as YAML makes them: plain, folded and literal (several lines, several commands)", () => {
+  const forms: [string, string][] = [
+    ['start_command: echo plain $PORT', 'plain 9\n'],
+    ['start_command: >\n    echo folded\n    $PORT', 'folded 9\n'],
+    ['start_command: |\n    echo first\n    echo second $PORT', 'first\nsecond 9\n'],
+    ['start_command: "echo quoted \\\n    continued $PORT"', 'quoted continued 9\n'],
+  ];
+  for (const [line, printed] of forms) {
+    const { config } = parseConfig(
+      `docker_server:\n  ${line}\n  server_port: 8000\n  predict_endpoint: /p\n  readiness_endpoint: /r\n  liveness_endpoint: /l\n`,
+      'config.yaml',
+    );
+    const server = customServerOf(config as unknown as Record<string, unknown>)!;
+    assert.equal(server.perReplicaPort, true, line);
+    const out = execFileSync('/bin/sh', ['-c', server.command], {
+      env: { PATH: process.env.PATH, PORT: '9' },
+    });
+    assert.equal(out.toString(), printed, line);
+  }
 });

@@ -63,26 +63,3 @@ test('liveness: failing takes a server out of routing, then replaces it; answeri
   assert.equal(watch.observe(17_000, false), 'out-of-routing');
   assert.equal(watch.observe(20_000, false), 'replace');
 });
-
-test("start_command's YAML forms reach sh -c as YAML makes them: plain, folded and literal (several lines, several commands)", async () => {
-  const { parseConfig } = await import('../config/parse.ts');
-  const { execFileSync } = await import('node:child_process');
-  const forms: [string, string][] = [
-    ['start_command: echo plain $PORT', 'plain 9\n'],
-    ['start_command: >\n    echo folded\n    $PORT', 'folded 9\n'],
-    ['start_command: |\n    echo first\n    echo second $PORT', 'first\nsecond 9\n'],
-    ['start_command: "echo quoted \\\n    continued $PORT"', 'quoted continued 9\n'],
-  ];
-  for (const [line, printed] of forms) {
-    const { config } = parseConfig(
-      `docker_server:\n  ${line}\n  server_port: 8000\n  predict_endpoint: /p\n  readiness_endpoint: /r\n  liveness_endpoint: /l\n`,
-      'config.yaml',
-    );
-    const server = customServerOf(config as unknown as Record<string, unknown>)!;
-    assert.equal(server.perReplicaPort, true, line);
-    const out = execFileSync('/bin/sh', ['-c', server.command], {
-      env: { PATH: process.env.PATH, PORT: '9' },
-    });
-    assert.equal(out.toString(), printed, line);
-  }
-});
