@@ -8,7 +8,7 @@ that it knows. Sampling follows `temperature` (0 is greedy) and `seed` (same see
 Routes: POST /v1/chat/completions and /v1/completions (streamed with `"stream": true`),
 GET /v1/models, POST /predict, GET /health/ready and /health/live.
 Arguments: --port N (else the environment's PORT, else 8000).
-Environment: PORT (default 8000), HOST (default 0.0.0.0), LOAD_DELAY_SECONDS (a pause before
+Environment: PORT (default 8000), HOST (default 127.0.0.1; 0.0.0.0 in a Kubernetes pod), LOAD_DELAY_SECONDS (a pause before
 training, to watch readiness; default 0), TOKEN_DELAY_SECONDS (between streamed tokens; 0.01).
 """
 import asyncio
@@ -36,7 +36,9 @@ from starlette.exceptions import HTTPException
 MODEL_ID = "tiny-markov"
 CORPUS = Path(__file__).with_name("corpus.txt")
 PORT = int(sys.argv[sys.argv.index("--port") + 1] if "--port" in sys.argv else os.environ.get("PORT") or 8000)
-HOST = os.environ.get("HOST") or "0.0.0.0"
+# Every address in a pod (the cluster reaches it at the pod's IP); this machine only elsewhere:
+# a custom server checks no key, so it must not be open to the network.
+HOST = os.environ.get("HOST") or ("0.0.0.0" if os.environ.get("KUBERNETES_SERVICE_HOST") else "127.0.0.1")
 LOAD_DELAY = float(os.environ.get("LOAD_DELAY_SECONDS") or 0)
 TOKEN_DELAY = float(os.environ.get("TOKEN_DELAY_SECONDS") or 0.01)
 DEFAULT_MAX_TOKENS = 64

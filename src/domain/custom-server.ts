@@ -81,7 +81,8 @@ export function singleReplicaReason(server: CustomServer): string | null {
   if (server.perReplicaPort) return null;
   return (
     `its start_command listens on the fixed server_port ${server.port}, so this machine runs one ` +
-    'replica of it; take the port from $PORT (e.g. --port ${PORT:-' +
+    'replica of it (a new revision replaces it stop-then-start; another deployment waits until it ' +
+    'stops); take the port from $PORT (e.g. --port ${PORT:-' +
     `${server.port}}) to run more`
   );
 }

@@ -174,3 +174,19 @@ test('a changed instance type replaces replicas one by one, new before old, neve
     'the idle old replica goes first',
   );
 });
+
+test('one replica at a time (a fixed port): an outdated replica is stopped before its replacement starts', () => {
+  const replicas = [{ id: 'old', phase: 'READY' as const, startedAtMs: 0, outdated: true }];
+  assert.deepEqual(planReplicas({ desired: 1, replicas, startNotBeforeMs: 0, nowMs: 1, oneAtATime: true }), [
+    { type: 'stop', replicaId: 'old' },
+  ]);
+  // Then, with it gone, the new one starts.
+  assert.deepEqual(
+    planReplicas({ desired: 1, replicas: [], startNotBeforeMs: 0, nowMs: 1, oneAtATime: true }),
+    [{ type: 'start' }],
+  );
+  // New before old otherwise.
+  assert.deepEqual(planReplicas({ desired: 1, replicas, startNotBeforeMs: 0, nowMs: 1 }), [
+    { type: 'start' },
+  ]);
+});

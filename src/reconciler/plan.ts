@@ -20,6 +20,11 @@ export interface PlanInput {
   /** No start before this time (crash backoff). */
   startNotBeforeMs: number;
   nowMs: number;
+  /**
+   * One replica at a time fits (a custom server on a fixed port, on one machine): a replacement
+   * stops the outdated replica before it starts the new one, rather than new before old.
+   */
+  oneAtATime?: boolean;
 }
 
 /** Stop order: starting before ready, idle before busy, newest first. */
@@ -31,7 +36,10 @@ function stopOrder(a: ActualReplica, b: ActualReplica): number {
 export function planReplicas(input: PlanInput): ReplicaAction[] {
   const live = input.replicas.filter((r) => r.phase === 'STARTING' || r.phase === 'READY');
   const old = live.filter((r) => r.outdated);
-  if (old.length > 0 && input.desired > 0) return planReplacement(input, live, old);
+  if (old.length > 0 && input.desired > 0) {
+    if (input.oneAtATime) return old.map((r) => ({ type: 'stop', replicaId: r.id }));
+    return planReplacement(input, live, old);
+  }
   const actions: ReplicaAction[] = [];
   if (live.length < input.desired) {
     if (input.nowMs >= input.startNotBeforeMs) {

@@ -11,6 +11,7 @@ import { keepsReplicas } from '../domain/deployment-status.ts';
 import type { Deployment } from '../domain/types.ts';
 import type { PlinthHome } from '../home.ts';
 import type { LogSink } from '../observability/log-sink.ts';
+import { customServerOf } from '../domain/custom-server.ts';
 import { PendingError } from '../runtime/backend.ts';
 import type { ReplicaEvent, ReplicaHandle, RuntimeBackend } from '../runtime/backend.ts';
 import type { StatusRecorder } from '../store/status-recorder.ts';
@@ -136,11 +137,13 @@ export class Reconciler {
       outdated: r.revision !== d.revision,
     }));
     const failure = this.failures.get(d.id);
+    const server = customServerOf(d.config);
     const actions = planReplicas({
       desired,
       replicas,
       startNotBeforeMs: failure?.notBeforeMs ?? 0,
       nowMs: this.clock.now(),
+      oneAtATime: this.deps.backend.name === 'local' && server !== null && !server.perReplicaPort,
     });
     if (!actions.some((a) => a.type === 'start')) this.pending.delete(d.id);
     let placed = true;

@@ -4,7 +4,7 @@
 // answers, is replaced when its liveness endpoint fails, and is reached through …/predict and
 // …/sync/{path}.
 import assert from 'node:assert/strict';
-import { appendFileSync, cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -154,6 +154,30 @@ test('a server on a fixed port is held to one replica here, and the push and the
     30_000,
   );
   assert.equal((await replicas(pushed)).filter((x) => x.status === 'READY').length, 1);
+  // A new revision (an instance-type change) of it replaces it stop-then-start, on the same port.
+  const update = await platform.cli([
+    'deployments',
+    'update',
+    pushed.deployment_id,
+    '--model',
+    pushed.model_id,
+    '--instance-type',
+    '1x4',
+  ]);
+  assert.equal(update.code, 0, update.stderr);
+  await until(
+    'the replica on the new instance type serves',
+    async () => {
+      const r = await platform.api<{ replicas: { status: string; instance_type: string | null }[] }>(
+        'GET',
+        `/v1/models/${pushed.model_id}/deployments/${pushed.deployment_id}/replicas`,
+      );
+      return r.body.replicas.filter((x) => x.status === 'READY').map((x) => x.instance_type);
+    },
+    (types) => types.length === 1 && types[0] === '1x4',
+    60_000,
+  );
+  assert.equal((await predict(pushed.model_id, {})).status, 200);
 });
 
 test('a server that never gets ready fails the deployment with its own output', async () => {
@@ -276,4 +300,27 @@ test('examples/custom-server wakes from zero, answers …/predict, and the OpenA
     `chunks arrived within ${arrivals.at(-1)! - arrivals[0]!} ms`,
   );
   assert.equal(text.trim().length > 0, true);
+});
+
+test("what a custom server's command starts ends with the replica", async () => {
+  const pushed = await push(serverDir('with-worker', dockerServer('sleep 987 & python server.py $PORT')));
+  assert.equal((await predict(pushed.model_id, {})).status, 200);
+  const workers = (): number =>
+    readdirSync('/proc').filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8') === 'sleep\x00987\x00';
+      } catch {
+        return false;
+      }
+    }).length;
+  assert.equal(workers(), 1, 'its worker runs');
+  const r = await platform.cli([
+    'deployments',
+    'deactivate',
+    pushed.deployment_id,
+    '--model',
+    pushed.model_id,
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  await until('its worker ended with it', workers, (n) => n === 0, 30_000);
 });

@@ -12,13 +12,36 @@ import { join } from 'node:path';
 import type { CustomServer } from '../../domain/custom-server.ts';
 import type { ReplicaSpec } from '../backend.ts';
 import type { LaunchCommand } from './launch.ts';
-import { replicaHomeOf } from './replica-access.ts';
 import { openOutput } from './replica-files.ts';
 import type { OutputPaths } from './replica-files.ts';
 
-/** Says it is up (descriptor 3), waits for one line (the hand-over), then becomes its arguments. */
-const WAITER =
-  'echo booted >&3; exec 3>&-; IFS= read -r _ || exit 1; cd "$PLINTH_APP_DIR" || exit 1; exec "$@"';
+/**
+ * Runs its arguments (the server) and outlives a server that dies as a model server does: it reads
+ * the pid of the Plinth server that owns it from its parent file (descriptor 4, opened while the
+ * file was visible) every second, and when no owner has lived for PLINTH_REPLICA_GRACE_S seconds
+ * (none adopted it) it stops the server, then kills what is left. A SIGTERM (a stop) goes on to the
+ * server, whose exit status it ends with.
+ */
+const SUPERVISE = [
+  '"$@" & child=$!',
+  'trap \'kill -TERM "$child" 2>/dev/null\' TERM INT',
+  'orphaned=0',
+  'while kill -0 "$child" 2>/dev/null; do',
+  '  [ -e /proc/$$/fd/4 ] || { command exec 4<"$PLINTH_PARENT_FILE"; } 2>/dev/null || :',
+  '  owner=$(cat /proc/$$/fd/4 2>/dev/null)',
+  '  if [ -n "$owner" ] && [ -d "/proc/$owner" ]; then orphaned=0; else orphaned=$((orphaned + 1)); fi',
+  '  if [ "$orphaned" -eq "${PLINTH_REPLICA_GRACE_S:-60}" ]; then kill -TERM "$child" 2>/dev/null; fi',
+  '  if [ "$orphaned" -ge $(( ${PLINTH_REPLICA_GRACE_S:-60} + 10 )) ]; then kill -KILL -- -$$; fi',
+  '  sleep 1 & wait $!',
+  'done',
+  'wait "$child"',
+].join('\n');
+
+/**
+ * Confined: opens its parent file, says it is up (descriptor 3), waits for one line (the
+ * hand-over, once its mounts are made), then supervises its arguments in the app directory.
+ */
+const WAITER = `{ command exec 4<"$PLINTH_PARENT_FILE"; } 2>/dev/null || :; echo booted >&3; exec 3>&-; IFS= read -r _ || exit 1; cd "$PLINTH_APP_DIR" || exit 1\n${SUPERVISE}`;
 
 /** A free port on 127.0.0.1, for a replica whose command takes `$PORT`. */
 export function freePort(): Promise<number> {
@@ -59,7 +82,9 @@ export function customServerEnv(
 
 /**
  * Writes the deployment's secrets as files (`<dir>/NAME`, as Truss servers read `/secrets/NAME`)
- * in a directory of the replica's own, in its home: 0700, files 0600, the replica user's.
+ * in a directory of the replica's own beside its app directory, whose parent only the server may
+ * write (so no link a replica plants can redirect the writes): the server's, readable by the
+ * replica's group only (0750, files 0640), read-only to the replica.
  */
 export function writeSecretFiles(
   spec: Pick<ReplicaSpec, 'appDir' | 'replicaId'>,
@@ -68,31 +93,33 @@ export function writeSecretFiles(
 ): string {
   const dir = secretFilesDir(spec);
   rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  mkdirSync(dir, { mode: 0o700 });
   for (const [name, value] of Object.entries(secrets)) {
     // A secret's name is a config key: nothing that could leave the directory.
     if (!/^[A-Za-z0-9_.-]+$/.test(name) || name.startsWith('.')) continue;
-    writeFileSync(join(dir, name), value, { mode: 0o600 });
-    if (uid !== null) chownSync(join(dir, name), uid, uid);
+    writeFileSync(join(dir, name), value, { mode: 0o600, flag: 'wx' });
+    if (uid !== null) {
+      chownSync(join(dir, name), 0, uid);
+      chmodSync(join(dir, name), 0o640);
+    }
   }
   if (uid !== null) {
-    chownSync(replicaHomeOf(spec.appDir), uid, uid);
-    chownSync(dir, uid, uid);
+    chownSync(dir, 0, uid);
+    chmodSync(dir, 0o750);
   }
-  chmodSync(dir, 0o700);
   return dir;
 }
 
-/** Where a replica's secret files are. */
+/** Where a replica's secret files are: beside its deployment's app directory. */
 export function secretFilesDir(spec: Pick<ReplicaSpec, 'appDir' | 'replicaId'>): string {
-  return join(replicaHomeOf(spec.appDir), `.secrets-${spec.replicaId}`);
+  return `${spec.appDir}.secrets-${spec.replicaId}`;
 }
 
 export function removeSecretFiles(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
 }
 
-/** Starts a custom server at once (not confined): `sh -c` its command, leading its own process group. */
+/** Starts a custom server at once (not confined): `sh -c` its command under the supervising shell, leading its own process group. */
 export function spawnCustomServer(
   spec: Pick<ReplicaSpec, 'appDir'>,
   server: CustomServer,
@@ -101,7 +128,7 @@ export function spawnCustomServer(
 ): ChildProcess {
   const output = openOutput(paths);
   try {
-    return spawn('/bin/sh', ['-c', server.command], {
+    return spawn('/bin/sh', ['-c', SUPERVISE, 'plinth-custom-server', '/bin/sh', '-c', server.command], {
       cwd: spec.appDir,
       stdio: ['ignore', output.out, output.err],
       env,

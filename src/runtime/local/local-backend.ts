@@ -27,7 +27,7 @@ import { Inventory } from './placement.ts';
 import { isSameProcess, processStart, ReplicaFiles } from './replica-files.ts';
 import type { ReplicaRecord, StoredSpec } from './replica-files.ts';
 import { RecordSaver } from './record-saver.ts';
-import { adoptedReplicaProcess, childReplicaProcess } from './replica-process.ts';
+import { adoptedReplicaProcess, childReplicaProcess, killGroup } from './replica-process.ts';
 import type { ProcessExit, ReplicaProcess } from './replica-process.ts';
 import { handOver, startStandby } from './standby-pool.ts';
 import {
@@ -58,6 +58,8 @@ export type ReplicaLogSink = (
 ) => void;
 
 const LISTENING = /^plinth: listening on (\S+)$/;
+/** A server's access-log line for one request ("GET /health HTTP/1.1" 200). */
+const ACCESS_LOG = /"(GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS) \S+ HTTP\/[\d.]+"/;
 
 interface Running {
   record: ReplicaRecord;
@@ -208,6 +210,7 @@ export class LocalBackend implements RuntimeBackend {
     } catch (err) {
       // A start that could not begin (a full disk) holds no place and no user.
       standby?.child.kill('SIGKILL');
+      if (server) removeSecretFiles(secretFilesDir(spec));
       this.inventory.release(spec.replicaId);
       this.sandbox.release(spec.replicaId);
       throw err;
@@ -248,6 +251,7 @@ export class LocalBackend implements RuntimeBackend {
       await this.sandbox.confine(standby.child.pid!, spec, running.record.uid ?? null, {
         interpreter: standby.interpreter,
         scratch: this.files.scratch(spec.replicaId),
+        ...(spec.server ? { readable: [secretFilesDir(spec)] } : {}),
       });
       if (!running.stopRequested && !running.process.hasExited()) handOver(standby, env, spec.appDir);
     } catch (err) {
@@ -370,7 +374,12 @@ export class LocalBackend implements RuntimeBackend {
 
   private async pollReadiness(running: Running): Promise<void> {
     const server = running.record.spec.server ?? null;
-    const deadline = running.handle.startedAtMs + (server ? server.health.startupS * 1000 : Infinity);
+    // A fresh start has startup_threshold_seconds to get ready; one adopted from an earlier server
+    // (started long ago, ready then) is only probed until it answers.
+    const deadline =
+      server && running.process.isChild
+        ? running.handle.startedAtMs + server.health.startupS * 1000
+        : Infinity;
     const ready = await waitUntilReady(running.handle.address!, {
       intervalMs: this.options.readinessIntervalMs ?? 25,
       ...(server ? { path: server.readinessPath, maxIntervalMs: 1000 } : {}),
@@ -412,7 +421,8 @@ export class LocalBackend implements RuntimeBackend {
 
   /** Ends a custom server the platform gave up on, with why (and the last thing it printed). */
   private endCustomServer(running: Running, why: string): void {
-    const last = running.lastErrorLines.filter((l) => l.trim() !== '').at(-1);
+    // Its last words, not the access-log line of a probe (uvicorn logs every request).
+    const last = running.lastErrorLines.filter((l) => l.trim() !== '' && !ACCESS_LOG.test(l)).at(-1);
     running.failure = last ? `${why}; it last printed: ${last}` : why;
     running.process.kill('SIGKILL');
   }
@@ -433,7 +443,11 @@ export class LocalBackend implements RuntimeBackend {
     const oom = running.limits?.oom() ?? null;
     running.limits?.stop();
     running.stopLiveness?.();
-    if (running.record.spec.server) removeSecretFiles(secretFilesDir(running.record.spec));
+    if (running.record.spec.server) {
+      // What its command started (workers, engines) ends with it, and its secrets leave the disk.
+      killGroup(running.record.pid, 'SIGKILL');
+      removeSecretFiles(secretFilesDir(running.record.spec));
+    }
     this.inventory.release(handle.id);
     this.sandbox.release(handle.id, running.record.spec.appDir);
     const expected = running.stopRequested && !oom;
@@ -460,6 +474,8 @@ export class LocalBackend implements RuntimeBackend {
     const running = this.replicas.get(replicaId);
     if (!running) return;
     running.stopRequested = true;
+    // A custom server that fails its liveness while it drains is not cut short for it.
+    running.stopLiveness?.();
     if (!running.record.stopping) {
       running.record.stopping = true;
       this.saver.save(running.record);

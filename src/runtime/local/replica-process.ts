@@ -21,7 +21,7 @@ export interface ReplicaProcess {
 const ADOPTED_POLL_MS = 200;
 
 /** Signals a process group (`pid` leads it); a group already gone is no error. */
-function killGroup(pid: number, signal: NodeJS.Signals): void {
+export function killGroup(pid: number, signal: NodeJS.Signals): void {
   try {
     process.kill(-pid, signal);
   } catch {

@@ -35,6 +35,8 @@ export interface ReplicaProcessPaths {
   interpreter: string;
   /** Where the mount tables for it may be written for a moment (in the server's replica directory). */
   scratch: string;
+  /** More paths it may read (a custom server's secret files). */
+  readable?: string[];
 }
 
 export class ReplicaSandbox {
@@ -127,6 +129,7 @@ export class ReplicaSandbox {
       { path: replicaHome, writable: true },
       { path: runtime, always: own(runtime) },
       { path: packageRoot(), always: own(packageRoot()) },
+      ...(paths.readable ?? []).map((path) => ({ path })),
     ].filter((k) => existsSync(k.path));
     if (this.mode.kind === 'user' && !this.mode.mountNamespace) {
       checkReachable(kept.map((k) => k.path));
