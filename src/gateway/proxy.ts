@@ -169,7 +169,9 @@ export function proxyToReplica(
         headers.push('x-request-id', requestId);
         res.writeHead(status, headers);
         firstByteAt = performance.now();
-        if (headers.includes('x-plinth-stream')) res.flushHeaders();
+        // A stream's head goes at once (a custom server's events, before their first token).
+        if (headers.includes('x-plinth-stream') || headers.some((h) => h.startsWith('text/event-stream')))
+          res.flushHeaders();
         // The stall timer is cleared before the upstream resumes: resuming may deliver data at
         // once that fills the client's buffer again and arms a new timer, which must stand (the
         // other order cleared it, and a client that then never read held its slot for good).

@@ -35,9 +35,20 @@ export function ChatBox({ syncUrl }: { syncUrl: string }) {
   const [messages, setMessages] = useState<Message[]>([]);
   const [draft, setDraft] = useState('');
   const [status, setStatus] = useState<string | null>(null);
+  const [sending, setSending] = useState(false);
   const send = async (): Promise<void> => {
     const text = draft.trim();
-    if (!text) return;
+    if (!text || sending) return;
+    setSending(true);
+    try {
+      await converse(text);
+    } catch (err) {
+      setStatus(`The answer was cut off: ${(err as Error).message}`);
+    } finally {
+      setSending(false);
+    }
+  };
+  const converse = async (text: string): Promise<void> => {
     const asked: Message[] = [...messages, { role: 'user', content: text }];
     setMessages([...asked, { role: 'assistant', content: '' }]);
     setDraft('');
@@ -85,7 +96,9 @@ export function ChatBox({ syncUrl }: { syncUrl: string }) {
       </ol>
       <label htmlFor="chat-message">Message</label>
       <textarea id="chat-message" rows={2} value={draft} onChange={(e) => setDraft(e.target.value)} />
-      <button onClick={() => void send()}>Ask</button>
+      <button onClick={() => void send()} disabled={sending}>
+        Ask
+      </button>
       {status && <p role="status">{status}</p>}
     </section>
   );

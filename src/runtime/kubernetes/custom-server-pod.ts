@@ -71,7 +71,8 @@ export function customServerContainer(
       { name: SECRETS_VOLUME, mountPath: SECRETS_PATH, readOnly: true },
     ],
     startupProbe: httpProbe(server.readinessPath, 5, Math.max(1, Math.ceil(health.startupS / 5))),
-    readinessProbe: httpProbe(server.readinessPath, 1, 1),
+    // Out of routing after 3 s of failing, not on one slow answer under load.
+    readinessProbe: { ...httpProbe(server.readinessPath, 1, 3), timeoutSeconds: 2 },
     livenessProbe: httpProbe(
       server.livenessPath,
       10,
