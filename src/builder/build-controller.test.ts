@@ -11,7 +11,6 @@ import { emptyDisk, fillDisk, mountSmallDisk, unmount } from '../../test/support
 import { deploymentInput } from '../../test/support/deployment-input.ts';
 import { sleep, until } from '../../test/support/wait.ts';
 import { parseConfig } from '../config/parse.ts';
-import { DEFAULT_AUTOSCALING } from '../domain/autoscaling.ts';
 import { LoopHealth } from '../domain/control-loop.ts';
 import { plinthHome } from '../home.ts';
 import { LogSink } from '../observability/log-sink.ts';
@@ -58,16 +57,9 @@ test('a deployment deactivated during its build keeps the build, for when it is 
   // The build's log flush waits on the gate: the deactivate lands while the build finishes.
   const logs = new LogSink({ appendLogs: async (r) => (await gate, store.appendLogs(r)) });
   const model = await store.createModel('m');
-  const d = await store.createDeployment({
-    model_id: model.id,
-    name: 'deployment-1',
-    status: 'BUILDING',
-    is_development: false,
-    bundle_sha256: 'b'.repeat(64),
-    config: parseConfig('').config as unknown as Record<string, unknown>,
-    instance_type_name: '1x2',
-    autoscaling_settings: { ...DEFAULT_AUTOSCALING },
-  });
+  const d = await store.createDeployment(
+    deploymentInput(model.id, { config: parseConfig('').config as unknown as Record<string, unknown> }),
+  );
   mkdirSync(join(home.appDir(d.id), 'model'), { recursive: true });
   writeFileSync(
     join(home.appDir(d.id), 'model', 'model.mjs'),
@@ -100,16 +92,9 @@ test('a build that cannot record its end (the store fails) neither ends the proc
   // The build's log flush waits on the gate: the store goes away while the build finishes.
   const logs = new LogSink({ appendLogs: async (r) => (await gate, store.appendLogs(r)) });
   const model = await store.createModel('m');
-  const d = await store.createDeployment({
-    model_id: model.id,
-    name: 'deployment-1',
-    status: 'BUILDING',
-    is_development: false,
-    bundle_sha256: 'b'.repeat(64),
-    config: parseConfig('').config as unknown as Record<string, unknown>,
-    instance_type_name: '1x2',
-    autoscaling_settings: { ...DEFAULT_AUTOSCALING },
-  });
+  const d = await store.createDeployment(
+    deploymentInput(model.id, { config: parseConfig('').config as unknown as Record<string, unknown> }),
+  );
   mkdirSync(join(home.appDir(d.id), 'model'), { recursive: true });
   writeFileSync(
     join(home.appDir(d.id), 'model', 'model.mjs'),
