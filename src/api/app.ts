@@ -25,7 +25,11 @@ import { secretRoutes } from './routes/secrets.ts';
 
 /** An error from a write that found no room (the message of tools that do not set the code too). */
 function isDiskFull(err: Error & { code?: string }): boolean {
-  return err.code === 'ENOSPC' || /ENOSPC|no space left on device|SQLITE_FULL/i.test(err.message);
+  return (
+    err.code === 'ENOSPC' ||
+    err.code === 'SQLITE_FULL' ||
+    /ENOSPC|no space left on device|SQLITE_FULL|database or disk is full/i.test(err.message)
+  );
 }
 
 export function buildApi(ctx: ApiContext): FastifyInstance {
