@@ -27,6 +27,9 @@ import { Telemetry } from './observability/telemetry.ts';
 import { DevelopmentController } from './reconciler/development.ts';
 import { Lifecycle } from './reconciler/lifecycle.ts';
 import { PromotionController } from './reconciler/promotion-controller.ts';
+import type { EnvironmentSwitch } from './reconciler/promotion-controller.ts';
+import { customServerOf } from './domain/custom-server.ts';
+import { tellEnvironment } from './runtime/replica-environment.ts';
 import { Reconciler } from './reconciler/reconciler.ts';
 import { ReplicaStopper } from './reconciler/replica-stopper.ts';
 import type { Capacity, ReplicaHandle, RuntimeBackend } from './runtime/backend.ts';
@@ -180,6 +183,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   gateway.queued.add((id) => autoscaler.onQueued(id));
   gateway.wakes.add((id) => void wakeById(store, lifecycle, id));
   status.onChange((d) => gateway.deploymentChanged(d));
+  promotions.switched.add((change) => void tellReplicasEnvironment(store, backend, logs, change));
   lifecycle.deleted.add(({ deploymentId, modelId, wholeModel }) => {
     gateway.forget(deploymentId);
     development.forget(deploymentId);
@@ -277,6 +281,39 @@ async function wakeById(store: Store, lifecycle: Lifecycle, id: string): Promise
     if (d) await lifecycle.wake(d);
   } catch (err) {
     console.error(`wake ${id}: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * A promotion switched an environment to a deployment: its ready model servers run the model's
+ * setup_environment() for it, without a restart (a custom server has no such route; not told).
+ */
+async function tellReplicasEnvironment(
+  store: Store,
+  backend: RuntimeBackend,
+  logs: LogSink,
+  change: EnvironmentSwitch,
+): Promise<void> {
+  try {
+    const d = await store.getDeployment(change.deploymentId);
+    if (!d || customServerOf(d.config)) return;
+    const ready = backend.list(d.id).filter((r) => r.phase === 'READY' && r.address);
+    await Promise.all(
+      ready.map(async (r) => {
+        const answer = await tellEnvironment(r, change.environment);
+        const told = answer === 200;
+        logs.write(
+          { model_id: d.model_id, deployment_id: d.id, replica_id: r.id },
+          'platform',
+          told ? 'INFO' : 'WARNING',
+          told
+            ? `replica ${r.id} now serves environment ${change.environment} (setup_environment)`
+            : `replica ${r.id} was not told it now serves ${change.environment} (${answer}); its next start will be`,
+        );
+      }),
+    );
+  } catch (err) {
+    console.error(`telling ${change.deploymentId} its environment: ${(err as Error).message}`);
   }
 }
 

@@ -54,12 +54,25 @@ interface HealthChecksConfig {
 
 const PORT_VARIABLE = /\$(PORT\b|\{PORT[}:\-=?+])/;
 
+/**
+ * When a replica's health (a model's `is_healthy()`, a custom server's liveness endpoint) takes it
+ * out of routing and replaces it: config.yaml's `runtime.health_checks`, else the defaults.
+ */
+export function healthThresholdsOf(config: Record<string, unknown>): HealthThresholds {
+  const checks = ((config.runtime as { health_checks?: HealthChecksConfig } | undefined)?.health_checks ??
+    {}) as HealthChecksConfig;
+  return {
+    startupS: checks.startup_threshold_seconds ?? DEFAULT_HEALTH.startupS,
+    checkDelayS: checks.restart_check_delay_seconds ?? DEFAULT_HEALTH.checkDelayS,
+    stopTrafficS: checks.stop_traffic_threshold_seconds ?? DEFAULT_HEALTH.stopTrafficS,
+    restartS: checks.restart_threshold_seconds ?? DEFAULT_HEALTH.restartS,
+  };
+}
+
 /** The custom server a deployment's config describes; null for a model class. */
 export function customServerOf(config: Record<string, unknown>): CustomServer | null {
   const server = config.docker_server as DockerServerConfig | undefined;
   if (!server) return null;
-  const checks = ((config.runtime as { health_checks?: HealthChecksConfig } | undefined)?.health_checks ??
-    {}) as HealthChecksConfig;
   return {
     command: server.start_command,
     port: server.server_port,
@@ -67,12 +80,7 @@ export function customServerOf(config: Record<string, unknown>): CustomServer | 
     predictPath: server.predict_endpoint,
     readinessPath: server.readiness_endpoint,
     livenessPath: server.liveness_endpoint,
-    health: {
-      startupS: checks.startup_threshold_seconds ?? DEFAULT_HEALTH.startupS,
-      checkDelayS: checks.restart_check_delay_seconds ?? DEFAULT_HEALTH.checkDelayS,
-      stopTrafficS: checks.stop_traffic_threshold_seconds ?? DEFAULT_HEALTH.stopTrafficS,
-      restartS: checks.restart_threshold_seconds ?? DEFAULT_HEALTH.restartS,
-    },
+    health: healthThresholdsOf(config),
   };
 }
 

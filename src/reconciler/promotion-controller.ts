@@ -7,6 +7,7 @@ import type { Clock } from '../domain/clock.ts';
 import { ControlLoop } from '../domain/control-loop.ts';
 import type { LoopHealth } from '../domain/control-loop.ts';
 import { PlinthError } from '../domain/errors.ts';
+import { Signal } from '../domain/signal.ts';
 import { isFailed } from '../domain/deployment-status.ts';
 import type { Deployment, Environment, Model, Promotion } from '../domain/types.ts';
 import type { RuntimeBackend } from '../runtime/backend.ts';
@@ -38,7 +39,15 @@ export interface PromotionControllerDeps {
 /** Tries of a cleanup after a switch, about two minutes in all. */
 const CLEANUP_ATTEMPTS = 8;
 
+/** A deployment now serves an environment (a promotion switched it there). */
+export interface EnvironmentSwitch {
+  deploymentId: string;
+  environment: string;
+}
+
 export class PromotionController {
+  /** A promotion switched an environment to its candidate: its replicas are told (setup_environment). */
+  readonly switched = new Signal<EnvironmentSwitch>();
   private readonly deps: PromotionControllerDeps;
   private loop: ControlLoop | null = null;
   /** Cleanups waiting for their time (cancelled on stop). */
@@ -217,6 +226,8 @@ export class PromotionController {
     });
     if (!updated) return;
     this.deps.onRoutingChange();
+    if (updated.status === 'SUCCEEDED')
+      this.switched.emit({ deploymentId: p.to_deployment_id, environment: p.environment_name });
     if (updated.status === 'SUCCEEDED' && p.from_deployment_id)
       this.scheduleCleanUp(p.from_deployment_id, updated, 1);
   }

@@ -19,14 +19,26 @@ import type { Store } from '../store/store.ts';
 import { planReplicas, restartBackoffMs } from './plan.ts';
 import { replicaRecord } from './replica-stopper.ts';
 import type { ReplicaStopper } from './replica-stopper.ts';
-import { declaredSecrets, instanceTypeOf, missingSecretsReason, replicaSpec } from './replica-spec.ts';
+import {
+  declaredSecrets,
+  environmentOf,
+  instanceTypeOf,
+  missingSecretsReason,
+  replicaSpec,
+} from './replica-spec.ts';
 import type { InstanceType } from '../domain/instance-types.ts';
 import { nextStatus } from './status-rules.ts';
 
 /** What the reconciler reads of deployments and records of replicas. */
 export type ReplicaLedger = Pick<
   Store,
-  'getDeployment' | 'listDeployments' | 'updateDeployment' | 'listReplicas' | 'upsertReplica'
+  | 'getDeployment'
+  | 'listDeployments'
+  | 'updateDeployment'
+  | 'listReplicas'
+  | 'upsertReplica'
+  | 'listEnvironments'
+  | 'listPromotions'
 >;
 
 interface FailureRecord {
@@ -194,7 +206,13 @@ export class Reconciler {
     let handle: ReplicaHandle;
     try {
       handle = await this.deps.backend.start(
-        replicaSpec(d, build, instanceTypeOf(d, this.deps.instanceTypes), secrets.values),
+        replicaSpec(
+          d,
+          build,
+          instanceTypeOf(d, this.deps.instanceTypes),
+          secrets.values,
+          await environmentOf(this.deps.store, d),
+        ),
       );
     } catch (err) {
       if (!(err instanceof PendingError)) throw err;

@@ -6,6 +6,7 @@ import { findInstanceType, resolveInstanceType } from '../domain/instance-types.
 import type { InstanceType, ResourceRequest } from '../domain/instance-types.ts';
 import type { BuildRecord, Deployment } from '../domain/types.ts';
 import type { ReplicaSpec } from '../runtime/backend.ts';
+import type { Store } from '../store/store.ts';
 
 /**
  * The instance type a deployment's replicas run on: the one it records; for a deployment from
@@ -21,11 +22,16 @@ export function instanceTypeOf(d: Deployment, catalog: readonly InstanceType[]):
   }
 }
 
+/**
+ * A replica's spec. `environment` is the environment the deployment serves (or is being promoted
+ * into): the model's `__init__(environment=…)` and `setup_environment()` get `{"name": …}`.
+ */
 export function replicaSpec(
   d: Deployment,
   build: BuildRecord,
   type: InstanceType,
   secrets: Record<string, string>,
+  environment: string | null = null,
   replicaId = newId('r'),
 ): ReplicaSpec {
   const config = d.config as { environment_variables?: Record<string, string> };
@@ -38,7 +44,11 @@ export function replicaSpec(
     appDir: build.appDir,
     modelFile: build.modelFile,
     config: d.config,
-    env: { ...(config.environment_variables ?? {}), PLINTH_SECRETS_JSON: JSON.stringify(secrets) },
+    env: {
+      ...(config.environment_variables ?? {}),
+      PLINTH_SECRETS_JSON: JSON.stringify(secrets),
+      PLINTH_ENVIRONMENT_JSON: JSON.stringify(environment === null ? null : { name: environment }),
+    },
     envDir: build.envDir,
     server: customServerOf(d.config),
     resources: {
@@ -48,6 +58,19 @@ export function replicaSpec(
       accelerator: type.accelerator,
     },
   };
+}
+
+/** The environment a deployment serves, or the one a promotion in progress is bringing it into. */
+export async function environmentOf(
+  store: Pick<Store, 'listEnvironments' | 'listPromotions'>,
+  d: Deployment,
+): Promise<string | null> {
+  const serving = (await store.listEnvironments(d.model_id)).find((e) => e.current_deployment_id === d.id);
+  if (serving) return serving.name;
+  const promoting = (await store.listPromotions({ status: 'IN_PROGRESS' })).find(
+    (p) => p.to_deployment_id === d.id,
+  );
+  return promoting?.environment_name ?? null;
 }
 
 /** The secrets a deployment declares (config.yaml `secrets`: name → default). */

@@ -1,12 +1,15 @@
 """The user's model inside a Python replica: loading Truss's `class Model` (its import path, the
-arguments its __init__ asks for) and the output streams that tag each line with the request it
-was printed for. Standard library only; knows nothing of HTTP (server.py serves it).
+arguments its __init__ asks for, its methods checked against Truss's rules) and the output streams
+that tag each line with the request it was printed for. Standard library only; knows nothing of
+HTTP (server.py serves it).
 """
 import contextvars
 import importlib.util
 import inspect
 import sys
 from pathlib import Path
+
+from plinth_methods import ModelMethods
 
 
 def log_error(message):
@@ -55,6 +58,7 @@ class ModelHolder:
         self.secrets = secrets
         self.environment = environment
         self.model = None
+        self.methods = None
         self.ready = False
 
     def set_import_path(self):
@@ -90,8 +94,7 @@ class ModelHolder:
         else:
             kwargs = {k: v for k, v in offered.items() if k in params}
         self.model = cls(**kwargs)
-        if not callable(getattr(self.model, "predict", None)):
-            raise RuntimeError("%s in %s has no predict() method" % (class_name, self.model_file.name))
+        self.methods = ModelMethods(self.model)
 
     def has(self, name):
         return callable(getattr(self.model, name, None))

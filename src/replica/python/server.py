@@ -1,12 +1,16 @@
 """The model server inside a Python replica: Truss's model contract over a small HTTP/1.1 server
 built on asyncio, using only the standard library so that it works with any user requirements.
 
-Routes:  GET /  (live)   GET /v1/models/model  (ready: 503 until load() is done)
+Routes:  GET /  (live)   GET /v1/models/model  (ready: 503 until load() is done, or while
+              is_healthy() says no)
          POST /v1/models/model:predict  (with x-plinth-replica-token, where the replica has a token)
          POST /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/messages, /v1/responses:
               the model's OpenAI methods (404 when it has none); a generator streams as SSE
+         GET  /v1/websocket  (an upgrade, with the token): the model's `websocket(ws)`
+         POST /v1/environment  (with the token): the environment the deployment now serves
 Settings come from the environment the runtime backend sets (PLINTH_*). It never imports
-anything outside the standard library before the user's model.
+anything outside the standard library before the user's model; starlette only for a model that
+asks for its objects (fastapi.Request, Response returns, websockets).
 """
 import asyncio
 import contextvars
@@ -21,13 +25,20 @@ import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 
+from plinth_asgi import (HttpReceive, HttpSend, WebSocketBridge, disconnect_watch, http_scope,
+                         is_response, make_request, make_websocket)
+from plinth_http import (HttpError, end_chunks, error_body, read_request, send_bytes, send_json,
+                         write_chunk)
+from plinth_methods import (INPUT, INPUT_AND_REQUEST, ModelDefinitionError, is_http_exception,
+                            is_validation_error, user_traceback, validation_errors)
 from plinth_model import REQUEST_ID, ModelHolder, RequestTaggedStream, log_error
 from plinth_replica import become_replica, watch_parent
+from plinth_websocket import WebSocketConnection, is_upgrade
 
 MODEL_PATH = "/v1/models/model"
 PREDICT_PATH = "/v1/models/model:predict"
-REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 413: "Payload Too Large", 500: "Internal Server Error", 503: "Service Unavailable"}
-MAX_BODY_BYTES = 256 * 1024 * 1024
+WEBSOCKET_PATH = "/v1/websocket"
+ENVIRONMENT_PATH = "/v1/environment"
 _DONE = object()
 # The OpenAI-compatible routes a Truss model answers with its methods of these names.
 OPENAI_METHODS = {
@@ -39,20 +50,34 @@ OPENAI_METHODS = {
 }
 
 
+class ClientGone(Exception):
+    """The client (the gateway) closed the connection before the answer."""
+
+
+class StreamCut(Exception):
+    """A stream ended without its last chunk: the connection is closed so the client sees it."""
+
+
 class ModelServer:
-    def __init__(self, holder, predict_concurrency, token=None):
+    def __init__(self, holder, config, token=None):
         self.holder = holder
-        # What a predict request must carry in x-plinth-replica-token: only the platform's gateways
-        # know it, so a local replica does not answer anyone else on the machine (none: a pod).
+        runtime = config.get("runtime") or {}
+        transport = runtime.get("transport") or {}
+        # What a request must carry in x-plinth-replica-token: only the platform's gateways know
+        # it, so a local replica does not answer anyone else on the machine (none: a pod).
         self.token = token.encode() if token else None
         self.loop = None
         self.slots = None
-        self.predict_concurrency = predict_concurrency
-        self.executor = ThreadPoolExecutor(max_workers=predict_concurrency + 16, thread_name_prefix="model")
+        self.predict_concurrency = int(runtime.get("predict_concurrency") or 1)
+        self.stream_timeout_s = float(runtime.get("streaming_read_timeout") or 60)
+        self.ping_interval_s = transport.get("ping_interval_seconds")
+        self.ping_timeout_s = transport.get("ping_timeout_seconds")
+        self.executor = ThreadPoolExecutor(max_workers=self.predict_concurrency + 16, thread_name_prefix="model")
         self.in_flight = 0
         self.draining = False
         self.idle = None
         self.server = None
+        self.healthy = True
 
     # ---- calling the model ------------------------------------------------------------
     async def call(self, fn, *args):
@@ -65,11 +90,35 @@ class ModelServer:
             return await result
         return result
 
+    async def invoke(self, method, value, request, disconnected):
+        """Calls one step; a client that leaves cancels an async step at once (a thread cannot be
+        stopped: its slot is held until it returns, and its answer dropped)."""
+        args = method.arguments(value, request)
+        if method.is_generator:
+            return method.fn(*args)
+        task = asyncio.ensure_future(self.call(method.fn, *args))
+        gone = asyncio.ensure_future(disconnected.wait())
+        try:
+            await asyncio.wait({task, gone}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+        if task.done():
+            return task.result()
+        task.cancel()
+        if not method.is_async:
+            await asyncio.wait({task})
+        raise ClientGone()
+
     async def load(self):
         try:
             t0 = time.perf_counter()
             await self.loop.run_in_executor(self.executor, self.holder.instantiate)
             t1 = time.perf_counter()
+            setup = self.holder.methods.setup_environment
+            # As Truss: before load() only when the deployment serves an environment.
+            if setup is not None and self.holder.environment is not None:
+                print("calling setup_environment(%s)" % json.dumps(self.holder.environment), flush=True)
+                await self.call(setup.fn, self.holder.environment)
             load = getattr(self.holder.model, "load", None)
             if callable(load):
                 await self.call(load)
@@ -79,39 +128,59 @@ class ModelServer:
                 (t1 - t0) * 1000, (time.perf_counter() - t1) * 1000), flush=True)
         except BaseException as e:  # noqa: B902 - any failure ends the replica
             log_error("plinth: load() failed: %s" % (str(e) or e.__class__.__name__))
-            log_error(traceback.format_exc())
+            log_error(user_traceback(e))
             os._exit(3)
 
+    async def set_environment(self, environment):
+        """A promotion moved the deployment into another environment: setup_environment again."""
+        if environment == self.holder.environment:
+            return
+        self.holder.environment = environment
+        setup = self.holder.methods.setup_environment if self.holder.methods else None
+        if setup is None or not self.holder.ready:
+            return
+        print("calling setup_environment(%s)" % json.dumps(environment), flush=True)
+        try:
+            await self.call(setup.fn, environment)
+        except Exception as e:
+            log_error("setup_environment() raised:\n" + user_traceback(e))
+
     async def is_healthy(self):
-        if not self.holder.has("is_healthy"):
+        check = self.holder.methods.is_healthy if self.holder.methods else None
+        if check is None:
             return True
         try:
-            return (await self.call(self.holder.model.is_healthy)) is not False
-        except Exception:
-            log_error("is_healthy() raised:\n" + traceback.format_exc())
-            return False
+            healthy = (await self.call(check.fn)) is not False
+            if not healthy and self.healthy:
+                log_error("is_healthy() returned False: the replica reports unhealthy")
+        except Exception as e:
+            healthy = False
+            log_error("is_healthy() raised:\n" + user_traceback(e))
+        if healthy and not self.healthy:
+            print("is_healthy() is true again", flush=True)
+        self.healthy = healthy
+        return healthy
 
     # ---- HTTP ---------------------------------------------------------------------------
     async def handle_connection(self, reader, writer):
         try:
             while True:
-                request = await read_request(reader, self.admits)
-                if request is None:
+                req = await read_request(reader, self.admits)
+                if req is None:
                     break
-                method, path, headers, body = request
-                keep_alive = headers.get("connection", "").lower() != "close"
+                keep_alive = req.headers.get("connection", "").lower() != "close"
                 self.in_flight += 1
                 try:
-                    await self.route(method, path, headers, body, writer)
+                    done = await self.route(req, reader, writer)
                 finally:
                     self.in_flight -= 1
                     if self.in_flight == 0 and self.idle is not None:
                         self.idle.set()
-                if not keep_alive or self.draining:
+                if done is False or not keep_alive or self.draining:
                     break
         except HttpError as e:
             code = {401: "UNAUTHORIZED", 413: "PAYLOAD_TOO_LARGE"}.get(e.status, "BAD_REQUEST")
-            await send_json(writer, e.status, {"error": {"code": code, "message": e.message}}, close=True)
+            await send_json(writer, e.status, error_body(code, e.message), close=True)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         except asyncio.CancelledError:
@@ -122,7 +191,9 @@ class ModelServer:
             except Exception:
                 pass
 
-    async def route(self, method, path, headers, body, writer):
+    async def route(self, req, reader, writer):
+        """Answers one request; False when the connection cannot carry another."""
+        method, path, headers = req.method, req.path, req.headers
         if method == "GET" and path == "/":
             return await send_json(writer, 200, {"status": "alive"})
         if method == "GET" and path == MODEL_PATH:
@@ -130,16 +201,23 @@ class ModelServer:
                 return await send_json(writer, 503, {"status": "draining" if self.draining else "loading"})
             ok = await self.is_healthy()
             return await send_json(writer, 200 if ok else 503, {"status": "ready" if ok else "unhealthy"})
-        if method == "POST" and (path == PREDICT_PATH or path in OPENAI_METHODS):
+        if method == "GET" and path == WEBSOCKET_PATH:
+            return await self.serve_websocket(req, reader, writer)
+        if method == "POST" and (path == PREDICT_PATH or path in OPENAI_METHODS or path == ENVIRONMENT_PATH):
             if not self.authorized(headers):
-                return await send_json(writer, 401, {"error": {"code": "UNAUTHORIZED", "message": "this replica answers only the Plinth gateway"}}, close=True)
+                await send_json(writer, 401, error_body("UNAUTHORIZED", "this replica answers only the Plinth gateway"), close=True)
+                return False
             if not self.holder.ready:
-                return await send_json(writer, 503, {"error": {"code": "MODEL_NOT_READY", "message": "the model is still loading"}})
+                return await send_json(writer, 503, error_body("MODEL_NOT_READY", "the model is still loading"))
+            if path == ENVIRONMENT_PATH:
+                return await self.environment_changed(req, writer)
             name = OPENAI_METHODS.get(path)
-            if name and not self.holder.has(name):
-                return await send_json(writer, 404, {"error": {"code": "NOT_FOUND", "message": "the model has no %s method, so it does not answer %s" % (name, path)}})
-            return await self.predict(headers, body, writer, name)
-        return await send_json(writer, 404, {"error": {"code": "NOT_FOUND", "message": "no route %s %s" % (method, path)}})
+            if name and self.holder.methods.openai.get(name) is None:
+                return await send_json(writer, 404, error_body("NOT_FOUND", "the model has no %s method, so it does not answer %s" % (name, path)))
+            if not name and self.holder.methods.predict is None:
+                return await send_json(writer, 404, error_body("NOT_FOUND", "the model has a websocket method and no predict: connect to …/websocket"))
+            return await self.predict(req, reader, writer, name)
+        return await send_json(writer, 404, error_body("NOT_FOUND", "no route %s %s" % (method, path)))
 
     def admits(self, method, path, headers):
         """Whether a request may send its body: every POST needs the replica's token."""
@@ -151,89 +229,231 @@ class ModelServer:
         sent = headers.get("x-plinth-replica-token")
         return sent is not None and hmac.compare_digest(sent.encode(), self.token)
 
-    async def predict(self, headers, body, writer, openai_method=None):
+    async def environment_changed(self, req, writer):
         try:
-            payload = json.loads(body) if body else {}
-        except ValueError:
-            return await send_json(writer, 400, {"error": {"code": "BAD_REQUEST", "message": "request body is not valid JSON"}})
-        model = self.holder.model
-        request_id = headers.get("x-request-id")
+            environment = json.loads(req.body)["environment"]
+        except (ValueError, KeyError, TypeError):
+            return await send_json(writer, 400, error_body("BAD_REQUEST", 'expected {"environment": {"name": …} | null}'))
+        await self.set_environment(environment)
+        return await send_json(writer, 200, {"environment": environment})
+
+    async def predict(self, req, reader, writer, openai_name=None):
+        request_id = req.headers.get("x-request-id")
         token = REQUEST_ID.set(request_id)
+        disconnected = asyncio.Event()
+        watch = disconnect_watch(reader, disconnected)
         try:
-            if openai_method:
-                return await self.answer_openai(getattr(model, openai_method), payload, writer, request_id)
-            return await self.answer(model, payload, headers, writer, request_id)
+            return await self.answer(req, writer, openai_name, disconnected, request_id)
+        except ClientGone:
+            log_error("the client went away%s: the model's work for it was cancelled" % _for_request(request_id))
+            return False
+        except StreamCut:
+            return False
         finally:
+            watch.cancel()
             REQUEST_ID.reset(token)
 
-    async def answer(self, model, payload, headers, writer, request_id):
+    def client_and_server(self, writer):
+        peer = writer.get_extra_info("peername")
+        sock = writer.get_extra_info("sockname")
+        client = tuple(peer[:2]) if isinstance(peer, tuple) else None
+        server = tuple(sock[:2]) if isinstance(sock, tuple) else None
+        return client, server
+
+    async def answer(self, req, writer, openai_name, disconnected, request_id):
+        methods = self.holder.methods
+        steps = [methods.openai[openai_name]] if openai_name else [methods.preprocess, methods.predict]
+        steps = [s for s in steps if s is not None]
+        post = None if openai_name else methods.postprocess
+        first = steps[0]
+        payload = None
+        if first.args in (INPUT, INPUT_AND_REQUEST):
+            try:
+                payload = json.loads(req.body) if req.body else {}
+            except ValueError:
+                return await send_json(writer, 400, error_body("BAD_REQUEST", "request body is not valid JSON"))
+            if first.input_type is not None:
+                try:
+                    payload = _validate(first.input_type, payload)
+                except Exception as e:
+                    if not is_validation_error(e):
+                        raise
+                    message = "the input does not match %s: %s" % (first.input_type.__name__, _first_error(e))
+                    body = dict(error_body("INVALID_INPUT", message), detail=validation_errors(e))
+                    return await send_json(writer, 422, body)
+        client, server = self.client_and_server(writer)
+        receive = HttpReceive(req.body, disconnected)
+        wants_request = any(s.wants_request for s in steps) or (post is not None and post.wants_request)
+        request = make_request(req, receive, client, server) if wants_request else None
+        sse = "text/event-stream" in req.headers.get("accept", "")
         try:
-            if self.holder.has("preprocess"):
-                payload = await self.call(model.preprocess, payload)
+            if len(steps) == 2:
+                payload = await self.invoke(steps[0], payload, request, disconnected)
             async with self.slots:
-                output = await self.call(model.predict, payload)
+                output = await self.invoke(steps[-1], payload, request, disconnected)
                 if inspect.isasyncgen(output) or inspect.isgenerator(output):
-                    sse = "text/event-stream" in headers.get("accept", "")
-                    return await self.stream(
-                        output, "text/event-stream" if sse else "application/octet-stream", lambda item: encode_item(item, sse), writer)
-            if self.holder.has("postprocess"):
-                output = await self.call(model.postprocess, output)
+                    if post is not None:
+                        raise ModelDefinitionError("predict returned a generator (a stream), so postprocess cannot run: do all the processing in predict")
+                    if openai_name:
+                        return await self.stream(output, "text/event-stream", OpenAIEvents(), writer, disconnected, request_id)
+                    encode = (lambda item: encode_item(item, sse))
+                    return await self.stream(output, "text/event-stream" if sse else "application/octet-stream", encode, writer, disconnected, request_id)
+                if is_response(output):
+                    if post is not None:
+                        raise ModelDefinitionError("predict returned a Response, so postprocess cannot run")
+                    return await self.send_response(output, req, writer, disconnected, client, server, request_id)
+            if post is not None:
+                output = await self.invoke(post, output, request, disconnected)
+                if is_response(output):
+                    return await self.send_response(output, req, writer, disconnected, client, server, request_id)
             if isinstance(output, (bytes, bytearray)):
                 return await send_bytes(writer, 200, bytes(output), "application/octet-stream")
             return await send_json(writer, 200, output)
+        except (ClientGone, StreamCut):
+            raise
         except Exception as e:
-            log_error("predict failed%s:\n%s" % (" (request %s)" % request_id if request_id else "", traceback.format_exc()))
-            return await send_json(writer, 500, {"error": {"code": "MODEL_ERROR", "message": str(e) or e.__class__.__name__}})
+            return await self.send_error(e, writer, request_id)
 
-    async def answer_openai(self, method, payload, writer, request_id):
-        """An OpenAI method's answer: JSON, or, from a generator, a stream whatever the client's
-        Accept (the OpenAI SDKs send application/json): strings and bytes as the model framed
-        them, objects as SSE events, then `data: [DONE]` after objects."""
+    async def send_error(self, e, writer, request_id):
+        if is_http_exception(e):
+            log_error("the model raised HTTPException %d%s:\n%s" % (e.status_code, _for_request(request_id), user_traceback(e)))
+            detail = e.detail
+            message = detail if isinstance(detail, str) else json.dumps(detail, default=str)
+            headers = list((getattr(e, "headers", None) or {}).items())
+            body = dict(error_body("MODEL_HTTP_ERROR", message), detail=detail)
+            return await send_json(writer, e.status_code, body, headers=headers)
+        if isinstance(e, ModelDefinitionError):
+            log_error("the model broke Truss's contract%s: %s" % (_for_request(request_id), e))
+            return await send_json(writer, 500, error_body("MODEL_DEFINITION_ERROR", str(e)))
+        log_error("predict failed%s:\n%s" % (_for_request(request_id), user_traceback(e)))
+        # As Truss: the message stays in the logs; the caller learns where to look.
+        return await send_json(writer, 500, error_body(
+            "MODEL_ERROR", "Internal Server Error in the model; its traceback is in the deployment's logs%s" % _for_request(request_id)))
+
+    async def send_response(self, response, req, writer, disconnected, client, server, request_id):
+        """A starlette Response the model returned, passed through as its own ASGI app writes it."""
+        send = HttpSend(writer)
         try:
-            async with self.slots:
-                output = await self.call(method, payload)
-                if inspect.isasyncgen(output) or inspect.isgenerator(output):
-                    framed = {"objects": False}
-
-                    def encode(item):
-                        if isinstance(item, (str, bytes, bytearray)):
-                            return encode_item(item, False)
-                        framed["objects"] = True
-                        return ("data: %s\n\n" % json.dumps(item)).encode()
-
-                    def end():
-                        return b"data: [DONE]\n\n" if framed["objects"] else b""
-
-                    return await self.stream(output, "text/event-stream", encode, writer, end)
-            if isinstance(output, (bytes, bytearray)):
-                return await send_bytes(writer, 200, bytes(output), "application/octet-stream")
-            return await send_json(writer, 200, output)
+            await response(http_scope(req, client, server), HttpReceive(req.body, disconnected), send)
         except Exception as e:
-            log_error("%s failed%s:\n%s" % (method.__name__, " (request %s)" % request_id if request_id else "", traceback.format_exc()))
-            return await send_json(writer, 500, {"error": {"code": "MODEL_ERROR", "message": str(e) or e.__class__.__name__}})
+            if not send.started:
+                return await self.send_error(e, writer, request_id)
+            log_error("the model's response failed part-way%s:\n%s" % (_for_request(request_id), user_traceback(e)))
+            _abort(writer)
+            raise StreamCut()
+        if not send.finished:
+            # A stream the client left, or an app that never said it had finished.
+            _abort(writer)
+            raise StreamCut()
+        return True
 
-    async def stream(self, output, content_type, encode, writer, end=lambda: b""):
+    async def next_item(self, output, disconnected):
+        """The generator's next item (_DONE at its end); ClientGone when the client leaves first;
+        TimeoutError after runtime.streaming_read_timeout without one."""
+        if inspect.isasyncgen(output):
+            step = asyncio.ensure_future(output.__anext__())
+        else:
+            step = asyncio.ensure_future(self.loop.run_in_executor(
+                self.executor, contextvars.copy_context().run, next, output, _DONE))
+        gone = asyncio.ensure_future(disconnected.wait())
+        try:
+            await asyncio.wait({step, gone}, timeout=self.stream_timeout_s, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+        if step.done():
+            try:
+                return step.result()
+            except StopAsyncIteration:
+                return _DONE
+        step.cancel()
+        if disconnected.is_set():
+            raise ClientGone()
+        raise asyncio.TimeoutError()
+
+    async def stream(self, output, content_type, encode, writer, disconnected, request_id):
         head = "HTTP/1.1 200 OK\r\ncontent-type: %s\r\ncache-control: no-cache\r\nx-plinth-stream: 1\r\ntransfer-encoding: chunked\r\n\r\n" % content_type
         writer.write(head.encode("latin-1"))
-        await writer.drain()
+        finished = False
+        try:
+            await writer.drain()
+            while True:
+                item = await self.next_item(output, disconnected)
+                if item is _DONE:
+                    break
+                await write_chunk(writer, encode(item))
+            tail = getattr(encode, "end", None)
+            if tail is not None:
+                await write_chunk(writer, tail())
+            await end_chunks(writer)
+            finished = True
+            return True
+        except (ClientGone, ConnectionError):
+            raise ClientGone()
+        except asyncio.TimeoutError:
+            log_error("the stream produced nothing for %g s (runtime.streaming_read_timeout)%s: cut off" % (
+                self.stream_timeout_s, _for_request(request_id)))
+        except Exception as e:
+            log_error("the stream failed part-way%s:\n%s" % (_for_request(request_id), user_traceback(e)))
+        finally:
+            if not finished:
+                await self.close_generator(output)
+        # Without its last chunk: the client sees an incomplete response, not a short clean one.
+        _abort(writer)
+        raise StreamCut()
+
+    async def close_generator(self, output):
         try:
             if inspect.isasyncgen(output):
-                async for item in output:
-                    await write_chunk(writer, encode(item))
+                await output.aclose()
             else:
-                while True:
-                    item = await self.loop.run_in_executor(self.executor, contextvars.copy_context().run, next, output, _DONE)
-                    if item is _DONE:
-                        break
-                    await write_chunk(writer, encode(item))
-            await write_chunk(writer, end())
-        except (ConnectionError, asyncio.CancelledError):
-            raise
+                output.close()
         except Exception:
-            log_error("stream failed part-way:\n" + traceback.format_exc())
-        writer.write(b"0\r\n\r\n")
-        await writer.drain()
+            pass  # a generator still running in its thread ends when it next yields
 
+    # ---- websockets ---------------------------------------------------------------------
+    async def serve_websocket(self, req, reader, writer):
+        if not self.authorized(req.headers):
+            await send_json(writer, 401, error_body("UNAUTHORIZED", "this replica answers only the Plinth gateway"), close=True)
+            return False
+        if not self.holder.ready:
+            return await send_json(writer, 503, error_body("MODEL_NOT_READY", "the model is still loading"))
+        method = self.holder.methods.websocket
+        if method is None:
+            await send_json(writer, 404, error_body("NOT_FOUND", "the model has no websocket method"), close=True)
+            return False
+        if not is_upgrade(req.headers):
+            await send_json(writer, 400, error_body("BAD_REQUEST", "…/websocket takes a WebSocket upgrade"), close=True)
+            return False
+        request_id = req.headers.get("x-request-id")
+        token = REQUEST_ID.set(request_id)
+        connection = WebSocketConnection(reader, writer, self.ping_interval_s, self.ping_timeout_s)
+        bridge = WebSocketBridge(req, writer, connection)
+        client, server = self.client_and_server(writer)
+        try:
+            ws = make_websocket(req, bridge, client, server)
+            async with self.slots:
+                try:
+                    await method.fn(ws)
+                    if bridge.accepted:
+                        await connection.close(1000)
+                except Exception as e:
+                    if type(e).__name__ == "WebSocketDisconnect":
+                        pass  # the client left; nothing went wrong
+                    elif bridge.accepted:
+                        log_error("websocket() raised%s:\n%s" % (_for_request(request_id), user_traceback(e)))
+                        await connection.close(1011, "the model raised an error")
+                    elif not bridge.refused:
+                        await self.send_error(e, writer, request_id)
+                        return False
+            await connection.wait_closed(1.0)
+        except ConnectionError:
+            pass
+        finally:
+            connection.stop()
+            REQUEST_ID.reset(token)
+        return False
+
+    # ---- lifecycle ----------------------------------------------------------------------
     async def drain(self):
         self.draining = True
         if self.server is not None:
@@ -267,61 +487,47 @@ class ModelServer:
         await self.drain()
 
 
-class HttpError(Exception):
-    def __init__(self, status, message):
-        super().__init__(message)
-        self.status = status
-        self.message = message
+class OpenAIEvents:
+    """Encodes an OpenAI method's stream: strings and bytes as the model framed them, objects as
+    SSE events, then `data: [DONE]` after objects (the OpenAI SDKs send application/json)."""
+
+    def __init__(self):
+        self.objects = False
+
+    def __call__(self, item):
+        if isinstance(item, (str, bytes, bytearray)):
+            return encode_item(item, False)
+        self.objects = True
+        return ("data: %s\n\n" % json.dumps(item)).encode()
+
+    def end(self):
+        return b"data: [DONE]\n\n" if self.objects else b""
 
 
-async def read_request(reader, admits=lambda method, path, headers: True):
-    """One request, or None at the end of the connection. `admits` sees the head before the body
-    is read: a request it refuses costs no more than its head."""
+def _validate(model_type, payload):
+    if hasattr(model_type, "model_validate"):
+        return model_type.model_validate(payload)
+    return model_type.parse_obj(payload)  # pydantic 1
+
+
+def _first_error(e):
+    errors = validation_errors(e)
+    if not errors:
+        return str(e)
+    first = errors[0]
+    where = ".".join(str(p) for p in first.get("loc", ())) or "input"
+    return "%s: %s" % (where, first.get("msg", "invalid"))
+
+
+def _for_request(request_id):
+    return " (request %s)" % request_id if request_id else ""
+
+
+def _abort(writer):
     try:
-        head = await reader.readuntil(b"\r\n\r\n")
-    except asyncio.IncompleteReadError as e:
-        if e.partial.strip():
-            raise HttpError(400, "incomplete request head")
-        return None
-    except asyncio.LimitOverrunError:
-        raise HttpError(400, "request head too large")
-    lines = head.decode("latin-1").split("\r\n")
-    parts = lines[0].split(" ")
-    if len(parts) != 3:
-        raise HttpError(400, "malformed request line")
-    method, path = parts[0], parts[1]
-    headers = {}
-    for line in lines[1:]:
-        if not line:
-            continue
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    if not admits(method, path, headers):
-        raise HttpError(401, "this replica answers only the Plinth gateway")
-    if headers.get("transfer-encoding", "").lower() == "chunked":
-        body = await read_chunked(reader)
-    else:
-        length = int(headers.get("content-length") or 0)
-        if length > MAX_BODY_BYTES:
-            raise HttpError(413, "request body larger than %d bytes" % MAX_BODY_BYTES)
-        body = await reader.readexactly(length) if length else b""
-    return method, path.split("?", 1)[0], headers, body
-
-
-async def read_chunked(reader):
-    chunks = []
-    total = 0
-    while True:
-        size_line = await reader.readuntil(b"\r\n")
-        size = int(size_line.split(b";")[0].strip() or b"0", 16)
-        if size == 0:
-            await reader.readuntil(b"\r\n")
-            return b"".join(chunks)
-        total += size
-        if total > MAX_BODY_BYTES:
-            raise HttpError(413, "request body larger than %d bytes" % MAX_BODY_BYTES)
-        chunks.append(await reader.readexactly(size))
-        await reader.readexactly(2)
+        writer.transport.abort()
+    except Exception:
+        pass
 
 
 def encode_item(item, sse):
@@ -335,24 +541,6 @@ def encode_item(item, sse):
     return (json.dumps(item) + "\n").encode()
 
 
-async def write_chunk(writer, data):
-    if not data:
-        return
-    writer.write(b"%x\r\n%s\r\n" % (len(data), data))
-    await writer.drain()
-
-
-async def send_bytes(writer, status, data, content_type, close=False):
-    head = "HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %d\r\n%s\r\n" % (
-        status, REASONS.get(status, "OK"), content_type, len(data), "connection: close\r\n" if close else "")
-    writer.write(head.encode("latin-1") + data)
-    await writer.drain()
-
-
-async def send_json(writer, status, value, close=False):
-    await send_bytes(writer, status, json.dumps(value).encode(), "application/json", close)
-
-
 def main():
     sys.stdout = RequestTaggedStream(sys.stdout)
     sys.stderr = RequestTaggedStream(sys.stderr)
@@ -364,8 +552,7 @@ def main():
     secrets = json.loads(env.get("PLINTH_SECRETS_JSON") or "{}")
     environment = json.loads(env.get("PLINTH_ENVIRONMENT_JSON") or "null")
     holder = ModelHolder(env["PLINTH_APP_DIR"], env["PLINTH_MODEL_FILE"], config, secrets, environment)
-    concurrency = int((config.get("runtime") or {}).get("predict_concurrency") or 1)
-    server = ModelServer(holder, concurrency, token)
+    server = ModelServer(holder, config, token)
     asyncio.run(server.serve(env.get("PLINTH_LISTEN") or "0", parent_file))
     os._exit(0)
 

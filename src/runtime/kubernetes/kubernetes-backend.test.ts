@@ -56,7 +56,9 @@ test('one Deployment per model deployment: labels, replicas set from starts and 
       limits: { memory: String(2 * 1024 ** 3) },
     });
     assert.equal(model.readinessProbe!.httpGet!.path, '/v1/models/model');
-    assert.equal(model.livenessProbe!.httpGet!.path, '/');
+    // is_healthy() is polled for the pod's life: liveness asks the model too, after startup.
+    assert.equal(model.livenessProbe!.httpGet!.path, '/v1/models/model');
+    assert.equal(model.startupProbe!.httpGet!.path, '/v1/models/model');
     assert.deepEqual(model.lifecycle!.preStop!.exec!.command, ['sleep', '1']);
     assert.match(pod.initContainers![0]!.command!.join(' '), /^plinth fetch-artifacts --app http/);
 

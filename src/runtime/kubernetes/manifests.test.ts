@@ -163,3 +163,25 @@ test("a custom server's pod runs its base image and start command on its port, p
     OPTIONS.images.python,
   );
 });
+
+test("a model server's pod polls is_healthy() for its life with runtime.health_checks' thresholds", () => {
+  const config = {
+    runtime: {
+      health_checks: {
+        startup_threshold_seconds: 900,
+        stop_traffic_threshold_seconds: 5,
+        restart_threshold_seconds: 60,
+        restart_check_delay_seconds: 30,
+      },
+    },
+  };
+  const d = deploymentManifest(spec({ language: 'python', config }), OPTIONS, 1);
+  assert.deepEqual(manifestProblems(d), []);
+  const c = d.spec!.template.spec!.containers[0]!;
+  for (const probe of [c.startupProbe, c.readinessProbe, c.livenessProbe])
+    assert.equal(probe?.httpGet?.path, '/v1/models/model');
+  assert.equal(c.startupProbe!.periodSeconds! * c.startupProbe!.failureThreshold!, 900);
+  assert.equal(c.readinessProbe!.periodSeconds! * c.readinessProbe!.failureThreshold!, 5);
+  assert.equal(c.livenessProbe!.periodSeconds! * c.livenessProbe!.failureThreshold!, 60);
+  assert.equal(c.livenessProbe!.initialDelaySeconds, 30);
+});

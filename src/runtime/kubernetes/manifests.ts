@@ -4,7 +4,10 @@
 // stops accepting) and a Secret with the model's environment variables and secret values. Pure.
 import { customServerContainer, secretFiles, secretsVolume } from './custom-server-pod.ts';
 import { createHash } from 'node:crypto';
-import type { V1Container, V1Deployment, V1Secret } from '@kubernetes/client-node';
+import type { V1Container, V1Deployment, V1Probe, V1Secret } from '@kubernetes/client-node';
+import { healthThresholdsOf } from '../../domain/custom-server.ts';
+import type { HealthThresholds } from '../../domain/custom-server.ts';
+import { MODEL_READY_PATH } from '../readiness.ts';
 import type { ReplicaSpec } from '../backend.ts';
 
 export const MANAGED_BY = 'plinth';
@@ -171,17 +174,7 @@ export function deploymentManifest(
         ...(gpu ? { 'nvidia.com/gpu': String(gpu.count) } : {}),
       },
     },
-    readinessProbe: {
-      httpGet: { path: '/v1/models/model', port: 'http' },
-      periodSeconds: 1,
-      failureThreshold: 1,
-    },
-    livenessProbe: {
-      httpGet: { path: '/', port: 'http' },
-      initialDelaySeconds: 10,
-      periodSeconds: 10,
-      failureThreshold: 3,
-    },
+    ...modelServerProbes(healthThresholdsOf(spec.config)),
     lifecycle: { preStop: { exec: { command: ['sleep', String(options.preStopSeconds)] } } },
     terminationMessagePolicy: 'FallbackToLogsOnError',
   };
@@ -235,6 +228,30 @@ export function deploymentManifest(
 }
 
 /** The name of the Deployment a replica spec's pods belong to. */
+/**
+ * A model server's probes: ready once load() is done (for up to `startup_threshold_seconds`), then
+ * `is_healthy()` polled for the pod's life through the same route — out of routing after
+ * `stop_traffic_threshold_seconds` of failing, restarted after `restart_threshold_seconds`.
+ */
+function modelServerProbes(
+  health: HealthThresholds,
+): Pick<V1Container, 'startupProbe' | 'readinessProbe' | 'livenessProbe'> {
+  const probe = (periodSeconds: number, failureThreshold: number): V1Probe => ({
+    httpGet: { path: MODEL_READY_PATH, port: 'http' },
+    periodSeconds,
+    failureThreshold,
+  });
+  return {
+    startupProbe: probe(1, Math.max(1, health.startupS)),
+    readinessProbe: probe(1, Math.max(1, health.stopTrafficS)),
+    livenessProbe: {
+      ...probe(10, Math.max(1, Math.ceil(health.restartS / 10))),
+      initialDelaySeconds: health.checkDelayS,
+      timeoutSeconds: 5,
+    },
+  };
+}
+
 export function groupName(spec: ReplicaSpec, options: ManifestOptions): string {
   return deploymentManifest(spec, options, 0).metadata!.name!;
 }

@@ -39,16 +39,16 @@ import {
   spawnCustomServer,
   writeSecretFiles,
 } from './custom-server-launch.ts';
-import { watchLiveness } from './custom-server-health.ts';
-import { singleReplicaReason } from '../../domain/custom-server.ts';
-import type { CustomServer } from '../../domain/custom-server.ts';
+import { watchLiveness } from './liveness.ts';
+import { healthThresholdsOf, singleReplicaReason } from '../../domain/custom-server.ts';
+import type { CustomServer, HealthThresholds } from '../../domain/custom-server.ts';
 import type { Standby } from './standby-pool.ts';
 import { baseInterpreter, StandbyPools } from './standby-pools.ts';
 import { ReplicaSandbox } from './replica-sandbox.ts';
 import { detectSandbox } from './sandbox-mode.ts';
 import type { SandboxMode } from './sandbox-mode.ts';
 import { homeOfReplicaRun } from '../../home.ts';
-import { waitUntilReady } from '../readiness.ts';
+import { MODEL_READY_PATH, waitUntilReady } from '../readiness.ts';
 
 export type ReplicaLogSink = (
   spec: StoredSpec,
@@ -374,28 +374,28 @@ export class LocalBackend implements RuntimeBackend {
 
   private async pollReadiness(running: Running): Promise<void> {
     const server = running.record.spec.server ?? null;
+    const health = healthThresholdsOf(running.record.spec.config);
     // A fresh start has startup_threshold_seconds to get ready; one adopted from an earlier server
     // (started long ago, ready then) is only probed until it answers.
-    const deadline =
-      server && running.process.isChild
-        ? running.handle.startedAtMs + server.health.startupS * 1000
-        : Infinity;
+    const deadline = running.process.isChild ? running.handle.startedAtMs + health.startupS * 1000 : Infinity;
     const ready = await waitUntilReady(running.handle.address!, {
       intervalMs: this.options.readinessIntervalMs ?? 25,
       ...(server ? { path: server.readinessPath, maxIntervalMs: 1000 } : {}),
       stillWanted: () => running.handle.phase === 'STARTING' && Date.now() < deadline,
     });
     if (!ready) {
-      if (server && running.handle.phase === 'STARTING' && !running.process.hasExited())
-        this.endCustomServer(
+      if (running.handle.phase === 'STARTING' && !running.process.hasExited())
+        this.endReplica(
           running,
-          `did not answer its readiness endpoint ${server.readinessPath} within ${server.health.startupS} s`,
+          server
+            ? `did not answer its readiness endpoint ${server.readinessPath} within ${health.startupS} s`
+            : `was not ready within ${health.startupS} s (runtime.health_checks.startup_threshold_seconds)`,
         );
       return;
     }
     if (running.handle.phase !== 'STARTING') return;
     this.markReady(running);
-    if (server) this.watchCustomServer(running, server);
+    this.watchHealth(running, server, health);
   }
 
   private markReady(running: Running): void {
@@ -404,9 +404,16 @@ export class LocalBackend implements RuntimeBackend {
     this.emit({ type: 'ready', replica: { ...running.handle } });
   }
 
-  /** A ready custom server's liveness takes it out of routing and back, or replaces it. */
-  private watchCustomServer(running: Running, server: CustomServer): void {
-    running.stopLiveness = watchLiveness(running.handle.address!, server, running.handle.readyAtMs!, {
+  /**
+   * A ready replica's health — a custom server's liveness endpoint, a model's `is_healthy()`
+   * through its readiness route — takes it out of routing and back, or replaces it.
+   */
+  private watchHealth(running: Running, server: CustomServer | null, health: HealthThresholds): void {
+    const target = server
+      ? { path: server.livenessPath, failing: `its liveness endpoint ${server.livenessPath} has not answered 2xx` }
+      : { path: MODEL_READY_PATH, failing: 'its model has not been healthy (is_healthy)' };
+    const address = running.handle.address!;
+    running.stopLiveness = watchLiveness({ address, health, ...target }, running.handle.readyAtMs!, {
       unready: (reason) => {
         if (running.handle.phase !== 'READY') return;
         running.handle.phase = 'STARTING';
@@ -415,12 +422,12 @@ export class LocalBackend implements RuntimeBackend {
       ready: () => {
         if (running.handle.phase === 'STARTING') this.markReady(running);
       },
-      replace: (reason) => this.endCustomServer(running, reason),
+      replace: (reason) => this.endReplica(running, reason),
     });
   }
 
-  /** Ends a custom server the platform gave up on, with why (and the last thing it printed). */
-  private endCustomServer(running: Running, why: string): void {
+  /** Ends a replica the platform gave up on, with why (and the last thing it printed). */
+  private endReplica(running: Running, why: string): void {
     // Its last words, not the access-log line of a probe (uvicorn logs every request).
     const last = running.lastErrorLines.filter((l) => l.trim() !== '' && !ACCESS_LOG.test(l)).at(-1);
     running.failure = last ? `${why}; it last printed: ${last}` : why;
