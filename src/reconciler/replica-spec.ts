@@ -40,6 +40,7 @@ export function replicaSpec(
     config: d.config,
     env: { ...(config.environment_variables ?? {}), PLINTH_SECRETS_JSON: JSON.stringify(secrets) },
     envDir: build.envDir,
+    ...(build.baseEnvDir ? { baseEnvDir: build.baseEnvDir } : {}),
     server: customServerOf(d.config),
     resources: {
       instanceType: type.name,
