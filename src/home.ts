@@ -8,6 +8,8 @@ export interface PlinthHome {
   credentials: string;
   bundles: string;
   environments: string;
+  /** Truss's base Python environments, one per interpreter: `$PLINTH_PYTHON_BASE_DIR` (shared by many homes), else `<home>/python-base`. */
+  pythonBase: string;
   deployments: string;
   /** The extracted bundle a deployment's replicas run from. */
   appDir(deploymentId: string): string;
@@ -39,6 +41,9 @@ export function plinthHome(root: string): PlinthHome {
     credentials: join(root, 'credentials.json'),
     bundles: join(root, 'bundles'),
     environments: join(root, 'environments'),
+    pythonBase: process.env.PLINTH_PYTHON_BASE_DIR
+      ? resolve(process.env.PLINTH_PYTHON_BASE_DIR)
+      : join(root, 'python-base'),
     deployments,
     appDir: (id) => join(deployments, id, 'app'),
     buildRecord: (id) => join(deployments, id, 'build.json'),

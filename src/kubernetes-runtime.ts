@@ -63,6 +63,9 @@ export function kubernetesBackend(
         environment: spec.envDir
           ? `${artifact(spec, 'environment')}?name=${encodeURIComponent(basename(spec.envDir))}`
           : null,
+        baseEnvironment: spec.baseEnvDir
+          ? `${artifact(spec, 'base-environment')}?name=${encodeURIComponent(basename(spec.baseEnvDir))}`
+          : null,
       };
     },
     apiKeySecret: ARTIFACT_KEY_SECRET,

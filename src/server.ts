@@ -7,6 +7,8 @@ import { Authenticator, inferenceAuthorizer } from './api/auth.ts';
 import { makeUrlBuilder } from './api/serialize.ts';
 import { Autoscaler } from './autoscaler/driver.ts';
 import { BuildController } from './builder/build-controller.ts';
+import { preparePythonBaseInBackground, stopPythonBasePreparations } from './builder/python-base.ts';
+import { defaultPythonInterpreter } from './builder/python-interpreters.ts';
 import { ArtifactStore } from './bundle/artifact-store.ts';
 import { readInstanceTypesFile } from './config/instance-types-file.ts';
 import type { ServerConfig } from './config/server-config.ts';
@@ -239,6 +241,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     autoscaler.start(config.tickMs);
     telemetry.start();
     builds.start(config.tickMs);
+    // Truss's base environment, so that the first push of a Python model usually finds it ready.
+    preparePythonBaseInBackground(home.pythonBase, defaultPythonInterpreter());
   };
   const follower = config.store
     ? await followLeader({ url: config.store, store, gateway, status, auth, reports: reports!, lead, kick })
@@ -258,6 +262,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     close() {
       closed ??= (async () => {
         await builds.stop();
+        await stopPythonBasePreparations();
         await follower?.close();
         await telemetry.stop();
         await promotions.stop();

@@ -8,13 +8,14 @@ import { listAppFiles } from './app-files.ts';
 import type { BuildRecord } from '../domain/types.ts';
 import { compileNodeModel } from './compile-node-model.ts';
 import { prepareNodeEnvironment } from './node-environment.ts';
-import { preparePythonEnvironment } from './python-environment.ts';
+import type { BuildLog } from './node-environment.ts';
+import { preparePythonApp } from './python-base-layer.ts';
 
 export async function buildApp(
   appDir: string,
   config: ModelConfig,
   home: PlinthHome,
-  log: (line: string) => void,
+  log: BuildLog,
 ): Promise<BuildRecord> {
   const entry = findModelEntry(listAppFiles(appDir), config, 'the bundle');
   log(
@@ -22,11 +23,19 @@ export async function buildApp(
       ? 'building a custom server (its Python environment)'
       : `building ${entry.language} model (${entry.file})`,
   );
-  const envDir =
+  // A Python model's venv gets Truss's base environment layered under it.
+  const { envDir, baseEnvDir } =
     entry.language === 'typescript'
-      ? await prepareNodeEnvironment(appDir, home.environments, log)
-      : await preparePythonEnvironment(appDir, config, home.environments, log);
+      ? { envDir: await prepareNodeEnvironment(appDir, home.environments, log), baseEnvDir: null }
+      : await preparePythonApp(appDir, config, home, log);
   const modelFile = entry.language === 'typescript' ? await compileNodeModel(appDir, entry.file) : entry.file;
   if (modelFile !== entry.file) log(`compiled ${entry.file} → ${modelFile}`);
-  return { language: entry.language, modelFile, envDir, appDir, builtAt: new Date().toISOString() };
+  return {
+    language: entry.language,
+    modelFile,
+    envDir,
+    ...(baseEnvDir ? { baseEnvDir } : {}),
+    appDir,
+    builtAt: new Date().toISOString(),
+  };
 }

@@ -6,7 +6,7 @@ import { systemClock } from '../domain/clock.ts';
 import type { Clock } from '../domain/clock.ts';
 import { ControlLoop } from '../domain/control-loop.ts';
 import type { LoopHealth } from '../domain/control-loop.ts';
-import type { Deployment } from '../domain/types.ts';
+import type { Deployment, LogLevel } from '../domain/types.ts';
 import type { PlinthHome } from '../home.ts';
 import type { LogSink } from '../observability/log-sink.ts';
 import type { StatusRecorder } from '../store/status-recorder.ts';
@@ -86,7 +86,7 @@ export class BuildController {
 
   private async build(deployment: Deployment): Promise<void> {
     const target = { model_id: deployment.model_id, deployment_id: deployment.id };
-    const log = (line: string, level: 'INFO' | 'ERROR' = 'INFO'): void =>
+    const log = (line: string, level: LogLevel = 'INFO'): void =>
       this.logs.write(target, 'build', level, line);
     const started = Date.now();
     let record: Awaited<ReturnType<typeof buildApp>>;

@@ -22,7 +22,7 @@ export class BuildError extends Error {
   }
 }
 
-export type BuildLog = (line: string, level?: 'INFO' | 'ERROR') => void;
+export type BuildLog = (line: string, level?: 'INFO' | 'WARNING' | 'ERROR') => void;
 
 const inProgress = new Map<string, Promise<string>>();
 const READY_MARKER = '.plinth-ready';

@@ -51,3 +51,12 @@ export function resolvePython(pythonVersion: string): string {
     `python_version ${pythonVersion}: Python ${version} is not installed on this host; it has ${have.length > 0 ? have.join(', ') : 'no Python 3'}`,
   );
 }
+
+/** The interpreter of config.yaml's default `python_version` (py311), or null when the host lacks it. */
+export function defaultPythonInterpreter(): string | null {
+  try {
+    return resolvePython('py311');
+  } catch {
+    return null;
+  }
+}

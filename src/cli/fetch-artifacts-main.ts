@@ -12,6 +12,8 @@ try {
       into: { type: 'string' },
       environment: { type: 'string' },
       'environment-into': { type: 'string' },
+      'base-environment': { type: 'string' },
+      'base-environment-into': { type: 'string' },
     },
   });
   if (!values.app || !values.into) throw new UserError('fetch-artifacts needs --app <url> and --into <dir>');
@@ -20,6 +22,8 @@ try {
     into: values.into,
     environment: values.environment,
     environmentInto: values['environment-into'],
+    baseEnvironment: values['base-environment'],
+    baseEnvironmentInto: values['base-environment-into'],
   });
 } catch (err) {
   exitWith(err instanceof TypeError ? new UserError(err.message) : err, false);

@@ -58,6 +58,11 @@ export interface BuildRecord {
   modelFile: string;
   /** The prepared environment (a venv, node_modules); null when none is needed. */
   envDir: string | null;
+  /**
+   * Truss's base environment, layered under a Python venv (a .pth file in envDir names its
+   * site-packages): replicas must be able to read it too. Absent when none was ready.
+   */
+  baseEnvDir?: string;
   /** The app directory the build is of (each development patch builds in a new one). */
   appDir: string;
   builtAt: string;

@@ -297,8 +297,8 @@ export class DevelopmentController {
   /** Builds the new app directory (the environment cache makes a code-only change cost nothing). */
   private build(d: Deployment, appDir: string, config: ModelConfig): Promise<BuildRecord> {
     const target = { model_id: d.model_id, deployment_id: d.id };
-    return buildApp(appDir, config, this.deps.home, (line) =>
-      this.deps.logs.write(target, 'build', 'INFO', line),
+    return buildApp(appDir, config, this.deps.home, (line, level = 'INFO') =>
+      this.deps.logs.write(target, 'build', level, line),
     ).catch((err: Error) => {
       this.deps.logs.write(target, 'build', 'ERROR', `build failed: ${err.message}`);
       throw err instanceof PlinthError

@@ -50,6 +50,7 @@ export function replicaSpec(
       PLINTH_ENVIRONMENT_JSON: JSON.stringify(environment === null ? null : { name: environment }),
     },
     envDir: build.envDir,
+    ...(build.baseEnvDir ? { baseEnvDir: build.baseEnvDir } : {}),
     server: customServerOf(d.config),
     resources: {
       instanceType: type.name,

@@ -22,6 +22,8 @@ export interface ReplicaSpec {
   env: Record<string, string>;
   /** Directory of the prepared environment (venv for Python); null when none is needed. */
   envDir: string | null;
+  /** Truss's base environment, layered under a Python envDir by a .pth file in it: readable too, fetched too. */
+  baseEnvDir?: string | null;
   /** The deployment's instance type: what the replica is placed by and held to. */
   resources: ReplicaResources;
   /** A custom server (config `docker_server`) the replica runs instead of a model server. */

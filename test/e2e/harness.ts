@@ -11,6 +11,12 @@ import { writeTree } from '../support/write-tree.ts';
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url));
 export const BIN = join(REPO, 'bin', 'plinth.js');
+/**
+ * Where every test platform keeps Truss's base Python environment (unless PLINTH_PYTHON_BASE_DIR
+ * says): one per machine, shared by every test's temporary home, so that it is prepared once.
+ */
+export const PYTHON_BASE_DIR =
+  process.env.PLINTH_PYTHON_BASE_DIR ?? join(tmpdir(), 'plinth-test-python-base');
 
 export interface Platform {
   url: string;
@@ -69,7 +75,13 @@ export async function startPlatform(existingHome?: string, extraArgs: string[] =
       cwd: REPO,
       stdio: ['ignore', 'pipe', 'pipe'],
       // This machine reaches no package index over the network; pip's retries would only add minutes.
-      env: { PIP_RETRIES: '0', PIP_TIMEOUT: '5', ...process.env, PLINTH_HOME: home },
+      env: {
+        PIP_RETRIES: '0',
+        PIP_TIMEOUT: '5',
+        PLINTH_PYTHON_BASE_DIR: PYTHON_BASE_DIR,
+        ...process.env,
+        PLINTH_HOME: home,
+      },
     },
   );
   let output = '';

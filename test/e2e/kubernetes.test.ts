@@ -12,7 +12,7 @@ import { parseAllDocuments } from 'yaml';
 import { FakeCluster } from '../support/kubernetes/fake-cluster.ts';
 import { plinthImageTable } from '../support/kubernetes/plinth-images.ts';
 import { writeTree } from '../support/write-tree.ts';
-import { BIN, load, REPO, startPlatform, until } from './harness.ts';
+import { BIN, load, PYTHON_BASE_DIR, REPO, startPlatform, until } from './harness.ts';
 import type { Platform } from './harness.ts';
 import { freePort } from '../support/free-port.ts';
 
@@ -163,7 +163,7 @@ test('a pushed model runs in a pod, answers through the gateway, scales to zero 
 
 test('a Python development deployment live-reloads on pods: each patch is fetched by revision, no request fails', async () => {
   const version = (n: number): string =>
-    `import os\n\n\nclass Model:\n    def predict(self, model_input):\n        return {"version": ${n}, "pod": os.environ.get("HOSTNAME")}\n`;
+    `import os\n\nimport fastapi\n\n\nclass Model:\n    def predict(self, model_input):\n        return {"version": ${n}, "pod": os.environ.get("HOSTNAME"), "fastapi": fastapi.__version__}\n`;
   const dir = writeTree(join(scratch, 'devpy'), {
     'config.yaml': 'model_name: devpy\n',
     'model/model.py': version(1),
@@ -186,6 +186,16 @@ test('a Python development deployment live-reloads on pods: each patch is fetche
     await watch.waitFor(/Watching/, 180_000);
     const first = await predict();
     assert.equal(first.version, 1, JSON.stringify(first));
+    // Truss's base environment (fastapi, unlisted) was fetched into the pod beside its own venv.
+    assert.match((first as { fastapi?: string }).fastapi ?? '', /^0\./);
+    const [fetched] = cluster.api.list('deployments', NAMESPACE) as {
+      spec: { template: { spec: { initContainers: { command: string[] }[] } } };
+    }[];
+    const command = fetched!.spec.template.spec.initContainers[0]!.command;
+    assert.ok(
+      command[command.indexOf('--base-environment-into') + 1]?.startsWith(PYTHON_BASE_DIR),
+      command.join(' '),
+    );
     traffic = load(2, predict);
     writeFileSync(join(dir, 'model', 'model.py'), version(2));
     const second = await until('version 2 answering', predict, (a) => a.version === 2, 120_000);

@@ -4,8 +4,9 @@ import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { writeTree } from '../support/write-tree.ts';
 import { after, before, test } from 'node:test';
-import { readJsonLines, REPO, startPlatform } from './harness.ts';
+import { PYTHON_BASE_DIR, readJsonLines, REPO, startPlatform } from './harness.ts';
 import type { Platform } from './harness.ts';
 
 let platform: Platform;
@@ -176,4 +177,51 @@ test('examples/stream-python streams its tokens', async () => {
     ['the', 'quick', 'brown'],
   );
   assert.ok(firstReceivedAtMs < items.at(-1)!.produced_at_ms);
+});
+
+test("a Truss model imports Truss's server packages without listing them: they come from the base environment", async () => {
+  const dir = writeTree(join(scratch, 'truss-base'), {
+    'config.yaml': 'model_name: truss-base\n',
+    'model/__init__.py': '',
+    'model/model.py': `import importlib.metadata
+
+import fastapi, pydantic, numpy, requests, aiohttp, yaml, msgpack, prometheus_client
+
+DISTRIBUTIONS = {"yaml": "pyyaml"}
+
+
+class Model:
+    def predict(self, model_input):
+        modules = [fastapi, pydantic, numpy, requests, aiohttp, yaml, msgpack, prometheus_client]
+        return {
+            m.__name__: {
+                "version": importlib.metadata.version(DISTRIBUTIONS.get(m.__name__, m.__name__)),
+                "file": m.__file__,
+            }
+            for m in modules
+        }
+`,
+  });
+  const { model_id, deployment_id } = await push(dir);
+  const res = await predict(model_id, {});
+  assert.equal(res.status, 200, await res.clone().text());
+  const found = (await res.json()) as Record<string, { version: string; file: string }>;
+  assert.deepEqual(Object.keys(found).sort(), [
+    'aiohttp',
+    'fastapi',
+    'msgpack',
+    'numpy',
+    'prometheus_client',
+    'pydantic',
+    'requests',
+    'yaml',
+  ]);
+  for (const [name, { version, file }] of Object.entries(found)) {
+    assert.match(version, /^\d+\.\d+/, name);
+    assert.ok(file.startsWith(PYTHON_BASE_DIR), `${name} comes from the base environment: ${file}`);
+  }
+  assert.match(found.pydantic!.version, /^2\./);
+  const logs = await platform.cli(['logs', '--model', 'truss-base', '--deployment', deployment_id]);
+  assert.match(logs.stdout, /Truss's base environment: (reusing|ready|waiting)/);
+  assert.doesNotMatch(logs.stdout, /WARNING/);
 });

@@ -1,13 +1,14 @@
-// /v1/models/{m}/deployments/{d}/artifacts/{part}: a deployment's build — its app directory (`app`)
-// or its prepared environment (`environment`) — as a gzip tarball, for the init container of a
-// replica's pod on Kubernetes (`plinth fetch-artifacts`): the build of its current revision. A pod
-// names the revision it runs (`?revision=`; one no longer current is not served) and its prepared
-// environment (`?name=`).
+// /v1/models/{m}/deployments/{d}/artifacts/{part}: a deployment's build — its app directory (`app`),
+// its prepared environment (`environment`) or Truss's base environment layered under that one
+// (`base-environment`) — as a gzip tarball, for the init container of a replica's pod on Kubernetes
+// (`plinth fetch-artifacts`): the build of its current revision. A pod names the revision it runs
+// (`?revision=`; one no longer current is not served) and its environments (`?name=`).
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { archiveDirectory } from '../../bundle/directory-archive.ts';
 import { currentBuild } from '../../builder/build-record.ts';
+import { isPythonBaseReady } from '../../builder/python-base.ts';
 import { PlinthError } from '../../domain/errors.ts';
 import type { Deployment } from '../../domain/types.ts';
 import type { PlinthHome } from '../../home.ts';
@@ -23,13 +24,17 @@ export function artifactRoutes(app: FastifyInstance, ctx: ApiContext): void {
       const model = await findModel(ctx.store, req.params.m);
       const d = await findDeployment(ctx.store, model, req.params.d);
       const part = req.params.part;
-      if (part !== 'app' && part !== 'environment')
-        throw new PlinthError('BAD_REQUEST', `"${part}" is not an artifact: ask for "app" or "environment"`);
+      if (!(part in PARTS))
+        throw new PlinthError(
+          'BAD_REQUEST',
+          `"${part}" is not an artifact: ask for "app", "environment" or "base-environment"`,
+        );
       const dir = artifactDir(home, d, part, req.query);
-      if (!dir || !existsSync(dir))
+      // A base environment is served only whole (ready), never while it is being prepared.
+      if (!dir || !existsSync(dir) || (part === 'base-environment' && !isPythonBaseReady(dir)))
         throw new PlinthError(
           'NOT_FOUND',
-          `deployment ${d.id} has no ${part === 'app' ? 'app directory' : 'prepared environment'}${
+          `deployment ${d.id} has no ${PARTS[part as keyof typeof PARTS]}${
             req.query.revision || req.query.name ? ' by that name' : ` (status ${d.status})`
           }`,
         );
@@ -38,6 +43,12 @@ export function artifactRoutes(app: FastifyInstance, ctx: ApiContext): void {
     },
   );
 }
+
+const PARTS = {
+  app: 'app directory',
+  environment: 'prepared environment',
+  'base-environment': 'base environment',
+} as const;
 
 interface ArtifactQuery {
   revision?: string;
@@ -54,12 +65,12 @@ function artifactDir(home: PlinthHome, d: Deployment, part: string, q: ArtifactQ
     // Only the revision the deployment runs now is served: a pod of an older one is being replaced.
     if (Number(q.revision) !== d.revision) return null;
   }
-  if (part === 'environment' && q.name !== undefined) {
+  if (part !== 'app' && q.name !== undefined) {
     if (!ENVIRONMENT.test(q.name) || q.name.includes('..'))
       throw new PlinthError('BAD_REQUEST', `"${q.name}" is not a prepared environment's name`);
-    return join(home.environments, q.name);
+    return join(part === 'environment' ? home.environments : home.pythonBase, q.name);
   }
   const build = currentBuild(d, home);
   if (!build) return null;
-  return part === 'app' ? build.appDir : build.envDir;
+  return part === 'app' ? build.appDir : part === 'environment' ? build.envDir : (build.baseEnvDir ?? null);
 }

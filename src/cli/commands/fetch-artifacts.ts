@@ -1,5 +1,6 @@
 // `plinth fetch-artifacts`: what a replica pod's init container runs on Kubernetes — it downloads
-// the deployment's built app directory (and its prepared environment) from the control plane's
+// the deployment's built app directory (and its prepared environment, and the base environment
+// layered under that) from the control plane's
 // artifact API with $PLINTH_API_KEY and unpacks them where the model server expects them.
 // `bin/plinth.js` runs it from its own small bundle (fetch-artifacts-main.ts), without loading the
 // whole CLI: it is on the path of every replica start on Kubernetes.
@@ -15,6 +16,8 @@ export interface FetchOptions {
   into: string;
   environment?: string;
   environmentInto?: string;
+  baseEnvironment?: string;
+  baseEnvironmentInto?: string;
 }
 
 const ATTEMPTS = 5;
@@ -52,13 +55,20 @@ export function registerFetchArtifacts(
     .requiredOption('--into <dir>', 'where to unpack it')
     .option('--environment <url>', 'artifact URL of the prepared environment')
     .option('--environment-into <dir>', 'where to unpack the environment')
+    .option('--base-environment <url>', 'artifact URL of the base environment layered under it')
+    .option('--base-environment-into <dir>', 'where to unpack the base environment')
     .action((options: FetchOptions) => run(() => fetchArtifacts(options), false));
 }
 
 export async function fetchArtifacts(options: FetchOptions): Promise<void> {
   if (!!options.environment !== !!options.environmentInto)
     throw new UserError('--environment and --environment-into go together');
+  if (!!options.baseEnvironment !== !!options.baseEnvironmentInto)
+    throw new UserError('--base-environment and --base-environment-into go together');
   const apiKey = process.env.PLINTH_API_KEY;
-  await fetchInto(options.app, options.into, apiKey);
-  if (options.environment) await fetchInto(options.environment, options.environmentInto!, apiKey);
+  await Promise.all([
+    fetchInto(options.app, options.into, apiKey),
+    options.environment ? fetchInto(options.environment, options.environmentInto!, apiKey) : null,
+    options.baseEnvironment ? fetchInto(options.baseEnvironment, options.baseEnvironmentInto!, apiKey) : null,
+  ]);
 }

@@ -85,9 +85,26 @@ def become_replica():
     os.chdir(takeover["cwd"])
     env_dir = env.get("PLINTH_ENV_DIR")
     if env_dir:
+        leave_interpreter_site(env_dir)
         for packages in glob.glob(os.path.join(env_dir, "lib", "python*", "site-packages")):
             site.addsitedir(packages)
     return parent
+
+
+def leave_interpreter_site(env_dir):
+    """A standby runs the venv's base interpreter: its own site-packages leave the path, as they would
+    for the venv's python (unless the venv includes them), so that the venv's packages come first."""
+    try:
+        with open(os.path.join(env_dir, "pyvenv.cfg")) as f:
+            for line in f:
+                key, _, value = line.partition("=")
+                if key.strip() == "include-system-site-packages" and value.strip().lower() == "true":
+                    return
+    except OSError:
+        return
+    own = set(site.getsitepackages())
+    own.add(site.getusersitepackages())
+    sys.path[:] = [p for p in sys.path if p not in own]
 
 
 def watch_parent(loop, stop, parent_file):

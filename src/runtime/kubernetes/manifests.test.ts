@@ -18,6 +18,15 @@ const CASES: [string, ReplicaSpec][] = [
     spec({ language: 'python', modelFile: 'model/model.py', envDir: '/var/lib/plinth/environments/py-3f2a' }),
   ],
   [
+    "a Python model over Truss's base environment",
+    spec({
+      language: 'python',
+      modelFile: 'model/model.py',
+      envDir: '/var/lib/plinth/environments/py-3f2a',
+      baseEnvDir: '/var/lib/plinth/python-base/python3.11-0123456789abcdef',
+    }),
+  ],
+  [
     'a model on two H100s',
     spec({
       resources: {
@@ -73,12 +82,39 @@ test('the Python Deployment fetches the environment to where it was built; the G
     '/var/lib/plinth/environments/py-3f2a',
   ]);
   assert.deepEqual(python.containers[0]!.command, ['plinth-replica-python']);
-  const gpu = deploymentManifest(CASES[2]![1], OPTIONS, 1).spec!.template.spec!;
+  const gpu = deploymentManifest(CASES[3]![1], OPTIONS, 1).spec!.template.spec!;
   assert.equal(gpu.containers[0]!.resources!.limits!['nvidia.com/gpu'], '2');
   assert.deepEqual(gpu.nodeSelector, { 'plinth.dev/accelerator': 'H100' });
   assert.deepEqual(gpu.tolerations, [{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }]);
   // Secret values are in the Secret, never in the pod template.
   assert.doesNotMatch(JSON.stringify(deploymentManifest(spec(), OPTIONS, 1)), /s3cret/);
+});
+
+test("Truss's base environment is fetched too, to where it was built (the environment's .pth file names it there)", () => {
+  const base = '/var/lib/plinth/python-base/python3.11-0123456789abcdef';
+  const pod = deploymentManifest(CASES[2]![1], OPTIONS, 1).spec!.template.spec!;
+  assert.deepEqual(pod.initContainers![0]!.command!.slice(-8), [
+    '--environment',
+    OPTIONS.artifacts.environment,
+    '--environment-into',
+    '/var/lib/plinth/environments/py-3f2a',
+    '--base-environment',
+    OPTIONS.artifacts.baseEnvironment,
+    '--base-environment-into',
+    base,
+  ]);
+  for (const container of [pod.initContainers![0]!, pod.containers[0]!])
+    assert.ok(
+      container.volumeMounts!.some((m) => m.name === 'python-base' && m.mountPath === base),
+      container.name,
+    );
+  assert.deepEqual(
+    pod.volumes!.find((v) => v.name === 'python-base'),
+    { name: 'python-base', emptyDir: {} },
+  );
+  // A build without one (its base was not ready, or an older build) fetches none.
+  const without = deploymentManifest(CASES[1]![1], OPTIONS, 1).spec!.template.spec!;
+  assert.doesNotMatch(JSON.stringify(without), /python-base|--base-environment/);
 });
 
 test('the schema check catches an unknown field, a wrong type and a bad quantity', () => {

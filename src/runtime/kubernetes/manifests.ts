@@ -33,8 +33,11 @@ export interface ManifestOptions {
   namespace: string;
   /** Images: the model servers per language, and the one whose `plinth fetch-artifacts` fetches the build. */
   images: { node: string; python: string; fetcher: string };
-  /** The control plane's artifact URLs for this replica's build and prepared environment. */
-  artifacts: { app: string; environment: string | null };
+  /**
+   * The control plane's artifact URLs for this replica's build, its prepared environment and the
+   * base environment layered under that (Truss's server packages).
+   */
+  artifacts: { app: string; environment: string | null; baseEnvironment?: string | null };
   /** The Secret and key holding the API key the init container fetches with. */
   apiKeySecret: { name: string; key: string };
   /** The port the model server listens on in its pod. */
@@ -120,9 +123,12 @@ export function deploymentManifest(
 ): V1Deployment {
   const labels = podLabels(spec);
   const gpu = spec.resources.accelerator;
+  // The base environment goes where it was built too: the environment's .pth file names it there.
+  const base = spec.envDir && spec.baseEnvDir && options.artifacts.baseEnvironment ? spec.baseEnvDir : null;
   const mounts = [
     { name: 'app', mountPath: APP_PATH },
     ...(spec.envDir ? [{ name: 'environment', mountPath: spec.envDir }] : []),
+    ...(base ? [{ name: 'python-base', mountPath: base }] : []),
   ];
   const fetch: V1Container = {
     name: FETCH_CONTAINER,
@@ -137,6 +143,9 @@ export function deploymentManifest(
       // The prepared environment goes where it was built, so that its absolute paths hold.
       ...(spec.envDir && options.artifacts.environment
         ? ['--environment', options.artifacts.environment, '--environment-into', spec.envDir]
+        : []),
+      ...(base
+        ? ['--base-environment', options.artifacts.baseEnvironment!, '--base-environment-into', base]
         : []),
     ],
     env: [
@@ -206,6 +215,7 @@ export function deploymentManifest(
       volumes: [
         { name: 'app', emptyDir: {} },
         ...(spec.envDir ? [{ name: 'environment', emptyDir: {} }] : []),
+        ...(base ? [{ name: 'python-base', emptyDir: {} }] : []),
         ...(spec.server ? [secretsVolume(secretFilesName(spec))] : []),
       ],
       initContainers: [fetch],

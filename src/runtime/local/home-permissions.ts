@@ -1,8 +1,8 @@
 // Closes the Plinth home to other users: the home 0700 and everything directly in it 0600 (files:
 // the database, the keys, the credentials) or 0700 (directories), whatever the umask made them.
 // Where replica users must cross the home to their app directories and environments by path (root
-// without a mount namespace), the home, `deployments/` and `environments/` are 0711 instead:
-// crossable, not listable.
+// without a mount namespace), the home, `deployments/`, `environments/` and `python-base/` are 0711
+// instead: crossable, not listable.
 import { chmodSync, lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { plinthHome } from '../../home.ts';
@@ -17,7 +17,10 @@ export function homeEntryMode(
   const layout = plinthHome(home);
   const path = join(home, name);
   if (kind === 'directory')
-    return crossable && (path === layout.deployments || path === layout.environments) ? 0o711 : 0o700;
+    return crossable &&
+      (path === layout.deployments || path === layout.environments || path === join(home, 'python-base'))
+      ? 0o711
+      : 0o700;
   return kind === 'file' ? 0o600 : null;
 }
 

@@ -107,7 +107,7 @@ export class ReplicaSandbox {
    */
   async confine(
     pid: number,
-    spec: Pick<ReplicaSpec, 'appDir' | 'envDir'>,
+    spec: Pick<ReplicaSpec, 'appDir' | 'envDir' | 'baseEnvDir'>,
     uid: number | null,
     paths: ReplicaProcessPaths,
   ): Promise<void> {
@@ -118,6 +118,7 @@ export class ReplicaSandbox {
     if (owner) {
       await gateAppDir(spec.appDir, owner, this.openedAppDirs);
       if (spec.envDir) await openEnvironment(spec.envDir);
+      if (spec.baseEnvDir) await openEnvironment(spec.baseEnvDir);
     }
     const runtime = dirname(dirname(realpathSync(paths.interpreter)));
     // As the server's user (namespace mode) a replica could write what that user owns: Plinth's
@@ -126,6 +127,8 @@ export class ReplicaSandbox {
     const kept: KeptPath[] = [
       { path: spec.appDir },
       ...(spec.envDir ? [{ path: spec.envDir }] : []),
+      // Shared by every deployment (and perhaps outside the home): read-only wherever it is.
+      ...(spec.baseEnvDir ? [{ path: spec.baseEnvDir, always: own(spec.baseEnvDir) }] : []),
       { path: replicaHome, writable: true },
       { path: runtime, always: own(runtime) },
       { path: packageRoot(), always: own(packageRoot()) },

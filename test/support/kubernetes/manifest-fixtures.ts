@@ -13,6 +13,8 @@ export const MANIFEST_OPTIONS: ManifestOptions = {
   artifacts: {
     app: 'http://plinth.plinth.svc:4780/v1/models/m1/deployments/d1/artifacts/app',
     environment: 'http://plinth.plinth.svc:4780/v1/models/m1/deployments/d1/artifacts/environment',
+    baseEnvironment:
+      'http://plinth.plinth.svc:4780/v1/models/m1/deployments/d1/artifacts/base-environment?name=python3.11-0123456789abcdef',
   },
   apiKeySecret: { name: 'plinth-artifacts', key: 'api-key' },
   port: 8080,

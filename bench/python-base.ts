@@ -1,0 +1,101 @@
+// What Truss's base environment costs a Python replica whose model does not import it: idle RSS and
+// start → ready of the model server (bench/models/py-echo), from a venv layered over the base
+// (its .pth file) against the same venv without it (the figures before the base existed), rounds
+// alternating, in one run. Both venvs are started directly with their own python, as a replica
+// without a standby is. Run: npm run bench:python-base
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { preparePythonBase } from '../src/builder/python-base.ts';
+import { layerPythonBase } from '../src/builder/python-base-layer.ts';
+import { resolvePython } from '../src/builder/python-interpreters.ts';
+import { runCommand } from '../src/builder/run-command.ts';
+import { REPO, rssBytes } from './platform.ts';
+
+const ROUNDS = 9;
+const SERVER = join(REPO, 'src', 'replica', 'python', 'server.py');
+const ECHO = join(REPO, 'bench', 'models', 'py-echo');
+const MiB = 1024 * 1024;
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+async function startServer(python: string): Promise<{ readyMs: number; rss: number }> {
+  const t0 = performance.now();
+  const child = spawn(python, ['-u', SERVER], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: {
+      PATH: process.env.PATH,
+      PLINTH_APP_DIR: ECHO,
+      PLINTH_MODEL_FILE: 'model/model.py',
+      PLINTH_CONFIG_JSON: JSON.stringify({ runtime: { predict_concurrency: 4 } }),
+      PLINTH_LISTEN: '0',
+    },
+  });
+  const address = await new Promise<string>((resolve) =>
+    child.stdout!.on('data', (c: Buffer) => {
+      const m = /listening on (\S+)/.exec(c.toString());
+      if (m) resolve(m[1]!);
+    }),
+  );
+  while (
+    !(await fetch(`http://${address}/v1/models/model`).then(
+      (r) => r.ok,
+      () => false,
+    ))
+  )
+    await sleep(5);
+  const readyMs = performance.now() - t0;
+  await sleep(1500);
+  const rss = rssBytes(child.pid!);
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await exited;
+  return { readyMs, rss };
+}
+
+async function venv(interpreter: string, dir: string): Promise<string> {
+  const r = await runCommand(interpreter, ['-m', 'venv', '--without-pip', dir], {
+    cwd: REPO,
+    onLine: () => {},
+  });
+  if (r.code !== 0) throw new Error(r.tail.join('\n'));
+  return dir;
+}
+
+const interpreter = resolvePython('py311');
+const root = process.env.PLINTH_PYTHON_BASE_DIR ?? join(tmpdir(), 'plinth-test-python-base');
+const base = await preparePythonBase({ root, interpreter, log: (line) => console.error(line) });
+if (!base.ok) throw new Error(`the base environment could not be prepared: ${base.reason}`);
+const scratch = mkdtempSync(join(tmpdir(), 'plinth-bench-pybase-'));
+try {
+  const plain = await venv(interpreter, join(scratch, 'plain'));
+  const layered = await venv(interpreter, join(scratch, 'layered'));
+  layerPythonBase(layered, base.dir);
+  const runs = {
+    without: [] as { readyMs: number; rss: number }[],
+    with: [] as { readyMs: number; rss: number }[],
+  };
+  await startServer(join(plain, 'bin', 'python')); // warm the page cache
+  await startServer(join(layered, 'bin', 'python'));
+  for (let i = 0; i < ROUNDS; i++) {
+    runs.without.push(await startServer(join(plain, 'bin', 'python')));
+    runs.with.push(await startServer(join(layered, 'bin', 'python')));
+  }
+  console.log(
+    `# Python replica with Truss's base environment layered in (${base.dir}), Python ${interpreter}`,
+  );
+  for (const [name, rs] of Object.entries(runs)) {
+    const ready = rs.map((r) => r.readyMs);
+    console.log(
+      `${name.padEnd(7)} base: start → ready median ${median(ready).toFixed(0)} ms (${ready.map((x) => x.toFixed(0)).join(', ')}); idle RSS median ${(median(rs.map((r) => r.rss)) / MiB).toFixed(1)} MiB`,
+    );
+  }
+  const dReady = median(runs.with.map((r) => r.readyMs)) - median(runs.without.map((r) => r.readyMs));
+  const dRss = (median(runs.with.map((r) => r.rss)) - median(runs.without.map((r) => r.rss))) / MiB;
+  console.log(
+    `difference: ${dReady >= 0 ? '+' : ''}${dReady.toFixed(0)} ms start → ready, ${dRss >= 0 ? '+' : ''}${dRss.toFixed(1)} MiB idle RSS (aim: within +100 ms and +10 MB)`,
+  );
+} finally {
+  rmSync(scratch, { recursive: true, force: true });
+}
