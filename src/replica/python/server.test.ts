@@ -108,7 +108,9 @@ function next(ws: WebSocket): Promise<{ data: Buffer; binary: boolean }> {
 }
 
 function closed(ws: WebSocket): Promise<{ code: number; reason: string }> {
-  return new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  return new Promise((resolve) =>
+    ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+  );
 }
 
 test('a websocket echoes text, bytes and a fragmented message; a ping is answered; a client close ends the model loop', async () => {
@@ -148,8 +150,8 @@ test('a message over 16 MiB closes with 1009; an unmasked frame closes with 1002
   await assert.rejects(open(server.url, null), /Unexpected server response: 401/);
 
   // A raw client that does not mask its frame.
-  const { host, port } = new URL(server.url);
-  const socket = connect(Number(port), host);
+  const { hostname, port } = new URL(server.url);
+  const socket = connect(Number(port), hostname);
   await new Promise((r) => socket.once('connect', r));
   socket.write(
     'GET /v1/websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
@@ -158,7 +160,10 @@ test('a message over 16 MiB closes with 1009; an unmasked frame closes with 1002
   let received = Buffer.alloc(0);
   socket.on('data', (d: Buffer) => (received = Buffer.concat([received, d])));
   await until('the handshake answer', () => received.includes('\r\n\r\n'));
-  assert.match(received.toString('latin1'), /^HTTP\/1\.1 101 .*\r\n[\s\S]*sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK\+xOo=/i);
+  assert.match(
+    received.toString('latin1'),
+    /^HTTP\/1\.1 101 .*\r\n[\s\S]*sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK\+xOo=/i,
+  );
   received = Buffer.alloc(0);
   socket.write(Buffer.from([0x81, 0x02, 0x68, 0x69])); // "hi", FIN + text, no mask
   await until('a close frame', () => received.length >= 4);
@@ -181,8 +186,8 @@ test('runtime.transport pings the client and closes a connection whose pong neve
   ws.close();
 
   // A client that never answers is closed with 1011.
-  const { host, port } = new URL(server.url);
-  const socket = connect(Number(port), host);
+  const { hostname, port } = new URL(server.url);
+  const socket = connect(Number(port), hostname);
   await new Promise((r) => socket.once('connect', r));
   socket.write(
     'GET /v1/websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
@@ -221,8 +226,14 @@ class Model:
 test('signatures Truss refuses fail the load, naming the method', async () => {
   const cases: [string, RegExp][] = [
     ['    def predict(self, a, b, c):\n        return 1\n', /`predict` takes more than two arguments/],
-    ['    def predict(self, x, y):\n        return 1\n', /`predict` takes two arguments: its second must be annotated `request: fastapi.Request`/],
-    ['    def predict(self, x):\n        return 1\n    def is_healthy(self, x):\n        return True\n', /`is_healthy` must take no argument/],
+    [
+      '    def predict(self, x, y):\n        return 1\n',
+      /`predict` takes two arguments: its second must be annotated `request: fastapi.Request`/,
+    ],
+    [
+      '    def predict(self, x):\n        return 1\n    def is_healthy(self, x):\n        return True\n',
+      /`is_healthy` must take no argument/,
+    ],
     ['    def websocket(self, ws):\n        pass\n', /`websocket` must be an `async def`/],
     [
       '    def preprocess(self, x):\n        return x\n    def predict(self, request: fastapi.Request):\n        return 1\n',
