@@ -83,7 +83,7 @@ export const transportSchema = z.preprocess(
       z.strictObject({
         kind: z.literal('websocket'),
         ping_interval_seconds: pingSeconds.describe(
-          'Seconds between the model server\'s pings on an open WebSocket (default 20).',
+          "Seconds between the model server's pings on an open WebSocket (default 20).",
         ),
         ping_timeout_seconds: pingSeconds.describe(
           'Seconds a ping may go unanswered before the connection is closed (default 20).',
