@@ -12,6 +12,7 @@ import { errorBody, isPlinthError, PlinthError } from './domain/errors.ts';
 import { ConcurrencyReports } from './gateway/concurrency-reports.ts';
 import { Gateway } from './gateway/gateway.ts';
 import { RouteFeed } from './gateway/route-feed.ts';
+import { listenForUpgrades } from './gateway/upgrade-listener.ts';
 import { listen } from './http-listen.ts';
 import { ControlLoop, LoopHealth } from './domain/control-loop.ts';
 import { registerLoopMetrics } from './observability/loop-metrics.ts';
@@ -87,6 +88,8 @@ export async function startGatewayServer(config: GatewayConfig): Promise<Running
       ),
     );
   });
+  // WebSockets to models (…/websocket); other upgrades are answered as plain requests.
+  listenForUpgrades(server, gateway);
   const serveMetrics = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     try {
       if (config.metricsAuth)

@@ -6,6 +6,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import Fastify from 'fastify';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { errorBody, isPlinthError, PlinthError } from '../domain/errors.ts';
+import { listenForUpgrades } from '../gateway/upgrade-listener.ts';
 import { mayManage, routeAccess } from './access.ts';
 import { PLINTH_VERSION } from '../domain/version.ts';
 import type { ApiContext } from './context.ts';
@@ -36,13 +37,17 @@ export function buildApi(ctx: ApiContext): FastifyInstance {
   const app = Fastify({
     logger: false,
     bodyLimit: 10 * 1024 * 1024,
-    serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void): Server =>
+    serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void): Server => {
       // Checked each second, so that a client too slow to send its headers is cut off on time.
-      createServer({ connectionsCheckingInterval: 1000 }, (req, res) => {
+      const server = createServer({ connectionsCheckingInterval: 1000 }, (req, res) => {
         const route = ctx.gateway.match(req);
         if (route) void ctx.gateway.handle(req, res, route);
         else handler(req, res);
-      }),
+      });
+      // WebSockets to models (…/websocket); other upgrades are answered as plain requests.
+      listenForUpgrades(server, ctx.gateway);
+      return server;
+    },
   });
   const ops = collectOperations(app);
 

@@ -84,12 +84,43 @@ test('a wrong type names the key path', () => {
 
 test('Truss keys Plinth does not act on are accepted with a warning that says why', () => {
   const { warnings, config } = parseConfig(
-    'system_packages: [ffmpeg]\nruntime: { transport: http }\nmodel_name: x',
+    'system_packages: [ffmpeg]\nruntime: { is_websocket_endpoint: true }\nmodel_name: x',
   );
   assert.equal(config.model_name, 'x');
   assert.equal(warnings.length, 2);
   assert.match(warnings[0]!, /^config.yaml: system_packages is ignored: system packages are not installed/);
-  assert.match(warnings[1]!, /^config.yaml: runtime.transport is ignored/);
+  assert.match(warnings[1]!, /^config.yaml: runtime.is_websocket_endpoint is ignored: Truss infers it/);
+});
+
+test('runtime.transport is http or websocket (with its ping settings), as Truss writes it', () => {
+  assert.deepEqual(parseConfig('runtime: { transport: { kind: http } }').config.runtime.transport, {
+    kind: 'http',
+  });
+  const ws = parseConfig(
+    'runtime:\n  transport:\n    kind: websocket\n    ping_interval_seconds: 5\n    ping_timeout_seconds: 2.5\n',
+  );
+  assert.deepEqual(ws.config.runtime.transport, {
+    kind: 'websocket',
+    ping_interval_seconds: 5,
+    ping_timeout_seconds: 2.5,
+  });
+  assert.deepEqual(ws.warnings, []);
+  assert.deepEqual(parseConfig('runtime: { transport: websocket }').config.runtime.transport, {
+    kind: 'websocket',
+  });
+  assert.equal(parseConfig('model_name: x').config.runtime.transport, undefined);
+  assert.match(
+    configErrorOf('runtime: { transport: { kind: grpc } }'),
+    /^config.yaml: runtime.transport.kind: expected kind "http" or "websocket" \(Plinth serves no gRPC/,
+  );
+  assert.match(
+    configErrorOf('runtime: { transport: { kind: websocket, ping_timeout_seconds: 0 } }'),
+    /^config.yaml: runtime.transport.ping_timeout_seconds: /,
+  );
+  assert.match(
+    configErrorOf('runtime: { transport: { kind: websocket, ping_interval: 5 } }'),
+    /runtime.transport: .*"ping_interval"/,
+  );
 });
 
 test('broken YAML names the line', () => {

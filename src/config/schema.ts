@@ -67,6 +67,33 @@ export const dockerServerSchema = z.strictObject({
   no_build: z.boolean().optional().describe('Truss: use the image as it is.'),
 });
 
+const pingSeconds = z.number().positive().max(3600).nullable().optional();
+
+/**
+ * Truss's `runtime.transport`: `{kind: http}` (the default) or `{kind: websocket,
+ * ping_interval_seconds, ping_timeout_seconds}` for a model served at `…/websocket` (a bare
+ * `http` / `websocket` is read as that kind). gRPC is not served.
+ */
+export const transportSchema = z.preprocess(
+  (v) => (typeof v === 'string' ? { kind: v } : v),
+  z.discriminatedUnion(
+    'kind',
+    [
+      z.strictObject({ kind: z.literal('http') }),
+      z.strictObject({
+        kind: z.literal('websocket'),
+        ping_interval_seconds: pingSeconds.describe(
+          "Seconds between the model server's pings on an open WebSocket (default 20).",
+        ),
+        ping_timeout_seconds: pingSeconds.describe(
+          'Seconds a ping may go unanswered before the connection is closed (default 20).',
+        ),
+      }),
+    ],
+    { error: 'expected kind "http" or "websocket" (Plinth serves no gRPC transport)' },
+  ),
+);
+
 export const runtimeSchema = z.strictObject({
   predict_concurrency: z
     .number()
@@ -77,6 +104,7 @@ export const runtimeSchema = z.strictObject({
     .describe('Most requests inside one replica at once.'),
   streaming_read_timeout: z.number().int().min(1).default(60).describe('Seconds a streaming read may idle.'),
   health_checks: healthChecksSchema.optional(),
+  transport: transportSchema.optional().describe('http (default) or websocket, with its ping settings.'),
 });
 
 export const autoscalingSchema = z.strictObject({
@@ -162,8 +190,8 @@ export const IGNORED_TRUSS_KEYS: Readonly<Record<string, string>> = {
   use_local_src: 'Plinth always deploys the directory you push',
   'runtime.enable_tracing_data': 'tracing is not supported yet',
   'runtime.enable_debug_logs': 'use `plinth logs --level DEBUG` instead',
-  'runtime.transport': 'only HTTP transport is supported',
-  'runtime.is_websocket_endpoint': 'websocket endpoints are not supported',
+  'runtime.is_websocket_endpoint':
+    'Truss infers it from runtime.transport.kind; a model with a websocket() method is served at …/websocket',
   'runtime.truss_server_version_override': 'Plinth runs its own model server',
   'resources.node_count': 'multi-node replicas are not supported',
 };

@@ -3,13 +3,15 @@
 // start), and proxies. No web framework on this path.
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { errorBody, isPlinthError, PlinthError } from '../domain/errors.ts';
+import type { Duplex } from 'node:stream';
+import { isPlinthError, PlinthError } from '../domain/errors.ts';
 import { systemClock } from '../domain/clock.ts';
 import { Signal } from '../domain/signal.ts';
 import type { Clock } from '../domain/clock.ts';
-import { canWake, isFailed, isInactive } from '../domain/deployment-status.ts';
+import { canWake } from '../domain/deployment-status.ts';
 import type { Deployment, Model, RequestMeasure } from '../domain/types.ts';
 import { Activator } from './activator.ts';
+import { neverReached, replicaUnavailable, sendError, statusFailure } from './failures.ts';
 import type { Lease } from './activator.ts';
 import type { ReadyReplica } from './lb-policy.ts';
 import {
@@ -26,6 +28,8 @@ import type { ResolvedTarget, RouteReader } from './resolver.ts';
 import { matchInference } from './routing.ts';
 import { TrafficSplit } from './traffic-split.ts';
 import type { InferenceRoute } from './routing.ts';
+import { proxyUpgrade } from './websocket-upgrade.ts';
+import type { UpgradeHost } from './websocket-upgrade.ts';
 
 export interface GatewayOptions {
   maxQueue?: number;
@@ -34,6 +38,10 @@ export interface GatewayOptions {
   maxBodyBytes?: number;
   /** How long a client may leave a response unread before it is cut off and its slot freed. */
   stallTimeoutMs?: number;
+  /** How long an open WebSocket may carry nothing before it is closed (its transport's pings can set it). */
+  websocketIdleTimeoutMs?: number;
+  /** How long a replica may take to connect and answer a WebSocket handshake. */
+  websocketHandshakeTimeoutMs?: number;
   /** Host names the host form (`model-{id}.<suffix>`) may end with. */
   hostSuffixes?: readonly string[];
   /**
@@ -57,28 +65,6 @@ function predictPathOf(d: Deployment): string {
     (d.config as { docker_server?: { predict_endpoint: string } }).docker_server?.predict_endpoint ??
     REPLICA_PREDICT_PATH
   );
-}
-
-function sendError(res: ServerResponse, err: unknown, requestId: string): void {
-  const e = isPlinthError(err)
-    ? err
-    : new PlinthError('INTERNAL', 'the gateway failed to forward the request');
-  if (!isPlinthError(err)) console.error('gateway:', err);
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  const body = JSON.stringify(errorBody(e.code, e.message));
-  const headers: Record<string, string | number> = {
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(body),
-    'x-request-id': requestId,
-  };
-  if (e.code === 'QUEUE_FULL') headers['retry-after'] = 1;
-  // A body too large to read is not read: the connection closes instead of waiting for it.
-  if (e.code === 'PAYLOAD_TOO_LARGE') headers.connection = 'close';
-  res.writeHead(e.httpStatus, headers);
-  res.end(body);
 }
 
 /** How long a replica whose connection failed is left out before it is tried again. */
@@ -113,6 +99,8 @@ export class Gateway {
       parkTimeoutMs: options.parkTimeoutMs ?? 600_000,
       maxBodyBytes: options.maxBodyBytes ?? 100 * 1024 ** 2,
       stallTimeoutMs: options.stallTimeoutMs ?? 60_000,
+      websocketIdleTimeoutMs: options.websocketIdleTimeoutMs ?? 600_000,
+      websocketHandshakeTimeoutMs: options.websocketHandshakeTimeoutMs ?? 30_000,
       hostSuffixes: options.hostSuffixes ?? ['localhost'],
       authorize: options.authorize,
       clock: options.clock ?? systemClock,
@@ -189,10 +177,7 @@ export class Gateway {
           target.model,
         );
       }
-      const deployment =
-        target.split && this.split.takesCandidate(target.model.id, target.environment!, target.split.percent)
-          ? target.split.deployment
-          : target.deployment;
+      const deployment = this.deploymentFor(target);
       if (route.action !== 'wake') measured = { target, deployment };
       const failure = this.failures.get(deployment.id) ?? statusFailure(deployment);
       if (failure) throw failure;
@@ -276,6 +261,37 @@ export class Gateway {
         });
       }
     }
+  }
+
+  /**
+   * A WebSocket upgrade on an inference route (`…/websocket`, or `…/sync/{path}`): the connection
+   * holds one replica slot while it is open (see websocket-upgrade.ts).
+   */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, route: InferenceRoute): void {
+    const host: UpgradeHost = {
+      resolve: (r) => this.resolver.resolve(r),
+      authorize: this.options.authorize,
+      deploymentFor: (target) => this.deploymentFor(target),
+      failureOf: (d) => this.failures.get(d.id) ?? statusFailure(d),
+      activatorFor: (d) => this.activatorFor(d),
+      setAside: (id, activator, replicaId) => this.setAside(id, activator, replicaId),
+      wakes: this.wakes,
+      coldStarts: this.coldStarts,
+      queued: this.queued,
+      requests: this.requests,
+    };
+    void proxyUpgrade(host, req, socket, head, route, {
+      idleTimeoutMs: this.options.websocketIdleTimeoutMs,
+      handshakeTimeoutMs: this.options.websocketHandshakeTimeoutMs,
+    });
+  }
+
+  /** The deployment a new request to a target goes to: a ramping promotion's candidate takes its share. */
+  private deploymentFor(target: ResolvedTarget): Deployment {
+    const split = target.split;
+    return split && this.split.takesCandidate(target.model.id, target.environment!, split.percent)
+      ? split.deployment
+      : target.deployment;
   }
 
   private activatorFor(d: Deployment): Activator {
@@ -364,32 +380,3 @@ export class Gateway {
 }
 
 const MAX_ATTEMPTS = 3;
-
-/** Connection errors that prove the replica never received the request. */
-function neverReached(err: UpstreamError): boolean {
-  const code = (err.cause as NodeJS.ErrnoException).code;
-  return code === 'ECONNREFUSED' || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ENOENT';
-}
-
-function replicaUnavailable(err: UpstreamError): PlinthError {
-  return new PlinthError(
-    'REPLICA_UNAVAILABLE',
-    `the replica could not answer (${err.cause.message}); try again`,
-  );
-}
-
-function statusFailure(d: Deployment): PlinthError | null {
-  if (isFailed(d.status)) {
-    return new PlinthError(
-      'DEPLOYMENT_FAILED',
-      `deployment ${d.name} (${d.id}) is ${d.status}: ${d.status_reason ?? 'see its logs'}`,
-    );
-  }
-  if (isInactive(d.status)) {
-    return new PlinthError(
-      'DEPLOYMENT_INACTIVE',
-      `deployment ${d.name} (${d.id}) is inactive; activate it to call it`,
-    );
-  }
-  return null;
-}

@@ -120,3 +120,19 @@ test('…/sync/{path} passes the rest of the path and the query through, on ever
   assert.equal(matchInference('localhost', '/models/mabc2345/production/synced'), null);
   assert.equal(matchInference('localhost', '/models/mabc2345/production/predict/extra'), null);
 });
+
+test('…/websocket is a route of its own on every target, in both forms', () => {
+  const targets: [string, unknown][] = [
+    ['environments/staging', { kind: 'environment', name: 'staging' }],
+    ['deployment/dxyz2345', { kind: 'deployment', id: 'dxyz2345' }],
+    ['development', { kind: 'development' }],
+    ['production', { kind: 'environment', name: 'production' }],
+  ];
+  for (const [target, expected] of targets) {
+    const route = { modelRef: 'mabc2345', target: expected, action: 'websocket' };
+    assert.deepEqual(matchInference('model-mabc2345.localhost:4780', `/${target}/websocket`), route, target);
+    assert.deepEqual(matchInference('localhost:4780', `/models/mabc2345/${target}/websocket?x=1`), route);
+  }
+  assert.equal(matchInference('localhost', '/models/mabc2345/production/websocket/extra'), null);
+  assert.equal(matchInference('localhost', '/models/mabc2345/production/websockets'), null);
+});

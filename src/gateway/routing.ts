@@ -1,10 +1,11 @@
 // Inference URLs → (model, target, action). Host form `model-{id}.localhost/…` and path form
-// `/models/{id}/…`, each with environments/{env}, deployment/{id}, development and production. Pure.
+// `/models/{id}/…`, each with environments/{env}, deployment/{id}, development and production;
+// actions predict, wake, websocket (a WebSocket upgrade) and sync/{path}. Pure.
 
 export type InferenceTarget =
   { kind: 'environment'; name: string } | { kind: 'deployment'; id: string } | { kind: 'development' };
 
-export type InferenceAction = 'predict' | 'wake' | 'sync';
+export type InferenceAction = 'predict' | 'wake' | 'sync' | 'websocket';
 
 export interface InferenceRoute {
   modelRef: string;
@@ -58,7 +59,7 @@ function parseRest(modelRef: string, parts: string[], rawPath: string, query: st
       path: (path.startsWith('/') ? path : `/${path}`) + query,
     };
   }
-  if (rest.length === 1 && (action === 'predict' || action === 'wake'))
+  if (rest.length === 1 && (action === 'predict' || action === 'wake' || action === 'websocket'))
     return { modelRef, target: found.target, action };
   return null;
 }

@@ -1,11 +1,13 @@
 // `plinth predict`: call a model's environment, deployment or development endpoint and print
-// the answer as it arrives (streams included).
+// the answer as it arrives (streams included); with --websocket, a WebSocket session over stdin
+// and stdout (websocket-session.ts).
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { resolveConnection } from '../connection.ts';
 import { apiErrorFrom } from '../api-client.ts';
 import { UserError } from '../errors.ts';
 import { modelRef } from '../model-dir.ts';
+import { runWebSocketSession } from '../websocket-session.ts';
 
 interface PredictOptions {
   model?: string;
@@ -16,6 +18,7 @@ interface PredictOptions {
   file?: string;
   output?: string;
   sync?: string;
+  websocket?: boolean;
 }
 
 /** The request body: -d or -f, checked as JSON; none for a `--sync` call without either (a GET). */
@@ -63,6 +66,10 @@ export function registerPredict(
       '--sync <path>',
       "call this path of the model's own server (…/sync/<path>, e.g. /v1/chat/completions): POST with -d/-f, else GET",
     )
+    .option(
+      '--websocket',
+      "open a WebSocket to the model's …/websocket: each stdin line is sent as a message, each message received printed on its own line",
+    )
     .action((dir: string | undefined, options: PredictOptions) =>
       run(async () => {
         const targets = [options.deployment, options.environment, options.development].filter(
@@ -70,7 +77,9 @@ export function registerPredict(
         );
         if (targets.length > 1)
           throw new UserError('pass only one of --deployment, --environment, --development');
-        const body = requestBody(options);
+        if (options.websocket && (options.data ?? options.file ?? options.sync) !== undefined)
+          throw new UserError('--websocket reads its messages from stdin: pass no -d, -f or --sync');
+        const body = options.websocket ? undefined : requestBody(options);
         const model = modelRef(options.model, dir);
         const conn = resolveConnection();
         const target = options.deployment
@@ -78,8 +87,23 @@ export function registerPredict(
           : options.development
             ? 'development'
             : `environments/${encodeURIComponent(options.environment ?? 'production')}`;
+        const base = `${conn.url}/models/${encodeURIComponent(model)}/${target}`;
+        if (options.websocket) {
+          const input = process.stdin;
+          const output = process.stdout;
+          await runWebSocketSession({
+            url: `${base}/websocket`,
+            apiKey: conn.apiKey,
+            input,
+            output,
+            label: model,
+          });
+          // The server ended the session: stdin (a terminal, say) no longer keeps the command alive.
+          input.destroy();
+          return;
+        }
         const sync = options.sync === undefined ? null : `/${options.sync.replace(/^\/+/, '')}`;
-        const url = `${conn.url}/models/${encodeURIComponent(model)}/${target}/${sync ? `sync${sync}` : 'predict'}`;
+        const url = `${base}/${sync ? `sync${sync}` : 'predict'}`;
         let res: Response;
         try {
           res = await fetch(url, {

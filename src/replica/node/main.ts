@@ -23,8 +23,16 @@ const appDir = env('PLINTH_APP_DIR');
 const config = JSON.parse(env('PLINTH_CONFIG_JSON')) as Record<string, unknown> & {
   model_class_name?: string;
   data_dir?: string;
-  runtime?: { predict_concurrency?: number };
+  runtime?: {
+    predict_concurrency?: number;
+    transport?: {
+      kind?: string;
+      ping_interval_seconds?: number | null;
+      ping_timeout_seconds?: number | null;
+    };
+  };
 };
+const transport = config.runtime?.transport;
 const listen = env('PLINTH_LISTEN');
 // The model's code has no use for it: only the server keeps it.
 const token = process.env.PLINTH_REPLICA_TOKEN;
@@ -34,6 +42,10 @@ const modelServer = createModelServer({
   modelFile: join(appDir, env('PLINTH_MODEL_FILE')),
   className: config.model_class_name ?? 'Model',
   predictConcurrency: config.runtime?.predict_concurrency ?? 1,
+  websocketPing: {
+    intervalMs: (transport?.ping_interval_seconds ?? 20) * 1000,
+    timeoutMs: (transport?.ping_timeout_seconds ?? 20) * 1000,
+  },
   ...(token ? { token } : {}),
   context: {
     config,

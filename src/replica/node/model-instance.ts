@@ -1,5 +1,6 @@
 // Loads a TypeScript/JavaScript model class and calls it: constructor, load, pre/predict/post,
-// isHealthy. Knows nothing of HTTP.
+// websocket, isHealthy. A model serves predict() or websocket(), never both (as Truss has it).
+// Knows nothing of HTTP.
 import { pathToFileURL } from 'node:url';
 
 export interface ModelContext {
@@ -11,7 +12,8 @@ export interface ModelContext {
 
 interface ModelShape {
   load?: () => unknown;
-  predict: (input: unknown) => unknown;
+  predict?: (input: unknown) => unknown;
+  websocket?: (ws: unknown) => unknown;
   preprocess?: (input: unknown) => unknown;
   postprocess?: (output: unknown) => unknown;
   isHealthy?: () => unknown;
@@ -33,8 +35,15 @@ export class ModelInstance {
       throw new Error(`${file} does not export a class named ${className}`);
     }
     const model = new (ctor as new (ctx: ModelContext) => ModelShape)(context);
-    if (typeof model.predict !== 'function')
-      throw new Error(`${className} in ${file} has no predict() method`);
+    const predicts = typeof model.predict === 'function';
+    const websockets = typeof model.websocket === 'function';
+    if (predicts && websockets) {
+      throw new Error(
+        `${className} in ${file} has both predict() and websocket(): a model serves one or the other (Truss refuses both too); make the WebSocket its own model`,
+      );
+    }
+    if (!predicts && !websockets)
+      throw new Error(`${className} in ${file} has no predict() method (nor a websocket() method)`);
     return new ModelInstance(model);
   }
 
@@ -47,13 +56,23 @@ export class ModelInstance {
     return (await this.model.isHealthy()) !== false;
   }
 
+  /** Whether it is served at …/websocket (a websocket() method) rather than …/predict. */
+  get servesWebSocket(): boolean {
+    return typeof this.model.websocket === 'function';
+  }
+
+  /** Runs websocket(ws) on an accepted connection; its promise settles when the method returns. */
+  async websocket(ws: unknown): Promise<void> {
+    await this.model.websocket!(ws);
+  }
+
   async preprocess(input: unknown): Promise<unknown> {
     return typeof this.model.preprocess === 'function' ? await this.model.preprocess(input) : input;
   }
 
   /** Returns the value, or an async iterable when predict is a generator (a stream). */
   async predict(input: unknown): Promise<unknown> {
-    const out = this.model.predict(input);
+    const out = this.model.predict!(input);
     if (isAsyncIterable(out) || isSyncIterator(out)) return out;
     return await out;
   }

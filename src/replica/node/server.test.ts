@@ -6,8 +6,9 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { WebSocket } from 'ws';
 import { createModelServer } from './server.ts';
-import type { ModelServer } from './server.ts';
+import type { ModelServer, ModelServerOptions } from './server.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'plinth-replica-'));
 const servers: ModelServer[] = [];
@@ -16,7 +17,13 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function start(source: string, predictConcurrency = 1, ext = '.mjs', token?: string) {
+async function start(
+  source: string,
+  predictConcurrency = 1,
+  ext = '.mjs',
+  token?: string,
+  extra: Partial<ModelServerOptions> = {},
+) {
   const file = join(dir, `model-${servers.length}${ext}`);
   writeFileSync(file, source);
   const loadErrors: Error[] = [];
@@ -27,6 +34,7 @@ async function start(source: string, predictConcurrency = 1, ext = '.mjs', token
     context: { config: { greeting: 'hi' }, dataDir: join(dir, 'data'), secrets: {}, environment: null },
     onLoadError: (err) => loadErrors.push(err),
     ...(token ? { token } : {}),
+    ...extra,
   });
   servers.push(s);
   await new Promise<void>((resolve) => s.server.listen(0, '127.0.0.1', resolve));
@@ -261,4 +269,128 @@ test('a stream to a slow reader waits for it without piling up listeners', async
   } finally {
     process.off('warning', onWarning);
   }
+});
+
+/** Opens a WebSocket to a model server; resolves once open, or with the status that refused it. */
+function openSocket(base: string, headers: Record<string, string> = {}): Promise<WebSocket | number> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`${base.replace('http', 'ws')}/v1/websocket`, { headers });
+    ws.once('open', () => resolve(ws));
+    ws.once('unexpected-response', (_req, res) => {
+      res.resume();
+      resolve(res.statusCode!);
+    });
+    ws.once('error', reject);
+  });
+}
+
+function nextMessage(ws: WebSocket): Promise<string> {
+  return new Promise((resolve) => ws.once('message', (data) => resolve(String(data))));
+}
+
+function closeOf(ws: WebSocket): Promise<[number, string]> {
+  return new Promise((resolve) => ws.once('close', (code, reason) => resolve([code, String(reason)])));
+}
+
+const ECHO = `
+  export class Model {
+    websocket(ws) { ws.on('message', (m) => ws.send('echo:' + m)); }
+  }`;
+
+test('websocket(ws) is served on GET /v1/websocket, with the token checked before the upgrade', async () => {
+  const { s, base, predict } = await start(ECHO, 1, '.mjs', 'tok');
+  await s.loaded;
+  assert.equal(await openSocket(base), 401, 'no token, no upgrade');
+  assert.equal(await openSocket(base, { 'x-plinth-replica-token': 'tok!' }), 401);
+  const ws = (await openSocket(base, { 'x-plinth-replica-token': 'tok' })) as WebSocket;
+  ws.send('hi');
+  assert.equal(await nextMessage(ws), 'echo:hi');
+  const res = await predict({}, { 'x-plinth-replica-token': 'tok' });
+  assert.equal(res.status, 404, 'a websocket model has no predict');
+  assert.match(await res.text(), /websocket/);
+  ws.close();
+  await closeOf(ws);
+});
+
+test('an open WebSocket holds a predict slot: the next waits until it closes', async () => {
+  const { s, base } = await start(ECHO, 1);
+  await s.loaded;
+  const first = (await openSocket(base)) as WebSocket;
+  let secondOpen = false;
+  const second = openSocket(base).then((ws) => {
+    secondOpen = true;
+    return ws as WebSocket;
+  });
+  await sleep(200);
+  assert.equal(secondOpen, false, 'the only slot is taken');
+  first.close();
+  const ws = await second;
+  ws.send('now');
+  assert.equal(await nextMessage(ws), 'echo:now');
+  ws.close();
+  await closeOf(ws);
+});
+
+test('a model with both predict() and websocket(), or neither, is refused at load, by name', async () => {
+  const both = await start(`export class Model { predict() {} websocket() {} }`);
+  await assert.rejects(both.s.loaded, /Model in .* has both predict\(\) and websocket\(\)/);
+  const neither = await start(`export class Model { load() {} }`);
+  await assert.rejects(
+    neither.s.loaded,
+    /Model in .* has no predict\(\) method \(nor a websocket\(\) method\)/,
+  );
+});
+
+test('a websocket() that throws closes with 1011 and logs its stack; a drain closes the others with 1001', async () => {
+  const { s, base } = await start(
+    `
+    export class Model {
+      async websocket(ws) {
+        const first = await new Promise((r) => ws.once('message', r));
+        if (String(first) === 'boom') throw new Error('exploded');
+        ws.on('message', (m) => ws.send(String(m)));
+        ws.send('ready');
+      }
+    }`,
+    2,
+  );
+  await s.loaded;
+  const errors: string[] = [];
+  const original = console.error;
+  console.error = (...args: unknown[]) => void errors.push(args.join(' '));
+  try {
+    const failing = (await openSocket(base)) as WebSocket;
+    const closing = closeOf(failing);
+    failing.send('boom');
+    const [code, reason] = await closing;
+    assert.equal(code, 1011);
+    assert.match(reason, /exploded/);
+    assert.ok(
+      errors.some((e) => /websocket failed: Error: exploded\n\s+at /.test(e)),
+      errors.join('\n'),
+    );
+  } finally {
+    console.error = original;
+  }
+  const open = (await openSocket(base)) as WebSocket;
+  const ready = nextMessage(open);
+  open.send('go');
+  assert.equal(await ready, 'ready');
+  const closing = closeOf(open);
+  await s.drain();
+  assert.deepEqual(await closing, [1001, 'the replica is stopping']);
+});
+
+test('an open WebSocket is pinged at the configured interval', async () => {
+  const { s, base } = await start(ECHO, 1, '.mjs', undefined, {
+    websocketPing: { intervalMs: 100, timeoutMs: 1000 },
+  });
+  await s.loaded;
+  const ws = (await openSocket(base)) as WebSocket;
+  let pings = 0;
+  ws.on('ping', () => pings++);
+  await sleep(450);
+  assert.ok(pings >= 3, `${pings} pings`);
+  ws.close();
+  await closeOf(ws);
 });

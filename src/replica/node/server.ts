@@ -5,14 +5,18 @@
 //   POST /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/messages, /v1/responses: the
 //        model's methods chatCompletions, completions, embeddings, messages, responses (404 when it
 //        has none); a generator streams as server-sent events
-// `predict_concurrency` bounds concurrent predict calls; pre/postprocess are not bounded.
+//   GET /v1/websocket (an upgrade, with the token): the model's websocket(ws) (websocket.ts)
+// `predict_concurrency` bounds concurrent predict calls and open WebSockets together;
+// pre/postprocess are not bounded.
 import { timingSafeEqual } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { isAsyncIterable, ModelInstance } from './model-instance.ts';
 import type { ModelContext } from './model-instance.ts';
 import { withRequestId } from './request-context.ts';
 import { Semaphore } from './semaphore.ts';
+import { createWebSocketRoute } from './websocket.ts';
 
 export interface ModelServerOptions {
   modelFile: string;
@@ -24,6 +28,8 @@ export interface ModelServerOptions {
    * it, so a local replica does not answer anyone else on the machine. None: no check (a pod).
    */
   token?: string;
+  /** WebSocket keep-alive: a ping every `intervalMs`, unanswered for `timeoutMs` ends it (20 s each). */
+  websocketPing?: { intervalMs: number; timeoutMs: number };
   /** Called when load() throws; the replica process exits so that the platform can see it. */
   onLoadError: (err: Error) => void;
 }
@@ -241,6 +247,19 @@ export function createModelServer(options: ModelServerOptions): ModelServer {
     }
   }
 
+  const websockets = createWebSocketRoute({
+    authorized: (req) => authorized(req, token),
+    model: () => model,
+    draining: () => draining,
+    slots,
+    pingIntervalMs: options.websocketPing?.intervalMs ?? 20_000,
+    pingTimeoutMs: options.websocketPing?.timeoutMs ?? 20_000,
+    onOpenChange(open) {
+      inFlight += open ? 1 : -1;
+      if (inFlight === 0) idle?.();
+    },
+  });
+
   const server = createServer((req, res) => {
     const url = req.url ?? '/';
     if (req.method === 'GET' && url === '/') return sendJson(res, 200, { status: 'alive' });
@@ -266,6 +285,13 @@ export function createModelServer(options: ModelServerOptions): ModelServer {
         return sendJson(res, 503, {
           error: { code: 'MODEL_NOT_READY', message: 'the model is still loading' },
         });
+      if (!method && model.servesWebSocket)
+        return sendJson(res, 404, {
+          error: {
+            code: 'NOT_FOUND',
+            message: 'the model has a websocket() method and no predict(): connect to …/websocket',
+          },
+        });
       if (method && !model.has(method))
         return sendJson(res, 404, {
           error: {
@@ -284,12 +310,17 @@ export function createModelServer(options: ModelServerOptions): ModelServer {
     sendJson(res, 404, { error: { code: 'NOT_FOUND', message: `no route ${req.method} ${url}` } });
   });
   server.keepAliveTimeout = 65_000;
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
+    websockets.upgrade(req, socket, head),
+  );
 
   return {
     server,
     loaded,
     async drain() {
       draining = true;
+      // The gateway let open WebSockets run for the drain time already: now they are told to go.
+      websockets.closeAll(5000);
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();
