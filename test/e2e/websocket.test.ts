@@ -211,3 +211,42 @@ test('a custom server takes a WebSocket on its own path through …/sync/{path}'
   const model = await open(pathForm(server.model_id, 'production/websocket'));
   assert.ok('status' in model && model.status === 404, '…/websocket is for model servers');
 });
+
+test("a Truss model's websocket(ws) (fastapi's WebSocket) echoes text, JSON and bytes through the gateway, counts while open, wakes from zero, and a raise closes with 1011", async () => {
+  const truss = await push('truss-websocket');
+  const ws = await opened(pathForm(truss.model_id));
+  assert.equal(await roundTrip(ws, 'hi'), 'echo: hi');
+  assert.deepEqual(JSON.parse(await roundTrip(ws, 'json')), { kind: 'json' });
+  const bytes = new Promise<Buffer>((resolve) => ws.once('message', (data: Buffer) => resolve(data)));
+  ws.send('bytes');
+  assert.deepEqual([...(await bytes)], [0, 1]);
+  assert.equal(await concurrency(truss), 1, 'an open connection is in flight');
+  const closedByModel = new Promise<number>((resolve) => ws.once('close', resolve));
+  ws.send('close');
+  assert.equal(await closedByModel, 1000);
+  await until(
+    'the connection left the concurrency count',
+    () => concurrency(truss),
+    (n) => n === 0,
+    10_000,
+  );
+
+  await until(
+    'scaled to zero',
+    () => deployment(truss),
+    (d) => d.status === 'SCALED_TO_ZERO' && d.active_replica_count === 0,
+    60_000,
+  );
+  const woken = await opened(pathForm(truss.model_id));
+  assert.equal(await roundTrip(woken, 'awake'), 'echo: awake');
+  const broken = new Promise<number>((resolve) => woken.once('close', resolve));
+  woken.send('raise');
+  assert.equal(await broken, 1011);
+  const logs = await until(
+    'the traceback in the logs',
+    async () => (await platform.cli(['logs', '--model', truss.model_id, '--level', 'error'])).stdout,
+    (text) => /RuntimeError: the websocket model broke/.test(text),
+    30_000,
+  );
+  assert.match(logs, /File ".*model\/model\.py", line \d+, in websocket/);
+});

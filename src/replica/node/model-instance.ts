@@ -1,5 +1,5 @@
-// Loads a TypeScript/JavaScript model class and calls it: constructor, load, pre/predict/post,
-// websocket, isHealthy. A model serves predict() or websocket(), never both (as Truss has it).
+// Loads a TypeScript/JavaScript model class and calls it: constructor, setupEnvironment, load,
+// pre/predict/post, websocket, isHealthy. A model serves predict() or websocket(), never both (as Truss has it).
 // Knows nothing of HTTP.
 import { pathToFileURL } from 'node:url';
 
@@ -17,6 +17,7 @@ interface ModelShape {
   preprocess?: (input: unknown) => unknown;
   postprocess?: (output: unknown) => unknown;
   isHealthy?: () => unknown;
+  setupEnvironment?: (environment: Record<string, unknown> | null) => unknown;
 }
 
 export class ModelInstance {
@@ -51,9 +52,22 @@ export class ModelInstance {
     if (typeof this.model.load === 'function') await this.model.load();
   }
 
+  /** False or a throw (logged, with its stack) is unhealthy. */
   async isHealthy(): Promise<boolean> {
     if (typeof this.model.isHealthy !== 'function') return true;
-    return (await this.model.isHealthy()) !== false;
+    try {
+      return (await this.model.isHealthy()) !== false;
+    } catch (err) {
+      console.error(`isHealthy() threw: ${(err as Error).stack ?? String(err)}`);
+      return false;
+    }
+  }
+
+  /** The environment the deployment serves (before load(), and again when a promotion moves it). */
+  async setupEnvironment(environment: Record<string, unknown> | null): Promise<void> {
+    if (typeof this.model.setupEnvironment !== 'function') return;
+    console.log(`calling setupEnvironment(${JSON.stringify(environment)})`);
+    await this.model.setupEnvironment(environment);
   }
 
   /** Whether it is served at …/websocket (a websocket() method) rather than …/predict. */

@@ -174,6 +174,52 @@ test('isHealthy() false turns readiness red', async () => {
   assert.equal((await fetch(`${base}/v1/models/model`)).status, 503);
 });
 
+test('isHealthy() that throws turns readiness red and is logged with its stack', async () => {
+  const { s, base } = await start(`
+    export class Model { isHealthy() { throw new Error('gpu lost'); } predict() { return 1; } }`);
+  await s.loaded;
+  const logged: string[] = [];
+  const original = console.error;
+  console.error = (line: string) => void logged.push(String(line));
+  try {
+    assert.equal((await fetch(`${base}/v1/models/model`)).status, 503);
+  } finally {
+    console.error = original;
+  }
+  assert.match(logged.join('\n'), /isHealthy\(\) threw: Error: gpu lost\n\s+at /);
+});
+
+test('setupEnvironment() runs before load() for an environment, and again on POST /v1/environment without a restart', async () => {
+  const source = `
+    export class Model {
+      constructor({ environment }) { this.seen = [environment && environment.name]; this.loadedWith = null; }
+      setupEnvironment(environment) { this.seen.push(environment && environment.name); }
+      load() { this.loadedWith = this.seen.at(-1); }
+      predict() { return { seen: this.seen, loadedWith: this.loadedWith }; }
+    }`;
+  const { s, base, predict } = await start(source, 1, '.mjs', 'tok', {
+    context: { config: {}, dataDir: dir, secrets: {}, environment: { name: 'production' } },
+  });
+  await s.loaded;
+  const auth = { 'x-plinth-replica-token': 'tok' };
+  assert.deepEqual(await (await predict({}, auth)).json(), {
+    seen: ['production', 'production'],
+    loadedWith: 'production',
+  });
+  const tell = (body: string, headers: Record<string, string> = auth) =>
+    fetch(`${base}/v1/environment`, { method: 'POST', body, headers });
+  assert.equal((await tell('{"environment": {"name": "staging"}}', {})).status, 401);
+  assert.equal((await tell('not json')).status, 400);
+  assert.equal((await tell('{"environment": {"name": "staging"}}')).status, 200);
+  // The same environment again is no change.
+  assert.equal((await tell('{"environment": {"name": "staging"}}')).status, 200);
+  assert.deepEqual(((await (await predict({}, auth)).json()) as { seen: string[] }).seen, [
+    'production',
+    'production',
+    'staging',
+  ]);
+});
+
 test('a request whose body is cut off half-way ends that request only: the server answers the next', async () => {
   const { s, predict } = await start(`export class Model { predict(x) { return x; } }`);
   await s.loaded;

@@ -6,6 +6,7 @@
 //        model's methods chatCompletions, completions, embeddings, messages, responses (404 when it
 //        has none); a generator streams as server-sent events
 //   GET /v1/websocket (an upgrade, with the token): the model's websocket(ws) (websocket.ts)
+//   POST /v1/environment (with the token): the environment the deployment now serves (setupEnvironment)
 // `predict_concurrency` bounds concurrent predict calls and open WebSockets together;
 // pre/postprocess are not bounded.
 import { timingSafeEqual } from 'node:crypto';
@@ -42,6 +43,8 @@ export interface ModelServer {
 }
 
 const MODEL_PATH = '/v1/models/model';
+/** Where the platform says which environment the deployment now serves (runtime/replica-environment.ts). */
+const ENVIRONMENT_PATH = '/v1/environment';
 const PREDICT_PATH = '/v1/models/model:predict';
 /** The OpenAI-compatible routes a model answers with its methods of these names. */
 const OPENAI_METHODS: Readonly<Record<string, string>> = {
@@ -113,6 +116,7 @@ function authorized(req: IncomingMessage, token: Buffer | null): boolean {
 export function createModelServer(options: ModelServerOptions): ModelServer {
   const token = options.token ? Buffer.from(options.token) : null;
   let model: ModelInstance | undefined;
+  let environment = options.context.environment;
   let inFlight = 0;
   let draining = false;
   let idle: (() => void) | undefined;
@@ -122,6 +126,8 @@ export function createModelServer(options: ModelServerOptions): ModelServer {
     const t0 = performance.now();
     const instance = await ModelInstance.create(options.modelFile, options.className, options.context);
     const t1 = performance.now();
+    // As Truss: before load() only when the deployment serves an environment.
+    if (environment !== null) await instance.setupEnvironment(environment);
     await instance.load();
     model = instance;
     const ms = (a: number, b: number): string => (b - a).toFixed(1);
@@ -131,6 +137,30 @@ export function createModelServer(options: ModelServerOptions): ModelServer {
     );
   })();
   loaded.catch((err: Error) => options.onLoadError(err));
+
+  /** A promotion moved the deployment into another environment: setupEnvironment() again. */
+  async function changeEnvironment(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let next: Record<string, unknown> | null;
+    try {
+      next = (JSON.parse((await readBody(req)).toString()) as { environment: Record<string, unknown> | null })
+        .environment;
+      if (next === undefined) throw new Error('no environment');
+    } catch {
+      return sendJson(res, 400, {
+        error: { code: 'BAD_REQUEST', message: 'expected {"environment": {"name": …} | null}' },
+      });
+    }
+    const changed = JSON.stringify(next) !== JSON.stringify(environment);
+    environment = next;
+    if (changed && model) {
+      try {
+        await model.setupEnvironment(next);
+      } catch (err) {
+        console.error(`setupEnvironment() threw: ${(err as Error).stack ?? String(err)}`);
+      }
+    }
+    sendJson(res, 200, { environment: next });
+  }
 
   async function predict(
     req: IncomingMessage,
@@ -274,6 +304,16 @@ export function createModelServer(options: ModelServerOptions): ModelServer {
     }
     const path = url.split('?')[0]!;
     const method = OPENAI_METHODS[path];
+    if (req.method === 'POST' && path === ENVIRONMENT_PATH) {
+      if (!authorized(req, token)) {
+        res.setHeader('connection', 'close');
+        return sendJson(res, 401, {
+          error: { code: 'UNAUTHORIZED', message: 'this replica answers only the Plinth gateway' },
+        });
+      }
+      void changeEnvironment(req, res);
+      return;
+    }
     if (req.method === 'POST' && (path === PREDICT_PATH || method)) {
       if (!authorized(req, token)) {
         res.setHeader('connection', 'close');

@@ -78,6 +78,7 @@ class ModelServer:
         self.idle = None
         self.server = None
         self.healthy = True
+        self.websockets = set()
 
     # ---- calling the model ------------------------------------------------------------
     async def call(self, fn, *args):
@@ -429,6 +430,7 @@ class ModelServer:
         connection = WebSocketConnection(reader, writer, self.ping_interval_s, self.ping_timeout_s)
         bridge = WebSocketBridge(req, writer, connection)
         client, server = self.client_and_server(writer)
+        self.websockets.add(connection)
         try:
             ws = make_websocket(req, bridge, client, server)
             async with self.slots:
@@ -449,6 +451,7 @@ class ModelServer:
         except ConnectionError:
             pass
         finally:
+            self.websockets.discard(connection)
             connection.stop()
             REQUEST_ID.reset(token)
         return False
@@ -458,6 +461,9 @@ class ModelServer:
         self.draining = True
         if self.server is not None:
             self.server.close()
+        # Open websockets are asked to go (1001): their models see the client leave.
+        for connection in list(self.websockets):
+            await connection.close(1001, "the replica is stopping")
         if self.in_flight > 0:
             self.idle = asyncio.Event()
             await self.idle.wait()
