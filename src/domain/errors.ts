@@ -22,6 +22,8 @@ export const ERROR_CATALOGUE = {
   NEEDS_PUSH: 422,
   BUNDLE_HASH_MISMATCH: 422,
   PAYLOAD_TOO_LARGE: 413,
+  /** A plain request to …/websocket, which takes only a WebSocket upgrade. */
+  UPGRADE_REQUIRED: 426,
   DEPLOYMENT_FAILED: 503,
   QUEUE_FULL: 429,
   REPLICA_UNAVAILABLE: 503,

@@ -28,6 +28,7 @@ export function sendError(res: ServerResponse, err: unknown, requestId: string):
     'x-request-id': requestId,
   };
   if (e.code === 'QUEUE_FULL') headers['retry-after'] = 1;
+  if (e.code === 'UPGRADE_REQUIRED') headers.upgrade = 'websocket';
   // A body too large to read is not read: the connection closes instead of waiting for it.
   if (e.code === 'PAYLOAD_TOO_LARGE') headers.connection = 'close';
   res.writeHead(e.httpStatus, headers);

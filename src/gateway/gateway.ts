@@ -14,19 +14,13 @@ import { Activator } from './activator.ts';
 import { neverReached, replicaUnavailable, sendError, statusFailure } from './failures.ts';
 import type { Lease } from './activator.ts';
 import type { ReadyReplica } from './lb-policy.ts';
-import {
-  limitedBody,
-  proxyToReplica,
-  readSmallBody,
-  REPLICA_PREDICT_PATH,
-  ReplicaPools,
-  UpstreamError,
-} from './proxy.ts';
+import { limitedBody, proxyToReplica, readSmallBody, ReplicaPools, UpstreamError } from './proxy.ts';
 import type { ProxyOutcome } from './proxy.ts';
 import { TargetResolver } from './resolver.ts';
 import type { ResolvedTarget, RouteReader } from './resolver.ts';
 import { matchInference } from './routing.ts';
 import { TrafficSplit } from './traffic-split.ts';
+import { predictPathOf, syncPathOf } from './replica-paths.ts';
 import type { InferenceRoute } from './routing.ts';
 import { proxyUpgrade } from './websocket-upgrade.ts';
 import type { UpgradeHost } from './websocket-upgrade.ts';
@@ -57,14 +51,6 @@ export interface ColdStart {
   model: Model;
   deployment: Deployment;
   environment: string | null;
-}
-
-/** Where a deployment's replicas take `…/predict`: a custom server's predict_endpoint, else the model server's route. */
-function predictPathOf(d: Deployment): string {
-  return (
-    (d.config as { docker_server?: { predict_endpoint: string } }).docker_server?.predict_endpoint ??
-    REPLICA_PREDICT_PATH
-  );
 }
 
 /** How long a replica whose connection failed is left out before it is tried again. */
@@ -188,6 +174,13 @@ export class Gateway {
         res.end(JSON.stringify({ deployment_id: deployment.id, status: deployment.status }));
         return;
       }
+      if (route.action === 'websocket') {
+        throw new PlinthError(
+          'UPGRADE_REQUIRED',
+          '…/websocket takes a WebSocket upgrade (GET with Upgrade: websocket), not a plain request',
+        );
+      }
+      const path = route.action === 'sync' ? syncPathOf(deployment, route.path!) : predictPathOf(deployment);
       const length = Number(req.headers['content-length'] ?? 0);
       if (length > this.options.maxBodyBytes) {
         throw new PlinthError(
@@ -221,7 +214,7 @@ export class Gateway {
         try {
           outcome = await proxyToReplica(this.pools.get(lease.replica.address), req, res, body, {
             requestId,
-            path: route.action === 'sync' ? route.path! : predictPathOf(deployment),
+            path,
             token: lease.replica.token ?? null,
             stallMs: this.options.stallTimeoutMs,
           });

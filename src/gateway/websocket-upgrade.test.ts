@@ -5,6 +5,7 @@ import { deploymentInput } from '../../test/support/deployment-input.ts';
 import assert from 'node:assert/strict';
 import { createServer, request } from 'node:http';
 import type { IncomingHttpHeaders, Server } from 'node:http';
+import { connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { after, test } from 'node:test';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -182,6 +183,46 @@ test('an echo round-trips on the host form and the path form, holding one slot w
     () => s.gateway.concurrency(s.deployment.id),
     (n) => n === 0,
   );
+});
+
+test('a client that leaves while its key is checked holds no slot afterwards', async () => {
+  let checking = 0;
+  const s = await setup({
+    authorize: async () => {
+      checking++;
+      await new Promise((r) => setTimeout(r, 200));
+    },
+  });
+  const replica = await fakeReplica();
+  s.gateway.setReadyReplicas(s.deployment.id, [{ id: 'r1', address: replica.address, token: 'tok' }]);
+  for (let i = 0; i < 3; i++) {
+    const socket = connect(s.port, '127.0.0.1');
+    await new Promise((r) => socket.once('connect', r));
+    socket.write(
+      'GET /models/echo/environments/production/websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n' +
+        'Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+    );
+    await until('the key being checked', () => checking > i);
+    socket.destroy();
+  }
+  await new Promise((r) => setTimeout(r, 400));
+  assert.equal(s.gateway.concurrency(s.deployment.id), 0, 'no slot kept for a client that left');
+  assert.equal(s.gateway.inFlightOf(s.deployment.id, 'r1'), 0);
+  const ws = await opened(`${s.base}/models/echo/environments/production/websocket`);
+  ws.send('still served');
+  assert.equal(await nextMessage(ws), 'echo:still served');
+});
+
+test('a plain request to …/websocket is told to upgrade, never run as a predict', async () => {
+  const s = await setup();
+  const res = await fetch(`http://127.0.0.1:${s.port}/models/echo/environments/production/websocket`, {
+    method: 'POST',
+    headers: { authorization: 'Api-Key good' },
+    body: '{}',
+  });
+  assert.equal(res.status, 426);
+  assert.equal(res.headers.get('upgrade'), 'websocket');
+  assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'UPGRADE_REQUIRED');
 });
 
 test('a wrong or missing key is answered 401 in the platform shape, never upgraded', async () => {

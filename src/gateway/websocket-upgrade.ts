@@ -18,6 +18,7 @@ import type { Activator, Lease } from './activator.ts';
 import { neverReached, replicaUnavailable, writeSocketError } from './failures.ts';
 import type { ColdStart } from './gateway.ts';
 import { REPLICA_TOKEN_HEADER, UpstreamError } from './proxy.ts';
+import { isCustomServer, syncPathOf } from './replica-paths.ts';
 import type { ResolvedTarget } from './resolver.ts';
 import type { InferenceRoute } from './routing.ts';
 
@@ -95,10 +96,6 @@ function endpointOf(address: string): { socketPath: string } | { host: string; p
   const i = address.lastIndexOf(':');
   if (address.startsWith('/') || i === -1) return { socketPath: address };
   return { host: address.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(address.slice(i + 1)) };
-}
-
-function isCustomServer(d: Deployment): boolean {
-  return (d.config as { docker_server?: unknown }).docker_server !== undefined;
 }
 
 function forwardedHeaders(
@@ -287,13 +284,16 @@ export async function proxyUpgrade(
     }
     const q = (req.url ?? '').indexOf('?');
     const path =
-      route.action === 'sync' ? route.path! : REPLICA_WEBSOCKET_PATH + (q === -1 ? '' : req.url!.slice(q));
+      route.action === 'sync'
+        ? syncPathOf(deployment, route.path!)
+        : REPLICA_WEBSOCKET_PATH + (q === -1 ? '' : req.url!.slice(q));
     const activator = host.activatorFor(deployment);
     if (activator.readyCount === 0 && canWake(deployment.status)) {
       host.wakes.emit(deployment.id);
       host.coldStarts.emit({ model: target.model, deployment, environment: target.environment });
     }
     for (let attempt = 1; ; attempt++) {
+      if (clientGone) return;
       const acquired = activator.acquire();
       if (acquired instanceof Promise) {
         host.queued.emit(deployment.id);
@@ -355,9 +355,11 @@ export async function proxyUpgrade(
       return;
     }
   } catch (err) {
-    lease?.release();
     if (clientGone || client.destroyed) return;
     writeSocketError(client, err, requestId);
     if (isPlinthError(err)) measure(err.httpStatus);
+  } finally {
+    // A slot not handed to a connection (the client left while it waited, or it failed) is freed.
+    lease?.release();
   }
 }
