@@ -54,7 +54,11 @@ def make_request(req, receive, client, server):
     """A `fastapi.Request` (starlette's) for one HTTP request."""
     from starlette.requests import Request
 
-    return Request(scope_of("http", req, client, server), receive)
+    request = Request(scope_of("http", req, client, server), receive)
+    # The body is already read: `is_disconnected()` (which takes a message from `receive`) must not
+    # make a later `body()` or `json()` wait for one that never comes.
+    request._body = req.body
+    return request
 
 
 def is_response(value):
@@ -136,7 +140,7 @@ class WebSocketBridge:
                 self.req.headers["sec-websocket-key"], message.get("subprotocol"), headers))
             await self.writer.drain()
             self.accepted = True
-            self.connection.start_keepalive()
+            self.connection.start()
         elif kind == "websocket.send":
             if message.get("text") is not None:
                 await self.connection.send_text(message["text"])

@@ -144,6 +144,28 @@ def user_traceback(exc):
     return "".join(traceback.format_exception(type(exc), exc, tb))
 
 
+class InvalidInput(ValueError):
+    """The input does not validate into the pydantic type its method is annotated with."""
+
+    def __init__(self, model_type, exc):
+        self.errors = validation_errors(exc)
+        first = self.errors[0] if self.errors else {}
+        where = ".".join(str(p) for p in first.get("loc", ())) or "input"
+        super().__init__("the input does not match %s: %s: %s" % (model_type.__name__, where, first.get("msg", exc)))
+
+
+def validate_input(model_type, payload):
+    """`payload` validated into `model_type` (pydantic 2, or 1); InvalidInput when it does not."""
+    try:
+        if hasattr(model_type, "model_validate"):
+            return model_type.model_validate(payload)
+        return model_type.parse_obj(payload)
+    except Exception as e:
+        if is_validation_error(e):
+            raise InvalidInput(model_type, e)
+        raise
+
+
 def validation_errors(exc):
     """A pydantic ValidationError's errors, in JSON form."""
     try:

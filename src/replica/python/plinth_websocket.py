@@ -66,25 +66,39 @@ async def read_frame(reader, max_bytes):
     return bool(fin), opcode, data
 
 
+# Close codes a peer may send (RFC 6455 7.4, and the registered and private ranges).
+VALID_CLOSE_CODES = set(range(1000, 1004)) | set(range(1007, 1015)) | set(range(3000, 5000))
+QUEUED_MESSAGES = 64
+
+
 class WebSocketConnection:
-    """One accepted connection: `receive()` gives ("text", str), ("bytes", b) or ("close", code,
-    reason); `send_*` and `close` write. Pings are answered as they arrive."""
+    """One accepted connection. A reader task owns the socket from `start()` on: it answers pings,
+    notes pongs (so keepalive holds while the model is busy or only sends), joins fragments and
+    queues messages (at most 64: then the client waits) for `receive()`, which gives ("text", str),
+    ("bytes", b) or, from then on, ("close", code, reason). `send_*` and `close` write."""
 
     def __init__(self, reader, writer, ping_interval_s=None, ping_timeout_s=None, max_bytes=MAX_MESSAGE_BYTES):
         self.reader = reader
         self.writer = writer
         self.max_bytes = max_bytes
+        self.started = False
         self.closed = False
         self.close_sent = False
         self.ping_interval_s = ping_interval_s
         self.ping_timeout_s = ping_timeout_s
+        self._messages = asyncio.Queue(QUEUED_MESSAGES)
+        self._final = None
+        self._ended = asyncio.Event()
         self._pong = None
-        self._keepalive = None
+        self._tasks = []
         self._write_lock = asyncio.Lock()
 
-    def start_keepalive(self):
+    def start(self):
+        """The handshake is answered: read the client's frames, and ping it if asked to."""
+        self.started = True
+        self._tasks.append(asyncio.ensure_future(self._read_loop()))
         if self.ping_interval_s:
-            self._keepalive = asyncio.ensure_future(self._ping_loop())
+            self._tasks.append(asyncio.ensure_future(self._ping_loop()))
 
     async def _ping_loop(self):
         try:
@@ -97,6 +111,7 @@ class WebSocketConnection:
                 except asyncio.TimeoutError:
                     await self.close(1011, "keepalive ping timeout")
                     self.abort()
+                    await self._end(("close", 1011, "keepalive ping timeout"))
                     return
         except (ConnectionError, asyncio.CancelledError):
             pass
@@ -106,52 +121,80 @@ class WebSocketConnection:
             self.writer.write(encode_frame(opcode, payload))
             await self.writer.drain()
 
-    async def receive(self):
+    async def _end(self, message):
+        if self._final is not None:
+            return
+        self.closed = True
+        self._final = message
+        self._ended.set()
+        if self._messages.empty():
+            self._messages.put_nowait(message)  # wakes a receive() already waiting
+
+    async def _fail(self, code, reason):
+        await self.close(code, reason)
+        await self._end(("close", code, reason))
+
+    async def _read_loop(self):
         parts, kind, size = [], None, 0
-        while True:
-            try:
+        try:
+            while True:
                 fin, opcode, payload = await read_frame(self.reader, self.max_bytes)
-            except ProtocolError as e:
-                await self.close(e.code, str(e))
-                return ("close", e.code, str(e))
-            except (asyncio.IncompleteReadError, ConnectionError):
-                self.closed = True
-                return ("close", 1006, "")
-            if opcode == PING:
-                await self._write(PONG, payload)
-                continue
-            if opcode == PONG:
-                if self._pong is not None and not self._pong.done():
-                    self._pong.set_result(True)
-                continue
-            if opcode == CLOSE:
-                code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
-                text = payload[2:].decode("utf-8", "replace")
-                await self.close(code if code != 1005 else 1000)
-                self.closed = True
-                return ("close", code, text)
-            if opcode in (TEXT, BINARY):
-                if kind is not None:
-                    await self.close(1002, "a new message began before the last one ended")
-                    return ("close", 1002, "")
-                kind = opcode
-            elif opcode != CONTINUATION or kind is None:
-                await self.close(1002, "unknown opcode %d" % opcode)
-                return ("close", 1002, "")
-            size += len(payload)
-            if size > self.max_bytes:
-                await self.close(1009, "message too big")
-                return ("close", 1009, "")
-            parts.append(payload)
-            if fin:
+                if opcode == PING:
+                    await self._write(PONG, payload)
+                    continue
+                if opcode == PONG:
+                    if self._pong is not None and not self._pong.done():
+                        self._pong.set_result(True)
+                    continue
+                if opcode == CLOSE:
+                    return await self._closed_by_client(payload)
+                if opcode in (TEXT, BINARY):
+                    if kind is not None:
+                        return await self._fail(1002, "a new message began before the last one ended")
+                    kind = opcode
+                elif opcode != CONTINUATION or kind is None:
+                    return await self._fail(1002, "unexpected opcode %d" % opcode)
+                size += len(payload)
+                if size > self.max_bytes:
+                    return await self._fail(1009, "message too big")
+                parts.append(payload)
+                if not fin:
+                    continue
                 data = b"".join(parts)
                 if kind == TEXT:
                     try:
-                        return ("text", data.decode("utf-8"))
+                        message = ("text", data.decode("utf-8"))
                     except UnicodeDecodeError:
-                        await self.close(1007, "text message is not UTF-8")
-                        return ("close", 1007, "")
-                return ("bytes", data)
+                        return await self._fail(1007, "text message is not UTF-8")
+                else:
+                    message = ("bytes", data)
+                parts, kind, size = [], None, 0
+                await self._messages.put(message)
+        except ProtocolError as e:
+            await self._fail(e.code, str(e))
+        except (asyncio.IncompleteReadError, ConnectionError):
+            await self._end(("close", 1006, ""))
+
+    async def _closed_by_client(self, payload):
+        if len(payload) == 1:
+            return await self._fail(1002, "a close frame with a one-byte payload")
+        if not payload:
+            await self.close(1000)
+            return await self._end(("close", 1005, ""))
+        code = struct.unpack("!H", payload[:2])[0]
+        if code not in VALID_CLOSE_CODES:
+            return await self._fail(1002, "close code %d is not one a client may send" % code)
+        try:
+            reason = payload[2:].decode("utf-8")
+        except UnicodeDecodeError:
+            return await self._fail(1007, "close reason is not UTF-8")
+        await self.close(code)
+        await self._end(("close", code, reason))
+
+    async def receive(self):
+        if self._final is not None and self._messages.empty():
+            return self._final
+        return await self._messages.get()
 
     async def send_text(self, text):
         await self._write(TEXT, text.encode("utf-8"))
@@ -160,8 +203,6 @@ class WebSocketConnection:
         await self._write(BINARY, bytes(data))
 
     async def close(self, code=1000, reason=""):
-        if self._keepalive is not None and self._keepalive is not asyncio.current_task():
-            self._keepalive.cancel()
         if self.close_sent:
             return
         self.close_sent = True
@@ -171,26 +212,15 @@ class WebSocketConnection:
             pass
 
     async def wait_closed(self, timeout_s):
-        """After our close frame: reads until the client's answers it (or `timeout_s` passes)."""
-        if self.closed:
-            return
+        """After our close frame: waits until the client answers it (or `timeout_s` passes)."""
         try:
-            await asyncio.wait_for(self._drain_until_close(), timeout_s)
-        except (asyncio.TimeoutError, ConnectionError):
+            await asyncio.wait_for(self._ended.wait(), timeout_s)
+        except asyncio.TimeoutError:
             pass
 
-    async def _drain_until_close(self):
-        while not self.closed:
-            try:
-                _, opcode, _ = await read_frame(self.reader, self.max_bytes)
-            except (ProtocolError, asyncio.IncompleteReadError):
-                return
-            if opcode == CLOSE:
-                self.closed = True
-
     def stop(self):
-        if self._keepalive is not None:
-            self._keepalive.cancel()
+        for task in self._tasks:
+            task.cancel()
 
     def abort(self):
         self.closed = True

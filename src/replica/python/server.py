@@ -22,17 +22,15 @@ import re
 import signal
 import sys
 import time
-import traceback
 from concurrent.futures import ThreadPoolExecutor
 
-from plinth_asgi import (HttpReceive, HttpSend, WebSocketBridge, disconnect_watch, http_scope,
-                         is_response, make_request, make_websocket)
-from plinth_http import (HttpError, end_chunks, error_body, read_request, send_bytes, send_json,
-                         write_chunk)
-from plinth_methods import (INPUT, INPUT_AND_REQUEST, ModelDefinitionError, is_http_exception,
-                            is_validation_error, user_traceback, validation_errors)
+from plinth_asgi import HttpReceive, WebSocketBridge, disconnect_watch, is_response, make_request, make_websocket
+from plinth_http import HttpError, error_body, read_request, reason, send_bytes, send_json
+from plinth_methods import (INPUT, INPUT_AND_REQUEST, InvalidInput, ModelDefinitionError, is_http_exception,
+                            user_traceback, validate_input)
 from plinth_model import REQUEST_ID, ModelHolder, RequestTaggedStream, log_error
 from plinth_replica import become_replica, watch_parent
+from plinth_streams import ClientGone, OpenAIEvents, StreamCut, Streamer, encode_item, for_request
 from plinth_websocket import WebSocketConnection, is_upgrade
 
 MODEL_PATH = "/v1/models/model"
@@ -50,14 +48,6 @@ OPENAI_METHODS = {
 }
 
 
-class ClientGone(Exception):
-    """The client (the gateway) closed the connection before the answer."""
-
-
-class StreamCut(Exception):
-    """A stream ended without its last chunk: the connection is closed so the client sees it."""
-
-
 class ModelServer:
     def __init__(self, holder, config, token=None):
         self.holder = holder
@@ -70,6 +60,7 @@ class ModelServer:
         self.slots = None
         self.predict_concurrency = int(runtime.get("predict_concurrency") or 1)
         self.stream_timeout_s = float(runtime.get("streaming_read_timeout") or 60)
+        self.streamer = None
         self.ping_interval_s = transport.get("ping_interval_seconds")
         self.ping_timeout_s = transport.get("ping_timeout_seconds")
         self.executor = ThreadPoolExecutor(max_workers=self.predict_concurrency + 16, thread_name_prefix="model")
@@ -117,13 +108,17 @@ class ModelServer:
             t1 = time.perf_counter()
             setup = self.holder.methods.setup_environment
             # As Truss: before load() only when the deployment serves an environment.
-            if setup is not None and self.holder.environment is not None:
-                print("calling setup_environment(%s)" % json.dumps(self.holder.environment), flush=True)
-                await self.call(setup.fn, self.holder.environment)
+            set_up = self.holder.environment
+            if setup is not None and set_up is not None:
+                print("calling setup_environment(%s)" % json.dumps(set_up), flush=True)
+                await self.call(setup.fn, set_up)
             load = getattr(self.holder.model, "load", None)
             if callable(load):
                 await self.call(load)
             self.holder.ready = True
+            if setup is not None and self.holder.environment != set_up:
+                # A promotion moved the deployment while it loaded.
+                await self.run_setup_environment(self.holder.environment)
             # The cold-start benchmark reads these figures: the model's own share of a start.
             print("model loaded; ready to serve (import %.1f ms, load() %.1f ms)" % (
                 (t1 - t0) * 1000, (time.perf_counter() - t1) * 1000), flush=True)
@@ -133,18 +128,26 @@ class ModelServer:
             os._exit(3)
 
     async def set_environment(self, environment):
-        """A promotion moved the deployment into another environment: setup_environment again."""
+        """A promotion moved the deployment into another environment: setup_environment again
+        (a replica still loading runs it once load() is done). False when it raised."""
         if environment == self.holder.environment:
-            return
+            return True
         self.holder.environment = environment
+        if not self.holder.ready:
+            return True
+        return await self.run_setup_environment(environment)
+
+    async def run_setup_environment(self, environment):
         setup = self.holder.methods.setup_environment if self.holder.methods else None
-        if setup is None or not self.holder.ready:
-            return
+        if setup is None:
+            return True
         print("calling setup_environment(%s)" % json.dumps(environment), flush=True)
         try:
             await self.call(setup.fn, environment)
+            return True
         except Exception as e:
             log_error("setup_environment() raised:\n" + user_traceback(e))
+            return False
 
     async def is_healthy(self):
         check = self.holder.methods.is_healthy if self.holder.methods else None
@@ -233,9 +236,12 @@ class ModelServer:
     async def environment_changed(self, req, writer):
         try:
             environment = json.loads(req.body)["environment"]
-        except (ValueError, KeyError, TypeError):
+            if environment is not None and not isinstance(environment.get("name"), str):
+                raise TypeError("no name")
+        except (ValueError, KeyError, TypeError, AttributeError):
             return await send_json(writer, 400, error_body("BAD_REQUEST", 'expected {"environment": {"name": …} | null}'))
-        await self.set_environment(environment)
+        if not await self.set_environment(environment):
+            return await send_json(writer, 500, error_body("MODEL_ERROR", "setup_environment() raised; its traceback is in the deployment's logs"))
         return await send_json(writer, 200, {"environment": environment})
 
     async def predict(self, req, reader, writer, openai_name=None):
@@ -246,7 +252,7 @@ class ModelServer:
         try:
             return await self.answer(req, writer, openai_name, disconnected, request_id)
         except ClientGone:
-            log_error("the client went away%s: the model's work for it was cancelled" % _for_request(request_id))
+            log_error("the client went away%s: the model's work for it was cancelled" % for_request(request_id))
             return False
         except StreamCut:
             return False
@@ -262,6 +268,14 @@ class ModelServer:
         return client, server
 
     async def answer(self, req, writer, openai_name, disconnected, request_id):
+        try:
+            return await self.run_model(req, writer, openai_name, disconnected, request_id)
+        except (ClientGone, StreamCut):
+            raise
+        except Exception as e:
+            return await self.send_error(e, writer, request_id)
+
+    async def run_model(self, req, writer, openai_name, disconnected, request_id):
         methods = self.holder.methods
         steps = [methods.openai[openai_name]] if openai_name else [methods.preprocess, methods.predict]
         steps = [s for s in steps if s is not None]
@@ -275,141 +289,58 @@ class ModelServer:
                 return await send_json(writer, 400, error_body("BAD_REQUEST", "request body is not valid JSON"))
             if first.input_type is not None:
                 try:
-                    payload = _validate(first.input_type, payload)
-                except Exception as e:
-                    if not is_validation_error(e):
-                        raise
-                    message = "the input does not match %s: %s" % (first.input_type.__name__, _first_error(e))
-                    body = dict(error_body("INVALID_INPUT", message), detail=validation_errors(e))
+                    payload = validate_input(first.input_type, payload)
+                except InvalidInput as e:
+                    body = dict(error_body("INVALID_INPUT", str(e)), detail=e.errors)
                     return await send_json(writer, 422, body)
         client, server = self.client_and_server(writer)
         receive = HttpReceive(req.body, disconnected)
         wants_request = any(s.wants_request for s in steps) or (post is not None and post.wants_request)
         request = make_request(req, receive, client, server) if wants_request else None
         sse = "text/event-stream" in req.headers.get("accept", "")
-        try:
-            if len(steps) == 2:
-                payload = await self.invoke(steps[0], payload, request, disconnected)
-            async with self.slots:
-                output = await self.invoke(steps[-1], payload, request, disconnected)
-                if inspect.isasyncgen(output) or inspect.isgenerator(output):
-                    if post is not None:
-                        raise ModelDefinitionError("predict returned a generator (a stream), so postprocess cannot run: do all the processing in predict")
-                    if openai_name:
-                        return await self.stream(output, "text/event-stream", OpenAIEvents(), writer, disconnected, request_id)
-                    encode = (lambda item: encode_item(item, sse))
-                    return await self.stream(output, "text/event-stream" if sse else "application/octet-stream", encode, writer, disconnected, request_id)
-                if is_response(output):
-                    if post is not None:
-                        raise ModelDefinitionError("predict returned a Response, so postprocess cannot run")
-                    return await self.send_response(output, req, writer, disconnected, client, server, request_id)
-            if post is not None:
-                output = await self.invoke(post, output, request, disconnected)
-                if is_response(output):
-                    return await self.send_response(output, req, writer, disconnected, client, server, request_id)
-            if isinstance(output, (bytes, bytearray)):
-                return await send_bytes(writer, 200, bytes(output), "application/octet-stream")
-            return await send_json(writer, 200, output)
-        except (ClientGone, StreamCut):
-            raise
-        except Exception as e:
-            return await self.send_error(e, writer, request_id)
+        if len(steps) == 2:
+            payload = await self.invoke(steps[0], payload, request, disconnected)
+        async with self.slots:
+            output = await self.invoke(steps[-1], payload, request, disconnected)
+            if inspect.isasyncgen(output) or inspect.isgenerator(output):
+                if post is not None:
+                    raise ModelDefinitionError("predict returned a generator (a stream), so postprocess cannot run: do all the processing in predict")
+                if openai_name:
+                    return await self.streamer.stream(output, "text/event-stream", OpenAIEvents(), writer, disconnected, request_id)
+                encode = (lambda item: encode_item(item, sse))
+                return await self.streamer.stream(output, "text/event-stream" if sse else "application/octet-stream", encode, writer, disconnected, request_id)
+            if is_response(output):
+                if post is not None:
+                    raise ModelDefinitionError("predict returned a Response, so postprocess cannot run")
+                return await self.streamer.send_response(output, req, writer, disconnected, client, server, request_id)
+        if post is not None:
+            output = await self.invoke(post, output, request, disconnected)
+            if is_response(output):
+                return await self.streamer.send_response(output, req, writer, disconnected, client, server, request_id)
+        if isinstance(output, (bytes, bytearray)):
+            return await send_bytes(writer, 200, bytes(output), "application/octet-stream")
+        return await send_json(writer, 200, output)
 
     async def send_error(self, e, writer, request_id):
         if is_http_exception(e):
-            log_error("the model raised HTTPException %d%s:\n%s" % (e.status_code, _for_request(request_id), user_traceback(e)))
+            log_error("the model raised HTTPException %d%s:\n%s" % (e.status_code, for_request(request_id), user_traceback(e)))
             detail = e.detail
             message = detail if isinstance(detail, str) else json.dumps(detail, default=str)
             headers = list((getattr(e, "headers", None) or {}).items())
+            if e.status_code in (204, 304) or e.status_code < 200:
+                # A status that has no body is sent without one.
+                lines = ["HTTP/1.1 %d %s" % (e.status_code, reason(e.status_code))] + ["%s: %s" % h for h in headers]
+                writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+                return await writer.drain()
             body = dict(error_body("MODEL_HTTP_ERROR", message), detail=detail)
             return await send_json(writer, e.status_code, body, headers=headers)
         if isinstance(e, ModelDefinitionError):
-            log_error("the model broke Truss's contract%s: %s" % (_for_request(request_id), e))
+            log_error("the model broke Truss's contract%s: %s" % (for_request(request_id), e))
             return await send_json(writer, 500, error_body("MODEL_DEFINITION_ERROR", str(e)))
-        log_error("predict failed%s:\n%s" % (_for_request(request_id), user_traceback(e)))
+        log_error("predict failed%s:\n%s" % (for_request(request_id), user_traceback(e)))
         # As Truss: the message stays in the logs; the caller learns where to look.
         return await send_json(writer, 500, error_body(
-            "MODEL_ERROR", "Internal Server Error in the model; its traceback is in the deployment's logs%s" % _for_request(request_id)))
-
-    async def send_response(self, response, req, writer, disconnected, client, server, request_id):
-        """A starlette Response the model returned, passed through as its own ASGI app writes it."""
-        send = HttpSend(writer)
-        try:
-            await response(http_scope(req, client, server), HttpReceive(req.body, disconnected), send)
-        except Exception as e:
-            if not send.started:
-                return await self.send_error(e, writer, request_id)
-            log_error("the model's response failed part-way%s:\n%s" % (_for_request(request_id), user_traceback(e)))
-            _abort(writer)
-            raise StreamCut()
-        if not send.finished:
-            # A stream the client left, or an app that never said it had finished.
-            _abort(writer)
-            raise StreamCut()
-        return True
-
-    async def next_item(self, output, disconnected):
-        """The generator's next item (_DONE at its end); ClientGone when the client leaves first;
-        TimeoutError after runtime.streaming_read_timeout without one."""
-        if inspect.isasyncgen(output):
-            step = asyncio.ensure_future(output.__anext__())
-        else:
-            step = asyncio.ensure_future(self.loop.run_in_executor(
-                self.executor, contextvars.copy_context().run, next, output, _DONE))
-        gone = asyncio.ensure_future(disconnected.wait())
-        try:
-            await asyncio.wait({step, gone}, timeout=self.stream_timeout_s, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            gone.cancel()
-        if step.done():
-            try:
-                return step.result()
-            except StopAsyncIteration:
-                return _DONE
-        step.cancel()
-        if disconnected.is_set():
-            raise ClientGone()
-        raise asyncio.TimeoutError()
-
-    async def stream(self, output, content_type, encode, writer, disconnected, request_id):
-        head = "HTTP/1.1 200 OK\r\ncontent-type: %s\r\ncache-control: no-cache\r\nx-plinth-stream: 1\r\ntransfer-encoding: chunked\r\n\r\n" % content_type
-        writer.write(head.encode("latin-1"))
-        finished = False
-        try:
-            await writer.drain()
-            while True:
-                item = await self.next_item(output, disconnected)
-                if item is _DONE:
-                    break
-                await write_chunk(writer, encode(item))
-            tail = getattr(encode, "end", None)
-            if tail is not None:
-                await write_chunk(writer, tail())
-            await end_chunks(writer)
-            finished = True
-            return True
-        except (ClientGone, ConnectionError):
-            raise ClientGone()
-        except asyncio.TimeoutError:
-            log_error("the stream produced nothing for %g s (runtime.streaming_read_timeout)%s: cut off" % (
-                self.stream_timeout_s, _for_request(request_id)))
-        except Exception as e:
-            log_error("the stream failed part-way%s:\n%s" % (_for_request(request_id), user_traceback(e)))
-        finally:
-            if not finished:
-                await self.close_generator(output)
-        # Without its last chunk: the client sees an incomplete response, not a short clean one.
-        _abort(writer)
-        raise StreamCut()
-
-    async def close_generator(self, output):
-        try:
-            if inspect.isasyncgen(output):
-                await output.aclose()
-            else:
-                output.close()
-        except Exception:
-            pass  # a generator still running in its thread ends when it next yields
+            "MODEL_ERROR", "Internal Server Error in the model; its traceback is in the deployment's logs%s" % for_request(request_id)))
 
     # ---- websockets ---------------------------------------------------------------------
     async def serve_websocket(self, req, reader, writer):
@@ -438,11 +369,15 @@ class ModelServer:
                     await method.fn(ws)
                     if bridge.accepted:
                         await connection.close(1000)
+                    elif not bridge.refused:
+                        # As uvicorn: a websocket() that returns without accepting refuses.
+                        await bridge.send({"type": "websocket.close"})
+                        return False
                 except Exception as e:
                     if type(e).__name__ == "WebSocketDisconnect":
                         pass  # the client left; nothing went wrong
                     elif bridge.accepted:
-                        log_error("websocket() raised%s:\n%s" % (_for_request(request_id), user_traceback(e)))
+                        log_error("websocket() raised%s:\n%s" % (for_request(request_id), user_traceback(e)))
                         await connection.close(1011, "the model raised an error")
                     elif not bridge.refused:
                         await self.send_error(e, writer, request_id)
@@ -463,7 +398,8 @@ class ModelServer:
             self.server.close()
         # Open websockets are asked to go (1001): their models see the client leave.
         for connection in list(self.websockets):
-            await connection.close(1001, "the replica is stopping")
+            if connection.started:
+                await connection.close(1001, "the replica is stopping")
         if self.in_flight > 0:
             self.idle = asyncio.Event()
             await self.idle.wait()
@@ -471,6 +407,7 @@ class ModelServer:
     async def serve(self, listen, parent_file):
         self.loop = asyncio.get_running_loop()
         self.slots = asyncio.Semaphore(self.predict_concurrency)
+        self.streamer = Streamer(self.loop, self.executor, self.stream_timeout_s)
         host_port = re.match(r"^\[?([^\]/]*?)\]?:(\d+)$", listen)
         if listen.isdigit():
             self.server = await asyncio.start_server(self.handle_connection, "127.0.0.1", int(listen), limit=1 << 20)
@@ -491,60 +428,6 @@ class ModelServer:
         self.loop.create_task(self.load())
         await stop.wait()
         await self.drain()
-
-
-class OpenAIEvents:
-    """Encodes an OpenAI method's stream: strings and bytes as the model framed them, objects as
-    SSE events, then `data: [DONE]` after objects (the OpenAI SDKs send application/json)."""
-
-    def __init__(self):
-        self.objects = False
-
-    def __call__(self, item):
-        if isinstance(item, (str, bytes, bytearray)):
-            return encode_item(item, False)
-        self.objects = True
-        return ("data: %s\n\n" % json.dumps(item)).encode()
-
-    def end(self):
-        return b"data: [DONE]\n\n" if self.objects else b""
-
-
-def _validate(model_type, payload):
-    if hasattr(model_type, "model_validate"):
-        return model_type.model_validate(payload)
-    return model_type.parse_obj(payload)  # pydantic 1
-
-
-def _first_error(e):
-    errors = validation_errors(e)
-    if not errors:
-        return str(e)
-    first = errors[0]
-    where = ".".join(str(p) for p in first.get("loc", ())) or "input"
-    return "%s: %s" % (where, first.get("msg", "invalid"))
-
-
-def _for_request(request_id):
-    return " (request %s)" % request_id if request_id else ""
-
-
-def _abort(writer):
-    try:
-        writer.transport.abort()
-    except Exception:
-        pass
-
-
-def encode_item(item, sse):
-    if sse:
-        text = item if isinstance(item, str) else (item.decode() if isinstance(item, (bytes, bytearray)) else json.dumps(item))
-        return ("data: %s\n\n" % text).encode()
-    if isinstance(item, str):
-        return item.encode()
-    if isinstance(item, (bytes, bytearray)):
-        return bytes(item)
-    return (json.dumps(item) + "\n").encode()
 
 
 def main():

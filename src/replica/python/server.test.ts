@@ -150,25 +150,11 @@ test('a message over 16 MiB closes with 1009; an unmasked frame closes with 1002
   await assert.rejects(open(server.url, null), /Unexpected server response: 401/);
 
   // A raw client that does not mask its frame.
-  const { hostname, port } = new URL(server.url);
-  const socket = connect(Number(port), hostname);
-  await new Promise((r) => socket.once('connect', r));
-  socket.write(
-    'GET /v1/websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
-      `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nx-plinth-replica-token: ${TOKEN}\r\n\r\n`,
-  );
-  let received = Buffer.alloc(0);
-  socket.on('data', (d: Buffer) => (received = Buffer.concat([received, d])));
-  await until('the handshake answer', () => received.includes('\r\n\r\n'));
-  assert.match(
-    received.toString('latin1'),
-    /^HTTP\/1\.1 101 .*\r\n[\s\S]*sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK\+xOo=/i,
-  );
-  received = Buffer.alloc(0);
+  const socket = await rawUpgrade(server.url);
   socket.write(Buffer.from([0x81, 0x02, 0x68, 0x69])); // "hi", FIN + text, no mask
-  await until('a close frame', () => received.length >= 4);
-  assert.equal(received[0], 0x88, 'a close frame');
-  assert.equal(received.readUInt16BE(2), 1002);
+  await until('a close frame', () => socket.received().length >= 4);
+  assert.equal(socket.received()[0], 0x88, 'a close frame');
+  assert.equal(socket.received().readUInt16BE(2), 1002);
   socket.destroy();
 });
 
@@ -186,20 +172,124 @@ test('runtime.transport pings the client and closes a connection whose pong neve
   ws.close();
 
   // A client that never answers is closed with 1011.
-  const { hostname, port } = new URL(server.url);
-  const socket = connect(Number(port), hostname);
-  await new Promise((r) => socket.once('connect', r));
-  socket.write(
-    'GET /v1/websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
-      `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nx-plinth-replica-token: ${TOKEN}\r\n\r\n`,
-  );
-  let received = Buffer.alloc(0);
-  socket.on('data', (d: Buffer) => (received = Buffer.concat([received, d])));
-  const ended = new Promise((r) => socket.once('close', r));
-  await ended;
+  const socket = await rawUpgrade(server.url);
+  await socket.ended;
+  const received = socket.received();
   const closeAt = received.indexOf(Buffer.from([0x88]));
-  assert.ok(closeAt > 0, 'a close frame came before the end');
+  assert.ok(closeAt >= 0, 'a close frame came before the end');
   assert.equal(received.readUInt16BE(closeAt + 2), 1011);
+});
+
+test('keepalive holds while the model only sends: pongs are read whether or not the model receives', async () => {
+  const server = await serve(
+    'pusher',
+    `
+import asyncio
+import fastapi
+
+class Model:
+    async def websocket(self, ws: fastapi.WebSocket):
+        await ws.accept()
+        for i in range(20):
+            await ws.send_text("tick %d" % i)
+            await asyncio.sleep(0.1)
+        await ws.close()
+`,
+    { runtime: { transport: { kind: 'websocket', ping_interval_seconds: 0.2, ping_timeout_seconds: 0.3 } } },
+  );
+  // Listening before the handshake ends: the first tick may come with it.
+  const ws = new WebSocket(`${server.url.replace('http', 'ws')}/v1/websocket`, {
+    headers: { 'x-plinth-replica-token': TOKEN },
+  });
+  const ticks: string[] = [];
+  ws.on('message', (data: Buffer) => ticks.push(data.toString()));
+  const end = await closed(ws);
+  assert.equal(end.code, 1000, server.output());
+  assert.equal(ticks.length, 20);
+});
+
+test('a websocket() that returns without accepting refuses with 403; a bad close code is a protocol error', async () => {
+  const server = await serve(
+    'refuser',
+    `
+class Model:
+    async def websocket(self, ws):
+        return None
+`,
+  );
+  await assert.rejects(open(server.url), /Unexpected server response: 403/);
+
+  const echo = await serve('close-codes', ECHO);
+  const socket = await rawUpgrade(echo.url);
+  // A masked close frame carrying 1005, which only an endpoint's own report may use.
+  socket.write(maskedFrame(0x8, Buffer.from([0x03, 0xed])));
+  await until('a close frame', () => socket.received().length >= 4);
+  assert.equal(socket.received()[0], 0x88);
+  assert.equal(socket.received().readUInt16BE(2), 1002);
+  socket.destroy();
+});
+
+test('a request read after is_disconnected() still has its body; an HTTPException 204 has no body and the connection serves on', async () => {
+  const server = await serve(
+    'requests',
+    `
+import fastapi
+
+class Model:
+    async def predict(self, request: fastapi.Request):
+        if request.headers.get("x-mode") == "empty":
+            raise fastapi.HTTPException(status_code=204)
+        await request.is_disconnected()
+        return await request.json()
+`,
+  );
+  const call = (headers: Record<string, string>, body: string) =>
+    fetch(`${server.url}/v1/models/model:predict`, {
+      method: 'POST',
+      headers: { 'x-plinth-replica-token': TOKEN, ...headers },
+      body,
+    });
+  assert.deepEqual(await (await call({}, '{"a": 1}')).json(), { a: 1 });
+  for (let i = 0; i < 3; i++) {
+    const empty = await call({ 'x-mode': 'empty' }, '{}');
+    assert.equal(empty.status, 204);
+    assert.equal(await empty.text(), '');
+    // The next request on the same keep-alive connection is framed right.
+    assert.deepEqual(await (await call({}, '{"b": 2}')).json(), { b: 2 });
+  }
+});
+
+test("a client that leaves a stream closes the model's async generator", async () => {
+  const server = await serve(
+    'leaving',
+    `
+import asyncio
+
+class Model:
+    async def predict(self, model_input):
+        return self.tokens()
+
+    async def tokens(self):
+        try:
+            for i in range(1000):
+                yield "token %d\\n" % i
+                await asyncio.sleep(0.05)
+        finally:
+            print("generator closed", flush=True)
+`,
+  );
+  const gone = new AbortController();
+  const res = await fetch(`${server.url}/v1/models/model:predict`, {
+    method: 'POST',
+    headers: { 'x-plinth-replica-token': TOKEN },
+    body: '{}',
+    signal: gone.signal,
+  });
+  const reader = res.body!.getReader();
+  await reader.read();
+  gone.abort();
+  await until('the generator closed', () => /generator closed/.test(server.output()));
+  assert.match(server.output(), /the client went away/);
 });
 
 test('a predict that takes only the request gets the raw body, unparsed', async () => {
@@ -246,3 +336,43 @@ test('signatures Truss refuses fail the load, naming the method', async () => {
     assert.match(server.output(), reason);
   }
 });
+
+interface RawSocket {
+  /** Settles when the server has closed the connection. */
+  ended: Promise<unknown>;
+  write(data: Buffer): void;
+  received(): Buffer;
+  destroy(): void;
+}
+
+/** A hand-made WebSocket client: the upgrade sent, its answer checked, then frames as written. */
+async function rawUpgrade(url: string): Promise<RawSocket> {
+  const { hostname, port } = new URL(url);
+  const socket = connect(Number(port), hostname);
+  await new Promise((r) => socket.once('connect', r));
+  let received = Buffer.alloc(0);
+  socket.on('data', (d: Buffer) => (received = Buffer.concat([received, d])));
+  socket.write(
+    'GET /v1/websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+      `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nx-plinth-replica-token: ${TOKEN}\r\n\r\n`,
+  );
+  await until('the handshake answer', () => received.includes('\r\n\r\n'));
+  assert.match(
+    received.toString('latin1'),
+    /^HTTP\/1\.1 101 .*\r\n[\s\S]*sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK\+xOo=/i,
+  );
+  received = Buffer.alloc(0);
+  return {
+    ended: new Promise((r) => socket.once('close', r)),
+    write: (data) => socket.write(data),
+    received: () => received,
+    destroy: () => socket.destroy(),
+  };
+}
+
+/** One client frame, masked as a client's must be. */
+function maskedFrame(opcode: number, payload: Buffer): Buffer {
+  const mask = Buffer.from([1, 2, 3, 4]);
+  const masked = Buffer.from(payload.map((b, i) => b ^ mask[i % 4]!));
+  return Buffer.concat([Buffer.from([0x80 | opcode, 0x80 | payload.length]), mask, masked]);
+}
