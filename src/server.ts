@@ -290,7 +290,7 @@ async function wakeById(store: Store, lifecycle: Lifecycle, id: string): Promise
 }
 
 /**
- * A promotion switched an environment to a deployment: its ready model servers run the model's
+ * A promotion switched an environment to a deployment: its model servers run the model's
  * setup_environment() for it, without a restart (a custom server has no such route; not told).
  */
 async function tellReplicasEnvironment(
@@ -302,9 +302,12 @@ async function tellReplicasEnvironment(
   try {
     const d = await store.getDeployment(change.deploymentId);
     if (!d || customServerOf(d.config)) return;
-    const ready = backend.list(d.id).filter((r) => r.phase === 'READY' && r.address);
+    // Loading ones too: a model server told while load() runs sets the environment up after it.
+    const live = backend
+      .list(d.id)
+      .filter((r) => (r.phase === 'READY' || r.phase === 'STARTING') && r.address);
     await Promise.all(
-      ready.map(async (r) => {
+      live.map(async (r) => {
         const answer = await tellEnvironment(r, change.environment);
         const told = answer === 200;
         logs.write(

@@ -26,18 +26,22 @@ export const healthChecksSchema = z.strictObject({
   startup_threshold_seconds: seconds
     .min(1)
     .optional()
-    .describe('How long a custom server may take to answer its readiness endpoint (default 1800).'),
+    .describe(
+      "How long a replica may take to be ready (its load(), a custom server's readiness endpoint; default 1800).",
+    ),
   restart_check_delay_seconds: seconds
     .optional()
-    .describe('Seconds after ready before liveness is checked (default 0).'),
+    .describe('Seconds after ready before failing health can restart the replica (default 0).'),
   stop_traffic_threshold_seconds: seconds
     .min(1)
     .optional()
-    .describe('Failing liveness this long takes the replica out of routing (default 60).'),
+    .describe(
+      "Failing health (is_healthy(), a custom server's liveness) this long takes the replica out of routing (default 60).",
+    ),
   restart_threshold_seconds: seconds
     .min(1)
     .optional()
-    .describe('Failing liveness this long replaces the replica (default 300).'),
+    .describe('Failing health this long replaces the replica (default 300).'),
 });
 
 const endpoint = z.string().regex(/^\//, 'expected a path starting with "/"');

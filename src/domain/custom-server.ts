@@ -5,7 +5,7 @@
 export interface HealthThresholds {
   /** How long a starting server may take to answer its readiness endpoint before it has failed. */
   startupS: number;
-  /** Seconds after ready before liveness is checked at all. */
+  /** Seconds after ready before failing health can replace the replica (as Truss: restarts only). */
   checkDelayS: number;
   /** Failing liveness this long takes the replica out of routing. */
   stopTrafficS: number;
@@ -109,11 +109,6 @@ export class LivenessWatch {
     private readonly readyAtMs: number,
   ) {}
 
-  /** Whether liveness is checked yet (`restart_check_delay_seconds` after ready). */
-  due(nowMs: number): boolean {
-    return nowMs - this.readyAtMs >= this.health.checkDelayS * 1000;
-  }
-
   /** The verdict once a probe at `nowMs` answered (`ok`: a 2xx) or did not. */
   observe(nowMs: number, ok: boolean): LivenessVerdict {
     if (ok) {
@@ -122,7 +117,8 @@ export class LivenessWatch {
     }
     this.failingSince ??= nowMs;
     const failingS = (nowMs - this.failingSince) / 1000;
-    if (failingS >= this.health.restartS) return 'replace';
+    const restartsChecked = nowMs - this.readyAtMs >= this.health.checkDelayS * 1000;
+    if (failingS >= this.health.restartS && restartsChecked) return 'replace';
     if (failingS >= this.health.stopTrafficS) return 'out-of-routing';
     return 'serving';
   }

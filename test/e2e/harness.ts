@@ -1,5 +1,6 @@
 // Starts the real `plinth up` in a temporary home on a free port and runs the real CLI against it.
 import { sleep } from '../support/wait.ts';
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -26,9 +27,10 @@ export interface Platform {
   home: string;
   apiKey: string;
   output: () => string;
+  /** Runs the CLI; `stdin` is written to it and closed (else it has none). */
   cli(
     args: string[],
-    options?: { cwd?: string },
+    options?: { cwd?: string; stdin?: string },
   ): Promise<{ code: number | null; stdout: string; stderr: string }>;
   /** Starts a long-running CLI command (a watch); its output accumulates until it is stopped. */
   background(args: string[], options?: { cwd?: string }): Background;
@@ -118,12 +120,13 @@ export async function startPlatform(existingHome?: string, extraArgs: string[] =
         const c = spawn(process.execPath, [BIN, ...args], {
           cwd: options.cwd ?? REPO,
           env,
-          stdio: ['ignore', 'pipe', 'pipe'],
+          stdio: [options.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
         });
         let stdout = '';
         let stderr = '';
-        c.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-        c.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+        c.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+        c.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+        if (options.stdin !== undefined) c.stdin!.end(options.stdin);
         const timer = setTimeout(() => c.kill('SIGKILL'), 120_000);
         c.on('close', (code) => {
           clearTimeout(timer);
@@ -284,4 +287,15 @@ export async function pushTwoVersions(platform: Platform, dir: string, name: str
     const pushed = await platform.cli(['push', dir]);
     if (pushed.code !== 0) throw new Error(`push of ${name} version ${v} failed: ${pushed.stderr}`);
   }
+}
+
+/** `plinth push DIR --output json` that must succeed: the ids it printed. */
+export async function pushed(
+  platform: Platform,
+  dir: string,
+  ...extra: string[]
+): Promise<{ model_id: string; deployment_id: string }> {
+  const r = await platform.cli(['push', dir, '--output', 'json', ...extra]);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  return JSON.parse(r.stdout) as { model_id: string; deployment_id: string };
 }

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeTree } from '../support/write-tree.ts';
 import { after, before, test } from 'node:test';
-import { PYTHON_BASE_DIR, readJsonLines, REPO, startPlatform } from './harness.ts';
+import { PYTHON_BASE_DIR, pushed, readJsonLines, REPO, startPlatform } from './harness.ts';
 import type { Platform } from './harness.ts';
 
 let platform: Platform;
@@ -21,11 +21,7 @@ after(async () => {
   rmSync(scratch, { recursive: true, force: true });
 });
 
-async function push(dir: string, ...extra: string[]): Promise<{ model_id: string; deployment_id: string }> {
-  const r = await platform.cli(['push', dir, '--output', 'json', ...extra]);
-  assert.equal(r.code, 0, r.stdout + r.stderr);
-  return JSON.parse(r.stdout) as { model_id: string; deployment_id: string };
-}
+const push = (dir: string, ...extra: string[]) => pushed(platform, dir, ...extra);
 
 function predict(model: string, body: unknown): Promise<Response> {
   return fetch(`${platform.url}/models/${model}/environments/production/predict`, {

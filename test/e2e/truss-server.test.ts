@@ -7,7 +7,7 @@ import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { REPO, startPlatform, until } from './harness.ts';
+import { pushed, REPO, startPlatform, until } from './harness.ts';
 import type { Platform } from './harness.ts';
 
 let platform: Platform;
@@ -24,11 +24,7 @@ after(async () => {
   rmSync(scratch, { recursive: true, force: true });
 });
 
-async function push(dir: string, ...extra: string[]): Promise<{ model_id: string; deployment_id: string }> {
-  const r = await platform.cli(['push', dir, '--output', 'json', ...extra]);
-  assert.equal(r.code, 0, r.stdout + r.stderr);
-  return JSON.parse(r.stdout) as { model_id: string; deployment_id: string };
-}
+const push = (dir: string, ...extra: string[]) => pushed(platform, dir, ...extra);
 
 function predict(body: unknown, headers: Record<string, string> = {}, target = 'environments/production') {
   return fetch(`${platform.url}/models/${modelId}/${target}/predict`, {
@@ -186,6 +182,16 @@ test('a promotion to staging makes the model answer "staging" without a restart'
   );
   assert.equal(after.pid, before.pid, 'the same process: setup_environment ran without a restart');
   assert.deepEqual(after.setups, ['staging']);
+  // The route that tells a replica its environment is the platform's, not a caller's.
+  const forged = await fetch(`${platform.url}/models/${modelId}/environments/staging/sync/v1/environment`, {
+    method: 'POST',
+    body: JSON.stringify({ environment: { name: 'forged' } }),
+  });
+  assert.equal(forged.status, 404);
+  const still = (await (await predict({ mode: 'environment' }, {}, 'environments/staging')).json()) as {
+    environment: { name: string };
+  };
+  assert.equal(still.environment.name, 'staging');
 });
 
 test('an unhealthy replica stops getting traffic and is replaced', async () => {
@@ -197,10 +203,12 @@ test('an unhealthy replica stops getting traffic and is replaced', async () => {
         `/v1/models/${modelId}/deployments/${await productionDeployment()}/replicas`,
       )
     ).body.replicas;
+  // Out of routing while its process lives on (stop_traffic_threshold_seconds: 2), before it is
+  // replaced (restart_threshold_seconds: 5).
   await until(
-    'the sick replica leaves routing',
+    'the sick replica leaves routing, still running',
     replicas,
-    (list) => list.some((r) => r.pid === sick.pid && r.status !== 'READY'),
+    (list) => list.some((r) => r.pid === sick.pid && r.status === 'STARTING'),
     30_000,
     200,
   );

@@ -4,14 +4,13 @@
 // upgrade, and is reached by `plinth predict --websocket`; a custom server (fixtures/ws-server)
 // takes a WebSocket on its own path through …/sync/{path}.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { WebSocket } from 'ws';
 import { writeTree } from '../support/write-tree.ts';
-import { BIN, REPO, startPlatform, until } from './harness.ts';
+import { REPO, startPlatform, until } from './harness.ts';
 import type { Platform } from './harness.ts';
 
 let platform: Platform;
@@ -146,23 +145,7 @@ test('a wrong or missing API key gets 401 and no upgrade', async () => {
 });
 
 test('plinth predict --websocket sends stdin lines and prints each message on its own line', async () => {
-  const run = (args: string[], stdin: string) =>
-    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      const env: NodeJS.ProcessEnv = { ...process.env, PLINTH_HOME: platform.home };
-      delete env.PLINTH_URL;
-      delete env.PLINTH_API_KEY;
-      const c = spawn(process.execPath, [BIN, ...args], { cwd: REPO, env, stdio: ['pipe', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      c.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      c.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      const timer = setTimeout(() => c.kill('SIGKILL'), 120_000);
-      c.on('close', (code) => {
-        clearTimeout(timer);
-        resolve({ code, stdout, stderr });
-      });
-      c.stdin.end(stdin);
-    });
+  const run = (args: string[], stdin: string) => platform.cli(args, { stdin });
   const r = await run(['predict', '--model', 'ws-echo', '--websocket'], 'one\ntwo words\n{"x": 3}\n');
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout, 'one\ntwo words\n{"x": 3}\n');

@@ -24,7 +24,7 @@ export function artifactRoutes(app: FastifyInstance, ctx: ApiContext): void {
       const model = await findModel(ctx.store, req.params.m);
       const d = await findDeployment(ctx.store, model, req.params.d);
       const part = req.params.part;
-      if (!(part in PARTS))
+      if (!Object.hasOwn(PARTS, part))
         throw new PlinthError(
           'BAD_REQUEST',
           `"${part}" is not an artifact: ask for "app", "environment" or "base-environment"`,

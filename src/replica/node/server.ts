@@ -127,8 +127,11 @@ export function createModelServer(options: ModelServerOptions): ModelServer {
     const instance = await ModelInstance.create(options.modelFile, options.className, options.context);
     const t1 = performance.now();
     // As Truss: before load() only when the deployment serves an environment.
-    if (environment !== null) await instance.setupEnvironment(environment);
+    const setUp = environment;
+    if (setUp !== null) await instance.setupEnvironment(setUp);
     await instance.load();
+    // A promotion that moved the deployment while it loaded.
+    if (JSON.stringify(environment) !== JSON.stringify(setUp)) await instance.setupEnvironment(environment);
     model = instance;
     const ms = (a: number, b: number): string => (b - a).toFixed(1);
     // The cold-start benchmark reads these figures: the model's own share of a start.
@@ -157,6 +160,12 @@ export function createModelServer(options: ModelServerOptions): ModelServer {
         await model.setupEnvironment(next);
       } catch (err) {
         console.error(`setupEnvironment() threw: ${(err as Error).stack ?? String(err)}`);
+        return sendJson(res, 500, {
+          error: {
+            code: 'MODEL_ERROR',
+            message: "setupEnvironment() threw; its stack is in the deployment's logs",
+          },
+        });
       }
     }
     sendJson(res, 200, { environment: next });

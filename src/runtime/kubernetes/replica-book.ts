@@ -136,6 +136,18 @@ export class ReplicaBook {
     if (state.address) handle.address = state.address;
     if (state.kind === 'running' && !replica.unfollow && this.options.follow)
       replica.unfollow = this.options.follow(replica, bound.pod);
+    const wasPodReady = bound.podReady;
+    bound.podReady = state.ready;
+    if (handle.phase === 'READY' && wasPodReady === true && !state.ready && state.kind === 'running') {
+      // Its readiness probe failed for stop_traffic_threshold_seconds: out of routing until it passes.
+      handle.phase = 'STARTING';
+      this.emit({
+        type: 'unready',
+        replica: { ...handle },
+        reason:
+          'its pod is no longer Ready: the readiness probe (the model server and its is_healthy()) is failing',
+      });
+    }
     if (handle.phase !== 'STARTING' || !handle.address) return;
     if (state.ready) this.markReady(replica);
     else if (!bound.probing) {

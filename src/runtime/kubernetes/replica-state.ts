@@ -11,7 +11,8 @@ export type ReplicaState =
    * Runs in `pod`. `waiting` is the last reason it was said to wait for; `probing` while its model
    * server is being asked whether it is ready.
    */
-  | { kind: 'bound'; pod: string; waiting: string | null; probing: boolean }
+  /** `podReady`: the pod's Ready condition when last seen (its readiness probe: the model's health). */
+  | { kind: 'bound'; pod: string; waiting: string | null; probing: boolean; podReady?: boolean }
   /**
    * Not wanted any more; `pod` (when it had one) is being taken away. `exit` is null while it
    * drains, and is decided before its pod is deleted (a fast deletion reports it).

@@ -34,7 +34,7 @@ export function watchLiveness(
   let routed = true;
   let stopped = false;
   const timer = setInterval(() => {
-    if (probing || stopped || !watch.due(Date.now())) return;
+    if (probing || stopped) return;
     probing = true;
     void probeReady(target.address, Math.min(intervalMs * 2, 5000), target.path).then((ok) => {
       probing = false;

@@ -100,6 +100,9 @@ export interface LocalBackendOptions {
   home?: string | null;
 }
 
+/** The least a replica gets between SIGTERM and SIGKILL, whatever its drain used. */
+const SIGTERM_GRACE_MS = 2000;
+
 export class LocalBackend implements RuntimeBackend {
   readonly name = 'local';
   private readonly replicas = new Map<string, Running>();
@@ -410,7 +413,10 @@ export class LocalBackend implements RuntimeBackend {
    */
   private watchHealth(running: Running, server: CustomServer | null, health: HealthThresholds): void {
     const target = server
-      ? { path: server.livenessPath, failing: `its liveness endpoint ${server.livenessPath} has not answered 2xx` }
+      ? {
+          path: server.livenessPath,
+          failing: `its liveness endpoint ${server.livenessPath} has not answered 2xx`,
+        }
       : { path: MODEL_READY_PATH, failing: 'its model has not been healthy (is_healthy)' };
     const address = running.handle.address!;
     running.stopLiveness = watchLiveness({ address, health, ...target }, running.handle.readyAtMs!, {
@@ -492,9 +498,10 @@ export class LocalBackend implements RuntimeBackend {
       this.emit({ type: 'draining', replica: { ...running.handle } });
     }
     const left = await waitDrained(drained, drainMs, running.exited);
-    // The model server finishes what it still has on SIGTERM, within what is left of the drain.
+    // The model server finishes what it still has on SIGTERM, within what is left of the drain —
+    // and never less than a moment, to tell open websockets it is going (1001) and exit.
     running.process.kill('SIGTERM');
-    const timer = setTimeout(() => running.process.kill('SIGKILL'), left);
+    const timer = setTimeout(() => running.process.kill('SIGKILL'), Math.max(left, SIGTERM_GRACE_MS));
     await running.exited;
     clearTimeout(timer);
   }
