@@ -1,10 +1,12 @@
-// What Truss's base environment costs a Python replica whose model does not import it: idle RSS and
-// start → ready of the model server (bench/models/py-echo), from a venv layered over the base
-// (its .pth file) against the same venv without it (the figures before the base existed), rounds
-// alternating, in one run. Both venvs are started directly with their own python, as a replica
-// without a standby is. Run: npm run bench:python-base
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+// What Truss's base environment and the model server's Truss features cost a Python replica whose
+// model uses neither: idle RSS and start → ready of the model server (bench/models/py-echo), rounds
+// alternating, in one run, three ways: today's server from a venv layered over the base (its .pth
+// file); today's server without the base; and the model server as it was before either (its files
+// at BASELINE_REF, read from git) without the base — today's figures before this work. All are
+// started directly with their venv's python, as a replica without a standby is.
+// Run: npm run bench:python-base [-- --baseline REV]
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -16,13 +18,29 @@ import { REPO, rssBytes } from './platform.ts';
 
 const ROUNDS = 9;
 const SERVER = join(REPO, 'src', 'replica', 'python', 'server.py');
+/** The commit before the base environment and the Truss server features (issue 21). */
+const at = process.argv.indexOf('--baseline');
+const BASELINE_REF = at === -1 ? '6c10714' : process.argv[at + 1]!;
 const ECHO = join(REPO, 'bench', 'models', 'py-echo');
 const MiB = 1024 * 1024;
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-async function startServer(python: string): Promise<{ readyMs: number; rss: number }> {
+/** The model server's Python files as they were at `ref`, in `dir`; its server.py. */
+function serverAt(ref: string, dir: string): string {
+  const folder = 'src/replica/python';
+  const names = execFileSync('git', ['ls-tree', '--name-only', `${ref}:${folder}`], { cwd: REPO })
+    .toString()
+    .split('\n')
+    .filter((n) => n.endsWith('.py'));
+  mkdirSync(dir, { recursive: true });
+  for (const name of names)
+    writeFileSync(join(dir, name), execFileSync('git', ['show', `${ref}:${folder}/${name}`], { cwd: REPO }));
+  return join(dir, 'server.py');
+}
+
+async function startServer(python: string, server = SERVER): Promise<{ readyMs: number; rss: number }> {
   const t0 = performance.now();
-  const child = spawn(python, ['-u', SERVER], {
+  const child = spawn(python, ['-u', server], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: {
       PATH: process.env.PATH,
@@ -72,13 +90,17 @@ try {
   const plain = await venv(interpreter, join(scratch, 'plain'));
   const layered = await venv(interpreter, join(scratch, 'layered'));
   layerPythonBase(layered, base.dir);
+  const before = serverAt(BASELINE_REF, join(scratch, 'server-before'));
   const runs = {
+    before: [] as { readyMs: number; rss: number }[],
     without: [] as { readyMs: number; rss: number }[],
     with: [] as { readyMs: number; rss: number }[],
   };
-  await startServer(join(plain, 'bin', 'python')); // warm the page cache
+  await startServer(join(plain, 'bin', 'python'), before); // warm the page cache
+  await startServer(join(plain, 'bin', 'python'));
   await startServer(join(layered, 'bin', 'python'));
   for (let i = 0; i < ROUNDS; i++) {
+    runs.before.push(await startServer(join(plain, 'bin', 'python'), before));
     runs.without.push(await startServer(join(plain, 'bin', 'python')));
     runs.with.push(await startServer(join(layered, 'bin', 'python')));
   }
@@ -87,15 +109,22 @@ try {
   );
   for (const [name, rs] of Object.entries(runs)) {
     const ready = rs.map((r) => r.readyMs);
+    const label = name === 'before' ? `server at ${BASELINE_REF}, no base` : `today's server, ${name} base`;
     console.log(
-      `${name.padEnd(7)} base: start → ready median ${median(ready).toFixed(0)} ms (${ready.map((x) => x.toFixed(0)).join(', ')}); idle RSS median ${(median(rs.map((r) => r.rss)) / MiB).toFixed(1)} MiB`,
+      `${label.padEnd(30)}: start → ready median ${median(ready).toFixed(0)} ms (${ready.map((x) => x.toFixed(0)).join(', ')}); idle RSS median ${(median(rs.map((r) => r.rss)) / MiB).toFixed(1)} MiB`,
     );
   }
-  const dReady = median(runs.with.map((r) => r.readyMs)) - median(runs.without.map((r) => r.readyMs));
-  const dRss = (median(runs.with.map((r) => r.rss)) - median(runs.without.map((r) => r.rss))) / MiB;
-  console.log(
-    `difference: ${dReady >= 0 ? '+' : ''}${dReady.toFixed(0)} ms start → ready, ${dRss >= 0 ? '+' : ''}${dRss.toFixed(1)} MiB idle RSS (aim: within +100 ms and +10 MB)`,
-  );
+  const signed = (x: number, digits: number): string => `${x >= 0 ? '+' : ''}${x.toFixed(digits)}`;
+  for (const [from, to] of [
+    ['without', 'with'],
+    ['before', 'with'],
+  ] as const) {
+    const dReady = median(runs[to].map((r) => r.readyMs)) - median(runs[from].map((r) => r.readyMs));
+    const dRss = (median(runs[to].map((r) => r.rss)) - median(runs[from].map((r) => r.rss))) / MiB;
+    console.log(
+      `${to} vs ${from}: ${signed(dReady, 0)} ms start → ready, ${signed(dRss, 1)} MiB idle RSS (aim: within +100 ms and +10 MB)`,
+    );
+  }
 } finally {
   rmSync(scratch, { recursive: true, force: true });
 }

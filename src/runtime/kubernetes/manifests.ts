@@ -253,7 +253,8 @@ function modelServerProbes(
   });
   return {
     startupProbe: probe(1, Math.max(1, health.startupS)),
-    readinessProbe: probe(1, Math.max(1, health.stopTrafficS)),
+    // As locally: is_healthy() has 2 s to answer.
+    readinessProbe: { ...probe(1, Math.max(1, health.stopTrafficS)), timeoutSeconds: 2 },
     livenessProbe: {
       ...probe(10, Math.max(1, Math.ceil(health.restartS / 10))),
       initialDelaySeconds: health.checkDelayS,
