@@ -8,7 +8,7 @@ import { Pool } from 'undici';
 import { isPlinthError, PlinthError } from '../domain/errors.ts';
 import type { Dispatcher } from 'undici';
 
-const HOP_BY_HOP = new Set([
+export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'connection',
   // Answered by this hop (node:http sends the 100 itself); a replica never needs it.
   'expect',

@@ -17,7 +17,7 @@ import type { Deployment, Model, RequestMeasure } from '../domain/types.ts';
 import type { Activator, Lease } from './activator.ts';
 import { neverReached, replicaUnavailable, writeSocketError } from './failures.ts';
 import type { ColdStart } from './gateway.ts';
-import { REPLICA_TOKEN_HEADER, UpstreamError } from './proxy.ts';
+import { HOP_BY_HOP, REPLICA_TOKEN_HEADER, UpstreamError } from './proxy.ts';
 import { isCustomServer, syncPathOf } from './replica-paths.ts';
 import type { ResolvedTarget } from './resolver.ts';
 import type { InferenceRoute } from './routing.ts';
@@ -54,17 +54,9 @@ export interface UpgradeOptions {
 
 /** Headers that stay on the client's hop (Upgrade, Connection and Sec-WebSocket-* go on). */
 const NOT_FORWARDED = new Set([
+  ...[...HOP_BY_HOP].filter((h) => h !== 'connection' && h !== 'upgrade'),
   'authorization',
-  'expect',
-  'host',
-  'keep-alive',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
   'content-length',
-  'x-request-id',
   REPLICA_TOKEN_HEADER,
 ]);
 const NOT_RELAYED = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'x-request-id']);

@@ -28,7 +28,8 @@ function pod(ready: boolean): V1Pod {
   };
 }
 
-test('a ready replica whose pod leaves Ready is taken out of routing, and comes back when it is Ready again', () => {
+/** A book holding one replica, and the events it tells. */
+function oneReplica() {
   const book = new ReplicaBook({
     port: 8080,
     readinessIntervalMs: 10,
@@ -43,6 +44,11 @@ test('a ready replica whose pod leaves Ready is taken out of routing, and comes 
     'g1',
     'm1',
   );
+  return { book, events, replica };
+}
+
+test('a ready replica whose pod leaves Ready is taken out of routing, and comes back when it is Ready again', () => {
+  const { book, events, replica } = oneReplica();
   book.bind(replica, pod(true));
   assert.deepEqual(
     events.map((e) => e.type),
@@ -67,20 +73,7 @@ test('a ready replica whose pod leaves Ready is taken out of routing, and comes 
 });
 
 test("a replica the platform found ready before the kubelet did is not taken out by the pod's first status", () => {
-  const book = new ReplicaBook({
-    port: 8080,
-    readinessIntervalMs: 10,
-    onFailed: () => assert.fail('not a failure'),
-    follow: null,
-    onForget: () => {},
-  });
-  const events: ReplicaEvent[] = [];
-  book.watch((e) => events.push(e));
-  const replica = book.add(
-    { id: 'r1', deploymentId: 'd1', instanceType: '1x2', revision: 1, startedAtMs: Date.now() },
-    'g1',
-    'm1',
-  );
+  const { book, events, replica } = oneReplica();
   book.bind(replica, pod(false));
   // Its own probe of the model server answered first (markReady), the pod is not Ready yet.
   replica.handle.phase = 'READY';
