@@ -63,9 +63,16 @@ test('errors use the catalogue: code, message and matching status', async () => 
     status: 404,
     body: { error: { code: 'MODEL_NOT_FOUND', message: 'model "nope" not found' } },
   });
-  const badName = await call('POST', '/v1/models', { name: 'no spaces allowed' });
+  const badName = await call('POST', '/v1/models', { name: 'no/slashes' });
   assert.equal(badName.status, 400);
   assert.equal(badName.body.error.code, 'VALIDATION_ERROR');
+  assert.match(badName.body.error.message, /model name "no\/slashes" is not allowed: it contains "\/"/);
+  // Spaces are allowed (as in Truss); a name differing only in case is taken.
+  assert.equal((await call('POST', '/v1/models', { name: 'spaces are fine' })).status, 201);
+  assert.equal((await call('GET', '/v1/models/spaces%20are%20fine')).body.name, 'spaces are fine');
+  const sameName = await call('POST', '/v1/models', { name: 'Spaces Are Fine' });
+  assert.equal(sameName.status, 409);
+  assert.equal(sameName.body.error.code, 'CONFLICT');
   const missingField = await call('POST', '/v1/models', {});
   assert.match(missingField.body.error.message, /request body field "name"/);
   assert.equal((await call('GET', '/v1/nothing-here')).body.error.code, 'NOT_FOUND');

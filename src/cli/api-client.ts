@@ -33,7 +33,10 @@ export interface ReloadInfo {
 export interface ModelInfo {
   id: string;
   name: string;
+  created_at: string;
+  deployments_count: number;
   production_deployment_id: string | null;
+  development_deployment_id: string | null;
 }
 
 export interface LogLine {
@@ -159,6 +162,10 @@ export class ApiClient {
         seconds,
       },
     );
+  }
+
+  async listModels(): Promise<ModelInfo[]> {
+    return (await this.request<{ models: ModelInfo[] }>('GET', '/v1/models')).models;
   }
 
   getModel(model: string): Promise<ModelInfo> {

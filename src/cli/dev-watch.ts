@@ -31,9 +31,12 @@ export interface WatchOptions {
   print?: (line: string) => void;
 }
 
-/** Sends the whole directory as the development deployment's bundle (creating it when missing). */
-export async function fullSync(client: ApiClient, dirArg: string): Promise<Synced> {
-  const model = readModelDir(dirArg);
+/**
+ * Sends the whole directory as the development deployment's bundle (creating it when missing),
+ * to `modelName` (by default the directory's model).
+ */
+export async function fullSync(client: ApiClient, dirArg: string, modelName?: string): Promise<Synced> {
+  const model = readModelDir(dirArg, modelName);
   const snapshot = snapshotDirectory(model.dir);
   const bundle = await packDirectory(model.dir);
   if (!(await client.hasBundle(bundle.sha256))) await client.uploadBundle(bundle.sha256, bundle.bytes);
@@ -52,8 +55,8 @@ export async function watchDevelopment(
   options: WatchOptions = {},
 ): Promise<void> {
   const print = options.print ?? ((line: string) => process.stdout.write(line + '\n'));
-  const model = readModelDir(dirArg);
   const modelName = start.deployment.model_name;
+  const model = readModelDir(dirArg, modelName);
   let synced = start;
   let timer: NodeJS.Timeout | undefined;
   let busy = false;
@@ -145,7 +148,7 @@ async function syncOnce(
     if (err instanceof ApiError && err.code === 'PATCH_CONFLICT') {
       print('→ the server holds other files: sending the whole directory');
       try {
-        const full = await fullSync(client, dirArg);
+        const full = await fullSync(client, dirArg, synced.deployment.model_name);
         print(`✔ reloaded in ${Date.now() - started} ms (full sync)`);
         return full;
       } catch (fullErr) {

@@ -3,6 +3,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { findModelEntry } from '../config/model-entry.ts';
+import { modelNameProblem, quoteModelName } from '../domain/model-name.ts';
 import type { ModelEntry } from '../config/model-entry.ts';
 import { parseConfig } from '../config/parse.ts';
 import type { ModelConfig } from '../config/schema.ts';
@@ -22,12 +23,27 @@ export function readConfigOf(dir: string): { config: ModelConfig; warnings: stri
   return parseConfig(existsSync(file) ? readFileSync(file, 'utf8') : '', file);
 }
 
-export function readModelDir(dirArg: string): ModelDir {
+/**
+ * The directory's model. Its name: `nameOverride` (`push --model-name`), else config.yaml's
+ * `model_name`, else the directory's own name, as Truss decides it.
+ */
+export function readModelDir(dirArg: string, nameOverride?: string): ModelDir {
   const dir = resolve(dirArg);
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UserError(`${dirArg} is not a directory`);
   const { config, warnings } = readConfigOf(dirArg);
   const entry = findModelEntry(new Set(listBundleFiles(dir)), config, dirArg);
-  return { dir, config, warnings, entry, modelName: config.model_name ?? basename(dir) };
+  const modelName = nameOverride ?? config.model_name ?? basename(dir);
+  const problem = modelNameProblem(modelName);
+  if (problem) {
+    const from =
+      nameOverride !== undefined
+        ? '--model-name'
+        : config.model_name !== undefined
+          ? 'model_name'
+          : 'the directory name';
+    throw new UserError(`${from} ${quoteModelName(modelName)} cannot name a model: ${problem}`);
+  }
+  return { dir, config, warnings, entry, modelName };
 }
 
 /** The model a command is about: --model, else the model directory's (cwd by default). */

@@ -189,3 +189,56 @@ test("start_command's YAML forms reach sh -c as YAML makes them: plain, folded a
     assert.equal(out.toString(), printed, line);
   }
 });
+
+test('model_name is any text Truss takes; null means the directory decides', () => {
+  assert.equal(parseConfig('model_name: "My Model v2"').config.model_name, 'My Model v2');
+  assert.equal(parseConfig('model_name: basic truss').config.model_name, 'basic truss');
+  const absent = parseConfig('model_name: null');
+  assert.equal(absent.config.model_name, undefined);
+  assert.deepEqual(absent.warnings, []);
+  assert.throws(
+    () => parseConfig('model_name: " padded"'),
+    /model_name: " padded" cannot name a model: it starts or ends/,
+  );
+  assert.throws(() => parseConfig('model_name: "a/b"'), /model_name: .*"\/"/);
+  assert.throws(() => parseConfig(`model_name: ${'x'.repeat(129)}`), /longer than 128/);
+});
+
+test('environment_variables as Truss coerces them: numbers and booleans are strings, null is unset (warned)', () => {
+  const { config, warnings } = parseConfig(
+    'environment_variables:\n  WORKERS: 4\n  RATIO: 0.5\n  DEBUG: true\n  TOKEN: null\n  NAME: x\n',
+  );
+  assert.deepEqual(config.environment_variables, { WORKERS: '4', RATIO: '0.5', DEBUG: 'true', NAME: 'x' });
+  assert.deepEqual(warnings, ['config.yaml: environment_variables.TOKEN is null: the variable is not set']);
+});
+
+test('empty and null values raise no warning and take the defaults', () => {
+  const { config, warnings } = parseConfig(
+    [
+      'model_name: null',
+      'requirements: []',
+      'system_packages: []',
+      'build_commands: []',
+      'external_package_dirs: []',
+      'bundled_packages_dir: null',
+      'environment_variables: {}',
+      'secrets: {}',
+      'model_metadata: {}',
+      'description: null',
+      'requirements_file: null',
+      'base_image: null',
+      'live_reload: null',
+      'resources: { cpu: "1", accelerator: null }',
+      '',
+    ].join('\n'),
+  );
+  assert.deepEqual(warnings, []);
+  assert.equal(config.model_name, undefined);
+  assert.equal(config.bundled_packages_dir, 'packages');
+  assert.deepEqual(config.requirements, []);
+  assert.equal(config.base_image, undefined);
+  // A key neither Truss nor Plinth knows is still an error, null or not.
+  assert.throws(() => parseConfig('no_such_key: null'), /unknown key "no_such_key"/);
+  // A non-empty ignored key still warns.
+  assert.equal(parseConfig('system_packages: [ffmpeg]').warnings.length, 1);
+});

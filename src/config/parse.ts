@@ -35,6 +35,28 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+function isEmptyValue(v: unknown): boolean {
+  return (
+    (Array.isArray(v) && v.length === 0) || (isPlainObject(v) && Object.keys(v).length === 0) || v === ''
+  );
+}
+
+/**
+ * Truss's environment_variables as Truss sets them: numbers and booleans become strings (the
+ * schema does that), and a null value leaves the variable unset, with a warning naming it.
+ */
+function dropNullVariables(screened: Record<string, unknown>, file: string, warnings: string[]): void {
+  const vars = screened.environment_variables;
+  if (!isPlainObject(vars)) return;
+  const set: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(vars)) {
+    if (value === null)
+      warnings.push(`${file}: environment_variables.${name} is null: the variable is not set`);
+    else set[name] = value;
+  }
+  screened.environment_variables = set;
+}
+
 /** Removes ignored Truss keys (with a warning) and rejects unknown ones, suggesting the nearest. */
 function screenKeys(raw: Record<string, unknown>, file: string, warnings: string[]): Record<string, unknown> {
   const screen = (obj: Record<string, unknown>, known: string[], prefix: string): Record<string, unknown> => {
@@ -42,8 +64,11 @@ function screenKeys(raw: Record<string, unknown>, file: string, warnings: string
     for (const [key, value] of Object.entries(obj)) {
       const path = prefix + key;
       const ignoredReason = IGNORED_TRUSS_KEYS[path];
+      // Truss writes absent values as null, [] or {}: a known key so written is left to its
+      // default, and an ignored one asks for nothing, so nothing is said.
+      if (value === null && (ignoredReason !== undefined || known.includes(key))) continue;
       if (ignoredReason !== undefined) {
-        warnings.push(`${file}: ${path} is ignored: ${ignoredReason}`);
+        if (!isEmptyValue(value)) warnings.push(`${file}: ${path} is ignored: ${ignoredReason}`);
         continue;
       }
       if (!known.includes(key)) {
@@ -130,6 +155,7 @@ export function parseConfig(text: string, file = 'config.yaml'): ParsedConfig {
   if (!isPlainObject(raw)) throw configError(file, 'expected a mapping of keys at the top level');
   const warnings: string[] = [];
   const screened = screenKeys(raw, file, warnings);
+  dropNullVariables(screened, file, warnings);
   const result = configSchema.safeParse(screened);
   if (!result.success) {
     const issue = result.error.issues[0]!;

@@ -136,3 +136,29 @@ test('…/websocket is a route of its own on every target, in both forms', () =>
   assert.equal(matchInference('localhost', '/models/mabc2345/production/websocket/extra'), null);
   assert.equal(matchInference('localhost', '/models/mabc2345/production/websockets'), null);
 });
+
+test('the path form names a model by its URL-encoded name; the host form stays id-only', () => {
+  assert.deepEqual(
+    matchInference('localhost:4780', '/models/My%20Model%20v2/environments/production/predict'),
+    {
+      modelRef: 'My Model v2',
+      target: { kind: 'environment', name: 'production' },
+      action: 'predict',
+    },
+  );
+  assert.deepEqual(
+    matchInference('localhost', '/models/Llama%203.1%20(8B)%2C%20%C3%A9/development/sync/v1/models?a=1'),
+    {
+      modelRef: 'Llama 3.1 (8B), é',
+      target: { kind: 'development' },
+      action: 'sync',
+      path: '/v1/models?a=1',
+    },
+  );
+  // Names no model can have, and bad escapes, are no route.
+  assert.equal(matchInference('localhost', '/models/a%2Fb/production/predict'), null);
+  assert.equal(matchInference('localhost', '/models/%20lead/production/predict'), null);
+  assert.equal(matchInference('localhost', '/models/a%0Ab/production/predict'), null);
+  assert.equal(matchInference('localhost', '/models/%E0%A4%A/production/predict'), null);
+  assert.equal(matchInference('model-My%20Model.localhost', '/production/predict'), null);
+});

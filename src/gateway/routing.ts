@@ -1,6 +1,7 @@
 // Inference URLs → (model, target, action). Host form `model-{id}.localhost/…` and path form
-// `/models/{id}/…`, each with environments/{env}, deployment/{id}, development and production;
+// `/models/{id or name, URL-encoded}/…`, each with environments/{env}, deployment/{id}, development and production;
 // actions predict, wake, websocket (a WebSocket upgrade) and sync/{path}. Pure.
+import { modelNameProblem } from '../domain/model-name.ts';
 
 export type InferenceTarget =
   { kind: 'environment'; name: string } | { kind: 'deployment'; id: string } | { kind: 'development' };
@@ -17,6 +18,21 @@ export interface InferenceRoute {
 
 const HOST_FORM = /^model-([a-z0-9][a-z0-9._-]*?)\./i;
 const SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+/**
+ * The model a path form's segment names: an id, or a model name URL-encoded (`My%20Model%20v2`).
+ * Null when the segment does not decode to something that could name a model.
+ */
+function pathModelRef(segment: string): string | null {
+  if (SEGMENT.test(segment)) return segment;
+  let name: string;
+  try {
+    name = decodeURIComponent(segment);
+  } catch {
+    return null;
+  }
+  return modelNameProblem(name) === undefined ? name : null;
+}
 
 /** The target a route's leading parts name, and how many parts that took. */
 function parseTarget(parts: string[]): { target: InferenceTarget; used: number } | null {
@@ -88,7 +104,7 @@ export function matchInference(
     const route = parseRest(hostMatch[1]!, parts, path, query);
     if (route) return route;
   }
-  if (parts[0] === 'models' && parts[1] && SEGMENT.test(parts[1]))
-    return parseRest(parts[1], parts.slice(2), afterSegments(path, 2), query);
+  const pathRef = parts[0] === 'models' && parts[1] ? pathModelRef(parts[1]) : null;
+  if (pathRef !== null) return parseRest(pathRef, parts.slice(2), afterSegments(path, 2), query);
   return null;
 }

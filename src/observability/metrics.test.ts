@@ -60,3 +60,19 @@ test("a deployment's sample counts its replicas, their instance types, and the G
   );
   assert.match(exposition, /plinth_concurrent_requests\{[^}]*\} 3/);
 });
+
+test('a model name with spaces, quotes, backslashes and non-ASCII is escaped in the exposition', async () => {
+  const store = await openSqliteStore(':memory:');
+  const series = new SeriesStore(store, () => 0);
+  const metrics = new Metrics(series, async () => []);
+  const model = { id: 'm2', name: 'My "Model" v2 \\ é', created_at: '' } as Model;
+  const deployment = { id: 'd2', model_id: 'm2', autoscaling_settings: DEFAULT_AUTOSCALING } as Deployment;
+  metrics.coldStart(model, deployment, 'production');
+  const exposition = await metrics.exposition();
+  assert.ok(
+    exposition.includes(
+      'plinth_cold_starts_total{model_id="m2",model_name="My \\"Model\\" v2 \\\\ é",deployment_id="d2",environment="production"} 1',
+    ),
+    exposition,
+  );
+});

@@ -21,6 +21,7 @@ import type { InstanceType } from '../domain/instance-types.ts';
 import { PlinthError } from '../domain/errors.ts';
 import { Signal } from '../domain/signal.ts';
 import { NAME_PATTERN, newId } from '../domain/ids.ts';
+import { modelNameProblem, quoteModelName } from '../domain/model-name.ts';
 import { canMove, canWake, isFailed, isInactive, retryTarget } from '../domain/deployment-status.ts';
 import type { Deployment, Model } from '../domain/types.ts';
 import type { PlinthHome } from '../home.ts';
@@ -56,7 +57,19 @@ export interface LifecycleDeps {
   instanceTypes: readonly InstanceType[];
 }
 
-export function checkName(kind: string, name: string): string {
+/** A model's name: any text Truss takes (see domain/model-name.ts). */
+export function checkModelName(name: string): string {
+  const problem = modelNameProblem(name);
+  if (problem)
+    throw new PlinthError(
+      'VALIDATION_ERROR',
+      `model name ${quoteModelName(name)} is not allowed: ${problem}`,
+    );
+  return name;
+}
+
+/** A deployment's or an environment's name. */
+export function checkName(kind: 'deployment' | 'environment', name: string): string {
   if (!NAME_PATTERN.test(name)) {
     throw new PlinthError(
       'VALIDATION_ERROR',
@@ -74,7 +87,7 @@ export class Lifecycle {
 
   async createDeployment(input: CreateDeploymentInput): Promise<CreatedDeployment> {
     const { store, artifacts, home } = this.deps;
-    checkName('model', input.modelName);
+    checkModelName(input.modelName);
     if (input.deploymentName !== undefined) checkName('deployment', input.deploymentName);
     const bytes = artifacts.get(input.bundleSha256);
     const staging = join(

@@ -1,6 +1,7 @@
 // Schema migrations, written once for both SQLite and PostgreSQL (only the serial id differs).
 import { Migrator, sql } from 'kysely';
 import type { Kysely, Migration, MigrationProvider } from 'kysely';
+import { modelNameKey } from '../domain/model-name.ts';
 
 export type SqlDialectName = 'sqlite' | 'postgres';
 
@@ -202,13 +203,43 @@ function migrations(dialect: SqlDialectName): Record<string, Migration> {
         await db.schema.alterTable('replicas').addColumn('token', 'text').execute();
       },
     },
+    '0008_model_name_key': {
+      async up(db: Kysely<unknown>) {
+        // Model names are unique regardless of case: the key is modelNameKey(name), computed here
+        // (not by the database's lower(), which SQLite applies to ASCII only). Of models made
+        // before this whose names differ only in case, the oldest keeps the key; the others keep
+        // a null key (a unique index allows many) and stay reachable by id and exact name.
+        await db.schema.alterTable('models').addColumn('name_key', 'text').execute();
+        const { rows } = await sql<{ id: string; name: string }>`
+          select id, name from models order by created_at, id`.execute(db);
+        const taken = new Set<string>();
+        for (const row of rows) {
+          const key = modelNameKey(row.name);
+          if (taken.has(key)) continue;
+          taken.add(key);
+          await sql`update models set name_key = ${key} where id = ${row.id}`.execute(db);
+        }
+        await db.schema
+          .createIndex('models_case_insensitive_name')
+          .on('models')
+          .column('name_key')
+          .unique()
+          .execute();
+      },
+    },
   };
 }
 
 export async function migrateToLatest(db: Kysely<unknown>, dialect: SqlDialectName): Promise<void> {
+  return migrateTo(db, dialect);
+}
+
+/** Migrates up to (and including) `name`, or to the latest; tests use it to make an older store. */
+export async function migrateTo(db: Kysely<unknown>, dialect: SqlDialectName, name?: string): Promise<void> {
   const provider: MigrationProvider = { getMigrations: async () => migrations(dialect) };
   const migrator = new Migrator({ db, provider });
-  const { error, results } = await migrator.migrateToLatest();
+  const { error, results } =
+    name === undefined ? await migrator.migrateToLatest() : await migrator.migrateTo(name);
   if (error) {
     const failed = results?.find((r) => r.status === 'Error');
     throw new Error(`store migration ${failed?.migrationName ?? ''} failed: ${String(error)}`);

@@ -5,6 +5,8 @@ import type { Generated } from 'kysely';
 export interface ModelsTable {
   id: string;
   name: string;
+  /** modelNameKey(name): names are unique regardless of case (null only for legacy duplicates). */
+  name_key: string | null;
   created_at: string;
 }
 

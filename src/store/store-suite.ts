@@ -48,6 +48,29 @@ export function runStoreSuite(name: string, open: () => Promise<Store>): void {
       await assert.rejects(store.createModel('hello'));
     });
 
+    test('model names may hold spaces and punctuation and are unique regardless of case', async () => {
+      const model = await store.createModel('My Model v2');
+      assert.deepEqual(await store.getModel('My Model v2'), model);
+      // Found by exact name only; a differently cased name finds nothing …
+      assert.equal(await store.getModel('my model V2'), undefined);
+      // … and cannot be created beside it.
+      await assert.rejects(store.createModel('my model V2'), (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'CONFLICT');
+        assert.match(err.message, /"my model V2" is taken by model "My Model v2"/);
+        return true;
+      });
+      await assert.rejects(store.createModel('MY MODEL V2'), /unique regardless of case/);
+      assert.equal(
+        (await store.listModels()).filter((m) => m.name.toLowerCase() === 'my model v2').length,
+        1,
+      );
+      // Once the model is deleted, its name is free again, in any case.
+      await store.deleteModel(model.id);
+      const again = await store.createModel('my model V2');
+      assert.equal((await store.getModel('my model V2'))?.id, again.id);
+      await store.deleteModel(again.id);
+    });
+
     test('deployments round-trip, update and list by filter', async () => {
       const model = await store.createModel('hello');
       const d = await store.createDeployment(deploymentOf(model.id));

@@ -1,7 +1,7 @@
 // /v1/models: list, create, get and delete models.
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { checkName } from '../../reconciler/lifecycle.ts';
+import { checkModelName } from '../../reconciler/lifecycle.ts';
 import type { ApiContext } from '../context.ts';
 import { findModel } from '../lookup.ts';
 import { modelJson } from '../serialize.ts';
@@ -29,7 +29,7 @@ export function modelRoutes(app: FastifyInstance, ctx: ApiContext): void {
     { config: { summary: 'Create a model (a push creates one too)' } },
     async (req, reply) => {
       const body = parseInput(createBody, req.body, 'request body');
-      const model = await ctx.store.createModel(checkName('model', body.name));
+      const model = await ctx.store.createModel(checkModelName(body.name));
       reply.code(201);
       return describe(model.id);
     },

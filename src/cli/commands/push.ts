@@ -10,13 +10,15 @@ import type { DeploymentInfo } from '../api-client.ts';
 import { resolveConnection } from '../connection.ts';
 import { UserError } from '../errors.ts';
 import { readModelDir } from '../model-dir.ts';
-import { formatLogLine, printJson } from '../output.ts';
+import { formatLogLine, printJson, shellWord } from '../output.ts';
 import { waitForPromotion } from './environments.ts';
 import { snapshotDirectory } from '../../bundle/patch.ts';
 import { watchDevelopment } from '../dev-watch.ts';
 import type { Synced } from '../dev-watch.ts';
 
 interface PushOptions {
+  /** The model's name, over config.yaml's model_name and the directory's name. */
+  modelName?: string;
   deploymentName?: string;
   wait: boolean;
   tail?: boolean;
@@ -54,7 +56,7 @@ export async function pushModel(
   const say = (line: string): void => {
     if (!json && !options.quiet) process.stderr.write(line + '\n');
   };
-  const model = readModelDir(dirArg);
+  const model = readModelDir(dirArg, options.modelName);
   for (const w of model.warnings) say(`warning: ${w}`);
   const progress = makeProgress(!json && !options.quiet, !options.tail && Boolean(process.stderr.isTTY));
   progress.phase(`Packing ${dirArg}`);
@@ -109,7 +111,7 @@ export async function pushModel(
     progress.done(false, `${deployment.name} is ${deployment.status}`);
     throw new UserError(
       `${model.modelName} ${deployment.name} (${deployment.id}) is ${deployment.status}: ${deployment.status_reason ?? 'no reason recorded'}\n` +
-        `  see its logs: plinth logs --model ${model.modelName} --deployment ${deployment.id}`,
+        `  see its logs: plinth logs --model ${shellWord(model.modelName)} --deployment ${deployment.id}`,
       deployment.status,
     );
   }
@@ -143,7 +145,7 @@ function makeProgress(visible: boolean, animated: boolean): Progress {
 export function describeCall(d: DeploymentInfo, example = '{}'): string {
   return [
     `  curl -X POST ${d.predict_url} -H "Authorization: Api-Key $PLINTH_API_KEY" -d '${example}'`,
-    `  plinth predict --model ${d.model_name}${d.is_development ? ' --development' : d.environment ? '' : ` --deployment ${d.id}`} -d '${example}'`,
+    `  plinth predict --model ${shellWord(d.model_name)}${d.is_development ? ' --development' : d.environment ? '' : ` --deployment ${d.id}`} -d '${example}'`,
   ].join('\n');
 }
 
@@ -155,6 +157,10 @@ export function registerPush(
     .command('push')
     .description('Deploy a model directory as a new deployment')
     .argument('[dir]', 'the model directory', '.')
+    .option(
+      '--model-name <name>',
+      "the model's name (default: config.yaml's model_name, else the directory's name)",
+    )
     .option('--deployment-name <name>', 'name the deployment (default deployment-N)')
     .option('--wait', 'wait until the deployment is ACTIVE (default)', true)
     .option('--no-wait', 'return as soon as the deployment is created')
@@ -210,7 +216,7 @@ async function pushAndWatch(client: ApiClient, dir: string, options: PushOptions
   if (options.promote || options.environment) {
     throw new UserError('the development deployment cannot be promoted: push without --watch to promote');
   }
-  const model = readModelDir(dir);
+  const model = readModelDir(dir, options.modelName);
   const snapshot = snapshotDirectory(model.dir);
   let synced: Synced;
   let afterLogId = 0;

@@ -26,7 +26,7 @@ export async function attachDevelopment(client: ApiClient, dir: string): Promise
   const bundle = await packDirectory(model.dir);
   if (bundle.sha256 === deployment.bundle_sha256) return { deployment, snapshot };
   process.stderr.write('→ the development deployment runs other files: sending the whole directory\n');
-  return fullSync(client, dir);
+  return fullSync(client, dir, model.modelName);
 }
 
 export function registerWatch(

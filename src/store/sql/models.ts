@@ -1,16 +1,40 @@
 // The models table: a model is created with its `production` environment and deleted with
-// everything it owns.
+// everything it owns. Names are unique regardless of case (the `name_key` column).
+import { PlinthError } from '../../domain/errors.ts';
 import { newId } from '../../domain/ids.ts';
+import { modelNameKey, quoteModelName } from '../../domain/model-name.ts';
 import type { Model } from '../../domain/types.ts';
 import type { Db } from './db.ts';
-import { inTransaction, now } from './db.ts';
+import { inTransaction, isUniqueViolation, now } from './db.ts';
 import { deleteDeployment } from './deployments.ts';
 import { createEnvironment } from './environments.ts';
 
+const MODEL_COLUMNS = ['id', 'name', 'created_at'] as const;
+
+function nameTaken(name: string, existing?: string): PlinthError {
+  return new PlinthError(
+    'CONFLICT',
+    `model name ${quoteModelName(name)} is taken` +
+      (existing !== undefined ? ` by model ${quoteModelName(existing)}` : '') +
+      ' (model names are unique regardless of case)',
+  );
+}
+
 export function createModel(db: Db, name: string): Promise<Model> {
+  const key = modelNameKey(name);
   return inTransaction(db, async (tx) => {
+    const same = await tx.selectFrom('models').select('name').where('name_key', '=', key).executeTakeFirst();
+    if (same) throw nameTaken(name, same.name);
     const model: Model = { id: newId('m'), name, created_at: now() };
-    await tx.insertInto('models').values(model).execute();
+    try {
+      await tx
+        .insertInto('models')
+        .values({ ...model, name_key: key })
+        .execute();
+    } catch (err) {
+      if (isUniqueViolation(err)) throw nameTaken(name);
+      throw err;
+    }
     await createEnvironment(tx, model.id, 'production');
     return model;
   });
@@ -18,12 +42,18 @@ export function createModel(db: Db, name: string): Promise<Model> {
 
 export async function getModel(db: Db, idOrName: string): Promise<Model | undefined> {
   // An id wins over a model that happens to be named like one.
-  const byId = await db.selectFrom('models').selectAll().where('id', '=', idOrName).executeTakeFirst();
-  return byId ?? db.selectFrom('models').selectAll().where('name', '=', idOrName).executeTakeFirst();
+  const byId = await db
+    .selectFrom('models')
+    .select(MODEL_COLUMNS)
+    .where('id', '=', idOrName)
+    .executeTakeFirst();
+  return (
+    byId ?? db.selectFrom('models').select(MODEL_COLUMNS).where('name', '=', idOrName).executeTakeFirst()
+  );
 }
 
 export function listModels(db: Db): Promise<Model[]> {
-  return db.selectFrom('models').selectAll().orderBy('created_at').orderBy('id').execute();
+  return db.selectFrom('models').select(MODEL_COLUMNS).orderBy('created_at').orderBy('id').execute();
 }
 
 export function deleteModel(db: Db, id: string): Promise<void> {

@@ -3,6 +3,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import Database from 'better-sqlite3';
+import { Kysely, SqliteDialect, sql } from 'kysely';
+import { migrateTo } from '../migrations.ts';
 import { runStoreSuite } from '../store-suite.ts';
 import { openSqliteStore } from './open.ts';
 
@@ -18,6 +21,25 @@ test('a SQLite store on disk keeps its data across a reopen', async () => {
     const second = await openSqliteStore(file);
     assert.deepEqual(await second.getModel('kept'), model);
     await second.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('models made before names were unique regardless of case stay reachable; the oldest holds the name', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'plinth-store-'));
+  try {
+    const file = join(dir, 'plinth.db');
+    const old = new Kysely<unknown>({ dialect: new SqliteDialect({ database: new Database(file) }) });
+    await migrateTo(old, 'sqlite', '0007_replica_tokens');
+    await sql`insert into models (id, name, created_at) values ('maaaaaaa', 'Foo', '2026-01-01T00:00:00Z'),
+      ('mbbbbbbb', 'foo', '2026-01-02T00:00:00Z')`.execute(old);
+    await old.destroy();
+    const store = await openSqliteStore(file);
+    assert.equal((await store.getModel('Foo'))?.id, 'maaaaaaa');
+    assert.equal((await store.getModel('foo'))?.id, 'mbbbbbbb');
+    await assert.rejects(store.createModel('FOO'), /"FOO" is taken by model "Foo"/);
+    await store.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
