@@ -196,12 +196,8 @@ test('model_name is any text Truss takes; null means the directory decides', () 
   const absent = parseConfig('model_name: null');
   assert.equal(absent.config.model_name, undefined);
   assert.deepEqual(absent.warnings, []);
-  assert.throws(
-    () => parseConfig('model_name: " padded"'),
-    /model_name: " padded" cannot name a model: it starts or ends/,
-  );
-  assert.throws(() => parseConfig('model_name: "a/b"'), /model_name: .*"\/"/);
-  assert.throws(() => parseConfig(`model_name: ${'x'.repeat(129)}`), /longer than 128/);
+  // Checked where the name is chosen (plinth push --model-name may stand in for it): src/cli/model-dir.ts.
+  assert.equal(parseConfig('model_name: "meta-llama/Llama-3-8B"').config.model_name, 'meta-llama/Llama-3-8B');
 });
 
 test('environment_variables as Truss coerces them: numbers and booleans are strings, null is unset (warned)', () => {

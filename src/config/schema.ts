@@ -1,7 +1,7 @@
 // The config.yaml schema: Truss-compatible keys plus Plinth's own (`language`, `autoscaling`).
 // One zod schema is the source of truth for parsing, defaults and the exported JSON Schema.
 import { z } from 'zod';
-import { MAX_MODEL_NAME_LENGTH, modelNameProblem } from '../domain/model-name.ts';
+import { MAX_MODEL_NAME_LENGTH } from '../domain/model-name.ts';
 
 const quantity = z.union([z.string(), z.number()]).transform((v) => String(v));
 
@@ -124,13 +124,10 @@ export const autoscalingSchema = z.strictObject({
 const scalar = z.union([z.string(), z.number(), z.boolean()]).transform((v) => String(v));
 
 export const configSchema = z.strictObject({
+  // Checked where the name is chosen (the CLI's --model-name may stand in for it), not here.
   model_name: z
     .string()
-    .superRefine((name, ctx) => {
-      const problem = modelNameProblem(name);
-      if (problem)
-        ctx.addIssue({ code: 'custom', message: `${JSON.stringify(name)} cannot name a model: ${problem}` });
-    })
+    .max(4096)
     .optional()
     .describe(
       `The model this directory deploys: any text up to ${MAX_MODEL_NAME_LENGTH} characters; the directory's name when absent or null.`,

@@ -24,6 +24,13 @@ test('empty, too long, control characters, outer whitespace and "/" are refused 
   assert.match(modelNameProblem(' leading')!, /whitespace/);
   assert.match(modelNameProblem('trailing ')!, /whitespace/);
   assert.match(modelNameProblem('a/b')!, /"\/"/);
+  // Invisible characters would let two names look alike, or a name rewrite its line.
+  assert.match(modelNameProblem('My Model\u200B')!, /invisible formatting/);
+  assert.match(modelNameProblem('a\u202Eb')!, /invisible formatting/);
+  // URLs collapse "." and ".." segments, percent-encoded or not.
+  assert.match(modelNameProblem('.')!, /only dots/);
+  assert.match(modelNameProblem('..')!, /only dots/);
+  assert.equal(modelNameProblem('v1.2'), undefined);
 });
 
 test('the uniqueness key ignores case and Unicode composition', () => {

@@ -11,8 +11,8 @@ import { ApiError, UserError } from '../errors.ts';
 import { readModelDir } from '../model-dir.ts';
 import { describeCall } from './push.ts';
 
-export async function attachDevelopment(client: ApiClient, dir: string): Promise<Synced> {
-  const model = readModelDir(dir);
+export async function attachDevelopment(client: ApiClient, dir: string, modelName?: string): Promise<Synced> {
+  const model = readModelDir(dir, modelName);
   const deployment = await client.getDeployment(model.modelName, 'development').catch((err: unknown) => {
     if (err instanceof ApiError && err.status === 404) {
       throw new UserError(
@@ -38,10 +38,14 @@ export function registerWatch(
     .description("Live-reload the model's development deployment as you edit")
     .argument('[dir]', 'the model directory', '.')
     .option('--tail', 'show the replica logs with the reload results')
-    .action((dir: string, options: { tail?: boolean }) =>
+    .option(
+      '--model-name <name>',
+      "the model's name, over config.yaml's model_name (as plinth push --model-name)",
+    )
+    .action((dir: string, options: { tail?: boolean; modelName?: string }) =>
       run(async () => {
         const client = new ApiClient(resolveConnection());
-        const synced = await attachDevelopment(client, dir);
+        const synced = await attachDevelopment(client, dir, options.modelName);
         process.stdout.write(`Call it:\n${describeCall(synced.deployment)}\n`);
         await watchDevelopment(client, dir, synced, { tail: options.tail });
       }, false),
