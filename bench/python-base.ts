@@ -5,7 +5,7 @@
 // at BASELINE_REF, read from git) without the base — today's figures before this work. All are
 // started directly with their venv's python, as a replica without a standby is.
 // Run: npm run bench:python-base [-- --baseline REV]
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,9 +15,9 @@ import { layerPythonBase } from '../src/builder/python-base-layer.ts';
 import { resolvePython } from '../src/builder/python-interpreters.ts';
 import { runCommand } from '../src/builder/run-command.ts';
 import { REPO, rssBytes } from './platform.ts';
+import { MODEL_SERVER, startPythonServer } from './python-server.ts';
 
 const ROUNDS = 9;
-const SERVER = join(REPO, 'src', 'replica', 'python', 'server.py');
 /** The commit before the base environment and the Truss server features (issue 21). */
 const at = process.argv.indexOf('--baseline');
 const BASELINE_REF = at === -1 ? '6c10714' : process.argv[at + 1]!;
@@ -38,38 +38,13 @@ function serverAt(ref: string, dir: string): string {
   return join(dir, 'server.py');
 }
 
-async function startServer(python: string, server = SERVER): Promise<{ readyMs: number; rss: number }> {
-  const t0 = performance.now();
-  const child = spawn(python, ['-u', server], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: {
-      PATH: process.env.PATH,
-      PLINTH_APP_DIR: ECHO,
-      PLINTH_MODEL_FILE: 'model/model.py',
-      PLINTH_CONFIG_JSON: JSON.stringify({ runtime: { predict_concurrency: 4 } }),
-      PLINTH_LISTEN: '0',
-    },
-  });
-  const address = await new Promise<string>((resolve) =>
-    child.stdout!.on('data', (c: Buffer) => {
-      const m = /listening on (\S+)/.exec(c.toString());
-      if (m) resolve(m[1]!);
-    }),
-  );
-  while (
-    !(await fetch(`http://${address}/v1/models/model`).then(
-      (r) => r.ok,
-      () => false,
-    ))
-  )
-    await sleep(5);
-  const readyMs = performance.now() - t0;
+/** Start → ready, and resident memory once idle, of one start of `server` from `python`. */
+async function measure(python: string, server = MODEL_SERVER): Promise<{ readyMs: number; rss: number }> {
+  const started = await startPythonServer(python, ECHO, { runtime: { predict_concurrency: 4 } }, server);
   await sleep(1500);
-  const rss = rssBytes(child.pid!);
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  await exited;
-  return { readyMs, rss };
+  const rss = rssBytes(started.pid);
+  await started.stop();
+  return { readyMs: started.readyMs, rss };
 }
 
 async function venv(interpreter: string, dir: string): Promise<string> {
@@ -96,13 +71,13 @@ try {
     without: [] as { readyMs: number; rss: number }[],
     with: [] as { readyMs: number; rss: number }[],
   };
-  await startServer(join(plain, 'bin', 'python'), before); // warm the page cache
-  await startServer(join(plain, 'bin', 'python'));
-  await startServer(join(layered, 'bin', 'python'));
+  await measure(join(plain, 'bin', 'python'), before); // warm the page cache
+  await measure(join(plain, 'bin', 'python'));
+  await measure(join(layered, 'bin', 'python'));
   for (let i = 0; i < ROUNDS; i++) {
-    runs.before.push(await startServer(join(plain, 'bin', 'python'), before));
-    runs.without.push(await startServer(join(plain, 'bin', 'python')));
-    runs.with.push(await startServer(join(layered, 'bin', 'python')));
+    runs.before.push(await measure(join(plain, 'bin', 'python'), before));
+    runs.without.push(await measure(join(plain, 'bin', 'python')));
+    runs.with.push(await measure(join(layered, 'bin', 'python')));
   }
   console.log(
     `# Python replica with Truss's base environment layered in (${base.dir}), Python ${interpreter}`,

@@ -7,49 +7,11 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { resolvePython } from '../src/builder/python-interpreters.ts';
 import { ensureTool, REPO, rssBytes, startBenchPlatform } from './platform.ts';
+import { startPythonServer } from './python-server.ts';
 import { runWrk } from './wrk.ts';
 
-const SERVER = join(REPO, 'src', 'replica', 'python', 'server.py');
 const MiB = 1024 * 1024;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-
-interface Started {
-  pid: number;
-  address: string;
-  readyMs: number;
-  stop(): void;
-}
-
-async function startServer(python: string, appDir: string, config: object): Promise<Started> {
-  const t0 = performance.now();
-  const child = spawn(python, ['-u', SERVER], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: {
-      PATH: process.env.PATH,
-      PLINTH_APP_DIR: appDir,
-      PLINTH_MODEL_FILE: 'model/model.py',
-      PLINTH_CONFIG_JSON: JSON.stringify(config),
-      PLINTH_LISTEN: '0',
-    },
-  });
-  const address = await new Promise<string>((resolve) =>
-    child.stdout!.on('data', (c: Buffer) => {
-      const m = /listening on (\S+)/.exec(c.toString());
-      if (m) resolve(m[1]!);
-    }),
-  );
-  for (;;) {
-    if (
-      await fetch(`http://${address}/v1/models/model`).then(
-        (r) => r.ok,
-        () => false,
-      )
-    )
-      break;
-    await sleep(5);
-  }
-  return { pid: child.pid!, address, readyMs: performance.now() - t0, stop: () => child.kill('SIGTERM') };
-}
 
 function inProcess(python: string, appDir: string, code: string): string {
   const r = spawnSync(python, ['-c', code], {
@@ -75,9 +37,9 @@ try {
   const iris = join(REPO, 'examples', 'iris');
   const starts: number[] = [];
   for (let i = 0; i < 3; i++) {
-    const s = await startServer(irisPython, iris, { runtime: { predict_concurrency: 4 } });
+    const s = await startPythonServer(irisPython, iris, { runtime: { predict_concurrency: 4 } });
     starts.push(s.readyMs);
-    s.stop();
+    await s.stop();
   }
   const baseline = inProcess(
     irisPython,
@@ -97,7 +59,7 @@ try {
 
 // 2. Per-request overhead and 3. idle memory, with a model that imports nothing.
 const echo = join(REPO, 'bench', 'models', 'py-echo');
-const server = await startServer(python, echo, { runtime: { predict_concurrency: 64 } });
+const server = await startPythonServer(python, echo, { runtime: { predict_concurrency: 64 } });
 await sleep(1500);
 const idleRss = rssBytes(server.pid);
 const callUs = Number(
@@ -109,7 +71,7 @@ const callUs = Number(
 );
 const c1 = runWrk(wrk, `http://${server.address}/v1/models/model:predict`, 1, 5);
 const c16 = runWrk(wrk, `http://${server.address}/v1/models/model:predict`, 16, 5);
-server.stop();
+await server.stop();
 const bare = spawn(python, ['-c', 'import time; time.sleep(30)']);
 await sleep(1000);
 const bareRss = rssBytes(bare.pid!);

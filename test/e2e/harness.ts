@@ -299,3 +299,21 @@ export async function pushed(
   assert.equal(r.code, 0, r.stdout + r.stderr);
   return JSON.parse(r.stdout) as { model_id: string; deployment_id: string };
 }
+
+/**
+ * config.yaml for a fixture custom server (`python server.py $PORT`, stdlib only) named `name`,
+ * with `extra` lines (secrets, …) before its docker_server block.
+ */
+export function stdlibServerConfig(name: string, extra: string[] = []): string {
+  return [
+    `model_name: ${name}`,
+    ...extra,
+    'docker_server:',
+    '  start_command: python server.py $PORT',
+    '  server_port: 8000',
+    '  predict_endpoint: /predict',
+    '  readiness_endpoint: /ready',
+    '  liveness_endpoint: /live',
+    '',
+  ].join('\n');
+}

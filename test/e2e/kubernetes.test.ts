@@ -12,7 +12,7 @@ import { parseAllDocuments } from 'yaml';
 import { FakeCluster } from '../support/kubernetes/fake-cluster.ts';
 import { plinthImageTable } from '../support/kubernetes/plinth-images.ts';
 import { writeTree } from '../support/write-tree.ts';
-import { BIN, load, PYTHON_BASE_DIR, REPO, startPlatform, until } from './harness.ts';
+import { BIN, load, PYTHON_BASE_DIR, REPO, startPlatform, stdlibServerConfig, until } from './harness.ts';
 import type { Platform } from './harness.ts';
 import { freePort } from '../support/free-port.ts';
 
@@ -224,18 +224,7 @@ test('a custom server runs in a pod on its own port and probes, with its secrets
   const dir = join(scratch, 'custom');
   cpSync(join(REPO, 'test', 'e2e', 'fixtures', 'stdlib-server'), dir, { recursive: true });
   writeTree(dir, {
-    'config.yaml': [
-      'model_name: custom-pod',
-      'secrets:',
-      '  greeting: hello from a file',
-      'docker_server:',
-      '  start_command: python server.py $PORT',
-      '  server_port: 8000',
-      '  predict_endpoint: /predict',
-      '  readiness_endpoint: /ready',
-      '  liveness_endpoint: /live',
-      '',
-    ].join('\n'),
+    'config.yaml': stdlibServerConfig('custom-pod', ['secrets:', '  greeting: hello from a file']),
   });
   const pushed = await platform.cli(['push', dir, '--output', 'json']);
   assert.equal(pushed.code, 0, pushed.stdout + pushed.stderr);

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { WebSocket } from 'ws';
 import { writeTree } from '../support/write-tree.ts';
-import { REPO, startPlatform, until } from './harness.ts';
+import { REPO, startPlatform, stdlibServerConfig, until } from './harness.ts';
 import type { Platform } from './harness.ts';
 
 let platform: Platform;
@@ -171,19 +171,7 @@ test('a deployment scaled to zero wakes for a WebSocket, and the echo works', as
 });
 
 test('a custom server takes a WebSocket on its own path through …/sync/{path}', async () => {
-  const server = await push(
-    'ws-server',
-    [
-      'model_name: ws-server',
-      'docker_server:',
-      '  start_command: python server.py $PORT',
-      '  server_port: 8000',
-      '  predict_endpoint: /predict',
-      '  readiness_endpoint: /ready',
-      '  liveness_endpoint: /live',
-      '',
-    ].join('\n'),
-  );
+  const server = await push('ws-server', stdlibServerConfig('ws-server'));
   const ws = await opened(pathForm(server.model_id, 'environments/production/sync/ws/echo?room=1'));
   assert.equal(await roundTrip(ws, 'through'), '/ws/echo?room=1:through');
   const closed = new Promise<number>((resolve) => ws.once('close', resolve));

@@ -292,6 +292,25 @@ class Model:
   assert.match(server.output(), /the client went away/);
 });
 
+test("a model that asks for none of Truss's server objects never has starlette or fastapi imported", async () => {
+  const server = await serve(
+    'plain',
+    `
+import sys
+
+class Model:
+    def predict(self, model_input):
+        return {"loaded": sorted(m for m in ("starlette", "fastapi", "pydantic", "numpy") if m in sys.modules)}
+`,
+  );
+  const res = await fetch(`${server.url}/v1/models/model:predict`, {
+    method: 'POST',
+    headers: { 'x-plinth-replica-token': TOKEN },
+    body: '{}',
+  });
+  assert.deepEqual(await res.json(), { loaded: [] }, 'the model server starts on the standard library alone');
+});
+
 test('a predict that takes only the request gets the raw body, unparsed', async () => {
   const server = await serve(
     'raw',
