@@ -115,10 +115,12 @@ class ModelServer:
             load = getattr(self.holder.model, "load", None)
             if callable(load):
                 await self.call(load)
+            while setup is not None and self.holder.environment != set_up:
+                # A promotion moved the deployment while it loaded: set up for where it is now,
+                # before it is ready (no await between the last check and ready).
+                set_up = self.holder.environment
+                await self.run_setup_environment(set_up)
             self.holder.ready = True
-            if setup is not None and self.holder.environment != set_up:
-                # A promotion moved the deployment while it loaded.
-                await self.run_setup_environment(self.holder.environment)
             # The cold-start benchmark reads these figures: the model's own share of a start.
             print("model loaded; ready to serve (import %.1f ms, load() %.1f ms)" % (
                 (t1 - t0) * 1000, (time.perf_counter() - t1) * 1000), flush=True)
@@ -211,10 +213,11 @@ class ModelServer:
             if not self.authorized(headers):
                 await send_json(writer, 401, error_body("UNAUTHORIZED", "this replica answers only the Plinth gateway"), close=True)
                 return False
+            if path == ENVIRONMENT_PATH:
+                # Kept while the model loads: setup_environment runs for it before ready.
+                return await self.environment_changed(req, writer)
             if not self.holder.ready:
                 return await send_json(writer, 503, error_body("MODEL_NOT_READY", "the model is still loading"))
-            if path == ENVIRONMENT_PATH:
-                return await self.environment_changed(req, writer)
             name = OPENAI_METHODS.get(path)
             if name and self.holder.methods.openai.get(name) is None:
                 return await send_json(writer, 404, error_body("NOT_FOUND", "the model has no %s method, so it does not answer %s" % (name, path)))

@@ -30,7 +30,13 @@ interface Running {
   exited: Promise<number | null>;
 }
 
-async function serve(name: string, source: string, config: unknown = {}): Promise<Running> {
+/** Starts the server on a model; resolves once it listens, with `ready` for once load() is done (or it is gone). */
+async function launch(
+  name: string,
+  source: string,
+  config: unknown = {},
+  environment: { name: string } | null = null,
+): Promise<Running & { ready: Promise<void> }> {
   const app = join(scratch, name);
   mkdirSync(join(app, 'model'), { recursive: true });
   writeFileSync(join(app, 'model', 'model.py'), source);
@@ -44,6 +50,7 @@ async function serve(name: string, source: string, config: unknown = {}): Promis
       PLINTH_CONFIG_JSON: JSON.stringify(config),
       PLINTH_LISTEN: '0',
       PLINTH_REPLICA_TOKEN: TOKEN,
+      PLINTH_ENVIRONMENT_JSON: JSON.stringify(environment),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -61,16 +68,23 @@ async function serve(name: string, source: string, config: unknown = {}): Promis
     void exited.then((code) => reject(new Error(`server exited ${code}: ${output}`)));
   });
   const url = `http://${address}`;
-  // Ready once load() is done (or gone, when the load fails).
-  for (;;) {
-    const ready = await fetch(`${url}/v1/models/model`).then(
-      (r) => r.status === 200,
-      () => false,
-    );
-    if (ready || child.exitCode !== null) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return { url, output: () => output, exited };
+  const ready = (async () => {
+    for (;;) {
+      const ok = await fetch(`${url}/v1/models/model`).then(
+        (r) => r.status === 200,
+        () => false,
+      );
+      if (ok || child.exitCode !== null) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  })();
+  return { url, output: () => output, exited, ready };
+}
+
+async function serve(name: string, source: string, config: unknown = {}): Promise<Running> {
+  const running = await launch(name, source, config);
+  await running.ready;
+  return running;
 }
 
 const ECHO = `
@@ -309,6 +323,53 @@ class Model:
     body: '{}',
   });
   assert.deepEqual(await res.json(), { loaded: [] }, 'the model server starts on the standard library alone');
+});
+
+test('an environment told while the model loads is set up before it is ready; one told after, without a restart', async () => {
+  const running = await launch(
+    'environments',
+    `
+import os
+import time
+
+class Model:
+    def __init__(self, environment=None):
+        self.setups = []
+
+    def setup_environment(self, environment):
+        self.setups.append(environment["name"] if environment else None)
+
+    def load(self):
+        time.sleep(2)
+
+    def predict(self, model_input):
+        return {"setups": self.setups, "pid": os.getpid()}
+`,
+    {},
+    { name: 'production' },
+  );
+  const tell = (name: string) =>
+    fetch(`${running.url}/v1/environment`, {
+      method: 'POST',
+      headers: { 'x-plinth-replica-token': TOKEN },
+      body: JSON.stringify({ environment: { name } }),
+    });
+  assert.equal((await tell('staging')).status, 200, 'taken while loading');
+  await running.ready;
+  const predict = async () =>
+    (await (
+      await fetch(`${running.url}/v1/models/model:predict`, {
+        method: 'POST',
+        headers: { 'x-plinth-replica-token': TOKEN },
+        body: '{}',
+      })
+    ).json()) as { setups: string[]; pid: number };
+  const first = await predict();
+  assert.deepEqual(first.setups, ['production', 'staging'], 'set up for staging before it was ready');
+  assert.equal((await tell('canary')).status, 200);
+  const second = await predict();
+  assert.deepEqual(second.setups, ['production', 'staging', 'canary']);
+  assert.equal(second.pid, first.pid);
 });
 
 test('a predict that takes only the request gets the raw body, unparsed', async () => {
