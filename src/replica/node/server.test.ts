@@ -189,6 +189,29 @@ test('isHealthy() that throws turns readiness red and is logged with its stack',
   assert.match(logged.join('\n'), /isHealthy\(\) threw: Error: gpu lost\n\s+at /);
 });
 
+test('an environment told while load() runs is set up before the model is ready', async () => {
+  const source = `
+    export class Model {
+      constructor() { this.seen = []; }
+      setupEnvironment(environment) { this.seen.push(environment && environment.name); }
+      async load() { await new Promise((r) => setTimeout(r, 500)); }
+      predict() { return { seen: this.seen }; }
+    }`;
+  const { s, base, predict } = await start(source, 1, '.mjs', 'tok', {
+    context: { config: {}, dataDir: dir, secrets: {}, environment: { name: 'production' } },
+  });
+  const told = await fetch(`${base}/v1/environment`, {
+    method: 'POST',
+    headers: { 'x-plinth-replica-token': 'tok' },
+    body: '{"environment": {"name": "staging"}}',
+  });
+  assert.equal(told.status, 200);
+  await s.loaded;
+  assert.deepEqual(await (await predict({}, { 'x-plinth-replica-token': 'tok' })).json(), {
+    seen: ['production', 'staging'],
+  });
+});
+
 test('setupEnvironment() runs before load() for an environment, and again on POST /v1/environment without a restart', async () => {
   const source = `
     export class Model {

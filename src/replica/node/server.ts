@@ -127,11 +127,15 @@ export function createModelServer(options: ModelServerOptions): ModelServer {
     const instance = await ModelInstance.create(options.modelFile, options.className, options.context);
     const t1 = performance.now();
     // As Truss: before load() only when the deployment serves an environment.
-    const setUp = environment;
+    let setUp = environment;
     if (setUp !== null) await instance.setupEnvironment(setUp);
     await instance.load();
-    // A promotion that moved the deployment while it loaded.
-    if (JSON.stringify(environment) !== JSON.stringify(setUp)) await instance.setupEnvironment(environment);
+    // A promotion that moved the deployment while it loaded: set up for where it is now, before
+    // it is ready (no await between the last check and ready).
+    while (JSON.stringify(environment) !== JSON.stringify(setUp)) {
+      setUp = environment;
+      await instance.setupEnvironment(setUp);
+    }
     model = instance;
     const ms = (a: number, b: number): string => (b - a).toFixed(1);
     // The cold-start benchmark reads these figures: the model's own share of a start.
