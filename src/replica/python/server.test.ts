@@ -365,10 +365,12 @@ class Model:
       })
     ).json()) as { setups: string[]; pid: number };
   const first = await predict();
-  assert.deepEqual(first.setups, ['production', 'staging'], 'set up for staging before it was ready');
+  // Told before or after production was set up (the import's pace decides): staging last, once.
+  assert.equal(first.setups.at(-1), 'staging', 'set up for staging before it was ready');
+  assert.equal(first.setups.filter((n) => n === 'staging').length, 1);
   assert.equal((await tell('canary')).status, 200);
   const second = await predict();
-  assert.deepEqual(second.setups, ['production', 'staging', 'canary']);
+  assert.deepEqual(second.setups, [...first.setups, 'canary']);
   assert.equal(second.pid, first.pid);
 });
 

@@ -1,0 +1,30 @@
+// Transactions over a real SQLite database: the error the work threw is the one its caller sees,
+// even when SQLite has already rolled the transaction back itself (as it does on a full disk).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import SqliteDatabase from 'better-sqlite3';
+import { Kysely, SqliteDialect, sql } from 'kysely';
+import { inTransaction } from './db.ts';
+import type { Db } from './db.ts';
+
+test("the work's own error is thrown when SQLite has rolled the transaction back already", async () => {
+  const db = new Kysely({ dialect: new SqliteDialect({ database: new SqliteDatabase(':memory:') }) }) as Db;
+  try {
+    await assert.rejects(
+      inTransaction(db, async (tx) => {
+        // What SQLITE_FULL does: the transaction is gone before Kysely's own rollback.
+        await sql`rollback`.execute(tx);
+        throw new Error('database or disk is full');
+      }),
+      /database or disk is full/,
+    );
+    // And a transaction that commits still commits.
+    const model = await inTransaction(db, async (tx) => {
+      await sql`select 1`.execute(tx);
+      return 'done';
+    });
+    assert.equal(model, 'done');
+  } finally {
+    await db.destroy();
+  }
+});
