@@ -18,6 +18,14 @@ test("the work's own error is thrown when SQLite has rolled the transaction back
       }),
       /database or disk is full/,
     );
+    // A commit SQLite refuses, having rolled back itself: its own error, not the rollback's.
+    await assert.rejects(
+      inTransaction(db, async (tx) => {
+        await sql`rollback`.execute(tx);
+        return 'uncommittable';
+      }),
+      (err: Error) => /cannot commit - no transaction is active/.test(err.message),
+    );
     // And a transaction that commits still commits.
     const model = await inTransaction(db, async (tx) => {
       await sql`select 1`.execute(tx);

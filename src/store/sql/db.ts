@@ -6,26 +6,25 @@ import type { Database } from '../schema.ts';
 export type Db = Kysely<Database>;
 
 /**
- * Runs `fn` in a transaction: the one `db` is already in, or a new one. When `fn` fails, its
- * error is the one thrown: SQLite rolls a transaction back by itself when a statement meets a full
- * disk (SQLITE_FULL), so the rollback that follows fails ("no transaction is active") and would
- * otherwise hide why — a full disk answered 500 INTERNAL instead of 507.
+ * Runs `fn` in a transaction: the one `db` is already in, or a new one. What failed — the work or
+ * its commit — is the error thrown: SQLite rolls a transaction back by itself when a write or the
+ * commit meets a full disk (SQLITE_FULL), so the rollback that follows fails ("no transaction is
+ * active") and, thrown instead, hid why (a full disk answered 500 INTERNAL rather than 507).
  */
 export async function inTransaction<T>(db: Db, fn: (tx: Db) => Promise<T>): Promise<T> {
   if (db.isTransaction) return fn(db);
-  let failed: { error: unknown } | null = null;
+  const trx = await db.startTransaction().execute();
   try {
-    return await db.transaction().execute(async (tx) => {
-      try {
-        return await fn(tx);
-      } catch (error) {
-        failed = { error };
-        throw error;
-      }
-    });
-  } catch (err) {
-    const cause = failed as { error: unknown } | null;
-    throw cause !== null ? cause.error : err;
+    const result = await fn(trx);
+    await trx.commit().execute();
+    return result;
+  } catch (error) {
+    // The connection is released whether or not the rollback succeeds.
+    await trx
+      .rollback()
+      .execute()
+      .catch(() => {});
+    throw error;
   }
 }
 
