@@ -238,3 +238,35 @@ test('empty and null values raise no warning and take the defaults', () => {
   // A non-empty ignored key still warns.
   assert.equal(parseConfig('system_packages: [ffmpeg]').warnings.length, 1);
 });
+
+test("Baseten's proprietary engines are refused in one line that names the engine and the way out", () => {
+  const trt = configErrorOf(
+    'trt_llm:\n  build:\n    base_model: llama\n    checkpoint_repository:\n      source: HF\n',
+  );
+  assert.match(
+    trt,
+    /^config\.yaml: trt_llm asks for Baseten's proprietary TensorRT-LLM engine .*docker_server/,
+  );
+  assert.doesNotMatch(trt, /\n/);
+  assert.match(
+    configErrorOf('bis_llm:\n  engine: x\n'),
+    /^config\.yaml: bis_llm asks for the Baseten Inference Stack.*docker_server/,
+  );
+  assert.deepEqual(parseConfig('trt_llm: null\n').warnings, [], 'a null engine asks for nothing');
+});
+
+test('base_image is accepted with one line that says where it applies', () => {
+  for (const extra of [
+    '',
+    'docker_server:\n  start_command: python serve.py\n  server_port: 8000\n  predict_endpoint: /p\n  readiness_endpoint: /r\n  liveness_endpoint: /l\n',
+  ]) {
+    const { warnings } = parseConfig(`base_image:\n  image: nvcr.io/nvidia/pytorch:24.01-py3\n${extra}`);
+    const said = warnings.filter((w) => w.includes('base_image'));
+    assert.equal(said.length, 1);
+    assert.match(
+      said[0]!,
+      /base_image nvcr\.io\/nvidia\/pytorch:24\.01-py3: on the local runtime .*this machine's Python.*on Kubernetes its pods run that image/,
+    );
+    assert.doesNotMatch(said[0]!, /\n/);
+  }
+});

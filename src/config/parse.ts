@@ -7,6 +7,7 @@ import {
   autoscalingSchema,
   configSchema,
   IGNORED_TRUSS_KEYS,
+  REFUSED_TRUSS_KEYS,
   resourcesSchema,
   dockerServerSchema,
   runtimeSchema,
@@ -63,6 +64,10 @@ function screenKeys(raw: Record<string, unknown>, file: string, warnings: string
     const out: Record<string, unknown> = {};
     for (const [key, value] of Object.entries(obj)) {
       const path = prefix + key;
+      const refusal = REFUSED_TRUSS_KEYS[path];
+      if (refusal !== undefined && value !== null && !isEmptyValue(value))
+        throw configError(file, `${path} ${refusal}`);
+      if (refusal !== undefined) continue;
       const ignoredReason = IGNORED_TRUSS_KEYS[path];
       // Truss writes absent values as null, [] or {}: a known key so written is left to its
       // default, and an ignored one asks for nothing, so nothing is said.
@@ -177,9 +182,7 @@ export function parseConfig(text: string, file = 'config.yaml'): ParsedConfig {
   if (single) warnings.push(`${file}: docker_server: on the local runtime, ${single}`);
   if (config.base_image)
     warnings.push(
-      config.docker_server
-        ? `${file}: base_image is used on Kubernetes only: on the local runtime the start command runs on this machine, in the deployment's Python environment`
-        : `${file}: base_image is ignored: Plinth runs a model class on its own runtime; base_image is for custom servers (docker_server)`,
+      `${file}: base_image ${config.base_image.image}: on the local runtime the model runs on this machine's Python, in the deployment's environment; on Kubernetes its pods run that image`,
     );
   return { config: deepFreeze(config), warnings };
 }

@@ -178,6 +178,17 @@ export const configSchema = z.strictObject({
 export type ModelConfig = z.output<typeof configSchema>;
 
 /**
+ * Truss keys that ask for what cannot run here: a config with one is refused, with the reason.
+ * Baseten's TensorRT-LLM engines (Briton, BEI, the Baseten Inference Stack) are proprietary builds.
+ */
+export const REFUSED_TRUSS_KEYS: Readonly<Record<string, string>> = {
+  trt_llm:
+    "asks for Baseten's proprietary TensorRT-LLM engine (Briton/BEI), which Plinth cannot run: serve the model with an open engine through docker_server (for example vLLM: `start_command: vllm serve <model> --port $PORT`, `predict_endpoint: /v1/chat/completions`)",
+  bis_llm:
+    "asks for the Baseten Inference Stack's proprietary engine, which Plinth cannot run: serve the model with an open engine through docker_server (for example vLLM: `start_command: vllm serve <model> --port $PORT`, `predict_endpoint: /v1/chat/completions`)",
+};
+
+/**
  * Truss keys that Plinth accepts but does not act on, each with the reason shown to the user.
  * Keyed by dotted path so nested Truss keys are covered too.
  */
@@ -192,7 +203,6 @@ export const IGNORED_TRUSS_KEYS: Readonly<Record<string, string>> = {
   live_reload: 'use `plinth push --watch` for live reload',
   apply_library_patches: 'Plinth applies no library patches',
   spec_version: 'Plinth reads every Truss spec version the same way',
-  trt_llm: 'TensorRT-LLM engines are not supported',
   model_framework: 'Plinth does not need the framework name',
   model_type: 'Plinth does not need the model type',
   examples_filename: 'examples are not read by Plinth',

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { PlinthError } from './errors.ts';
+import { gpuMemoryBytesOf } from './accelerators.ts';
 import { BUILT_IN_INSTANCE_TYPES, mergeCatalog, resolveInstanceType } from './instance-types.ts';
 
 const catalog = BUILT_IN_INSTANCE_TYPES;
@@ -12,14 +13,39 @@ const refused = (r: Parameters<typeof resolveInstanceType>[0], pattern: RegExp):
       err instanceof PlinthError && err.code === 'INVALID_CONFIG' && pattern.test(err.message),
   );
 
-test('the catalog has CPU sizes and T4, L4, A10G, A100, H100, H200 with 1, 2, 4 and 8 GPUs', () => {
-  for (const kind of ['T4', 'L4', 'A10G', 'A100', 'H100', 'H200'])
+// Truss's Accelerator enum: every kind it accepts deploys here.
+const TRUSS_KINDS = [
+  'B10',
+  'T4',
+  'L4',
+  'A10G',
+  'V100',
+  'A100',
+  'A100_40GB',
+  'H100',
+  'H200',
+  'H100_40GB',
+  'B200',
+  'L40S',
+  'RTX_PRO_6000',
+];
+
+test("the catalog has CPU sizes and every kind of Truss's with 1, 2, 4 and 8 GPUs, each with its memory and price", () => {
+  for (const kind of TRUSS_KINDS) {
+    assert.ok((gpuMemoryBytesOf(kind, 1) ?? 0) >= 16 * 1024 ** 3, `${kind}: GPU memory`);
+    assert.equal(resolve({ accelerator: kind }).split(':')[0], kind, `accelerator: ${kind} resolves`);
+  }
+  for (const kind of TRUSS_KINDS)
     for (const n of [1, 2, 4, 8])
       assert.ok(
         catalog.some((t) => t.accelerator?.kind === kind && t.accelerator.count === n),
         `${n}× ${kind}`,
       );
   assert.ok(catalog.some((t) => t.name === '1x2' && t.accelerator === null));
+  assert.ok(
+    catalog.every((t) => (t.pricePerHour ?? 0) > 0),
+    'every type has a price',
+  );
   assert.equal(new Set(catalog.map((t) => t.name)).size, catalog.length, 'names are unique');
 });
 
@@ -40,7 +66,10 @@ test('resources resolve to the smallest type that satisfies them', () => {
 test('an impossible request is an error that says what was asked', () => {
   refused({ cpu: '64' }, /resources: no instance type is that large \(asked for 64 CPU\)/);
   refused({ accelerator: 'H100:16' }, /no instance type is that large \(asked for 16× H100\)/);
-  refused({ accelerator: 'V100' }, /no instance type has a V100; GPU kinds: A100, A10G, H100, H200, L4, T4/);
+  refused(
+    { accelerator: 'MI300X' },
+    /no instance type has a MI300X; GPU kinds: A100, A100_40GB, A10G, B10, B200, /,
+  );
   refused({ instance_type: 'huge' }, /instance_type "huge" is not a known instance type/);
   refused({ use_gpu: true }, /use_gpu is true but no accelerator/);
   refused({ memory: 'lots' }, /resources: memory: "lots" is not a memory quantity/);

@@ -1,6 +1,8 @@
 // Instance types: named CPU, memory and accelerator sizes in the style hosted platforms use
 // (`1x2` = 1 CPU, 2 GiB; `L4:4x16` = one L4 with 4 CPUs, 16 GiB; `H100x2:52x468` = two H100s),
 // and how a config's `resources` resolves to the smallest one that satisfies it. Pure.
+import { ACCELERATOR_KINDS } from './accelerators.ts';
+import type { AcceleratorKind } from './accelerators.ts';
 import { PlinthError } from './errors.ts';
 import { formatCpu, formatMemory, parseAccelerator, parseCpu, parseMemory } from './quantity.ts';
 import type { Accelerator } from './quantity.ts';
@@ -35,26 +37,15 @@ function cpuType(cpus: number, memGi: number): InstanceType {
   };
 }
 
-/** Per GPU: CPUs, memory (GiB) and list price per hour. */
-const GPU_KINDS: Record<string, { cpus: number; memGi: number; price: number }> = {
-  T4: { cpus: 4, memGi: 16, price: 0.6 },
-  L4: { cpus: 4, memGi: 16, price: 0.85 },
-  A10G: { cpus: 4, memGi: 16, price: 1.2 },
-  A100: { cpus: 12, memGi: 144, price: 4 },
-  H100: { cpus: 26, memGi: 234, price: 6.5 },
-  H200: { cpus: 26, memGi: 234, price: 8 },
-};
-
-function gpuType(kind: string, count: number): InstanceType {
-  const per = GPU_KINDS[kind]!;
-  const cpus = per.cpus * count;
-  const memGi = per.memGi * count;
+function gpuType(per: AcceleratorKind, count: number): InstanceType {
+  const cpus = per.cpusPerGpu * count;
+  const memGi = per.memoryGiPerGpu * count;
   return {
-    name: `${count === 1 ? kind : `${kind}x${count}`}:${cpus}x${memGi}`,
+    name: `${count === 1 ? per.kind : `${per.kind}x${count}`}:${cpus}x${memGi}`,
     cpuMillis: cpus * 1000,
     memoryBytes: memGi * GiB,
-    accelerator: { kind, count },
-    pricePerHour: per.price * count,
+    accelerator: { kind: per.kind, count },
+    pricePerHour: Math.round(per.pricePerGpuHour * count * 1000) / 1000,
   };
 }
 
@@ -70,7 +61,7 @@ export const BUILT_IN_INSTANCE_TYPES: readonly InstanceType[] = [
       [32, 128],
     ] as const
   ).map(([c, m]) => cpuType(c, m)),
-  ...Object.keys(GPU_KINDS).flatMap((kind) => [1, 2, 4, 8].map((n) => gpuType(kind, n))),
+  ...ACCELERATOR_KINDS.flatMap((kind) => [1, 2, 4, 8].map((n) => gpuType(kind, n))),
 ];
 
 /** Built-in types with those of the home's file added, a same-named one replacing the built-in. */

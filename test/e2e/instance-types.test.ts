@@ -73,14 +73,33 @@ test('plinth up says what it places replicas on and what it enforces; the catalo
   const list = await platform.cli(['instance-types']);
   assert.equal(list.code, 0, list.stderr);
   assert.match(list.stdout, /^1x2\s+1\s+2Gi\s+-/m);
-  assert.match(list.stdout, /^H100x8:208x1872\s+208\s+1872Gi\s+H100:8/m);
+  assert.match(list.stdout, /^H100x8:208x1872\s+208\s+1872Gi\s+H100:8\s+640Gi/m);
+  assert.match(list.stdout, /^A100_40GB:12x85\s+12\s+85Gi\s+A100_40GB:1\s+40Gi\s+3\.00/m);
+  const { body } = await platform.api<{ instance_types: Record<string, unknown>[] }>('GET', '/v1/instance_types');
+  assert.deepEqual(
+    body.instance_types.find((t) => t.name === 'L40S:8x64'),
+    {
+      name: 'L40S:8x64',
+      cpu: '8',
+      memory: '64Gi',
+      memory_bytes: 64 * 1024 ** 3,
+      accelerator: 'L40S:1',
+      gpu_count: 1,
+      gpu_type: 'L40S',
+      gpu_memory_limit_mib: 48 * 1024,
+      millicpu_limit: 8000,
+      memory_limit_mib: 64 * 1024,
+      price_per_hour: 1.8,
+    },
+    "the hosted platforms' field names beside ours",
+  );
   assert.match(list.stdout, /^tiny\s+500m\s+128Mi\s+-/m, "the home's file adds its types");
 });
 
 test('a request no instance type satisfies is an error at push', async () => {
-  const r = await platform.cli(['push', model('nogpu', 'resources:\n  accelerator: V100\n')]);
+  const r = await platform.cli(['push', model('nogpu', 'resources:\n  accelerator: MI300X\n')]);
   assert.equal(r.code, 1);
-  assert.match(r.stderr, /config\.yaml resources: no instance type has a V100/);
+  assert.match(r.stderr, /config\.yaml resources: no instance type has a MI300X/);
 });
 
 test('a second GPU deployment waits with the reason until the first is deactivated, then sees its own GPU', async () => {

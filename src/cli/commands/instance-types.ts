@@ -9,6 +9,7 @@ interface InstanceTypeInfo {
   cpu: string;
   memory: string;
   accelerator: string | null;
+  gpu_memory_limit_mib?: number | null;
   price_per_hour: number | null;
 }
 
@@ -29,12 +30,13 @@ export function registerInstanceTypes(
         );
         if (options.output === 'json') return printJson({ instance_types });
         printTable(
-          ['NAME', 'CPU', 'MEMORY', 'GPU', '$/HOUR'],
+          ['NAME', 'CPU', 'MEMORY', 'GPU', 'GPU MEMORY', '$/HOUR'],
           instance_types.map((t) => [
             t.name,
             t.cpu,
             t.memory,
             t.accelerator ?? '-',
+            t.gpu_memory_limit_mib ? `${t.gpu_memory_limit_mib / 1024}Gi` : '-',
             t.price_per_hour === null ? '-' : t.price_per_hour.toFixed(2),
           ]),
         );

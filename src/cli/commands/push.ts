@@ -27,6 +27,8 @@ interface PushOptions {
   environment?: string;
   preservePreviousProductionDeployment?: boolean;
   watch?: boolean;
+  /** Refuse to push a directory whose config.yaml draws warnings. */
+  strict?: boolean;
 }
 
 const PHASES: Record<string, string> = {
@@ -57,6 +59,12 @@ export async function pushModel(
     if (!json && !options.quiet) process.stderr.write(line + '\n');
   };
   const model = readModelDir(dirArg, options.modelName);
+  if (options.strict && model.warnings.length > 0) {
+    throw new UserError(
+      `--strict: ${model.warnings.length === 1 ? 'a warning stops' : `${model.warnings.length} warnings stop`} the push:\n` +
+        model.warnings.map((w) => `  ${w}`).join('\n'),
+    );
+  }
   for (const w of model.warnings) say(`warning: ${w}`);
   const progress = makeProgress(!json && !options.quiet, !options.tail && Boolean(process.stderr.isTTY));
   progress.phase(`Packing ${dirArg}`);
@@ -169,6 +177,7 @@ export function registerPush(
     .option('--environment <name>', 'promote the new deployment to this environment')
     .option('--preserve-previous-production-deployment', 'keep the deployment it replaces running')
     .option('--watch', 'create or update the development deployment, then live-reload it as you edit')
+    .option('--strict', "treat config.yaml's warnings (keys Plinth ignores, values it drops) as errors")
     .option('--output <format>', 'text or json', 'text')
     .action((dir: string, options: PushOptions) =>
       run(async () => {

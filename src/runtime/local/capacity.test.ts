@@ -25,6 +25,15 @@ test('GPU kinds are read from product names as the catalog spells them', () => {
   assert.equal(gpuKindOf('NVIDIA H200'), 'H200');
   assert.equal(gpuKindOf('NVIDIA GeForce RTX 4090'), 'GEFORCE');
   assert.equal(gpuKindOf('Tesla T4'), 'T4');
+  assert.equal(gpuKindOf('Tesla V100-SXM2-16GB', 16384), 'V100');
+  assert.equal(gpuKindOf('NVIDIA A100-SXM4-40GB', 40960), 'A100_40GB');
+  assert.equal(gpuKindOf('NVIDIA A100-SXM4-80GB', 81920), 'A100');
+  assert.equal(gpuKindOf('NVIDIA H100 80GB HBM3', 81559), 'H100');
+  assert.equal(gpuKindOf('NVIDIA H100 80GB HBM3 MIG 3g.40gb', 40192), 'H100_40GB');
+  assert.equal(gpuKindOf('NVIDIA H200', 143771), 'H200');
+  assert.equal(gpuKindOf('NVIDIA B200', 183359), 'B200');
+  assert.equal(gpuKindOf('NVIDIA RTX PRO 6000 Blackwell Server Edition', 97887), 'RTX_PRO_6000');
+  assert.equal(gpuKindOf('NVIDIA L40S', 46068), 'L40S');
 });
 
 test('--capacity overrides what was detected; its errors name the part', () => {

@@ -5,19 +5,34 @@
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism, totalmem } from 'node:os';
+import { ACCELERATOR_KINDS } from '../../domain/accelerators.ts';
 import { PlinthError } from '../../domain/errors.ts';
 import { parseAccelerator, parseCpu, parseMemory } from '../../domain/quantity.ts';
 import type { Capacity } from '../backend.ts';
 
 export const NVIDIA_SMI_QUERY = ['--query-gpu=index,name,memory.total,uuid', '--format=csv,noheader,nounits'];
 
-/** GPU kinds as the instance type catalog names them, matched as words in the product name. */
-const KNOWN_KINDS = ['H200', 'H100', 'A100', 'A10G', 'L40S', 'L4', 'T4'];
+/** The catalog's kinds as words of a product name (`RTX_PRO_6000` → "RTX PRO 6000"), longest first. */
+const KNOWN_KINDS = ACCELERATOR_KINDS.map((k) => k.kind)
+  .filter((k) => !k.endsWith('_40GB'))
+  .sort((a, b) => b.length - a.length);
 
-export function gpuKindOf(productName: string): string {
+/** Below this (MiB), an A100 or H100 is the catalog's 40 GB kind (an A100 40GB, an H100 MIG half). */
+const FORTY_GB_MIB = 60 * 1024;
+
+/**
+ * The catalog's kind of a GPU from its product name and memory (nvidia-smi's `name`,
+ * `memory.total`); an unknown product is named by its first word.
+ */
+export function gpuKindOf(productName: string, memoryMiB?: number): string {
   const upper = productName.toUpperCase();
-  const known = KNOWN_KINDS.find((k) => new RegExp(`(^|[^A-Z0-9])${k}([^A-Z0-9]|$)`).test(upper));
-  if (known) return known;
+  const known = KNOWN_KINDS.find((k) =>
+    new RegExp(`(^|[^A-Z0-9])${k.replace(/_/g, '[ _-]')}([^A-Z0-9]|$)`).test(upper),
+  );
+  if (known) {
+    const small = memoryMiB !== undefined && memoryMiB < FORTY_GB_MIB;
+    return small && (known === 'A100' || known === 'H100') ? `${known}_40GB` : known;
+  }
   const words = upper.replace(/^(NVIDIA|TESLA)\s+/, '').split(/[\s-]+/);
   return (words[0] ?? 'GPU').replace(/[^A-Z0-9_]/g, '') || 'GPU';
 }
@@ -28,7 +43,8 @@ export function parseNvidiaSmi(output: string): Capacity['gpus'] {
   for (const line of output.split('\n')) {
     const fields = line.split(',').map((f) => f.trim());
     if (fields.length < 2 || !/^\d+$/.test(fields[0]!)) continue;
-    gpus.push({ index: Number(fields[0]), kind: gpuKindOf(fields[1]!) });
+    const memoryMiB = fields[2] && /^\d+$/.test(fields[2]) ? Number(fields[2]) : undefined;
+    gpus.push({ index: Number(fields[0]), kind: gpuKindOf(fields[1]!, memoryMiB) });
   }
   return gpus;
 }
