@@ -171,7 +171,6 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     logs,
     mask,
     reconciler,
-    secrets,
     isLeading,
   });
   const keptAwake = (id: string): boolean => development.isKeptAwake(id);

@@ -12,7 +12,6 @@ import { ArtifactStore } from '../bundle/artifact-store.ts';
 import { packDirectory } from '../bundle/pack.ts';
 import { parseConfig } from '../config/parse.ts';
 import { DEFAULT_AUTOSCALING } from '../domain/autoscaling.ts';
-import type { PlinthError } from '../domain/errors.ts';
 import type { Deployment } from '../domain/types.ts';
 import { plinthHome } from '../home.ts';
 import { LogSink } from '../observability/log-sink.ts';
@@ -32,7 +31,6 @@ test('awake leases expire unless renewed, and leave with their deployment', asyn
     status: new StatusRecorder(store),
     logs: new LogSink(store),
     reconciler: { kick: () => {}, onPending: () => () => {} },
-    secrets: () => ({ values: {}, missing: [] }),
     clock,
   });
   development.keepAwake('d-1', 60);
@@ -92,37 +90,6 @@ async function devRig(prefix: string) {
   return { store, status, home, artifacts, logs, backend, bundle, d: d.deployment };
 }
 
-test('a patch declaring a secret that is not set fails at once, naming it; nothing is bumped or stopped', async () => {
-  const r = await devRig('dev-secret');
-  let kicks = 0;
-  const development = new DevelopmentController({
-    ...{
-      store: r.store,
-      artifacts: r.artifacts,
-      home: r.home,
-      backend: r.backend,
-      status: r.status,
-      logs: r.logs,
-    },
-    reconciler: { kick: () => void kicks++, onPending: () => () => {} },
-    secrets: (declared) => ({ values: {}, missing: Object.keys(declared) }),
-  });
-  const v2 = await r.bundle(
-    'v2',
-    'export class Model { predict() { return 2; } }',
-    'secrets:\n  HF_TOKEN: null\n',
-  );
-  await assert.rejects(development.replace(r.d, v2), (err: PlinthError) => {
-    assert.equal(err.code, 'PATCH_FAILED');
-    assert.match(err.message, /secret "HF_TOKEN" is not set/);
-    return true;
-  });
-  const after = (await r.store.getDeployment(r.d.id))!;
-  assert.deepEqual([after.status, after.revision, after.bundle_sha256], ['ACTIVE', 0, r.d.bundle_sha256]);
-  assert.equal(kicks, 0, 'no new revision for the reconciler to roll out');
-  await r.store.close();
-});
-
 test('a patch whose revision another change moved on reports it and keeps the directory that runs', async () => {
   const r = await devRig('dev-moved-on');
   const development = new DevelopmentController({
@@ -135,7 +102,6 @@ test('a patch whose revision another change moved on reports it and keeps the di
       logs: r.logs,
     },
     reconciler: { kick: () => {}, onPending: () => () => {} },
-    secrets: () => ({ values: {}, missing: [] }),
   });
   const v2 = await r.bundle('v2', 'export class Model { predict() { return 2; } }');
   const patched = development.replace(r.d, v2);

@@ -30,7 +30,6 @@ import type { ReplicaExit, ReplicaHandle, RuntimeBackend } from '../runtime/back
 import type { StatusRecorder } from '../store/status-recorder.ts';
 import type { Store } from '../store/store.ts';
 import { unpatchableChanges } from './patch-scope.ts';
-import { missingSecretsReason } from './replica-spec.ts';
 
 /** What live reload reads and writes of a development deployment. */
 export type DevelopmentStore = Pick<
@@ -51,8 +50,6 @@ export interface DevelopmentDeps {
     kick(): void;
     onPending(listener: (deploymentId: string, reason: string) => void): () => void;
   };
-  /** The values of the secrets a config declares, and the names that have none. */
-  secrets: (declared: Record<string, string | null>) => { values: Record<string, string>; missing: string[] };
   /** Whether this control plane leads (only the leader sees the replicas a patch starts). */
   isLeading?: () => boolean;
   /** Hides secret values in what goes back to the caller. */
@@ -280,7 +277,7 @@ export class DevelopmentController {
     }
   }
 
-  /** A patch may change code and requirements, not what needs a new deployment; its secrets must exist. */
+  /** A patch may change code and requirements, not what needs a new deployment. */
   private checkPatchable(d: Deployment, config: ModelConfig): void {
     const blocked = unpatchableChanges(d.config as unknown as ModelConfig, config);
     if (blocked.length > 0) {
@@ -290,8 +287,6 @@ export class DevelopmentController {
         { fields: blocked },
       );
     }
-    const missing = this.deps.secrets((config.secrets ?? {}) as Record<string, string | null>).missing;
-    if (missing.length > 0) throw new PlinthError('PATCH_FAILED', missingSecretsReason(missing));
   }
 
   /** Builds the new app directory (the environment cache makes a code-only change cost nothing). */

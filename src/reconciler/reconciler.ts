@@ -196,13 +196,15 @@ export class Reconciler {
       return false;
     }
     const secrets = this.deps.secrets(declaredSecrets(d));
-    if (secrets.missing.length > 0) {
-      // Nothing to retry until someone sets it: the deployment fails, naming what is missing.
-      const why = missingSecretsReason(secrets.missing);
-      this.deps.logs.write({ model_id: d.model_id, deployment_id: d.id }, 'platform', 'ERROR', why);
-      await this.deps.status.move(d, 'DEPLOY_FAILED', why, { desired_replicas: 0 });
-      return false;
-    }
+    // As Truss: a declared secret nobody set is the model's to miss (its default, null), not a
+    // reason to refuse the start; the log says which and how to set it.
+    if (secrets.missing.length > 0)
+      this.deps.logs.write(
+        { model_id: d.model_id, deployment_id: d.id },
+        'platform',
+        'WARNING',
+        `${missingSecretsReason(secrets.missing)} (the model starts without ${secrets.missing.length > 1 ? 'them' : 'it'})`,
+      );
     let handle: ReplicaHandle;
     try {
       handle = await this.deps.backend.start(

@@ -48,6 +48,14 @@ class RequestTaggedStream:
         return getattr(self._inner, name)
 
 
+class Secrets(dict):
+    """The secrets a model declared: reading one nobody set says which and how to set it (as
+    Truss's resolver does); `.get()` answers None for it."""
+
+    def __missing__(self, name):
+        raise KeyError(f"secret {name!r} is not set: declare it under secrets in config.yaml and run `plinth secrets set {name}`")
+
+
 class ModelHolder:
     """Loads the user's Model class and calls it; knows nothing of HTTP."""
 
@@ -55,7 +63,7 @@ class ModelHolder:
         self.app_dir = Path(app_dir)
         self.model_file = self.app_dir / model_file
         self.config = config
-        self.secrets = secrets
+        self.secrets = Secrets(secrets)
         self.environment = environment
         self.model = None
         self.methods = None

@@ -369,13 +369,13 @@ class ModelServer:
             ws = make_websocket(req, bridge, client, server)
             async with self.slots:
                 try:
+                    # As Truss's server: the model is handed an accepted socket, and its own
+                    # accept() (which Truss models may still call) does nothing.
+                    await ws.accept()
+                    ws.accept = already_accepted
                     await method.fn(ws)
                     if bridge.accepted:
                         await connection.close(1000)
-                    elif not bridge.refused:
-                        # As uvicorn: a websocket() that returns without accepting refuses.
-                        await bridge.send({"type": "websocket.close"})
-                        return False
                 except Exception as e:
                     if type(e).__name__ == "WebSocketDisconnect":
                         pass  # the client left; nothing went wrong
@@ -431,6 +431,10 @@ class ModelServer:
         self.loop.create_task(self.load())
         await stop.wait()
         await self.drain()
+
+
+async def already_accepted(*_args, **_kwargs):
+    return None
 
 
 def main():

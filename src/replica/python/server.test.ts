@@ -222,16 +222,23 @@ class Model:
   assert.equal(ticks.length, 20);
 });
 
-test('a websocket() that returns without accepting refuses with 403; a bad close code is a protocol error', async () => {
+test("a websocket() is handed an accepted socket (Truss's server accepts it) and one that returns at once closes with 1000; a bad close code is a protocol error", async () => {
   const server = await serve(
-    'refuser',
+    'no-accept',
     `
 class Model:
     async def websocket(self, ws):
-        return None
+        text = await ws.receive_text()
+        await ws.send_text(text.upper())
 `,
   );
-  await assert.rejects(open(server.url), /Unexpected server response: 403/);
+  const leaver = await serve('leaver', 'class Model:\n    async def websocket(self, ws):\n        return None\n');
+  const left = await open(leaver.url);
+  assert.equal((await closed(left)).code, 1000);
+  const upper = await open(server.url);
+  upper.send('quiet');
+  assert.equal(String((await next(upper)).data), 'QUIET');
+  upper.close();
 
   const echo = await serve('close-codes', ECHO);
   const socket = await rawUpgrade(echo.url);
