@@ -3,7 +3,8 @@
 import { deploymentInput } from '../../test/support/deployment-input.ts';
 import { scratchDir } from '../../test/support/scratch.ts';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { packDirectory } from '../bundle/pack.ts';
 import { join } from 'node:path';
 import { beforeEach, test } from 'node:test';
 import { ScriptedBackend } from '../../test/support/scripted-backend.ts';
@@ -24,12 +25,30 @@ let store: Store;
 let status: StatusRecorder;
 let lifecycle: Lifecycle;
 let kicks: number;
+let makeLifecycle: (over: Store) => Lifecycle;
+let artifacts: ArtifactStore;
 
 beforeEach(async () => {
   store = await openSqliteStore(':memory:');
   status = new StatusRecorder(store);
   const home = plinthHome(mkdtempSync(join(root, 'home-')));
   kicks = 0;
+  artifacts = new ArtifactStore(home.bundles);
+  makeLifecycle = (over) =>
+    new Lifecycle({
+      store: over,
+      artifacts,
+      home,
+      stopper: new ReplicaStopper({
+        backend: new ScriptedBackend(),
+        drainer: { drained: async () => {} },
+        drainMs: 0,
+      }),
+      status,
+      kick: () => kicks++,
+      resetFailures: () => {},
+      instanceTypes: BUILT_IN_INSTANCE_TYPES,
+    });
   lifecycle = new Lifecycle({
     store,
     artifacts: new ArtifactStore(home.bundles),
@@ -96,4 +115,44 @@ test('activate, retry and their refusals follow the table', async () => {
   const active = await deploymentAt('DEPLOYING', 'ACTIVE');
   await assert.rejects(lifecycle.retry(active), /only a failed deployment can be retried/);
   assert.ok(kicks >= 2, 'each applied move wakes the control loops');
+});
+
+test('a push that loses the race to create its new model (a unique conflict) joins the model the racer made', async () => {
+  const dir = mkdtempSync(join(root, 'bundle-'));
+  writeFileSync(join(dir, 'config.yaml'), 'model_name: Raced Model\n');
+  mkdirSync(join(dir, 'model'));
+  writeFileSync(join(dir, 'model', 'model.ts'), 'export class Model { predict() { return 1; } }\n');
+  const packed = await packDirectory(dir);
+  artifacts.put(packed.sha256, packed.bytes);
+  // The racer's insert lands between this push's read and its own insert: a real unique conflict.
+  let raced = false;
+  const racing = new Proxy(store, {
+    get(target, key, receiver) {
+      if (key !== 'transaction') return Reflect.get(target, key, receiver) as unknown;
+      return <T>(work: (tx: Store) => Promise<T>) =>
+        target.transaction((tx) =>
+          work(
+            new Proxy(tx, {
+              get(t, k, r) {
+                if (k !== 'createModel' || raced) return Reflect.get(t, k, r) as unknown;
+                raced = true;
+                return async (name: string) => {
+                  await t.createModel(name);
+                  return t.createModel(name);
+                };
+              },
+            }),
+          ),
+        );
+    },
+  });
+  const created = await makeLifecycle(racing).createDeployment({
+    modelName: 'Raced Model',
+    bundleSha256: packed.sha256,
+  });
+  assert.ok(raced, 'the conflict happened');
+  assert.equal(created.model.name, 'Raced Model');
+  assert.equal(created.deployment.name, 'deployment-1');
+  const models = (await store.listModels()).filter((m) => m.name === 'Raced Model');
+  assert.equal(models.length, 1);
 });

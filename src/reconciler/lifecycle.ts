@@ -123,8 +123,10 @@ export class Lifecycle {
       mkdirSync(dirname(appDir), { recursive: true });
       await extractBundle(bytes, join(staging, 'app'), DEFAULT_EXTRACT_LIMITS, entries);
       renameSync(join(staging, 'app'), appDir);
-      const created = await store
-        .transaction(async (tx) => {
+      // Two pushes racing for a new model (or the next deployment-N) both read it absent; the
+      // one whose insert conflicts reads again and joins what the other made.
+      const created = await retryOnConflict(() =>
+        store.transaction(async (tx) => {
           const model = (await tx.getModel(input.modelName)) ?? (await tx.createModel(input.modelName));
           const existing = await tx.listDeployments({ model_id: model.id });
           const published = existing.filter((d) => !d.is_development);
@@ -166,11 +168,11 @@ export class Lifecycle {
             await tx.updateEnvironment(production.id, { current_deployment_id: deployment.id });
           }
           return { model, deployment };
-        })
-        .catch(async (err: unknown) => {
-          await rm(dirname(appDir), { recursive: true, force: true });
-          throw err;
-        });
+        }),
+      ).catch(async (err: unknown) => {
+        await rm(dirname(appDir), { recursive: true, force: true });
+        throw err;
+      });
       this.deps.kick();
       return { ...created, warnings };
     } finally {
@@ -388,4 +390,15 @@ export async function wakeFromZero(
 ): Promise<MoveOutcome> {
   if (!canWake(d.status)) return { moved: false, refusal: 'ILLEGAL', current: d };
   return status.move(d, 'WAKING_UP', reason, { desired_replicas: replicas });
+}
+
+/** Runs `work` again (twice at most) when it fails with CONFLICT: a racer's insert came first. */
+async function retryOnConflict<T>(work: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await work();
+    } catch (err) {
+      if (!(err instanceof PlinthError && err.code === 'CONFLICT') || attempt >= 3) throw err;
+    }
+  }
 }
