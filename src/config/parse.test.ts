@@ -270,3 +270,10 @@ test('base_image is accepted with one line that says where it applies', () => {
     assert.doesNotMatch(said[0]!, /\n/);
   }
 });
+
+test("environment_variables' numbers are the strings Truss's Python makes of them", () => {
+  const { config } = parseConfig(
+    'environment_variables:\n  A: 1.0\n  B: 0.50\n  C: 3\n  D: 1e3\n  E: -2.5\n',
+  );
+  assert.deepEqual(config.environment_variables, { A: '1.0', B: '0.5', C: '3', D: '1e3', E: '-2.5' });
+});

@@ -1,6 +1,7 @@
 // Parses config.yaml text into a validated, defaulted, frozen ModelConfig.
 // Errors name the file and the key path; Truss keys Plinth ignores become warnings.
-import { isMap, parseDocument, visit } from 'yaml';
+import { isMap, isScalar, parseDocument, visit } from 'yaml';
+import type { Document } from 'yaml';
 import type { z } from 'zod';
 import { PlinthError } from '../domain/errors.ts';
 import {
@@ -148,10 +149,28 @@ function readYaml(text: string, file: string): unknown {
     },
   });
   if (problem) throw problem;
+  numbersAsPythonWrites(doc);
   try {
     return doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
   } catch (err) {
     throw configError(file, `invalid YAML: ${(err as Error).message} (anchors expand too much)`);
+  }
+}
+
+/**
+ * environment_variables' numbers become the strings Truss's Python makes of them: `1.0` stays
+ * "1.0", `0.50` is "0.5", and `1e3` (a string to Python's YAML, which wants a dot) is "1e3".
+ */
+function numbersAsPythonWrites(doc: Document.Parsed): void {
+  const vars = doc.get('environment_variables', true);
+  if (!isMap(vars)) return;
+  for (const pair of vars.items) {
+    const value = pair.value;
+    if (!isScalar(value) || typeof value.value !== 'number' || typeof value.source !== 'string') continue;
+    const n = value.value;
+    if (value.source.includes('.'))
+      value.value = Number.isInteger(n) && Math.abs(n) < 1e16 ? `${n}.0` : String(n);
+    else if (/[eE]/.test(value.source)) value.value = value.source;
   }
 }
 
