@@ -1,5 +1,6 @@
 // Parses config.yaml text into a validated, defaulted, frozen ModelConfig.
 // Errors name the file and the key path; Truss keys Plinth ignores become warnings.
+import { posix } from 'node:path';
 import { isMap, parseDocument, visit } from 'yaml';
 import type { z } from 'zod';
 import { PlinthError } from '../domain/errors.ts';
@@ -172,6 +173,7 @@ export function parseConfig(text: string, file = 'config.yaml'): ParsedConfig {
       );
     }
   }
+  checkRequirementsKeys(config, file);
   const server = customServerOf(config as unknown as Record<string, unknown>);
   const single = server && singleReplicaReason(server);
   if (single) warnings.push(`${file}: docker_server: on the local runtime, ${single}`);
@@ -182,6 +184,28 @@ export function parseConfig(text: string, file = 'config.yaml'): ParsedConfig {
         : `${file}: base_image is ignored: Plinth runs a model class on its own runtime; base_image is for custom servers (docker_server)`,
     );
   return { config: deepFreeze(config), warnings };
+}
+
+/** Whether a relative path stays inside the directory it is relative to. */
+export function staysInside(path: string): boolean {
+  if (path.startsWith('/') || path.includes('\\')) return false;
+  const normal = posix.normalize(path);
+  return normal !== '..' && !normal.startsWith('../');
+}
+
+/** Truss refuses `requirements` and `requirements_file` together; the file must be in the bundle. */
+function checkRequirementsKeys(config: ModelConfig, file: string): void {
+  const reqFile = config.requirements_file;
+  if (reqFile === undefined) return;
+  if (config.requirements.length > 0) {
+    throw configError(
+      file,
+      'requirements, requirements_file: give only one of them (Truss refuses both too: "Please ensure that only one of `requirements` and `requirements_file` is specified")',
+    );
+  }
+  if (!staysInside(reqFile)) {
+    throw configError(file, `requirements_file: ${reqFile} is outside the model directory`);
+  }
 }
 
 function deepFreeze<T>(value: T): T {
