@@ -1,6 +1,5 @@
 // Parses config.yaml text into a validated, defaulted, frozen ModelConfig.
 // Errors name the file and the key path; Truss keys Plinth ignores become warnings.
-import { posix } from 'node:path';
 import { isMap, parseDocument, visit } from 'yaml';
 import type { z } from 'zod';
 import { PlinthError } from '../domain/errors.ts';
@@ -14,6 +13,7 @@ import {
 } from './schema.ts';
 import type { ModelConfig } from './schema.ts';
 import { nearestKey } from './suggest.ts';
+import { staysInside } from './external-packages.ts';
 import { customServerOf, singleReplicaReason } from '../domain/custom-server.ts';
 
 export interface ParsedConfig {
@@ -184,13 +184,6 @@ export function parseConfig(text: string, file = 'config.yaml'): ParsedConfig {
         : `${file}: base_image is ignored: Plinth runs a model class on its own runtime; base_image is for custom servers (docker_server)`,
     );
   return { config: deepFreeze(config), warnings };
-}
-
-/** Whether a relative path stays inside the directory it is relative to. */
-export function staysInside(path: string): boolean {
-  if (path.startsWith('/') || path.includes('\\')) return false;
-  const normal = posix.normalize(path);
-  return normal !== '..' && !normal.startsWith('../');
 }
 
 /** Truss refuses `requirements` and `requirements_file` together; the file must be in the bundle. */
