@@ -12,10 +12,10 @@ export const MAX_REQUIREMENTS_FILE_BYTES = 1024 * 1024;
 /** How long `uv export` may take (it reads the lock; it resolves nothing). */
 const UV_EXPORT_TIMEOUT_MS = 60_000;
 
-/** Lines of a pip requirements file, comments and blank lines left out. */
+/** Lines of a pip requirements file, continued lines (`\`) joined, comments and blank lines left out. */
 export function requirementLines(text: string): string[] {
   const lines: string[] = [];
-  for (const raw of text.split(/\r?\n/)) {
+  for (const raw of text.replace(/\\\r?\n/g, ' ').split(/\r?\n/)) {
     const line = raw.replace(/(^|\s)#.*$/, '').trim();
     if (line) lines.push(line);
   }
