@@ -1,6 +1,16 @@
 import { scratchDir } from '../../test/support/scratch.ts';
 import assert from 'node:assert/strict';
-import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, symlinkSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseConfig } from '../config/parse.ts';
@@ -13,7 +23,8 @@ import {
   runBuildCommands,
 } from './build-steps.ts';
 import { BuildError } from './node-environment.ts';
-import { preparePythonEnvironment } from './python-environment.ts';
+import { preparePythonEnvironment, pythonEnvironmentHash } from './python-environment.ts';
+import { resolvePython } from './python-interpreters.ts';
 import { MAX_LINE_CHARS, runCommand } from './run-command.ts';
 
 const root = scratchDir('build-steps');
@@ -82,7 +93,7 @@ test('a failing build command fails the build with its command, exit code and la
 test('a build command past its time limit is killed, with what it started', async () => {
   const envDir = join(root, 'slow-env');
   await assert.rejects(
-    runBuildCommands(['sleep 30 & sleep 30; echo late'], envDir, () => {}, 300),
+    runBuildCommands(['sleep 30 & sleep 30; echo late'], envDir, () => {}, { timeoutMs: 300 }),
     /build_commands\[0\] `sleep 30 & sleep 30; echo late` ran past its time limit \(0 s, PLINTH_BUILD_STEP_TIMEOUT_S\)/,
   );
 });
@@ -129,4 +140,34 @@ test('command output is passed on line by line, a line too long is cut, and memo
   assert.match(lines[2]!, /line cut at 8192 characters/);
   assert.equal(lines[3], 'after');
   assert.equal(lines.length, 4);
+});
+
+test('a build command cut off by a crash is stopped, with what it started, before its environment is built again', async () => {
+  const config = parseConfig('build_commands: ["echo rebuilt > rebuilt.txt"]').config;
+  const envsRoot = join(root, 'orphan-envs');
+  const hash = pythonEnvironmentHash(resolvePython(config.python_version), [], config.build_commands);
+  const envDir = join(envsRoot, `python-${hash}`);
+  mkdirSync(buildStepsDir(envDir), { recursive: true });
+  // The orphan: a command (and a child of it) still writing into the environment.
+  const orphan = spawn(
+    '/bin/sh',
+    [
+      '-c',
+      '(while true; do touch "$1/app/child-$(date +%N)"; sleep 0.01; done) & wait',
+      'plinth-build-step',
+      envDir,
+    ],
+    { stdio: 'ignore', detached: true },
+  );
+  writeFileSync(`${envDir}.builder`, String(orphan.pid));
+  const exited = new Promise((r) => orphan.once('exit', r));
+  const app = writeTree(join(root, 'orphan-app'), { 'model/model.py': 'class Model: pass\n' });
+  assert.equal(await preparePythonEnvironment(app, config, envsRoot, () => {}), envDir);
+  await exited;
+  assert.deepEqual(
+    readdirSync(buildStepsDir(envDir)).sort(),
+    ['rebuilt.txt'],
+    'nothing of the orphan is left',
+  );
+  assert.equal(existsSync(`${envDir}.builder`), false);
 });

@@ -45,18 +45,26 @@ export async function runBuildCommands(
   commands: readonly string[],
   envDir: string,
   log: BuildLog,
-  timeoutMs = buildStepTimeoutMs(),
+  options: {
+    timeoutMs?: number;
+    /** Told each command's pid (it leads its process group, and its command line names envDir). */
+    onSpawn?: (pid: number) => void;
+  } = {},
 ): Promise<void> {
+  const timeoutMs = options.timeoutMs ?? buildStepTimeoutMs();
   const cwd = buildStepsDir(envDir);
   mkdirSync(cwd, { recursive: true });
   const env = activeEnvironment(envDir);
   for (const [i, command] of commands.entries()) {
     log(`build_commands[${i}]: $ ${command}`);
     let logged = 0;
-    const result = await runCommand('/bin/sh', ['-c', command], {
+    // `$0` and `$1` name the step and the environment, so that a crashed server's successor can
+    // tell this process from one that reused its pid (python-environment.ts).
+    const result = await runCommand('/bin/sh', ['-c', command, 'plinth-build-step', envDir], {
       cwd,
       env,
       timeoutMs,
+      onSpawn: options.onSpawn,
       onLine: (line, stream) => {
         if (++logged <= MAX_LOGGED_LINES)
           log(line, stream === 'stderr' && /error/i.test(line) ? 'ERROR' : 'INFO');

@@ -85,9 +85,14 @@ async function stopOrphanedBuilder(envDir: string): Promise<void> {
   // Only the very command that built this environment (a reused pid names another).
   if (!(pid > 1) || !cmdline()?.includes(envDir)) return;
   try {
-    process.kill(pid, 'SIGKILL');
+    // A build command leads its own process group (with what it started): the group goes.
+    process.kill(-pid, 'SIGKILL');
   } catch {
-    return;
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      return;
+    }
   }
   for (let i = 0; i < 100 && cmdline() !== null; i++) await sleep(50);
 }
@@ -157,7 +162,15 @@ async function buildVenv(
         envDir,
       );
     } else log('no requirements: nothing to install');
-    if (commands.length > 0) await runBuildCommands(commands, envDir, log);
+    if (commands.length > 0) {
+      try {
+        await runBuildCommands(commands, envDir, log, {
+          onSpawn: (pid) => writeFileSync(builderFile(envDir), String(pid)),
+        });
+      } finally {
+        rmSync(builderFile(envDir), { force: true });
+      }
+    }
     writeFileSync(join(envDir, READY_MARKER), new Date().toISOString());
     log(`environment ready: ${envDir}`);
   } catch (err) {
