@@ -10,6 +10,7 @@ import { compileNodeModel } from './compile-node-model.ts';
 import { prepareNodeEnvironment } from './node-environment.ts';
 import type { BuildLog } from './node-environment.ts';
 import { preparePythonApp } from './python-base-layer.ts';
+import { checkBuildSteps } from './build-steps-check.ts';
 
 export async function buildApp(
   appDir: string,
@@ -23,6 +24,7 @@ export async function buildApp(
       ? 'building a custom server (its Python environment)'
       : `building ${entry.language} model (${entry.file})`,
   );
+  await checkBuildSteps(entry.language, config, log);
   // A Python model's venv gets Truss's base environment layered under it.
   const { envDir, baseEnvDir } =
     entry.language === 'typescript'

@@ -12,19 +12,28 @@ import { pythonInterpreters, resolvePython } from './python-interpreters.ts';
 
 const root = scratchDir('pyenv');
 
-test('requirements come from the list and the requirements file, comments dropped', () => {
+test('requirements come from the list or the requirements file, comments dropped', async () => {
   const app = writeTree(join(root, 'app'), { 'reqs.txt': '# pinned\nnumpy==2.0  # fast\n\nscipy\n' });
-  const { config } = parseConfig('requirements: [torch]\nrequirements_file: reqs.txt\n');
-  assert.deepEqual(requirementsOf(app, config), ['torch', 'numpy==2.0', 'scipy']);
+  assert.deepEqual(await requirementsOf(app, parseConfig('requirements: [torch]\n').config), ['torch']);
+  const { config } = parseConfig('requirements_file: reqs.txt\n');
+  assert.deepEqual(await requirementsOf(app, config), ['numpy==2.0', 'scipy']);
   const missing = parseConfig('requirements_file: nope.txt\n').config;
-  assert.throws(() => requirementsOf(app, missing), /requirements_file nope.txt is not in the bundle/);
+  await assert.rejects(requirementsOf(app, missing), /requirements_file nope.txt is not in the bundle/);
 });
 
-test('the environment hash changes with the interpreter and the requirements, not otherwise', () => {
+test('the environment hash changes with the interpreter, the requirements and the build commands', () => {
   const a = pythonEnvironmentHash('/py/3.11', ['numpy']);
   assert.equal(a, pythonEnvironmentHash('/py/3.11', ['numpy']));
+  assert.equal(a, pythonEnvironmentHash('/py/3.11', ['numpy'], []), 'no build commands: the key as before');
   assert.notEqual(a, pythonEnvironmentHash('/py/3.12', ['numpy']));
   assert.notEqual(a, pythonEnvironmentHash('/py/3.11', ['numpy', 'scipy']));
+  const withCommands = pythonEnvironmentHash('/py/3.11', ['numpy'], ['echo hi']);
+  assert.notEqual(withCommands, a);
+  assert.notEqual(withCommands, pythonEnvironmentHash('/py/3.11', ['numpy'], ['echo ho']));
+  assert.notEqual(
+    pythonEnvironmentHash('/py/3.11', [], ['a', 'b']),
+    pythonEnvironmentHash('/py/3.11', [], ['a\u0000b']),
+  );
 });
 
 test('interpreters are real executables, and a missing version lists the ones the host has', () => {

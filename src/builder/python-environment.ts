@@ -1,6 +1,7 @@
-// Prepares a Python model's environment: one venv per (interpreter, requirements) hash, made
-// with `python -m venv` and `pip install` (the host's pip configuration decides where packages
-// come from). A venv is built in place and marked ready last, so a half-built one is rebuilt.
+// Prepares a Python model's environment: one venv per (interpreter, requirements, build_commands)
+// hash, made with `python -m venv` and `pip install` (the host's pip configuration decides where
+// packages come from), then the build commands run in it (build-steps.ts). A venv is built in
+// place and marked ready last, so a half-built one is rebuilt.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
@@ -11,31 +12,31 @@ import type { BuildLog } from './node-environment.ts';
 import { resolvePython } from './python-interpreters.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runCommand } from './run-command.ts';
+import { linkBuildOutputs, runBuildCommands } from './build-steps.ts';
+import { readRequirementsFile } from './requirements-file.ts';
 
 const READY_MARKER = '.plinth-ready';
 const inProgress = new Map<string, Promise<void>>();
 
-/** The requirement lines of a model: `requirements` plus those of `requirements_file`. */
-export function requirementsOf(appDir: string, config: ModelConfig): string[] {
+/** The requirement lines of a model: `requirements`, or those of `requirements_file`. */
+export async function requirementsOf(appDir: string, config: ModelConfig): Promise<string[]> {
   const lines = [...config.requirements];
-  if (config.requirements_file) {
-    const file = join(appDir, config.requirements_file);
-    if (!existsSync(file)) {
-      throw new BuildError(`requirements_file ${config.requirements_file} is not in the bundle`);
-    }
-    for (const raw of readFileSync(file, 'utf8').split(/\r?\n/)) {
-      const line = raw.replace(/(^|\s)#.*$/, '').trim();
-      if (line) lines.push(line);
-    }
-  }
+  if (config.requirements_file) lines.push(...(await readRequirementsFile(appDir, config.requirements_file)));
   return lines;
 }
 
-export function pythonEnvironmentHash(interpreter: string, requirements: readonly string[]): string {
-  return createHash('sha256')
-    .update(`${interpreter}\0${requirements.join('\n')}`)
-    .digest('hex')
-    .slice(0, 16);
+/**
+ * The cache key of a venv: interpreter, requirements and build commands (none: the key it had
+ * before build commands were run, so existing environments stay valid).
+ */
+export function pythonEnvironmentHash(
+  interpreter: string,
+  requirements: readonly string[],
+  buildCommands: readonly string[] = [],
+): string {
+  const hash = createHash('sha256').update(`${interpreter}\0${requirements.join('\n')}`);
+  if (buildCommands.length > 0) hash.update(`\0build_commands\0${JSON.stringify(buildCommands)}`);
+  return hash.digest('hex').slice(0, 16);
 }
 
 /** Returns the venv directory; its bin/python runs the replica. */
@@ -46,14 +47,19 @@ export async function preparePythonEnvironment(
   log: BuildLog,
 ): Promise<string> {
   const interpreter = resolvePython(config.python_version);
-  const requirements = requirementsOf(appDir, config);
-  const envDir = join(envsRoot, `python-${pythonEnvironmentHash(interpreter, requirements)}`);
+  const requirements = await requirementsOf(appDir, config);
+  const commands = config.build_commands;
+  const envDir = join(envsRoot, `python-${pythonEnvironmentHash(interpreter, requirements, commands)}`);
   let pending = inProgress.get(envDir);
   if (!pending) {
-    pending = buildVenv(interpreter, requirements, envDir, log).finally(() => inProgress.delete(envDir));
+    pending = buildVenv(interpreter, requirements, commands, envDir, log).finally(() =>
+      inProgress.delete(envDir),
+    );
     inProgress.set(envDir, pending);
   } else log(`waiting for another build of ${envDir}`);
   await pending;
+  const linked = linkBuildOutputs(envDir, appDir);
+  if (linked.length > 0) log(`build_commands output linked into the app: ${linked.join(', ')}`);
   return envDir;
 }
 
@@ -79,9 +85,14 @@ async function stopOrphanedBuilder(envDir: string): Promise<void> {
   // Only the very command that built this environment (a reused pid names another).
   if (!(pid > 1) || !cmdline()?.includes(envDir)) return;
   try {
-    process.kill(pid, 'SIGKILL');
+    // A build command leads its own process group (with what it started): the group goes.
+    process.kill(-pid, 'SIGKILL');
   } catch {
-    return;
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      return;
+    }
   }
   for (let i = 0; i < 100 && cmdline() !== null; i++) await sleep(50);
 }
@@ -115,18 +126,22 @@ async function run(
 async function buildVenv(
   interpreter: string,
   requirements: string[],
+  commands: readonly string[],
   envDir: string,
   log: BuildLog,
 ): Promise<void> {
   if (existsSync(join(envDir, READY_MARKER))) {
-    log(`requirements unchanged: reusing cached environment ${envDir}`);
+    log(
+      `requirements${commands.length > 0 ? ' and build_commands' : ''} unchanged: reusing cached environment ${envDir}`,
+    );
     return;
   }
   await stopOrphanedBuilder(envDir);
   await rm(envDir, { recursive: true, force: true });
   mkdirSync(dirname(envDir), { recursive: true });
   try {
-    const withPip = requirements.length > 0;
+    // Build commands often pip install: the venv gets pip for them too.
+    const withPip = requirements.length > 0 || commands.length > 0;
     await run(
       interpreter,
       ['-m', 'venv', ...(withPip ? [] : ['--without-pip']), envDir],
@@ -147,6 +162,15 @@ async function buildVenv(
         envDir,
       );
     } else log('no requirements: nothing to install');
+    if (commands.length > 0) {
+      try {
+        await runBuildCommands(commands, envDir, log, {
+          onSpawn: (pid) => writeFileSync(builderFile(envDir), String(pid)),
+        });
+      } finally {
+        rmSync(builderFile(envDir), { force: true });
+      }
+    }
     writeFileSync(join(envDir, READY_MARKER), new Date().toISOString());
     log(`environment ready: ${envDir}`);
   } catch (err) {

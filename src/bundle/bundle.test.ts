@@ -203,3 +203,28 @@ test('a path may come once: a second config.yaml, ././config.yaml or a later lin
   ]);
   assert.equal((await inspectBundle(dirs)).length, 3);
 });
+
+test('extra folders are packed under their prefix, extract there, and may not collide with the directory', async () => {
+  const extra = write(join(root, 'extra-lib'), {
+    'pkg/__init__.py': 'X = 1\n',
+    '.plinthignore': 'secret.txt\n',
+    'secret.txt': 's',
+  });
+  const dir = write(join(root, 'model-extra'), { 'config.yaml': 'x: 1\n', 'model/model.py': 'M' });
+  const packed = await packDirectory(dir, [{ dir: extra, prefix: '.plinth/external_packages/0' }]);
+  assert.deepEqual(packed.files, [
+    'config.yaml',
+    'model/model.py',
+    '.plinth/external_packages/0/.plinthignore',
+    '.plinth/external_packages/0/pkg/__init__.py',
+  ]);
+  const dest = join(root, 'out-extra');
+  await extractBundle(packed.bytes, dest);
+  assert.equal(readFileSync(join(dest, '.plinth/external_packages/0/pkg/__init__.py'), 'utf8'), 'X = 1\n');
+  assert.equal((await packDirectory(dir)).files.length, 2, 'without extras, only the directory');
+  write(dir, { '.plinth/external_packages/0/own.py': 'mine' });
+  assert.match(
+    await refusalOf(() => packDirectory(dir, [{ dir: extra, prefix: '.plinth/external_packages/0' }])),
+    /own\.py: \.plinth\/external_packages\/0\/ is where Plinth packs external_package_dirs/,
+  );
+});

@@ -5,12 +5,11 @@
 // good save recovers. While it runs, the development deployment is kept awake.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { watch } from 'chokidar';
-import { packDirectory } from '../bundle/pack.ts';
 import { diffSnapshots, makePatch, snapshotDirectory } from '../bundle/patch.ts';
 import type { Snapshot } from '../bundle/patch.ts';
 import type { ApiClient, DeploymentInfo } from './api-client.ts';
 import { ApiError } from './errors.ts';
-import { readModelDir } from './model-dir.ts';
+import { packModelDir, readModelDir } from './model-dir.ts';
 import { formatLogLine } from './output.ts';
 
 const DEBOUNCE_MS = 75;
@@ -38,7 +37,7 @@ export interface WatchOptions {
 export async function fullSync(client: ApiClient, dirArg: string, modelName?: string): Promise<Synced> {
   const model = readModelDir(dirArg, modelName);
   const snapshot = snapshotDirectory(model.dir);
-  const bundle = await packDirectory(model.dir);
+  const bundle = await packModelDir(model);
   if (!(await client.hasBundle(bundle.sha256))) await client.uploadBundle(bundle.sha256, bundle.bytes);
   const deployment = await client.createDeployment(model.modelName, {
     bundle_sha256: bundle.sha256,

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { writeTree } from '../../test/support/write-tree.ts';
-import { readModelDir } from './model-dir.ts';
+import { packModelDir, readModelDir } from './model-dir.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'plinth-model-dir-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -23,4 +23,46 @@ test('--model-name stands in for a model_name Plinth cannot take; without it, th
     /model_name "meta-llama\/Llama-3-8B" cannot name a model: it contains "\/"/,
   );
   assert.throws(() => readModelDir(dir, '..'), /--model-name "\.\." cannot name a model: it is only dots/);
+});
+
+test('external_package_dirs outside the directory are packed under .plinth/external_packages/<index>; a missing one is refused', async () => {
+  const shared = writeTree(join(root, 'shared_lib'), {
+    'mylib/__init__.py': 'VALUE = 1\n',
+    'mylib/__pycache__/x.pyc': 'junk',
+  });
+  const dir = writeTree(join(root, 'with-external'), {
+    'config.yaml': 'external_package_dirs: [../shared_lib, libs]\n',
+    'model/model.py': 'class Model: pass\n',
+    'libs/inner.py': 'X = 2\n',
+  });
+  const model = readModelDir(dir);
+  assert.deepEqual(model.externalPackages, [{ dir: shared, prefix: '.plinth/external_packages/0' }]);
+  const packed = await packModelDir(model);
+  assert.deepEqual(packed.files, [
+    'config.yaml',
+    'libs/inner.py',
+    'model/model.py',
+    '.plinth/external_packages/0/mylib/__init__.py',
+  ]);
+  assert.equal((await packModelDir(readModelDir(dir))).sha256, packed.sha256, 'deterministic');
+
+  const missing = writeTree(join(root, 'missing-external'), {
+    'config.yaml': 'external_package_dirs: [../no_such_lib]\n',
+    'model/model.py': 'class Model: pass\n',
+  });
+  assert.throws(
+    () => readModelDir(missing),
+    /missing-external\/config\.yaml: external_package_dirs\[0\]: \.\.\/no_such_lib is not a directory/,
+  );
+});
+
+test('build_commands in a TypeScript model are refused at push, naming the key', () => {
+  const dir = writeTree(join(root, 'ts-build'), {
+    'config.yaml': 'build_commands: [echo hi]\n',
+    'model/model.ts': 'export class Model { predict() { return 1; } }\n',
+  });
+  assert.throws(
+    () => readModelDir(dir),
+    /ts-build\/config\.yaml: build_commands: run for Python models only/,
+  );
 });

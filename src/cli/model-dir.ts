@@ -1,5 +1,6 @@
 // Reads a model directory on the user's machine: config.yaml validated at the edge (errors name
-// the file and key), the model file found, the model name decided.
+// the file and key), the model file found, the model name decided, the external package folders
+// found (packModelDir packs them with it).
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { findModelEntry } from '../config/model-entry.ts';
@@ -7,7 +8,9 @@ import { modelNameProblem, quoteModelName } from '../domain/model-name.ts';
 import type { ModelEntry } from '../config/model-entry.ts';
 import { parseConfig } from '../config/parse.ts';
 import type { ModelConfig } from '../config/schema.ts';
-import { listBundleFiles } from '../bundle/pack.ts';
+import { listBundleFiles, packDirectory } from '../bundle/pack.ts';
+import type { ExtraFolder, PackedBundle } from '../bundle/pack.ts';
+import { externalPackagePath, staysInside } from '../config/external-packages.ts';
 import { UserError } from './errors.ts';
 
 export interface ModelDir {
@@ -16,6 +19,8 @@ export interface ModelDir {
   warnings: string[];
   entry: ModelEntry;
   modelName: string;
+  /** external_package_dirs outside the directory, packed into the bundle under their prefix. */
+  externalPackages: ExtraFolder[];
 }
 
 export function readConfigOf(dir: string): { config: ModelConfig; warnings: string[] } {
@@ -43,7 +48,42 @@ export function readModelDir(dirArg: string, nameOverride?: string): ModelDir {
           : 'the directory name';
     throw new UserError(`${from} ${quoteModelName(modelName)} cannot name a model: ${problem}`);
   }
-  return { dir, config, warnings, entry, modelName };
+  if (entry.language === 'typescript' && config.build_commands.length > 0) {
+    throw new UserError(
+      `${join(dirArg, 'config.yaml')}: build_commands: run for Python models only, as in Truss: a TypeScript model does such steps in load()`,
+    );
+  }
+  return {
+    dir,
+    config,
+    warnings,
+    entry,
+    modelName,
+    externalPackages: externalPackagesOf(dir, dirArg, config),
+  };
+}
+
+/**
+ * The external_package_dirs outside `dir`, each a directory that exists (else a clear error
+ * naming it); those inside are packed with the directory already.
+ */
+function externalPackagesOf(dir: string, dirArg: string, config: ModelConfig): ExtraFolder[] {
+  const extras: ExtraFolder[] = [];
+  for (const [i, entry] of config.external_package_dirs.entries()) {
+    const source = resolve(dir, entry);
+    if (!existsSync(source) || !statSync(source).isDirectory()) {
+      throw new UserError(
+        `${join(dirArg, 'config.yaml')}: external_package_dirs[${i}]: ${entry} is not a directory (${source})`,
+      );
+    }
+    if (!staysInside(entry)) extras.push({ dir: source, prefix: externalPackagePath(entry, i) });
+  }
+  return extras;
+}
+
+/** Packs the model directory with its external package folders. */
+export function packModelDir(model: Pick<ModelDir, 'dir' | 'externalPackages'>): Promise<PackedBundle> {
+  return packDirectory(model.dir, model.externalPackages);
 }
 
 /** The model a command is about: --model, else the model directory's (cwd by default). */

@@ -84,11 +84,11 @@ test('a wrong type names the key path', () => {
 
 test('Truss keys Plinth does not act on are accepted with a warning that says why', () => {
   const { warnings, config } = parseConfig(
-    'system_packages: [ffmpeg]\nruntime: { is_websocket_endpoint: true }\nmodel_name: x',
+    'live_reload: true\nruntime: { is_websocket_endpoint: true }\nmodel_name: x',
   );
   assert.equal(config.model_name, 'x');
   assert.equal(warnings.length, 2);
-  assert.match(warnings[0]!, /^config.yaml: system_packages is ignored: system packages are not installed/);
+  assert.match(warnings[0]!, /^config.yaml: live_reload is ignored: use `plinth push --watch`/);
   assert.match(warnings[1]!, /^config.yaml: runtime.is_websocket_endpoint is ignored: Truss infers it/);
 });
 
@@ -157,7 +157,7 @@ test('the JSON Schema is generated from the same schema', () => {
   const schema = configJsonSchema();
   const properties = schema.properties as Record<string, { description?: string }>;
   assert.ok(properties.model_name && properties.resources && properties.autoscaling);
-  assert.match(properties.system_packages!.description!, /ignored/);
+  assert.match(properties.live_reload!.description!, /ignored/);
   assert.equal((schema as { additionalProperties?: boolean }).additionalProperties, false);
 });
 
@@ -236,7 +236,53 @@ test('empty and null values raise no warning and take the defaults', () => {
   // A key neither Truss nor Plinth knows is still an error, null or not.
   assert.throws(() => parseConfig('no_such_key: null'), /unknown key "no_such_key"/);
   // A non-empty ignored key still warns.
-  assert.equal(parseConfig('system_packages: [ffmpeg]').warnings.length, 1);
+  assert.equal(parseConfig('live_reload: true').warnings.length, 1);
+});
+
+test('build_commands and system_packages are real keys: kept, without a warning; package names are checked', () => {
+  const { config, warnings } = parseConfig(
+    'build_commands:\n  - git clone https://example.com/x.git\n  - cd x && pip install .\nsystem_packages: [ffmpeg, libgl1-mesa-glx, "libc6:amd64", "g++=4:12.2.0-3"]\n',
+  );
+  assert.deepEqual(warnings, []);
+  assert.deepEqual(config.build_commands, ['git clone https://example.com/x.git', 'cd x && pip install .']);
+  assert.deepEqual(config.system_packages, ['ffmpeg', 'libgl1-mesa-glx', 'libc6:amd64', 'g++=4:12.2.0-3']);
+  assert.throws(
+    () => parseConfig('system_packages: [ffmpeg, "--root=/tmp; rm -rf /"]'),
+    /^PlinthError: config.yaml: system_packages\[1\]: expected a Debian package name like "ffmpeg"/,
+  );
+  assert.throws(
+    () => parseConfig('system_packages: [FFmpeg]'),
+    /system_packages\[0\]: expected a Debian package name/,
+  );
+  assert.throws(() => parseConfig('build_commands: echo hi'), /^PlinthError: config.yaml: build_commands: /);
+  assert.throws(() => parseConfig('build_commands: [""]'), /build_commands\[0\]: /);
+});
+
+test('requirements and requirements_file together are refused as Truss refuses them; the file stays inside', () => {
+  assert.throws(
+    () => parseConfig('requirements: [six]\nrequirements_file: requirements.txt\n'),
+    (err: unknown) =>
+      err instanceof PlinthError &&
+      err.code === 'INVALID_CONFIG' &&
+      err.message.startsWith('config.yaml: requirements, requirements_file: give only one of them') &&
+      err.message.includes(
+        'Please ensure that only one of `requirements` and `requirements_file` is specified',
+      ),
+  );
+  // Truss writes `requirements: []` beside the file: that is no list.
+  assert.equal(
+    parseConfig('requirements: []\nrequirements_file: pyproject.toml\n').config.requirements_file,
+    'pyproject.toml',
+  );
+  assert.equal(parseConfig('requirements_file: deps/../uv.lock').config.requirements_file, 'deps/../uv.lock');
+  for (const outside of ['../requirements.txt', '/etc/passwd', 'a/../../b.txt']) {
+    assert.throws(
+      () => parseConfig(`requirements_file: ${outside}`),
+      new RegExp(
+        `^PlinthError: config.yaml: requirements_file: ${outside.replace(/[./]/g, '\\$&')} is outside the model directory$`,
+      ),
+    );
+  }
 });
 
 test("Baseten's proprietary engines are refused in one line that names the engine and the way out", () => {

@@ -15,6 +15,7 @@ import {
 } from './schema.ts';
 import type { ModelConfig } from './schema.ts';
 import { nearestKey } from './suggest.ts';
+import { staysInside } from './external-packages.ts';
 import { customServerOf, singleReplicaReason } from '../domain/custom-server.ts';
 
 export interface ParsedConfig {
@@ -196,6 +197,7 @@ export function parseConfig(text: string, file = 'config.yaml'): ParsedConfig {
       );
     }
   }
+  checkRequirementsKeys(config, file);
   const server = customServerOf(config as unknown as Record<string, unknown>);
   const single = server && singleReplicaReason(server);
   if (single) warnings.push(`${file}: docker_server: on the local runtime, ${single}`);
@@ -204,6 +206,21 @@ export function parseConfig(text: string, file = 'config.yaml'): ParsedConfig {
       `${file}: base_image ${config.base_image.image}: on the local runtime the model runs on this machine's Python, in the deployment's environment; on Kubernetes its pods run that image`,
     );
   return { config: deepFreeze(config), warnings };
+}
+
+/** Truss refuses `requirements` and `requirements_file` together; the file must be in the bundle. */
+function checkRequirementsKeys(config: ModelConfig, file: string): void {
+  const reqFile = config.requirements_file;
+  if (reqFile === undefined) return;
+  if (config.requirements.length > 0) {
+    throw configError(
+      file,
+      'requirements, requirements_file: give only one of them (Truss refuses both too: "Please ensure that only one of `requirements` and `requirements_file` is specified")',
+    );
+  }
+  if (!staysInside(reqFile)) {
+    throw configError(file, `requirements_file: ${reqFile} is outside the model directory`);
+  }
 }
 
 function deepFreeze<T>(value: T): T {

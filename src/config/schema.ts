@@ -3,6 +3,9 @@
 import { z } from 'zod';
 import { MAX_MODEL_NAME_LENGTH } from '../domain/model-name.ts';
 
+/** A Debian package name, optionally `:arch` and `=version` (what `system_packages` may list). */
+export const DEBIAN_PACKAGE = /^[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?(=[A-Za-z0-9.+~:-]+)?$/;
+
 const quantity = z.union([z.string(), z.number()]).transform((v) => String(v));
 
 export const resourcesSchema = z.strictObject({
@@ -140,7 +143,25 @@ export const configSchema = z.strictObject({
     .regex(/^py3[0-9]{1,2}$/, 'expected a Python version like "py311"')
     .default('py311'),
   requirements: z.array(z.string()).default([]),
-  requirements_file: z.string().optional(),
+  requirements_file: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'requirements.txt, pyproject.toml ([project].dependencies) or uv.lock (needs uv); not with requirements.',
+    ),
+  build_commands: z
+    .array(z.string().min(1).max(16_384))
+    .max(200)
+    .default([])
+    .describe('Shell commands run once per environment at build, the venv active; cached with it.'),
+  system_packages: z
+    .array(
+      z.string().max(200).regex(DEBIAN_PACKAGE, 'expected a Debian package name like "ffmpeg" or "libgl1"'),
+    )
+    .max(1000)
+    .default([])
+    .describe('Checked at build (dpkg); Plinth installs none: missing ones are named in a warning.'),
   environment_variables: z.record(z.string(), scalar).default({}),
   secrets: z.record(z.string(), z.union([z.string(), z.null()])).default({}),
   data_dir: z.string().default('data'),
@@ -193,9 +214,6 @@ export const REFUSED_TRUSS_KEYS: Readonly<Record<string, string>> = {
  * Keyed by dotted path so nested Truss keys are covered too.
  */
 export const IGNORED_TRUSS_KEYS: Readonly<Record<string, string>> = {
-  system_packages:
-    'system packages are not installed by Plinth; install them on the host or in the runtime image',
-  build_commands: 'Plinth does not run build commands; put steps in requirements or the model load()',
   docker_auth: 'Plinth does not pull images',
   build: 'Truss build options do not apply to Plinth',
   model_cache: 'Hugging Face model caching is not supported; load weights in load()',

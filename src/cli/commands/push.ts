@@ -4,12 +4,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
 import ora from 'ora';
 import { isFailedOrUnhealthy } from '../../domain/deployment-status.ts';
-import { packDirectory } from '../../bundle/pack.ts';
 import { ApiClient } from '../api-client.ts';
 import type { DeploymentInfo } from '../api-client.ts';
 import { resolveConnection } from '../connection.ts';
 import { UserError } from '../errors.ts';
-import { readModelDir } from '../model-dir.ts';
+import { packModelDir, readModelDir } from '../model-dir.ts';
 import { formatLogLine, printJson, shellWord } from '../output.ts';
 import { waitForPromotion } from './environments.ts';
 import { snapshotDirectory } from '../../bundle/patch.ts';
@@ -68,7 +67,7 @@ export async function pushModel(
   for (const w of model.warnings) say(`warning: ${w}`);
   const progress = makeProgress(!json && !options.quiet, !options.tail && Boolean(process.stderr.isTTY));
   progress.phase(`Packing ${dirArg}`);
-  const bundle = await packDirectory(model.dir);
+  const bundle = await packModelDir(model);
   if (await client.hasBundle(bundle.sha256)) {
     progress.phase('Bundle already on the server');
   } else {

@@ -1,14 +1,13 @@
 // `plinth watch [DIR]`: attaches to the model's development deployment (waking it), brings it up
 // to date with the directory, and live-reloads it on every save. `plinth push --watch` creates it.
 import type { Command } from 'commander';
-import { packDirectory } from '../../bundle/pack.ts';
 import { snapshotDirectory } from '../../bundle/patch.ts';
 import { ApiClient } from '../api-client.ts';
 import { resolveConnection } from '../connection.ts';
 import { fullSync, watchDevelopment } from '../dev-watch.ts';
 import type { Synced } from '../dev-watch.ts';
 import { ApiError, UserError } from '../errors.ts';
-import { readModelDir } from '../model-dir.ts';
+import { packModelDir, readModelDir } from '../model-dir.ts';
 import { describeCall } from './push.ts';
 
 export async function attachDevelopment(client: ApiClient, dir: string, modelName?: string): Promise<Synced> {
@@ -23,7 +22,7 @@ export async function attachDevelopment(client: ApiClient, dir: string, modelNam
   });
   await client.keepAwake(model.modelName, 60);
   const snapshot = snapshotDirectory(model.dir);
-  const bundle = await packDirectory(model.dir);
+  const bundle = await packModelDir(model);
   if (bundle.sha256 === deployment.bundle_sha256) return { deployment, snapshot };
   process.stderr.write('→ the development deployment runs other files: sending the whole directory\n');
   return fullSync(client, dir, model.modelName);

@@ -17,6 +17,17 @@ def log_error(message):
     sys.stderr.flush()
 
 
+def external_package_path(entry, index):
+    """Where the bundle holds external_package_dirs[index] (the rule of config/external-packages.ts):
+    a folder inside the model directory where it is, one outside it at .plinth/external_packages/<index>."""
+    import posixpath
+
+    normal = posixpath.normpath(entry)
+    if entry.startswith("/") or "\\" in entry or normal == ".." or normal.startswith("../"):
+        return ".plinth/external_packages/%d" % index
+    return normal
+
+
 # The request being handled, for the model's own log lines (see runtime/replica-log-mark.ts).
 REQUEST_ID = contextvars.ContextVar("plinth_request_id", default=None)
 REQUEST_MARK_START = "\x1b]plinth-request;"
@@ -73,8 +84,10 @@ class ModelHolder:
         paths = [str(self.model_file.parent), str(self.app_dir)]
         packages = self.config.get("bundled_packages_dir") or "packages"
         paths.insert(0, str(self.app_dir / packages))
-        for extra in self.config.get("external_package_dirs") or []:
-            paths.insert(0, str((self.app_dir / extra).resolve()))
+        # After the bundled packages, as Truss merges them into that folder (the CLI packed one
+        # outside the model directory under .plinth/external_packages/<index>: external-packages.ts).
+        for i, extra in enumerate(self.config.get("external_package_dirs") or []):
+            paths.insert(1 + i, str(self.app_dir / external_package_path(extra, i)))
         for p in reversed(paths):
             if p not in sys.path:
                 sys.path.insert(0, p)
