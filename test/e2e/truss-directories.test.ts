@@ -78,6 +78,11 @@ const EXPECTED: Record<string, Outcome> = {
   'custom-server-port': {
     deployed: { body: { x: 1 }, answer: { echo: { x: 1 }, server: 'custom' } },
   },
+  'build-commands': { deployed: { body: {}, answer: { output: 'compiled', in_venv: true } } },
+  'system-packages': { deployed: { body: {}, answer: 'transcribed' } },
+  'external-packages': { deployed: { body: { text: 'shared helpers' }, answer: 'Shared Helpers' } },
+  'pyproject-requirements': { deployed: { body: {}, answer: { six: 'six' } } },
+  'both-requirements': { refused: /requirements.*requirements_file/ },
   'vllm-server': {
     failed: 'BUILD_FAILED',
     reason: /pip install failed .*plinth-no-such-package-vllm/,
@@ -212,6 +217,16 @@ test('each Truss directory deploys and answers, or says why not in one line', as
   assert.deepEqual(failures, []);
   // A refused directory created nothing.
   const { models } = (await platform.api<{ models: { name: string }[] }>('GET', '/v1/models')).body;
-  for (const name of ['Llama 3 8B TRT-LLM', 'bis-llm-engine', 'typo-key', 'unknown-gpu', 'no-model-file'])
+  // system_packages are checked, not installed: the build log names the missing one.
+  const logs = await platform.cli(['logs', '--model', 'Whisper (system packages)', '--level', 'WARNING']);
+  assert.match(logs.stdout, /system_packages.*ffmpeg/, logs.stdout + logs.stderr);
+  for (const name of [
+    'Llama 3 8B TRT-LLM',
+    'bis-llm-engine',
+    'typo-key',
+    'unknown-gpu',
+    'no-model-file',
+    'both-requirements',
+  ])
     assert.ok(!models.some((m) => m.name === name), `${name} was not created`);
 });
