@@ -191,11 +191,19 @@ class Model:
     def predict(self, model_input):
         return {"sha256": hashlib.sha256((self._app / "w/big.bin").read_bytes()).hexdigest()}
 `;
-  const r = await pushed(
-    platform,
-    modelDir('weights-resume', 'weights:\n  - source: hf://org/r\n    mount_location: /app/w\n', model),
+  // Pushed as a user would (text output): the push shows the download.
+  const dir = modelDir(
+    'weights-resume',
+    'weights:\n  - source: hf://org/r\n    mount_location: /app/w\n',
+    model,
   );
-  assert.deepEqual(await predict(r.model_id), { sha256: sha(OTHER) });
+  const push = await platform.cli(['push', dir]);
+  assert.equal(push.code, 0, push.stdout + push.stderr);
+  assert.match(
+    push.stderr,
+    /→ weights\[0\] \(hf:\/\/org\/r\): 1 file \(585\.9 KiB\) in w; 1 downloaded, 0 from the cache/,
+  );
+  assert.deepEqual(await predict('weights-resume'), { sha256: sha(OTHER) });
   const tries = hub.downloadsOf('org/r', 'big.bin');
   assert.equal(tries.length, 2);
   assert.equal(tries[0]!.range, null);
