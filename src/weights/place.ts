@@ -5,6 +5,7 @@
 import {
   copyFileSync,
   linkSync,
+  symlinkSync,
   lstatSync,
   mkdirSync,
   readFileSync,
@@ -46,8 +47,16 @@ export function insideApp(appDir: string, rel: string): string {
   return target;
 }
 
-/** Links (or copies) `blob` to `rel` inside the app dir, replacing what is there. */
-export function placeFile(appDir: string, rel: string, blob: string): void {
+/**
+ * Links `blob` to `rel` inside the app dir, replacing what is there; across filesystems it copies
+ * it, or (in a pod, whose cache volume its model server mounts too) links to it symbolically.
+ */
+export function placeFile(
+  appDir: string,
+  rel: string,
+  blob: string,
+  acrossDevices: 'copy' | 'symlink' = 'copy',
+): void {
   const target = insideApp(appDir, rel);
   mkdirSync(dirname(target), { recursive: true });
   try {
@@ -63,7 +72,8 @@ export function placeFile(appDir: string, rel: string, blob: string): void {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'EMLINK') throw err;
-    copyFileSync(blob, tmp);
+    if (acrossDevices === 'symlink') symlinkSync(blob, tmp);
+    else copyFileSync(blob, tmp);
   }
   const existing = lstatSync(target, { throwIfNoEntry: false });
   if (existing?.isDirectory()) rmSync(target, { recursive: true, force: true });
