@@ -157,7 +157,10 @@ export function parseConfig(text: string, file = 'config.yaml'): ParsedConfig {
   // Truss's older name for model_cache.
   if (raw.hf_cache !== undefined) {
     if (raw.model_cache !== undefined && raw.model_cache !== null)
-      throw configError(file, 'hf_cache and model_cache are the same key (hf_cache is its older name): keep one');
+      throw configError(
+        file,
+        'hf_cache and model_cache are the same key (hf_cache is its older name): keep one',
+      );
     raw.model_cache = raw.hf_cache;
     delete raw.hf_cache;
   }

@@ -6,7 +6,8 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { scratchDir } from '../../test/support/scratch.ts';
-import { DownloadError, downloadResumable } from './download.ts';
+import type { DownloadError } from './download.ts';
+import { downloadResumable } from './download.ts';
 
 const dir = scratchDir('download');
 const CONTENT = Buffer.from('0123456789abcdefghijklmnopqrstuvwxyz');
