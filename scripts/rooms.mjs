@@ -49,6 +49,11 @@ export const ROOMS = [
     mayImport: ['domain', 'config', 'store', 'observability'],
   },
   {
+    room: 'weights',
+    job: 'weights and data (hub, https, local) downloaded at build into one shared content-addressed cache',
+    mayImport: ['domain', 'config', 'builder'],
+  },
+  {
     room: 'gateway',
     job: 'the data plane: routing, activator (queue and slots), load balancing, proxy',
     mayImport: ['domain', 'store'],
@@ -75,6 +80,7 @@ export const ROOMS = [
       'runtime',
       'observability',
       'builder',
+      'weights',
       'gateway',
       'reconciler',
     ],
@@ -82,6 +88,6 @@ export const ROOMS = [
   {
     room: 'cli',
     job: 'the `plinth` command; a typed API client; starts the composition roots',
-    mayImport: ['domain', 'config', 'bundle', '(root)'],
+    mayImport: ['domain', 'config', 'bundle', 'weights', '(root)'],
   },
 ];

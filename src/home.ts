@@ -21,6 +21,8 @@ export interface PlinthHome {
   secretKeyFile: string;
   /** What the local backend keeps about running replicas (records, output), for adoption after a crash. */
   replicaRun: string;
+  /** Downloaded weights and data, by sha256, shared by every deployment (src/weights/cache.ts). */
+  weightsCache: string;
 }
 
 export function defaultHomeDir(): string {
@@ -50,5 +52,6 @@ export function plinthHome(root: string): PlinthHome {
     instanceTypesFile: join(root, 'instance_types.yaml'),
     secretKeyFile: join(root, 'secret.key'),
     replicaRun: join(root, 'run', 'replicas'),
+    weightsCache: join(root, 'weights-cache'),
   };
 }

@@ -11,6 +11,8 @@ import { PLINTH_VERSION } from './domain/version.ts';
 import type { ReplicaSpec } from './runtime/backend.ts';
 import { KubernetesBackend } from './runtime/kubernetes/kubernetes-backend.ts';
 import type { KubernetesBackendOptions } from './runtime/kubernetes/kubernetes-backend.ts';
+import type { ModelConfig } from './config/schema.ts';
+import { WeightsFetcher } from './weights/fetcher.ts';
 
 export interface KubernetesRuntimeOptions {
   /** The URL replica pods reach this control plane's API at (a Service in the cluster). */
@@ -66,9 +68,12 @@ export function kubernetesBackend(
         baseEnvironment: spec.baseEnvDir
           ? `${artifact(spec, 'base-environment')}?name=${encodeURIComponent(basename(spec.baseEnvDir))}`
           : null,
+        // A build with weights and data: the pod fetches them by sha256 into the shared cache volume.
+        weights: WeightsFetcher.wants(spec.config as unknown as ModelConfig) ? `${base}/v1/weights` : null,
       };
     },
     apiKeySecret: ARTIFACT_KEY_SECRET,
+    weightsCacheClaim: process.env.PLINTH_WEIGHTS_CACHE_CLAIM || undefined,
     preStopSeconds: options.preStopSeconds,
     onLog,
   });

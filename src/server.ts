@@ -42,6 +42,9 @@ import { Vault } from './secrets/vault.ts';
 import { openStore } from './store/open.ts';
 import { StatusRecorder } from './store/status-recorder.ts';
 import type { Store } from './store/store.ts';
+import { WeightsCache } from './weights/cache.ts';
+import { WeightsFetcher } from './weights/fetcher.ts';
+import { DEFAULT_HF_ENDPOINT } from './weights/hub.ts';
 
 export interface RunningServer {
   url: string;
@@ -142,7 +145,14 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     health,
   });
   const onBuilt = (): void => void reconciler.kick();
-  const builds = new BuildController({ store, home, status, logs, health, onBuilt });
+  // Weights and data, downloaded at build into one cache; the hub is HF_ENDPOINT.
+  const weights = new WeightsFetcher({
+    cache: new WeightsCache(home.weightsCache),
+    hfEndpoint: process.env.HF_ENDPOINT || DEFAULT_HF_ENDPOINT,
+    secret: (name) => vault.resolve({ [name]: null }).values[name],
+    localRoots: (process.env.PLINTH_WEIGHTS_LOCAL_DIRS ?? '').split(':').filter(Boolean),
+  });
+  const builds = new BuildController({ store, home, status, logs, health, onBuilt, weights });
   // Only the leading control plane builds and reconciles (see `lead` below).
   let leading = false;
   const kick = (): void => {
@@ -171,6 +181,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     logs,
     mask,
     reconciler,
+    weights,
     isLeading,
   });
   const keptAwake = (id: string): boolean => development.isKeptAwake(id);

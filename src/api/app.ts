@@ -13,6 +13,7 @@ import type { ApiContext } from './context.ts';
 import { collectOperations, openApiDocument } from './openapi.ts';
 import { apiKeyRoutes } from './routes/api-keys.ts';
 import { artifactRoutes } from './routes/artifacts.ts';
+import { weightsRoutes } from './routes/weights.ts';
 import { bundleRoutes } from './routes/bundles.ts';
 import { deploymentRoutes } from './routes/deployments.ts';
 import { developmentRoutes } from './routes/development.ts';
@@ -101,6 +102,7 @@ export function buildApi(ctx: ApiContext): FastifyInstance {
   modelRoutes(app, ctx);
   bundleRoutes(app, ctx);
   artifactRoutes(app, ctx);
+  weightsRoutes(app, ctx);
   deploymentRoutes(app, ctx);
   developmentRoutes(app, ctx);
   instanceTypeRoutes(app, ctx);

@@ -12,11 +12,17 @@ import type { BuildLog } from './node-environment.ts';
 import { preparePythonApp } from './python-base-layer.ts';
 import { checkBuildSteps } from './build-steps-check.ts';
 
+/** The step that downloads a config's weights and data into the app dir (src/weights/fetcher.ts). */
+export interface WeightsStep {
+  fetch(appDir: string, config: ModelConfig, log: BuildLog): Promise<void>;
+}
+
 export async function buildApp(
   appDir: string,
   config: ModelConfig,
   home: PlinthHome,
   log: BuildLog,
+  weights?: WeightsStep,
 ): Promise<BuildRecord> {
   const entry = findModelEntry(listAppFiles(appDir), config, 'the bundle');
   log(
@@ -25,11 +31,19 @@ export async function buildApp(
       : `building ${entry.language} model (${entry.file})`,
   );
   await checkBuildSteps(entry.language, config, log);
+  const asks =
+    (config.weights?.length ?? 0) + (config.model_cache?.length ?? 0) + (config.external_data?.length ?? 0);
+  if (asks > 0 && !weights)
+    throw new Error('weights, model_cache and external_data need the weights downloader');
+  // Weights and data download while the environment is prepared; a failure of either fails the build.
+  const downloaded = weights?.fetch(appDir, config, log);
+  downloaded?.catch(() => undefined);
   // A Python model's venv gets Truss's base environment layered under it.
   const { envDir, baseEnvDir } =
     entry.language === 'typescript'
       ? { envDir: await prepareNodeEnvironment(appDir, home.environments, log), baseEnvDir: null }
       : await preparePythonApp(appDir, config, home, log);
+  await downloaded;
   const modelFile = entry.language === 'typescript' ? await compileNodeModel(appDir, entry.file) : entry.file;
   if (modelFile !== entry.file) log(`compiled ${entry.file} → ${modelFile}`);
   return {

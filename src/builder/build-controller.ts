@@ -12,6 +12,7 @@ import type { LogSink } from '../observability/log-sink.ts';
 import type { StatusRecorder } from '../store/status-recorder.ts';
 import type { Store } from '../store/store.ts';
 import { buildApp } from './build-app.ts';
+import type { WeightsStep } from './build-app.ts';
 import { currentBuild } from './build-record.ts';
 import { canMove } from '../domain/deployment-status.ts';
 import { BuildError } from './node-environment.ts';
@@ -29,6 +30,8 @@ export interface BuildControllerDeps {
   clock?: Clock;
   /** Where failed passes are counted (the control-loop metrics). */
   health?: LoopHealth;
+  /** Downloads the weights and data a config asks for (none: such a config fails to build). */
+  weights?: WeightsStep;
 }
 
 /** What a build failing for want of disk space says, whatever tool wrote it (esbuild, pip, npm). */
@@ -92,7 +95,7 @@ export class BuildController {
     let record: Awaited<ReturnType<typeof buildApp>>;
     try {
       const config = deployment.config as unknown as ModelConfig;
-      record = await buildApp(this.home.appDir(deployment.id), config, this.home, log);
+      record = await buildApp(this.home.appDir(deployment.id), config, this.home, log, this.deps.weights);
     } catch (err) {
       const message = err instanceof BuildError || err instanceof Error ? err.message : String(err);
       // A full disk is the machine's state, not the model's fault: the deployment stays BUILDING

@@ -9,8 +9,10 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { create, extract } from 'tar';
 
-export function archiveDirectory(dir: string): Readable {
-  return create({ cwd: dir, gzip: true, portable: true }, ['.']) as unknown as Readable;
+/** `exclude`: paths relative to `dir` (`/`-separated) left out (weights a pod fetches by itself). */
+export function archiveDirectory(dir: string, exclude: ReadonlySet<string> = new Set()): Readable {
+  const filter = exclude.size ? (path: string) => !exclude.has(path.replace(/^\.\//, '')) : undefined;
+  return create({ cwd: dir, gzip: true, portable: true, filter }, ['.']) as unknown as Readable;
 }
 
 export async function unpackArchive(source: Readable | NodeJS.ReadableStream, dest: string): Promise<void> {

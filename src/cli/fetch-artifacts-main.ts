@@ -14,6 +14,8 @@ try {
       'environment-into': { type: 'string' },
       'base-environment': { type: 'string' },
       'base-environment-into': { type: 'string' },
+      weights: { type: 'string' },
+      'weights-cache': { type: 'string' },
     },
   });
   if (!values.app || !values.into) throw new UserError('fetch-artifacts needs --app <url> and --into <dir>');
@@ -24,6 +26,8 @@ try {
     environmentInto: values['environment-into'],
     baseEnvironment: values['base-environment'],
     baseEnvironmentInto: values['base-environment-into'],
+    weights: values.weights,
+    weightsCache: values['weights-cache'],
   });
 } catch (err) {
   exitWith(err instanceof TypeError ? new UserError(err.message) : err, false);

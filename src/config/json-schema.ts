@@ -12,5 +12,10 @@ export function configJsonSchema(): Record<string, unknown> {
     if (!key.includes('.'))
       properties[key] = { description: `Accepted for Truss compatibility and ignored: ${reason}.` };
   }
+  // Truss's older name for model_cache, read as it.
+  properties.hf_cache = {
+    ...(properties.model_cache as object),
+    description: 'Truss: the older name of model_cache.',
+  };
   return { $id: 'https://plinth.dev/schema/config.schema.json', title: 'Plinth config.yaml', ...schema };
 }

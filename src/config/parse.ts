@@ -179,6 +179,16 @@ export function parseConfig(text: string, file = 'config.yaml'): ParsedConfig {
   const raw: unknown = readYaml(text, file) ?? {};
   if (!isPlainObject(raw)) throw configError(file, 'expected a mapping of keys at the top level');
   const warnings: string[] = [];
+  // Truss's older name for model_cache.
+  if (raw.hf_cache !== undefined) {
+    if (raw.model_cache !== undefined && raw.model_cache !== null)
+      throw configError(
+        file,
+        'hf_cache and model_cache are the same key (hf_cache is its older name): keep one',
+      );
+    raw.model_cache = raw.hf_cache;
+    delete raw.hf_cache;
+  }
   const screened = screenKeys(raw, file, warnings);
   dropNullVariables(screened, file, warnings);
   const result = configSchema.safeParse(screened);

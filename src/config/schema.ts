@@ -126,6 +126,41 @@ export const autoscalingSchema = z.strictObject({
 
 const scalar = z.union([z.string(), z.number(), z.boolean()]).transform((v) => String(v));
 
+// Weights and data downloaded at build time into the shared cache (src/weights/).
+const filePatterns = z.array(z.string()).optional();
+
+export const weightsItemSchema = z.strictObject({
+  source: z.string().min(1).describe('hf://org/repo@revision, https://…, or a local path on the server.'),
+  mount_location: z
+    .string()
+    .min(1)
+    .describe('Where the files appear: under /app it is relative to the app dir.'),
+  allow_patterns: filePatterns.describe('Only files matching one of these (fnmatch) patterns.'),
+  ignore_patterns: filePatterns.describe('No file matching one of these patterns.'),
+  auth: z
+    .strictObject({ auth_method: z.string().optional(), auth_secret_name: z.string().optional() })
+    .optional()
+    .describe('The secret whose value is sent as a Bearer token (default hf_access_token for hf://).'),
+});
+
+export const modelCacheItemSchema = z.strictObject({
+  repo_id: z.string().min(1),
+  revision: z.string().min(1).optional().describe('A branch, tag or commit (default main).'),
+  allow_patterns: filePatterns,
+  ignore_patterns: filePatterns,
+  volume_folder: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('With use_volume: files appear at model_cache/{volume_folder}.'),
+  use_volume: z.boolean().optional().describe('Without it, files go to a Hugging Face cache (HF_HUB_CACHE).'),
+  kind: z.string().optional().describe('Only "hf" is fetched.'),
+  runtime_secret_name: z
+    .string()
+    .optional()
+    .describe('The secret holding the hub token (default hf_access_token).'),
+});
+
 export const configSchema = z.strictObject({
   // Checked where the name is chosen (the CLI's --model-name may stand in for it), not here.
   model_name: z
@@ -175,6 +210,11 @@ export const configSchema = z.strictObject({
       }),
     )
     .default([]),
+  weights: z.array(weightsItemSchema).default([]),
+  model_cache: z
+    .array(modelCacheItemSchema)
+    .default([])
+    .describe('Truss model_cache (hf_cache is read as it).'),
   model_module_dir: z.string().default('model'),
   model_class_filename: z.string().optional().describe('Default model.py (Python) or model.ts/.js/.mjs.'),
   model_class_name: z.string().default('Model'),
@@ -216,8 +256,6 @@ export const REFUSED_TRUSS_KEYS: Readonly<Record<string, string>> = {
 export const IGNORED_TRUSS_KEYS: Readonly<Record<string, string>> = {
   docker_auth: 'Plinth does not pull images',
   build: 'Truss build options do not apply to Plinth',
-  model_cache: 'Hugging Face model caching is not supported; load weights in load()',
-  hf_cache: 'Hugging Face model caching is not supported; load weights in load()',
   live_reload: 'use `plinth push --watch` for live reload',
   apply_library_patches: 'Plinth applies no library patches',
   spec_version: 'Plinth reads every Truss spec version the same way',

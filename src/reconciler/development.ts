@@ -14,6 +14,7 @@ import { packDirectory } from '../bundle/pack.ts';
 import { applyPatch } from '../bundle/patch.ts';
 import type { BundlePatch } from '../bundle/patch.ts';
 import { buildApp } from '../builder/build-app.ts';
+import type { WeightsStep } from '../builder/build-app.ts';
 import { currentBuild } from '../builder/build-record.ts';
 import { parseConfigOffThread } from '../config/parse-off-thread.ts';
 import { checkConfigSize } from '../config/parse.ts';
@@ -50,6 +51,8 @@ export interface DevelopmentDeps {
     kick(): void;
     onPending(listener: (deploymentId: string, reason: string) => void): () => void;
   };
+  /** Downloads a config's weights and data into a new revision's app dir (from the shared cache). */
+  weights?: WeightsStep;
   /** Whether this control plane leads (only the leader sees the replicas a patch starts). */
   isLeading?: () => boolean;
   /** Hides secret values in what goes back to the caller. */
@@ -292,8 +295,12 @@ export class DevelopmentController {
   /** Builds the new app directory (the environment cache makes a code-only change cost nothing). */
   private build(d: Deployment, appDir: string, config: ModelConfig): Promise<BuildRecord> {
     const target = { model_id: d.model_id, deployment_id: d.id };
-    return buildApp(appDir, config, this.deps.home, (line, level = 'INFO') =>
-      this.deps.logs.write(target, 'build', level, line),
+    return buildApp(
+      appDir,
+      config,
+      this.deps.home,
+      (line, level = 'INFO') => this.deps.logs.write(target, 'build', level, line),
+      this.deps.weights,
     ).catch((err: Error) => {
       this.deps.logs.write(target, 'build', 'ERROR', `build failed: ${err.message}`);
       throw err instanceof PlinthError

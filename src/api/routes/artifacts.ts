@@ -14,6 +14,7 @@ import type { Deployment } from '../../domain/types.ts';
 import type { PlinthHome } from '../../home.ts';
 import type { ApiContext } from '../context.ts';
 import { findDeployment, findModel } from '../lookup.ts';
+import { readManifest } from '../../weights/place.ts';
 
 export function artifactRoutes(app: FastifyInstance, ctx: ApiContext): void {
   const home = ctx.home;
@@ -39,7 +40,9 @@ export function artifactRoutes(app: FastifyInstance, ctx: ApiContext): void {
           }`,
         );
       reply.type('application/gzip');
-      return reply.send(archiveDirectory(dir));
+      // Weights and data are not in the app: a pod fetches them by sha256 (/v1/weights/…) into its cache volume.
+      const weights = part === 'app' ? new Set(readManifest(dir).map((f) => f.path)) : undefined;
+      return reply.send(archiveDirectory(dir, weights));
     },
   );
 }

@@ -10,6 +10,7 @@ import type { ReadableStream } from 'node:stream/web';
 import type { Command } from 'commander';
 import { unpackArchive } from '../../bundle/directory-archive.ts';
 import { UserError } from '../errors.ts';
+import { fetchWeightsInto } from '../../weights/pod-fetch.ts';
 
 export interface FetchOptions {
   app: string;
@@ -18,6 +19,9 @@ export interface FetchOptions {
   environmentInto?: string;
   baseEnvironment?: string;
   baseEnvironmentInto?: string;
+  /** The control plane's /v1/weights URL: the app's weights are fetched by sha256 into `weightsCache`. */
+  weights?: string;
+  weightsCache?: string;
 }
 
 const ATTEMPTS = 5;
@@ -57,6 +61,8 @@ export function registerFetchArtifacts(
     .option('--environment-into <dir>', 'where to unpack the environment')
     .option('--base-environment <url>', 'artifact URL of the base environment layered under it')
     .option('--base-environment-into <dir>', 'where to unpack the base environment')
+    .option('--weights <url>', "the control plane's /v1/weights URL (the app's weights and data, by sha256)")
+    .option('--weights-cache <dir>', 'the shared cache volume they are fetched into')
     .action((options: FetchOptions) => run(() => fetchArtifacts(options), false));
 }
 
@@ -65,9 +71,19 @@ export async function fetchArtifacts(options: FetchOptions): Promise<void> {
     throw new UserError('--environment and --environment-into go together');
   if (!!options.baseEnvironment !== !!options.baseEnvironmentInto)
     throw new UserError('--base-environment and --base-environment-into go together');
+  if (!!options.weights !== !!options.weightsCache)
+    throw new UserError('--weights and --weights-cache go together');
   const apiKey = process.env.PLINTH_API_KEY;
   await Promise.all([
-    fetchInto(options.app, options.into, apiKey),
+    fetchInto(options.app, options.into, apiKey).then(async () => {
+      if (options.weights) {
+        await fetchWeightsInto(options.into, options.weights, options.weightsCache!, apiKey).catch(
+          (err: Error) => {
+            throw new UserError(`cannot fetch the weights: ${err.message}`);
+          },
+        );
+      }
+    }),
     options.environment ? fetchInto(options.environment, options.environmentInto!, apiKey) : null,
     options.baseEnvironment ? fetchInto(options.baseEnvironment, options.baseEnvironmentInto!, apiKey) : null,
   ]);

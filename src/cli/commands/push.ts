@@ -96,7 +96,25 @@ export async function pushModel(
 
   let lastStatus = '';
   let afterId = 0;
+  let buildLogAfter = 0;
+  let buildLogAtMs = 0;
   for (;;) {
+    // While it builds (and once as it stops), the latest download line is the phase.
+    if (
+      !options.tail &&
+      !json &&
+      !options.quiet &&
+      ((deployment.status === 'BUILDING' && Date.now() - buildLogAtMs >= 1000) ||
+        (lastStatus === 'BUILDING' && deployment.status !== 'BUILDING'))
+    ) {
+      buildLogAtMs = Date.now();
+      const lines = await client
+        .logs(deployment.model_id, deployment.id, { after_id: buildLogAfter, limit: 1000 })
+        .catch(() => []);
+      for (const l of lines) buildLogAfter = l.id;
+      const download = lines.filter((l) => /^downloading |: \d+ files? \(.*\) in /.test(l.message)).at(-1);
+      if (download) progress.phase(download.message);
+    }
     if (options.tail) {
       const lines = await client.logs(deployment.model_id, deployment.id, { after_id: afterId, limit: 1000 });
       for (const l of lines) {

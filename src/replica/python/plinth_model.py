@@ -6,6 +6,7 @@ HTTP (server.py serves it).
 import contextvars
 import importlib.util
 import inspect
+import os
 import sys
 from pathlib import Path
 
@@ -67,6 +68,25 @@ class Secrets(dict):
         raise KeyError(f"secret {name!r} is not set: declare it under secrets in config.yaml and run `plinth secrets set {name}`")
 
 
+class LazyDataResolver:
+    """Truss's `lazy_data_resolver`: Plinth downloads weights and data at build time, so by the
+    time the model is constructed they are in place and waiting returns at once (with "", as
+    Truss's does when it had nothing left to fetch)."""
+
+    def __init__(self, data_dir):
+        self._data_dir = data_dir
+
+    def block_until_download_complete(self, log_stats=True, issue_collect=True):
+        return ""
+
+    def raise_if_not_collected(self):
+        return None
+
+
+# Where the build laid out model_cache repositories (use_volume false) as huggingface_hub's cache.
+HF_CACHE_DIR = ".plinth-hf-cache"
+
+
 class ModelHolder:
     """Loads the user's Model class and calls it; knows nothing of HTTP."""
 
@@ -94,6 +114,9 @@ class ModelHolder:
 
     def instantiate(self):
         self.set_import_path()
+        hf_cache = self.app_dir / HF_CACHE_DIR
+        if hf_cache.is_dir():
+            os.environ.setdefault("HF_HUB_CACHE", str(hf_cache))
         spec = importlib.util.spec_from_file_location("model", str(self.model_file))
         module = importlib.util.module_from_spec(spec)
         sys.modules["model"] = module
@@ -107,7 +130,7 @@ class ModelHolder:
             "data_dir": self.app_dir / (self.config.get("data_dir") or "data"),
             "secrets": self.secrets,
             "environment": self.environment,
-            "lazy_data_resolver": None,
+            "lazy_data_resolver": LazyDataResolver(self.app_dir / (self.config.get("data_dir") or "data")),
         }
         params = {} if cls.__init__ is object.__init__ else inspect.signature(cls.__init__).parameters
         if any(p.kind == inspect.Parameter.VAR_KEYWORD for p in params.values()):

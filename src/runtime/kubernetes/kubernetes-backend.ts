@@ -49,6 +49,8 @@ export interface KubernetesBackendOptions extends Omit<
   preStopSeconds?: number;
   drainSeconds?: number;
   gpuNodeLabel?: string;
+  /** The PersistentVolumeClaim pods share as their weights cache. */
+  weightsCacheClaim?: string;
   /** What a replica's model prints (its pod's model container, followed through the API). */
   onLog?: (
     replica: { modelId: string; deploymentId: string; replicaId: string },
@@ -311,6 +313,7 @@ export class KubernetesBackend implements RuntimeBackend {
       preStopSeconds: this.preStopSeconds,
       drainSeconds: this.drainSeconds,
       gpuNodeLabel: this.gpuNodeLabel,
+      ...(this.options.weightsCacheClaim ? { weightsCacheClaim: this.options.weightsCacheClaim } : {}),
     };
   }
 }

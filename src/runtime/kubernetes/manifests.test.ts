@@ -4,7 +4,13 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { manifestProblems } from '../../../test/support/kubernetes-schema.ts';
 import type { ReplicaSpec } from '../backend.ts';
-import { deploymentManifest, envSecret, groupName, secretFilesSecret } from './manifests.ts';
+import {
+  deploymentManifest,
+  envSecret,
+  groupName,
+  secretFilesSecret,
+  WEIGHTS_CACHE_PATH,
+} from './manifests.ts';
 import { customServerOf } from '../../domain/custom-server.ts';
 import {
   MANIFEST_OPTIONS as OPTIONS,
@@ -220,4 +226,33 @@ test("a model server's pod polls is_healthy() for its life with runtime.health_c
   assert.equal(c.readinessProbe!.periodSeconds! * c.readinessProbe!.failureThreshold!, 5);
   assert.equal(c.livenessProbe!.periodSeconds! * c.livenessProbe!.failureThreshold!, 60);
   assert.equal(c.livenessProbe!.initialDelaySeconds, 30);
+});
+
+test('a build with weights mounts the shared cache volume: the init container fetches into it, the model reads it', () => {
+  const options = {
+    ...OPTIONS,
+    artifacts: { ...OPTIONS.artifacts, weights: 'http://plinth.plinth.svc:4780/v1/weights' },
+    weightsCacheClaim: 'shared-weights',
+  };
+  const manifest = deploymentManifest(spec({ language: 'python', modelFile: 'model/model.py' }), options, 2);
+  assert.deepEqual(manifestProblems(manifest), []);
+  const pod = manifest.spec!.template.spec!;
+  assert.deepEqual(pod.volumes!.find((v) => v.name === 'weights-cache')?.persistentVolumeClaim, {
+    claimName: 'shared-weights',
+  });
+  const init = pod.initContainers![0]!;
+  assert.deepEqual(init.command!.slice(-4), [
+    '--weights',
+    'http://plinth.plinth.svc:4780/v1/weights',
+    '--weights-cache',
+    WEIGHTS_CACHE_PATH,
+  ]);
+  assert.equal(init.volumeMounts!.find((m) => m.name === 'weights-cache')?.readOnly, false);
+  assert.equal(pod.containers[0]!.volumeMounts!.find((m) => m.name === 'weights-cache')?.readOnly, true);
+  // Without weights, no volume.
+  assert.ok(
+    !deploymentManifest(spec(), OPTIONS, 1).spec!.template.spec!.volumes!.some(
+      (v) => v.name === 'weights-cache',
+    ),
+  );
 });

@@ -28,6 +28,10 @@ export const MODEL_CONTAINER = 'model';
 export const FETCH_CONTAINER = 'fetch';
 /** Where the init container puts the build, in both containers. */
 export const APP_PATH = '/plinth/app';
+/** Where the shared weights cache volume is mounted (the init container writes it; the model reads it). */
+export const WEIGHTS_CACHE_PATH = '/plinth/weights-cache';
+/** The PersistentVolumeClaim holding the weights cache, unless the settings name another. */
+export const DEFAULT_WEIGHTS_CACHE_CLAIM = 'plinth-weights-cache';
 
 export interface ManifestOptions {
   namespace: string;
@@ -37,7 +41,15 @@ export interface ManifestOptions {
    * The control plane's artifact URLs for this replica's build, its prepared environment and the
    * base environment layered under that (Truss's server packages).
    */
-  artifacts: { app: string; environment: string | null; baseEnvironment?: string | null };
+  artifacts: {
+    app: string;
+    environment: string | null;
+    baseEnvironment?: string | null;
+    /** The control plane's /v1/weights URL, for a build with weights and data (null: none). */
+    weights?: string | null;
+  };
+  /** The PersistentVolumeClaim (ReadWriteMany) that pods share as their weights cache. */
+  weightsCacheClaim?: string;
   /** The Secret and key holding the API key the init container fetches with. */
   apiKeySecret: { name: string; key: string };
   /** The port the model server listens on in its pod. */
@@ -125,11 +137,15 @@ export function deploymentManifest(
   const gpu = spec.resources.accelerator;
   // The base environment goes where it was built too: the environment's .pth file names it there.
   const base = spec.envDir && spec.baseEnvDir && options.artifacts.baseEnvironment ? spec.baseEnvDir : null;
+  const weights = options.artifacts.weights ?? null;
   const mounts = [
     { name: 'app', mountPath: APP_PATH },
     ...(spec.envDir ? [{ name: 'environment', mountPath: spec.envDir }] : []),
     ...(base ? [{ name: 'python-base', mountPath: base }] : []),
   ];
+  // The init container fills the cache volume; the model server reads it (the app links into it).
+  const cacheMount = (readOnly: boolean) =>
+    weights ? [{ name: 'weights-cache', mountPath: WEIGHTS_CACHE_PATH, readOnly }] : [];
   const fetch: V1Container = {
     name: FETCH_CONTAINER,
     image: options.images.fetcher,
@@ -147,6 +163,7 @@ export function deploymentManifest(
       ...(base
         ? ['--base-environment', options.artifacts.baseEnvironment!, '--base-environment-into', base]
         : []),
+      ...(weights ? ['--weights', weights, '--weights-cache', WEIGHTS_CACHE_PATH] : []),
     ],
     env: [
       {
@@ -154,7 +171,7 @@ export function deploymentManifest(
         valueFrom: { secretKeyRef: { name: options.apiKeySecret.name, key: options.apiKeySecret.key } },
       },
     ],
-    volumeMounts: mounts,
+    volumeMounts: [...mounts, ...cacheMount(false)],
     securityContext: CONTAINER_SECURITY,
     resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '512Mi' } },
     terminationMessagePolicy: 'FallbackToLogsOnError',
@@ -174,7 +191,7 @@ export function deploymentManifest(
       ...(spec.envDir ? [{ name: 'PLINTH_ENV_DIR', value: spec.envDir }] : []),
     ],
     envFrom: [{ secretRef: { name: envSecretName(spec) } }],
-    volumeMounts: mounts,
+    volumeMounts: [...mounts, ...cacheMount(true)],
     securityContext: CONTAINER_SECURITY,
     resources: {
       requests: { cpu: `${spec.resources.cpuMillis}m`, memory: String(spec.resources.memoryBytes) },
@@ -216,6 +233,16 @@ export function deploymentManifest(
         { name: 'app', emptyDir: {} },
         ...(spec.envDir ? [{ name: 'environment', emptyDir: {} }] : []),
         ...(base ? [{ name: 'python-base', emptyDir: {} }] : []),
+        ...(weights
+          ? [
+              {
+                name: 'weights-cache',
+                persistentVolumeClaim: {
+                  claimName: options.weightsCacheClaim ?? DEFAULT_WEIGHTS_CACHE_CLAIM,
+                },
+              },
+            ]
+          : []),
         ...(spec.server ? [secretsVolume(secretFilesName(spec))] : []),
       ],
       initContainers: [fetch],
