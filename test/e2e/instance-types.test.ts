@@ -75,7 +75,10 @@ test('plinth up says what it places replicas on and what it enforces; the catalo
   assert.match(list.stdout, /^1x2\s+1\s+2Gi\s+-/m);
   assert.match(list.stdout, /^H100x8:208x1872\s+208\s+1872Gi\s+H100:8\s+640Gi/m);
   assert.match(list.stdout, /^A100_40GB:12x85\s+12\s+85Gi\s+A100_40GB:1\s+40Gi\s+3\.00/m);
-  const { body } = await platform.api<{ instance_types: Record<string, unknown>[] }>('GET', '/v1/instance_types');
+  const { body } = await platform.api<{ instance_types: Record<string, unknown>[] }>(
+    'GET',
+    '/v1/instance_types',
+  );
   assert.deepEqual(
     body.instance_types.find((t) => t.name === 'L40S:8x64'),
     {

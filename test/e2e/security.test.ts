@@ -254,7 +254,10 @@ test("a secret's value reaches the model and never appears in an API answer or a
   const called = await platform.cli(['predict', '--model', 'nosecret', '-d', '{}']);
   assert.deepEqual(JSON.parse(called.stdout), { token: null });
   const warned = await platform.cli(['logs', '--model', 'nosecret', '--level', 'WARNING']);
-  assert.match(warned.stdout, /secret "hf_token" is not set: plinth secrets set hf_token \(the model starts without it\)/);
+  assert.match(
+    warned.stdout,
+    /secret "hf_token" is not set: plinth secrets set hf_token \(the model starts without it\)/,
+  );
 });
 
 test('a client too slow to send its headers is cut off; a body over the limit is refused', async () => {

@@ -232,7 +232,10 @@ class Model:
         await ws.send_text(text.upper())
 `,
   );
-  const leaver = await serve('leaver', 'class Model:\n    async def websocket(self, ws):\n        return None\n');
+  const leaver = await serve(
+    'leaver',
+    'class Model:\n    async def websocket(self, ws):\n        return None\n',
+  );
   const left = await open(leaver.url);
   assert.equal((await closed(left)).code, 1000);
   const upper = await open(server.url);
