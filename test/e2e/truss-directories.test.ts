@@ -1,14 +1,15 @@
 // e2e: a fixture set of Truss directories in the shapes people publish (test/e2e/fixtures/
 // truss-directories: Truss's own test model, `truss init`'s output, names with spaces, nulls,
 // request objects and responses, OpenAI methods, websockets, GPUs, custom servers, engine configs,
-// typos) pushed with the real CLI to a real server. Each one's outcome is asserted: deployed and
-// answering, refused at push with its one-line reason (and nothing created), or failed with the
-// reason its deployment records.
+// build steps, weights from a hub, typos) pushed with the real CLI to a real server. Each one's
+// outcome is asserted: deployed and answering, refused at push with its one-line reason (and
+// nothing created), or failed with the reason its deployment records.
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import WebSocket from 'ws';
+import { FakeHub } from '../support/fake-hf-hub.ts';
 import { startPlatform } from './harness.ts';
 import type { Platform } from './harness.ts';
 
@@ -83,6 +84,9 @@ const EXPECTED: Record<string, Outcome> = {
   'external-packages': { deployed: { body: { text: 'shared helpers' }, answer: 'Shared Helpers' } },
   'pyproject-requirements': { deployed: { body: {}, answer: { six: 'six' } } },
   'both-requirements': { refused: /requirements.*requirements_file/ },
+  'hf-weights': { deployed: { body: {}, answer: { layers: 2, readme: false } } },
+  'model-cache': { deployed: { body: {}, answer: { vocab_size: 3 } } },
+  'missing-weights': { failed: 'BUILD_FAILED', reason: /acme\/gone-model.*404/ },
   'vllm-server': {
     failed: 'BUILD_FAILED',
     reason: /pip install failed .*plinth-no-such-package-vllm/,
@@ -100,12 +104,26 @@ const EXPECTED: Record<string, Outcome> = {
 };
 
 let platform: Platform;
+let hub: FakeHub;
 before(async () => {
+  // The hub the weights directories download from (HF_ENDPOINT), in place of huggingface.co.
+  hub = await FakeHub.start();
+  hub.add('acme/tiny-llama', {
+    files: {
+      'config.json': '{"num_layers": 2}',
+      'tokenizer.json': '{"vocab_size": 3}',
+      'README.md': '# tiny',
+      'model.safetensors': Buffer.alloc(200_000, 7),
+    },
+    lfs: ['model.safetensors'],
+  });
+  process.env.HF_ENDPOINT = hub.url;
   // Pretend GPUs, so that the GPU directories are placed as they would be on a GPU machine.
   platform = await startPlatform(undefined, ['--capacity', 'cpu=64,memory=512Gi,gpu=A10G:1,gpu=H100_40GB:1']);
 });
 after(async () => {
   await platform?.stop();
+  await hub?.close();
 });
 
 interface PushJson {
@@ -186,6 +204,7 @@ async function pushOne(dir: string, outcome: Outcome): Promise<void> {
 function nameOf(models: { name: string }[], dir: string): string {
   const byDir: Record<string, string> = {
     'vllm-server': 'Llama 3.1 8B Instruct (vLLM)',
+    'missing-weights': 'missing-weights',
     'bad-signature': 'bad-signature',
     'load-error': 'load-error',
   };
