@@ -35,15 +35,14 @@ export async function buildApp(
     (config.weights?.length ?? 0) + (config.model_cache?.length ?? 0) + (config.external_data?.length ?? 0);
   if (asks > 0 && !weights)
     throw new Error('weights, model_cache and external_data need the weights downloader');
-  // Weights and data download while the environment is prepared; a failure of either fails the build.
-  const downloaded = weights?.fetch(appDir, config, log);
-  downloaded?.catch(() => undefined);
   // A Python model's venv gets Truss's base environment layered under it.
   const { envDir, baseEnvDir } =
     entry.language === 'typescript'
       ? { envDir: await prepareNodeEnvironment(appDir, home.environments, log), baseEnvDir: null }
       : await preparePythonApp(appDir, config, home, log);
-  await downloaded;
+  // Weights and data after the environment: what build_commands made is linked in first, and a
+  // download never outlives a build whose environment failed.
+  await weights?.fetch(appDir, config, log);
   const modelFile = entry.language === 'typescript' ? await compileNodeModel(appDir, entry.file) : entry.file;
   if (modelFile !== entry.file) log(`compiled ${entry.file} → ${modelFile}`);
   return {

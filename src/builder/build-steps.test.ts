@@ -171,3 +171,18 @@ test('a build command cut off by a crash is stopped, with what it started, befor
   );
   assert.equal(existsSync(`${envDir}.builder`), false);
 });
+
+test(
+  'a command that leaves a child in a session of its own holding its output is not waited for past a grace',
+  { timeout: 20_000 },
+  async () => {
+    const result = await runCommand('sh', ['-c', 'setsid sleep 301 & echo started'], {
+      cwd: root,
+      onLine: () => {},
+      timeoutMs: 60_000,
+    });
+    assert.equal(result.code, 0);
+    assert.deepEqual(result.tail, ['started']);
+    spawn('pkill', ['-f', 'sleep 301']);
+  },
+);

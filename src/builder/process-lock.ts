@@ -1,13 +1,28 @@
-// A lock that processes on one machine take before work the others would only repeat (preparing a
-// shared environment): a file created exclusively (O_EXCL) that names its owner by pid and process
-// start time. One whose owner is gone (a crash, a kill) is taken over. The lock only saves work:
-// what it guards must still be safe if two holders ever overlap (build aside, rename into place).
-import { closeSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+// A lock that processes take before work the others would only repeat (preparing a shared
+// environment, downloading a weights file): a file created exclusively (O_EXCL) that names its owner
+// by host, pid and process start time. One whose owner on this host is gone (a crash, a kill) is
+// taken over; one from another host (control planes sharing a home on a volume: their pids mean
+// nothing here) only once its holder has not refreshed it (`touchLock`) for FOREIGN_STALE_MS. The
+// lock only saves work: what it guards must still be safe if two holders ever overlap.
+import {
+  closeSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeSync,
+} from 'node:fs';
+import { hostname } from 'node:os';
 
-/** `pid:start`, the start time in clock ticks since boot (Linux), so a reused pid names no one. */
+/** `host:pid:start`, the start time in clock ticks since boot (Linux), so a reused pid names no one. */
 function ownerId(pid: number): string {
-  return `${pid}:${processStart(pid) ?? ''}`;
+  return `${hostname()}:${pid}:${processStart(pid) ?? ''}`;
 }
+
+/** A lock another host holds is stale once it has not been refreshed for this long. */
+export const FOREIGN_STALE_MS = 10 * 60_000;
 
 function processStart(pid: number): string | null {
   try {
@@ -19,8 +34,11 @@ function processStart(pid: number): string | null {
   }
 }
 
-function alive(owner: string): boolean {
-  const [pidText, start] = owner.split(':');
+function alive(owner: string, file: string): boolean {
+  const parts = owner.split(':');
+  // An older `pid:start` owner is this host's.
+  const [host, pidText, start] = parts.length >= 3 ? parts : [hostname(), ...parts];
+  if (host !== hostname()) return Date.now() - statSync(file).mtimeMs < FOREIGN_STALE_MS;
   const pid = Number(pidText);
   if (!Number.isInteger(pid) || pid <= 0) return false;
   if (start) return processStart(pid) === start;
@@ -69,7 +87,7 @@ export function tryLock(file: string): boolean {
 function stale(file: string): boolean {
   try {
     const owner = readFileSync(file, 'utf8').trim();
-    if (owner) return !alive(owner);
+    if (owner) return !alive(owner, file);
     return Date.now() - statSync(file).mtimeMs > UNWRITTEN_STALE_MS;
   } catch {
     return false; // gone meanwhile: the next attempt creates it
@@ -82,5 +100,15 @@ export function unlock(file: string): void {
     if (readFileSync(file, 'utf8').trim() === ownerId(process.pid)) rmSync(file, { force: true });
   } catch {
     // already gone
+  }
+}
+
+/** Marks a held lock as still held (for the other hosts that cannot see this process). */
+export function touchLock(file: string): void {
+  try {
+    const now = new Date();
+    utimesSync(file, now, now);
+  } catch {
+    // gone: the holder finds out when it unlocks
   }
 }

@@ -16,6 +16,8 @@ export interface CommandResult {
 /** The longest output line passed on; the rest of a longer line is dropped. */
 export const MAX_LINE_CHARS = 8192;
 const TAIL_LINES = 200;
+/** How long a command's pipes may stay open after it exited (held by a child that left its group). */
+const PIPE_GRACE_MS = 2000;
 
 /** Splits a stream of text into lines, cutting any line longer than MAX_LINE_CHARS. */
 function lineSplitter(onLine: (line: string) => void): { push(text: string): void; end(): void } {
@@ -132,8 +134,15 @@ export function runCommand(
     child.on('exit', (code) => {
       exitCode = code;
       exited = true;
-      // A child it left behind may hold its pipes open: with a time limit, the group goes too.
-      if (limited) killGroup();
+      // A child it left behind may hold its pipes open: with a time limit, the group goes too, and
+      // one that left the group (setsid) is not waited for past a short grace.
+      if (limited) {
+        killGroup();
+        setTimeout(() => {
+          child.stdout.destroy();
+          child.stderr.destroy();
+        }, PIPE_GRACE_MS).unref();
+      }
       finish();
     });
   });

@@ -59,6 +59,9 @@ export async function packDirectory(dir: string, extras: readonly ExtraFolder[] 
   const renamed = new Map<string, string>();
   const entries = [...files];
   for (const extra of extras) {
+    // A folder holding the directory would pack the directory's own files under its prefix.
+    if (dir === extra.dir || dir.startsWith(`${extra.dir}/`))
+      throw new PlinthError('INVALID_BUNDLE', `${extra.dir} holds the model directory ${dir} itself`);
     const taken = files.find((f) => f === extra.prefix || f.startsWith(`${extra.prefix}/`));
     if (taken) {
       throw new PlinthError(

@@ -54,6 +54,15 @@ test('external_package_dirs outside the directory are packed under .plinth/exter
     () => readModelDir(missing),
     /missing-external\/config\.yaml: external_package_dirs\[0\]: \.\.\/no_such_lib is not a directory/,
   );
+  // A folder above the model (a monorepo's root) would pack the model's own files under its prefix.
+  const nested = writeTree(join(root, 'mono', 'models', 'm'), {
+    'config.yaml': 'external_package_dirs: [../..]\n',
+    'model/model.py': 'class Model: pass\n',
+  });
+  assert.throws(
+    () => readModelDir(nested),
+    /m\/config\.yaml: external_package_dirs\[0\]: \.\.\/\.\. holds the model directory itself/,
+  );
 });
 
 test('build_commands in a TypeScript model are refused at push, naming the key', () => {

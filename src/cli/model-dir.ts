@@ -12,6 +12,7 @@ import { listBundleFiles, packDirectory } from '../bundle/pack.ts';
 import type { ExtraFolder, PackedBundle } from '../bundle/pack.ts';
 import { externalPackagePath, staysInside } from '../config/external-packages.ts';
 import { UserError } from './errors.ts';
+import { checkWeightsConfig } from '../weights/plan.ts';
 
 export interface ModelDir {
   dir: string;
@@ -56,7 +57,7 @@ export function readModelDir(dirArg: string, nameOverride?: string): ModelDir {
   return {
     dir,
     config,
-    warnings,
+    warnings: [...warnings, ...checkWeightsConfig(config, join(dirArg, 'config.yaml'))],
     entry,
     modelName,
     externalPackages: externalPackagesOf(dir, dirArg, config),
@@ -74,6 +75,11 @@ function externalPackagesOf(dir: string, dirArg: string, config: ModelConfig): E
     if (!existsSync(source) || !statSync(source).isDirectory()) {
       throw new UserError(
         `${join(dirArg, 'config.yaml')}: external_package_dirs[${i}]: ${entry} is not a directory (${source})`,
+      );
+    }
+    if (dir === source || dir.startsWith(`${source}/`)) {
+      throw new UserError(
+        `${join(dirArg, 'config.yaml')}: external_package_dirs[${i}]: ${entry} holds the model directory itself; name the folder of packages beside it`,
       );
     }
     if (!staysInside(entry)) extras.push({ dir: source, prefix: externalPackagePath(entry, i) });

@@ -137,8 +137,10 @@ export const weightsItemSchema = z.strictObject({
     .describe('Where the files appear: under /app it is relative to the app dir.'),
   allow_patterns: filePatterns.describe('Only files matching one of these (fnmatch) patterns.'),
   ignore_patterns: filePatterns.describe('No file matching one of these patterns.'),
+  // Truss's cloud identities (aws_oidc_role_arn, gcp_oidc_service_account, …) are read past: their
+  // sources (s3://, gs://) are refused by name at push.
   auth: z
-    .strictObject({ auth_method: z.string().optional(), auth_secret_name: z.string().optional() })
+    .looseObject({ auth_method: z.string().optional(), auth_secret_name: z.string().optional() })
     .optional()
     .describe('The secret whose value is sent as a Bearer token (default hf_access_token for hf://).'),
 });

@@ -12,6 +12,7 @@ import {
   extractBundle,
   inspectBundle,
 } from '../bundle/extract.ts';
+import { checkWeightsConfig } from '../weights/plan.ts';
 import { findModelEntry } from '../config/model-entry.ts';
 import { parseConfigOffThread } from '../config/parse-off-thread.ts';
 import { checkConfigSize, MAX_CONFIG_BYTES } from '../config/parse.ts';
@@ -114,6 +115,7 @@ export class Lifecycle {
       );
       const files = new Set(bundleFiles(entries));
       findModelEntry(files, config, 'the bundle');
+      warnings.push(...checkWeightsConfig(config, 'config.yaml'));
       // An impossible request is an error at push, before anything is recorded.
       const instanceType = resolveInstanceType(config.resources ?? {}, this.deps.instanceTypes);
 

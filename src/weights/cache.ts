@@ -4,9 +4,9 @@
 // at once: one promise per file in this process, one lock file across processes (the lock only
 // saves work — a blob is renamed into place whole, so two holders could never leave a torn one).
 import { createHash } from 'node:crypto';
+import { copyFile } from 'node:fs/promises';
 import {
   chmodSync,
-  copyFileSync,
   createReadStream,
   existsSync,
   mkdirSync,
@@ -18,7 +18,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { tryLock, unlock } from '../builder/process-lock.ts';
+import { FOREIGN_STALE_MS, touchLock, tryLock, unlock } from '../builder/process-lock.ts';
 import { DownloadError, downloadResumable } from './download.ts';
 
 export interface CacheEntry {
@@ -159,7 +159,13 @@ export class WeightsCache {
         try {
           const hit = this.lookup(spec.key);
           if (hit) return { entry: hit, fetched: false };
-          return { entry: await this.fetch(spec, id, onBytes), fetched: true };
+          // Refreshed while held, so that control planes on other hosts see it is alive.
+          const refresh = setInterval(() => touchLock(lock), FOREIGN_STALE_MS / 4);
+          try {
+            return { entry: await this.fetch(spec, id, onBytes), fetched: true };
+          } finally {
+            clearInterval(refresh);
+          }
         } finally {
           unlock(lock);
         }
@@ -186,7 +192,8 @@ export class WeightsCache {
     }
     const partial = join(this.root, 'partial', id + '.partial');
     if (spec.localPath !== undefined) {
-      copyFileSync(spec.localPath, partial);
+      // Asynchronously: a multi-GB copy must not hold the API and the gateway still.
+      await copyFile(spec.localPath, partial);
       onBytes?.(statSync(partial).size);
     } else {
       await this.download(spec, partial, onBytes);

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mountSmallDisk, unmount } from '../../test/support/small-disk.ts';
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -12,13 +13,21 @@ import { downloadResumable } from './download.ts';
 const dir = scratchDir('download');
 const CONTENT = Buffer.from('0123456789abcdefghijklmnopqrstuvwxyz');
 const seen: (string | null)[] = [];
-let mode: 'ranges' | 'ignore-range' | 'stall' | 'missing' = 'ranges';
+let mode: 'ranges' | 'ignore-range' | 'stall' | 'missing' | 'endless' = 'ranges';
 
 const server = createServer((req: IncomingMessage, res: ServerResponse) => {
   seen.push(req.headers.range ?? null);
   if (mode === 'missing') {
     res.writeHead(404);
     return void res.end('no');
+  }
+  if (mode === 'endless') {
+    // No size announced, small chunks, until the client hangs up.
+    res.writeHead(200);
+    const chunk = Buffer.alloc(1000, 1);
+    const timer = setInterval(() => res.write(chunk), 1);
+    res.on('close', () => clearInterval(timer));
+    return;
   }
   if (mode === 'stall') {
     res.writeHead(200, { 'content-length': String(CONTENT.length) });
@@ -84,4 +93,34 @@ test('a download that stalls is aborted, keeping what arrived for the next try',
     /stopped after 3 bytes \(no data for 0.2 s\)/,
   );
   assert.equal(readFileSync(partial).length, 3);
+});
+
+test('a source that announces no size stops at the byte limit, and a full disk is an error naming ENOSPC, its partial gone', async (t) => {
+  mode = 'endless';
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/endless`;
+  const capped = join(dir, 'endless.partial');
+  await assert.rejects(
+    downloadResumable(url, capped, {
+      file: 'data/endless',
+      expectedSize: null,
+      token: null,
+      stallMs: 5000,
+      maxBytes: 20_000,
+    }),
+    (err: DownloadError) => /data\/endless: GET .* sent more than 20000 bytes/.test(err.message),
+  );
+  const disk = join(dir, 'small-disk');
+  mkdirSync(disk, { recursive: true });
+  const why = await mountSmallDisk(disk, 1);
+  if (why) return t.skip(why);
+  try {
+    const partial = join(disk, 'full.partial');
+    await assert.rejects(
+      downloadResumable(url, partial, { file: 'data/full', expectedSize: null, token: null, stallMs: 5000 }),
+      (err: DownloadError) => /data\/full: GET .*writing .* failed: ENOSPC/.test(err.message),
+    );
+    assert.ok(!existsSync(partial), 'what did not fit is removed');
+  } finally {
+    await unmount(disk);
+  }
 });

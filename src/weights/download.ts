@@ -1,8 +1,10 @@
 // One file over HTTP into a `.partial` file that a later try resumes (`Range: bytes=N-`; a server
 // answering 200 instead of 206 restarts it from the start). The size is checked against what the
 // source said (the listing, Content-Length, Content-Range); a download that stalls (no byte for
-// `stallMs`) is aborted. Every failure names the URL, the HTTP status (when there was one) and the file.
-import { createWriteStream, statSync, truncateSync } from 'node:fs';
+// `stallMs`, or trickles under 16 KiB/s for minutes) is aborted, and no file grows past `maxBytes` (a source that announces no size cannot
+// fill the disk). A full disk removes the partial file and says so (ENOSPC). Every failure names the
+// URL, the HTTP status (when there was one) and the file.
+import { createWriteStream, rmSync, statSync, truncateSync } from 'node:fs';
 import { once } from 'node:events';
 
 export class DownloadError extends Error {
@@ -24,7 +26,16 @@ export interface DownloadOptions {
   stallMs: number;
   /** Told each chunk's length as it is written. */
   onBytes?: (n: number) => void;
+  /** The most bytes one file may have (default: MAX_FILE_BYTES). */
+  maxBytes?: number;
 }
+
+/** Slower than this on average, after the first SLOW_AFTER_MS, a download is given up (a trickle holds no build). */
+const MIN_BYTES_PER_S = 16 * 1024;
+const SLOW_AFTER_MS = 5 * 60_000;
+
+/** The largest file a download may write: `PLINTH_WEIGHTS_MAX_FILE_BYTES`, else 200 GiB. */
+export const MAX_FILE_BYTES = Number(process.env.PLINTH_WEIGHTS_MAX_FILE_BYTES) || 200 * 1024 ** 3;
 
 function sizeOf(path: string): number {
   try {
@@ -109,11 +120,30 @@ export async function downloadResumable(
         res.status,
       );
     }
+    const maxBytes = options.maxBytes ?? MAX_FILE_BYTES;
+    if ((expectedSize ?? total ?? 0) > maxBytes) {
+      await res.body?.cancel();
+      throw new DownloadError(
+        `${file}: GET ${url} is ${expectedSize ?? total} bytes, over the ${maxBytes}-byte limit (PLINTH_WEIGHTS_MAX_FILE_BYTES)`,
+        res.status,
+      );
+    }
     const out = createWriteStream(partial, start > 0 ? { flags: 'a' } : { flags: 'w' });
+    // A write that fails (a full disk) is kept here and thrown by the loop, never left unheard.
+    let writeError: NodeJS.ErrnoException | null = null;
+    out.on('error', (err) => (writeError ??= err));
     let written = start;
+    const startedMs = Date.now();
     try {
       for await (const chunk of res.body ?? []) {
         arm();
+        if (writeError) throw writeError;
+        const elapsedMs = Date.now() - startedMs;
+        if (elapsedMs > SLOW_AFTER_MS && ((written - start) * 1000) / elapsedMs < MIN_BYTES_PER_S)
+          throw new DownloadError(
+            `${file}: GET ${url} is sending under ${MIN_BYTES_PER_S / 1024} KiB/s; the next try resumes`,
+            res.status,
+          );
         const buf = chunk as Uint8Array;
         written += buf.length;
         if ((expectedSize ?? total) !== null && written > (expectedSize ?? total)!)
@@ -121,10 +151,28 @@ export async function downloadResumable(
             `${file}: GET ${url} sent more than the ${expectedSize ?? total} bytes announced`,
             res.status,
           );
+        if (written > maxBytes)
+          throw new DownloadError(
+            `${file}: GET ${url} sent more than ${maxBytes} bytes (PLINTH_WEIGHTS_MAX_FILE_BYTES)`,
+            res.status,
+          );
         if (!out.write(buf)) await once(out, 'drain');
         options.onBytes?.(buf.length);
       }
+      out.end();
+      await once(out, 'close').catch(() => undefined);
+      if (writeError) throw writeError;
     } catch (err) {
+      if (writeError ?? (err as NodeJS.ErrnoException).code === 'ENOSPC') {
+        const cause = (writeError ?? err) as NodeJS.ErrnoException;
+        out.destroy();
+        // What did not fit is no use to a resume: its space goes back now.
+        if (cause.code === 'ENOSPC') rmSync(partial, { force: true });
+        throw new DownloadError(
+          `${file}: GET ${url}: writing ${partial} failed: ${cause.message}`,
+          res.status,
+        );
+      }
       if (err instanceof DownloadError) throw err;
       const reason = controller.signal.aborted
         ? (controller.signal.reason as Error).message
@@ -134,8 +182,10 @@ export async function downloadResumable(
         res.status,
       );
     } finally {
-      out.end();
-      await once(out, 'close').catch(() => undefined);
+      if (!out.closed) {
+        out.end();
+        await once(out, 'close').catch(() => undefined);
+      }
     }
     const want = expectedSize ?? total;
     if (want !== null && written !== want)

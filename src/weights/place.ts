@@ -38,7 +38,9 @@ export function insideApp(appDir: string, rel: string): string {
   while (dir.length > root.length) {
     try {
       if (lstatSync(dir).isSymbolicLink())
-        throw new Error(`"${rel}": ${relative(root, dir)} is a symbolic link`);
+        throw new Error(
+          `"${rel}": ${relative(root, dir)} is a symbolic link (a bundle's, or build_commands' output, which every deployment on the environment shares); weights cannot be placed through it: mount them elsewhere`,
+        );
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseConfig } from '../config/parse.ts';
-import { appRelative, mountPath, parseHfSource, planWeights, wanted } from './plan.ts';
+import type { PlinthError } from '../domain/errors.ts';
+import { appRelative, checkWeightsConfig, mountPath, parseHfSource, planWeights, wanted } from './plan.ts';
 
 const plan = (yaml: string) => planWeights(parseConfig(yaml).config);
 
@@ -80,4 +81,25 @@ test('allow and ignore patterns match as huggingface_hub matches them', () => {
   assert.ok(!wanted('onnx/model.onnx', [], ['onnx/']));
   assert.ok(wanted('model-00001.safetensors', ['model-0000[0-9].safetensors'], []));
   assert.ok(!wanted('x.json', ['*.json'], ['x.*']));
+});
+
+test('push checks the plan: a bad item is an INVALID_CONFIG naming its key, a mount outside /app a warning', () => {
+  const check = (yaml: string) => checkWeightsConfig(parseConfig(yaml).config, 'm/config.yaml');
+  assert.throws(
+    () => check('weights:\n  - source: s3://bucket/w\n    mount_location: /app/w\n'),
+    (err: PlinthError) =>
+      err.code === 'INVALID_CONFIG' &&
+      /^m\/config\.yaml: weights\[0\]\.source: "s3:\/\/bucket\/w": cloud buckets/.test(err.message),
+  );
+  assert.throws(
+    () => check('model_cache:\n  - repo_id: org/m\n    use_volume: true\n'),
+    /m\/config\.yaml: model_cache\[0\]\.volume_folder: needed when use_volume is true/,
+  );
+  assert.throws(
+    () => check('external_data:\n  - url: https://x.example/z\n    local_data_path: ../../etc/z\n'),
+    /m\/config\.yaml: external_data\[0\]\.local_data_path/,
+  );
+  assert.deepEqual(check('weights:\n  - source: hf://org/llama\n    mount_location: /models/llama\n'), [
+    'm/config.yaml: weights[0].mount_location: "/models/llama" is outside /app: Plinth puts the files at models/llama/ in the app directory (read them relative to it)',
+  ]);
 });

@@ -1,9 +1,11 @@
 // What a config.yaml asks to have downloaded at build time — Truss `weights`, `model_cache` (and its
 // older alias `hf_cache`) and `external_data` — as a list of items, each with its source and where
 // its files land relative to the app directory (Truss's places: `model_cache/{volume_folder}`,
-// `{data_dir}/{local_data_path}`, `mount_location` made relative). Pure: no I/O, no network.
+// `{data_dir}/{local_data_path}`, `mount_location` made relative). Pure: no I/O, no network, so
+// push checks it too (checkWeightsConfig).
 import { posix } from 'node:path';
 import type { ModelConfig } from '../config/schema.ts';
+import { PlinthError } from '../domain/errors.ts';
 
 /** Where the Hugging Face cache layout goes in an app dir (model_cache with use_volume false). */
 export const HF_CACHE_DIR = '.plinth-hf-cache';
@@ -216,4 +218,16 @@ function patternRegex(pattern: string): RegExp {
 export function wanted(path: string, allow: readonly string[], ignore: readonly string[]): boolean {
   if (allow.length > 0 && !allow.some((p) => patternRegex(p).test(path))) return false;
   return !ignore.some((p) => patternRegex(p).test(path));
+}
+
+/**
+ * What a config's weights, model_cache and external_data say at push, before anything is stored:
+ * their warnings (each prefixed with `file`), or an INVALID_CONFIG error naming the key.
+ */
+export function checkWeightsConfig(config: ModelConfig, file: string): string[] {
+  try {
+    return planWeights(config).warnings.map((w) => `${file}: ${w}`);
+  } catch (err) {
+    throw new PlinthError('INVALID_CONFIG', `${file}: ${(err as Error).message}`);
+  }
 }

@@ -3,13 +3,25 @@
 // the control plane into the shared cache volume when missing there (temp file, hash checked,
 // renamed into place: pods racing for one file both leave it whole), then linked into the app dir.
 import { createHash } from 'node:crypto';
-import { chmodSync, createReadStream, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, createReadStream, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { downloadResumable } from './download.ts';
 import { placeFile, readManifest } from './place.ts';
 
 const ATTEMPTS = 5;
+/** A pod's partial file untouched this long is one its pod left behind (deleted mid-fetch). */
+const ABANDONED_PARTIAL_MS = 24 * 3600_000;
+
+/** Removes partial files no pod has written to for a day: the volume is shared and not pruned. */
+function sweepAbandoned(partials: string): void {
+  const cutoff = Date.now() - ABANDONED_PARTIAL_MS;
+  for (const name of readdirSync(partials)) {
+    const path = join(partials, name);
+    if ((statSync(path, { throwIfNoEntry: false })?.mtimeMs ?? Infinity) < cutoff)
+      rmSync(path, { force: true });
+  }
+}
 
 async function sha256Of(path: string): Promise<string> {
   const hash = createHash('sha256');
@@ -28,6 +40,7 @@ export async function fetchWeightsInto(
   const files = readManifest(appDir);
   if (files.length === 0) return;
   for (const dir of ['blobs', 'partial']) mkdirSync(join(cacheDir, dir), { recursive: true });
+  sweepAbandoned(join(cacheDir, 'partial'));
   let fetched = 0;
   const bySha = new Map(files.map((f) => [f.sha256, f]));
   for (const f of bySha.values()) {
@@ -62,7 +75,8 @@ export async function fetchWeightsInto(
         last = err as Error;
       }
     }
-    if (last) throw last;
+    // Another pod may have put the file in place while this one failed: only a missing one fails.
+    if (last && statSync(blob, { throwIfNoEntry: false })?.size !== f.size) throw last;
   }
   for (const f of files) placeFile(appDir, f.path, join(cacheDir, 'blobs', f.sha256), 'symlink');
   log(`weights: ${files.length} files in place, ${fetched} fetched into ${cacheDir}`);

@@ -52,6 +52,7 @@ test('deploy/kubernetes builds with kubectl kustomize into manifests that valida
     'Namespace/plinth',
     'NetworkPolicy/plinth-replicas',
     'PersistentVolumeClaim/plinth-home',
+    'PersistentVolumeClaim/plinth-weights-cache',
     'PodDisruptionBudget/plinth-control-plane',
     'PodDisruptionBudget/plinth-gateway',
     'Role/plinth-replicas',

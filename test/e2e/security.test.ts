@@ -93,6 +93,7 @@ const RULES: Record<string, 'open' | 'deploy' | 'admin'> = {
   '/v1/models': 'deploy',
   '/v1/models/{m}': 'deploy',
   '/v1/bundles/{sha}': 'deploy',
+  '/v1/weights/{sha}': 'deploy',
   '/v1/models/{m}/deployments': 'deploy',
   '/v1/models/{m}/deployments/{d}': 'deploy',
   '/v1/models/{m}/deployments/{d}/activate': 'deploy',

@@ -86,6 +86,14 @@ const EXPECTED: Record<string, Outcome> = {
   'both-requirements': { refused: /requirements.*requirements_file/ },
   'hf-weights': { deployed: { body: {}, answer: { layers: 2, readme: false } } },
   'model-cache': { deployed: { body: {}, answer: { vocab_size: 3 } } },
+  's3-weights': {
+    refused:
+      /weights\[0\]\.source: "s3:\/\/my-bucket\/models\/llama-3-8b": cloud buckets are not fetched by Plinth/,
+  },
+  'weights-outside-app': {
+    deployed: { body: {}, answer: { num_layers: 2 } },
+    warns: [/weights\[0\]\.mount_location: "\/models\/tiny-llama" is outside \/app/],
+  },
   'missing-weights': { failed: 'BUILD_FAILED', reason: /acme\/gone-model.*404/ },
   'vllm-server': {
     failed: 'BUILD_FAILED',

@@ -171,10 +171,21 @@ test('two builds at once fetch each file once', async () => {
     def predict(self, model_input):
         return {"one": (self._app / "model_cache/c/one.bin").stat().st_size, "two": (self._app / "model_cache/c/two.txt").read_text()}
 `;
-  const [x, y] = await Promise.all([
+  // The first build's download of one.bin is held half-way, so the second build asks while it runs.
+  const release = hub.hold('org/c', 'one.bin');
+  const both = Promise.all([
     pushed(platform, modelDir('weights-x', config, model)),
     pushed(platform, modelDir('weights-y', config, model)),
   ]);
+  await until(
+    'the first download',
+    async () => hub.downloadsOf('org/c', 'one.bin').length,
+    (n) => n >= 1,
+    60_000,
+  );
+  await new Promise((r) => setTimeout(r, 1500));
+  release();
+  const [x, y] = await both;
   for (const m of [x, y]) assert.deepEqual(await predict(m.model_id), { one: 300_000, two: 'two' });
   assert.equal(hub.downloadsOf('org/c', 'one.bin').length, 1);
   assert.equal(hub.downloadsOf('org/c', 'two.txt').length, 1);

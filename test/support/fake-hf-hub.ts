@@ -33,6 +33,7 @@ export class FakeHub {
   readonly downloads: Download[] = [];
   readonly token = 'hf_fake_token_123456';
   private readonly cuts = new Map<string, number>();
+  private readonly holds = new Map<string, Promise<void>>();
   private server!: Server;
   url = '';
 
@@ -64,6 +65,16 @@ export class FakeHub {
   /** The next download of this file sends `bytes` bytes, then the connection is cut. */
   cutOnce(repo: string, path: string, bytes: number): void {
     this.cuts.set(`${repo}/${path}`, bytes);
+  }
+
+  /** Downloads of this file send half their body, then wait until the returned function is called. */
+  hold(repo: string, path: string): () => void {
+    let release!: () => void;
+    this.holds.set(`${repo}/${path}`, new Promise<void>((r) => (release = r)));
+    return () => {
+      this.holds.delete(`${repo}/${path}`);
+      release();
+    };
   }
 
   downloadsOf(repo: string, path: string): Download[] {
@@ -174,6 +185,13 @@ export class FakeHub {
     if (cut !== undefined) {
       this.cuts.delete(`${repo}/${path}`);
       res.write(body.subarray(0, cut), () => res.destroy());
+      return;
+    }
+    const held = this.holds.get(`${repo}/${path}`);
+    if (held) {
+      const half = Math.floor(body.length / 2);
+      res.write(body.subarray(0, half));
+      void held.then(() => res.end(body.subarray(half)));
       return;
     }
     res.end(body);
