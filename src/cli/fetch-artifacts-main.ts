@@ -16,6 +16,7 @@ try {
       'base-environment-into': { type: 'string' },
       weights: { type: 'string' },
       'weights-cache': { type: 'string' },
+      'model-server-into': { type: 'string' },
     },
   });
   if (!values.app || !values.into) throw new UserError('fetch-artifacts needs --app <url> and --into <dir>');
@@ -28,6 +29,7 @@ try {
     baseEnvironmentInto: values['base-environment-into'],
     weights: values.weights,
     weightsCache: values['weights-cache'],
+    modelServerInto: values['model-server-into'],
   });
 } catch (err) {
   exitWith(err instanceof TypeError ? new UserError(err.message) : err, false);

@@ -11,6 +11,9 @@ import type { Command } from 'commander';
 import { unpackArchive } from '../../bundle/directory-archive.ts';
 import { UserError } from '../errors.ts';
 import { fetchWeightsInto } from '../../weights/pod-fetch.ts';
+import { cpSync } from 'node:fs';
+import { join } from 'node:path';
+import { packageRoot } from '../../package-root.ts';
 
 export interface FetchOptions {
   app: string;
@@ -22,6 +25,8 @@ export interface FetchOptions {
   /** The control plane's /v1/weights URL: the app's weights are fetched by sha256 into `weightsCache`. */
   weights?: string;
   weightsCache?: string;
+  /** Where to copy Plinth's Python model server (a model on its own base_image runs it from there). */
+  modelServerInto?: string;
 }
 
 const ATTEMPTS = 5;
@@ -63,6 +68,7 @@ export function registerFetchArtifacts(
     .option('--base-environment-into <dir>', 'where to unpack the base environment')
     .option('--weights <url>', "the control plane's /v1/weights URL (the app's weights and data, by sha256)")
     .option('--weights-cache <dir>', 'the shared cache volume they are fetched into')
+    .option('--model-server-into <dir>', "where to copy Plinth's Python model server (for a base_image)")
     .action((options: FetchOptions) => run(() => fetchArtifacts(options), false));
 }
 
@@ -74,6 +80,7 @@ export async function fetchArtifacts(options: FetchOptions): Promise<void> {
   if (!!options.weights !== !!options.weightsCache)
     throw new UserError('--weights and --weights-cache go together');
   const apiKey = process.env.PLINTH_API_KEY;
+  if (options.modelServerInto) copyModelServer(options.modelServerInto);
   await Promise.all([
     fetchInto(options.app, options.into, apiKey).then(async () => {
       if (options.weights) {
@@ -87,4 +94,13 @@ export async function fetchArtifacts(options: FetchOptions): Promise<void> {
     options.environment ? fetchInto(options.environment, options.environmentInto!, apiKey) : null,
     options.baseEnvironment ? fetchInto(options.baseEnvironment, options.baseEnvironmentInto!, apiKey) : null,
   ]);
+}
+
+/** Copies the Python model server (standard library only) for a model that runs on its own image. */
+export function copyModelServer(into: string): void {
+  cpSync(join(packageRoot(), 'src', 'replica', 'python'), into, {
+    recursive: true,
+    filter: (source) => !source.includes('__pycache__'),
+  });
+  console.log(`copied the model server into ${into}`);
 }

@@ -66,6 +66,8 @@ def become_replica():
     # Opened now, while it may be (a standby's is its own, renamed with it when it becomes a replica).
     parent = ParentFile(os.environ.get("PLINTH_PARENT_FILE"))
     if os.environ.get("PLINTH_STANDBY") != "1":
+        if os.environ.get("PLINTH_ENV_SITE") == "1" and os.environ.get("PLINTH_ENV_DIR"):
+            add_environment_first(os.environ["PLINTH_ENV_DIR"])
         return parent
     booted = int(os.environ.get("PLINTH_STANDBY_BOOTED_FD") or -1)
     if booted >= 0:
@@ -89,6 +91,16 @@ def become_replica():
         for packages in glob.glob(os.path.join(env_dir, "lib", "python*", "site-packages")):
             site.addsitedir(packages)
     return parent
+
+
+def add_environment_first(env_dir):
+    """Runs on an interpreter not the venv's own (a base_image's): the venv's site-packages (and
+    their .pth files, the base environment's layer) go first on the path, so its pins win."""
+    before = list(sys.path)
+    for packages in glob.glob(os.path.join(env_dir, "lib", "python*", "site-packages")):
+        site.addsitedir(packages)
+    added = [p for p in sys.path if p not in before]
+    sys.path[:] = added + before
 
 
 def leave_interpreter_site(env_dir):

@@ -256,3 +256,40 @@ test('a build with weights mounts the shared cache volume: the init container fe
     ),
   );
 });
+
+test("a model class with a base_image runs on that image's Python, with Plinth's model server copied in and the environment first", () => {
+  const s = spec({
+    language: 'python',
+    modelFile: 'model/model.py',
+    envDir: '/var/lib/plinth/environments/py-3f2a',
+    config: {
+      base_image: {
+        image: 'nvcr.io/nvidia/pytorch:24.01-py3',
+        python_executable_path: '/usr/bin/python3.11',
+      },
+    },
+  });
+  const manifest = deploymentManifest(s, OPTIONS, 1);
+  assert.deepEqual(manifestProblems(manifest), []);
+  const pod = manifest.spec!.template.spec!;
+  const model = pod.containers[0]!;
+  assert.equal(model.image, 'nvcr.io/nvidia/pytorch:24.01-py3');
+  assert.deepEqual(model.command, ['/usr/bin/python3.11', '-u', '/plinth/model-server/server.py']);
+  assert.ok(model.env!.some((e) => e.name === 'PLINTH_ENV_SITE' && e.value === '1'));
+  assert.ok(model.volumeMounts!.some((m) => m.mountPath === '/plinth/model-server' && m.readOnly));
+  const fetch = pod.initContainers![0]!;
+  assert.deepEqual(fetch.command!.slice(-2), ['--model-server-into', '/plinth/model-server']);
+  assert.ok(pod.volumes!.some((v) => v.name === 'model-server' && v.emptyDir));
+  // Without python_executable_path: python3. A custom server's base_image is its own (above).
+  const plain = spec({
+    language: 'python',
+    modelFile: 'model/model.py',
+    config: { base_image: { image: 'img:1' } },
+  });
+  assert.equal(
+    deploymentManifest(plain, OPTIONS, 1).spec!.template.spec!.containers[0]!.command![0],
+    'python3',
+  );
+  const none = deploymentManifest(spec({ language: 'python', modelFile: 'model/model.py' }), OPTIONS, 1);
+  assert.deepEqual(none.spec!.template.spec!.containers[0]!.command, ['plinth-replica-python']);
+});

@@ -3,6 +3,7 @@
 // probed for readiness and liveness, with a preStop pause so every gateway sees a pod leave before it
 // stops accepting) and a Secret with the model's environment variables and secret values. Pure.
 import { customServerContainer, secretFiles, secretsVolume } from './custom-server-pod.ts';
+import { baseImageOf, MODEL_SERVER_PATH, MODEL_SERVER_VOLUME, modelOnBaseImage } from './base-image-pod.ts';
 import { createHash } from 'node:crypto';
 import type { V1Container, V1Deployment, V1Probe, V1Secret } from '@kubernetes/client-node';
 import { healthThresholdsOf } from '../../domain/custom-server.ts';
@@ -138,6 +139,7 @@ export function deploymentManifest(
   // The base environment goes where it was built too: the environment's .pth file names it there.
   const base = spec.envDir && spec.baseEnvDir && options.artifacts.baseEnvironment ? spec.baseEnvDir : null;
   const weights = options.artifacts.weights ?? null;
+  const baseImage = baseImageOf(spec);
   const mounts = [
     { name: 'app', mountPath: APP_PATH },
     ...(spec.envDir ? [{ name: 'environment', mountPath: spec.envDir }] : []),
@@ -164,6 +166,7 @@ export function deploymentManifest(
         ? ['--base-environment', options.artifacts.baseEnvironment!, '--base-environment-into', base]
         : []),
       ...(weights ? ['--weights', weights, '--weights-cache', WEIGHTS_CACHE_PATH] : []),
+      ...(baseImage ? ['--model-server-into', MODEL_SERVER_PATH] : []),
     ],
     env: [
       {
@@ -171,7 +174,11 @@ export function deploymentManifest(
         valueFrom: { secretKeyRef: { name: options.apiKeySecret.name, key: options.apiKeySecret.key } },
       },
     ],
-    volumeMounts: [...mounts, ...cacheMount(false)],
+    volumeMounts: [
+      ...mounts,
+      ...cacheMount(false),
+      ...(baseImage ? [{ name: MODEL_SERVER_VOLUME, mountPath: MODEL_SERVER_PATH }] : []),
+    ],
     securityContext: CONTAINER_SECURITY,
     resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '512Mi' } },
     terminationMessagePolicy: 'FallbackToLogsOnError',
@@ -205,9 +212,12 @@ export function deploymentManifest(
     terminationMessagePolicy: 'FallbackToLogsOnError',
   };
   // A custom server runs its own command in the same pod, on its own port and probes.
+  // A model class with a base_image runs on that image (Plinth's model server copied in).
   const model = spec.server
     ? customServerContainer(modelServer, spec, spec.server, options.images.python)
-    : modelServer;
+    : baseImage
+      ? modelOnBaseImage(modelServer, baseImage)
+      : modelServer;
   const template = {
     metadata: { labels },
     spec: {
@@ -233,6 +243,7 @@ export function deploymentManifest(
         { name: 'app', emptyDir: {} },
         ...(spec.envDir ? [{ name: 'environment', emptyDir: {} }] : []),
         ...(base ? [{ name: 'python-base', emptyDir: {} }] : []),
+        ...(baseImage ? [{ name: MODEL_SERVER_VOLUME, emptyDir: {} }] : []),
         ...(weights
           ? [
               {
