@@ -66,7 +66,7 @@ export const ROOMS = [
   {
     room: 'reconciler',
     job: 'replica plans, lifecycle commands, live reload, promotions, stopping replicas',
-    mayImport: ['domain', 'config', 'bundle', 'store', 'runtime', 'builder', 'observability'],
+    mayImport: ['domain', 'config', 'bundle', 'store', 'runtime', 'builder', 'weights', 'observability'],
   },
   {
     room: 'api',
