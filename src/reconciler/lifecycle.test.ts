@@ -49,20 +49,7 @@ beforeEach(async () => {
       resetFailures: () => {},
       instanceTypes: BUILT_IN_INSTANCE_TYPES,
     });
-  lifecycle = new Lifecycle({
-    store,
-    artifacts: new ArtifactStore(home.bundles),
-    home,
-    stopper: new ReplicaStopper({
-      backend: new ScriptedBackend(),
-      drainer: { drained: async () => {} },
-      drainMs: 0,
-    }),
-    status,
-    kick: () => kicks++,
-    resetFailures: () => {},
-    instanceTypes: BUILT_IN_INSTANCE_TYPES,
-  });
+  lifecycle = makeLifecycle(store);
 });
 
 /** A deployment walked through the table to `path`'s last status. */
