@@ -71,7 +71,7 @@ export const ROOMS = [
   {
     room: 'queue',
     job: "async requests: the durable queue's workers and webhook delivery",
-    mayImport: ['domain', 'store', 'observability'],
+    mayImport: ['domain', 'store', 'secrets', 'observability'],
   },
   {
     room: 'api',
@@ -88,6 +88,7 @@ export const ROOMS = [
       'weights',
       'gateway',
       'reconciler',
+      'queue',
     ],
   },
   {
