@@ -48,7 +48,8 @@ export interface AsyncWorkerOptions {
   maxOutputBytes?: number;
 }
 
-const DEFAULT_LEASE_MS = 60_000;
+// Renewed every third of it while the call runs; a holder that died gives its requests back after it.
+const DEFAULT_LEASE_MS = 15_000;
 const FINAL_CALL_STATUSES = new Set([400, 401, 403, 404, 405, 409, 410, 413, 415, 422]);
 /** The most requests the workers have in flight at once, over every deployment. */
 const MAX_IN_FLIGHT = 256;
