@@ -139,7 +139,18 @@ export class AsyncWorker {
 
   /** One model call, and what it means for the request. */
   private async run(request: AsyncRequest): Promise<void> {
-    const outcome = await this.call(request);
+    // Put back after crashes more often than it may run: it is not tried again.
+    const outcome =
+      request.attempts > request.retry.max_attempts
+        ? ({
+            ok: false,
+            retry: false,
+            error: {
+              code: 'ATTEMPTS_EXHAUSTED',
+              message: `the server stopped during its last ${request.retry.max_attempts} attempts`,
+            },
+          } as const)
+        : await this.call(request);
     const { store } = this.options;
     let settled: AsyncRequest | undefined;
     try {
