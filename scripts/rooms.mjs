@@ -69,6 +69,11 @@ export const ROOMS = [
     mayImport: ['domain', 'config', 'bundle', 'store', 'runtime', 'builder', 'weights', 'observability'],
   },
   {
+    room: 'queue',
+    job: "async requests: the durable queue's workers and webhook delivery",
+    mayImport: ['domain', 'store', 'secrets', 'observability'],
+  },
+  {
     room: 'api',
     job: 'the management REST API, authentication, the OpenAPI document, the dashboard routes',
     mayImport: [
@@ -83,6 +88,7 @@ export const ROOMS = [
       'weights',
       'gateway',
       'reconciler',
+      'queue',
     ],
   },
   {

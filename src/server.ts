@@ -22,6 +22,7 @@ import { Gateway } from './gateway/gateway.ts';
 import { plinthHome } from './home.ts';
 import type { PlinthHome } from './home.ts';
 import { applyDeadlines, listeningUrl } from './http-listen.ts';
+import { randomBytes } from 'node:crypto';
 import { joinCluster, kubernetesBackend } from './kubernetes-runtime.ts';
 import { followLeader } from './leadership.ts';
 import { levelOfLine, LogSink } from './observability/log-sink.ts';
@@ -41,6 +42,11 @@ import { SecretBox } from './secrets/secret-box.ts';
 import { Vault } from './secrets/vault.ts';
 import { openStore } from './store/open.ts';
 import { StatusRecorder } from './store/status-recorder.ts';
+import { AsyncMetrics } from './observability/async-metrics.ts';
+import { AsyncFront } from './queue/async-front.ts';
+import { AsyncWorker } from './queue/async-worker.ts';
+import { WebhookSecrets } from './queue/webhook-secrets.ts';
+import { WebhookSender } from './queue/webhook-sender.ts';
 import type { Store } from './store/store.ts';
 import { WeightsCache } from './weights/cache.ts';
 import { WeightsFetcher } from './weights/fetcher.ts';
@@ -107,7 +113,19 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
         ),
     });
   const publicHost = config.kubernetes ? new URL(config.kubernetes.publicUrl).hostname : null;
+  // Async requests: accepted on the inference URLs, run by the leader's workers through the gateway.
+  const internalToken = randomBytes(24).toString('base64url');
+  const webhookSecrets = new WebhookSecrets(store, SecretBox.open(home.secretKeyFile));
+  let asyncWorker: AsyncWorker | null = null;
+  const asyncFront = new AsyncFront({
+    store,
+    maxInputBytes: config.asyncMaxInputBytes,
+    allowPrivateWebhooks: config.allowPrivateWebhooks,
+    onQueued: () => asyncWorker?.kick(),
+  });
   const gateway = new Gateway(store, {
+    asyncRoutes: asyncFront,
+    internalToken,
     parkTimeoutMs: config.parkTimeoutS * 1000,
     maxBodyBytes: config.maxInferenceBodyBytes,
     maxQueue: config.maxQueue,
@@ -119,7 +137,10 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const reports = config.store
     ? new ConcurrencyReports(store, () => gateway.concurrencies(), 'plinth-up', health)
     : null;
-  const concurrency = (id: string): number => gateway.concurrency(id) + (reports?.othersOn(id) ?? 0);
+  // Async requests waiting in the store count too: a queue with nothing running scales from zero.
+  let asyncQueued: ReadonlyMap<string, number> = new Map();
+  const concurrency = (id: string): number =>
+    gateway.concurrency(id) + (reports?.othersOn(id) ?? 0) + (asyncQueued.get(id) ?? 0);
   const telemetry = new Telemetry({ store, backend, concurrency, health });
 
   // The control loops.
@@ -225,6 +246,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     instanceTypes,
     telemetry,
     vault,
+    webhookSecrets,
     onStatusChange: (listener) => status.onChange(listener),
     reconcile: () => void reconciler.kick(),
     maxBundleBytes: 1024 ** 3,
@@ -235,6 +257,30 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   await app.listen({ port: config.port, host: config.host });
   baseUrl = listeningUrl(app.server, config.host);
   const createdApiKey = await provideAdminKey(store, auth, home, baseUrl);
+  const asyncMetrics = new AsyncMetrics(telemetry.metrics.registry);
+  const webhooks = new WebhookSender({
+    store,
+    signingSecrets: () => webhookSecrets.signing(),
+    allowPrivate: config.allowPrivateWebhooks,
+    isLeading: () => leading,
+    onOutcome: (outcome) => asyncMetrics.webhook(outcome),
+    health,
+  });
+  asyncWorker = new AsyncWorker({
+    store,
+    gatewayUrl: () => baseUrl,
+    internalToken,
+    capacityOf: (id) => gateway.readyCapacity(id),
+    isLeading: () => leading,
+    retentionMs: config.asyncRetentionS * 1000,
+    onQueueSizes: (queued) => {
+      asyncQueued = queued;
+      asyncMetrics.queueSizes(queued);
+    },
+    onStarted: (_request, waitedS) => asyncMetrics.started(waitedS),
+    onSettled: () => webhooks.kick(),
+    health,
+  });
 
   let adopted: ReplicaHandle[] = [];
   // The control loops run in one process at a time: always this one on SQLite; on a shared
@@ -251,6 +297,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     autoscaler.start(config.tickMs);
     telemetry.start();
     builds.start(config.tickMs);
+    asyncWorker!.start();
+    webhooks.start();
     // Truss's base environment, so that the first push of a Python model usually finds it ready.
     preparePythonBaseInBackground(home.pythonBase, defaultPythonInterpreter());
   };
@@ -271,6 +319,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     ],
     close() {
       closed ??= (async () => {
+        await asyncWorker?.stop();
+        await webhooks.stop();
         await builds.stop();
         await stopPythonBasePreparations();
         await follower?.close();

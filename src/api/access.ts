@@ -12,7 +12,12 @@ export type Access = 'open' | 'key' | 'deploy' | 'admin';
  */
 export function routeAccess(path: string): Access {
   if (!path.startsWith('/v1/') || path === '/v1/openapi.json') return 'open';
-  if (path.startsWith('/v1/api_keys') || path.startsWith('/v1/secrets')) return 'admin';
+  if (
+    path.startsWith('/v1/api_keys') ||
+    path.startsWith('/v1/secrets') ||
+    path.startsWith('/v1/webhook_secrets')
+  )
+    return 'admin';
   return 'deploy';
 }
 

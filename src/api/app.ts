@@ -24,6 +24,7 @@ import { metricsRoutes } from './routes/metrics.ts';
 import { environmentRoutes } from './routes/environments.ts';
 import { modelRoutes } from './routes/models.ts';
 import { secretRoutes } from './routes/secrets.ts';
+import { webhookSecretRoutes } from './routes/webhook-secrets.ts';
 
 /** An error from a write that found no room (the message of tools that do not set the code too). */
 function isDiskFull(err: Error & { code?: string }): boolean {
@@ -111,6 +112,7 @@ export function buildApi(ctx: ApiContext): FastifyInstance {
   dashboardRoutes(app, ctx);
   apiKeyRoutes(app, ctx);
   secretRoutes(app, ctx);
+  webhookSecretRoutes(app, ctx);
   environmentRoutes(app, ctx);
   return app;
 }

@@ -4,6 +4,7 @@ import type { InstanceType } from '../domain/instance-types.ts';
 import type { Deployment } from '../domain/types.ts';
 import type { PlinthHome } from '../home.ts';
 import type { Telemetry } from '../observability/telemetry.ts';
+import type { WebhookSecrets } from '../queue/webhook-secrets.ts';
 import type { Vault } from '../secrets/vault.ts';
 import type { Gateway } from '../gateway/gateway.ts';
 import type { DevelopmentController } from '../reconciler/development.ts';
@@ -27,6 +28,7 @@ export interface ApiContext {
   instanceTypes: readonly InstanceType[];
   telemetry: Telemetry;
   vault: Vault;
+  webhookSecrets: WebhookSecrets;
   /** Calls back on every deployment status change; returns the unsubscribe function. */
   onStatusChange: (listener: (d: Deployment) => void) => () => void;
   /** Asks the reconciler for a pass soon (replicas to replace or start). */

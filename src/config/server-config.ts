@@ -33,6 +33,12 @@ const common = {
     ),
   /** Whether /metrics needs an API key (any scope). */
   metricsAuth: z.boolean().default(false),
+  /** Whether async requests may name webhooks on private and loopback addresses. */
+  allowPrivateWebhooks: z.boolean().default(false),
+  /** Largest model_input of an async request, bytes. */
+  asyncMaxInputBytes: count.default(256 * 1024),
+  /** Seconds an async request's result is kept for GET …/async_request/{id}. */
+  asyncRetentionS: seconds.default(3600),
 };
 
 const kubernetes = z.strictObject({
@@ -102,6 +108,7 @@ const FLAGS: Record<string, string> = {
   stallTimeoutS: '--stall-timeout',
   hostSuffixes: '--host-suffix',
   maxInferenceBodyBytes: '--max-body-bytes',
+  asyncRetentionS: '--async-retention',
   publicUrl: '--public-url',
   namespace: '--kube-namespace',
   imagePrefix: '--image-prefix',

@@ -4,10 +4,11 @@ import { randomBytes } from 'node:crypto';
 
 const ALPHABET = 'abcdefghijklmnopqrstuvwxyz234567';
 
-export type IdKind = 'm' | 'd' | 'e' | 'r' | 'k' | 'p';
+export type IdKind = 'm' | 'd' | 'e' | 'r' | 'k' | 'p' | 'a' | 'w';
 
-export function newId(kind: IdKind): string {
-  const bytes = randomBytes(7);
+/** `length` random characters after the kind (7; more where many are made, as async requests are). */
+export function newId(kind: IdKind, length = 7): string {
+  const bytes = randomBytes(length);
   let out: string = kind;
   for (const b of bytes) out += ALPHABET[b & 31];
   return out;

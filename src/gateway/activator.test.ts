@@ -171,3 +171,23 @@ test('a parked request whose client went away leaves the queue at once: no ghost
   assert.equal((await real).replica.id, 'r1');
   assert.equal(a.inFlight, 1, 'the withdrawn ones took no slot');
 });
+
+test('background (async) requests wait behind every foreground one, and take a free slot only when none waits', async () => {
+  const a = new Activator({ maxQueue: 10, parkTimeoutMs: 60_000 });
+  a.setReplicas([{ id: 'r1', address: 'a' }], 1);
+  const busy = a.acquire() as Lease;
+  const order: string[] = [];
+  const take = (name: string, background: boolean) =>
+    Promise.resolve(a.acquire(background)).then((lease) => {
+      order.push(name);
+      return lease;
+    });
+  const waits = [take('bg1', true), take('fg1', false), take('bg2', true), take('fg2', false)];
+  assert.equal(a.queued, 4);
+  // One slot: each release hands it to the next in line.
+  busy.release();
+  for (const next of [1, 3, 0, 2]) (await waits[next]!).release();
+  assert.deepEqual(order, ['fg1', 'fg2', 'bg1', 'bg2']);
+  // With nothing waiting, a background request takes a free slot at once.
+  assert.ok(!(a.acquire(true) instanceof Promise));
+});

@@ -1,7 +1,9 @@
 // One deployment's activator: hands each request a slot on a ready replica, or parks it in a FIFO
 // queue until a slot frees up or a replica becomes ready. Parked requests fail only when the
 // deployment fails, the queue is full, or they wait past their timeout — never because a replica
-// is starting. A lease's release() frees the slot exactly once.
+// is starting. A lease's release() frees the slot exactly once. Background requests (async ones the
+// queue's workers send) wait in a queue of their own, served only when no foreground request waits:
+// synchronous requests go first when both wait for a slot.
 import { systemClock } from '../domain/clock.ts';
 import type { Clock } from '../domain/clock.ts';
 import { PlinthError } from '../domain/errors.ts';
@@ -30,6 +32,7 @@ export interface ActivatorOptions {
 export class Activator {
   private replicas: ReplicaSlot[] = [];
   private readonly queue: Parked[] = [];
+  private readonly background: Parked[] = [];
   private readonly policy: LbPolicy;
   private readonly options: ActivatorOptions;
   private readonly clock: Clock;
@@ -77,14 +80,14 @@ export class Activator {
   fail(error: PlinthError | null): void {
     this.failure = error;
     if (!error) return;
-    for (const parked of this.queue.splice(0)) {
+    for (const parked of [...this.queue.splice(0), ...this.background.splice(0)]) {
       parked.cancelTimer();
       parked.reject(error);
     }
   }
 
   get queued(): number {
-    return this.queue.length;
+    return this.queue.length + this.background.length;
   }
 
   get inFlight(): number {
@@ -111,13 +114,15 @@ export class Activator {
     return this.replicas.length;
   }
 
-  acquire(): Lease | Promise<Lease> {
-    if (this.queue.length === 0) {
+  /** A slot now, or a promise of one; `background` requests yield to every foreground one. */
+  acquire(background = false): Lease | Promise<Lease> {
+    if (this.queue.length === 0 && (background ? this.background.length === 0 : true)) {
       const chosen = this.policy(this.replicas);
       if (chosen) return this.lease(chosen);
     }
     if (this.failure) return Promise.reject(this.failure);
-    if (this.queue.length >= this.options.maxQueue) {
+    const queue = background ? this.background : this.queue;
+    if (queue.length >= this.options.maxQueue) {
       return Promise.reject(
         new PlinthError(
           'QUEUE_FULL',
@@ -131,8 +136,8 @@ export class Activator {
         resolve,
         reject,
         cancelTimer: this.clock.after(this.options.parkTimeoutMs, () => {
-          const i = this.queue.indexOf(parked);
-          if (i !== -1) this.queue.splice(i, 1);
+          const i = queue.indexOf(parked);
+          if (i !== -1) queue.splice(i, 1);
           reject(
             new PlinthError(
               'GATEWAY_TIMEOUT',
@@ -141,7 +146,7 @@ export class Activator {
           );
         }),
       };
-      this.queue.push(parked);
+      queue.push(parked);
       entry = parked;
     });
     this.parkedBy.set(promise, entry);
@@ -155,9 +160,10 @@ export class Activator {
    */
   cancel(promise: Promise<Lease>): void {
     const parked = this.parkedBy.get(promise);
-    const i = parked ? this.queue.indexOf(parked) : -1;
+    const queue = parked && this.background.includes(parked) ? this.background : this.queue;
+    const i = parked ? queue.indexOf(parked) : -1;
     if (parked && i !== -1) {
-      this.queue.splice(i, 1);
+      queue.splice(i, 1);
       parked.cancelTimer();
       parked.reject(new PlinthError('CLIENT_GONE', 'the client went away while its request waited'));
       return;
@@ -191,10 +197,10 @@ export class Activator {
   }
 
   private dispatch(): void {
-    while (this.queue.length > 0) {
+    while (this.queue.length > 0 || this.background.length > 0) {
       const chosen = this.policy(this.replicas);
       if (!chosen) return;
-      const parked = this.queue.shift()!;
+      const parked = (this.queue.length > 0 ? this.queue : this.background).shift()!;
       parked.cancelTimer();
       parked.resolve(this.lease(chosen));
     }

@@ -18,7 +18,7 @@ import { limitedBody, proxyToReplica, readSmallBody, ReplicaPools, UpstreamError
 import type { ProxyOutcome } from './proxy.ts';
 import { TargetResolver } from './resolver.ts';
 import type { ResolvedTarget, RouteReader } from './resolver.ts';
-import { matchInference } from './routing.ts';
+import { ASYNC_ACTIONS, matchInference } from './routing.ts';
 import { TrafficSplit } from './traffic-split.ts';
 import { predictPathOf, syncPathOf } from './replica-paths.ts';
 import type { InferenceRoute } from './routing.ts';
@@ -43,7 +43,26 @@ export interface GatewayOptions {
    * public environment. Without it, every request passes.
    */
   authorize?: (authorization: string | undefined, client: string, model: Model | null) => Promise<void>;
+  /** Answers the async routes (src/queue/async-front.ts); without it they are NOT_FOUND. */
+  asyncRoutes?: AsyncRoutes;
+  /**
+   * The token the queue's workers send (`x-plinth-internal`): their requests need no key and wait
+   * behind every other request for a slot.
+   */
+  internalToken?: string;
   clock?: Clock;
+}
+
+/** The async routes of a resolved, authorized target (declared here, answered by the queue room). */
+export interface AsyncRoutes {
+  handle(
+    action: 'async_predict' | 'async_request' | 'async_queue_status',
+    target: { model: Model; deployment: Deployment; environment: string | null; failure: PlinthError | null },
+    req: IncomingMessage,
+    res: ServerResponse,
+    requestId: string,
+    asyncRequestId?: string,
+  ): Promise<void>;
 }
 
 /** A request that found its deployment at zero replicas and woke it. */
@@ -76,7 +95,8 @@ export class Gateway {
   private readonly capacities = new Map<string, number>();
   private readonly pools = new ReplicaPools();
   private readonly split = new TrafficSplit();
-  private readonly options: Required<Omit<GatewayOptions, 'authorize'>> & Pick<GatewayOptions, 'authorize'>;
+  private readonly options: Required<Omit<GatewayOptions, 'authorize' | 'asyncRoutes' | 'internalToken'>> &
+    Pick<GatewayOptions, 'authorize' | 'asyncRoutes' | 'internalToken'>;
 
   constructor(store: RouteReader, options: GatewayOptions = {}) {
     this.resolver = new TargetResolver(store);
@@ -89,6 +109,8 @@ export class Gateway {
       websocketHandshakeTimeoutMs: options.websocketHandshakeTimeoutMs ?? 30_000,
       hostSuffixes: options.hostSuffixes ?? ['localhost'],
       authorize: options.authorize,
+      asyncRoutes: options.asyncRoutes,
+      internalToken: options.internalToken,
       clock: options.clock ?? systemClock,
     };
   }
@@ -156,7 +178,10 @@ export class Gateway {
         await this.options.authorize?.(req.headers.authorization, req.socket.remoteAddress ?? '', model);
         throw err;
       }
-      if (!target.public) {
+      const internal =
+        this.options.internalToken !== undefined &&
+        req.headers['x-plinth-internal'] === this.options.internalToken;
+      if (!target.public && !internal) {
         await this.options.authorize?.(
           req.headers.authorization,
           req.socket.remoteAddress ?? '',
@@ -164,6 +189,20 @@ export class Gateway {
         );
       }
       const deployment = this.deploymentFor(target);
+      if (ASYNC_ACTIONS.has(route.action)) {
+        if (!this.options.asyncRoutes)
+          throw new PlinthError('NOT_FOUND', 'async requests are not served here');
+        const failure = this.failures.get(deployment.id) ?? statusFailure(deployment) ?? null;
+        await this.options.asyncRoutes.handle(
+          route.action as 'async_predict' | 'async_request' | 'async_queue_status',
+          { model: target.model, deployment, environment: target.environment, failure },
+          req,
+          res,
+          requestId,
+          route.requestId,
+        );
+        return;
+      }
       if (route.action !== 'wake') measured = { target, deployment };
       const failure = this.failures.get(deployment.id) ?? statusFailure(deployment);
       if (failure) throw failure;
@@ -200,7 +239,7 @@ export class Gateway {
       }
       // A replica that refuses the connection never saw the request: try another one.
       for (let attempt = 1; ; attempt++) {
-        const acquired = activator.acquire();
+        const acquired = activator.acquire(internal);
         if (acquired instanceof Promise) {
           this.queued.emit(deployment.id);
           const queuedAt = performance.now();
@@ -304,6 +343,11 @@ export class Gateway {
   }
 
   /** Requests in flight plus requests queued for a deployment (the autoscaler's signal). */
+  /** Requests a deployment's ready replicas take at once (ready replicas × predict_concurrency). */
+  readyCapacity(deploymentId: string): number {
+    return (this.ready.get(deploymentId)?.length ?? 0) * (this.capacities.get(deploymentId) ?? 1);
+  }
+
   concurrency(deploymentId: string): number {
     const a = this.activators.get(deploymentId);
     return a ? a.inFlight + a.queued : 0;

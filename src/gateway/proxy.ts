@@ -62,8 +62,13 @@ function forwardHeaders(raw: string[], requestId: string, token: string | null):
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toLowerCase();
     // The caller's API key is the platform's business, never the model's; nor is a replica token
-    // the caller made up.
-    if (!HOP_BY_HOP.has(name) && name !== 'authorization' && name !== REPLICA_TOKEN_HEADER)
+    // the caller made up, nor the queue workers' internal token.
+    if (
+      !HOP_BY_HOP.has(name) &&
+      name !== 'authorization' &&
+      name !== REPLICA_TOKEN_HEADER &&
+      name !== 'x-plinth-internal'
+    )
       out.push(raw[i]!, raw[i + 1]!);
   }
   out.push('x-request-id', requestId);

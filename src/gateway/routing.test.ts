@@ -162,3 +162,35 @@ test('the path form names a model by its URL-encoded name; the host form stays i
   assert.equal(matchInference('localhost', '/models/%E0%A4%A/production/predict'), null);
   assert.equal(matchInference('model-My%20Model.localhost', '/production/predict'), null);
 });
+
+test('the async routes exist on every target, in both forms', () => {
+  const targets: [string, unknown][] = [
+    ['environments/staging', { kind: 'environment', name: 'staging' }],
+    ['deployment/dxyz2345', { kind: 'deployment', id: 'dxyz2345' }],
+    ['development', { kind: 'development' }],
+    ['production', { kind: 'environment', name: 'production' }],
+  ];
+  for (const [target, expected] of targets) {
+    for (const action of ['async_predict', 'async_queue_status']) {
+      const route = { modelRef: 'mabc2345', target: expected, action };
+      assert.deepEqual(matchInference('model-mabc2345.localhost', `/${target}/${action}`), route, target);
+      assert.deepEqual(matchInference('localhost', `/models/mabc2345/${target}/${action}`), route, target);
+    }
+    const request = {
+      modelRef: 'mabc2345',
+      target: expected,
+      action: 'async_request',
+      requestId: 'ar7k2m9x',
+    };
+    assert.deepEqual(
+      matchInference('model-mabc2345.localhost', `/${target}/async_request/ar7k2m9x`),
+      request,
+    );
+    assert.deepEqual(
+      matchInference('localhost', `/models/mabc2345/${target}/async_request/ar7k2m9x`),
+      request,
+    );
+  }
+  assert.equal(matchInference('localhost', '/models/mabc2345/production/async_request'), null);
+  assert.equal(matchInference('localhost', '/models/mabc2345/production/async_request/a/b'), null);
+});

@@ -1,12 +1,21 @@
 // Inference URLs → (model, target, action). Host form `model-{id}.localhost/…` and path form
 // `/models/{id or name, URL-encoded}/…`, each with environments/{env}, deployment/{id}, development and production;
-// actions predict, wake, websocket (a WebSocket upgrade) and sync/{path}. Pure.
+// actions predict, wake, websocket (a WebSocket upgrade), sync/{path}, and the async ones:
+// async_predict, async_request/{id}, async_queue_status. Pure.
 import { modelNameProblem } from '../domain/model-name.ts';
 
 export type InferenceTarget =
   { kind: 'environment'; name: string } | { kind: 'deployment'; id: string } | { kind: 'development' };
 
-export type InferenceAction = 'predict' | 'wake' | 'sync' | 'websocket';
+export type InferenceAction =
+  'predict' | 'wake' | 'sync' | 'websocket' | 'async_predict' | 'async_request' | 'async_queue_status';
+
+/** The actions the async front answers (src/queue/), not a replica. */
+export const ASYNC_ACTIONS: ReadonlySet<InferenceAction> = new Set([
+  'async_predict',
+  'async_request',
+  'async_queue_status',
+]);
 
 export interface InferenceRoute {
   modelRef: string;
@@ -14,6 +23,8 @@ export interface InferenceRoute {
   action: InferenceAction;
   /** For `sync`: the path (and query) passed through to the server, from `/` on. */
   path?: string;
+  /** For `async_request`: the request id. */
+  requestId?: string;
 }
 
 const HOST_FORM = /^model-([a-z0-9][a-z0-9._-]*?)\./i;
@@ -75,8 +86,17 @@ function parseRest(modelRef: string, parts: string[], rawPath: string, query: st
       path: (path.startsWith('/') ? path : `/${path}`) + query,
     };
   }
-  if (rest.length === 1 && (action === 'predict' || action === 'wake' || action === 'websocket'))
+  if (
+    rest.length === 1 &&
+    (action === 'predict' ||
+      action === 'wake' ||
+      action === 'websocket' ||
+      action === 'async_predict' ||
+      action === 'async_queue_status')
+  )
     return { modelRef, target: found.target, action };
+  if (rest.length === 2 && action === 'async_request' && SEGMENT.test(rest[1]!))
+    return { modelRef, target: found.target, action, requestId: rest[1]! };
   return null;
 }
 

@@ -1,4 +1,4 @@
-// Schema migrations, written once for both SQLite and PostgreSQL (only the serial id differs).
+// Schema migrations, written once for both SQLite and PostgreSQL (only the serial column differs).
 import { Migrator, sql } from 'kysely';
 import type { Kysely, Migration, MigrationProvider } from 'kysely';
 import { modelNameKey } from '../domain/model-name.ts';
@@ -224,6 +224,78 @@ function migrations(dialect: SqlDialectName): Record<string, Migration> {
           .on('models')
           .column('name_key')
           .unique()
+          .execute();
+      },
+    },
+    '0009_async_requests': {
+      async up(db: Kysely<unknown>) {
+        // The durable queue of async requests. `seq` is the arrival order (ids are random); times
+        // the queue compares are numbers (ms since epoch) so both databases compare them plainly.
+        await db.schema
+          .createTable('async_requests')
+          .addColumn('seq', sql.raw(serial), (c) =>
+            dialect === 'sqlite' ? c.primaryKey().autoIncrement() : c.primaryKey(),
+          )
+          .addColumn('id', 'text', (c) => c.notNull().unique())
+          .addColumn('model_id', 'text', (c) => c.notNull().references('models.id').onDelete('cascade'))
+          .addColumn('deployment_id', 'text', (c) =>
+            c.notNull().references('deployments.id').onDelete('cascade'),
+          )
+          .addColumn('environment', 'text')
+          .addColumn('priority', 'integer', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('input_json', 'text', (c) => c.notNull())
+          .addColumn('webhook_endpoint', 'text')
+          .addColumn('max_time_in_queue_s', 'integer', (c) => c.notNull())
+          .addColumn('retry_json', 'text', (c) => c.notNull())
+          .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('errors_json', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('created_ms', 'bigint', (c) => c.notNull())
+          .addColumn('started_at', 'text')
+          .addColumn('finished_at', 'text')
+          .addColumn('not_before_ms', 'bigint', (c) => c.notNull())
+          .addColumn('lease_owner', 'text')
+          .addColumn('lease_until_ms', 'bigint')
+          .addColumn('output_json', 'text')
+          .addColumn('output_expires_ms', 'bigint')
+          .addColumn('webhook_status', 'text')
+          .addColumn('webhook_attempts', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('webhook_next_ms', 'bigint')
+          .execute();
+        // The claim order, expiry and lease sweeps, webhooks due, and pruning.
+        await db.schema
+          .createIndex('async_requests_claim')
+          .on('async_requests')
+          .columns(['deployment_id', 'status', 'priority', 'seq'])
+          .execute();
+        await db.schema
+          .createIndex('async_requests_status_created')
+          .on('async_requests')
+          .columns(['status', 'created_ms'])
+          .execute();
+        await db.schema
+          .createIndex('async_requests_webhooks_due')
+          .on('async_requests')
+          .columns(['webhook_status', 'webhook_next_ms'])
+          .execute();
+        await db.schema
+          .createIndex('async_requests_output_expires')
+          .on('async_requests')
+          .column('output_expires_ms')
+          .execute();
+        await db.schema.createIndex('async_requests_model').on('async_requests').column('model_id').execute();
+      },
+    },
+    '0010_webhook_secrets': {
+      async up(db: Kysely<unknown>) {
+        // Webhook signing secrets (ciphertexts); a revoked one signs until expires_at.
+        await db.schema
+          .createTable('webhook_secrets')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('ciphertext', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('expires_at', 'text')
           .execute();
       },
     },

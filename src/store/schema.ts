@@ -127,6 +127,44 @@ export interface Database {
   metric_buckets: MetricBucketsTable;
   secrets: SecretsTable;
   gateway_concurrency: GatewayConcurrencyTable;
+  async_requests: AsyncRequestsTable;
+  webhook_secrets: WebhookSecretsTable;
+}
+
+/** The durable queue of async requests: `seq` is arrival order, `*_ms` columns are ms since epoch. */
+export interface AsyncRequestsTable {
+  seq: Generated<number>;
+  id: string;
+  model_id: string;
+  deployment_id: string;
+  environment: string | null;
+  priority: number;
+  status: string;
+  input_json: string;
+  webhook_endpoint: string | null;
+  max_time_in_queue_s: number;
+  retry_json: string;
+  attempts: number;
+  errors_json: string;
+  created_at: string;
+  created_ms: number;
+  started_at: string | null;
+  finished_at: string | null;
+  not_before_ms: number;
+  lease_owner: string | null;
+  lease_until_ms: number | null;
+  output_json: string | null;
+  output_expires_ms: number | null;
+  webhook_status: string | null;
+  webhook_attempts: number;
+  webhook_next_ms: number | null;
+}
+
+export interface WebhookSecretsTable {
+  id: string;
+  ciphertext: string;
+  created_at: string;
+  expires_at: string | null;
 }
 
 export interface GatewayConcurrencyTable {

@@ -2,6 +2,7 @@
 // they connect). Each table's queries live in their own module under sql/, with one column map for
 // reading and writing; this module only binds them to a database handle or a transaction.
 import * as apiKeys from './sql/api-keys.ts';
+import * as asyncRequests from './sql/async-requests.ts';
 import type { Db } from './sql/db.ts';
 import { inTransaction } from './sql/db.ts';
 import * as deployments from './sql/deployments.ts';
@@ -14,6 +15,7 @@ import * as models from './sql/models.ts';
 import * as promotions from './sql/promotions.ts';
 import * as replicas from './sql/replicas.ts';
 import * as secrets from './sql/secrets.ts';
+import * as webhookSecrets from './sql/webhook-secrets.ts';
 import type { Store } from './store.ts';
 
 /** A table module's functions with the database handle bound: the store methods of that table. */
@@ -44,6 +46,8 @@ export function sqlStore(db: Db, onClose: () => Promise<void> = async () => {}):
     ...bind(db, logs),
     ...bind(db, metricBuckets),
     ...bind(db, concurrency),
+    ...bind(db, asyncRequests),
+    ...bind(db, webhookSecrets),
     transaction: (fn) => inTransaction(db, (tx) => fn(tx === db ? store : sqlStore(tx))),
     async close() {
       await db.destroy();

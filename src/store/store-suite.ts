@@ -3,7 +3,9 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { DEFAULT_AUTOSCALING } from '../domain/autoscaling.ts';
 import { PlinthError } from '../domain/errors.ts';
+import { asyncCases } from './store-async-suite.ts';
 import { recordCases } from './store-records-suite.ts';
+import { webhookCases } from './store-webhooks-suite.ts';
 import type { NewDeployment, Store } from './store.ts';
 
 /** What the parts of the suite share: the store under test (a fresh one per test) and a deployment to create. */
@@ -236,12 +238,15 @@ export function runStoreSuite(name: string, open: () => Promise<Store>): void {
       assert.equal(await store.getDeployment(d.id), undefined);
     });
 
-    recordCases({
+    const context: StoreSuiteContext = {
       get store() {
         return store;
       },
       deploymentOf,
-    });
+    };
+    recordCases(context);
+    asyncCases(context);
+    webhookCases(context);
 
     test('deleting a model removes everything under it', async () => {
       const model = await store.createModel('hello');

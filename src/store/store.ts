@@ -1,5 +1,12 @@
 // The Store seam: every piece of platform state goes through this interface, so that SQLite (the
 // default) and PostgreSQL can stand behind it and pass one shared suite. No HTTP, no processes.
+import type {
+  AsyncError,
+  AsyncRequest,
+  NewAsyncRequest,
+  WebhookSecretInfo,
+  WebhookStatus,
+} from '../domain/async-requests.ts';
 import type { AutoscalingSettings } from '../domain/autoscaling.ts';
 import type {
   ApiKey,
@@ -132,6 +139,12 @@ export interface NewApiKey {
   models?: string[] | null;
 }
 
+/** How a claimed async request ends its attempt (see `settleAsync`). */
+export type AsyncOutcome =
+  | { to: 'QUEUED'; not_before_ms: number; error: AsyncError }
+  | { to: 'SUCCEEDED'; output_json: string; output_expires_ms: number }
+  | { to: 'FAILED'; error: AsyncError };
+
 export interface Store {
   /** Runs `fn` atomically: every write inside it lands, or none does. */
   transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
@@ -140,7 +153,7 @@ export interface Store {
   createModel(name: string): Promise<Model>;
   getModel(idOrName: string): Promise<Model | undefined>;
   listModels(): Promise<Model[]>;
-  /** Deletes a model with its deployments, environments, replicas, events and logs. */
+  /** Deletes a model with its deployments, environments, replicas, events, logs and async requests. */
   deleteModel(id: string): Promise<void>;
 
   createDeployment(input: NewDeployment): Promise<Deployment>;
@@ -204,6 +217,70 @@ export interface Store {
   reportConcurrency(reports: readonly ConcurrencyReport[]): Promise<void>;
   /** Reports made at or after `since_ms`; older ones are removed. */
   listConcurrency(since_ms: number): Promise<ConcurrencyReport[]>;
+
+  /** Stores a new request QUEUED (created_at now, not_before now, attempts 0); durable once it resolves. */
+  enqueueAsync(input: NewAsyncRequest): Promise<AsyncRequest>;
+  getAsync(id: string): Promise<AsyncRequest | undefined>;
+  /**
+   * Claims up to `limit` QUEUED requests of a deployment whose not_before_ms <= now_ms (and, if never
+   * claimed, whose time in the queue has not run out), in queue order (priority ascending, then
+   * arrival), marking each IN_PROGRESS (attempts + 1, started_at set on the first claim,
+   * lease_owner/lease_until_ms) in the same transaction that picks it; on PostgreSQL two control
+   * planes never claim the same one (FOR UPDATE SKIP LOCKED).
+   */
+  claimAsync(input: {
+    deployment_id: string;
+    owner: string;
+    now_ms: number;
+    lease_ms: number;
+    limit: number;
+  }): Promise<AsyncRequest[]>;
+  /** Extends the leases `owner` holds (a long model call); answers the ids still held. */
+  renewAsyncLeases(input: { ids: readonly string[]; owner: string; until_ms: number }): Promise<string[]>;
+  /**
+   * Compare-and-set from IN_PROGRESS held by `owner`: to QUEUED (a retry: not_before_ms, an error
+   * appended), or to a final status (SUCCEEDED with output_json and output_expires_ms, FAILED with
+   * an error; finished_at set), setting webhook_status PENDING (webhook_next_ms now) when it has a
+   * webhook. The lease is cleared; errors keep the latest 10. Answers the request as written, or
+   * undefined when `owner` no longer held it (nothing written).
+   */
+  settleAsync(id: string, owner: string, outcome: AsyncOutcome): Promise<AsyncRequest | undefined>;
+  /** QUEUED → CANCELED; undefined when it was not QUEUED (nothing written). */
+  cancelAsync(id: string): Promise<AsyncRequest | undefined>;
+  /**
+   * QUEUED requests never claimed, past created_at + max_time_in_queue_s → EXPIRED (webhook PENDING
+   * if any); answers them. A request waiting out a retry's backoff has started and does not expire.
+   */
+  expireAsync(now_ms: number): Promise<AsyncRequest[]>;
+  /** IN_PROGRESS requests whose lease ended before now_ms (their holder died) → QUEUED; answers how many. */
+  reclaimAsyncLeases(now_ms: number): Promise<number>;
+  /** Counts of a deployment's QUEUED and IN_PROGRESS requests. */
+  asyncQueueStatus(
+    deployment_id: string,
+  ): Promise<{ num_queued_requests: number; num_in_progress_requests: number }>;
+  /** Deployments with QUEUED requests ready at now_ms (not_before_ms <= now_ms), and how many each. */
+  asyncQueuedByDeployment(now_ms: number): Promise<Map<string, number>>;
+  /** Requests whose webhook is PENDING with webhook_next_ms <= now_ms, oldest first. */
+  listWebhooksDue(now_ms: number, limit: number): Promise<AsyncRequest[]>;
+  /**
+   * Records a delivery try of a PENDING webhook (webhook_attempts + 1): DELIVERED, or PENDING again
+   * with its next time, or FAILED (given up: a request the model answered becomes WEBHOOK_FAILED).
+   */
+  recordWebhook(id: string, outcome: { status: WebhookStatus; next_ms: number | null }): Promise<void>;
+  /**
+   * Clears output_json of requests whose retention ended; deletes final requests finished before
+   * `before` (ISO) whose webhook is not pending; answers how many it cleared or deleted.
+   */
+  pruneAsync(input: { now_ms: number; before: string }): Promise<number>;
+
+  /** A new webhook secret (its value encrypted by the caller, like secrets). */
+  createWebhookSecret(input: { id: string; ciphertext: string }): Promise<WebhookSecretInfo>;
+  /** Secrets that still sign (not revoked, or revoked with expires_at in the future), newest first, with ciphertexts. */
+  signingWebhookSecrets(now_iso: string): Promise<(WebhookSecretInfo & { ciphertext: string })[]>;
+  /** Every secret, newest first, never with its ciphertext. */
+  listWebhookSecrets(): Promise<WebhookSecretInfo[]>;
+  /** Sets expires_at (after an overlap; an earlier one stands); false when there was none. */
+  revokeWebhookSecret(id: string, expires_at: string): Promise<boolean>;
 
   close(): Promise<void>;
 }

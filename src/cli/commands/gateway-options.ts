@@ -1,5 +1,6 @@
 // The options of whatever serves inference — `plinth up` and `plinth gateway` alike: queueing,
-// slow and silent clients, connection and body limits, host names, and /metrics access.
+// slow and silent clients, connection and body limits, host names, /metrics access, and async
+// requests (their input limit, result retention, and whether webhooks may be private).
 import type { Command } from 'commander';
 
 export interface GatewayFlags {
@@ -10,6 +11,9 @@ export interface GatewayFlags {
   hostSuffix: string;
   metricsAuth?: boolean;
   maxBodyBytes: string;
+  allowPrivateWebhooks?: boolean;
+  asyncMaxInputBytes: string;
+  asyncRetention: string;
 }
 
 export function addGatewayOptions(command: Command): Command {
@@ -28,7 +32,18 @@ export function addGatewayOptions(command: Command): Command {
       'localhost',
     )
     .option('--metrics-auth', 'require an API key for /metrics')
-    .option('--max-body-bytes <n>', 'largest inference request body, in bytes', String(100 * 1024 ** 2));
+    .option('--max-body-bytes <n>', 'largest inference request body, in bytes', String(100 * 1024 ** 2))
+    .option('--allow-private-webhooks', 'let async requests name webhooks on private and loopback addresses')
+    .option(
+      '--async-max-input-bytes <n>',
+      "largest async request's model_input, in bytes",
+      String(256 * 1024),
+    )
+    .option(
+      '--async-retention <seconds>',
+      'how long an async result is kept for GET …/async_request/{id}',
+      '3600',
+    );
 }
 
 /** The flags as the server and gateway settings name them. */
@@ -41,5 +56,8 @@ export function gatewaySettingsOf(flags: GatewayFlags) {
     hostSuffixes: flags.hostSuffix,
     metricsAuth: flags.metricsAuth === true,
     maxInferenceBodyBytes: flags.maxBodyBytes,
+    allowPrivateWebhooks: flags.allowPrivateWebhooks === true,
+    asyncMaxInputBytes: flags.asyncMaxInputBytes,
+    asyncRetentionS: flags.asyncRetention,
   };
 }

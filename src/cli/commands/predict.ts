@@ -1,6 +1,7 @@
 // `plinth predict`: call a model's environment, deployment or development endpoint and print
 // the answer as it arrives (streams included); with --websocket, a WebSocket session over stdin
-// and stdout (websocket-session.ts).
+// and stdout (websocket-session.ts); with --async, it hands the request to the deployment's queue
+// and prints its request id (`plinth async get` follows it).
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { resolveConnection } from '../connection.ts';
@@ -19,6 +20,9 @@ interface PredictOptions {
   output?: string;
   sync?: string;
   websocket?: boolean;
+  async?: boolean;
+  webhook?: string;
+  priority?: string;
 }
 
 /** The request body: -d or -f, checked as JSON; none for a `--sync` call without either (a GET). */
@@ -70,8 +74,18 @@ export function registerPredict(
       '--websocket',
       "open a WebSocket to the model's …/websocket: each stdin line is sent as a message, each message received printed on its own line",
     )
+    .option(
+      '--async',
+      'queue the request (…/async_predict) and print its request id; `plinth async get` follows it',
+    )
+    .option('--webhook <url>', 'with --async: where the result is POSTed, signed')
+    .option('--priority <n>', 'with --async: 0 (first), 1 (default) or 2')
     .action((dir: string | undefined, options: PredictOptions) =>
       run(async () => {
+        if ((options.webhook ?? options.priority) !== undefined && !options.async)
+          throw new UserError('--webhook and --priority go with --async');
+        if (options.async && (options.websocket || options.sync !== undefined))
+          throw new UserError('--async sends a predict request: pass no --websocket or --sync');
         const targets = [options.deployment, options.environment, options.development].filter(
           (x) => x !== undefined,
         );
@@ -102,6 +116,17 @@ export function registerPredict(
           input.destroy();
           return;
         }
+        if (options.async) {
+          const id = await queueRequest(`${base}/async_predict`, conn.apiKey, model, {
+            model_input: JSON.parse(body ?? '{}') as unknown,
+            ...(options.webhook ? { webhook_endpoint: options.webhook } : {}),
+            ...(options.priority !== undefined ? { priority: Number(options.priority) } : {}),
+          });
+          process.stdout.write(
+            options.output === 'json' ? JSON.stringify({ request_id: id }) + '\n' : `${id}\n`,
+          );
+          return;
+        }
         const sync = options.sync === undefined ? null : `/${options.sync.replace(/^\/+/, '')}`;
         const url = `${base}/${sync ? `sync${sync}` : 'predict'}`;
         let res: Response;
@@ -124,4 +149,21 @@ export function registerPredict(
         if (!last.endsWith('\n')) process.stdout.write('\n');
       }, options.output === 'json'),
     );
+}
+
+/** POSTs an async request; answers its id. */
+async function queueRequest(url: string, apiKey: string, model: string, body: unknown): Promise<string> {
+  let res: Response;
+  try {
+    res = await fetch(url, {
+      method: 'POST',
+      body: JSON.stringify(body),
+      headers: { 'content-type': 'application/json', authorization: `Api-Key ${apiKey}` },
+    });
+  } catch (err) {
+    throw new UserError(`cannot reach ${new URL(url).origin}: ${(err as Error).message}`);
+  }
+  const text = await res.text();
+  if (!res.ok) throw apiErrorFrom(res.status, text, `${model}: `);
+  return (JSON.parse(text) as { request_id: string }).request_id;
 }

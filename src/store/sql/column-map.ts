@@ -25,6 +25,11 @@ export function num(column: string): Column<number> {
   return { column, write: (v) => v, read: (s) => Number(s) };
 }
 
+/** A number, or null for null. */
+export function nullableNum(column: string): Column<number | null> {
+  return { column, write: (v) => v, read: (s) => (s === null || s === undefined ? null : Number(s)) };
+}
+
 /** A boolean as 0/1. */
 export function flag(column: string): Column<boolean> {
   return { column, write: (v) => (v ? 1 : 0), read: (s) => Boolean(Number(s)) };

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import SqliteDatabase from 'better-sqlite3';
 import { Kysely, SqliteDialect, sql } from 'kysely';
-import { inTransaction } from './db.ts';
+import { inTransaction, isPostgres } from './db.ts';
 import type { Db } from './db.ts';
 
 test("the work's own error is thrown when SQLite has rolled the transaction back already", async () => {
@@ -32,6 +32,16 @@ test("the work's own error is thrown when SQLite has rolled the transaction back
       return 'done';
     });
     assert.equal(model, 'done');
+  } finally {
+    await db.destroy();
+  }
+});
+
+test('a SQLite database, and a transaction in it, is not PostgreSQL (no row locks to take)', async () => {
+  const db = new Kysely({ dialect: new SqliteDialect({ database: new SqliteDatabase(':memory:') }) }) as Db;
+  try {
+    assert.equal(isPostgres(db), false);
+    assert.equal(await inTransaction(db, async (tx) => isPostgres(tx)), false);
   } finally {
     await db.destroy();
   }

@@ -1,5 +1,7 @@
 // What every table module shares: the database handle (a transaction is one too), running work in
-// one transaction, the time written into rows, and recognising a unique-key violation.
+// one transaction, the time written into rows, which database it is, and recognising a unique-key
+// violation.
+import { PostgresAdapter } from 'kysely';
 import type { Kysely } from 'kysely';
 import type { Database } from '../schema.ts';
 
@@ -33,4 +35,9 @@ export const now = (): string => new Date().toISOString();
 /** Whether a write failed on a unique key (SQLite and PostgreSQL word it differently). */
 export function isUniqueViolation(err: unknown): boolean {
   return /unique|duplicate/i.test(String(err));
+}
+
+/** Whether `db` (or the transaction it is) is PostgreSQL: row locks (`FOR UPDATE SKIP LOCKED`) exist only there. */
+export function isPostgres(db: Db): boolean {
+  return db.getExecutor().adapter instanceof PostgresAdapter;
 }

@@ -154,7 +154,7 @@ export async function revise(db: Db, id: string, revision: RevisionMove): Promis
   return { revised: false, current: await getDeployment(db, id) };
 }
 
-/** Deletes a deployment with its replicas, events and logs; environments that pointed at it point nowhere. */
+/** Deletes a deployment with its replicas, events, logs and async requests; environments that pointed at it point nowhere. */
 export function deleteDeployment(db: Db, id: string): Promise<void> {
   return inTransaction(db, async (tx) => {
     await tx
@@ -165,6 +165,7 @@ export function deleteDeployment(db: Db, id: string): Promise<void> {
     await tx.deleteFrom('replicas').where('deployment_id', '=', id).execute();
     await tx.deleteFrom('events').where('deployment_id', '=', id).execute();
     await tx.deleteFrom('logs').where('deployment_id', '=', id).execute();
+    await tx.deleteFrom('async_requests').where('deployment_id', '=', id).execute();
     await tx.deleteFrom('deployments').where('id', '=', id).execute();
   });
 }
