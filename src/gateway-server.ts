@@ -20,6 +20,7 @@ import { Metrics } from './observability/metrics.ts';
 import { SeriesStore } from './observability/series-store.ts';
 import { wakeFromZero } from './reconciler/lifecycle.ts';
 import { ChangeFeed } from './store/postgres/change-feed.ts';
+import { AsyncFront } from './queue/async-front.ts';
 import { openPostgresStore } from './store/postgres/open.ts';
 import { StatusRecorder } from './store/status-recorder.ts';
 
@@ -33,7 +34,15 @@ export async function startGatewayServer(config: GatewayConfig): Promise<Running
   const store = await openPostgresStore(config.store);
   const auth = new Authenticator(store);
   const status = new StatusRecorder(store);
+  // Async requests it accepts go to the shared store; the leading control plane's workers run them.
+  const asyncRoutes = new AsyncFront({
+    store,
+    maxInputBytes: config.asyncMaxInputBytes,
+    allowPrivateWebhooks: config.allowPrivateWebhooks,
+    onQueued: () => {},
+  });
   const gateway = new Gateway(store, {
+    asyncRoutes,
     parkTimeoutMs: config.parkTimeoutS * 1000,
     maxQueue: config.maxQueue,
     maxBodyBytes: config.maxInferenceBodyBytes,

@@ -112,6 +112,10 @@ test('change max_replica in the settings form and see the API report it; a bad v
 test('the playground answers, and a line the model prints after the page opened appears in the logs', async () => {
   await page.goto(`${platform.url}/#/models/dash/deployments/${second.deployment_id}`);
   await page.getByRole('heading', { name: /deployment-2/ }).waitFor();
+  await page
+    .getByTestId('async-queue')
+    .getByText(/^async queue: \d+ queued · \d+ in progress$/)
+    .waitFor();
   await page.getByLabel('Request (JSON)').fill('{"say": "from-playground"}');
   await page.getByRole('button', { name: 'Send' }).click();
   await page.getByTestId('answer').getByText('"echo":"from-playground"').waitFor();

@@ -94,6 +94,9 @@ const RULES: Record<string, 'open' | 'deploy' | 'admin'> = {
   '/v1/models/{m}': 'deploy',
   '/v1/bundles/{sha}': 'deploy',
   '/v1/weights/{sha}': 'deploy',
+  '/v1/webhook_secrets': 'admin',
+  '/v1/webhook_secrets/{id}': 'admin',
+  '/v1/models/{m}/deployments/{d}/async_queue': 'deploy',
   '/v1/models/{m}/deployments': 'deploy',
   '/v1/models/{m}/deployments/{d}': 'deploy',
   '/v1/models/{m}/deployments/{d}/activate': 'deploy',
@@ -177,6 +180,9 @@ test('every inference URL refuses a missing, wrong, revoked or other-model key; 
     `${base}/deployment/${deploymentId}/predict`,
     `${base}/development/predict`,
     `${base}/environments/production/wake`,
+    `${base}/production/async_predict`,
+    `${base}/deployment/${deploymentId}/async_queue_status`,
+    `${base}/development/async_request/a2345234523452345abcd`,
   ];
   for (const url of urls) {
     for (const [key, status] of [
@@ -188,6 +194,13 @@ test('every inference URL refuses a missing, wrong, revoked or other-model key; 
       assert.equal(await send('POST', url, key), status, `${url} with ${key ?? 'no key'}`);
     }
   }
+  // The queue workers' internal token is no key anyone can guess.
+  const guessed = await fetch(`${platform.url}${base}/production/predict`, {
+    method: 'POST',
+    headers: { 'x-plinth-internal': 'guess', authorization: '' },
+    body: '{}',
+  });
+  assert.equal(guessed.status, 401);
   assert.equal(await send('POST', `${base}/production/predict`, keys.inference), 200, 'its own model');
   assert.equal(
     await send('POST', `${base}/production/predict`, keys.deploy),

@@ -32,7 +32,11 @@ interface TargetData {
   events: { time: string; from: string | null; to: string; reason: string }[];
   points: Point[];
   step: number;
+  /** The async requests of the deployment shown: queued and in progress. */
+  queue: { num_queued_requests: number; num_in_progress_requests: number } | null;
 }
+
+type Queue = NonNullable<TargetData['queue']>;
 
 export function TargetPage({
   model,
@@ -52,13 +56,16 @@ export function TargetPage({
         'GET',
         `${base}/metrics?since=${range[0]}&step=${range[1]}`,
       );
+      const queueOf = (id: string | undefined) =>
+        id ? api<Queue>('GET', `/v1/models/${m}/deployments/${encodeURIComponent(id)}/async_queue`) : null;
       if (kind === 'deployments') {
         const deployment = await api<Deployment>('GET', base);
         const { events } = await api<{ events: TargetData['events'] }>('GET', `${base}/events`);
-        return { deployment, environment: null, events, ...metrics };
+        return { deployment, environment: null, events, queue: await queueOf(deployment.id), ...metrics };
       }
       const environment = await api<Environment>('GET', base);
-      return { deployment: environment.current_deployment, environment, events: [], ...metrics };
+      const deployment = environment.current_deployment;
+      return { deployment, environment, events: [], queue: await queueOf(deployment?.id), ...metrics };
     },
     model,
     [base, range],
@@ -108,6 +115,12 @@ export function TargetPage({
         <p>
           {d.name} ({d.id}) · {d.instance_type_name} · {d.active_replica_count} ready
           {d.status_reason ? ` · ${d.status_reason}` : ''}
+        </p>
+      )}
+      {data.queue && (
+        <p data-testid="async-queue">
+          async queue: {data.queue.num_queued_requests} queued · {data.queue.num_in_progress_requests} in
+          progress
         </p>
       )}
       <div className="range" role="group" aria-label="time range">

@@ -204,6 +204,16 @@ export function deploymentRoutes(app: FastifyInstance, ctx: ApiContext): void {
   );
 
   app.get<DeploymentParams>(
+    '/v1/models/:m/deployments/:d/async_queue',
+    { config: { summary: "A deployment's async requests: queued and in progress" } },
+    async (req) => {
+      const model = await findModel(ctx.store, req.params.m);
+      const d = await findDeployment(ctx.store, model, req.params.d);
+      return ctx.store.asyncQueueStatus(d.id);
+    },
+  );
+
+  app.get<DeploymentParams>(
     '/v1/models/:m/deployments/:d/replicas',
     { config: { summary: 'Replicas of a deployment' } },
     async (req) => {
