@@ -59,6 +59,7 @@ export class AsyncWorker {
   private readonly inFlight = new Map<string, string>(); // request id → deployment id
   private loop: ControlLoop | null = null;
   private lastPruneMs = 0;
+  private lastSweepMs = 0;
   private renewTimer: NodeJS.Timeout | null = null;
   private stopped = false;
 
@@ -98,8 +99,12 @@ export class AsyncWorker {
     if (this.stopped || !this.options.isLeading()) return;
     const { store } = this.options;
     const nowMs = Date.now();
-    await store.expireAsync(nowMs);
-    await store.reclaimAsyncLeases(nowMs);
+    // Expiry and lease reclaims once a second, not on every kick (each finished call kicks).
+    if (nowMs - this.lastSweepMs >= 1000) {
+      this.lastSweepMs = nowMs;
+      await store.expireAsync(nowMs);
+      await store.reclaimAsyncLeases(nowMs);
+    }
     if (nowMs - this.lastPruneMs > 60_000) {
       this.lastPruneMs = nowMs;
       await store.pruneAsync({ now_ms: nowMs, before: new Date(nowMs - 7 * 86_400_000).toISOString() });
@@ -107,6 +112,8 @@ export class AsyncWorker {
     const queued = await store.asyncQueuedByDeployment(nowMs);
     this.options.onQueueSizes?.(queued);
     for (const [deploymentId] of queued) {
+      // What its ready replicas take, no more: a request claimed is IN_PROGRESS, so one that waited
+      // in the gateway instead would escape its max_time_in_queue_seconds.
       const room = Math.min(
         Math.max(1, this.options.capacityOf(deploymentId)) - this.inFlightOf(deploymentId),
         MAX_IN_FLIGHT - this.inFlight.size,

@@ -129,21 +129,28 @@ test('1,000 requests at three priorities wake a deployment at zero, scale it up,
     60_000,
   );
   const patched = await platform.api('PATCH', `/v1/models/${m.model_id}/environments/production`, {
-    autoscaling_settings: { scale_down_delay: 60 },
+    // The environment's settings are what its deployment runs with.
+    autoscaling_settings: { min_replica: 0, max_replica: 3, autoscaling_window: 2, scale_down_delay: 60 },
   });
   assert.equal(patched.status, 200, JSON.stringify(patched.body));
   const priorities = new Map<string, number>();
   const ids: string[] = [];
-  for (let i = 0; i < 1000; i++) {
-    const priority = i % 3;
-    const id = await queue(m.model_id, {
-      model_input: { n: i, ms: 20 },
-      webhook_endpoint: hookUrl,
-      priority,
-    });
-    priorities.set(id, priority);
-    ids.push(id);
-  }
+  // Sent by 20 clients at once, so that the queue builds faster than one replica drains it.
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 20 }, async () => {
+      for (let i = next++; i < 1000; i = next++) {
+        const priority = i % 3;
+        const id = await queue(m.model_id, {
+          model_input: { n: i, ms: 100 },
+          webhook_endpoint: hookUrl,
+          priority,
+        });
+        priorities.set(id, priority);
+        ids.push(id);
+      }
+    }),
+  );
   let peak = 0;
   await until(
     'every webhook',
@@ -166,16 +173,28 @@ test('1,000 requests at three priorities wake a deployment at zero, scale it up,
     'every signature verifies',
   );
   assert.ok(mine.every((x) => x.body.type === 'async_request_completed' && x.body.data !== undefined));
-  assert.ok(peak > 1, `scaled up (peak ${peak} replicas)`);
+  const events = await platform.api<{ events: { to: string; reason: string }[] }>(
+    'GET',
+    `/v1/models/${m.model_id}/deployments/${m.deployment_id}/events`,
+  );
+  const scaler = (await platform.cli(['logs', '--model', 'async-many'])).stdout
+    .split('\n')
+    .filter((l) => /autoscaler/.test(l))
+    .slice(-5);
+  assert.ok(
+    peak > 1,
+    `scaled up (peak ${peak} replicas): ${JSON.stringify(events.body.events.slice(-3))} ${scaler.join(' | ')}`,
+  );
   const order = new Map(mine.map((x, i) => [x.id, i]));
   const mean = (p: number) => {
     const ranks = ids.filter((id) => priorities.get(id) === p).map((id) => order.get(id)!);
     return ranks.reduce((a, b) => a + b, 0) / ranks.length;
   };
   assert.ok(mean(0) < mean(2), `priority 0 finishes ahead of 2 on average (${mean(0)} < ${mean(2)})`);
-  const one = await status(m.model_id, ids[0]!);
+  const first = ids[0]!;
+  const one = await status(m.model_id, first);
   assert.equal(one.status, 'SUCCEEDED');
-  assert.deepEqual(one.output, { n: 0, calls: null });
+  assert.deepEqual(one.output, mine.find((x) => x.id === first)!.body.data!.output);
   assert.equal(one.webhook_status, 'DELIVERED');
 });
 
