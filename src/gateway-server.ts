@@ -40,6 +40,7 @@ export async function startGatewayServer(config: GatewayConfig): Promise<Running
     maxInputBytes: config.asyncMaxInputBytes,
     allowPrivateWebhooks: config.allowPrivateWebhooks,
     onQueued: () => {},
+    hasSigningSecret: async () => (await store.signingWebhookSecrets(new Date().toISOString())).length > 0,
   });
   const gateway = new Gateway(store, {
     asyncRoutes,

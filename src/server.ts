@@ -122,6 +122,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     maxInputBytes: config.asyncMaxInputBytes,
     allowPrivateWebhooks: config.allowPrivateWebhooks,
     onQueued: () => asyncWorker?.kick(),
+    hasSigningSecret: async () => (await webhookSecrets.signing()).length > 0,
   });
   const gateway = new Gateway(store, {
     asyncRoutes: asyncFront,

@@ -1,7 +1,7 @@
 // The data plane's entry: takes inference requests straight off node:http, resolves them to a
 // deployment, takes a replica slot from that deployment's activator (parking while replicas
 // start), and proxies. No web framework on this path.
-import { randomUUID } from 'node:crypto';
+import { randomUUID, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { isPlinthError, PlinthError } from '../domain/errors.ts';
@@ -70,6 +70,12 @@ export interface ColdStart {
   model: Model;
   deployment: Deployment;
   environment: string | null;
+}
+
+/** Whether a request carries the queue workers' token (compared in constant time). */
+function isInternal(sent: string | string[] | undefined, token: string | undefined): boolean {
+  if (token === undefined || typeof sent !== 'string' || sent.length !== token.length) return false;
+  return timingSafeEqual(Buffer.from(sent), Buffer.from(token));
 }
 
 /** How long a replica whose connection failed is left out before it is tried again. */
@@ -178,9 +184,7 @@ export class Gateway {
         await this.options.authorize?.(req.headers.authorization, req.socket.remoteAddress ?? '', model);
         throw err;
       }
-      const internal =
-        this.options.internalToken !== undefined &&
-        req.headers['x-plinth-internal'] === this.options.internalToken;
+      const internal = isInternal(req.headers['x-plinth-internal'], this.options.internalToken);
       if (!target.public && !internal) {
         await this.options.authorize?.(
           req.headers.authorization,

@@ -58,6 +58,7 @@ const NOT_FORWARDED = new Set([
   'authorization',
   'content-length',
   REPLICA_TOKEN_HEADER,
+  'x-plinth-internal',
 ]);
 const NOT_RELAYED = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'x-request-id']);
 const MAX_ATTEMPTS = 3;

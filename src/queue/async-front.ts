@@ -21,6 +21,8 @@ export interface AsyncFrontOptions {
   allowPrivateWebhooks: boolean;
   /** A request was stored: the workers look now. */
   onQueued: (deploymentId: string) => void;
+  /** Whether a webhook secret signs now (a webhook is refused while none does: nothing goes out unsigned). */
+  hasSigningSecret: () => Promise<boolean>;
 }
 
 export interface AsyncTarget {
@@ -116,8 +118,14 @@ export class AsyncFront {
       return send(res, 200, await this.options.store.asyncQueueStatus(target.deployment.id), requestId);
     }
     const found = asyncRequestId ? await this.options.store.getAsync(asyncRequestId) : undefined;
-    // Another model's request is as absent as one that never was.
-    if (!found || found.model_id !== target.model.id)
+    // A request is seen through the URL it was sent to: its deployment's, or its environment's
+    // (a public environment shows only what was sent through it). Others' are as absent as none.
+    const reachable =
+      found !== undefined &&
+      found.model_id === target.model.id &&
+      (found.deployment_id === target.deployment.id ||
+        (found.environment !== null && found.environment === target.environment));
+    if (!found || !reachable)
       throw new PlinthError('NOT_FOUND', `no async request ${asyncRequestId ?? ''} for this model`);
     if (method === 'GET') return send(res, 200, describeAsync(found), requestId);
     if (method !== 'DELETE')
@@ -155,6 +163,11 @@ export class AsyncFront {
       );
     const webhook = body.webhook_endpoint ?? null;
     if (webhook !== null) {
+      if (!(await this.options.hasSigningSecret()))
+        throw new PlinthError(
+          'VALIDATION_ERROR',
+          'webhook_endpoint: no webhook secret exists to sign its deliveries: an admin creates one with `plinth webhooks secret create`',
+        );
       const checked = await checkWebhookTarget(webhook, { allowPrivate: this.options.allowPrivateWebhooks });
       if (!checked.ok) throw new PlinthError('VALIDATION_ERROR', `webhook_endpoint: ${checked.reason}`);
     }

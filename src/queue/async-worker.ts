@@ -50,7 +50,8 @@ export interface AsyncWorkerOptions {
 
 // Renewed every third of it while the call runs; a holder that died gives its requests back after it.
 const DEFAULT_LEASE_MS = 15_000;
-const FINAL_CALL_STATUSES = new Set([400, 401, 403, 404, 405, 409, 410, 413, 415, 422]);
+/** 4xx answers that are worth asking again (a timeout, too many requests); every other 4xx is final. */
+const RETRIED_4XX = new Set([408, 429]);
 /** The most requests the workers have in flight at once, over every deployment. */
 const MAX_IN_FLIGHT = 256;
 
@@ -103,7 +104,7 @@ export class AsyncWorker {
     if (nowMs - this.lastSweepMs >= 1000) {
       this.lastSweepMs = nowMs;
       await store.expireAsync(nowMs);
-      await store.reclaimAsyncLeases(nowMs);
+      await store.reclaimAsyncLeases(nowMs, this.owner);
     }
     if (nowMs - this.lastPruneMs > 60_000) {
       this.lastPruneMs = nowMs;
@@ -128,11 +129,18 @@ export class AsyncWorker {
       });
       for (const request of claimed) {
         this.inFlight.set(request.id, deploymentId);
-        this.options.onStarted?.(request, (nowMs - Date.parse(request.created_at)) / 1000);
-        void this.run(request).finally(() => {
-          this.inFlight.delete(request.id);
-          this.kick();
-        });
+        // Its wait in the queue, once: a retry's second claim is no new arrival.
+        if (request.attempts === 1)
+          this.options.onStarted?.(request, (nowMs - Date.parse(request.created_at)) / 1000);
+        void this.run(request)
+          .catch((err: Error) =>
+            // Unrecorded: its lease ends and it runs again (never zero times).
+            console.error(`async queue: request ${request.id}: ${err.message}`),
+          )
+          .finally(() => {
+            this.inFlight.delete(request.id);
+            this.kick();
+          });
       }
     }
   }
@@ -207,7 +215,17 @@ export class AsyncWorker {
         error: { code: 'REPLICA_UNAVAILABLE', message: (err as Error).message },
       };
     }
-    const text = await readLimited(res, this.options.maxOutputBytes ?? 16 * 1024 ** 2);
+    let text: string | null;
+    try {
+      text = await readLimited(res, this.options.maxOutputBytes ?? 16 * 1024 ** 2);
+    } catch (err) {
+      // Cut off mid-answer (the replica died, the call timed out): worth another try.
+      return {
+        ok: false,
+        retry: true,
+        error: { code: 'REPLICA_UNAVAILABLE', message: (err as Error).message },
+      };
+    }
     if (text === null)
       return {
         ok: false,
@@ -224,7 +242,7 @@ export class AsyncWorker {
       }
     }
     const error = errorOf(res.status, text);
-    return { ok: false, retry: !FINAL_CALL_STATUSES.has(res.status), error };
+    return { ok: false, retry: res.status >= 500 || RETRIED_4XX.has(res.status), error };
   }
 }
 

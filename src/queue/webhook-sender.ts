@@ -59,14 +59,27 @@ export class WebhookSender {
     for (const request of due) {
       if (this.sending.has(request.id) || this.sending.size >= PARALLEL) continue;
       this.sending.add(request.id);
-      void this.send(request, secrets).finally(() => {
-        this.sending.delete(request.id);
-        this.kick();
-      });
+      void this.send(request, secrets)
+        .catch((err: Error) =>
+          // Unrecorded: still due, so it is tried again (the request id lets the receiver dedupe).
+          console.error(`async queue: webhook of request ${request.id}: ${err.message}`),
+        )
+        .finally(() => {
+          this.sending.delete(request.id);
+          this.kick();
+        });
     }
   }
 
   private async send(request: AsyncRequest, secrets: string[]): Promise<void> {
+    if (secrets.length === 0) {
+      // Every secret was revoked meanwhile: nothing goes out unsigned; it waits for a new one.
+      console.error(
+        `async queue: webhook of request ${request.id} waits: no webhook secret signs now (plinth webhooks secret create)`,
+      );
+      await this.options.store.recordWebhook(request.id, { status: 'PENDING', next_ms: Date.now() + 60_000 });
+      return;
+    }
     const result = await deliverWebhook({
       url: request.webhook_endpoint!,
       body: webhookPayload(request, new Date().toISOString()),

@@ -193,13 +193,11 @@ export function asyncCases(ctx: StoreSuiteContext): void {
       [long.id],
       'a request past its deadline is not run',
     );
-    const expired = await store.expireAsync(deadline);
-    assert.deepEqual(
-      expired.map((r) => [r.id, r.status, r.webhook_status]),
-      [[short.id, 'EXPIRED', 'PENDING']],
-    );
-    assert.ok(expired[0]!.finished_at);
-    assert.equal(expired[0]!.webhook_next_ms, deadline);
+    assert.deepEqual(await store.expireAsync(deadline), [short.id]);
+    const expired = (await store.getAsync(short.id))!;
+    assert.deepEqual([expired.status, expired.webhook_status], ['EXPIRED', 'PENDING']);
+    assert.ok(expired.finished_at);
+    assert.equal(expired.webhook_next_ms, deadline);
     assert.deepEqual(
       await store.expireAsync(deadline + 3_600_000),
       [],
@@ -208,14 +206,15 @@ export function asyncCases(ctx: StoreSuiteContext): void {
     assert.equal((await store.getAsync(retrying.id))?.status, 'QUEUED');
   });
 
-  test('a request is canceled only while QUEUED', async () => {
+  test('a request is canceled only while QUEUED, and its webhook is told', async () => {
     const { store, d, enqueue } = await queueOf(ctx);
-    const queued = await enqueue();
+    const queued = await enqueue({ webhook_endpoint: 'http://127.0.0.1:9/hook' });
     const running = await enqueue({ priority: 0 });
     await claim(store, d.id, readyAt(running), 1);
     const canceled = await store.cancelAsync(queued.id);
     assert.equal(canceled?.status, 'CANCELED');
     assert.ok(canceled?.finished_at);
+    assert.equal(canceled?.webhook_status, 'PENDING');
     assert.equal(await store.cancelAsync(queued.id), undefined);
     assert.equal(await store.cancelAsync(running.id), undefined);
     assert.equal((await store.getAsync(running.id))?.status, 'IN_PROGRESS');
@@ -231,18 +230,20 @@ export function asyncCases(ctx: StoreSuiteContext): void {
     assert.deepEqual(await store.renewAsyncLeases({ ids: [r.id], owner: 'w1', until_ms: t + 5000 }), [r.id]);
     assert.deepEqual(await store.renewAsyncLeases({ ids: [], owner: 'w1', until_ms: t }), []);
     assert.equal(await store.reclaimAsyncLeases(t + 5000), 0);
+    assert.equal(await store.reclaimAsyncLeases(t + 5001, 'w1'), 0, 'not its own holder');
     assert.equal(await store.reclaimAsyncLeases(t + 5001), 1);
     const back = await store.getAsync(r.id);
     assert.deepEqual(
       [back?.status, back?.lease_owner, back?.lease_until_ms, back?.attempts],
-      ['QUEUED', null, null, 1],
+      ['QUEUED', null, null, 0],
+      'the attempt a crash cut off is not counted',
     );
     assert.equal(
       await store.settleAsync(r.id, 'w1', { to: 'FAILED', error: { code: 'X', message: 'x' } }),
       undefined,
     );
     const [again] = await claim(store, d.id, t + 5001, 1, 'w2');
-    assert.equal(again?.attempts, 2);
+    assert.equal(again?.attempts, 1);
   });
 
   test('queue counts per deployment, and the deployments with requests ready', async () => {
@@ -309,8 +310,13 @@ export function asyncCases(ctx: StoreSuiteContext): void {
     await store.settleAsync(hooked.id, 'w1', kept);
     assert.equal(await store.pruneAsync({ now_ms: t + 999, before: '2000-01-01T00:00:00.000Z' }), 0);
     assert.equal((await store.getAsync(done.id))?.output_json, '"out"');
-    assert.equal(await store.pruneAsync({ now_ms: t + 1000, before: '2000-01-01T00:00:00.000Z' }), 2);
+    assert.equal(await store.pruneAsync({ now_ms: t + 1000, before: '2000-01-01T00:00:00.000Z' }), 1);
     assert.equal((await store.getAsync(done.id))?.output_json, null);
+    assert.equal(
+      (await store.getAsync(hooked.id))?.output_json,
+      '"out"',
+      'an output whose webhook is still due is kept',
+    );
     assert.equal((await store.getAsync(done.id))?.status, 'SUCCEEDED');
     assert.equal(await store.pruneAsync({ now_ms: t + 1000, before: FAR_FUTURE_ISO }), 2);
     assert.equal(await store.getAsync(done.id), undefined);

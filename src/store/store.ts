@@ -245,15 +245,18 @@ export interface Store {
    * undefined when `owner` no longer held it (nothing written).
    */
   settleAsync(id: string, owner: string, outcome: AsyncOutcome): Promise<AsyncRequest | undefined>;
-  /** QUEUED → CANCELED; undefined when it was not QUEUED (nothing written). */
+  /** QUEUED → CANCELED (its webhook, if any, due now); undefined when it was not QUEUED (nothing written). */
   cancelAsync(id: string): Promise<AsyncRequest | undefined>;
   /**
    * QUEUED requests never claimed, past created_at + max_time_in_queue_s → EXPIRED (webhook PENDING
-   * if any); answers them. A request waiting out a retry's backoff has started and does not expire.
+   * if any); answers their ids. A request waiting out a retry's backoff has started and does not expire.
    */
-  expireAsync(now_ms: number): Promise<AsyncRequest[]>;
-  /** IN_PROGRESS requests whose lease ended before now_ms (their holder died) → QUEUED; answers how many. */
-  reclaimAsyncLeases(now_ms: number): Promise<number>;
+  expireAsync(now_ms: number): Promise<string[]>;
+  /**
+   * IN_PROGRESS requests whose lease ended before now_ms (their holder died) → QUEUED, the attempt
+   * cut off not counted, except those `owner` holds; answers how many.
+   */
+  reclaimAsyncLeases(now_ms: number, owner?: string): Promise<number>;
   /** Counts of a deployment's QUEUED and IN_PROGRESS requests. */
   asyncQueueStatus(
     deployment_id: string,

@@ -1,5 +1,5 @@
 // e2e: async requests on PostgreSQL with two control planes. Requests are accepted by the follower,
-// run by the leader's workers; a SIGKILL of the leader with requests queued and in progress loses
+// run by the leader's workers; a SIGKILL of the leader with 500 requests queued and 10 in progress loses
 // none: the follower takes the lead, takes back the dead leader's requests when their leases end,
 // and every request reaches SUCCEEDED.
 import assert from 'node:assert/strict';
@@ -49,7 +49,7 @@ test('a SIGKILL of the leader with async requests queued and in progress loses n
   );
   const dir = writeTree(join(scratch, 'queued'), {
     'config.yaml':
-      'model_name: queued\nruntime:\n  predict_concurrency: 5\nautoscaling:\n  min_replica: 1\n  max_replica: 1\n',
+      'model_name: queued\nruntime:\n  predict_concurrency: 10\nautoscaling:\n  min_replica: 1\n  max_replica: 1\n',
     'model/model.ts':
       'export class Model {\n  async predict(input) {\n    await new Promise((r) => setTimeout(r, 200));\n    return { n: input.n };\n  }\n}\n',
   });
@@ -58,7 +58,7 @@ test('a SIGKILL of the leader with async requests queued and in progress loses n
 
   // Accepted by the follower; run by the leader.
   const ids: string[] = [];
-  for (let i = 0; i < 200; i++) {
+  for (let i = 0; i < 510; i++) {
     const res = await fetch(`${second.url}/models/queued/production/async_predict`, {
       method: 'POST',
       body: JSON.stringify({ model_input: { n: i } }),
@@ -71,7 +71,7 @@ test('a SIGKILL of the leader with async requests queued and in progress loses n
   await until(
     'some in progress',
     () => queueStatus(second),
-    (s) => s.num_in_progress_requests > 0,
+    (s) => s.num_in_progress_requests >= 10,
     60_000,
   );
   await first.crash();

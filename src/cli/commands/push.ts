@@ -127,7 +127,13 @@ export async function pushModel(
       const phase = PHASES[deployment.status];
       if (phase) progress.phase(`${phase}…`);
     }
-    if (deployment.status === 'ACTIVE' || isFailedOrUnhealthy(deployment.status)) break;
+    // A deployment whose settings let it go to zero at once may be there before this sees it ACTIVE.
+    if (
+      deployment.status === 'ACTIVE' ||
+      deployment.status === 'SCALED_TO_ZERO' ||
+      isFailedOrUnhealthy(deployment.status)
+    )
+      break;
     await sleep(150);
     deployment = await client.getDeployment(deployment.model_id, deployment.id);
   }
@@ -140,7 +146,12 @@ export async function pushModel(
       deployment.status,
     );
   }
-  progress.done(true, `${model.modelName} ${deployment.name} is ACTIVE (${(elapsedMs / 1000).toFixed(1)} s)`);
+  progress.done(
+    true,
+    deployment.status === 'SCALED_TO_ZERO'
+      ? `${model.modelName} ${deployment.name} is ready and already scaled to zero (a request wakes it) (${(elapsedMs / 1000).toFixed(1)} s)`
+      : `${model.modelName} ${deployment.name} is ACTIVE (${(elapsedMs / 1000).toFixed(1)} s)`,
+  );
   return { deployment, elapsedMs, lastLogId: afterId, warnings: model.warnings };
 }
 

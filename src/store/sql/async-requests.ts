@@ -213,7 +213,7 @@ export function settleAsync(
 export async function cancelAsync(db: Db, id: string): Promise<AsyncRequest | undefined> {
   const row = await db
     .updateTable('async_requests')
-    .set({ status: 'CANCELED', finished_at: now() })
+    .set({ status: 'CANCELED', finished_at: now(), ...webhookDue(Date.now()) })
     .where('id', '=', id)
     .where('status', '=', 'QUEUED')
     .returningAll()
@@ -225,24 +225,36 @@ export async function cancelAsync(db: Db, id: string): Promise<AsyncRequest | un
  * QUEUED requests never claimed whose time in the queue ran out → EXPIRED. A request that has
  * run once and waits for a retry is not expired: max_time_in_queue_s bounds the wait to start.
  */
-export async function expireAsync(db: Db, now_ms: number): Promise<AsyncRequest[]> {
+export async function expireAsync(db: Db, now_ms: number): Promise<string[]> {
+  // Only the ids come back: a large backlog expiring at once would otherwise bring every input.
   const rows = await db
     .updateTable('async_requests')
     .set({ status: 'EXPIRED', finished_at: now(), ...webhookDue(now_ms) })
     .where('status', '=', 'QUEUED')
     .where(pastQueueDeadline(now_ms))
-    .returningAll()
+    .returning('id')
     .execute();
-  return inQueueOrder(rows);
+  return rows.map((r) => r.id);
 }
 
-export async function reclaimAsyncLeases(db: Db, now_ms: number): Promise<number> {
-  const r = await db
+/**
+ * IN_PROGRESS requests whose lease ended (their holder died) → QUEUED, except those `owner` (the
+ * caller) holds itself. The attempt a crash cut off is not counted: a request runs at least once
+ * more after it, so a crash never leaves one run zero times.
+ */
+export async function reclaimAsyncLeases(db: Db, now_ms: number, owner?: string): Promise<number> {
+  let update = db
     .updateTable('async_requests')
-    .set({ status: 'QUEUED', lease_owner: null, lease_until_ms: null })
+    .set({
+      status: 'QUEUED',
+      lease_owner: null,
+      lease_until_ms: null,
+      attempts: sql<number>`case when attempts > 0 then attempts - 1 else 0 end`,
+    })
     .where('status', '=', 'IN_PROGRESS')
-    .where('lease_until_ms', '<', now_ms)
-    .executeTakeFirst();
+    .where('lease_until_ms', '<', now_ms);
+  if (owner !== undefined) update = update.where('lease_owner', '!=', owner);
+  const r = await update.executeTakeFirst();
   return Number(r.numUpdatedRows);
 }
 
@@ -319,10 +331,12 @@ export async function recordWebhook(
  */
 export function pruneAsync(db: Db, input: { now_ms: number; before: string }): Promise<number> {
   return inTransaction(db, async (tx) => {
+    // An output whose webhook is still being delivered stays until it is (the tries take hours).
     const cleared = await tx
       .updateTable('async_requests')
       .set({ output_json: null, output_expires_ms: null })
       .where('output_expires_ms', '<=', input.now_ms)
+      .where((eb) => eb.or([eb('webhook_status', 'is', null), eb('webhook_status', '!=', 'PENDING')]))
       .executeTakeFirst();
     const deleted = await tx
       .deleteFrom('async_requests')
