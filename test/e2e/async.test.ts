@@ -197,6 +197,9 @@ test('1,000 requests at three priorities wake a deployment at zero, scale it up,
     mean(0) + 100 < mean(2),
     `priority 0, sent last, finishes well ahead of 2 on average (${mean(0)} < ${mean(2)})`,
   );
+  const metrics = await (await fetch(`${platform.url}/metrics`)).text();
+  assert.match(metrics, /^plinth_async_queue_time_seconds_count \d{4,}/m, 'each request observed once');
+  assert.match(metrics, /^plinth_async_webhook_deliveries_total\{outcome="delivered"\} \d{4,}/m);
   const first = ids[0]!;
   const one = await status(m.model_id, first);
   assert.equal(one.status, 'SUCCEEDED');
@@ -298,6 +301,69 @@ test('a 4xx from the model is final: no retry', async () => {
   );
   assert.equal(done.attempts, 1);
   assert.match(JSON.stringify(done.errors), /this model takes no such input/);
+});
+
+test('the CLI queues, follows, counts and cancels async requests, and lists webhook secrets', async () => {
+  const m = await pushed(platform, model('async-cli', 'autoscaling:\n  min_replica: 1\n  max_replica: 1\n'));
+  const queued = await platform.cli([
+    'predict',
+    '--model',
+    'async-cli',
+    '-d',
+    '{"n": 5, "ms": 3000}',
+    '--async',
+    '--priority',
+    '0',
+  ]);
+  assert.equal(queued.code, 0, queued.stderr);
+  const id = queued.stdout.trim();
+  assert.match(id, /^a[a-z2-7]{20}$/);
+  const behind = await platform.cli([
+    'predict',
+    '--model',
+    'async-cli',
+    '-d',
+    '{"n": 6}',
+    '--async',
+    '--output',
+    'json',
+  ]);
+  const behindId = (JSON.parse(behind.stdout) as { request_id: string }).request_id;
+  await until(
+    'running',
+    () => status(m.model_id, id),
+    (s) => s.status === 'IN_PROGRESS',
+    30_000,
+  );
+  const counts = await platform.cli(['async', 'queue', '--model', 'async-cli', '--output', 'json']);
+  assert.deepEqual(JSON.parse(counts.stdout), { num_queued_requests: 1, num_in_progress_requests: 1 });
+  const canceled = await platform.cli(['async', 'cancel', behindId, '--model', 'async-cli']);
+  assert.equal(canceled.code, 0, canceled.stderr);
+  assert.match(canceled.stdout, /status: CANCELED/);
+  await until(
+    'done',
+    () => status(m.model_id, id),
+    (s) => s.status === 'SUCCEEDED',
+    30_000,
+  );
+  const got = await platform.cli(['async', 'get', id, '--model', 'async-cli']);
+  assert.match(got.stdout, /^status: SUCCEEDED$/m);
+  assert.match(got.stdout, /^output: \{"n":5,"calls":null\}$/m);
+  const again = await platform.cli(['async', 'cancel', id, '--model', 'async-cli']);
+  assert.equal(again.code, 1);
+  assert.match(again.stderr, /only a QUEUED request can be canceled/);
+  const secrets = await platform.cli(['webhooks', 'secret', 'list']);
+  assert.equal(secrets.code, 0, secrets.stderr);
+  assert.match(secrets.stdout, /^ID\s+CREATED\s+SIGNS UNTIL/m);
+  const made = await platform.cli(['webhooks', 'secret', 'create', '--output', 'json']);
+  const { id: secretId, secret: value } = JSON.parse(made.stdout) as { id: string; secret: string };
+  assert.match(value, /^whsec_/);
+  const revoked = await platform.cli(['webhooks', 'secret', 'revoke', secretId, '--overlap-hours', '1']);
+  assert.match(revoked.stdout, new RegExp(`^${secretId} signs until `));
+  assert.ok(
+    !(await platform.cli(['webhooks', 'secret', 'list'])).stdout.includes(value),
+    'never shown again',
+  );
 });
 
 test('a private-address webhook is refused without --allow-private-webhooks', async () => {
