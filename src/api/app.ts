@@ -25,6 +25,7 @@ import { environmentRoutes } from './routes/environments.ts';
 import { modelRoutes } from './routes/models.ts';
 import { secretRoutes } from './routes/secrets.ts';
 import { webhookSecretRoutes } from './routes/webhook-secrets.ts';
+import { deploymentBundleRoutes } from './routes/deployment-bundle.ts';
 
 /** An error from a write that found no room (the message of tools that do not set the code too). */
 function isDiskFull(err: Error & { code?: string }): boolean {
@@ -113,6 +114,7 @@ export function buildApi(ctx: ApiContext): FastifyInstance {
   apiKeyRoutes(app, ctx);
   secretRoutes(app, ctx);
   webhookSecretRoutes(app, ctx);
+  deploymentBundleRoutes(app, ctx);
   environmentRoutes(app, ctx);
   return app;
 }

@@ -124,6 +124,23 @@ export class ApiClient {
     return (text ? JSON.parse(text) : undefined) as T;
   }
 
+  /** A deployment's bundle: the tarball that was pushed, and its sha256. */
+  async downloadDeployment(model: string, deployment: string): Promise<{ bytes: Buffer; sha256: string }> {
+    const path = `/v1/models/${encodeURIComponent(model)}/deployments/${encodeURIComponent(deployment)}/download`;
+    let res: Response;
+    try {
+      res = await fetch(`${this.connection.url}${path}`, {
+        headers: { authorization: `Api-Key ${this.connection.apiKey}` },
+      });
+    } catch (err) {
+      throw new UserError(
+        `cannot reach the Plinth server at ${this.connection.url}: ${(err as Error).message}`,
+      );
+    }
+    if (!res.ok) throw apiErrorFrom(res.status, (await res.text()) || res.statusText);
+    return { bytes: Buffer.from(await res.arrayBuffer()), sha256: res.headers.get('x-bundle-sha256') ?? '' };
+  }
+
   async hasBundle(sha: string): Promise<boolean> {
     const res = await fetch(`${this.connection.url}/v1/bundles/${sha}`, {
       method: 'HEAD',

@@ -97,6 +97,8 @@ const RULES: Record<string, 'open' | 'deploy' | 'admin'> = {
   '/v1/webhook_secrets': 'admin',
   '/v1/webhook_secrets/{id}': 'admin',
   '/v1/models/{m}/deployments/{d}/async_queue': 'deploy',
+  '/v1/models/{m}/deployments/{d}/config': 'deploy',
+  '/v1/models/{m}/deployments/{d}/download': 'deploy',
   '/v1/models/{m}/deployments': 'deploy',
   '/v1/models/{m}/deployments/{d}': 'deploy',
   '/v1/models/{m}/deployments/{d}/activate': 'deploy',

@@ -10,6 +10,20 @@ export function secretRoutes(app: FastifyInstance, ctx: ApiContext): void {
     secrets: await ctx.vault.list(),
   }));
 
+  // DESIGN §5's form: POST {"name", "value"} sets (or replaces) a secret, as PUT /v1/secrets/{name} does.
+  app.post(
+    '/v1/secrets',
+    { config: { summary: 'Set a secret: {"name", "value"} (encrypted at rest; replaces one of that name)' } },
+    async (req) => {
+      const body = parseInput(
+        z.strictObject({ name: z.string(), value: z.string() }),
+        req.body,
+        'request body',
+      );
+      return ctx.vault.set(body.name, body.value);
+    },
+  );
+
   app.put<{ Params: { name: string } }>(
     '/v1/secrets/:name',
     { config: { summary: 'Set a secret (encrypted at rest)' } },

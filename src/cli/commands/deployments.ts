@@ -1,4 +1,5 @@
-// `plinth deployments list|get|activate|deactivate|retry|promote|update|delete`.
+// `plinth deployments list|get|activate|deactivate|retry|promote|update|delete|download`.
+import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { ApiClient } from '../api-client.ts';
 import type { DeploymentInfo } from '../api-client.ts';
@@ -158,5 +159,18 @@ export function registerDeployments(
       if (json) return printJson(result);
       process.stdout.write(`deleted ${deployment}\n`);
     },
+  );
+
+  deploymentCommand<Options & { out?: string }>(
+    'download',
+    'Save the bundle a deployment was pushed as (a gzip tarball; `tar -xzf` it and push it to recreate the deployment)',
+    async ({ client, model, deployment, options, json }) => {
+      const { bytes, sha256 } = await client.downloadDeployment(model, deployment);
+      const out = options.out ?? `${deployment}-${sha256.slice(0, 12)}.tar.gz`;
+      writeFileSync(out, bytes);
+      if (json) return printJson({ file: out, bundle_sha256: sha256, bytes: bytes.length });
+      process.stdout.write(`${out} (${bytes.length} bytes, bundle ${sha256})\n`);
+    },
+    (c) => c.option('--out <file>', 'where to write it (default <deployment>-<sha>.tar.gz)'),
   );
 }
