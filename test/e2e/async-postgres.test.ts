@@ -10,7 +10,7 @@ import { after, test } from 'node:test';
 import { createTestDatabase } from '../support/postgres-database.ts';
 import type { TestDatabase } from '../support/postgres-database.ts';
 import { writeTree } from '../support/write-tree.ts';
-import { startPlatform, until } from './harness.ts';
+import { startTwoControlPlanes, until } from './harness.ts';
 import type { Platform } from './harness.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'plinth-e2e-async-pg-'));
@@ -30,23 +30,7 @@ interface QueueStatus {
 
 test('a SIGKILL of the leader with async requests queued and in progress loses none', async () => {
   database = await createTestDatabase();
-  const store = ['--store', database.url];
-  const first = await startPlatform(home, store);
-  platforms.push(first);
-  await until(
-    'the first leads',
-    async () => first.output(),
-    (out) => /Control plane: leading/.test(out),
-    20_000,
-  );
-  const second = await startPlatform(home, store);
-  platforms.push(second);
-  await until(
-    'the second follows',
-    async () => second.output(),
-    (out) => /Control plane: following/.test(out),
-    20_000,
-  );
+  const { leader: first, follower: second } = await startTwoControlPlanes(home, database.url, platforms);
   const dir = writeTree(join(scratch, 'queued'), {
     'config.yaml':
       'model_name: queued\nruntime:\n  predict_concurrency: 10\nautoscaling:\n  min_replica: 1\n  max_replica: 1\n',

@@ -12,7 +12,7 @@ import { after, test } from 'node:test';
 import { createTestDatabase } from '../support/postgres-database.ts';
 import type { TestDatabase } from '../support/postgres-database.ts';
 import { writeTree } from '../support/write-tree.ts';
-import { load, pushTwoVersions, startPlatform, until } from './harness.ts';
+import { load, pushTwoVersions, startTwoControlPlanes, until } from './harness.ts';
 import type { Platform } from './harness.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'plinth-e2e-planes-'));
@@ -27,23 +27,7 @@ after(async () => {
 
 test('two control planes and two gateways on PostgreSQL: scaling on the sum, leadership handed over, serving goes on', async () => {
   database = await createTestDatabase();
-  const store = ['--store', database.url];
-  const first = await startPlatform(home, store);
-  platforms.push(first);
-  await until(
-    'the first leads',
-    async () => first.output(),
-    (out) => /Control plane: leading/.test(out),
-    20_000,
-  );
-  const second = await startPlatform(home, store);
-  platforms.push(second);
-  await until(
-    'the second follows',
-    async () => second.output(),
-    (out) => /Control plane: following/.test(out),
-    20_000,
-  );
+  const { leader: first, follower: second } = await startTwoControlPlanes(home, database.url, platforms);
 
   const dir = writeTree(join(scratch, 'busy'), {
     'config.yaml': 'model_name: busy\n',

@@ -1,5 +1,5 @@
 // Starts the real `plinth up` in a temporary home on a free port and runs the real CLI against it.
-import { sleep } from '../support/wait.ts';
+import { sleep, until } from '../support/wait.ts';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -316,4 +316,33 @@ export function stdlibServerConfig(name: string, extra: string[] = []): string {
     '  liveness_endpoint: /live',
     '',
   ].join('\n');
+}
+
+/**
+ * Two `plinth up` processes on one PostgreSQL store and one home: the first leads the control
+ * loops (waited for), the second follows. Each is added to `started` as soon as it runs.
+ */
+export async function startTwoControlPlanes(
+  home: string,
+  storeUrl: string,
+  started: Platform[],
+): Promise<{ leader: Platform; follower: Platform }> {
+  const store = ['--store', storeUrl];
+  const leader = await startPlatform(home, store);
+  started.push(leader);
+  await until(
+    'the first leads',
+    async () => leader.output(),
+    (out) => /Control plane: leading/.test(out),
+    20_000,
+  );
+  const follower = await startPlatform(home, store);
+  started.push(follower);
+  await until(
+    'the second follows',
+    async () => follower.output(),
+    (out) => /Control plane: following/.test(out),
+    20_000,
+  );
+  return { leader, follower };
 }

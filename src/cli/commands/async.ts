@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { apiErrorFrom } from '../api-client.ts';
 import { resolveConnection } from '../connection.ts';
 import { UserError } from '../errors.ts';
+import { inferenceBase } from '../inference-url.ts';
 import { modelRef } from '../model-dir.ts';
 import { printJson } from '../output.ts';
 
@@ -19,12 +20,7 @@ interface TargetOptions {
 function targetUrl(options: TargetOptions): { base: string; apiKey: string; model: string } {
   const model = modelRef(options.model, undefined);
   const conn = resolveConnection();
-  const target = options.deployment
-    ? `deployment/${encodeURIComponent(options.deployment)}`
-    : options.development
-      ? 'development'
-      : `environments/${encodeURIComponent(options.environment ?? 'production')}`;
-  return { base: `${conn.url}/models/${encodeURIComponent(model)}/${target}`, apiKey: conn.apiKey, model };
+  return { base: inferenceBase(conn.url, model, options), apiKey: conn.apiKey, model };
 }
 
 async function call(

@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import { resolveConnection } from '../connection.ts';
 import { apiErrorFrom } from '../api-client.ts';
 import { UserError } from '../errors.ts';
+import { inferenceBase } from '../inference-url.ts';
 import { modelRef } from '../model-dir.ts';
 import { runWebSocketSession } from '../websocket-session.ts';
 
@@ -96,12 +97,7 @@ export function registerPredict(
         const body = options.websocket ? undefined : requestBody(options);
         const model = modelRef(options.model, dir);
         const conn = resolveConnection();
-        const target = options.deployment
-          ? `deployment/${encodeURIComponent(options.deployment)}`
-          : options.development
-            ? 'development'
-            : `environments/${encodeURIComponent(options.environment ?? 'production')}`;
-        const base = `${conn.url}/models/${encodeURIComponent(model)}/${target}`;
+        const base = inferenceBase(conn.url, model, options);
         if (options.websocket) {
           const input = process.stdin;
           const output = process.stdout;
