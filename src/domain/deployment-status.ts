@@ -49,7 +49,7 @@ export const STATUS_MOVES: Readonly<
   DEPLOYING: {
     LOADING_MODEL: 'a replica started',
     ACTIVE: 'a replica is ready',
-    DEPLOY_FAILED: 'replicas failed to start, or a secret is missing',
+    DEPLOY_FAILED: 'replicas failed to start',
     UNHEALTHY: 'replicas of a deployment that served failed to start',
     UPDATING: 'a development patch',
     SCALED_TO_ZERO: 'scaled to zero (a promotion cancelled)',
@@ -65,7 +65,7 @@ export const STATUS_MOVES: Readonly<
   },
   ACTIVE: {
     UNHEALTHY: 'every replica failed',
-    DEPLOY_FAILED: 'a secret it needs is missing',
+    DEPLOY_FAILED: 'its replicas keep failing to start, and it never served a request',
     UPDATING: 'a development patch',
     SCALED_TO_ZERO: 'no traffic for the scale-down delay',
     DEACTIVATING: 'deactivated',
@@ -85,7 +85,7 @@ export const STATUS_MOVES: Readonly<
     ACTIVE: 'a replica is ready',
     BUILD_FAILED: 'its build, still running when it was taken to zero, failed',
     UNHEALTHY: 'replicas failed to start',
-    DEPLOY_FAILED: 'a secret it needs is missing',
+    DEPLOY_FAILED: 'its replicas keep failing to start, and it never served a request',
     UPDATING: 'a development patch',
     SCALED_TO_ZERO: 'scaled to zero (a promotion cancelled)',
     DEACTIVATING: 'deactivated',
@@ -115,7 +115,7 @@ export const STATUS_MOVES: Readonly<
   UNHEALTHY: {
     ACTIVE: 'a replica is ready again',
     DEPLOYING: 'retried',
-    DEPLOY_FAILED: 'a secret it needs is missing',
+    DEPLOY_FAILED: 'its replicas keep failing to start, and it never served a request',
     UPDATING: 'a development patch',
     SCALED_TO_ZERO: 'no traffic for the scale-down delay',
     DEACTIVATING: 'deactivated',

@@ -121,14 +121,16 @@ test('…/sync/{path} passes the rest of the path and the query through, on ever
   assert.equal(matchInference('localhost', '/models/mabc2345/production/predict/extra'), null);
 });
 
+/** Each target of an inference URL, as its path names it and as the route has it. */
+const TARGETS: [string, unknown][] = [
+  ['environments/staging', { kind: 'environment', name: 'staging' }],
+  ['deployment/dxyz2345', { kind: 'deployment', id: 'dxyz2345' }],
+  ['development', { kind: 'development' }],
+  ['production', { kind: 'environment', name: 'production' }],
+];
+
 test('…/websocket is a route of its own on every target, in both forms', () => {
-  const targets: [string, unknown][] = [
-    ['environments/staging', { kind: 'environment', name: 'staging' }],
-    ['deployment/dxyz2345', { kind: 'deployment', id: 'dxyz2345' }],
-    ['development', { kind: 'development' }],
-    ['production', { kind: 'environment', name: 'production' }],
-  ];
-  for (const [target, expected] of targets) {
+  for (const [target, expected] of TARGETS) {
     const route = { modelRef: 'mabc2345', target: expected, action: 'websocket' };
     assert.deepEqual(matchInference('model-mabc2345.localhost:4780', `/${target}/websocket`), route, target);
     assert.deepEqual(matchInference('localhost:4780', `/models/mabc2345/${target}/websocket?x=1`), route);
@@ -164,13 +166,7 @@ test('the path form names a model by its URL-encoded name; the host form stays i
 });
 
 test('the async routes exist on every target, in both forms', () => {
-  const targets: [string, unknown][] = [
-    ['environments/staging', { kind: 'environment', name: 'staging' }],
-    ['deployment/dxyz2345', { kind: 'deployment', id: 'dxyz2345' }],
-    ['development', { kind: 'development' }],
-    ['production', { kind: 'environment', name: 'production' }],
-  ];
-  for (const [target, expected] of targets) {
+  for (const [target, expected] of TARGETS) {
     for (const action of ['async_predict', 'async_queue_status']) {
       const route = { modelRef: 'mabc2345', target: expected, action };
       assert.deepEqual(matchInference('model-mabc2345.localhost', `/${target}/${action}`), route, target);
