@@ -310,7 +310,7 @@ test('the CLI queues, follows, counts and cancels async requests, and lists webh
     '--model',
     'async-cli',
     '-d',
-    '{"n": 5, "ms": 3000}',
+    '{"n": 5, "ms": 15000}',
     '--async',
     '--priority',
     '0',
@@ -344,7 +344,7 @@ test('the CLI queues, follows, counts and cancels async requests, and lists webh
     'done',
     () => status(m.model_id, id),
     (s) => s.status === 'SUCCEEDED',
-    30_000,
+    60_000,
   );
   const got = await platform.cli(['async', 'get', id, '--model', 'async-cli']);
   assert.match(got.stdout, /^status: SUCCEEDED$/m);
