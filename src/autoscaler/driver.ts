@@ -103,10 +103,17 @@ export class Autoscaler {
     return next;
   }
 
-  /** A promotion's candidate keeps the replicas the promotion asked for until it is done. */
+  /**
+   * A promotion's candidate keeps the replicas the promotion asked for until it is done; so does
+   * the previous deployment while a rolling deploy replaces its replicas.
+   */
   private async promotionCandidates(): Promise<Set<string>> {
     const inProgress = await this.deps.store.listPromotions({ status: 'IN_PROGRESS' });
-    return new Set(inProgress.map((p) => p.to_deployment_id));
+    return new Set(
+      inProgress.flatMap((p) =>
+        p.rolling && p.from_deployment_id ? [p.to_deployment_id, p.from_deployment_id] : [p.to_deployment_id],
+      ),
+    );
   }
 
   private async scaleAll(): Promise<void> {

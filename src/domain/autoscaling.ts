@@ -18,8 +18,17 @@ export const DEFAULT_AUTOSCALING: Readonly<AutoscalingSettings> = Object.freeze(
   scale_down_delay: 900,
 });
 
+export const DEFAULT_ROLLING_DEPLOY_CONFIG = Object.freeze({
+  max_surge_percent: 25,
+  max_unavailable_percent: 0,
+  stabilization_time_seconds: 60,
+});
+
 export const DEFAULT_PROMOTION_SETTINGS = Object.freeze({
   cleanup_strategy: 'SCALE_TO_ZERO' as const,
   ramp_up_while_promoting: false,
   ramp_up_duration_seconds: 600,
+  rolling_deploy: false,
+  rolling_deploy_config: DEFAULT_ROLLING_DEPLOY_CONFIG,
+  redeploy_on_promotion: false,
 });

@@ -79,19 +79,64 @@ export interface Environment {
   instance_type_name: string | null;
   /** Inference on its URL needs no API key. */
   public: boolean;
+  /** A deactivated environment's URL answers ENVIRONMENT_INACTIVE; its deployment keeps its settings. */
+  is_active: boolean;
   created_at: string;
 }
 
 export type CleanupStrategy = 'SCALE_TO_ZERO' | 'KEEP' | 'DEACTIVATE';
 
+/** How a rolling deploy replaces replicas (percentages of the previous deployment's replicas). */
+export interface RollingDeployConfig {
+  /** Replicas the candidate may run above the previous count while replacing (0–100). */
+  max_surge_percent: number;
+  /** Replicas below the previous count while replacing (0–100); not both 0. */
+  max_unavailable_percent: number;
+  /** How long each step's new replicas must stay ready before the next step. */
+  stabilization_time_seconds: number;
+}
+
 export interface PromotionSettings {
   cleanup_strategy: CleanupStrategy;
   ramp_up_while_promoting: boolean;
   ramp_up_duration_seconds: number;
+  /** Replace the previous deployment's replicas in steps instead of switching at once. */
+  rolling_deploy: boolean;
+  rolling_deploy_config: RollingDeployConfig;
+  /** Promote a fresh deployment of the candidate's bundle rather than the candidate itself. */
+  redeploy_on_promotion: boolean;
 }
 
 export type PromotionStatus = 'IN_PROGRESS' | 'SUCCEEDED' | 'CANCELLED' | 'FAILED';
-export type PromotionPhase = 'WAITING_FOR_REPLICAS' | 'RAMPING' | 'DONE';
+export type PromotionPhase = 'WAITING_FOR_REPLICAS' | 'RAMPING' | 'ROLLING' | 'ROLLING_BACK' | 'DONE';
+
+/** What a person (or script) did to a promotion, for its history. */
+export type PromotionAction =
+  | 'promote'
+  | 'pause'
+  | 'resume'
+  | 'cancel'
+  | 'force_cancel'
+  | 'force_roll_forward';
+
+export interface PromotionActionRecord {
+  action: PromotionAction;
+  by: string;
+  at: string;
+}
+
+/**
+ * Where a rolling deploy stands. `incoming` grows to `replicas` while `outgoing` shrinks to 0: the
+ * candidate and the previous deployment going forward, the other way round while rolling back.
+ */
+export interface RollingState extends RollingDeployConfig {
+  /** The previous deployment's replicas when the promotion started: the count being replaced. */
+  replicas: number;
+  incoming_target: number;
+  outgoing_target: number;
+  /** When the current step's replicas were all ready; the next step waits the stabilization time. */
+  stable_since: string | null;
+}
 
 export interface Promotion {
   id: string;
@@ -113,6 +158,12 @@ export interface Promotion {
   started_at: string;
   ramp_started_at: string | null;
   finished_at: string | null;
+  /** Set while paused: traffic and replicas hold where they are. */
+  paused_at: string | null;
+  /** A rolling deploy's progress; null for a switch or a ramp. */
+  rolling: RollingState | null;
+  /** Who did what to it, oldest first. */
+  actions: PromotionActionRecord[];
 }
 
 export type ReplicaStatus = 'STARTING' | 'READY' | 'DRAINING' | 'STOPPED' | 'FAILED';

@@ -59,6 +59,9 @@ async function rampingModel(store: Store, gateway: Gateway, model: string, perce
     started_at: new Date().toISOString(),
     ramp_started_at: new Date().toISOString(),
     finished_at: null,
+    paused_at: null,
+    rolling: null,
+    actions: [],
   });
   gateway.setReadyReplicas(old.id, [{ id: `${model}-old`, address: await replica(`${model}/old`) }]);
   gateway.setReadyReplicas(candidate.id, [{ id: `${model}-new`, address: await replica(`${model}/new`) }]);

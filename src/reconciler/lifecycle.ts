@@ -277,6 +277,18 @@ export class Lifecycle {
    * A deployment no environment needs any more (a cancelled promotion's candidate, the one a
    * promotion replaced) goes to zero, whatever it is doing now — still building included.
    */
+  /**
+   * Sets a live deployment's replicas to exactly `replicas` (a rolling deploy's steps): zero
+   * retires it, more wakes or activates it, fewer lowers its desired count (stops drain first).
+   */
+  async resize(d: Deployment, replicas: number, reason: string): Promise<void> {
+    if (replicas === 0) return this.retire(d, reason);
+    const current = await this.activate(d, replicas);
+    if (current.desired_replicas <= replicas) return;
+    await this.deps.store.updateDeployment(d.id, { desired_replicas: replicas });
+    this.deps.kick();
+  }
+
   async retire(d: Deployment, reason: string): Promise<void> {
     const outcome = await this.deps.status.moveCurrent(d.id, (current) =>
       current.status !== 'UPDATING' &&

@@ -7,7 +7,7 @@ import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeEach, test } from 'node:test';
 import { ArtifactStore } from '../bundle/artifact-store.ts';
-import { DEFAULT_AUTOSCALING } from '../domain/autoscaling.ts';
+import { DEFAULT_AUTOSCALING, DEFAULT_PROMOTION_SETTINGS } from '../domain/autoscaling.ts';
 import { PlinthError } from '../domain/errors.ts';
 import type { DeploymentStatus } from '../domain/deployment-status.ts';
 import type { Deployment, Model } from '../domain/types.ts';
@@ -128,6 +128,7 @@ test('a gradual promotion steps traffic on the clock and survives a restart of t
   const env = await store.updateEnvironment((await production()).id, {
     current_deployment_id: v1.id,
     promotion_settings: {
+      ...DEFAULT_PROMOTION_SETTINGS,
       cleanup_strategy: 'DEACTIVATE',
       ramp_up_while_promoting: true,
       ramp_up_duration_seconds: 10,
@@ -228,6 +229,7 @@ test('after a restart a ramping promotion waits for its candidate again instead 
   await store.updateEnvironment((await production()).id, {
     current_deployment_id: v1.id,
     promotion_settings: {
+      ...DEFAULT_PROMOTION_SETTINGS,
       cleanup_strategy: 'KEEP',
       ramp_up_while_promoting: true,
       ramp_up_duration_seconds: 10,
@@ -311,4 +313,185 @@ test('a cleanup that meets a store failure does not end the process: it is tried
     'cleaned up once the store is back',
   );
   await c.stop();
+});
+
+async function rampingEnv(seconds = 10) {
+  const v1 = await deployment('v1', 'ACTIVE');
+  const v2 = await deployment('v2', 'ACTIVE');
+  const env = await store.updateEnvironment((await production()).id, {
+    current_deployment_id: v1.id,
+    promotion_settings: {
+      ...DEFAULT_PROMOTION_SETTINGS,
+      ramp_up_while_promoting: true,
+      ramp_up_duration_seconds: seconds,
+    },
+  });
+  backend.ready.set(v1.id, 1);
+  backend.ready.set(v2.id, 1);
+  return { v1, v2, env };
+}
+
+const inProgress = async () => (await store.listPromotions({ status: 'IN_PROGRESS' }))[0];
+const latest = async () => (await store.listPromotions({}))[0]!;
+
+test('pause holds a ramp where it stands; resume carries on, skipping the paused time; both are in the history', async () => {
+  const { v2, env } = await rampingEnv(10);
+  const c = controller();
+  await c.promote(model, env, v2, { requestedBy: 'alice' });
+  await tick(c, 0);
+  await tick(c, 2);
+  assert.equal((await inProgress())!.traffic_percent, 40);
+  await c.act(env, 'pause', 'bob');
+  await tick(c, 30);
+  assert.equal((await inProgress())!.traffic_percent, 40, 'a paused ramp holds its split');
+  await assert.rejects(c.act(env, 'pause', 'bob'), /already paused/);
+  await c.act(env, 'resume', 'carol');
+  await tick(c, 2);
+  assert.equal((await inProgress())!.traffic_percent, 60, 'the ramp goes on from 4 s, not from 34 s');
+  await tick(c, 10);
+  const done = await latest();
+  assert.equal(done.status, 'SUCCEEDED');
+  assert.deepEqual(
+    done.actions.map((a) => [a.action, a.by]),
+    [
+      ['promote', 'alice'],
+      ['pause', 'bob'],
+      ['resume', 'carol'],
+    ],
+  );
+});
+
+test('force-cancel sends all traffic back at once and stops a candidate that is still starting', async () => {
+  const v1 = await deployment('v1', 'ACTIVE');
+  const v2 = await deployment('v2', 'SCALED_TO_ZERO');
+  const env = await store.updateEnvironment((await production()).id, { current_deployment_id: v1.id });
+  const c = controller();
+  await c.promote(model, env, v2, { requestedBy: 'alice' });
+  assert.equal((await store.getDeployment(v2.id))!.status, 'WAKING_UP');
+  const cancelled = await c.act(env, 'force_cancel', 'bob');
+  assert.equal(cancelled.status, 'CANCELLED');
+  assert.equal(cancelled.traffic_percent, 0);
+  assert.equal((await production()).current_deployment_id, v1.id);
+  const candidate = (await store.getDeployment(v2.id))!;
+  assert.deepEqual([candidate.status, candidate.desired_replicas], ['SCALED_TO_ZERO', 0]);
+  await assert.rejects(c.act(env, 'force_cancel', 'bob'), /no promotion in progress/);
+});
+
+test('force-roll-forward sends all traffic to the candidate now, mid-ramp', async () => {
+  const { v1, v2, env } = await rampingEnv(600);
+  const c = controller();
+  await c.promote(model, env, v2, { requestedBy: 'alice' });
+  await tick(c, 1);
+  assert.equal((await inProgress())!.traffic_percent, 20);
+  const forced = await c.act(env, 'force_roll_forward', 'bob');
+  assert.deepEqual([forced.status, forced.traffic_percent], ['SUCCEEDED', 100]);
+  assert.equal((await production()).current_deployment_id, v2.id);
+  await settle();
+  assert.equal(
+    (await store.getDeployment(v1.id))!.status,
+    'SCALED_TO_ZERO',
+    'the previous one is cleaned up',
+  );
+});
+
+/** Replicas follow what the promotion asks, one tick later: the test's runtime. */
+async function followDesired(...ids: string[]) {
+  for (const id of ids) backend.ready.set(id, (await store.getDeployment(id))!.desired_replicas);
+}
+
+async function rollingEnv(replicas: number, surge: number) {
+  const v1 = await store.updateDeployment((await deployment('v1', 'ACTIVE')).id, {
+    desired_replicas: replicas,
+  });
+  const v2 = await deployment('v2', 'SCALED_TO_ZERO');
+  backend.ready.set(v1.id, replicas);
+  const env = await store.updateEnvironment((await production()).id, {
+    current_deployment_id: v1.id,
+    promotion_settings: {
+      ...DEFAULT_PROMOTION_SETTINGS,
+      rolling_deploy: true,
+      rolling_deploy_config: {
+        max_surge_percent: surge,
+        max_unavailable_percent: 0,
+        stabilization_time_seconds: 5,
+      },
+    },
+  });
+  return { v1, v2, env };
+}
+
+test('a rolling deploy replaces replicas in steps: never above old + surge, never below the old count ready', async () => {
+  const { v1, v2, env } = await rollingEnv(4, 50);
+  const c = controller();
+  const p = await c.promote(model, env, v2, { requestedBy: 'alice' });
+  assert.equal(p!.phase, 'ROLLING');
+  assert.equal((await store.getDeployment(v2.id))!.desired_replicas, 2, 'the first step starts 50% of 4');
+  const percents: number[] = [];
+  for (let i = 0; i < 60 && (await inProgress()); i++) {
+    await followDesired(v1.id, v2.id);
+    const total = (backend.ready.get(v1.id) ?? 0) + (backend.ready.get(v2.id) ?? 0);
+    assert.ok(total <= 6, `${total} replicas run`);
+    assert.ok(total >= 4, `only ${total} replicas run`);
+    await tick(c, 1);
+    const now = await inProgress();
+    if (now) percents.push(now.traffic_percent);
+  }
+  const done = await latest();
+  assert.equal(done.status, 'SUCCEEDED');
+  assert.equal((await production()).current_deployment_id, v2.id);
+  assert.equal((await store.getDeployment(v2.id))!.desired_replicas, 4);
+  assert.ok(
+    percents.some((x) => x > 0 && x < 100),
+    `traffic moved in steps: ${percents.join(',')}`,
+  );
+  assert.deepEqual(
+    [...percents].sort((a, b) => a - b),
+    percents,
+    'traffic only moves forward',
+  );
+});
+
+test('cancelling a rolling deploy rolls back in steps; force-roll-forward works even then', async () => {
+  const { v1, v2, env } = await rollingEnv(4, 50);
+  const c = controller();
+  await c.promote(model, env, v2, { requestedBy: 'alice' });
+  for (let i = 0; i < 8; i++) {
+    await followDesired(v1.id, v2.id);
+    await tick(c, 1);
+  }
+  assert.ok((await store.getDeployment(v1.id))!.desired_replicas < 4, 'midway: the old one has shrunk');
+  const back = await c.cancel(env, 'bob');
+  assert.equal(back.phase, 'ROLLING_BACK');
+  assert.equal(back.status, 'IN_PROGRESS');
+  await assert.rejects(c.cancel(env, 'bob'), /already rolling back/);
+  for (let i = 0; i < 60 && (await inProgress()); i++) {
+    await followDesired(v1.id, v2.id);
+    const total = (backend.ready.get(v1.id) ?? 0) + (backend.ready.get(v2.id) ?? 0);
+    assert.ok(total <= 6 && total >= 4, `${total} replicas run`);
+    await tick(c, 1);
+  }
+  const done = await latest();
+  assert.deepEqual([done.status, done.traffic_percent], ['CANCELLED', 0]);
+  assert.equal((await production()).current_deployment_id, v1.id);
+  assert.equal((await store.getDeployment(v1.id))!.desired_replicas, 4);
+  assert.equal((await store.getDeployment(v2.id))!.status, 'SCALED_TO_ZERO');
+
+  // Again, and this time rolled forward while rolling back.
+  const v3 = await deployment('v3', 'SCALED_TO_ZERO');
+  await c.promote(model, await production(), v3, { requestedBy: 'alice' });
+  for (let i = 0; i < 8; i++) {
+    await followDesired(v1.id, v3.id);
+    await tick(c, 1);
+  }
+  await c.cancel(await production(), 'bob');
+  const forced = await c.act(await production(), 'force_roll_forward', 'carol');
+  assert.equal(forced.status, 'SUCCEEDED');
+  assert.equal((await production()).current_deployment_id, v3.id);
+  assert.equal((await store.getDeployment(v3.id))!.desired_replicas, 4, 'the candidate gets the full count');
+});
+
+test('an inactive environment takes no promotion', async () => {
+  const v1 = await deployment('v1', 'ACTIVE');
+  const off = await store.updateEnvironment((await production()).id, { is_active: false });
+  await assert.rejects(controller().promote(model, off, v1, { requestedBy: 'alice' }), /inactive; activate it/);
 });

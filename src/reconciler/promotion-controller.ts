@@ -9,11 +9,19 @@ import type { LoopHealth } from '../domain/control-loop.ts';
 import { PlinthError } from '../domain/errors.ts';
 import { Signal } from '../domain/signal.ts';
 import { isFailed } from '../domain/deployment-status.ts';
-import type { Deployment, Environment, Model, Promotion } from '../domain/types.ts';
+import type {
+  Deployment,
+  Environment,
+  Model,
+  Promotion,
+  PromotionAction,
+  RollingState,
+} from '../domain/types.ts';
 import type { RuntimeBackend } from '../runtime/backend.ts';
 import type { Store } from '../store/store.ts';
 import type { Lifecycle } from './lifecycle.ts';
-import { cancelledPromotion, stepPromotion } from './promotion-steps.ts';
+import { actOnPromotion, stepPromotion } from './promotion-steps.ts';
+import { startRolling } from './rolling-steps.ts';
 
 export interface PromoteOptions {
   /** KEEP the previous deployment running, whatever the environment's cleanup strategy. */
@@ -115,6 +123,12 @@ export class PromotionController {
         `environment ${env.name} already has a promotion in progress (to ${inProgress.to_deployment_id}, ${inProgress.phase}, ${inProgress.traffic_percent}% of traffic); cancel it or wait`,
       );
     }
+    if (!env.is_active) {
+      throw new PlinthError(
+        'CONFLICT',
+        `environment ${env.name} is inactive; activate it (POST …/environments/${env.name}/activate) before promoting to it`,
+      );
+    }
     if (candidate.is_development) {
       throw new PlinthError(
         'VALIDATION_ERROR',
@@ -131,8 +145,9 @@ export class PromotionController {
     const servesOther = (await store.listEnvironments(model.id)).find(
       (e) => e.current_deployment_id === candidate.id,
     );
-    if (servesOther) {
-      // A deployment serves one environment: promote a fresh deployment of the same bundle.
+    if (servesOther || env.promotion_settings.redeploy_on_promotion) {
+      // A deployment serves one environment (and redeploy_on_promotion asks for a fresh one
+      // anyway): promote a fresh deployment of the same bundle.
       candidate = (
         await lifecycle.createDeployment({ modelName: model.name, bundleSha256: candidate.bundle_sha256 })
       ).deployment;
@@ -144,13 +159,16 @@ export class PromotionController {
       env.instance_type_name && options.preserveEnvInstanceType !== false
         ? env.instance_type_name
         : candidate.instance_type_name;
+    const rolling = await this.rollingPlan(env);
     await store.updateDeployment(candidate.id, { autoscaling_settings: settings });
     candidate = await lifecycle.changeInstanceType(candidate, instanceType);
-    if (candidate.status !== 'BUILDING')
-      await lifecycle.activate(candidate, Math.max(needed, candidate.desired_replicas));
-    const ramp = env.promotion_settings.ramp_up_while_promoting
-      ? env.promotion_settings.ramp_up_duration_seconds
-      : 0;
+    const startWith = rolling ? rolling.incoming_target : Math.max(needed, candidate.desired_replicas);
+    if (candidate.status !== 'BUILDING' && startWith > 0) await lifecycle.activate(candidate, startWith);
+    const ramp =
+      !rolling && env.promotion_settings.ramp_up_while_promoting
+        ? env.promotion_settings.ramp_up_duration_seconds
+        : 0;
+    const startedAt = new Date(this.now()).toISOString();
     const promotion = await store.createPromotion({
       model_id: model.id,
       environment_id: env.id,
@@ -158,35 +176,60 @@ export class PromotionController {
       from_deployment_id: env.current_deployment_id,
       to_deployment_id: candidate.id,
       status: 'IN_PROGRESS',
-      phase: 'WAITING_FOR_REPLICAS',
+      phase: rolling ? 'ROLLING' : 'WAITING_FOR_REPLICAS',
       traffic_percent: 0,
       cleanup_strategy: options.preservePrevious ? 'KEEP' : env.promotion_settings.cleanup_strategy,
       ramp_up_duration_seconds: ramp,
-      replicas_needed: needed,
+      replicas_needed: rolling ? rolling.replicas : needed,
       requested_by: options.requestedBy,
       reason: null,
-      started_at: new Date(this.now()).toISOString(),
+      started_at: startedAt,
       ramp_started_at: null,
       finished_at: null,
+      paused_at: null,
+      rolling,
+      actions: [{ action: 'promote', by: options.requestedBy, at: startedAt }],
     });
     void this.loop?.kick();
     return promotion;
   }
 
-  async cancel(env: Environment): Promise<Promotion> {
-    const inProgress = (
-      await this.deps.store.listPromotions({ environment_id: env.id, status: 'IN_PROGRESS' })
-    )[0];
-    if (!inProgress)
-      throw new PlinthError('CONFLICT', `environment ${env.name} has no promotion in progress`);
-    const cancelled = await this.deps.store.updatePromotion(
-      inProgress.id,
-      cancelledPromotion(inProgress, this.now())!,
-    );
-    this.deps.onRoutingChange();
-    const candidate = await this.deps.store.getDeployment(inProgress.to_deployment_id);
-    if (candidate) await this.deps.lifecycle.retire(candidate, `promotion to ${env.name} cancelled`);
-    return cancelled;
+  /**
+   * A rolling deploy replaces the replicas the environment's deployment runs now; with nothing
+   * running (no deployment, or one at zero) there is nothing to replace and the promotion switches.
+   */
+  private async rollingPlan(env: Environment): Promise<RollingState | null> {
+    if (!env.promotion_settings.rolling_deploy || !env.current_deployment_id) return null;
+    const previous = await this.deps.store.getDeployment(env.current_deployment_id);
+    if (!previous || previous.desired_replicas === 0) return null;
+    return startRolling(env.promotion_settings.rolling_deploy_config, previous.desired_replicas);
+  }
+
+  /** Cancels the environment's promotion in progress (a rolling deploy rolls back in steps). */
+  cancel(env: Environment, by = 'unknown'): Promise<Promotion> {
+    return this.act(env, 'cancel', by);
+  }
+
+  /**
+   * Applies a person's action to the environment's promotion in progress and records who did it;
+   * a promotion that cannot take it (none, or not in a state for it) is a CONFLICT naming why.
+   */
+  async act(env: Environment, action: Exclude<PromotionAction, 'promote'>, by: string): Promise<Promotion> {
+    const nowMs = this.now();
+    const updated = await this.deps.store.transaction(async (tx) => {
+      const p = (await tx.listPromotions({ environment_id: env.id, status: 'IN_PROGRESS' }))[0];
+      if (!p) throw new PlinthError('CONFLICT', `environment ${env.name} has no promotion in progress`);
+      const patch = actOnPromotion(p, action, nowMs);
+      if (typeof patch === 'string')
+        throw new PlinthError('CONFLICT', `cannot ${action.replace(/_/g, ' ')} in ${env.name}: ${patch}`);
+      const record = { action, by, at: new Date(nowMs).toISOString() };
+      const next = await tx.updatePromotion(p.id, { ...patch, actions: [...p.actions, record] });
+      if (next.status === 'SUCCEEDED')
+        await tx.updateEnvironment(p.environment_id, { current_deployment_id: p.to_deployment_id });
+      return next;
+    });
+    await this.settle(updated);
+    return updated;
   }
 
   /** Steps every promotion in progress once; ticks never overlap. */
@@ -208,10 +251,14 @@ export class PromotionController {
   }
 
   private async step(p: Promotion): Promise<void> {
-    const { store, backend } = this.deps;
+    const { store } = this.deps;
     const candidate = await store.getDeployment(p.to_deployment_id);
-    const ready = backend.list(p.to_deployment_id).filter((r) => r.phase === 'READY').length;
-    const patch = stepPromotion(p, { nowMs: this.now(), status: candidate?.status, readyReplicas: ready });
+    const patch = stepPromotion(p, {
+      nowMs: this.now(),
+      status: candidate?.status,
+      ...this.observe(p.to_deployment_id),
+      previous: p.rolling && p.from_deployment_id ? this.observe(p.from_deployment_id) : undefined,
+    });
     if (!patch) return;
     const updated = await store.transaction(async (tx) => {
       // Re-read inside the transaction: a cancel may have won the race.
@@ -224,12 +271,49 @@ export class PromotionController {
         await tx.updateEnvironment(p.environment_id, { current_deployment_id: p.to_deployment_id });
       return next;
     });
-    if (!updated) return;
+    if (updated) await this.settle(updated);
+  }
+
+  /** Ready and not-yet-stopped replicas of a deployment, as the runtime sees them now. */
+  private observe(deploymentId: string): { readyReplicas: number; liveReplicas: number } {
+    const replicas = this.deps.backend.list(deploymentId);
+    return {
+      readyReplicas: replicas.filter((r) => r.phase === 'READY').length,
+      liveReplicas: replicas.filter((r) => r.phase !== 'STOPPED' && r.phase !== 'FAILED').length,
+    };
+  }
+
+  /**
+   * Makes the deployments match what the promotion became: routing, a rolling deploy's replica
+   * counts, the previous deployment's replicas back after a cancel or a failure, the candidate
+   * retired after one, and the switch's cleanup after a success.
+   */
+  private async settle(p: Promotion): Promise<void> {
+    const { store, lifecycle } = this.deps;
     this.deps.onRoutingChange();
-    if (updated.status === 'SUCCEEDED')
+    const candidate = await store.getDeployment(p.to_deployment_id);
+    const previous = p.from_deployment_id ? await store.getDeployment(p.from_deployment_id) : undefined;
+    if (p.status === 'IN_PROGRESS') {
+      if (!p.rolling) return;
+      const back = p.phase === 'ROLLING_BACK';
+      const [incoming, outgoing] = back ? [previous, candidate] : [candidate, previous];
+      const why = `rolling ${back ? 'back from' : 'deploy to'} ${p.environment_name}`;
+      if (incoming) await lifecycle.resize(incoming, p.rolling.incoming_target, why);
+      if (outgoing) await lifecycle.resize(outgoing, p.rolling.outgoing_target, why);
+      return;
+    }
+    if (p.status === 'SUCCEEDED') {
+      if (candidate && p.rolling) await lifecycle.activate(candidate, p.rolling.replicas);
+      else if (candidate) await lifecycle.activate(candidate, p.replicas_needed);
       this.switched.emit({ deploymentId: p.to_deployment_id, environment: p.environment_name });
-    if (updated.status === 'SUCCEEDED' && p.from_deployment_id)
-      this.scheduleCleanUp(p.from_deployment_id, updated, 1);
+      if (p.from_deployment_id) this.scheduleCleanUp(p.from_deployment_id, p, 1);
+      return;
+    }
+    // CANCELLED or FAILED: the previous deployment takes everything again; a cancelled candidate
+    // stops, even mid-start (a failed one stays as it is, for its logs).
+    if (previous && p.rolling) await lifecycle.activate(previous, p.rolling.replicas);
+    if (candidate && p.status === 'CANCELLED')
+      await lifecycle.retire(candidate, `promotion to ${p.environment_name} cancelled`);
   }
 
   /**

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Promotion } from '../domain/types.ts';
-import { cancelledPromotion, rampPercent, stepPromotion } from './promotion-steps.ts';
+import { actOnPromotion, rampPercent, stepPromotion } from './promotion-steps.ts';
 import type { CandidateObservation } from './promotion-steps.ts';
 
 const T0 = Date.parse('2026-01-01T00:00:00.000Z');
@@ -25,6 +25,9 @@ function promotion(overrides: Partial<Promotion> = {}): Promotion {
     started_at: new Date(T0).toISOString(),
     ramp_started_at: null,
     finished_at: null,
+    paused_at: null,
+    rolling: null,
+    actions: [],
     ...overrides,
   };
 }
@@ -131,8 +134,11 @@ test('a server restart mid-ramp resumes from the stored state, not from the star
 
 test('cancelling sends all traffic back; finished promotions do not change', () => {
   const ramping = promotion({ phase: 'RAMPING', traffic_percent: 60 });
-  assert.deepEqual({ ...ramping, ...cancelledPromotion(ramping, T0) }.traffic_percent, 0);
-  assert.equal(cancelledPromotion({ ...ramping, status: 'SUCCEEDED' }, T0), null);
+  assert.deepEqual({ ...ramping, ...(actOnPromotion(ramping, 'cancel', T0) as object) }.traffic_percent, 0);
+  assert.equal(
+    actOnPromotion({ ...ramping, status: 'SUCCEEDED' }, 'cancel', T0),
+    'the promotion is SUCCEEDED',
+  );
   assert.equal(
     stepPromotion({ ...ramping, status: 'CANCELLED' }, { nowMs: T0, status: 'ACTIVE', readyReplicas: 1 }),
     null,

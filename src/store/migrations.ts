@@ -299,6 +299,21 @@ function migrations(dialect: SqlDialectName): Record<string, Migration> {
           .execute();
       },
     },
+    '0011_promotion_controls': {
+      async up(db: Kysely<unknown>) {
+        // Pause, rolling deploys and who did what; environments that can be deactivated.
+        await db.schema.alterTable('promotions').addColumn('paused_at', 'text').execute();
+        await db.schema.alterTable('promotions').addColumn('rolling_json', 'text').execute();
+        await db.schema
+          .alterTable('promotions')
+          .addColumn('actions_json', 'text', (c) => c.notNull().defaultTo('[]'))
+          .execute();
+        await db.schema
+          .alterTable('environments')
+          .addColumn('is_active', 'integer', (c) => c.notNull().defaultTo(1))
+          .execute();
+      },
+    },
   };
 }
 

@@ -40,6 +40,7 @@ export interface EnvironmentsTable {
   promotion_json: string;
   instance_type_name: string | null;
   is_public: number;
+  is_active: number;
   created_at: string;
 }
 
@@ -61,6 +62,9 @@ export interface PromotionsTable {
   started_at: string;
   ramp_started_at: string | null;
   finished_at: string | null;
+  paused_at: string | null;
+  rolling_json: string | null;
+  actions_json: string;
 }
 
 export interface ReplicasTable {

@@ -154,6 +154,9 @@ export function recordCases(ctx: StoreSuiteContext): void {
       reason: null,
       ramp_started_at: null,
       finished_at: null,
+      paused_at: null,
+      rolling: null,
+      actions: [],
     };
     const first = await store.createPromotion({ ...base, started_at: '2026-01-01T00:00:00.000Z' });
     const second = await store.createPromotion({ ...base, started_at: '2026-01-01T00:00:01.000Z' });
@@ -163,6 +166,26 @@ export function recordCases(ctx: StoreSuiteContext): void {
       traffic_percent: 100,
     });
     assert.equal(done.status, 'SUCCEEDED');
+    const rolling = {
+      max_surge_percent: 50,
+      max_unavailable_percent: 0,
+      stabilization_time_seconds: 5,
+      replicas: 4,
+      incoming_target: 2,
+      outgoing_target: 4,
+      stable_since: '2026-01-01T00:00:02.000Z',
+    };
+    const actions = [{ action: 'pause' as const, by: 'alice', at: '2026-01-01T00:00:03.000Z' }];
+    await store.updatePromotion(second.id, { rolling, actions, paused_at: '2026-01-01T00:00:03.000Z' });
+    const stored = (await store.listPromotions({ environment_id: staging.id }))[0]!;
+    assert.deepEqual(
+      [stored.rolling, stored.actions, stored.paused_at],
+      [rolling, actions, '2026-01-01T00:00:03.000Z'],
+    );
+    assert.deepEqual([first.rolling, first.actions, first.paused_at], [null, [], null]);
+    assert.equal(staging.is_active, true);
+    assert.equal((await store.updateEnvironment(staging.id, { is_active: false })).is_active, false);
+    assert.equal((await store.getEnvironment(model.id, 'staging'))!.is_active, false);
     assert.deepEqual(
       (await store.listPromotions({ environment_id: staging.id })).map((p) => p.id),
       [second.id, first.id],

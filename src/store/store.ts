@@ -68,14 +68,28 @@ export type ReviseOutcome =
 export type EnvironmentPatch = Partial<
   Pick<
     Environment,
-    'current_deployment_id' | 'autoscaling_settings' | 'promotion_settings' | 'instance_type_name' | 'public'
+    | 'current_deployment_id'
+    | 'autoscaling_settings'
+    | 'promotion_settings'
+    | 'instance_type_name'
+    | 'public'
+    | 'is_active'
   >
 >;
 
 export type PromotionPatch = Partial<
   Pick<
     Promotion,
-    'status' | 'phase' | 'traffic_percent' | 'reason' | 'ramp_started_at' | 'finished_at' | 'to_deployment_id'
+    | 'status'
+    | 'phase'
+    | 'traffic_percent'
+    | 'reason'
+    | 'ramp_started_at'
+    | 'finished_at'
+    | 'to_deployment_id'
+    | 'paused_at'
+    | 'rolling'
+    | 'actions'
   >
 >;
 

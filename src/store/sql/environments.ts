@@ -17,8 +17,10 @@ const columns = columnMap<Environment, EnvironmentsTable>({
   promotion_settings: json<PromotionSettings>('promotion_json', (stored) => ({
     ...DEFAULT_PROMOTION_SETTINGS,
     ...stored,
+    rolling_deploy_config: { ...DEFAULT_PROMOTION_SETTINGS.rolling_deploy_config, ...stored.rolling_deploy_config },
   })),
   public: flag('is_public'),
+  is_active: flag('is_active'),
 });
 
 const toEnvironment = (row: object): Environment => columns.fromRow(row);
@@ -63,6 +65,7 @@ export async function createEnvironment(
     promotion_settings: settings.promotion_settings ?? DEFAULT_PROMOTION_SETTINGS,
     instance_type_name: settings.instance_type_name ?? null,
     public: settings.public ?? false,
+    is_active: settings.is_active ?? true,
     created_at: now(),
   };
   try {

@@ -1,10 +1,17 @@
 // The promotions table: each move of an environment to a new deployment, newest first.
 import { PlinthError } from '../../domain/errors.ts';
 import { newId } from '../../domain/ids.ts';
-import type { CleanupStrategy, Promotion, PromotionPhase, PromotionStatus } from '../../domain/types.ts';
+import type {
+  CleanupStrategy,
+  Promotion,
+  PromotionActionRecord,
+  PromotionPhase,
+  PromotionStatus,
+  RollingState,
+} from '../../domain/types.ts';
 import type { PromotionsTable } from '../schema.ts';
 import type { PromotionPatch } from '../store.ts';
-import { columnMap, plain, num, same } from './column-map.ts';
+import { columnMap, json, nullableJson, plain, num, same } from './column-map.ts';
 import type { Db } from './db.ts';
 
 const columns = columnMap<Promotion, PromotionsTable>({
@@ -20,6 +27,7 @@ const columns = columnMap<Promotion, PromotionsTable>({
     'started_at',
     'ramp_started_at',
     'finished_at',
+    'paused_at',
   ),
   status: same<PromotionStatus>('status'),
   phase: same<PromotionPhase>('phase'),
@@ -27,6 +35,8 @@ const columns = columnMap<Promotion, PromotionsTable>({
   cleanup_strategy: same<CleanupStrategy>('cleanup_strategy'),
   ramp_up_duration_seconds: num('ramp_up_duration_seconds'),
   replicas_needed: num('replicas_needed'),
+  rolling: nullableJson<RollingState>('rolling_json'),
+  actions: json<PromotionActionRecord[]>('actions_json'),
 });
 
 const toPromotion = (row: object): Promotion => columns.fromRow(row);
