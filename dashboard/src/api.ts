@@ -96,6 +96,10 @@ export interface Promotion {
   phase: string;
   to_deployment_id: string;
   traffic_percent: number;
+  is_paused: boolean;
+  started_at: string;
+  reason: string | null;
+  actions: { action: string; by: string; at: string }[];
 }
 
 export interface Environment {
@@ -106,6 +110,9 @@ export interface Environment {
   predict_url: string;
   in_progress_promotion: Promotion | null;
   autoscaling_settings: Record<string, number>;
+  is_active: boolean;
+  /** An environment's GET answers its promotion history, newest first. */
+  promotions?: Promotion[];
 }
 
 export interface ModelSummary {

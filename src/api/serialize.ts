@@ -120,7 +120,13 @@ export function promotionJson(p: Promotion) {
     requested_by: p.requested_by,
     reason: p.reason,
     started_at: p.started_at,
+    ramp_started_at: p.ramp_started_at,
     finished_at: p.finished_at,
+    is_paused: p.paused_at !== null,
+    paused_at: p.paused_at,
+    rolling: p.rolling,
+    /** Who did what to it, oldest first. */
+    actions: p.actions,
   };
 }
 
@@ -141,6 +147,7 @@ export function environmentJson(
     promotion_settings: env.promotion_settings,
     instance_type_name: env.instance_type_name,
     public: env.public,
+    is_active: env.is_active,
     in_progress_promotion: inProgress ? promotionJson(inProgress) : null,
     predict_url: baseUrl,
     created_at: env.created_at,

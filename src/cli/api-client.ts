@@ -79,6 +79,8 @@ export interface PromotionInfo {
   reason: string | null;
   started_at: string;
   finished_at: string | null;
+  is_paused: boolean;
+  actions: { action: string; by: string; at: string }[];
 }
 
 export interface EnvironmentInfo {
@@ -88,6 +90,7 @@ export interface EnvironmentInfo {
   autoscaling_settings: Record<string, number>;
   promotion_settings: Record<string, unknown>;
   instance_type_name: string | null;
+  is_active: boolean;
   in_progress_promotion: PromotionInfo | null;
   predict_url: string;
   promotions?: PromotionInfo[];

@@ -15,6 +15,8 @@ export const ERROR_CATALOGUE = {
   BUNDLE_NOT_FOUND: 404,
   REPLICA_NOT_FOUND: 404,
   DEPLOYMENT_INACTIVE: 404,
+  /** A deactivated environment's URL (its deployment keeps its settings). */
+  ENVIRONMENT_INACTIVE: 404,
   NO_DEPLOYMENT: 404,
   METHOD_NOT_ALLOWED: 405,
   CONFLICT: 409,

@@ -2,7 +2,7 @@
 // the platform invalidates whenever deployments or environments change. While the store cannot be
 // reached, a route resolved before resolves as it did then (a short store outage fails no request).
 import { PlinthError } from '../domain/errors.ts';
-import type { Deployment, Model } from '../domain/types.ts';
+import type { Deployment, Model, PromotionPhase } from '../domain/types.ts';
 import type { Store } from '../store/store.ts';
 import type { InferenceRoute } from './routing.ts';
 
@@ -24,6 +24,9 @@ export interface ResolvedTarget {
 }
 
 const TTL_MS = 2000;
+
+/** Promotion phases in which part of an environment's traffic goes to the candidate. */
+const SPLITTING_PHASES: ReadonlySet<PromotionPhase> = new Set(['RAMPING', 'ROLLING', 'ROLLING_BACK']);
 
 export class TargetResolver {
   private readonly cache = new Map<
@@ -105,9 +108,16 @@ export class TargetResolver {
           `environment "${t.name}" points at a missing deployment`,
           { model },
         );
+      if (!env.is_active) {
+        throw new PlinthError(
+          'ENVIRONMENT_INACTIVE',
+          `environment "${t.name}" of model ${model.name} is inactive; activate it to call it`,
+          { model },
+        );
+      }
       const ramping = (await this.store.listPromotions({ environment_id: env.id, status: 'IN_PROGRESS' }))[0];
       const candidate =
-        ramping && ramping.phase === 'RAMPING' && ramping.traffic_percent > 0
+        ramping && SPLITTING_PHASES.has(ramping.phase) && ramping.traffic_percent > 0
           ? await this.store.getDeployment(ramping.to_deployment_id)
           : undefined;
       return {

@@ -218,7 +218,7 @@ test("a candidate runs on the environment's instance type unless the promotion s
   const c = controller();
   await c.promote(model, env, v2, { requestedBy: 'alice' });
   assert.equal((await store.getDeployment(v2.id))!.instance_type_name, 'L4:4x16');
-  await c.cancel(await production());
+  await c.act(await production(), 'cancel', 'alice');
   await c.promote(model, await production(), v3, { requestedBy: 'alice', preserveEnvInstanceType: false });
   assert.equal((await store.getDeployment(v3.id))!.instance_type_name, 'local', 'its own type is kept');
 });
@@ -460,10 +460,10 @@ test('cancelling a rolling deploy rolls back in steps; force-roll-forward works 
     await tick(c, 1);
   }
   assert.ok((await store.getDeployment(v1.id))!.desired_replicas < 4, 'midway: the old one has shrunk');
-  const back = await c.cancel(env, 'bob');
+  const back = await c.act(env, 'cancel', 'bob');
   assert.equal(back.phase, 'ROLLING_BACK');
   assert.equal(back.status, 'IN_PROGRESS');
-  await assert.rejects(c.cancel(env, 'bob'), /already rolling back/);
+  await assert.rejects(c.act(env, 'cancel', 'bob'), /already rolling back/);
   for (let i = 0; i < 60 && (await inProgress()); i++) {
     await followDesired(v1.id, v2.id);
     const total = (backend.ready.get(v1.id) ?? 0) + (backend.ready.get(v2.id) ?? 0);
@@ -483,7 +483,7 @@ test('cancelling a rolling deploy rolls back in steps; force-roll-forward works 
     await followDesired(v1.id, v3.id);
     await tick(c, 1);
   }
-  await c.cancel(await production(), 'bob');
+  await c.act(await production(), 'cancel', 'bob');
   const forced = await c.act(await production(), 'force_roll_forward', 'carol');
   assert.equal(forced.status, 'SUCCEEDED');
   assert.equal((await production()).current_deployment_id, v3.id);

@@ -205,11 +205,6 @@ export class PromotionController {
     return startRolling(env.promotion_settings.rolling_deploy_config, previous.desired_replicas);
   }
 
-  /** Cancels the environment's promotion in progress (a rolling deploy rolls back in steps). */
-  cancel(env: Environment, by = 'unknown'): Promise<Promotion> {
-    return this.act(env, 'cancel', by);
-  }
-
   /**
    * Applies a person's action to the environment's promotion in progress and records who did it;
    * a promotion that cannot take it (none, or not in a state for it) is a CONFLICT naming why.

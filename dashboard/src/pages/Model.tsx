@@ -4,7 +4,7 @@
 import { canWake, isInactive } from '../../../src/domain/deployment-status.ts';
 import { useState } from 'react';
 import { api } from '../api.ts';
-import type { Deployment, Environment } from '../api.ts';
+import type { Deployment, Environment, Promotion } from '../api.ts';
 import { Confirm } from '../components/Confirm.tsx';
 import type { PendingAction } from '../components/Confirm.tsx';
 import { SettingsForm } from '../components/SettingsForm.tsx';
@@ -48,6 +48,7 @@ function EnvironmentCard({
     ? `curl -X POST ${env.predict_url} -d '{}'`
     : `curl -X POST ${env.predict_url} -H "Authorization: Api-Key $PLINTH_API_KEY" -d '{}'`;
   const p = env.in_progress_promotion;
+  const envPath = `/v1/models/${encodeURIComponent(model)}/environments/${encodeURIComponent(env.name)}`;
   return (
     <article className="card" data-testid={`environment-${env.name}`} aria-label={`environment ${env.name}`}>
       <h3>
@@ -72,28 +73,82 @@ function EnvironmentCard({
       </p>
       {p && (
         <div className="promotion" role="status">
-          Promoting to {p.to_deployment_id}: {p.phase.toLowerCase().replace(/_/g, ' ')}, {p.traffic_percent}%
-          of traffic{' '}
-          <button
-            onClick={() =>
-              act({
-                title: `Cancel the promotion of ${env.name}?`,
-                detail: 'All traffic goes back to the deployment it served before.',
-                run: () =>
-                  api(
-                    'POST',
-                    `/v1/models/${encodeURIComponent(model)}/environments/${env.name}/cancel_promotion`,
-                  ),
-              })
-            }
-          >
-            Cancel promotion
-          </button>
+          Promoting to {p.to_deployment_id}: {p.phase.toLowerCase().replace(/_/g, ' ')}
+          {p.is_paused ? ' (paused)' : ''}, {p.traffic_percent}% of traffic{' '}
+          {PROMOTION_CONTROLS.filter((c) => c.when(p)).map((c) => (
+            <button
+              key={c.route}
+              onClick={() =>
+                act({
+                  title: `${c.label} the promotion of ${env.name}?`,
+                  detail: c.detail,
+                  run: () => api('POST', `${envPath}/${c.route}`, {}),
+                })
+              }
+            >
+              {c.label}
+            </button>
+          ))}
         </div>
       )}
+      <p>
+        {!env.is_active && <span className="status INACTIVE">inactive</span>}{' '}
+        <button
+          onClick={() =>
+            act({
+              title: `${env.is_active ? 'Deactivate' : 'Activate'} ${env.name}?`,
+              detail: env.is_active
+                ? 'Its URL answers ENVIRONMENT_INACTIVE and its deployment stops; settings are kept.'
+                : 'Its deployment starts again and its URL answers.',
+              run: () => api('POST', `${envPath}/${env.is_active ? 'deactivate' : 'activate'}`, {}),
+            })
+          }
+        >
+          {env.is_active ? 'Deactivate environment' : 'Activate environment'}
+        </button>
+      </p>
     </article>
   );
 }
+
+/** The controls of a promotion in progress, each shown when it applies. */
+const PROMOTION_CONTROLS: {
+  route: string;
+  label: string;
+  detail: string;
+  when: (p: Promotion) => boolean;
+}[] = [
+  {
+    route: 'pause_promotion',
+    label: 'Pause',
+    detail: 'Traffic and replicas hold where they are.',
+    when: (p) => !p.is_paused,
+  },
+  {
+    route: 'resume_promotion',
+    label: 'Resume',
+    detail: 'The promotion carries on from where it stood.',
+    when: (p) => p.is_paused,
+  },
+  {
+    route: 'cancel_promotion',
+    label: 'Cancel',
+    detail: 'Traffic goes back to the deployment it served before (a rolling deploy rolls back in steps).',
+    when: (p) => p.phase !== 'ROLLING_BACK',
+  },
+  {
+    route: 'force_cancel_promotion',
+    label: 'Force cancel',
+    detail: 'All traffic goes back at once and the candidate stops.',
+    when: () => true,
+  },
+  {
+    route: 'force_roll_forward_promotion',
+    label: 'Force roll forward',
+    detail: 'All traffic goes to the candidate now.',
+    when: () => true,
+  },
+];
 
 export function ModelPage({ model }: { model: string }) {
   const m = encodeURIComponent(model);

@@ -139,6 +139,26 @@ export function TargetPage({
       <ChatBox
         syncUrl={`/models/${m}/${kind === 'environments' ? 'environments' : 'deployment'}/${encodeURIComponent(name)}/sync`}
       />
+      {data.environment?.promotions && data.environment.promotions.length > 0 && (
+        <section aria-label="promotion history">
+          <h2>Promotions</h2>
+          <ul className="events">
+            {data.environment.promotions.map((p) => (
+              <li key={p.id}>
+                {new Date(p.started_at).toLocaleString()} → {p.to_deployment_id}: {p.status}
+                {p.reason ? ` (${p.reason})` : ''}
+                {' · '}
+                {p.actions
+                  .map(
+                    (a) =>
+                      `${a.action.replace(/_/g, ' ')} by ${a.by} at ${new Date(a.at).toLocaleTimeString()}`,
+                  )
+                  .join('; ')}
+              </li>
+            ))}
+          </ul>
+        </section>
+      )}
       {data.events.length > 0 && (
         <section aria-label="events">
           <h2>Events</h2>

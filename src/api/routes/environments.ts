@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { DEFAULT_PROMOTION_SETTINGS } from '../../domain/autoscaling.ts';
 import { PlinthError } from '../../domain/errors.ts';
-import type { Environment, Model } from '../../domain/types.ts';
+import type { Environment, Model, PromotionAction } from '../../domain/types.ts';
 import { checkName } from '../../reconciler/lifecycle.ts';
 import type { ApiContext } from '../context.ts';
 import { replicaPhases } from '../context.ts';
@@ -144,7 +144,7 @@ export function environmentRoutes(app: FastifyInstance, ctx: ApiContext): void {
       const inProgress = (
         await ctx.store.listPromotions({ environment_id: env.id, status: 'IN_PROGRESS' })
       )[0];
-      if (inProgress) await ctx.promotions.cancel(env);
+      if (inProgress) await ctx.promotions.act(env, 'force_cancel', requester(req));
       await ctx.store.deleteEnvironment(env.id);
       ctx.gateway.resolver.invalidate();
       return { name: env.name, deleted: true };
@@ -169,14 +169,76 @@ export function environmentRoutes(app: FastifyInstance, ctx: ApiContext): void {
     },
   );
 
-  app.post<EnvParams>(
-    '/v1/models/:m/environments/:e/cancel_promotion',
-    { config: { summary: 'Cancel the promotion in progress' } },
-    async (req) => {
+  for (const [route, action, summary] of PROMOTION_ACTIONS) {
+    app.post<EnvParams>(`/v1/models/:m/environments/:e/${route}`, { config: { summary } }, async (req) => {
       const model = await findModel(ctx.store, req.params.m);
       const env = await findEnvironment(ctx, model, req.params.e);
-      const cancelled = await ctx.promotions.cancel(env);
-      return { ...(await describe(model, env)), cancelled_promotion: promotionJson(cancelled) };
-    },
-  );
+      parseInput(emptyBody, req.body ?? {}, 'request body');
+      const acted = await ctx.promotions.act(env, action, requester(req));
+      const now = (await ctx.store.getEnvironment(model.id, env.name)) ?? env;
+      // `cancelled_promotion` stays for scripts written against the first cancel route.
+      const extra =
+        action === 'cancel' || action === 'force_cancel' ? { cancelled_promotion: promotionJson(acted) } : {};
+      return { ...(await describe(model, now)), promotion: promotionJson(acted), ...extra };
+    });
+  }
+
+  for (const active of [true, false]) {
+    app.post<EnvParams>(
+      `/v1/models/:m/environments/:e/${active ? 'activate' : 'deactivate'}`,
+      {
+        config: {
+          summary: active
+            ? 'Activate an environment (and the deployment it serves)'
+            : 'Deactivate an environment: its URL answers ENVIRONMENT_INACTIVE, its deployment stops and keeps its settings',
+        },
+      },
+      async (req) => {
+        const model = await findModel(ctx.store, req.params.m);
+        const env = await findEnvironment(ctx, model, req.params.e);
+        parseInput(emptyBody, req.body ?? {}, 'request body');
+        return describe(model, await setEnvironmentActive(ctx, env, active, requester(req)));
+      },
+    );
+  }
+}
+
+const emptyBody = z.strictObject({});
+
+/** The promotion actions, each its own route (the names hosted platforms use). */
+const PROMOTION_ACTIONS: [string, Exclude<PromotionAction, 'promote'>, string][] = [
+  ['cancel_promotion', 'cancel', 'Cancel the promotion in progress (a rolling deploy rolls back in steps)'],
+  ['pause_promotion', 'pause', 'Pause the promotion in progress: traffic and replicas hold where they are'],
+  ['resume_promotion', 'resume', 'Resume a paused promotion from where it stood'],
+  [
+    'force_cancel_promotion',
+    'force_cancel',
+    'Cancel now: all traffic back to the previous deployment at once, the candidate stopped',
+  ],
+  ['force_roll_forward_promotion', 'force_roll_forward', 'Finish now: all traffic to the candidate at once'],
+];
+
+/**
+ * Deactivating stops the environment's promotion (traffic back at once) and deactivates the
+ * deployment it serves, which keeps its settings; activating brings that deployment back.
+ */
+async function setEnvironmentActive(
+  ctx: ApiContext,
+  env: Environment,
+  active: boolean,
+  by: string,
+): Promise<Environment> {
+  if (!active) {
+    const inProgress = (await ctx.store.listPromotions({ environment_id: env.id, status: 'IN_PROGRESS' }))[0];
+    if (inProgress) await ctx.promotions.act(env, 'force_cancel', by);
+  }
+  const updated =
+    env.is_active === active ? env : await ctx.store.updateEnvironment(env.id, { is_active: active });
+  ctx.gateway.resolver.invalidate();
+  const current = env.current_deployment_id
+    ? await ctx.store.getDeployment(env.current_deployment_id)
+    : undefined;
+  if (current && active) await ctx.lifecycle.activate(current);
+  if (current && !active) await ctx.lifecycle.deactivate(current);
+  return updated;
 }

@@ -1,4 +1,5 @@
-// `plinth environments list|create|update|promote|cancel-promotion|delete`.
+// `plinth environments list|create|update|promote|cancel-promotion|pause-promotion|resume-promotion|
+// force-cancel-promotion|force-roll-forward-promotion|activate|deactivate|history|delete`.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
 import { ApiClient } from '../api-client.ts';
@@ -21,6 +22,11 @@ interface SettingsOptions extends Common {
   concurrencyTarget?: string;
   cleanup?: string;
   rampUp?: string;
+  rollingDeploy?: boolean;
+  maxSurgePercent?: string;
+  maxUnavailablePercent?: string;
+  stabilizationTime?: string;
+  redeployOnPromotion?: boolean;
   instanceType?: string;
   public?: boolean;
 }
@@ -48,6 +54,16 @@ export function settingsBody(o: SettingsOptions): Record<string, unknown> {
     promotion.ramp_up_while_promoting = seconds > 0;
     if (seconds > 0) promotion.ramp_up_duration_seconds = seconds;
   }
+  if (o.rollingDeploy !== undefined) promotion.rolling_deploy = o.rollingDeploy;
+  const rolling = Object.fromEntries(
+    Object.entries({
+      max_surge_percent: int('--max-surge-percent', o.maxSurgePercent),
+      max_unavailable_percent: int('--max-unavailable-percent', o.maxUnavailablePercent),
+      stabilization_time_seconds: int('--stabilization-time', o.stabilizationTime),
+    }).filter(([, v]) => v !== undefined),
+  );
+  if (Object.keys(rolling).length > 0) promotion.rolling_deploy_config = rolling;
+  if (o.redeployOnPromotion !== undefined) promotion.redeploy_on_promotion = o.redeployOnPromotion;
   const body: Record<string, unknown> = {};
   if (Object.keys(autoscaling).length > 0) body.autoscaling_settings = autoscaling;
   if (Object.keys(promotion).length > 0) body.promotion_settings = promotion;
@@ -60,12 +76,12 @@ function show(env: EnvironmentInfo): void {
   const p = env.in_progress_promotion;
   process.stdout.write(
     [
-      `name         ${env.name}`,
+      `name         ${env.name}${env.is_active === false ? ' (inactive)' : ''}`,
       `deployment   ${env.current_deployment ? `${env.current_deployment.name} (${env.current_deployment.id}) ${env.current_deployment.status}` : '-'}`,
       `url          ${env.predict_url}`,
       `autoscaling  ${JSON.stringify(env.autoscaling_settings)}`,
       `promotion    ${JSON.stringify(env.promotion_settings)}`,
-      `in progress  ${p ? `→ ${p.to_deployment_id} ${p.phase} ${p.traffic_percent}%` : '-'}`,
+      `in progress  ${p ? `→ ${p.to_deployment_id} ${p.phase}${p.is_paused ? ' (paused)' : ''} ${p.traffic_percent}%` : '-'}`,
     ].join('\n') + '\n',
   );
 }
@@ -99,7 +115,8 @@ export async function waitForPromotion(
       }
       return info;
     }
-    const text = `promoting to ${env}: ${p.phase.toLowerCase().replace(/_/g, ' ')}${p.phase === 'RAMPING' ? ` (${p.traffic_percent}% of traffic)` : ''}`;
+    const split = p.phase === 'RAMPING' || p.phase === 'ROLLING' || p.phase === 'ROLLING_BACK';
+    const text = `promoting to ${env}: ${p.phase.toLowerCase().replace(/_/g, ' ')}${split ? ` (${p.traffic_percent}% of traffic)` : ''}${p.is_paused ? ', paused' : ''}`;
     if (text !== last) onProgress?.(text);
     last = text;
     await sleep(200);
@@ -124,6 +141,16 @@ export function registerEnvironments(program: Command, run: Run): void {
         'after a promotion, the old deployment: scale_to_zero, keep or deactivate',
       )
       .option('--ramp-up <seconds>', 'move traffic gradually over this many seconds (0: at once)')
+      .option('--rolling-deploy', 'replace the old deployment’s replicas in steps when promoting')
+      .option('--no-rolling-deploy', 'switch at once (or ramp) when promoting (the default)')
+      .option('--max-surge-percent <n>', 'rolling deploy: replicas above the old count, % of it')
+      .option('--max-unavailable-percent <n>', 'rolling deploy: replicas below the old count, % of it')
+      .option(
+        '--stabilization-time <seconds>',
+        'rolling deploy: how long each step stays ready before the next',
+      )
+      .option('--redeploy-on-promotion', 'promote a fresh deployment of the candidate’s bundle')
+      .option('--no-redeploy-on-promotion', 'promote the candidate itself (the default)')
       .option('--instance-type <name>', 'instance type for the deployments it serves')
       .option('--public', 'answer inference on its URL without an API key')
       .option('--no-public', 'require an API key for inference (the default)');
@@ -209,21 +236,44 @@ export function registerEnvironments(program: Command, run: Run): void {
       }, o.output === 'json'),
   );
 
+  for (const [command, route, description] of ENVIRONMENT_ACTIONS) {
+    withModel(group.command(command).argument('<name>', 'environment').description(description)).action(
+      (name: string, o: Common) =>
+        run(async () => {
+          const client = new ApiClient(resolveConnection());
+          const model = modelRef(o.model, undefined);
+          const env = await client.request<EnvironmentInfo>(
+            'POST',
+            `${client.env(model, name)}/${route}`,
+            {},
+          );
+          if (o.output === 'json') return printJson(env);
+          show(env);
+        }, o.output === 'json'),
+    );
+  }
+
   withModel(
     group
-      .command('cancel-promotion')
-      .argument('<name>')
-      .description('Send all traffic back to the previous deployment'),
+      .command('history')
+      .argument('<name>', 'environment')
+      .description('Promotions of an environment, newest first, with who did what and when'),
   ).action((name: string, o: Common) =>
     run(async () => {
       const client = new ApiClient(resolveConnection());
-      const model = modelRef(o.model, undefined);
-      const env = await client.request<EnvironmentInfo>(
-        'POST',
-        `${client.env(model, name)}/cancel_promotion`,
+      const info = await client.getEnvironment(modelRef(o.model, undefined), name);
+      const promotions = info.promotions ?? [];
+      if (o.output === 'json') return printJson({ promotions });
+      printTable(
+        ['STARTED', 'TO', 'STATUS', 'TRAFFIC', 'ACTIONS'],
+        promotions.map((p) => [
+          p.started_at,
+          p.to_deployment_id,
+          `${p.status}${p.is_paused ? ' (paused)' : ''}`,
+          `${p.traffic_percent}%`,
+          p.actions.map((a) => `${a.action} by ${a.by} at ${a.at}`).join('; '),
+        ]),
       );
-      if (o.output === 'json') return printJson(env);
-      show(env);
     }, o.output === 'json'),
   );
 
@@ -238,3 +288,22 @@ export function registerEnvironments(program: Command, run: Run): void {
     }, o.output === 'json'),
   );
 }
+
+/** Commands that act on an environment or its promotion: command, route, description. */
+const ENVIRONMENT_ACTIONS: [string, string, string][] = [
+  [
+    'cancel-promotion',
+    'cancel_promotion',
+    'Cancel the promotion in progress (a rolling deploy rolls back in steps)',
+  ],
+  ['pause-promotion', 'pause_promotion', 'Pause the promotion in progress: traffic and replicas hold'],
+  ['resume-promotion', 'resume_promotion', 'Resume a paused promotion from where it stood'],
+  [
+    'force-cancel-promotion',
+    'force_cancel_promotion',
+    'Send all traffic back to the previous deployment now',
+  ],
+  ['force-roll-forward-promotion', 'force_roll_forward_promotion', 'Send all traffic to the candidate now'],
+  ['activate', 'activate', 'Activate an environment and the deployment it serves'],
+  ['deactivate', 'deactivate', 'Deactivate an environment: its URL answers ENVIRONMENT_INACTIVE'],
+];
