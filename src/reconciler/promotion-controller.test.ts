@@ -493,5 +493,8 @@ test('cancelling a rolling deploy rolls back in steps; force-roll-forward works 
 test('an inactive environment takes no promotion', async () => {
   const v1 = await deployment('v1', 'ACTIVE');
   const off = await store.updateEnvironment((await production()).id, { is_active: false });
-  await assert.rejects(controller().promote(model, off, v1, { requestedBy: 'alice' }), /inactive; activate it/);
+  await assert.rejects(
+    controller().promote(model, off, v1, { requestedBy: 'alice' }),
+    /inactive; activate it/,
+  );
 });

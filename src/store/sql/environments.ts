@@ -17,7 +17,10 @@ const columns = columnMap<Environment, EnvironmentsTable>({
   promotion_settings: json<PromotionSettings>('promotion_json', (stored) => ({
     ...DEFAULT_PROMOTION_SETTINGS,
     ...stored,
-    rolling_deploy_config: { ...DEFAULT_PROMOTION_SETTINGS.rolling_deploy_config, ...stored.rolling_deploy_config },
+    rolling_deploy_config: {
+      ...DEFAULT_PROMOTION_SETTINGS.rolling_deploy_config,
+      ...stored.rolling_deploy_config,
+    },
   })),
   public: flag('is_public'),
   is_active: flag('is_active'),
