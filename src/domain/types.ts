@@ -112,12 +112,7 @@ export type PromotionPhase = 'WAITING_FOR_REPLICAS' | 'RAMPING' | 'ROLLING' | 'R
 
 /** What a person (or script) did to a promotion, for its history. */
 export type PromotionAction =
-  | 'promote'
-  | 'pause'
-  | 'resume'
-  | 'cancel'
-  | 'force_cancel'
-  | 'force_roll_forward';
+  'promote' | 'pause' | 'resume' | 'cancel' | 'force_cancel' | 'force_roll_forward';
 
 export interface PromotionActionRecord {
   action: PromotionAction;
