@@ -35,6 +35,7 @@ import { customServerOf } from './domain/custom-server.ts';
 import { tellEnvironment } from './runtime/replica-environment.ts';
 import { Reconciler } from './reconciler/reconciler.ts';
 import { ReplicaStopper } from './reconciler/replica-stopper.ts';
+import { ReplicaTermination } from './reconciler/replica-termination.ts';
 import type { Capacity, ReplicaHandle, RuntimeBackend } from './runtime/backend.ts';
 import { applyCapacityOverride, detectCapacity } from './runtime/local/capacity.ts';
 import { LocalBackend } from './runtime/local/local-backend.ts';
@@ -209,6 +210,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const keptAwake = (id: string): boolean => development.isKeptAwake(id);
   const autoscaler = new Autoscaler({ store, lifecycle, logs, keptAwake, concurrency, kick, health });
   const onRoutingChange = (): void => gateway.resolver.invalidate();
+  const replicas = new ReplicaTermination({ store, backend, stopper, logs, kick });
   const promotions = new PromotionController({ store, backend, lifecycle, onRoutingChange, health });
 
   // What one room tells the others.
@@ -240,6 +242,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     lifecycle,
     development,
     promotions,
+    replicas,
     backend,
     gateway,
     auth,

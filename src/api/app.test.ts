@@ -164,6 +164,7 @@ test('the OpenAPI document lists the management routes', async () => {
     ['/v1/bundles/{sha}', 'put'],
     ['/v1/models/{m}/deployments/{d}/logs', 'get'],
     ['/v1/models/{m}/deployments/{d}/replicas', 'get'],
+    ['/v1/models/{m}/deployments/{d}/replicas/{r}', 'delete'],
   ] as const) {
     assert.ok(doc.paths[path]?.[method], `${method} ${path}`);
   }

@@ -16,6 +16,7 @@ import { artifactRoutes } from './routes/artifacts.ts';
 import { weightsRoutes } from './routes/weights.ts';
 import { bundleRoutes } from './routes/bundles.ts';
 import { deploymentRoutes } from './routes/deployments.ts';
+import { replicaRoutes } from './routes/replicas.ts';
 import { developmentRoutes } from './routes/development.ts';
 import { instanceTypeRoutes } from './routes/instance-types.ts';
 import { dashboardRoutes } from './routes/dashboard.ts';
@@ -106,6 +107,7 @@ export function buildApi(ctx: ApiContext): FastifyInstance {
   artifactRoutes(app, ctx);
   weightsRoutes(app, ctx);
   deploymentRoutes(app, ctx);
+  replicaRoutes(app, ctx);
   developmentRoutes(app, ctx);
   instanceTypeRoutes(app, ctx);
   metricsRoutes(app, ctx);

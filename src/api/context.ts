@@ -10,6 +10,7 @@ import type { Gateway } from '../gateway/gateway.ts';
 import type { DevelopmentController } from '../reconciler/development.ts';
 import type { Lifecycle } from '../reconciler/lifecycle.ts';
 import type { PromotionController } from '../reconciler/promotion-controller.ts';
+import type { ReplicaTermination } from '../reconciler/replica-termination.ts';
 import type { RuntimeBackend } from '../runtime/backend.ts';
 import type { Store } from '../store/store.ts';
 import type { Authenticator } from './auth.ts';
@@ -21,6 +22,8 @@ export interface ApiContext {
   lifecycle: Lifecycle;
   development: DevelopmentController;
   promotions: PromotionController;
+  /** Terminates one replica on request (drained; the reconciler replaces it). */
+  replicas: ReplicaTermination;
   backend: RuntimeBackend;
   gateway: Gateway;
   auth: Authenticator;

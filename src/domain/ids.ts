@@ -14,5 +14,14 @@ export function newId(kind: IdKind, length = 7): string {
   return out;
 }
 
+/** Whether `value` has the form newId(kind, length) gives. */
+export function isId(kind: IdKind, value: string, length = 7): boolean {
+  return (
+    value.length === length + 1 &&
+    value.startsWith(kind) &&
+    [...value.slice(1)].every((c) => ALPHABET.includes(c))
+  );
+}
+
 /** Names users give models, deployments and environments. */
 export const NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,62}$/i;

@@ -108,6 +108,7 @@ const RULES: Record<string, 'open' | 'deploy' | 'admin'> = {
   '/v1/models/{m}/deployments/{d}/autoscaling_settings': 'deploy',
   '/v1/models/{m}/deployments/{d}/events': 'deploy',
   '/v1/models/{m}/deployments/{d}/replicas': 'deploy',
+  '/v1/models/{m}/deployments/{d}/replicas/{r}': 'deploy',
   '/v1/models/{m}/deployments/{d}/metrics': 'deploy',
   '/v1/models/{m}/deployments/{d}/logs': 'deploy',
   '/v1/models/{m}/deployments/{d}/artifacts/{part}': 'deploy',
@@ -153,7 +154,8 @@ test('every management route refuses a missing, wrong, revoked or out-of-scope k
       .replace('{id}', 'kmissing')
       .replace('{name}', 'api_token')
       .replace('{file}', 'none.js')
-      .replace('{part}', 'app');
+      .replace('{part}', 'app')
+      .replace('{r}', 'rmissing');
     for (const method of Object.keys(methods).map((m) => m.toUpperCase())) {
       if (method === 'HEAD') continue;
       const rule = RULES[pattern]!;

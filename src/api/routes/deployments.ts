@@ -1,11 +1,11 @@
 // /v1/models/{m}/deployments…: create (from an uploaded bundle), list, get, delete, and each
-// deployment's events and replicas.
+// deployment's events (its replicas: replicas.ts).
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { ApiContext } from '../context.ts';
 import { replicaPhases } from '../context.ts';
 import { findDeployment, findModel } from '../lookup.ts';
-import { deploymentJson, eventJson, promotionJson, replicaJson } from '../serialize.ts';
+import { deploymentJson, eventJson, promotionJson } from '../serialize.ts';
 import { knownInstanceType, mergeAutoscaling } from '../settings-bodies.ts';
 import { reloadJson } from './development.ts';
 import { requester } from './environments.ts';
@@ -210,20 +210,6 @@ export function deploymentRoutes(app: FastifyInstance, ctx: ApiContext): void {
       const model = await findModel(ctx.store, req.params.m);
       const d = await findDeployment(ctx.store, model, req.params.d);
       return ctx.store.asyncQueueStatus(d.id);
-    },
-  );
-
-  app.get<DeploymentParams>(
-    '/v1/models/:m/deployments/:d/replicas',
-    { config: { summary: 'Replicas of a deployment' } },
-    async (req) => {
-      const model = await findModel(ctx.store, req.params.m);
-      const d = await findDeployment(ctx.store, model, req.params.d);
-      const live = new Map(ctx.backend.list(d.id).map((r) => [r.id, r]));
-      const records = await ctx.store.listReplicas({ deployment_id: d.id, live: true });
-      return {
-        replicas: records.map((r) => replicaJson(r, live.get(r.id), ctx.gateway.inFlightOf(d.id, r.id))),
-      };
     },
   );
 }
