@@ -1,7 +1,8 @@
 // Autoscaler simulator in fake time: replays a seeded bursty trace (idle gaps, ramps, spikes)
 // through our policy, a Knative-style policy (stable/panic windows, scale down at once after a
 // short grace), and a fixed pool sized for the peak; an oracle that knows the future sets the
-// replica-seconds baseline. Run: node --import tsx bench/autoscaler/simulate.ts [--seed 7]
+// replica-seconds baseline; then a traffic drop, with and without max_scale_down_rate.
+// Run: node --import tsx bench/autoscaler/simulate.ts [--seed 7]
 import { decideScale, scaleForQueue } from '../../src/autoscaler/policy.ts';
 import type { ConcurrencySample, PolicyState } from '../../src/autoscaler/policy.ts';
 import { DEFAULT_AUTOSCALING } from '../../src/domain/autoscaling.ts';
@@ -19,6 +20,7 @@ import {
   WAIT_BOUND_S,
 } from './trace.ts';
 import type { Arrivals, Result } from './trace.ts';
+import { printTrafficDrop } from './traffic-drop.ts';
 
 const seedArg = process.argv.indexOf('--seed');
 const seed = seedArg === -1 ? 7 : Number(process.argv[seedArg + 1]);
@@ -160,10 +162,10 @@ const burstySettings = { ...settings, ...BURSTY };
 console.log(
   `# autoscaler simulation: ${DURATION_S / 60} min seeded trace (seed ${seed}), ${best.requests} requests, ${SERVICE_S} s per request, ${SLOTS} slots per replica`,
 );
+const name = (s: AutoscalingSettings) =>
+  `plinth (window ${s.autoscaling_window}, delay ${s.scale_down_delay}, util ${s.target_utilization_percentage})`;
 for (const coldStartS of COLD_STARTS_S) {
   const results: Result[] = [best];
-  const name = (s: AutoscalingSettings) =>
-    `plinth (window ${s.autoscaling_window}, delay ${s.scale_down_delay}, util ${s.target_utilization_percentage})`;
   if (grid) {
     for (const window of [1, 2, 3, 5, 10, 20, 30, 60])
       for (const delay of [0, 5, 10, 20, 30, 60])
@@ -183,9 +185,27 @@ for (const coldStartS of COLD_STARTS_S) {
       run(`${name(burstySettings)}, no queue trigger`, arrivals, ours(burstySettings, false), coldStartS),
     );
     results.push(run(name(burstySettings), arrivals, ours(burstySettings), coldStartS));
+    for (const s of [settings, burstySettings].map((x) => ({ ...x, max_scale_down_rate: 25 })))
+      results.push(run(`${name(s)}, rate 25`, arrivals, ours(s), coldStartS));
     results.push(run('knative-style (60 s / 6 s)', arrivals, knativeStyle(settings), coldStartS));
     results.push(run(`fixed pool (${peak})`, arrivals, ours(settings), coldStartS, peak));
   }
   console.log(`\ncold start ${coldStartS} s`);
   printTable(results, best.replicaSeconds);
+}
+
+if (!grid) {
+  const rated = (s: AutoscalingSettings, rate: number | null) => ({
+    name: `${name(s)}${rate === null ? '' : `, rate ${rate}`}`,
+    settings: { ...s, max_scale_down_rate: rate },
+  });
+  console.log(`\ntraffic drop: ${settings.max_replica} replicas under steady load, then none`);
+  printTrafficDrop(
+    [null, 25, 10].map((rate) => rated(settings, rate)),
+    [0, 300, 600, 660, 720, 900, 1200],
+  );
+  printTrafficDrop(
+    [null, 25, 10].map((rate) => rated(burstySettings, rate)),
+    [0, 1, 2, 3, 6, 9, 15, 30],
+  );
 }

@@ -14,6 +14,7 @@ const FIELDS = [
   'target_utilization_percentage',
   'autoscaling_window',
   'scale_down_delay',
+  'max_scale_down_rate',
   'max_replicas',
 ];
 
@@ -39,6 +40,8 @@ test('autoscaling and promotion bodies: settings within range, or an error namin
       );
       assert.ok(s.autoscaling_window >= 1 && s.autoscaling_window <= 3600, `seed ${seed}`);
       assert.ok(s.scale_down_delay >= 0 && s.scale_down_delay <= 3600, `seed ${seed}`);
+      const rate = s.max_scale_down_rate;
+      assert.ok(rate === null || (Number.isInteger(rate) && rate >= 1 && rate <= 50), `seed ${seed}`);
       if (seed % 2 === 0) assert.ok(s.max_replica <= 1, `seed ${seed}: development`);
     } catch (err) {
       assert.ok(

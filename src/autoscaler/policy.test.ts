@@ -121,3 +121,92 @@ test('after a queue scale-up, scaling down still waits scale_down_delay', () => 
   assert.ok(firstDrop >= 9 + 120, `held for the delay (dropped at ${firstDrop + 1} s)`);
   assert.equal(replicas.at(-1), 1);
 });
+
+/** The seconds at which the count fell (from `start`), with the counts before and after. */
+function drops(replicas: number[], start = 1): { atS: number; from: number; to: number }[] {
+  const out: { atS: number; from: number; to: number }[] = [];
+  replicas.forEach((n, i) => {
+    const before = i === 0 ? start : replicas[i - 1]!;
+    if (n < before) out.push({ atS: i + 1, from: before, to: n });
+  });
+  return out;
+}
+
+const rated: AutoscalingSettings = {
+  ...settings,
+  max_replica: 20,
+  autoscaling_window: 10,
+  scale_down_delay: 30,
+  max_scale_down_rate: 25,
+};
+/** 40 in flight (20 replicas at 2 each) for 100 s, then nothing. */
+const loadStops = (t: number): number => (t <= 100 ? 40 : 0);
+
+test('max_scale_down_rate: after the delay, each window removes at most that percent of the replicas', () => {
+  const r = simulate(loadStops, 300, 1, rated);
+  assert.equal(r[99], 20);
+  const steps = drops(r);
+  assert.ok(steps[0]!.atS >= 101 + 30, `the delay applies first (first step at ${steps[0]!.atS} s)`);
+  for (const [i, s] of steps.entries()) {
+    assert.ok(
+      s.from - s.to <= Math.max(1, Math.floor(s.from / 4)),
+      `step ${s.from} → ${s.to} at ${s.atS} s removes at most a quarter`,
+    );
+    if (i > 0) assert.ok(s.atS - steps[i - 1]!.atS >= 10, `one step per 10 s window (${s.atS} s)`);
+  }
+  // As without a rate, the first step goes to the most asked for during the delay (18), and the
+  // next target (0) waits for a second delay; then floor(25%) of 18, 14, 11 and 9, and one
+  // replica a window from 7 down.
+  assert.deepEqual(
+    steps.map((s) => s.to),
+    [18, 14, 11, 9, 7, 6, 5, 4, 3, 2, 1, 0],
+  );
+  assert.deepEqual(
+    steps.map((s) => s.atS),
+    [131, 162, 172, 182, 192, 202, 212, 222, 232, 242, 252, 262],
+  );
+});
+
+test('without max_scale_down_rate the same drop drains the deployment at once', () => {
+  const r = simulate(loadStops, 300, 1, { ...rated, max_scale_down_rate: null });
+  assert.deepEqual(drops(r), [
+    { atS: 131, from: 20, to: 18 },
+    { atS: 162, from: 18, to: 0 },
+  ]);
+});
+
+test('max_scale_down_rate at small counts removes one replica a window (never zero)', () => {
+  for (const [rate, start, expected] of [
+    [1, 3, [2, 1, 0]],
+    [25, 3, [2, 1, 0]],
+    [50, 3, [2, 1, 0]],
+    [50, 4, [2, 1, 0]],
+    [50, 9, [5, 3, 2, 1, 0]],
+  ] as const) {
+    const s = { ...rated, scale_down_delay: 0, max_scale_down_rate: rate };
+    const steps = drops(
+      simulate(() => 0, 120, start, s),
+      start,
+    );
+    assert.deepEqual(
+      steps.map((x) => x.to),
+      expected,
+      `rate ${rate}% from ${start}`,
+    );
+    assert.ok(
+      steps.every((x, i) => i === 0 || x.atS - steps[i - 1]!.atS === 10),
+      `rate ${rate}% from ${start}: a window apart (${steps.map((x) => x.atS).join(', ')})`,
+    );
+  }
+});
+
+test('max_scale_down_rate never slows a scale-up, and a new drop waits for the delay again', () => {
+  // Load stops at 100 s, bursts back at 205 s (3 s after a step down) and stops again at 250 s.
+  const r = simulate((t) => (t <= 100 || (t > 205 && t <= 250) ? 40 : 0), 450, 1, rated);
+  assert.equal(r[204], 6, 'part of the way down at 205 s, one step at 202 s');
+  assert.equal(r[205], 20, 'back to 20 in the first second of the burst, within the window of that step');
+  const again = drops(r).filter((s) => s.atS > 206);
+  assert.ok(again[0]!.atS >= 251 + 30, `the delay applies again (${again[0]!.atS} s)`);
+  assert.ok(again.every((s) => s.from - s.to <= Math.max(1, Math.floor(s.from / 4))));
+  assert.equal(r.at(-1), 0);
+});

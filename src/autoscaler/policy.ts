@@ -3,7 +3,8 @@
 //   desired = ceil(window-average concurrency ÷ (concurrency_target × utilization)), in [min, max]
 //   up at once; down only after the load stayed low for scale_down_delay (to the highest
 //   recommendation seen meanwhile, so no flapping); a burst far above the window average scales
-//   up from a short panic window before the long window catches up.
+//   up from a short panic window before the long window catches up; with max_scale_down_rate,
+//   each step down removes at most that percent of the replicas (at least one), one step a window.
 import type { AutoscalingSettings } from '../domain/autoscaling.ts';
 
 export interface ConcurrencySample {
@@ -19,6 +20,8 @@ export interface PolicyState {
   highestWhileLow: number;
   /** Panic mode (following the short window) lasts until then; 0 when not panicking. */
   panicUntilMs: number;
+  /** When the policy last asked for fewer replicas (null: never); max_scale_down_rate counts from it. */
+  lastStepDownMs: number | null;
 }
 
 export interface ScaleInput {
@@ -72,13 +75,14 @@ export function decideScale(input: ScaleInput): ScaleDecision {
   }
   if (nowMs >= panicUntilMs) panicUntilMs = 0;
   const recommended = clamp(wanted);
+  const lastStepDownMs = input.previous?.lastStepDownMs ?? null;
 
   if (recommended >= current || panicUntilMs > 0) {
     // Up at once; and never down while panicking.
     const desired = Math.max(recommended, panicUntilMs > 0 ? current : 0);
     return {
       desired,
-      state: { lowSinceMs: null, highestWhileLow: 0, panicUntilMs },
+      state: { lowSinceMs: null, highestWhileLow: 0, panicUntilMs, lastStepDownMs },
       reason: desired > current ? `scale up: ${why}` : `steady: ${why}`,
     };
   }
@@ -86,25 +90,54 @@ export function decideScale(input: ScaleInput): ScaleDecision {
     // A lowered max_replica applies at once.
     return {
       desired: settings.max_replica,
-      state: { lowSinceMs: null, highestWhileLow: 0, panicUntilMs },
+      state: { lowSinceMs: null, highestWhileLow: 0, panicUntilMs, lastStepDownMs },
       reason: `max_replica is ${settings.max_replica}`,
     };
   }
   const previous = input.previous;
   const lowSinceMs = previous?.lowSinceMs ?? nowMs;
   const highestWhileLow = Math.max(previous?.lowSinceMs == null ? 0 : previous.highestWhileLow, recommended);
-  if (nowMs - lowSinceMs >= settings.scale_down_delay * 1000) {
+  if (nowMs - lowSinceMs < settings.scale_down_delay * 1000) {
+    return {
+      desired: current,
+      state: { lowSinceMs, highestWhileLow, panicUntilMs, lastStepDownMs },
+      reason: `holding ${current} until load stays low for ${settings.scale_down_delay} s`,
+    };
+  }
+  // Settings written before the field existed leave it out: no limit, as null.
+  const rate = settings.max_scale_down_rate;
+  if (rate == null) {
     return {
       desired: highestWhileLow,
-      state: { lowSinceMs: null, highestWhileLow: 0, panicUntilMs },
+      state: { lowSinceMs: null, highestWhileLow: 0, panicUntilMs, lastStepDownMs: nowMs },
       reason: `scale down after ${settings.scale_down_delay} s of lower load: ${why}`,
     };
   }
+  // Rate-limited: one step per window, each removing at most rate% of the replicas (at least one).
+  if (lastStepDownMs !== null && nowMs - lastStepDownMs < windowMs) {
+    return {
+      desired: current,
+      state: { lowSinceMs, highestWhileLow, panicUntilMs, lastStepDownMs },
+      reason: `holding ${current}: max_scale_down_rate ${rate}% allows one step down per ${settings.autoscaling_window} s`,
+    };
+  }
+  const desired = Math.max(highestWhileLow, current - maxStepDown(current, rate));
+  // Not there yet: the load stays low (no new delay), and the next step aims at the most asked
+  // for after this one.
+  const state: PolicyState =
+    desired > highestWhileLow
+      ? { lowSinceMs, highestWhileLow: 0, panicUntilMs, lastStepDownMs: nowMs }
+      : { lowSinceMs: null, highestWhileLow: 0, panicUntilMs, lastStepDownMs: nowMs };
   return {
-    desired: current,
-    state: { lowSinceMs, highestWhileLow, panicUntilMs },
-    reason: `holding ${current} until load stays low for ${settings.scale_down_delay} s`,
+    desired,
+    state,
+    reason: `scale down after ${settings.scale_down_delay} s of lower load, at most ${rate}% a window: ${why}`,
   };
+}
+
+/** The most replicas one step down may remove from `current` at `ratePercent`: at least one. */
+export function maxStepDown(current: number, ratePercent: number): number {
+  return Math.max(1, Math.floor((current * ratePercent) / 100));
 }
 
 export interface QueueInput {
@@ -137,6 +170,7 @@ export function scaleForQueue(input: QueueInput): ScaleDecision | null {
         input.previous?.panicUntilMs ?? 0,
         input.nowMs + settings.autoscaling_window * 1000,
       ),
+      lastStepDownMs: input.previous?.lastStepDownMs ?? null,
     },
     reason: `queued: ${input.concurrency} requests in flight or waiting for a slot`,
   };

@@ -323,3 +323,15 @@ test("environment_variables' numbers are the strings Truss's Python makes of the
   );
   assert.deepEqual(config.environment_variables, { A: '1.0', B: '0.5', C: '3', D: '1e3', E: '-2.5' });
 });
+
+test('autoscaling.max_scale_down_rate is a whole percent from 1 to 50', () => {
+  assert.equal(
+    parseConfig('model_name: x\nautoscaling: { max_scale_down_rate: 25 }').config.autoscaling
+      ?.max_scale_down_rate,
+    25,
+  );
+  assert.equal(
+    configErrorOf('autoscaling: { max_scale_down_rate: 60 }'),
+    'config.yaml: autoscaling.max_scale_down_rate: expected a whole percent from 1 to 50, or null for no limit',
+  );
+});

@@ -115,6 +115,8 @@ export const runtimeSchema = z.strictObject({
   transport: transportSchema.optional().describe('http (default) or websocket, with its ping settings.'),
 });
 
+const SCALE_DOWN_RATE = 'expected a whole percent from 1 to 50, or null for no limit';
+
 export const autoscalingSchema = z.strictObject({
   min_replica: z.number().int().min(0).optional(),
   max_replica: z.number().int().min(1).optional(),
@@ -122,6 +124,14 @@ export const autoscalingSchema = z.strictObject({
   target_utilization_percentage: z.number().int().min(1).max(100).optional(),
   autoscaling_window: z.number().int().min(1).max(3600).optional(),
   scale_down_delay: z.number().int().min(0).max(3600).optional(),
+  max_scale_down_rate: z
+    .number({ error: SCALE_DOWN_RATE })
+    .int({ error: SCALE_DOWN_RATE })
+    .min(1, { error: SCALE_DOWN_RATE })
+    .max(50, { error: SCALE_DOWN_RATE })
+    .nullable()
+    .optional()
+    .describe('Most percent of the replicas removed per autoscaling window; null: no limit.'),
 });
 
 const scalar = z.union([z.string(), z.number(), z.boolean()]).transform((v) => String(v));

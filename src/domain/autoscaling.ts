@@ -7,6 +7,11 @@ export interface AutoscalingSettings {
   target_utilization_percentage: number;
   autoscaling_window: number;
   scale_down_delay: number;
+  /**
+   * Most percent of the replicas removed per autoscaling window (1–50), so that a traffic drop
+   * cannot drain a large deployment at once; null: no limit.
+   */
+  max_scale_down_rate: number | null;
 }
 
 export const DEFAULT_AUTOSCALING: Readonly<AutoscalingSettings> = Object.freeze({
@@ -16,6 +21,7 @@ export const DEFAULT_AUTOSCALING: Readonly<AutoscalingSettings> = Object.freeze(
   target_utilization_percentage: 70,
   autoscaling_window: 60,
   scale_down_delay: 900,
+  max_scale_down_rate: null,
 });
 
 export const DEFAULT_ROLLING_DEPLOY_CONFIG = Object.freeze({
@@ -32,3 +38,8 @@ export const DEFAULT_PROMOTION_SETTINGS = Object.freeze({
   rolling_deploy_config: DEFAULT_ROLLING_DEPLOY_CONFIG,
   redeploy_on_promotion: false,
 });
+
+/** Stored settings completed with the defaults of fields added since they were written. */
+export function withAutoscalingDefaults(stored: Partial<AutoscalingSettings>): AutoscalingSettings {
+  return { ...DEFAULT_AUTOSCALING, ...stored };
+}

@@ -18,6 +18,7 @@ interface Options {
   targetUtilization?: string;
   window?: string;
   scaleDownDelay?: string;
+  maxScaleDownRate?: string;
 }
 
 function path(client: ApiClient, model: string, o: Options): { path: string; env: boolean } {
@@ -31,8 +32,16 @@ function path(client: ApiClient, model: string, o: Options): { path: string; env
   return { path: client.env(model, o.environment ?? 'production'), env: true };
 }
 
-function print(settings: Record<string, number>): void {
-  for (const [k, v] of Object.entries(settings)) process.stdout.write(`${k.padEnd(30)} ${v}\n`);
+function print(settings: Record<string, number | null>): void {
+  for (const [k, v] of Object.entries(settings)) process.stdout.write(`${k.padEnd(30)} ${v ?? 'none'}\n`);
+}
+
+/** `--max-scale-down-rate`: a whole percent, or `none` for no limit (the API checks the range). */
+function scaleDownRate(value: string): number | null {
+  if (value === 'none') return null;
+  if (!/^\d+$/.test(value))
+    throw new UserError(`--max-scale-down-rate ${value}: expected a whole percent (1–50) or none`);
+  return Number(value);
 }
 
 export function registerAutoscaling(
@@ -54,7 +63,7 @@ export function registerAutoscaling(
       const client = new ApiClient(resolveConnection());
       const target = path(client, modelRef(o.model, undefined), o);
       const answer = await client.request<Record<string, unknown>>('GET', target.path);
-      const settings = (target.env ? answer.autoscaling_settings : answer) as Record<string, number>;
+      const settings = (target.env ? answer.autoscaling_settings : answer) as Record<string, number | null>;
       if (o.output === 'json') return printJson(settings);
       print(settings);
     }, o.output === 'json'),
@@ -67,11 +76,15 @@ export function registerAutoscaling(
     .option('--target-utilization <percent>')
     .option('--window <seconds>', 'autoscaling_window')
     .option('--scale-down-delay <seconds>')
+    .option(
+      '--max-scale-down-rate <percent>',
+      'most percent of the replicas removed per window (1–50), or none for no limit',
+    )
     .action((o: Options) =>
       run(async () => {
         const client = new ApiClient(resolveConnection());
         const target = path(client, modelRef(o.model, undefined), o);
-        const body = (settingsBody(o).autoscaling_settings ?? {}) as Record<string, number>;
+        const body = (settingsBody(o).autoscaling_settings ?? {}) as Record<string, number | null>;
         for (const [flag, key, value] of [
           ['--target-utilization', 'target_utilization_percentage', o.targetUtilization],
           ['--window', 'autoscaling_window', o.window],
@@ -81,6 +94,7 @@ export function registerAutoscaling(
           if (!/^\d+$/.test(value)) throw new UserError(`${flag} ${value}: expected a whole number`);
           body[key] = Number(value);
         }
+        if (o.maxScaleDownRate !== undefined) body.max_scale_down_rate = scaleDownRate(o.maxScaleDownRate);
         if (Object.keys(body).length === 0)
           throw new UserError('nothing to set: pass at least one setting, e.g. --max-replica 3');
         const answer = await client.request<Record<string, unknown>>(
@@ -88,7 +102,7 @@ export function registerAutoscaling(
           target.path,
           target.env ? { autoscaling_settings: body } : body,
         );
-        const settings = (target.env ? answer.autoscaling_settings : answer) as Record<string, number>;
+        const settings = (target.env ? answer.autoscaling_settings : answer) as Record<string, number | null>;
         if (o.output === 'json') return printJson(settings);
         print(settings);
       }, o.output === 'json'),

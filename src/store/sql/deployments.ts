@@ -1,6 +1,7 @@
 // The deployments table, and the one place a deployment's status changes: a compare-and-set move
 // that the state machine's table allows, written with its event in one transaction.
 import type { Updateable } from 'kysely';
+import { withAutoscalingDefaults } from '../../domain/autoscaling.ts';
 import { canMove } from '../../domain/deployment-status.ts';
 import type { DeploymentStatus } from '../../domain/deployment-status.ts';
 import { PlinthError } from '../../domain/errors.ts';
@@ -36,7 +37,8 @@ const columns = columnMap<Deployment, DeploymentsTable>({
   is_development: flag('is_development'),
   has_served: flag('has_served'),
   config: json('config_json'),
-  autoscaling_settings: json('autoscaling_json'),
+  // Settings added since a row was written take their defaults.
+  autoscaling_settings: json('autoscaling_json', withAutoscalingDefaults),
   desired_replicas: num('desired_replicas'),
   revision: num('revision'),
   build: nullableJson<BuildRecord>('build_json'),

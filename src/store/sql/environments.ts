@@ -1,5 +1,9 @@
 // The environments table: a model's stable endpoints, each pointing at the deployment it serves.
-import { DEFAULT_AUTOSCALING, DEFAULT_PROMOTION_SETTINGS } from '../../domain/autoscaling.ts';
+import {
+  DEFAULT_AUTOSCALING,
+  DEFAULT_PROMOTION_SETTINGS,
+  withAutoscalingDefaults,
+} from '../../domain/autoscaling.ts';
 import type { AutoscalingSettings } from '../../domain/autoscaling.ts';
 import { PlinthError } from '../../domain/errors.ts';
 import { newId } from '../../domain/ids.ts';
@@ -12,8 +16,8 @@ import { isUniqueViolation, now } from './db.ts';
 
 const columns = columnMap<Environment, EnvironmentsTable>({
   ...plain('id', 'model_id', 'name', 'current_deployment_id', 'instance_type_name', 'created_at'),
-  autoscaling_settings: json<AutoscalingSettings>('autoscaling_json'),
   // Settings added since a row was written take their defaults.
+  autoscaling_settings: json<AutoscalingSettings>('autoscaling_json', withAutoscalingDefaults),
   promotion_settings: json<PromotionSettings>('promotion_json', (stored) => ({
     ...DEFAULT_PROMOTION_SETTINGS,
     ...stored,

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { Kysely, SqliteDialect, sql } from 'kysely';
+import { DEFAULT_AUTOSCALING } from '../../domain/autoscaling.ts';
 import { migrateTo } from '../migrations.ts';
 import { runStoreSuite } from '../store-suite.ts';
 import { openSqliteStore } from './open.ts';
@@ -39,6 +40,48 @@ test('models made before names were unique regardless of case stay reachable; th
     assert.equal((await store.getModel('Foo'))?.id, 'maaaaaaa');
     assert.equal((await store.getModel('foo'))?.id, 'mbbbbbbb');
     await assert.rejects(store.createModel('FOO'), /"FOO" is taken by model "Foo"/);
+    await store.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('autoscaling settings written before max_scale_down_rate existed read it as null (no limit)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'plinth-store-'));
+  try {
+    const file = join(dir, 'plinth.db');
+    const first = await openSqliteStore(file);
+    const model = await first.createModel('older');
+    const d = await first.createDeployment({
+      model_id: model.id,
+      name: 'deployment-1',
+      status: 'BUILDING',
+      is_development: false,
+      bundle_sha256: 'a'.repeat(64),
+      config: { model_name: 'older' },
+      instance_type_name: '1x2',
+      autoscaling_settings: { ...DEFAULT_AUTOSCALING, max_scale_down_rate: 25 },
+    });
+    await first.close();
+    // The JSON an older Plinth wrote: every field of its day, and no max_scale_down_rate.
+    const older = JSON.stringify({
+      min_replica: 0,
+      max_replica: 4,
+      concurrency_target: 1,
+      target_utilization_percentage: 70,
+      autoscaling_window: 60,
+      scale_down_delay: 900,
+    });
+    const raw = new Database(file);
+    raw.prepare('update deployments set autoscaling_json = ?').run(older);
+    raw.prepare('update environments set autoscaling_json = ?').run(older);
+    raw.close();
+    const store = await openSqliteStore(file);
+    const settings = (await store.getDeployment(d.id))!.autoscaling_settings;
+    assert.equal(settings.max_scale_down_rate, null);
+    assert.equal(settings.max_replica, 4, 'what the row stored is kept');
+    const [production] = await store.listEnvironments(model.id);
+    assert.equal(production!.autoscaling_settings.max_scale_down_rate, null);
     await store.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
