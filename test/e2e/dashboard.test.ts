@@ -153,3 +153,57 @@ test("the chat box streams a chat model's answer, and says so for a model withou
   await page.getByRole('button', { name: 'Ask' }).click();
   await page.getByText('This model has no chat route').waitFor();
 });
+
+test('the environment card offers each promotion control and activate/deactivate; the environment page shows who did what', async () => {
+  interface Env {
+    is_active: boolean;
+    current_deployment_id: string;
+    in_progress_promotion: { is_paused: boolean; phase: string } | null;
+  }
+  const env = async () => (await platform.api<Env>('GET', '/v1/models/dash/environments/production')).body;
+  await platform.api('PATCH', '/v1/models/dash/environments/production', {
+    promotion_settings: { ramp_up_while_promoting: true, ramp_up_duration_seconds: 600 },
+  });
+  const promoted = await platform.api('POST', '/v1/models/dash/environments/production/promote', {
+    deployment_id: 'deployment-1',
+  });
+  assert.equal(promoted.status, 202, JSON.stringify(promoted.body));
+  await page.goto(`${platform.url}/#/models/dash`);
+  const card = page.getByTestId('environment-production');
+  await card
+    .getByRole('status')
+    .getByText(/ramping/)
+    .waitFor({ timeout: 60_000 });
+  const confirm = async (button: string) => {
+    await card.getByRole('button', { name: button, exact: true }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Confirm' }).click();
+  };
+  await confirm('Pause');
+  await card
+    .getByRole('status')
+    .getByText(/paused/)
+    .waitFor();
+  assert.equal((await env()).in_progress_promotion?.is_paused, true);
+  await confirm('Resume');
+  await card.getByRole('button', { name: 'Pause', exact: true }).waitFor();
+  assert.equal((await env()).in_progress_promotion?.is_paused, false);
+  await confirm('Force cancel');
+  await card.getByRole('status').waitFor({ state: 'detached' });
+  const after = await env();
+  assert.equal(after.in_progress_promotion, null);
+  assert.equal(after.current_deployment_id, second.deployment_id, 'traffic stayed on deployment-2');
+
+  await confirm('Deactivate environment');
+  await card.getByRole('button', { name: 'Activate environment' }).waitFor();
+  assert.equal((await env()).is_active, false);
+  await confirm('Activate environment');
+  await card.getByRole('button', { name: 'Deactivate environment' }).waitFor();
+  assert.equal((await env()).is_active, true);
+
+  await page.goto(`${platform.url}/#/models/dash/environments/production`);
+  const history = page.getByRole('region', { name: 'promotion history' });
+  await page.getByRole('heading', { name: /production environment/ }).waitFor();
+  await history.getByText(/CANCELLED/).waitFor();
+  assert.match(await history.innerText(), /promote by .*pause by .*resume by .*force cancel by /s);
+  await page.screenshot({ path: join(shots, 'promotion-controls.png'), fullPage: true });
+});

@@ -61,11 +61,12 @@ export function TargetPage({
       if (kind === 'deployments') {
         const deployment = await api<Deployment>('GET', base);
         const { events } = await api<{ events: TargetData['events'] }>('GET', `${base}/events`);
-        return { deployment, environment: null, events, queue: await queueOf(deployment.id), ...metrics };
+        // The metrics answer names its target too: it goes first so that it overrides nothing.
+        return { ...metrics, deployment, environment: null, events, queue: await queueOf(deployment.id) };
       }
       const environment = await api<Environment>('GET', base);
       const deployment = environment.current_deployment;
-      return { deployment, environment, events: [], queue: await queueOf(deployment?.id), ...metrics };
+      return { ...metrics, deployment, environment, events: [], queue: await queueOf(deployment?.id) };
     },
     model,
     [base, range],
