@@ -158,6 +158,12 @@ test('pause holds a ramp’s split, resume carries on, force-cancel sends all tr
       'the history records each action',
     );
     assert.ok(e.promotions[0]!.actions.every((a) => a.by.length > 0));
+    const history = await platform.cli(['environments', 'history', 'production', '--model', 'ctl']);
+    assert.equal(history.code, 0, history.stderr);
+    assert.match(
+      history.stdout,
+      /CANCELLED\s+0%\s+promote by admin at .*; pause by admin at .*; resume by admin at .*; force_cancel by admin at /,
+    );
 
     // Again, and this time all traffic goes to the candidate at once.
     const again = await platform.cli([
