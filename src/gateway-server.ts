@@ -12,6 +12,7 @@ import { errorBody, isPlinthError, PlinthError } from './domain/errors.ts';
 import { ConcurrencyReports } from './gateway/concurrency-reports.ts';
 import { Gateway } from './gateway/gateway.ts';
 import { RouteFeed } from './gateway/route-feed.ts';
+import { TrafficTimes } from './gateway/traffic-times.ts';
 import { listenForUpgrades } from './gateway/upgrade-listener.ts';
 import { listen } from './http-listen.ts';
 import { ControlLoop, LoopHealth } from './domain/control-loop.ts';
@@ -80,6 +81,10 @@ export async function startGatewayServer(config: GatewayConfig): Promise<Running
     health,
   });
   flushes.start();
+  // When each deployment last answered a request, for the leading control plane's inactivity check.
+  const traffic = new TrafficTimes(store, Date.now, health);
+  gateway.requests.add((m) => traffic.note(m.deployment.id));
+  traffic.start();
 
   const server = createServer({ connectionsCheckingInterval: 1000 }, (req, res) => {
     const route = gateway.match(req);
@@ -126,6 +131,7 @@ export async function startGatewayServer(config: GatewayConfig): Promise<Running
       await changes.close();
       await gateway.close();
       await flushes.stop();
+      await traffic.stop();
       await series
         .flush()
         .catch((err: Error) => console.error(`metrics: could not store series: ${err.message}`));

@@ -19,6 +19,7 @@ import { formatMemory } from './domain/quantity.ts';
 import { ConcurrencyReports } from './gateway/concurrency-reports.ts';
 import { ROUTES_SETTLE_MS } from './gateway/route-feed.ts';
 import { Gateway } from './gateway/gateway.ts';
+import { TrafficTimes } from './gateway/traffic-times.ts';
 import { plinthHome } from './home.ts';
 import type { PlinthHome } from './home.ts';
 import { applyDeadlines, listeningUrl } from './http-listen.ts';
@@ -28,6 +29,8 @@ import { followLeader } from './leadership.ts';
 import { levelOfLine, LogSink } from './observability/log-sink.ts';
 import { Telemetry } from './observability/telemetry.ts';
 import { DevelopmentController } from './reconciler/development.ts';
+import { IdleDeactivator } from './reconciler/idle-deactivator.ts';
+import { idleReason } from './reconciler/idle-policy.ts';
 import { Lifecycle } from './reconciler/lifecycle.ts';
 import { PromotionController } from './reconciler/promotion-controller.ts';
 import type { EnvironmentSwitch } from './reconciler/promotion-controller.ts';
@@ -144,6 +147,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const concurrency = (id: string): number =>
     gateway.concurrency(id) + (reports?.othersOn(id) ?? 0) + (asyncQueued.get(id) ?? 0);
   const telemetry = new Telemetry({ store, backend, concurrency, health });
+  // When each deployment last answered a request (kept in the store for the inactivity check).
+  const traffic = new TrafficTimes(store, Date.now, health);
 
   // The control loops.
   const stopper = new ReplicaStopper({
@@ -212,9 +217,15 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const onRoutingChange = (): void => gateway.resolver.invalidate();
   const replicas = new ReplicaTermination({ store, backend, stopper, logs, kick });
   const promotions = new PromotionController({ store, backend, lifecycle, onRoutingChange, health });
+  const idleS = config.deactivateAfterIdleS;
+  const recentRequest = (id: string): number | undefined => traffic.lastOf(id);
+  const inactivity = idleS
+    ? new IdleDeactivator({ store, lifecycle, logs, idleS, recentRequest, concurrency, keptAwake, health })
+    : null;
 
   // What one room tells the others.
   gateway.requests.add((m) => telemetry.metrics.request(m));
+  gateway.requests.add((m) => traffic.note(m.deployment.id));
   gateway.coldStarts.add((c) => telemetry.metrics.coldStart(c.model, c.deployment, c.environment));
   gateway.queued.add((id) => autoscaler.onQueued(id));
   gateway.wakes.add((id) => void wakeById(store, lifecycle, id));
@@ -222,6 +233,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   promotions.switched.add((change) => void tellReplicasEnvironment(store, backend, logs, change));
   lifecycle.deleted.add(({ deploymentId, modelId, wholeModel }) => {
     gateway.forget(deploymentId);
+    traffic.forget(deploymentId);
     development.forget(deploymentId);
     if (wholeModel) gateway.forgetModel(modelId);
   });
@@ -261,6 +273,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   await app.listen({ port: config.port, host: config.host });
   baseUrl = listeningUrl(app.server, config.host);
   const createdApiKey = await provideAdminKey(store, auth, home, baseUrl);
+  traffic.start();
   const asyncMetrics = new AsyncMetrics(telemetry.metrics.registry);
   const webhooks = new WebhookSender({
     store,
@@ -303,6 +316,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     builds.start(config.tickMs);
     asyncWorker!.start();
     webhooks.start();
+    inactivity?.start();
     // Truss's base environment, so that the first push of a Python model usually finds it ready.
     preparePythonBaseInBackground(home.pythonBase, defaultPythonInterpreter());
   };
@@ -319,6 +333,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     resources: [
       ...describeResources(kubernetes ? backend.capacity() : capacity, backend.describe()),
       follower?.description ?? 'Control plane: this process (SQLite store)',
+      ...(idleS ? [`Inactivity: deployments are deactivated after ${idleReason(idleS)}`] : []),
       ...(adopted.length ? [`Adopted ${adopted.length} replica(s) left running by the previous server`] : []),
     ],
     close() {
@@ -328,6 +343,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
         await builds.stop();
         await stopPythonBasePreparations();
         await follower?.close();
+        await inactivity?.stop();
+        await traffic.stop();
         await telemetry.stop();
         await promotions.stop();
         await autoscaler.stop();

@@ -1,7 +1,8 @@
 // Finds the model and deployment a management URL names ({m}: id or name; {d}: id, name,
-// `production` or `development`), with the catalogue's not-found errors.
+// `production` or `development`), with the catalogue's not-found errors; and the deployments an
+// environment serves.
 import { PlinthError } from '../domain/errors.ts';
-import type { Deployment, Model } from '../domain/types.ts';
+import type { Deployment, Environment, Model } from '../domain/types.ts';
 import type { Store } from '../store/store.ts';
 
 export async function findModel(store: Store, ref: string): Promise<Model> {
@@ -30,4 +31,17 @@ export async function findDeployment(store: Store, model: Model, ref: string): P
   }
   if (!d) throw new PlinthError('DEPLOYMENT_NOT_FOUND', `model ${model.name} has no deployment "${ref}"`);
   return d;
+}
+
+/**
+ * The deployments an environment serves now: its current one (if any) and, while a promotion is in
+ * progress, the promotion's candidate.
+ */
+export async function servedDeploymentIds(
+  store: Pick<Store, 'listPromotions'>,
+  env: Environment,
+): Promise<string[]> {
+  const promotion = (await store.listPromotions({ environment_id: env.id, status: 'IN_PROGRESS' }))[0];
+  const ids = [env.current_deployment_id, promotion?.to_deployment_id];
+  return [...new Set(ids.filter((id): id is string => typeof id === 'string'))];
 }

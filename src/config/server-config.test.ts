@@ -33,6 +33,11 @@ test('a bad value is one line naming the flag and what was given', () => {
     [{ port: '70000' }, /^--port 70000: /],
     [{ store: 'mysql://x' }, /^--store mysql:\/\/x: expected a postgres:\/\/ URL/],
     [
+      { deactivateAfterIdleS: '2 weeks' },
+      /^--deactivate-after-idle 2 weeks: expected a duration such as 90s/,
+    ],
+    [{ deactivateAfterIdleS: '0s' }, /^--deactivate-after-idle 0s: expected a duration/],
+    [
       { kubernetes: { publicUrl: 'plinth:4780' } },
       /^--public-url plinth:4780: expected the http\(s\):\/\/ URL/,
     ],
@@ -48,4 +53,11 @@ test('a bad value is one line naming the flag and what was given', () => {
     () => gatewayConfig({ store: '' }),
     /^ServerConfigError: --store \(none\): a gateway needs the postgres/,
   );
+});
+
+test('--deactivate-after-idle takes a duration (14d, 90s) as seconds; absent, nothing is deactivated', () => {
+  assert.equal(serverConfig({ homeDir: '/h', deactivateAfterIdleS: '14d' }).deactivateAfterIdleS, 1_209_600);
+  assert.equal(serverConfig({ homeDir: '/h', deactivateAfterIdleS: '90s' }).deactivateAfterIdleS, 90);
+  assert.equal(serverConfig({ homeDir: '/h', deactivateAfterIdleS: 3 }).deactivateAfterIdleS, 3);
+  assert.equal(serverConfig({ homeDir: '/h' }).deactivateAfterIdleS, undefined);
 });

@@ -2,9 +2,17 @@
 // gateway`): validated once at the edge, with every default in this one place, then frozen. A bad
 // value is an error that names the flag it came from.
 import { z } from 'zod';
+import { parseDurationS } from '../domain/duration.ts';
 
 const seconds = z.coerce.number().positive();
 const count = z.coerce.number().int().min(0);
+/** `90s`, `30m`, `12h`, `14d` (or a number of seconds), as seconds. */
+const duration = z.union([z.number(), z.string()]).transform((v, ctx) => {
+  const s = typeof v === 'number' ? (v > 0 ? v : null) : parseDurationS(v);
+  if (s !== null) return s;
+  ctx.addIssue({ code: 'custom', message: 'expected a duration such as 90s, 30m, 12h or 14d' });
+  return z.NEVER;
+});
 
 const common = {
   host: z.string().min(1).default('127.0.0.1'),
@@ -76,6 +84,8 @@ const serverSchema = z.strictObject({
   replicaGraceS: seconds.default(60),
   /** Run replicas as pods on a Kubernetes cluster instead of processes on this machine. */
   kubernetes: kubernetes.optional(),
+  /** Deactivate deployments that had no inference traffic for this many seconds; never when absent. */
+  deactivateAfterIdleS: duration.optional(),
 });
 
 const gatewaySchema = z.strictObject({
@@ -112,6 +122,7 @@ const FLAGS: Record<string, string> = {
   publicUrl: '--public-url',
   namespace: '--kube-namespace',
   imagePrefix: '--image-prefix',
+  deactivateAfterIdleS: '--deactivate-after-idle',
 };
 
 function deepFreeze<T>(value: T): T {

@@ -357,6 +357,12 @@ export class Gateway {
     return a ? a.inFlight + a.queued : 0;
   }
 
+  /** Requests in flight and requests queued for a deployment, apart (the API's current metrics). */
+  load(deploymentId: string): { inFlight: number; queued: number } {
+    const a = this.activators.get(deploymentId);
+    return { inFlight: a?.inFlight ?? 0, queued: a?.queued ?? 0 };
+  }
+
   /** Requests in flight plus queued, per deployment this gateway has seen. */
   concurrencies(): Map<string, number> {
     const out = new Map<string, number>();

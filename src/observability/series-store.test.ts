@@ -100,3 +100,26 @@ test('a scope several processes record (gateways beside the control plane) adds 
   }
   await store.close();
 });
+
+test('the total of a range is every request in its buckets, stored or still open, and none outside it', async () => {
+  const store = await openSqliteStore(':memory:');
+  const start = Date.parse('2026-01-01T00:00:00Z');
+  let now = start;
+  const series = new SeriesStore(store, () => now);
+  const d = deploymentScope('d1');
+  for (let i = 0; i < 30; i++) {
+    now = start + i * 1000;
+    series.addRequest([d], { status: i < 25 ? 200 : 500, e2eS: 0.1, ttfbS: 0.05, queueS: 0 });
+    if (i === 15) await series.flush();
+  }
+  now = start + 40_000;
+  const all = await series.total(d, start, now);
+  assert.deepEqual(all.requests, { '2xx': 25, '3xx': 0, '4xx': 0, '5xx': 5 });
+  assert.equal(all.latencySumCount, 30);
+  const last = await series.total(d, start + 20_000, now);
+  assert.deepEqual(last.requests, { '2xx': 5, '3xx': 0, '4xx': 0, '5xx': 5 }, 'the third 10 s bucket');
+  assert.equal(
+    Object.values((await series.total(d, now, now + 10_000)).requests).reduce((a, n) => a + n),
+    0,
+  );
+});

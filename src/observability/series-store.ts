@@ -125,10 +125,42 @@ export class SeriesStore {
     const resolution =
       RESOLUTIONS.find((r) => stepS >= r.seconds && fromMs >= now - r.keepMs) ?? RESOLUTIONS.at(-1)!;
     const stepMs = Math.max(stepS, resolution.seconds) * 1000;
+    const steps = new Map<number, BucketData>();
+    for (const [startMs, data] of await this.buckets(scope, fromMs, toMs, resolution.seconds)) {
+      const step = fromMs + Math.max(0, Math.floor((startMs - fromMs) / stepMs)) * stepMs;
+      steps.set(step, mergeBuckets(steps.get(step) ?? emptyBucket(), data));
+    }
+    const points: SeriesPoint[] = [];
+    for (let t = fromMs; t < toMs; t += stepMs) {
+      points.push(toPoint(t, stepMs / 1000, steps.get(t) ?? emptyBucket(), price));
+    }
+    return points;
+  }
+
+  /**
+   * Everything recorded from `fromMs` to `toMs` in one bucket, from the finest resolution that
+   * covers the range (so whole buckets: the range's edges are as fine as that resolution).
+   */
+  async total(scope: string, fromMs: number, toMs: number): Promise<BucketData> {
+    const now = this.clock();
+    const resolution = RESOLUTIONS.find((r) => fromMs >= now - r.keepMs) ?? RESOLUTIONS.at(-1)!;
+    let sum = emptyBucket();
+    for (const data of (await this.buckets(scope, fromMs, toMs, resolution.seconds)).values())
+      sum = mergeBuckets(sum, data);
+    return sum;
+  }
+
+  /** The buckets of a resolution that overlap the range, each writer's merged, by start. */
+  private async buckets(
+    scope: string,
+    fromMs: number,
+    toMs: number,
+    resolutionS: number,
+  ): Promise<Map<number, BucketData>> {
     const stored = await this.store.queryMetricBuckets({
       scope,
-      resolution_s: resolution.seconds,
-      from_ms: fromMs - resolution.seconds * 1000,
+      resolution_s: resolutionS,
+      from_ms: fromMs - resolutionS * 1000,
       to_ms: toMs,
     });
     // Per bucket start, what each writer recorded; this process's own in memory is the latest.
@@ -140,26 +172,16 @@ export class SeriesStore {
     };
     for (const b of stored) put(b.start_ms, b.scope, b.data as BucketData);
     for (const b of [...this.closed, ...this.open.values()]) {
-      if (b.scope === scope && b.resolutionS === resolution.seconds)
-        put(b.startMs, this.written(scope), b.data);
+      if (b.scope === scope && b.resolutionS === resolutionS) put(b.startMs, this.written(scope), b.data);
     }
     const buckets = new Map<number, BucketData>();
     for (const [startMs, byWriter] of writers) {
+      if (startMs + resolutionS * 1000 <= fromMs || startMs >= toMs) continue;
       buckets.set(
         startMs,
         [...byWriter.values()].reduce((sum, data) => mergeBuckets(sum, data), emptyBucket()),
       );
     }
-    const steps = new Map<number, BucketData>();
-    for (const [startMs, data] of buckets) {
-      if (startMs + resolution.seconds * 1000 <= fromMs || startMs >= toMs) continue;
-      const step = fromMs + Math.max(0, Math.floor((startMs - fromMs) / stepMs)) * stepMs;
-      steps.set(step, mergeBuckets(steps.get(step) ?? emptyBucket(), data));
-    }
-    const points: SeriesPoint[] = [];
-    for (let t = fromMs; t < toMs; t += stepMs) {
-      points.push(toPoint(t, stepMs / 1000, steps.get(t) ?? emptyBucket(), price));
-    }
-    return points;
+    return buckets;
   }
 }

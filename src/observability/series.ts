@@ -1,8 +1,8 @@
 // Metric series in time buckets: what one bucket holds for a deployment or an environment
-// (requests by status class; latency, time to first byte and queue time as histograms; per-second
-// samples of concurrency and replicas; cold starts; replica CPU and memory; replica-seconds by
-// instance type), how buckets merge into coarser steps, and percentiles read from the merged
-// histograms. Pure: no clock, no I/O.
+// (requests by status class; latency, time to first byte and queue time as histograms, and the
+// latencies' sum for a mean; per-second samples of concurrency and replicas; cold starts; replica
+// CPU and memory; replica-seconds by instance type), how buckets merge into coarser steps, and
+// percentiles read from the merged histograms. Pure: no clock, no I/O.
 
 /** Histogram upper bounds in seconds (the last bucket is everything above). */
 export const LATENCY_BOUNDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
@@ -12,6 +12,9 @@ export type StatusClass = '2xx' | '3xx' | '4xx' | '5xx';
 export interface BucketData {
   requests: Record<StatusClass, number>;
   latency: number[];
+  /** Sum of the end-to-end latencies (s) and how many requests it holds (older buckets have neither). */
+  latencySumS: number;
+  latencySumCount: number;
   ttfb: number[];
   queue: number[];
   /** Per-second samples. */
@@ -38,6 +41,8 @@ export function emptyBucket(): BucketData {
   return {
     requests: { '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0 },
     latency: zeros(),
+    latencySumS: 0,
+    latencySumCount: 0,
     ttfb: zeros(),
     queue: zeros(),
     samples: 0,
@@ -79,6 +84,8 @@ export interface RequestObservation {
 export function addRequest(b: BucketData, r: RequestObservation): void {
   b.requests[statusClass(r.status)]++;
   observe(b.latency, r.e2eS);
+  b.latencySumS += r.e2eS;
+  b.latencySumCount++;
   if (r.ttfbS !== null) observe(b.ttfb, r.ttfbS);
   observe(b.queue, r.queueS);
 }
@@ -115,6 +122,9 @@ export function addGpu(b: BucketData, utilization: number, memoryBytes: number):
 export function mergeBuckets(into: BucketData, from: BucketData): BucketData {
   for (const k of Object.keys(into.requests) as StatusClass[]) into.requests[k] += from.requests[k];
   for (const h of ['latency', 'ttfb', 'queue'] as const) from[h].forEach((n, i) => (into[h][i]! += n));
+  // Buckets stored before latency sums existed have none.
+  into.latencySumS += from.latencySumS ?? 0;
+  into.latencySumCount += from.latencySumCount ?? 0;
   into.samples += from.samples;
   into.concurrencySum += from.concurrencySum;
   into.concurrencyMax = Math.max(into.concurrencyMax, from.concurrencyMax);

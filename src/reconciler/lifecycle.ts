@@ -255,12 +255,19 @@ export class Lifecycle {
     return outcome.moved ? outcome.deployment : (outcome.current ?? d);
   }
 
-  /** Drains and stops every replica; the deployment ends INACTIVE and its URLs answer 404. */
-  async deactivate(d: Deployment): Promise<Deployment> {
+  /**
+   * Drains and stops every replica; the deployment ends INACTIVE and its URLs answer 404. `onlyIf`
+   * sees the deployment as it is when the move is made: false leaves it as it is.
+   */
+  async deactivate(
+    d: Deployment,
+    reason = 'deactivated',
+    onlyIf: (current: Deployment) => boolean = () => true,
+  ): Promise<Deployment> {
     const outcome = await this.deps.status.moveCurrent(d.id, (current) =>
-      isInactive(current.status)
+      isInactive(current.status) || !onlyIf(current)
         ? null
-        : { to: 'DEACTIVATING', reason: 'deactivated', patch: { desired_replicas: 0 } },
+        : { to: 'DEACTIVATING', reason, patch: { desired_replicas: 0 } },
     );
     return outcome ? this.settled(outcome) : this.current(d);
   }

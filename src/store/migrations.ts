@@ -314,6 +314,13 @@ function migrations(dialect: SqlDialectName): Record<string, Migration> {
           .execute();
       },
     },
+    '0012_last_request': {
+      async up(db: Kysely<unknown>) {
+        // When each deployment last answered an inference request (ms since epoch), so that the
+        // inactivity check (`plinth up --deactivate-after-idle`) counts from it across restarts.
+        await db.schema.alterTable('deployments').addColumn('last_request_ms', 'bigint').execute();
+      },
+    },
   };
 }
 

@@ -29,6 +29,8 @@ export interface DeploymentsTable {
   last_revision: number;
   created_at: string;
   updated_at: string;
+  /** When it last answered an inference request, ms since epoch (sql/traffic.ts). */
+  last_request_ms: number | null;
 }
 
 export interface EnvironmentsTable {

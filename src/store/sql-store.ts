@@ -15,6 +15,7 @@ import * as models from './sql/models.ts';
 import * as promotions from './sql/promotions.ts';
 import * as replicas from './sql/replicas.ts';
 import * as secrets from './sql/secrets.ts';
+import * as traffic from './sql/traffic.ts';
 import * as webhookSecrets from './sql/webhook-secrets.ts';
 import type { Store } from './store.ts';
 
@@ -46,6 +47,7 @@ export function sqlStore(db: Db, onClose: () => Promise<void> = async () => {}):
     ...bind(db, logs),
     ...bind(db, metricBuckets),
     ...bind(db, concurrency),
+    ...bind(db, traffic),
     ...bind(db, asyncRequests),
     ...bind(db, webhookSecrets),
     transaction: (fn) => inTransaction(db, (tx) => fn(tx === db ? store : sqlStore(tx))),

@@ -1,6 +1,6 @@
 // The shared Store suite, part two: what the platform records beside deployments — events,
-// replicas, logs, promotions, metric buckets, API keys, secrets and gateway reports. Run by
-// runStoreSuite (store-suite.ts) against every Store implementation.
+// replicas, logs, promotions, metric buckets, API keys, secrets, gateway reports and last request
+// times. Run by runStoreSuite (store-suite.ts) against every Store implementation.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { sleep } from '../../test/support/wait.ts';
@@ -284,5 +284,37 @@ export function recordCases(ctx: StoreSuiteContext): void {
       { gateway_id: 'g2', deployment_id: 'd1', concurrency: 4, reported_ms: 1000 },
     ]);
     assert.equal((await store.listConcurrency(0)).length, 2, 'the stale report was removed');
+  });
+}
+
+export function trafficCases(ctx: StoreSuiteContext): void {
+  test('last request times are kept per deployment, never move back, and go with their deployment', async () => {
+    const store = ctx.store;
+    const model = await store.createModel('traffic');
+    const a = await store.createDeployment(ctx.deploymentOf(model.id, 'deployment-1'));
+    const b = await store.createDeployment(ctx.deploymentOf(model.id, 'deployment-2'));
+    assert.deepEqual(await store.lastTraffic(), new Map(), 'none has answered a request');
+    const t = Date.parse('2026-03-01T00:00:00Z');
+    await store.recordTraffic([
+      { deployment_id: a.id, last_request_ms: t },
+      { deployment_id: b.id, last_request_ms: t + 5000 },
+    ]);
+    await store.recordTraffic([
+      { deployment_id: a.id, last_request_ms: t + 9000 },
+      { deployment_id: b.id, last_request_ms: t + 1000 },
+      { deployment_id: 'dmissing', last_request_ms: t },
+    ]);
+    assert.deepEqual(
+      await store.lastTraffic(),
+      new Map([
+        [a.id, t + 9000],
+        [b.id, t + 5000],
+      ]),
+      "a later time wins, an earlier one is ignored, an unknown deployment's is dropped",
+    );
+    const before = (await store.getDeployment(a.id))!;
+    assert.equal(before.updated_at, a.updated_at, 'noting traffic is no change to the deployment');
+    await store.deleteDeployment(a.id);
+    assert.deepEqual([...(await store.lastTraffic()).keys()], [b.id]);
   });
 }

@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, test } from 'node:test';
 import { DEFAULT_AUTOSCALING } from '../domain/autoscaling.ts';
 import { PlinthError } from '../domain/errors.ts';
 import { asyncCases } from './store-async-suite.ts';
-import { recordCases } from './store-records-suite.ts';
+import { recordCases, trafficCases } from './store-records-suite.ts';
 import { webhookCases } from './store-webhooks-suite.ts';
 import type { NewDeployment, Store } from './store.ts';
 
@@ -245,6 +245,7 @@ export function runStoreSuite(name: string, open: () => Promise<Store>): void {
       deploymentOf,
     };
     recordCases(context);
+    trafficCases(context);
     asyncCases(context);
     webhookCases(context);
 

@@ -145,6 +145,12 @@ export interface ConcurrencyReport {
   reported_ms: number;
 }
 
+/** When a deployment last answered an inference request (ms since epoch). */
+export interface TrafficTime {
+  deployment_id: string;
+  last_request_ms: number;
+}
+
 export interface NewApiKey {
   name: string;
   prefix: string;
@@ -231,6 +237,11 @@ export interface Store {
   reportConcurrency(reports: readonly ConcurrencyReport[]): Promise<void>;
   /** Reports made at or after `since_ms`; older ones are removed. */
   listConcurrency(since_ms: number): Promise<ConcurrencyReport[]>;
+
+  /** Notes when deployments last answered a request; a later time wins, an earlier one is ignored. */
+  recordTraffic(times: readonly TrafficTime[]): Promise<void>;
+  /** The last request time of each deployment that has answered one, by deployment id. */
+  lastTraffic(): Promise<Map<string, number>>;
 
   /** Stores a new request QUEUED (created_at now, not_before now, attempts 0); durable once it resolves. */
   enqueueAsync(input: NewAsyncRequest): Promise<AsyncRequest>;

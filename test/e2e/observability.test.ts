@@ -1,8 +1,9 @@
 // e2e: metrics and logs on the real server. After requests with known outcomes, the Prometheus
 // counters and histogram counts and the series API match exactly, per deployment and per
-// environment (and the series survive a restart); a client's request id lands on the model's own
-// log lines (TypeScript and Python); follow=true delivers a line printed after the stream opened;
-// log filters return exactly the matching lines.
+// environment (and the series survive a restart); the summary and current modes count exactly
+// what was sent; a client's request id lands on the model's own log lines (TypeScript and
+// Python), by deployment and by environment; follow=true delivers a line printed after the stream
+// opened; log filters return exactly the matching lines.
 import { sleep } from '../support/wait.ts';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -11,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { writeTree } from '../support/write-tree.ts';
-import { startPlatform } from './harness.ts';
+import { startPlatform, until } from './harness.ts';
 import type { Platform } from './harness.ts';
 
 let platform: Platform;
@@ -170,6 +171,15 @@ test("a client's request id is on the model's own log lines, in TypeScript and P
       [[text, id]],
       `${model}: exactly the line printed for that request, without the mark`,
     );
+    const byEnvironment = await platform.api<{ logs: { message: string; deployment_id: string }[] }>(
+      'GET',
+      `/v1/models/${model}/environments/production/logs?request_id=${id}`,
+    );
+    assert.deepEqual(
+      byEnvironment.body.logs.map((l) => l.message),
+      [text],
+      `${model}: the environment's logs are its deployment's`,
+    );
   }
 });
 
@@ -238,4 +248,152 @@ test('log filters return exactly the matching lines', async () => {
   assert.equal(cli.code, 0, cli.stderr);
   assert.equal(cli.stdout.trim().split('\n').length, 1);
   assert.match(cli.stdout, new RegExp(`model says ${marker}-a`));
+});
+
+const MODES_MODEL = `export class Model {
+  async predict(input: { fail?: boolean; waitMs?: number }) {
+    if (input.waitMs) await new Promise((r) => setTimeout(r, input.waitMs));
+    if (input.fail) throw new Error('asked to fail');
+    return { ok: true };
+  }
+}\n`;
+
+interface Latency {
+  mean?: number | null;
+  p50: number | null;
+  p90: number | null;
+  p99: number | null;
+}
+
+interface Summary {
+  mode: string;
+  requests_total: number;
+  requests: Record<string, number>;
+  errors: Record<string, number>;
+  error_rate: number | null;
+  latency_seconds: Latency;
+  cold_starts: number;
+  replica_seconds_total: number;
+}
+
+interface Current {
+  mode: string;
+  requests_in_flight: number;
+  requests_queued: number;
+  replicas_active: number;
+  replicas_starting: number;
+  window_seconds: number;
+  requests: Record<string, number>;
+  requests_per_second: number;
+  latency_seconds: Latency;
+  error_rate: number | null;
+}
+
+function ordered(l: Latency, what: string): void {
+  assert.ok(l.p50 !== null && l.p50 > 0, `${what}: p50 ${l.p50}`);
+  assert.ok(l.p50 <= l.p90! && l.p90! <= l.p99!, `${what}: p50 ≤ p90 ≤ p99 (${JSON.stringify(l)})`);
+}
+
+test('metrics modes: summary and current count exactly what was sent; an unknown mode is refused naming it', async () => {
+  const dir = writeTree(join(scratch, 'modes'), {
+    'config.yaml': 'model_name: modes\n',
+    'model/model.ts': MODES_MODEL,
+  });
+  const push = await platform.cli(['push', dir, '--output', 'json']);
+  assert.equal(push.code, 0, push.stderr);
+  const deployment = (JSON.parse(push.stdout) as { deployment_id: string }).deployment_id;
+  const env = '/models/modes/environments/production/predict';
+  const statuses: number[] = [];
+  for (let i = 0; i < 6; i++) statuses.push(await call(env, {}));
+  for (let i = 0; i < 2; i++) statuses.push(await call(env, { fail: true }));
+  statuses.push(await call(`/models/modes/deployment/${deployment}/predict`, {}));
+  assert.deepEqual(statuses, [200, 200, 200, 200, 200, 200, 500, 500, 200]);
+  const metrics = <T>(target: string, query: string) =>
+    platform.api<T>('GET', `/v1/models/modes/${target}/metrics?${query}`);
+
+  const envSummary = await metrics<Summary>('environments/production', 'mode=summary&since=10m');
+  assert.equal(envSummary.status, 200, JSON.stringify(envSummary.body));
+  assert.equal(envSummary.body.mode, 'summary');
+  assert.equal(envSummary.body.requests_total, 8);
+  assert.deepEqual(envSummary.body.requests, { '2xx': 6, '3xx': 0, '4xx': 0, '5xx': 2 });
+  assert.deepEqual(envSummary.body.errors, { '4xx': 0, '5xx': 2 });
+  assert.equal(envSummary.body.error_rate, 0.25);
+  assert.equal(envSummary.body.cold_starts, 0, 'the push left a replica running');
+  ordered(envSummary.body.latency_seconds, 'environment summary');
+  assert.ok(envSummary.body.latency_seconds.mean! > 0);
+  const depSummary = await metrics<Summary>(`deployments/${deployment}`, 'mode=summary&since=10m');
+  assert.equal(depSummary.body.requests_total, 9, 'the deployment counts its own URL too');
+  assert.deepEqual(depSummary.body.requests, { '2xx': 7, '3xx': 0, '4xx': 0, '5xx': 2 });
+
+  const current = await metrics<Current>('environments/production', 'mode=current');
+  assert.equal(current.status, 200, JSON.stringify(current.body));
+  const c = current.body;
+  assert.deepEqual(c.requests, { '2xx': 6, '3xx': 0, '4xx': 0, '5xx': 2 }, 'all sent within the last minute');
+  assert.equal(c.requests_per_second, 8 / c.window_seconds);
+  assert.ok(c.window_seconds > 0 && c.window_seconds <= 60);
+  assert.equal(c.error_rate, 0.25);
+  assert.deepEqual([c.requests_in_flight, c.requests_queued], [0, 0]);
+  assert.deepEqual([c.replicas_active, c.replicas_starting], [1, 0]);
+  ordered(c.latency_seconds, 'current');
+
+  // A request in flight is counted while it runs, and no more once answered.
+  const slow = call(env, { waitMs: 3000 });
+  const during = await until(
+    'the slow request is in flight',
+    async () => (await metrics<Current>(`deployments/${deployment}`, 'mode=current')).body,
+    (m) => m.requests_in_flight > 0,
+    10_000,
+  );
+  assert.equal(during.requests_in_flight, 1);
+  assert.equal(during.requests_queued, 0);
+  assert.equal(await slow, 200);
+  await until(
+    'it is answered',
+    async () => (await metrics<Current>(`deployments/${deployment}`, 'mode=current')).body,
+    (m) => m.requests_in_flight === 0 && m.requests['2xx'] === 8,
+    10_000,
+  );
+
+  const bad = await metrics<{ error: { code: string; message: string } }>(
+    'environments/production',
+    'mode=average',
+  );
+  assert.equal(bad.status, 400);
+  assert.equal(bad.body.error.code, 'VALIDATION_ERROR');
+  assert.match(
+    bad.body.error.message,
+    /field "mode": "average" is not a mode; expected one of current, summary, series/,
+  );
+  const series = await metrics<{ points: unknown[]; mode?: string }>(
+    'environments/production',
+    'since=10m&step=60',
+  );
+  assert.equal(series.body.points.length, 10, 'without a mode, the series as before');
+  assert.equal(series.body.mode, undefined);
+
+  const summaryCli = await platform.cli([
+    'metrics',
+    '--model',
+    'modes',
+    '--mode',
+    'summary',
+    '--since',
+    '10m',
+  ]);
+  assert.equal(summaryCli.code, 0, summaryCli.stderr);
+  assert.match(summaryCli.stdout, /^requests\s+9 \(2xx 7, 3xx 0, 4xx 0, 5xx 2\)$/m);
+  const currentCli = await platform.cli([
+    'metrics',
+    '--model',
+    'modes',
+    '--mode',
+    'current',
+    '--output',
+    'json',
+  ]);
+  assert.equal(currentCli.code, 0, currentCli.stderr);
+  assert.equal((JSON.parse(currentCli.stdout) as Current).requests_in_flight, 0);
+  const wrongCli = await platform.cli(['metrics', '--model', 'modes', '--mode', 'average']);
+  assert.equal(wrongCli.code, 1);
+  assert.match(wrongCli.stderr, /--mode average: expected one of series, summary, current/);
 });

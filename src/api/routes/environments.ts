@@ -35,7 +35,11 @@ export function requester(req: FastifyRequest): string {
   return (req as FastifyRequest & { apiKeyName?: string }).apiKeyName ?? 'unknown';
 }
 
-export async function findEnvironment(ctx: ApiContext, model: Model, name: string): Promise<Environment> {
+export async function findEnvironment(
+  ctx: Pick<ApiContext, 'store'>,
+  model: Model,
+  name: string,
+): Promise<Environment> {
   const env = await ctx.store.getEnvironment(model.id, name);
   if (!env)
     throw new PlinthError('ENVIRONMENT_NOT_FOUND', `model ${model.name} has no environment "${name}"`);

@@ -1,19 +1,29 @@
-// Metrics: the Prometheus exposition at /metrics, and the series of one deployment or
-// environment (`?since=1h&until=…&step=60`) for the CLI and the dashboard.
+// Metrics: the Prometheus exposition at /metrics, and the metrics of one deployment or
+// environment for the CLI and the dashboard, in three modes: `series` (the default: points of
+// `step` seconds over `since`…`until`), `summary` (the totals of that range) and `current` (the
+// values now, with the last minute's rate, latency and errors).
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { PlinthError } from '../../domain/errors.ts';
 import { findInstanceType } from '../../domain/instance-types.ts';
+import { currentOf, currentWindow, METRIC_MODES, summarize } from '../../observability/metric-summary.ts';
+import type { LiveCounts } from '../../observability/metric-summary.ts';
 import { deploymentScope, environmentScope } from '../../observability/series-store.ts';
 import type { ApiContext } from '../context.ts';
-import { findDeployment, findModel } from '../lookup.ts';
+import { replicaPhases } from '../context.ts';
+import { findDeployment, findModel, servedDeploymentIds } from '../lookup.ts';
 import { parseInput } from '../validate.ts';
 import { parseSince } from '../time-query.ts';
 import { findEnvironment } from './environments.ts';
 
 const MAX_POINTS = 2000;
 
-const rangeQuery = z.object({
+const metricsQuery = z.object({
+  mode: z
+    .enum(METRIC_MODES, {
+      error: (issue) => `"${String(issue.input)}" is not a mode; expected one of ${METRIC_MODES.join(', ')}`,
+    })
+    .default('series'),
   since: z.string().default('1h'),
   until: z.string().optional(),
   step: z.coerce.number().int().min(1).max(86_400).optional(),
@@ -38,12 +48,43 @@ export function metricsRoutes(app: FastifyInstance, ctx: ApiContext): void {
 
   const price = (name: string): number | null =>
     findInstanceType(ctx.instanceTypes, name)?.pricePerHour ?? null;
-  const series = async (scope: string, query: unknown) => {
-    const q = parseInput(rangeQuery, query, 'query');
+
+  /** Requests and replicas of these deployments now, added up. */
+  const live = async (deploymentIds: readonly string[]): Promise<LiveCounts> => {
+    const out: LiveCounts = { inFlight: 0, queued: 0, replicasActive: 0, replicasStarting: 0 };
+    for (const id of deploymentIds) {
+      const load = ctx.gateway.load(id);
+      out.inFlight += load.inFlight;
+      out.queued += load.queued;
+      for (const r of await replicaPhases(ctx, id)) {
+        if (r.phase === 'READY') out.replicasActive++;
+        else if (r.phase === 'STARTING') out.replicasStarting++;
+      }
+    }
+    return out;
+  };
+
+  /** The answer of a scope in the mode asked for; `served`: the deployments whose live counts `current` adds. */
+  const metrics = async (scope: string, query: unknown, served: () => Promise<string[]>) => {
+    const q = parseInput(metricsQuery, query, 'query');
     const now = Date.now();
+    if (q.mode === 'current') {
+      const window = currentWindow(now);
+      const last = await ctx.telemetry.series.total(scope, window.fromMs, now);
+      return {
+        mode: q.mode,
+        time: new Date(now).toISOString(),
+        ...currentOf(await live(await served()), last, window.seconds),
+      };
+    }
     const from = parseTime(q.since, 'since', now);
     const to = q.until ? parseTime(q.until, 'until', now) : now;
     if (to <= from) throw new PlinthError('VALIDATION_ERROR', 'query field "until": must be after "since"');
+    const range = { since: new Date(from).toISOString(), until: new Date(to).toISOString() };
+    if (q.mode === 'summary') {
+      const total = await ctx.telemetry.series.total(scope, from, to);
+      return { mode: q.mode, ...range, ...summarize(total, (to - from) / 1000, price) };
+    }
     const step = q.step ?? Math.max(10, Math.ceil((to - from) / 1000 / 120 / 10) * 10);
     if ((to - from) / 1000 / step > MAX_POINTS) {
       throw new PlinthError(
@@ -52,26 +93,34 @@ export function metricsRoutes(app: FastifyInstance, ctx: ApiContext): void {
       );
     }
     const points = await ctx.telemetry.series.query(scope, from, to, step, price);
-    return { since: new Date(from).toISOString(), until: new Date(to).toISOString(), step, points };
+    return { ...range, step, points };
   };
 
   app.get<{ Params: { m: string; d: string } }>(
     '/v1/models/:m/deployments/:d/metrics',
-    { config: { summary: 'Metric series of a deployment' } },
+    { config: { summary: 'Metrics of a deployment (mode=series|summary|current)' } },
     async (req) => {
       const model = await findModel(ctx.store, req.params.m);
       const d = await findDeployment(ctx.store, model, req.params.d);
-      return { deployment_id: d.id, ...(await series(deploymentScope(d.id), req.query)) };
+      return {
+        deployment_id: d.id,
+        ...(await metrics(deploymentScope(d.id), req.query, async () => [d.id])),
+      };
     },
   );
 
   app.get<{ Params: { m: string; e: string } }>(
     '/v1/models/:m/environments/:e/metrics',
-    { config: { summary: 'Metric series of an environment' } },
+    { config: { summary: 'Metrics of an environment (mode=series|summary|current)' } },
     async (req) => {
       const model = await findModel(ctx.store, req.params.m);
       const env = await findEnvironment(ctx, model, req.params.e);
-      return { environment: env.name, ...(await series(environmentScope(model.id, env.name), req.query)) };
+      return {
+        environment: env.name,
+        ...(await metrics(environmentScope(model.id, env.name), req.query, () =>
+          servedDeploymentIds(ctx.store, env),
+        )),
+      };
     },
   );
 }

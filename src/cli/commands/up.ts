@@ -30,6 +30,7 @@ interface UpOptions extends GatewayFlags {
   kubeNamespace?: string;
   publicUrl?: string;
   imagePrefix?: string;
+  deactivateAfterIdle?: string;
 }
 
 const EXAMPLE_DIR = join(packageRoot(), 'examples', 'hello');
@@ -91,6 +92,10 @@ export function registerUp(
       '--image-prefix <prefix>',
       "with --runtime kubernetes: where Plinth's images are (<prefix>server, <prefix>runtime-node, …)",
       'plinth/',
+    )
+    .option(
+      '--deactivate-after-idle <duration>',
+      'deactivate deployments that had no inference traffic this long: 90s, 12h, 14d (default $PLINTH_DEACTIVATE_AFTER_IDLE, else never)',
     );
   addGatewayOptions(command).action((options: UpOptions) =>
     run(async () => {
@@ -108,6 +113,8 @@ export function registerUp(
         drainS: options.drainTimeout,
         store: storeUrl(options.store),
         kubernetes: kubernetesOptions(options),
+        deactivateAfterIdleS:
+          options.deactivateAfterIdle ?? (process.env.PLINTH_DEACTIVATE_AFTER_IDLE || undefined),
       });
       let server;
       try {

@@ -51,6 +51,9 @@ const TOPICS: Record<keyof Store, ChangeTopic | null> = {
   pruneMetricBuckets: null,
   reportConcurrency: null,
   listConcurrency: null,
+  // Inactivity is decided by the leading control plane from the store; nothing else acts on it.
+  recordTraffic: null,
+  lastTraffic: null,
   // Async requests: the control plane's workers poll the queue; nothing else acts on it yet.
   enqueueAsync: null,
   getAsync: null,
