@@ -315,7 +315,7 @@ test('management bodies have the pinned shapes, and {m}/{d} take every pinned fo
   );
   assert.ok(terminated.status === 200 || terminated.status === 202, JSON.stringify(terminated.body));
   hasFields('a terminated replica', terminated.body, REPLICA_FIELDS);
-  await refused('DELETE', `/v1/models/${m}/deployments/production/replicas/nope`, 'REPLICA_NOT_FOUND');
+  await refused('DELETE', `/v1/models/${m}/deployments/production/replicas/rzzzzzzz`, 'REPLICA_NOT_FOUND');
 
   // Keys, secrets, instance types, and the unauthenticated endpoints.
   const key = await call('POST', '/v1/api_keys', { name: 'surface', scope: 'inference' });
@@ -531,4 +531,55 @@ test('every inference form answers on every target, in the host form and the pat
       assert.equal(answer, 'echo:hi', `${form} ${base}/websocket`);
     }
   }
+});
+
+/** The CLI of DESIGN.md §5: each command and the flags it pins (every command takes --output json). */
+const PINNED_CLI: [string[], string[]][] = [
+  [['init'], ['--language']],
+  [
+    ['push'],
+    [
+      '--watch',
+      '--promote',
+      '--environment',
+      '--deployment-name',
+      '--preserve-previous-production-deployment',
+      '--wait',
+      '--no-wait',
+      '--tail',
+      '--output',
+    ],
+  ],
+  [['watch'], []],
+  [['predict'], ['--model', '--deployment', '--environment', '--development', '-d', '-f', '--output']],
+  ...['list', 'get', 'activate', 'deactivate', 'retry', 'delete', 'promote'].map(
+    (c): [string[], string[]] => [['deployments', c], ['--output']],
+  ),
+  ...['list', 'create', 'update', 'promote', 'cancel-promotion', 'delete'].map((c): [string[], string[]] => [
+    ['environments', c],
+    ['--output'],
+  ]),
+  [['autoscaling', 'get'], ['--output']],
+  [['autoscaling', 'set'], ['--output']],
+  [['logs'], ['--tail', '--since', '--replica', '--level', '--output']],
+  [['instance-types'], ['--output']],
+  [['keys'], []],
+  [['secrets'], []],
+  [['up'], ['--port', '--host', '--home']],
+];
+
+test('every pinned CLI command and flag of §5 exists', async () => {
+  const missing: string[] = [];
+  for (const [command, flags] of PINNED_CLI) {
+    const help = await platform.cli([...command, '--help']);
+    if (help.code !== 0) {
+      missing.push(`plinth ${command.join(' ')} (exit ${help.code}: ${help.stderr.trim().split('\n')[0]})`);
+      continue;
+    }
+    for (const flag of flags) {
+      const pattern = new RegExp(`(^|[\\s,|\\[])${flag.replace(/[-]/g, '\\-')}([\\s,=<\\]]|$)`, 'm');
+      if (!pattern.test(help.stdout)) missing.push(`plinth ${command.join(' ')} ${flag}`);
+    }
+  }
+  assert.deepEqual(missing, [], 'pinned CLI surface missing');
 });
