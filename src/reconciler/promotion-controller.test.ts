@@ -498,3 +498,36 @@ test('an inactive environment takes no promotion', async () => {
     /inactive; activate it/,
   );
 });
+
+test('an action and a tick take turns: a pause sent while a tick runs is never stepped over', async () => {
+  const { v2, env } = await rampingEnv(10);
+  const c = controller();
+  await c.promote(model, env, v2, { requestedBy: 'alice' });
+  await tick(c, 0);
+  assert.equal((await inProgress())!.traffic_percent, 20);
+  await clock.advance(2000);
+  // The tick would move the ramp to 40%; the pause arrives while it runs.
+  const [, paused] = await Promise.all([c.tick(), c.act(env, 'pause', 'bob')]);
+  assert.ok(paused.paused_at !== null);
+  const held = (await inProgress())!.traffic_percent;
+  await tick(c, 5);
+  await tick(c, 5);
+  assert.equal((await inProgress())!.traffic_percent, held, 'nothing moves once paused');
+  assert.equal((await inProgress())!.paused_at, paused.paused_at);
+});
+
+test('a rolling deploy puts counts right every tick (a build that set its own); all traffic cannot go to a candidate still building', async () => {
+  const { v1, v2, env } = await rollingEnv(2, 50);
+  await store.updateDeployment(v2.id, { status: 'BUILDING' } as never);
+  const c = controller();
+  await c.promote(model, env, v2, { requestedBy: 'alice' });
+  await assert.rejects(c.act(env, 'force_roll_forward', 'bob'), /candidate is BUILDING/);
+  // The build finishes and asks for min_replica replicas of its own, above the step's count.
+  await store.updateDeployment(v2.id, { status: 'DEPLOYING', desired_replicas: 2 } as never);
+  await tick(c, 1);
+  assert.equal((await store.getDeployment(v2.id))!.desired_replicas, 1, 'the first step runs one');
+  // An autoscaler write that raced the start is put right too.
+  await store.updateDeployment(v1.id, { desired_replicas: 3 });
+  await tick(c, 1);
+  assert.equal((await store.getDeployment(v1.id))!.desired_replicas, 2);
+});

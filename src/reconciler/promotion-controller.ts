@@ -8,7 +8,7 @@ import { ControlLoop } from '../domain/control-loop.ts';
 import type { LoopHealth } from '../domain/control-loop.ts';
 import { PlinthError } from '../domain/errors.ts';
 import { Signal } from '../domain/signal.ts';
-import { isFailed } from '../domain/deployment-status.ts';
+import { isDown, isFailed } from '../domain/deployment-status.ts';
 import type {
   Deployment,
   Environment,
@@ -62,6 +62,8 @@ export class PromotionController {
   private readonly cleanups = new Set<() => void>();
   private stopped = false;
   private running: Promise<void> | null = null;
+  /** Actions and ticks take turns: neither works from what the other is about to change. */
+  private turn: Promise<unknown> = Promise.resolve();
   private readonly clock: Clock;
 
   constructor(deps: PromotionControllerDeps) {
@@ -76,11 +78,12 @@ export class PromotionController {
   /**
    * After a restart no replica is left: a promotion that was ramping goes back to waiting for its
    * candidate's replicas (the previous deployment takes all traffic meanwhile) and ramps again
-   * from the start, instead of failing because the candidate has none ready yet.
+   * from the start, instead of failing because the candidate has none ready yet. A paused ramp
+   * keeps its split (requests for the candidate wait for its replicas to start again).
    */
   async recover(): Promise<void> {
     for (const p of await this.deps.store.listPromotions({ status: 'IN_PROGRESS' })) {
-      if (p.phase !== 'RAMPING') continue;
+      if (p.phase !== 'RAMPING' || p.paused_at !== null) continue;
       await this.deps.store.updatePromotion(p.id, {
         phase: 'WAITING_FOR_REPLICAS',
         traffic_percent: 0,
@@ -162,8 +165,13 @@ export class PromotionController {
     const rolling = await this.rollingPlan(env);
     await store.updateDeployment(candidate.id, { autoscaling_settings: settings });
     candidate = await lifecycle.changeInstanceType(candidate, instanceType);
-    const startWith = rolling ? rolling.incoming_target : Math.max(needed, candidate.desired_replicas);
-    if (candidate.status !== 'BUILDING' && startWith > 0) await lifecycle.activate(candidate, startWith);
+    if (rolling) {
+      // Exactly the first step's count, even when the candidate already runs more.
+      if (candidate.status !== 'BUILDING')
+        await lifecycle.resize(candidate, rolling.incoming_target, `rolling deploy to ${env.name}`);
+    } else if (candidate.status !== 'BUILDING') {
+      await lifecycle.activate(candidate, Math.max(needed, candidate.desired_replicas));
+    }
     const ramp =
       !rolling && env.promotion_settings.ramp_up_while_promoting
         ? env.promotion_settings.ramp_up_duration_seconds
@@ -208,28 +216,38 @@ export class PromotionController {
   /**
    * Applies a person's action to the environment's promotion in progress and records who did it;
    * a promotion that cannot take it (none, or not in a state for it) is a CONFLICT naming why.
+   * Once recorded, the action stands: making the deployments follow it is retried if it fails.
    */
-  async act(env: Environment, action: Exclude<PromotionAction, 'promote'>, by: string): Promise<Promotion> {
-    const nowMs = this.now();
-    const updated = await this.deps.store.transaction(async (tx) => {
-      const p = (await tx.listPromotions({ environment_id: env.id, status: 'IN_PROGRESS' }))[0];
-      if (!p) throw new PlinthError('CONFLICT', `environment ${env.name} has no promotion in progress`);
-      const patch = actOnPromotion(p, action, nowMs);
-      if (typeof patch === 'string')
-        throw new PlinthError('CONFLICT', `cannot ${action.replace(/_/g, ' ')} in ${env.name}: ${patch}`);
-      const record = { action, by, at: new Date(nowMs).toISOString() };
-      const next = await tx.updatePromotion(p.id, { ...patch, actions: [...p.actions, record] });
-      if (next.status === 'SUCCEEDED')
-        await tx.updateEnvironment(p.environment_id, { current_deployment_id: p.to_deployment_id });
-      return next;
+  act(env: Environment, action: Exclude<PromotionAction, 'promote'>, by: string): Promise<Promotion> {
+    return this.inTurn(async () => {
+      const nowMs = this.now();
+      const updated = await this.deps.store.transaction(async (tx) => {
+        const p = (await tx.listPromotions({ environment_id: env.id, status: 'IN_PROGRESS' }))[0];
+        if (!p) throw new PlinthError('CONFLICT', `environment ${env.name} has no promotion in progress`);
+        const patch = actOnPromotion(p, action, nowMs);
+        if (typeof patch === 'string')
+          throw new PlinthError('CONFLICT', `cannot ${action.replace(/_/g, ' ')} in ${env.name}: ${patch}`);
+        if (action === 'force_roll_forward') checkRollForward(await tx.getDeployment(p.to_deployment_id));
+        const record = { action, by, at: new Date(nowMs).toISOString() };
+        const next = await tx.updatePromotion(p.id, { ...patch, actions: [...p.actions, record] });
+        if (next.status === 'SUCCEEDED')
+          await tx.updateEnvironment(p.environment_id, { current_deployment_id: p.to_deployment_id });
+        return next;
+      });
+      await this.settleSoon(updated, 1);
+      return updated;
     });
-    await this.settle(updated);
-    return updated;
+  }
+
+  private inTurn<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.turn.then(work);
+    this.turn = next.catch(() => undefined);
+    return next;
   }
 
   /** Steps every promotion in progress once; ticks never overlap. */
   tick(): Promise<void> {
-    this.running ??= this.stepAll().finally(() => {
+    this.running ??= this.inTurn(() => this.stepAll()).finally(() => {
       this.running = null;
     });
     return this.running;
@@ -238,35 +256,45 @@ export class PromotionController {
   private async stepAll(): Promise<void> {
     for (const p of await this.deps.store.listPromotions({ status: 'IN_PROGRESS' })) {
       try {
-        await this.step(p);
+        const now = await this.step(p);
+        // A rolling deploy's counts are asked for again every tick: a build that set its own, an
+        // autoscaler write that raced the start, or a resize that failed is put right.
+        if (now?.status === 'IN_PROGRESS' && now.rolling) await this.settle(now);
       } catch (err) {
         console.error(`promotion ${p.id}: ${(err as Error).stack ?? String(err)}`);
       }
     }
   }
 
-  private async step(p: Promotion): Promise<void> {
+  /**
+   * One step of a promotion, worked out from the promotion as the store has it now; answers it
+   * as it stands after the step (null: no longer in progress before the step).
+   */
+  private async step(p: Promotion): Promise<Promotion | null> {
     const { store } = this.deps;
     const candidate = await store.getDeployment(p.to_deployment_id);
-    const patch = stepPromotion(p, {
+    const observed = {
       nowMs: this.now(),
       status: candidate?.status,
       ...this.observe(p.to_deployment_id),
-      previous: p.rolling && p.from_deployment_id ? this.observe(p.from_deployment_id) : undefined,
-    });
-    if (!patch) return;
+      previous: p.from_deployment_id ? this.observe(p.from_deployment_id) : undefined,
+    };
     const updated = await store.transaction(async (tx) => {
-      // Re-read inside the transaction: a cancel may have won the race.
+      // Re-read inside the transaction: an action (another control plane's too) may have won.
       const current = (
         await tx.listPromotions({ environment_id: p.environment_id, status: 'IN_PROGRESS' })
       ).find((x) => x.id === p.id);
-      if (!current) return null;
+      const patch = current && stepPromotion(current, observed);
+      if (!current || !patch) return current ?? null;
       const next = await tx.updatePromotion(p.id, patch);
       if (next.status === 'SUCCEEDED')
         await tx.updateEnvironment(p.environment_id, { current_deployment_id: p.to_deployment_id });
-      return next;
+      return { next, moved: true };
     });
-    if (updated) await this.settle(updated);
+    if (!updated) return null;
+    if (!('moved' in updated)) return updated;
+    await this.settleSoon(updated.next, 1);
+    return updated.next;
   }
 
   /** Ready and not-yet-stopped replicas of a deployment, as the runtime sees them now. */
@@ -279,13 +307,36 @@ export class PromotionController {
   }
 
   /**
+   * Makes the deployments follow a promotion an action or a step just changed. Routing changes at
+   * once; a failure (the store, a lifecycle move) is logged and tried again with a doubling wait
+   * (a rolling deploy's counts are also asked for again every tick), never thrown at the caller:
+   * what was recorded stands.
+   */
+  private async settleSoon(p: Promotion, attempt: number): Promise<void> {
+    this.deps.onRoutingChange();
+    try {
+      await this.settle(p);
+    } catch (err) {
+      const again = attempt < CLEANUP_ATTEMPTS && !this.stopped;
+      console.error(
+        `promotion ${p.id}: making the deployments follow it failed: ${(err as Error).message}${again ? '; trying again' : ''}`,
+      );
+      if (!again) return;
+      const cancel = this.clock.after(Math.min(30_000, 1000 * 2 ** (attempt - 1)), () => {
+        this.cleanups.delete(cancel);
+        void this.settleSoon(p, attempt + 1);
+      });
+      this.cleanups.add(cancel);
+    }
+  }
+
+  /**
    * Makes the deployments match what the promotion became: routing, a rolling deploy's replica
    * counts, the previous deployment's replicas back after a cancel or a failure, the candidate
    * retired after one, and the switch's cleanup after a success.
    */
   private async settle(p: Promotion): Promise<void> {
     const { store, lifecycle } = this.deps;
-    this.deps.onRoutingChange();
     const candidate = await store.getDeployment(p.to_deployment_id);
     const previous = p.from_deployment_id ? await store.getDeployment(p.from_deployment_id) : undefined;
     if (p.status === 'IN_PROGRESS') {
@@ -341,5 +392,15 @@ export class PromotionController {
     if (stillServing) return;
     if (p.cleanup_strategy === 'DEACTIVATE') await this.deps.lifecycle.deactivate(previous);
     else await this.deps.lifecycle.retire(previous, `replaced in ${p.environment_name}`);
+  }
+}
+
+/** All traffic cannot go to a candidate that is still building (or failed): it would wait for it. */
+function checkRollForward(candidate: Deployment | undefined): void {
+  if (!candidate || candidate.status === 'BUILDING' || isDown(candidate.status)) {
+    throw new PlinthError(
+      'CONFLICT',
+      `cannot roll forward: the candidate is ${candidate?.status ?? 'deleted'}; wait until it is built and starting`,
+    );
   }
 }

@@ -47,12 +47,12 @@ function simulate(config: RollingDeployConfig, replicas: number, start?: Rolling
 describe('rolling deploy steps', () => {
   it('with max_surge_percent 50 never runs more than 1.5× the replicas, nor fewer ready than the old count', () => {
     const config = { max_surge_percent: 50, max_unavailable_percent: 0, stabilization_time_seconds: 2 };
-    for (const replicas of [1, 2, 3, 4, 10]) {
+    for (const replicas of [2, 3, 4, 5, 10]) {
       const run = simulate(config, replicas);
       assert.ok(run.done, `${replicas} replicas: the rolling deploy finished`);
       assert.equal(run.percent, 100);
       for (const t of run.seen) {
-        assert.ok(t.live <= replicas + Math.ceil(replicas / 2), `${replicas}: ${t.live} live`);
+        assert.ok(t.live <= replicas * 1.5, `${replicas}: ${t.live} live, more than 1.5×`);
         assert.ok(t.ready >= replicas, `${replicas}: only ${t.ready} ready`);
       }
       assert.ok(run.seen.some((t) => t.percent > 0 && t.percent < 100) || replicas === 1);
@@ -67,6 +67,27 @@ describe('rolling deploy steps', () => {
       assert.ok(t.live <= 8, `${t.live} live`);
       assert.ok(t.ready >= 6, `${t.ready} ready`);
     }
+  });
+
+  it('one replica is replaced with one more beside it, never none ready', () => {
+    for (const config of [
+      { max_surge_percent: 50, max_unavailable_percent: 0, stabilization_time_seconds: 0 },
+      { max_surge_percent: 0, max_unavailable_percent: 100, stabilization_time_seconds: 0 },
+    ]) {
+      const run = simulate(config, 1);
+      assert.ok(run.done);
+      for (const t of run.seen) assert.ok(t.live <= 2 && t.ready >= 1, JSON.stringify(t));
+    }
+  });
+
+  it('never sends traffic to an incoming side that has no replicas', () => {
+    const s = startRolling(
+      { max_surge_percent: 0, max_unavailable_percent: 50, stabilization_time_seconds: 0 },
+      4,
+    );
+    assert.equal(s.incoming_target, 0);
+    const step = stepRolling(s, { nowMs: 0, incomingReady: 0, outgoingLive: 4 })!;
+    assert.equal(step.incomingPercent, 0);
   });
 
   it('a small count that rounds both shares to zero still moves one replica at a time', () => {

@@ -22,16 +22,25 @@ export interface RollingStep {
   done?: boolean;
 }
 
-/** Replicas above and below the replaced count that a step may use; never both zero. */
+/**
+ * Replicas above and below the replaced count that a step may use: the surge rounds down (so 50%
+ * of 3 is 1 and never more than 1.5× run) but is at least one when asked for; at least one
+ * replica always stays ready; never both zero.
+ */
 export function rollingBounds(s: RollingDeployConfig & { replicas: number }): {
   surge: number;
   unavailable: number;
 } {
-  const surge = Math.ceil((s.replicas * s.max_surge_percent) / 100);
-  const unavailable = Math.floor((s.replicas * s.max_unavailable_percent) / 100);
+  const asked = Math.floor((s.replicas * s.max_surge_percent) / 100);
+  const surge = s.max_surge_percent > 0 ? Math.max(1, asked) : 0;
+  const unavailable = Math.min(
+    Math.max(0, s.replicas - 1),
+    Math.floor((s.replicas * s.max_unavailable_percent) / 100),
+  );
   if (surge > 0 || unavailable > 0) return { surge, unavailable };
-  // A small count rounds the unavailable share down to nothing: take one replica at a time.
-  return s.max_surge_percent > 0 ? { surge: 1, unavailable: 0 } : { surge: 0, unavailable: 1 };
+  // A small count rounds the unavailable share down to nothing (or one replica must stay):
+  // take one replica at a time, above the count if none may go below it.
+  return s.replicas > 1 ? { surge: 0, unavailable: 1 } : { surge: 1, unavailable: 0 };
 }
 
 /** The first step of replacing `replicas` replicas: the incoming side grows as far as the surge allows. */
@@ -51,8 +60,9 @@ export function reverseRolling(s: RollingState): RollingState {
   return { ...s, incoming_target: s.outgoing_target, outgoing_target: s.incoming_target, stable_since: null };
 }
 
+/** The incoming side's share of traffic: none while it has no replicas to take it. */
 function share(incoming: number, outgoing: number): number {
-  return incoming + outgoing === 0 ? 100 : Math.round((incoming * 100) / (incoming + outgoing));
+  return incoming === 0 ? 0 : Math.round((incoming * 100) / (incoming + outgoing));
 }
 
 export function stepRolling(s: RollingState, o: RollingObservation): RollingStep | null {

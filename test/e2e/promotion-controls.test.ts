@@ -28,6 +28,7 @@ interface Promotion {
   traffic_percent: number;
   is_paused: boolean;
   to_deployment_id: string;
+  finished_at: string | null;
   actions: { action: string; by: string }[];
 }
 
@@ -266,6 +267,15 @@ test('a rolling deploy with max_surge_percent 50 never runs more than 1.5× the 
     const e = await env('roll');
     assert.equal(e.current_deployment_id, candidate);
     assert.equal(e.promotions[0]!.status, 'SUCCEEDED');
+    // Traffic followed the steps: while the old deployment still ran, part went to each.
+    const doneAtMs = Date.parse(e.promotions[0]!.finished_at!);
+    const during = traffic.answers.filter((a) => a.startedAtMs < doneAtMs - 500);
+    const firstV2 = during.findIndex((a) => a.version === 'v2');
+    assert.ok(firstV2 >= 0, 'the candidate took requests before the switch');
+    assert.ok(
+      during.slice(firstV2).some((a) => a.version === 'v1'),
+      'the old deployment still took part of them after the candidate started to',
+    );
   } finally {
     const answers = await traffic.stop();
     assert.deepEqual(failed(answers), [], 'no failed request');

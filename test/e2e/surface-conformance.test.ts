@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import WebSocket from 'ws';
+import { ERROR_CATALOGUE } from '../../src/domain/errors.ts';
 import { until } from '../support/wait.ts';
 import { writeTree } from '../support/write-tree.ts';
 import { pushed, REPO, startPlatform } from './harness.ts';
@@ -143,6 +144,11 @@ async function refused(method: string, path: string, code: string, body?: unknow
     `${method} ${path}: ${JSON.stringify(r.body)}`,
   );
   assert.equal(error.code, code, `${method} ${path}: ${error.message}`);
+  assert.equal(
+    r.status,
+    ERROR_CATALOGUE[code as keyof typeof ERROR_CATALOGUE],
+    `${method} ${path}: the status of ${code}`,
+  );
 }
 
 test('every management route of §5 is served: the OpenAPI document lists each one', async () => {
@@ -277,18 +283,33 @@ test('management bodies have the pinned shapes, and {m}/{d} take every pinned fo
   ])
     await refused('POST', `/v1/models/${m}/environments/staging/${action}`, 'CONFLICT', {});
   await ok('POST', `/v1/models/${m}/environments/staging/promote`, { deployment_id: secondId });
-  const promoting = await until(
+  // A 600 s ramp: still in progress while every control is tried on it.
+  await until(
     'the staging promotion ramping',
     () => ok('GET', `/v1/models/${m}/environments/staging`),
-    (e) =>
-      (e.in_progress_promotion as Json | null)?.phase === 'RAMPING' || e.current_deployment_id === secondId,
+    (e) => (e.in_progress_promotion as Json | null)?.phase === 'RAMPING',
     60_000,
   );
-  if (promoting.in_progress_promotion) {
-    await ok('POST', `/v1/models/${m}/environments/staging/pause_promotion`, {});
-    await ok('POST', `/v1/models/${m}/environments/staging/resume_promotion`, {});
-    await ok('POST', `/v1/models/${m}/environments/staging/force_roll_forward_promotion`, {});
+  for (const action of ['pause_promotion', 'resume_promotion', 'cancel_promotion']) {
+    const answer = await ok('POST', `/v1/models/${m}/environments/staging/${action}`, {});
+    hasFields(`${action}'s answer`, answer, ENVIRONMENT_FIELDS);
   }
+  await ok('POST', `/v1/models/${m}/environments/staging/promote`, { deployment_id: secondId });
+  await until(
+    'the staging promotion ramping again',
+    () => ok('GET', `/v1/models/${m}/environments/staging`),
+    (e) => (e.in_progress_promotion as Json | null)?.phase === 'RAMPING',
+    60_000,
+  );
+  await ok('POST', `/v1/models/${m}/environments/staging/force_cancel_promotion`, {});
+  await ok('POST', `/v1/models/${m}/environments/staging/promote`, { deployment_id: secondId });
+  await until(
+    'the third staging promotion ramping',
+    () => ok('GET', `/v1/models/${m}/environments/staging`),
+    (e) => (e.in_progress_promotion as Json | null)?.phase === 'RAMPING',
+    60_000,
+  );
+  await ok('POST', `/v1/models/${m}/environments/staging/force_roll_forward_promotion`, {});
   assert.equal((await ok('GET', `/v1/models/${m}/environments/staging`)).current_deployment_id, secondId);
   assert.ok(Array.isArray((await ok('GET', `/v1/models/${m}/environments/staging/logs`)).logs));
   await ok('GET', `/v1/models/${m}/environments/staging/metrics`);

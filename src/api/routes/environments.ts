@@ -232,17 +232,20 @@ async function setEnvironmentActive(
   active: boolean,
   by: string,
 ): Promise<Environment> {
-  if (!active) {
-    const inProgress = (await ctx.store.listPromotions({ environment_id: env.id, status: 'IN_PROGRESS' }))[0];
-    if (inProgress) await ctx.promotions.act(env, 'force_cancel', by);
-  }
   const updated =
     env.is_active === active ? env : await ctx.store.updateEnvironment(env.id, { is_active: active });
   ctx.gateway.resolver.invalidate();
-  const current = env.current_deployment_id
-    ? await ctx.store.getDeployment(env.current_deployment_id)
+  if (!active) {
+    // After the flag: a promotion that started meanwhile is cancelled too.
+    const inProgress = (await ctx.store.listPromotions({ environment_id: env.id, status: 'IN_PROGRESS' }))[0];
+    if (inProgress) await ctx.promotions.act(env, 'force_cancel', by);
+  }
+  // What it serves now (a promotion may have switched it since it was read).
+  const now = (await ctx.store.getEnvironment(env.model_id, env.name)) ?? updated;
+  const current = now.current_deployment_id
+    ? await ctx.store.getDeployment(now.current_deployment_id)
     : undefined;
   if (current && active) await ctx.lifecycle.activate(current);
   if (current && !active) await ctx.lifecycle.deactivate(current);
-  return updated;
+  return now;
 }
