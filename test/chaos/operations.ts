@@ -81,6 +81,25 @@ const OPERATIONS: Record<OpKind, Operation> = {
       : failed(`cancel_promotion answered ${r.status} ${JSON.stringify(r.body)}`);
   },
 
+  /** Pause then resume (variants 0–1), force-cancel (2–3) or force-roll-forward (4–5). */
+  async 'steer-promotion'({ world }, op, model) {
+    const env = await environment(world, model);
+    const p = env?.in_progress_promotion;
+    if (!p) return skipped('no promotion in progress');
+    const base = `/v1/models/${model.name}/environments/production`;
+    const actions =
+      op.variant < 2
+        ? ['pause_promotion', 'resume_promotion']
+        : [op.variant < 4 ? 'force_cancel_promotion' : 'force_roll_forward_promotion'];
+    for (const [i, action] of actions.entries()) {
+      if (i > 0) await sleep(1500);
+      const r = await world.api('POST', `${base}/${action}`, {});
+      if (r.status === 409) return skipped(`${action}: ${JSON.stringify(r.body)}`);
+      if (r.status !== 200) return failed(`${action} answered ${r.status} ${JSON.stringify(r.body)}`);
+    }
+    return applied(`${actions.join(' then ')} on the promotion to ${p.to_deployment_id} (${p.phase})`);
+  },
+
   async autoscaling({ world }, op, model) {
     const [min, max] = AUTOSCALING_BOUNDS[op.variant % AUTOSCALING_BOUNDS.length]!;
     const r = await world.cli(
@@ -210,15 +229,26 @@ async function promote(
   if (d.status === 'SCALED_TO_ZERO' && observers.liveReplicas() >= MAX_LIVE_REPLICAS)
     return skipped(`${observers.liveReplicas()} live replicas`);
   const base = `/v1/models/${model.name}/environments/production`;
+  // A third of gradual promotions are rolling deploys (half the replicas at a time, 1 s apart).
+  const rolling = gradual && op.variant % 3 === 0;
   const settings = await world.api('PATCH', base, {
-    promotion_settings: { ramp_up_while_promoting: gradual, ramp_up_duration_seconds: RAMP_S },
+    promotion_settings: {
+      ramp_up_while_promoting: gradual && !rolling,
+      ramp_up_duration_seconds: RAMP_S,
+      rolling_deploy: rolling,
+      rolling_deploy_config: {
+        max_surge_percent: 50,
+        max_unavailable_percent: 0,
+        stabilization_time_seconds: 1,
+      },
+    },
   });
   if (settings.status !== 200)
     return failed(`promotion settings answered ${settings.status} ${JSON.stringify(settings.body)}`);
   const r = await world.api('POST', `${base}/promote`, { deployment_id: d.id });
   return r.status === 200 || r.status === 202
     ? applied(
-        `promoting ${model.name}/${d.name} (${d.status}) ${gradual ? `gradually over ${RAMP_S} s` : 'at once'}`,
+        `promoting ${model.name}/${d.name} (${d.status}) ${rolling ? 'as a rolling deploy' : gradual ? `gradually over ${RAMP_S} s` : 'at once'}`,
       )
     : failed(`promote ${d.name} answered ${r.status} ${JSON.stringify(r.body)}`);
 }

@@ -11,6 +11,7 @@ export type OpKind =
   | 'promote'
   | 'promote-gradual'
   | 'cancel-promotion'
+  | 'steer-promotion'
   | 'autoscaling'
   | 'instance-type'
   | 'toggle-active'
@@ -41,6 +42,7 @@ const COMMON: Partial<Record<OpKind, number>> = {
   promote: 2,
   'promote-gradual': 2,
   'cancel-promotion': 1,
+  'steer-promotion': 1,
   autoscaling: 2,
   'instance-type': 1,
   'toggle-active': 1,
@@ -67,8 +69,9 @@ function durationOf(kind: OpKind, rng: Rng): number {
 }
 
 /**
- * Operations due every 2–5 s over `durationMs`. A gradual promotion is often followed by an
- * attempt to cancel it, so that cancelling one in progress is tried, not only planned.
+ * Operations due every 2–5 s over `durationMs`. A gradual promotion (a ramp or a rolling deploy)
+ * is often followed by an attempt to cancel or steer it (pause and resume, force-cancel,
+ * force-roll-forward), so that acting on one in progress is tried, not only planned.
  */
 export function planOperations(seed: number, store: StoreKind, durationMs: number, models = 2): PlannedOp[] {
   const rng = makeRng(seed);
@@ -77,7 +80,11 @@ export function planOperations(seed: number, store: StoreKind, durationMs: numbe
   while (atMs < durationMs) {
     const previous = ops.at(-1)?.kind;
     const kind: OpKind =
-      previous === 'promote-gradual' && rng.chance(0.4) ? 'cancel-promotion' : rng.weighted(WEIGHTS[store]);
+      previous === 'promote-gradual' && rng.chance(0.6)
+        ? rng.chance(0.5)
+          ? 'cancel-promotion'
+          : 'steer-promotion'
+        : rng.weighted(WEIGHTS[store]);
     ops.push({
       index: ops.length,
       atMs,
