@@ -2,6 +2,7 @@
 // quiet for the period are deactivated (DEACTIVATING, the reason in their event, a platform log
 // line); one called lately (stored, or only in this process's memory), one serving a request now,
 // one in a promotion in progress, one still building and one activated lately are left as they are.
+import { promotionRecord } from '../../test/support/promotion-record.ts';
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
@@ -69,27 +70,9 @@ test('exactly the deployments idle for the period are deactivated, with the reas
   const nowMs = Date.now() + 120_000;
   await store.recordTraffic([{ deployment_id: called.id, last_request_ms: nowMs - 30_000 }]);
   const env = (await store.getEnvironment(model.id, 'production'))!;
-  await store.createPromotion({
-    model_id: model.id,
-    environment_id: env.id,
-    environment_name: 'production',
-    from_deployment_id: null,
-    to_deployment_id: candidate.id,
-    status: 'IN_PROGRESS',
-    phase: 'WAITING_FOR_REPLICAS',
-    traffic_percent: 0,
-    cleanup_strategy: 'SCALE_TO_ZERO',
-    ramp_up_duration_seconds: 0,
-    replicas_needed: 1,
-    requested_by: 'admin',
-    reason: null,
-    started_at: new Date().toISOString(),
-    ramp_started_at: null,
-    finished_at: null,
-    paused_at: null,
-    rolling: null,
-    actions: [],
-  });
+  await store.createPromotion(
+    promotionRecord({ model_id: model.id, environment_id: env.id, to_deployment_id: candidate.id }),
+  );
   const logs = new LogSink(store);
   const loop = new IdleDeactivator({
     store,

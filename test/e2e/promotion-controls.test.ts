@@ -82,6 +82,19 @@ async function control(model: string, command: string): Promise<void> {
   assert.equal(r.code, 0, `${command}: ${r.stdout}${r.stderr}`);
 }
 
+/** Every request sent from now on (for 1.5 s of steady load) is answered by `version`. */
+async function allAfterGoTo(answers: Answer[], version: string, action: string): Promise<void> {
+  const sinceMs = Date.now();
+  await sleep(1500);
+  const after = answers.filter((a) => a.startedAtMs > sinceMs);
+  assert.ok(after.length > 10, `${after.length} requests after ${action}`);
+  assert.deepEqual(
+    after.filter((a) => a.version !== version),
+    [],
+    `every request sent after ${action} returned went to ${version}`,
+  );
+}
+
 const failed = (answers: Answer[]) => answers.filter((a) => a.status !== 200);
 
 before(async () => {
@@ -141,15 +154,7 @@ test('pause holds a ramp’s split, resume carries on, force-cancel sends all tr
     );
 
     await control('ctl', 'force-cancel-promotion');
-    const cancelledAtMs = Date.now();
-    await sleep(1500);
-    const afterCancel = traffic.answers.filter((a) => a.startedAtMs > cancelledAtMs);
-    assert.ok(afterCancel.length > 10);
-    assert.deepEqual(
-      afterCancel.filter((a) => a.version !== 'v1'),
-      [],
-      'every request sent after force-cancel returned went to v1',
-    );
+    await allAfterGoTo(traffic.answers, 'v1', 'force-cancel');
     const e = await env('ctl');
     assert.equal(e.current_deployment_id, ids.v1);
     assert.equal(e.promotions[0]!.status, 'CANCELLED');
@@ -185,15 +190,7 @@ test('pause holds a ramp’s split, resume carries on, force-cancel sends all tr
       30_000,
     );
     await control('ctl', 'force-roll-forward-promotion');
-    const forwardAtMs = Date.now();
-    await sleep(1500);
-    const afterForward = traffic.answers.filter((a) => a.startedAtMs > forwardAtMs);
-    assert.ok(afterForward.length > 10);
-    assert.deepEqual(
-      afterForward.filter((a) => a.version !== 'v2'),
-      [],
-      'every request sent after force-roll-forward returned went to v2',
-    );
+    await allAfterGoTo(traffic.answers, 'v2', 'force-roll-forward');
     assert.equal((await env('ctl')).current_deployment_id, candidate);
   } finally {
     const answers = await traffic.stop();

@@ -1,6 +1,7 @@
 // GET …/environments/{e}/logs answers the logs of the deployment the environment serves, and of
 // a promotion's candidate while the promotion is in progress, in the deployment route's shape
 // (each record naming its deployment); the deployment route answers as it always has.
+import { promotionRecord } from '../../../test/support/promotion-record.ts';
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import Fastify from 'fastify';
@@ -86,27 +87,17 @@ test("an environment's logs are its current deployment's, each naming it", async
 });
 
 test("while a promotion is in progress the candidate's logs are there too, in order, with the same filters", async () => {
-  const promotion = await store.createPromotion({
-    model_id: model.id,
-    environment_id: production.id,
-    environment_name: 'production',
-    from_deployment_id: current.id,
-    to_deployment_id: candidate.id,
-    status: 'IN_PROGRESS',
-    phase: 'RAMPING',
-    traffic_percent: 10,
-    cleanup_strategy: 'SCALE_TO_ZERO',
-    ramp_up_duration_seconds: 60,
-    replicas_needed: 1,
-    requested_by: 'admin',
-    reason: null,
-    started_at: new Date().toISOString(),
-    ramp_started_at: null,
-    finished_at: null,
-    paused_at: null,
-    rolling: null,
-    actions: [],
-  });
+  const promotion = await store.createPromotion(
+    promotionRecord({
+      model_id: model.id,
+      environment_id: production.id,
+      from_deployment_id: current.id,
+      to_deployment_id: candidate.id,
+      phase: 'RAMPING',
+      traffic_percent: 10,
+      ramp_up_duration_seconds: 60,
+    }),
+  );
   const base = '/v1/models/logged/environments/production/logs';
   assert.deepEqual(
     (await get(base)).map((l) => [l.message, l.deployment_id]),
