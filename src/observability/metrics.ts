@@ -2,10 +2,11 @@
 // labels of DESIGN.md §5, served at /metrics) and into the series store that the API and the
 // dashboard read. Every second it samples each deployment's concurrency, replicas and
 // replica-seconds; every few seconds its replicas' CPU and memory.
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
 import type { Deployment, Model, RequestMeasure } from '../domain/types.ts';
 import type { GpuUsage } from './gpu-usage.ts';
 import { ProcessUsage } from './process-usage.ts';
+import { RequestFamilies } from './request-families.ts';
 import { LATENCY_BOUNDS } from './series.ts';
 import { deploymentScope, environmentScope } from './series-store.ts';
 import type { SeriesStore } from './series-store.ts';
@@ -30,12 +31,7 @@ function labelsOf(model: Model, d: Deployment, environment: string | null): Labe
 export class Metrics {
   readonly registry = new Registry();
   private readonly usage = new ProcessUsage();
-  private readonly requests: Counter;
-  private readonly e2e: Histogram;
-  private readonly ttfb: Histogram;
-  private readonly queue: Histogram;
-  private readonly requestSize: Histogram;
-  private readonly responseSize: Histogram;
+  private readonly requests: RequestFamilies;
   private readonly coldStarts: Counter;
   private readonly concurrent: Gauge;
   private readonly active: Gauge;
@@ -47,33 +43,43 @@ export class Metrics {
     private readonly snapshot: () => Promise<DeploymentSample[]>,
   ) {
     const labelNames = ['model_id', 'model_name', 'deployment_id', 'environment'] as const;
-    const withStatus = [...labelNames, 'status_code'] as const;
     const registers = [this.registry];
-    this.requests = new Counter({
-      name: 'plinth_inference_requests_total',
-      help: 'Inference requests answered, by status code.',
-      labelNames: withStatus,
-      registers,
-    });
-    const histogram = (name: string, help: string, buckets: number[]) =>
-      new Histogram({ name, help, labelNames: withStatus, buckets, registers });
-    this.e2e = histogram(
-      'plinth_end_to_end_response_time_seconds',
-      'Time from a request arriving at the gateway to its last response byte.',
-      LATENCY_BOUNDS,
+    this.requests = new RequestFamilies(
+      this.registry,
+      { name: 'plinth_inference_requests_total', help: 'Inference requests answered, by status code.' },
+      [
+        {
+          name: 'plinth_end_to_end_response_time_seconds',
+          help: 'Time from a request arriving at the gateway to its last response byte.',
+          bounds: LATENCY_BOUNDS,
+          pick: (v) => v.e2eS,
+        },
+        {
+          name: 'plinth_time_to_first_byte_seconds',
+          help: 'Time from a request arriving at the gateway to the first response byte.',
+          bounds: LATENCY_BOUNDS,
+          pick: (v) => v.ttfbS,
+        },
+        {
+          name: 'plinth_queue_time_seconds',
+          help: 'Time a request waited for a replica slot.',
+          bounds: LATENCY_BOUNDS,
+          pick: (v) => v.queueS,
+        },
+        {
+          name: 'plinth_request_size_bytes',
+          help: 'Request body size.',
+          bounds: SIZE_BUCKETS,
+          pick: (v) => v.requestBytes,
+        },
+        {
+          name: 'plinth_response_size_bytes',
+          help: 'Response body size.',
+          bounds: SIZE_BUCKETS,
+          pick: (v) => v.responseBytes,
+        },
+      ],
     );
-    this.ttfb = histogram(
-      'plinth_time_to_first_byte_seconds',
-      'Time from a request arriving at the gateway to the first response byte.',
-      LATENCY_BOUNDS,
-    );
-    this.queue = histogram(
-      'plinth_queue_time_seconds',
-      'Time a request waited for a replica slot.',
-      LATENCY_BOUNDS,
-    );
-    this.requestSize = histogram('plinth_request_size_bytes', 'Request body size.', SIZE_BUCKETS);
-    this.responseSize = histogram('plinth_response_size_bytes', 'Response body size.', SIZE_BUCKETS);
     this.coldStarts = new Counter({
       name: 'plinth_cold_starts_total',
       help: 'Requests that found a deployment at zero replicas and woke it.',
@@ -113,13 +119,11 @@ export class Metrics {
   }
 
   request(m: RequestMeasure): void {
-    const labels = { ...labelsOf(m.model, m.deployment, m.environment), status_code: String(m.status) };
-    this.requests.inc(labels);
-    this.e2e.observe(labels, m.e2eS);
-    if (m.ttfbS !== null) this.ttfb.observe(labels, m.ttfbS);
-    this.queue.observe(labels, m.queueS);
-    this.requestSize.observe(labels, m.requestBytes);
-    this.responseSize.observe(labels, m.responseBytes);
+    this.requests.record(
+      `${m.deployment.id}\0${m.environment ?? ''}\0${m.status}`,
+      () => ({ ...labelsOf(m.model, m.deployment, m.environment), status_code: String(m.status) }),
+      m,
+    );
     const scopes = [deploymentScope(m.deployment.id)];
     if (m.environment) scopes.push(environmentScope(m.model.id, m.environment));
     this.series.addRequest(scopes, { status: m.status, e2eS: m.e2eS, ttfbS: m.ttfbS, queueS: m.queueS });
