@@ -49,27 +49,32 @@ export class SeriesStore {
     return this.open.size + this.closed.length;
   }
 
-  private each(scope: string, update: (b: BucketData) => void): void {
-    const now = this.clock();
-    for (const r of RESOLUTIONS) {
-      const key = `${scope}|${r.seconds}`;
-      const startMs = Math.floor(now / (r.seconds * 1000)) * r.seconds * 1000;
-      let b = this.open.get(key);
-      if (b && b.startMs !== startMs) {
-        if (b.dirty) this.closed.push(b);
-        b = undefined;
-      }
-      if (!b) {
-        b = { scope, resolutionS: r.seconds, startMs, data: emptyBucket(), dirty: false };
-        this.open.set(key, b);
-      }
-      update(b.data);
-      b.dirty = true;
+  /** The open bucket of `scope` at resolution `r` for the time `now` (its predecessor closed). */
+  private bucket(scope: string, r: (typeof RESOLUTIONS)[number], now: number): OpenBucket {
+    const key = `${scope}|${r.seconds}`;
+    const startMs = Math.floor(now / (r.seconds * 1000)) * r.seconds * 1000;
+    let b = this.open.get(key);
+    if (b && b.startMs !== startMs) {
+      if (b.dirty) this.closed.push(b);
+      b = undefined;
     }
+    if (!b) {
+      b = { scope, resolutionS: r.seconds, startMs, data: emptyBucket(), dirty: false };
+      this.open.set(key, b);
+    }
+    b.dirty = true;
+    return b;
   }
 
+  private each(scope: string, update: (b: BucketData) => void): void {
+    const now = this.clock();
+    for (const r of RESOLUTIONS) update(this.bucket(scope, r, now).data);
+  }
+
+  /** An answered request, in each of its scopes (the gateway's hot path: no closure, one clock read). */
   addRequest(scopes: readonly string[], r: RequestObservation): void {
-    for (const s of scopes) this.each(s, (b) => addRequest(b, r));
+    const now = this.clock();
+    for (const s of scopes) for (const res of RESOLUTIONS) addRequest(this.bucket(s, res, now).data, r);
   }
 
   addSecond(scope: string, sample: SecondSample): void {

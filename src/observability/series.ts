@@ -69,8 +69,8 @@ export function statusClass(status: number): StatusClass {
 }
 
 function observe(histogram: number[], seconds: number): void {
-  let i = LATENCY_BOUNDS.findIndex((b) => seconds <= b);
-  if (i === -1) i = LATENCY_BOUNDS.length;
+  let i = 0;
+  while (i < LATENCY_BOUNDS.length && seconds > LATENCY_BOUNDS[i]!) i++;
   histogram[i]!++;
 }
 
