@@ -16,6 +16,7 @@ import {
   printTable,
   seeded,
   SERVICE_S,
+  settingsReference,
   SLOTS,
   TICKS,
   WAIT_BOUND_S,
@@ -127,11 +128,32 @@ try {
     `# autoscaler replay against the real server: ${seconds} s seeded trace (seed ${seed}), ${best.requests} requests, ${SERVICE_S} s sleep per request, ${SLOTS} slots per replica`,
   );
   const results: Result[] = [best];
-  await settle(BURSTY, (d) => d.status === 'SCALED_TO_ZERO' && d.active_replica_count === 0);
-  results.push(await replay('plinth (window 3, delay 0, util 70)', arrivals));
+  // Settings a user would pick (a short window, a short delay, the replica's own concurrency as the
+  // target, full utilization) and the simulator's bursty ones; each beside what it asks for.
+  const runs: [string, Partial<AutoscalingSettings>][] = [
+    [
+      'window 5, delay 5, util 100',
+      { ...BURSTY, autoscaling_window: 5, scale_down_delay: 5, target_utilization_percentage: 100 },
+    ],
+    [
+      'window 3, delay 0, util 100',
+      { ...BURSTY, autoscaling_window: 3, scale_down_delay: 0, target_utilization_percentage: 100 },
+    ],
+    ['window 3, delay 0, util 70', BURSTY],
+  ];
+  const references: [string, number][] = [];
+  for (const [name, settings] of runs) {
+    await settle(settings, (d) => d.status === 'SCALED_TO_ZERO' && d.active_replica_count === 0);
+    const reference = settingsReference(arrivals, settings);
+    const run = await replay(`plinth (${name})`, arrivals);
+    results.push({ ...reference, name: `reference (${name})` }, run);
+    references.push([name, run.replicaSeconds / reference.replicaSeconds]);
+  }
   await settle({ min_replica: peak, max_replica: peak }, (d) => d.active_replica_count === peak);
   results.push(await replay(`fixed pool (${peak})`, arrivals));
   printTable(results, best.replicaSeconds);
+  for (const [name, ratio] of references)
+    console.log(`plinth (${name}): ${ratio.toFixed(2)}× the replica-seconds its settings ask for`);
 } finally {
   await platform.stop();
 }

@@ -92,28 +92,61 @@ export interface Result {
  * replicas for the most requests in flight at once in that second when none of them waits.
  */
 export function oracle(arrivals: Arrivals): Result {
-  let inFlightEnds: number[] = [];
   let replicaSeconds = 0;
   let coldStarts = 0;
   let scaleEvents = 0;
   let previous = 0;
-  let requests = 0;
-  for (let t = 0; t < arrivals.length; t++) {
-    let most = 0;
-    for (let tick = 0; tick < TICKS; tick++) {
-      const now = t + tick / TICKS;
-      inFlightEnds = inFlightEnds.filter((e) => e > now + 1e-9);
-      for (let i = 0; i < arrivals[t]![tick]!; i++) inFlightEnds.push(now + SERVICE_S);
-      requests += arrivals[t]![tick]!;
-      most = Math.max(most, inFlightEnds.length);
-    }
+  for (const most of peakConcurrency(arrivals)) {
     const replicas = Math.ceil(most / SLOTS);
     if (replicas !== previous) scaleEvents++;
     coldStarts += Math.max(0, replicas - previous);
     previous = replicas;
     replicaSeconds += replicas;
   }
+  const requests = arrivals.flat().reduce((a, b) => a + b, 0);
   return { name: 'oracle', requests, withinBound: 1, replicaSeconds, coldStarts, scaleEvents };
+}
+
+/** Each second's most requests in flight at once when none waits (what the oracle sizes for). */
+export function peakConcurrency(arrivals: Arrivals): number[] {
+  let inFlightEnds: number[] = [];
+  const peaks: number[] = [];
+  for (let t = 0; t < arrivals.length; t++) {
+    let most = 0;
+    for (let tick = 0; tick < TICKS; tick++) {
+      const now = t + tick / TICKS;
+      inFlightEnds = inFlightEnds.filter((e) => e > now + 1e-9);
+      for (let i = 0; i < arrivals[t]![tick]!; i++) inFlightEnds.push(now + SERVICE_S);
+      most = Math.max(most, inFlightEnds.length);
+    }
+    peaks.push(most);
+  }
+  return peaks;
+}
+
+/**
+ * What the settings themselves ask for, with perfect knowledge and instant starts: each second,
+ * the most replicas needed (peak concurrency ÷ (target × utilization)) in the last window + delay
+ * seconds — a policy that averages over the window and waits the delay before scaling down can
+ * do no better. Its replica-seconds are the yardstick of what the real run adds.
+ */
+export function settingsReference(arrivals: Arrivals, settings: Partial<AutoscalingSettings>): Result {
+  const perReplica =
+    (settings.concurrency_target ?? 1) * ((settings.target_utilization_percentage ?? 70) / 100);
+  const needed = peakConcurrency(arrivals).map((c) => Math.ceil(c / perReplica));
+  const span = (settings.autoscaling_window ?? 60) + (settings.scale_down_delay ?? 900);
+  let replicaSeconds = 0;
+  for (let t = 0; t < needed.length; t++)
+    replicaSeconds += Math.max(...needed.slice(Math.max(0, t - span + 1), t + 1));
+  const requests = arrivals.flat().reduce((a, b) => a + b, 0);
+  return {
+    name: 'reference for these settings',
+    requests,
+    withinBound: 1,
+    replicaSeconds,
+    coldStarts: 0,
+    scaleEvents: 0,
+  };
 }
 
 export function printTable(results: Result[], oracleReplicaSeconds: number): void {

@@ -234,7 +234,7 @@ export class PromotionController {
           await tx.updateEnvironment(p.environment_id, { current_deployment_id: p.to_deployment_id });
         return next;
       });
-      await this.settleSoon(updated, 1);
+      await this.settleSoon(updated);
       return updated;
     });
   }
@@ -293,7 +293,7 @@ export class PromotionController {
     });
     if (!updated) return null;
     if (!('moved' in updated)) return updated;
-    await this.settleSoon(updated.next, 1);
+    await this.settleSoon(updated.next);
     return updated.next;
   }
 
@@ -308,25 +308,41 @@ export class PromotionController {
 
   /**
    * Makes the deployments follow a promotion an action or a step just changed. Routing changes at
-   * once; a failure (the store, a lifecycle move) is logged and tried again with a doubling wait
-   * (a rolling deploy's counts are also asked for again every tick), never thrown at the caller:
-   * what was recorded stands.
+   * once; a failure is retried (and a rolling deploy's counts are asked for every tick anyway),
+   * never thrown at the caller: what was recorded stands.
    */
-  private async settleSoon(p: Promotion, attempt: number): Promise<void> {
+  private async settleSoon(p: Promotion): Promise<void> {
     this.deps.onRoutingChange();
+    await this.retrying(`making the deployments follow promotion ${p.id}`, () => this.settle(p), 1, 0);
+  }
+
+  /**
+   * Runs `work` after `waitMs`; a failure (the store: a full disk, an outage; a lifecycle move) is
+   * logged and tried again with a doubling wait, about two minutes in all, never left as an
+   * unhandled rejection. Waits are cancelled on stop.
+   */
+  private async retrying(
+    what: string,
+    work: () => Promise<void>,
+    attempt: number,
+    waitMs: number,
+  ): Promise<void> {
+    if (waitMs > 0) {
+      await new Promise<void>((resolve) => {
+        const cancel = this.clock.after(waitMs, () => {
+          this.cleanups.delete(cancel);
+          resolve();
+        });
+        this.cleanups.add(cancel);
+      });
+      if (this.stopped) return;
+    }
     try {
-      await this.settle(p);
+      await work();
     } catch (err) {
       const again = attempt < CLEANUP_ATTEMPTS && !this.stopped;
-      console.error(
-        `promotion ${p.id}: making the deployments follow it failed: ${(err as Error).message}${again ? '; trying again' : ''}`,
-      );
-      if (!again) return;
-      const cancel = this.clock.after(Math.min(30_000, 1000 * 2 ** (attempt - 1)), () => {
-        this.cleanups.delete(cancel);
-        void this.settleSoon(p, attempt + 1);
-      });
-      this.cleanups.add(cancel);
+      console.error(`${what} failed: ${(err as Error).message}${again ? '; trying again' : ''}`);
+      if (again) void this.retrying(what, work, attempt + 1, Math.min(30_000, 1000 * 2 ** (attempt - 1)));
     }
   }
 
@@ -352,7 +368,15 @@ export class PromotionController {
       if (candidate && p.rolling) await lifecycle.activate(candidate, p.rolling.replicas);
       else if (candidate) await lifecycle.activate(candidate, p.replicas_needed);
       this.switched.emit({ deploymentId: p.to_deployment_id, environment: p.environment_name });
-      if (p.from_deployment_id) this.scheduleCleanUp(p.from_deployment_id, p, 1);
+      const previousId = p.from_deployment_id;
+      if (previousId) {
+        void this.retrying(
+          `promotion ${p.id}: cleaning up ${previousId}`,
+          () => this.cleanUp(previousId, p),
+          1,
+          this.deps.switchGraceMs ?? 1000,
+        );
+      }
       return;
     }
     // CANCELLED or FAILED: the previous deployment takes everything again; a cancelled candidate
@@ -360,26 +384,6 @@ export class PromotionController {
     if (previous && p.rolling) await lifecycle.activate(previous, p.rolling.replicas);
     if (candidate && p.status === 'CANCELLED')
       await lifecycle.retire(candidate, `promotion to ${p.environment_name} cancelled`);
-  }
-
-  /**
-   * Cleans up after the switch grace; a cleanup that fails (the store: a full disk, an outage) is
-   * logged and tried again with a doubling wait, never left as an unhandled rejection.
-   */
-  private scheduleCleanUp(previousId: string, p: Promotion, attempt: number): void {
-    const waitMs =
-      attempt === 1 ? (this.deps.switchGraceMs ?? 1000) : Math.min(30_000, 1000 * 2 ** (attempt - 2));
-    const cancel = this.clock.after(waitMs, () => {
-      this.cleanups.delete(cancel);
-      this.cleanUp(previousId, p).catch((err: Error) => {
-        const again = attempt < CLEANUP_ATTEMPTS && !this.stopped;
-        console.error(
-          `promotion ${p.id}: cleaning up ${previousId} failed: ${err.message}${again ? '; trying again' : ''}`,
-        );
-        if (again) this.scheduleCleanUp(previousId, p, attempt + 1);
-      });
-    });
-    this.cleanups.add(cancel);
   }
 
   /** What happens to the deployment an environment left, per the promotion's cleanup strategy. */
