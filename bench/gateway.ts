@@ -1,6 +1,7 @@
 // Gateway overhead: p50/p99 latency and requests/s calling one replica directly, through the
 // Plinth gateway, and through nginx as a reverse proxy, at concurrency 1, 16 and 64 — one run,
 // same machine, same replica.  Run: npm run bench:gateway [-- --duration 5]
+import Database from 'better-sqlite3';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { startNginxProxy } from './nginx.ts';
@@ -23,7 +24,16 @@ try {
   const replicas = await platform.api<{ replicas: { address: string }[] }>(
     `/v1/models/${json.model_id}/deployments/${json.deployment_id}/replicas`,
   );
-  const replica = replicas.replicas[0]!.address;
+  const replicaRecord = replicas.replicas[0]! as { id: string; address: string };
+  const replica = replicaRecord.address;
+  // The replica answers only callers with its token (the gateway sends it; the API never shows
+  // it): direct calls and nginx read it from the store, as a second gateway would.
+  const db = new Database(join(platform.home, 'plinth.db'), { readonly: true });
+  const token = (
+    db.prepare('SELECT token FROM replicas WHERE id = ?').get(replicaRecord.id) as { token: string | null }
+  ).token;
+  db.close();
+  const replicaHeaders = token ? [`x-plinth-replica-token: ${token}`] : [];
   const proxy = await startNginxProxy(nginx, replica, '/v1/models/model:predict');
   const targets: [string, string][] = [
     ['direct', `http://${replica}/v1/models/model:predict`],
@@ -38,7 +48,7 @@ try {
     const results = new Map<string, WrkResult>();
     for (const [name, url] of targets) {
       // The gateway checks the caller's API key, as it does for every user.
-      const headers = name === 'gateway' ? [`Authorization: Api-Key ${platform.apiKey}`] : [];
+      const headers = name === 'gateway' ? [`Authorization: Api-Key ${platform.apiKey}`] : replicaHeaders;
       runWrk(wrk, url, connections, 1, headers); // warm-up
       results.set(name, runWrk(wrk, url, connections, durationS, headers));
     }

@@ -27,9 +27,11 @@ export interface BenchPlatform {
 
 export async function startBenchPlatform(extraArgs: string[] = []): Promise<BenchPlatform> {
   const home = mkdtempSync(join(tmpdir(), 'plinth-bench-'));
+  // PLINTH_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the server under load.
+  const nodeArgs = (process.env.PLINTH_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const child: ChildProcess = spawn(
     process.execPath,
-    [BIN, 'up', '--port', '0', '--home', home, ...extraArgs],
+    [...nodeArgs, BIN, 'up', '--port', '0', '--home', home, ...extraArgs],
     {
       stdio: ['ignore', 'pipe', 'inherit'],
     },
