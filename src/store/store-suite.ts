@@ -238,6 +238,70 @@ export function runStoreSuite(name: string, open: () => Promise<Store>): void {
       assert.equal(await store.getDeployment(d.id), undefined);
     });
 
+    test('models list oldest first, whole or a page after a given model', async () => {
+      const made = [];
+      for (const name of ['a', 'b', 'c', 'd', 'e']) made.push(await store.createModel(name));
+      // Oldest first; models made in the same millisecond by id.
+      made.sort((x, y) =>
+        x.created_at === y.created_at ? (x.id < y.id ? -1 : 1) : x.created_at < y.created_at ? -1 : 1,
+      );
+      const ids = (list: { id: string }[]) => list.map((m) => m.id);
+      assert.deepEqual(ids(await store.listModels()), ids(made));
+      assert.deepEqual(ids(await store.listModels({ limit: 2 })), ids(made.slice(0, 2)));
+      assert.deepEqual(ids(await store.listModels({ limit: 2, after: made[1]! })), ids(made.slice(2, 4)));
+      assert.deepEqual(ids(await store.listModels({ after: made[3]! })), ids(made.slice(4)));
+      assert.deepEqual(await store.listModels({ after: made[4]! }), []);
+      // Models made in the same millisecond page by id: none is skipped.
+      const beforeFirst = { created_at: made[0]!.created_at, id: '' };
+      assert.deepEqual(ids(await store.listModels({ after: beforeFirst })), ids(made));
+    });
+
+    test("many models' environments and deployment counts are read in one query each", async () => {
+      const one = await store.createModel('one');
+      const two = await store.createModel('two');
+      const none = await store.createModel('none');
+      await store.createEnvironment(one.id, 'staging');
+      await store.createDeployment(deploymentOf(one.id, 'deployment-1'));
+      await store.createDeployment(deploymentOf(one.id, 'deployment-2'));
+      const dev = await store.createDeployment({
+        ...deploymentOf(one.id, 'development'),
+        is_development: true,
+      });
+      await store.createDeployment(deploymentOf(two.id, 'deployment-1'));
+
+      const envs = await store.listEnvironmentsOf([one.id, two.id]);
+      assert.deepEqual(
+        envs.filter((e) => e.model_id === one.id).map((e) => e.name),
+        ['production', 'staging'],
+      );
+      assert.deepEqual(
+        envs.filter((e) => e.model_id === two.id).map((e) => e.name),
+        ['production'],
+      );
+      assert.equal(envs.filter((e) => e.model_id === none.id).length, 0, 'only the models asked for');
+      assert.equal((await store.listEnvironmentsOf()).length, 4, 'every model when none are named');
+      assert.deepEqual(await store.listEnvironmentsOf([]), []);
+      assert.deepEqual(
+        envs.find((e) => e.model_id === one.id),
+        (await store.listEnvironments(one.id))[0],
+      );
+
+      const counts = await store.countDeployments([one.id, two.id, none.id]);
+      assert.deepEqual(counts.get(one.id), {
+        model_id: one.id,
+        deployments_count: 3,
+        development_deployment_id: dev.id,
+      });
+      assert.deepEqual(counts.get(two.id), {
+        model_id: two.id,
+        deployments_count: 1,
+        development_deployment_id: null,
+      });
+      assert.equal(counts.get(none.id), undefined, 'a model without deployments has no row');
+      assert.equal((await store.countDeployments()).size, 2);
+      assert.equal((await store.countDeployments([two.id])).size, 1);
+    });
+
     const context: StoreSuiteContext = {
       get store() {
         return store;

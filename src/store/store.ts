@@ -108,6 +108,19 @@ export type MoveOutcome =
   | { moved: true; deployment: Deployment; from: DeploymentStatus }
   | { moved: false; refusal: 'ILLEGAL' | 'STALE' | 'NOT_FOUND'; current: Deployment | undefined };
 
+/** A page of models, oldest first: at most `limit` (all when undefined), after the model `after`. */
+export interface ModelPageQuery {
+  limit?: number;
+  after?: Pick<Model, 'created_at' | 'id'>;
+}
+
+/** What a model list tells of a model's deployments without reading them. */
+export interface ModelDeploymentCounts {
+  model_id: string;
+  deployments_count: number;
+  development_deployment_id: string | null;
+}
+
 export interface DeploymentFilter {
   model_id?: string;
   statuses?: readonly DeploymentStatus[];
@@ -172,13 +185,16 @@ export interface Store {
   /** Creates a model and its `production` environment. */
   createModel(name: string): Promise<Model>;
   getModel(idOrName: string): Promise<Model | undefined>;
-  listModels(): Promise<Model[]>;
+  /** Oldest first (created_at, then id); a page of them when asked. */
+  listModels(page?: ModelPageQuery): Promise<Model[]>;
   /** Deletes a model with its deployments, environments, replicas, events, logs and async requests. */
   deleteModel(id: string): Promise<void>;
 
   createDeployment(input: NewDeployment): Promise<Deployment>;
   getDeployment(id: string): Promise<Deployment | undefined>;
   listDeployments(filter?: DeploymentFilter): Promise<Deployment[]>;
+  /** Per model (of these; of every model when undefined): its deployment count and development deployment. One query. */
+  countDeployments(modelIds?: readonly string[]): Promise<Map<string, ModelDeploymentCounts>>;
   updateDeployment(id: string, patch: DeploymentPatch): Promise<Deployment>;
   /**
    * Compare-and-set of the status: moves the deployment `from` → `to` (with `patch`, and an event
@@ -190,6 +206,8 @@ export interface Store {
   deleteDeployment(id: string): Promise<void>;
 
   listEnvironments(modelId: string): Promise<Environment[]>;
+  /** The environments of these models (of every model when undefined), by model, in one query. */
+  listEnvironmentsOf(modelIds?: readonly string[]): Promise<Environment[]>;
   getEnvironment(modelId: string, name: string): Promise<Environment | undefined>;
   createEnvironment(modelId: string, name: string, settings?: Partial<Environment>): Promise<Environment>;
   updateEnvironment(id: string, patch: EnvironmentPatch): Promise<Environment>;

@@ -1,5 +1,6 @@
 // The deployments table, and the one place a deployment's status changes: a compare-and-set move
 // that the state machine's table allows, written with its event in one transaction.
+import { sql } from 'kysely';
 import type { Updateable } from 'kysely';
 import { withAutoscalingDefaults } from '../../domain/autoscaling.ts';
 import { canMove } from '../../domain/deployment-status.ts';
@@ -11,6 +12,7 @@ import type { DeploymentsTable } from '../schema.ts';
 import type {
   DeploymentFilter,
   DeploymentPatch,
+  ModelDeploymentCounts,
   MoveOutcome,
   NewDeployment,
   ReviseOutcome,
@@ -95,6 +97,37 @@ export async function listDeployments(db: Db, filter: DeploymentFilter = {}): Pr
   }
   const rows = await q.orderBy('created_at').orderBy('id').execute();
   return rows.map(toDeployment);
+}
+
+/**
+ * Per model (of these, or of every model when `modelIds` is undefined): how many deployments it has
+ * and its development deployment, in one query that reads no deployment's config.
+ */
+export async function countDeployments(
+  db: Db,
+  modelIds?: readonly string[],
+): Promise<Map<string, ModelDeploymentCounts>> {
+  if (modelIds?.length === 0) return new Map();
+  let q = db
+    .selectFrom('deployments')
+    .select([
+      'model_id',
+      sql<number | string>`count(*)`.as('deployments_count'),
+      sql<string | null>`max(case when is_development = 1 then id end)`.as('development_deployment_id'),
+    ])
+    .groupBy('model_id');
+  if (modelIds) q = q.where('model_id', 'in', [...modelIds]);
+  const rows = await q.execute();
+  return new Map(
+    rows.map((r) => [
+      r.model_id,
+      {
+        model_id: r.model_id,
+        deployments_count: Number(r.deployments_count),
+        development_deployment_id: r.development_deployment_id ?? null,
+      },
+    ]),
+  );
 }
 
 export async function updateDeployment(db: Db, id: string, patch: DeploymentPatch): Promise<Deployment> {
