@@ -123,7 +123,8 @@ export class Autoscaler {
     this.forgetAllBut(new Set(deployments.filter((d) => !isStopped(d.status)).map((d) => d.id)));
     for (const d of deployments) {
       if (isStopped(d.status)) continue;
-      this.windows.record(d.id, nowMs, this.deps.concurrency(d.id));
+      const windowMs = d.autoscaling_settings.autoscaling_window * 1000;
+      this.windows.record(d.id, nowMs, this.deps.concurrency(d.id), windowMs);
       if (!isAutoscaled(d.status) || candidates.has(d.id)) continue;
       try {
         await this.scale(d, nowMs);

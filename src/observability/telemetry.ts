@@ -4,7 +4,6 @@
 import { ControlLoop } from '../domain/control-loop.ts';
 import type { LoopHealth } from '../domain/control-loop.ts';
 import { mayHaveReplicas } from '../domain/deployment-status.ts';
-import type { Deployment, Model } from '../domain/types.ts';
 import type { RuntimeBackend } from '../runtime/backend.ts';
 import type { Store } from '../store/store.ts';
 import { readGpuUsage } from './gpu-usage.ts';
@@ -16,7 +15,7 @@ import { SeriesStore } from './series-store.ts';
 import type { BucketStore } from './series-store.ts';
 
 export interface TelemetryOptions {
-  store: BucketStore & Pick<Store, 'getModel' | 'listDeployments' | 'listEnvironments' | 'pruneLogs'>;
+  store: BucketStore & Pick<Store, 'listModels' | 'listDeployments' | 'listEnvironmentsOf' | 'pruneLogs'>;
   backend: RuntimeBackend;
   /** Requests in flight plus queued for a deployment, now. */
   concurrency: (deploymentId: string) => number;
@@ -36,6 +35,7 @@ export class Telemetry {
   private ticks = 0;
   private noNvidiaSmi = false;
   private sampling: Promise<void> = Promise.resolve();
+  private inFlight: Promise<DeploymentSample[]> | null = null;
 
   constructor(private readonly options: TelemetryOptions) {
     this.series = new SeriesStore(options.store);
@@ -43,23 +43,32 @@ export class Telemetry {
     if (options.health) registerLoopMetrics(this.metrics.registry, options.health);
   }
 
-  /** Each live deployment with its model, the environments it serves, concurrency and replicas. */
-  async snapshot(): Promise<DeploymentSample[]> {
+  /**
+   * Each live deployment with its model, the environments it serves, concurrency and replicas: three
+   * store queries however many models there are. Calls made while one is under way (the gauges of
+   * one scrape, a sample) share it.
+   */
+  snapshot(): Promise<DeploymentSample[]> {
+    this.inFlight ??= this.readSnapshot().finally(() => (this.inFlight = null));
+    return this.inFlight;
+  }
+
+  private async readSnapshot(): Promise<DeploymentSample[]> {
     const { store, backend } = this.options;
-    const deployments = (await store.listDeployments()).filter((d) => mayHaveReplicas(d.status));
-    const models = new Map<string, Model>();
+    const [deployments, models, environments] = await Promise.all([
+      store.listDeployments(),
+      store.listModels(),
+      store.listEnvironmentsOf(),
+    ]);
+    const byId = new Map(models.map((m) => [m.id, m]));
     const serving = new Map<string, string[]>();
-    for (const modelId of new Set(deployments.map((d: Deployment) => d.model_id))) {
-      const model = await store.getModel(modelId);
-      if (model) models.set(modelId, model);
-      for (const env of await store.listEnvironments(modelId)) {
-        if (!env.current_deployment_id) continue;
-        serving.set(env.current_deployment_id, [...(serving.get(env.current_deployment_id) ?? []), env.name]);
-      }
+    for (const env of environments) {
+      if (!env.current_deployment_id) continue;
+      serving.set(env.current_deployment_id, [...(serving.get(env.current_deployment_id) ?? []), env.name]);
     }
     return deployments.flatMap((d) => {
-      const model = models.get(d.model_id);
-      if (!model) return [];
+      const model = byId.get(d.model_id);
+      if (!model || !mayHaveReplicas(d.status)) return [];
       return [
         {
           model,
@@ -80,7 +89,11 @@ export class Telemetry {
         this.ticks++;
         const withUsage = this.ticks % 5 === 0;
         this.sampling = this.sampling
-          .then(async () => this.metrics.sampleSecond(withUsage, withUsage ? await this.gpuUsage() : null))
+          .then(async () => {
+            const startedMs = performance.now();
+            await this.metrics.sampleSecond(withUsage, withUsage ? await this.gpuUsage() : null);
+            this.options.health?.timed('metric-sampling', (performance.now() - startedMs) / 1000);
+          })
           .catch((err: Error) => console.error(`metrics: sampling failed: ${err.message}`));
       }, 1000),
     );

@@ -101,6 +101,20 @@ export function runStoreSuite(name: string, open: () => Promise<Store>): void {
         (await store.listDeployments({ statuses: ['ACTIVE'] })).map((x) => x.id),
         [d.id],
       );
+      await store.updateDeployment(d.id, {
+        build: {
+          language: 'typescript',
+          modelFile: 'model/model.ts',
+          envDir: '/e',
+          appDir: '/a',
+          builtAt: '',
+        },
+      });
+      assert.deepEqual(
+        (await store.listDeployments({ model_id: model.id, unbuilt: true })).map((x) => x.id),
+        [second.id],
+        'only those with no build recorded',
+      );
       await assert.rejects(store.createDeployment(deploymentOf(model.id, 'deployment-2')), (err: unknown) => {
         return err instanceof PlinthError && err.code === 'CONFLICT';
       });

@@ -124,6 +124,8 @@ export interface ModelDeploymentCounts {
 export interface DeploymentFilter {
   model_id?: string;
   statuses?: readonly DeploymentStatus[];
+  /** Only those with no build recorded (`build` null). */
+  unbuilt?: boolean;
 }
 
 export interface LogQuery {

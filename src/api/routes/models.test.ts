@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import Fastify from 'fastify';
 import type { FastifyInstance } from 'fastify';
+import { countingStore } from '../../../test/support/counting-store.ts';
 import { deploymentInput } from '../../../test/support/deployment-input.ts';
 import { errorBody, isPlinthError } from '../../domain/errors.ts';
 import type { Model } from '../../domain/types.ts';
@@ -24,8 +25,8 @@ const MODELS = 25;
 const scratch = mkdtempSync(join(tmpdir(), 'plinth-models-route-'));
 let store: Store;
 let app: FastifyInstance;
-/** Store methods called since the last reset, by name. */
-const calls: string[] = [];
+/** Store methods called since the last request, by name. */
+let calls: string[] = [];
 let models: Model[] = [];
 
 interface ModelJson {
@@ -73,17 +74,9 @@ async function walk<K extends 'models' | 'deployments' | 'environments'>(
 
 before(async () => {
   const real = await openSqliteStore(':memory:');
-  // The real store, with each call of a method noted.
-  store = new Proxy(real, {
-    get(target, name, receiver) {
-      const value = Reflect.get(target, name, receiver) as unknown;
-      if (typeof value !== 'function') return value;
-      return (...args: unknown[]) => {
-        calls.push(String(name));
-        return (value as (...a: unknown[]) => unknown).apply(target, args);
-      };
-    },
-  });
+  const counting = countingStore(real);
+  store = counting.store;
+  calls = counting.calls;
   for (let i = 0; i < MODELS; i++) models.push(await real.createModel(`model-${String(i).padStart(2, '0')}`));
   // Oldest first, as the list answers (models made in the same millisecond by id).
   models = await real.listModels();

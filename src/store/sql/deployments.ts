@@ -95,6 +95,7 @@ export async function listDeployments(db: Db, filter: DeploymentFilter = {}): Pr
     if (filter.statuses.length === 0) return [];
     q = q.where('status', 'in', [...filter.statuses]);
   }
+  if (filter.unbuilt) q = q.where('build_json', 'is', null);
   const rows = await q.orderBy('created_at').orderBy('id').execute();
   return rows.map(toDeployment);
 }

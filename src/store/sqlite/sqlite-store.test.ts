@@ -87,3 +87,37 @@ test('autoscaling settings written before max_scale_down_rate existed read it as
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('what the control loops and lists look up on every pass is found by an index, not a table scan', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'plinth-store-'));
+  try {
+    const file = join(dir, 'plinth.db');
+    await (await openSqliteStore(file)).close();
+    const raw = new Database(file, { readonly: true });
+    const plan = (query: string): string =>
+      (raw.prepare(`explain query plan ${query}`).all() as { detail: string }[])
+        .map((r) => r.detail)
+        .join('; ');
+    const lookups = [
+      // A deployment's live replicas (the API), every live replica (a restart, the route feed).
+      "select * from replicas where deployment_id = 'd' and status in ('STARTING', 'READY', 'DRAINING')",
+      "select * from replicas where status in ('STARTING', 'READY', 'DRAINING')",
+      // Promotions in progress (the autoscaler, the promotion controller: each tick).
+      "select * from promotions where status = 'IN_PROGRESS'",
+      // The builder's look for deployments to build (each tick).
+      "select * from deployments where status in ('BUILDING', 'WAKING_UP')",
+      // Metric buckets past their retention (each flush).
+      'delete from metric_buckets where resolution_s = 10 and start_ms < 0',
+    ];
+    for (const query of lookups) {
+      assert.match(plan(query), /USING (COVERING )?INDEX/, query);
+      assert.doesNotMatch(plan(query), /^SCAN \w+$/, query);
+    }
+    // A page of models, in order, without sorting the table first.
+    const page = plan("select * from models where created_at > '' order by created_at, id limit 100");
+    assert.doesNotMatch(page, /TEMP B-TREE/, page);
+    raw.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
