@@ -45,6 +45,8 @@ export class Metrics {
     private readonly series: SeriesStore,
     /** Each deployment's state now (for the gauges at scrape time). */
     private readonly snapshot: () => Promise<DeploymentSample[]>,
+    /** What each second samples: the deployments not at rest (those are left out; see SeriesStore). */
+    private readonly sampled: () => Promise<DeploymentSample[]> = snapshot,
   ) {
     const labelNames = ['model_id', 'model_name', 'deployment_id', 'environment'] as const;
     const withStatus = [...labelNames, 'status_code'] as const;
@@ -145,7 +147,7 @@ export class Metrics {
    * `withUsage`, its replicas' CPU and memory too, and their GPUs' use when `gpus` is given.
    */
   async sampleSecond(withUsage: boolean, gpus: Map<number, GpuUsage> | null = null): Promise<void> {
-    const samples = await this.snapshot();
+    const samples = await this.sampled();
     this.series.addSampledSecond();
     const alive = new Set<number>();
     for (const s of samples) {

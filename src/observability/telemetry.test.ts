@@ -49,3 +49,41 @@ test('a snapshot reads models, deployments and environments in three store calls
   assert.equal(calls.length, 6, 'a later call reads again');
   await real.close();
 });
+
+test("each second's sample reads only deployments not at rest, and those at rest whose replicas still run", async () => {
+  const real = await openSqliteStore(':memory:');
+  const backend = new ScriptedBackend();
+  let draining = '';
+  for (let i = 0; i < 20; i++) {
+    const model = await real.createModel(`model-${i}`);
+    const d = await real.createDeployment(deploymentInput(model.id, { status: 'SCALED_TO_ZERO' }));
+    if (i === 7) {
+      // Taken to zero while its replica drains.
+      backend.ready.set(d.id, 1);
+      draining = d.id;
+    }
+    if (i === 9) {
+      const live = await real.createDeployment(deploymentInput(model.id, { name: 'live', status: 'ACTIVE' }));
+      backend.ready.set(live.id, 1);
+    }
+  }
+  const read: string[] = [];
+  const store = {
+    ...real,
+    listDeployments: async (filter?: Parameters<typeof real.listDeployments>[0]) => {
+      const found = await real.listDeployments(filter);
+      read.push(...found.map((d) => d.id));
+      return found;
+    },
+  };
+  const telemetry = new Telemetry({ store, backend, concurrency: () => 0 });
+  const awake = await telemetry.awakeSnapshot();
+  assert.deepEqual(awake.map((s) => `${s.model.name}/${s.deployment.name}`).sort(), [
+    'model-7/deployment-1',
+    'model-9/live',
+  ]);
+  assert.equal(read.length, 2, 'the eighteen idle deployments are never read');
+  assert.ok(read.includes(draining));
+  assert.equal((await telemetry.snapshot()).length, 21, 'a scrape still reports every deployment');
+  await real.close();
+});

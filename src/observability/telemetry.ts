@@ -4,6 +4,7 @@
 import { ControlLoop } from '../domain/control-loop.ts';
 import type { LoopHealth } from '../domain/control-loop.ts';
 import { mayHaveReplicas } from '../domain/deployment-status.ts';
+import type { Deployment } from '../domain/types.ts';
 import type { RuntimeBackend } from '../runtime/backend.ts';
 import type { Store } from '../store/store.ts';
 import { readGpuUsage } from './gpu-usage.ts';
@@ -35,30 +36,53 @@ export class Telemetry {
   private ticks = 0;
   private noNvidiaSmi = false;
   private sampling: Promise<void> = Promise.resolve();
-  private inFlight: Promise<DeploymentSample[]> | null = null;
+  private reading: Promise<DeploymentSample[]> | null = null;
+  private readingAwake: Promise<DeploymentSample[]> | null = null;
 
   constructor(private readonly options: TelemetryOptions) {
     this.series = new SeriesStore(options.store);
-    this.metrics = new Metrics(this.series, () => this.snapshot());
+    this.metrics = new Metrics(
+      this.series,
+      () => this.snapshot(),
+      () => this.awakeSnapshot(),
+    );
     if (options.health) registerLoopMetrics(this.metrics.registry, options.health);
   }
 
   /**
-   * Each live deployment with its model, the environments it serves, concurrency and replicas: three
-   * store queries however many models there are. Calls made while one is under way (the gauges of
-   * one scrape, a sample) share it.
+   * Each deployment that may have replicas, with its model, the environments it serves,
+   * concurrency and replicas (the gauges of a scrape): three store queries however many models
+   * there are. Calls made while one is under way share it.
    */
   snapshot(): Promise<DeploymentSample[]> {
-    this.inFlight ??= this.readSnapshot().finally(() => (this.inFlight = null));
-    return this.inFlight;
+    this.reading ??= this.readSnapshot(false).finally(() => (this.reading = null));
+    return this.reading;
   }
 
-  private async readSnapshot(): Promise<DeploymentSample[]> {
+  /**
+   * The same of the deployments that are awake or that the backend runs replicas of: what each
+   * second's sample records (one at rest with nothing running records nothing; see SeriesStore).
+   */
+  awakeSnapshot(): Promise<DeploymentSample[]> {
+    this.readingAwake ??= this.readSnapshot(true).finally(() => (this.readingAwake = null));
+    return this.readingAwake;
+  }
+
+  private async readSnapshot(awakeOnly: boolean): Promise<DeploymentSample[]> {
     const { store, backend } = this.options;
-    const [deployments, models, environments] = await Promise.all([
-      store.listDeployments(),
-      store.listModels(),
-      store.listEnvironmentsOf(),
+    let deployments: Deployment[];
+    if (awakeOnly) {
+      const awake = await store.listDeployments({ awake: true });
+      const read = new Set(awake.map((d) => d.id));
+      const running = new Set(backend.list().map((r) => r.deploymentId));
+      const resting = await store.listDeployments({ ids: [...running].filter((id) => !read.has(id)) });
+      deployments = [...awake, ...resting];
+    } else deployments = await store.listDeployments();
+    deployments = deployments.filter((d) => mayHaveReplicas(d.status));
+    const modelIds = awakeOnly ? [...new Set(deployments.map((d) => d.model_id))] : undefined;
+    const [models, environments] = await Promise.all([
+      store.listModels({ ids: modelIds }),
+      store.listEnvironmentsOf(modelIds),
     ]);
     const byId = new Map(models.map((m) => [m.id, m]));
     const serving = new Map<string, string[]>();
@@ -68,7 +92,7 @@ export class Telemetry {
     }
     return deployments.flatMap((d) => {
       const model = byId.get(d.model_id);
-      if (!model || !mayHaveReplicas(d.status)) return [];
+      if (!model) return [];
       return [
         {
           model,

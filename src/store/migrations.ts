@@ -333,6 +333,20 @@ function migrations(dialect: SqlDialectName): Record<string, Migration> {
         await index('deployments_status', 'deployments', ['status']);
         await index('models_created', 'models', ['created_at', 'id']);
         await index('metric_buckets_resolution_start', 'metric_buckets', ['resolution_s', 'start_ms']);
+        // A scope's buckets as every process wrote them (`scope`, `scope@<gateway>`) were found
+        // with LIKE, which reads the whole table: the scope without its writer gets a column.
+        await db.schema.alterTable('metric_buckets').addColumn('base_scope', 'text').execute();
+        const { rows } = await sql<{ scope: string }>`select distinct scope from metric_buckets`.execute(db);
+        for (const { scope } of rows) {
+          await sql`update metric_buckets set base_scope = ${scope.split('@')[0]!} where scope = ${scope}`.execute(
+            db,
+          );
+        }
+        await index('metric_buckets_base_scope', 'metric_buckets', [
+          'base_scope',
+          'resolution_s',
+          'start_ms',
+        ]);
       },
     },
   };

@@ -115,6 +115,31 @@ export function runStoreSuite(name: string, open: () => Promise<Store>): void {
         [second.id],
         'only those with no build recorded',
       );
+      assert.deepEqual(
+        (await store.listDeployments({ ids: [second.id, 'dmissing'] })).map((x) => x.id),
+        [second.id],
+      );
+      assert.deepEqual(await store.listDeployments({ ids: [] }), []);
+      assert.deepEqual(
+        (await store.listDeploymentStatuses()).sort((a, b) => (a.id < b.id ? -1 : 1)),
+        [
+          { id: d.id, status: 'ACTIVE' },
+          { id: second.id, status: 'BUILDING' },
+        ].sort((a, b) => (a.id < b.id ? -1 : 1)),
+      );
+      // At rest (at zero, inactive, failed) and wanting no replica: not awake.
+      await store.transition(d.id, {
+        from: 'ACTIVE',
+        to: 'SCALED_TO_ZERO',
+        reason: 'idle',
+        patch: { desired_replicas: 0 },
+      });
+      const failed = await store.createDeployment({ ...deploymentOf(model.id, 'deployment-3') });
+      await store.transition(failed.id, { from: 'BUILDING', to: 'BUILD_FAILED', reason: 'no' });
+      const awake = async () => (await store.listDeployments({ awake: true })).map((x) => x.id);
+      assert.deepEqual(await awake(), [second.id], 'BUILDING is awake');
+      await store.updateDeployment(d.id, { desired_replicas: 1 });
+      assert.deepEqual(await awake(), [d.id, second.id], 'at rest but wanting a replica: awake');
       await assert.rejects(store.createDeployment(deploymentOf(model.id, 'deployment-2')), (err: unknown) => {
         return err instanceof PlinthError && err.code === 'CONFLICT';
       });
@@ -265,6 +290,11 @@ export function runStoreSuite(name: string, open: () => Promise<Store>): void {
       assert.deepEqual(ids(await store.listModels({ limit: 2, after: made[1]! })), ids(made.slice(2, 4)));
       assert.deepEqual(ids(await store.listModels({ after: made[3]! })), ids(made.slice(4)));
       assert.deepEqual(await store.listModels({ after: made[4]! }), []);
+      assert.deepEqual(ids(await store.listModels({ ids: [made[3]!.id, made[1]!.id, 'mmissing'] })), [
+        made[1]!.id,
+        made[3]!.id,
+      ]);
+      assert.deepEqual(await store.listModels({ ids: [] }), []);
       // Models made in the same millisecond page by id: none is skipped.
       const beforeFirst = { created_at: made[0]!.created_at, id: '' };
       assert.deepEqual(ids(await store.listModels({ after: beforeFirst })), ids(made));

@@ -112,6 +112,8 @@ export type MoveOutcome =
 export interface ModelPageQuery {
   limit?: number;
   after?: Pick<Model, 'created_at' | 'id'>;
+  /** Only these. */
+  ids?: readonly string[];
 }
 
 /** What a model list tells of a model's deployments without reading them. */
@@ -126,6 +128,10 @@ export interface DeploymentFilter {
   statuses?: readonly DeploymentStatus[];
   /** Only those with no build recorded (`build` null). */
   unbuilt?: boolean;
+  /** Only those not at rest (RESTING_STATUSES), or at rest but wanting replicas. */
+  awake?: boolean;
+  /** Only these. */
+  ids?: readonly string[];
 }
 
 export interface LogQuery {
@@ -195,6 +201,8 @@ export interface Store {
   createDeployment(input: NewDeployment): Promise<Deployment>;
   getDeployment(id: string): Promise<Deployment | undefined>;
   listDeployments(filter?: DeploymentFilter): Promise<Deployment[]>;
+  /** Every deployment's id and status, and nothing else (what another process follows them by). */
+  listDeploymentStatuses(): Promise<{ id: string; status: DeploymentStatus }[]>;
   /** Per model (of these; of every model when undefined): its deployment count and development deployment. One query. */
   countDeployments(modelIds?: readonly string[]): Promise<Map<string, ModelDeploymentCounts>>;
   updateDeployment(id: string, patch: DeploymentPatch): Promise<Deployment>;

@@ -20,6 +20,7 @@ const TOPICS: Record<keyof Store, ChangeTopic | null> = {
   getDeployment: null,
   listDeployments: null,
   countDeployments: null,
+  listDeploymentStatuses: null,
   updateDeployment: 'deployments',
   transition: 'deployments',
   revise: 'deployments',

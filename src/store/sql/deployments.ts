@@ -3,7 +3,7 @@
 import { sql } from 'kysely';
 import type { Updateable } from 'kysely';
 import { withAutoscalingDefaults } from '../../domain/autoscaling.ts';
-import { canMove } from '../../domain/deployment-status.ts';
+import { canMove, RESTING_STATUSES } from '../../domain/deployment-status.ts';
 import type { DeploymentStatus } from '../../domain/deployment-status.ts';
 import { PlinthError } from '../../domain/errors.ts';
 import { newId } from '../../domain/ids.ts';
@@ -96,8 +96,22 @@ export async function listDeployments(db: Db, filter: DeploymentFilter = {}): Pr
     q = q.where('status', 'in', [...filter.statuses]);
   }
   if (filter.unbuilt) q = q.where('build_json', 'is', null);
+  if (filter.awake) {
+    q = q.where((eb) =>
+      eb.or([eb('status', 'not in', [...RESTING_STATUSES]), eb('desired_replicas', '>', 0)]),
+    );
+  }
+  if (filter.ids) {
+    if (filter.ids.length === 0) return [];
+    q = q.where('id', 'in', [...filter.ids]);
+  }
   const rows = await q.orderBy('created_at').orderBy('id').execute();
   return rows.map(toDeployment);
+}
+
+export async function listDeploymentStatuses(db: Db): Promise<{ id: string; status: DeploymentStatus }[]> {
+  const rows = await db.selectFrom('deployments').select(['id', 'status']).execute();
+  return rows.map((r) => ({ id: r.id, status: r.status as DeploymentStatus }));
 }
 
 /**

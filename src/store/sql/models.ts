@@ -55,7 +55,9 @@ export async function getModel(db: Db, idOrName: string): Promise<Model | undefi
 
 /** Models oldest first (created_at, then id): all of them, or a page after a given one. */
 export function listModels(db: Db, page: ModelPageQuery = {}): Promise<Model[]> {
+  if (page.ids?.length === 0) return Promise.resolve([]);
   let q = db.selectFrom('models').select(MODEL_COLUMNS);
+  if (page.ids) q = q.where('id', 'in', [...page.ids]);
   const after = page.after;
   if (after) {
     q = q.where((eb) =>
