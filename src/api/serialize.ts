@@ -9,6 +9,7 @@ import type {
   ReplicaRecord,
 } from '../domain/types.ts';
 import type { ReplicaHandle } from '../runtime/backend.ts';
+import type { ModelDeploymentCounts } from '../store/store.ts';
 
 export interface UrlBuilder {
   /** The inference URL of a deployment (its environment's, when it serves one). */
@@ -34,15 +35,20 @@ export function makeUrlBuilder(baseUrl: () => string): UrlBuilder {
   };
 }
 
-export function modelJson(model: Model, environments: Environment[], deployments: Deployment[]) {
+/** `counts`: how many deployments the model has and its development one (none when undefined). */
+export function modelJson(
+  model: Model,
+  environments: Environment[],
+  counts: Pick<ModelDeploymentCounts, 'deployments_count' | 'development_deployment_id'> | undefined,
+) {
   const production = environments.find((e) => e.name === 'production');
   return {
     id: model.id,
     name: model.name,
     created_at: model.created_at,
-    deployments_count: deployments.length,
+    deployments_count: counts?.deployments_count ?? 0,
     production_deployment_id: production?.current_deployment_id ?? null,
-    development_deployment_id: deployments.find((d) => d.is_development)?.id ?? null,
+    development_deployment_id: counts?.development_deployment_id ?? null,
     environments: environments.map((e) => ({ name: e.name, current_deployment_id: e.current_deployment_id })),
   };
 }

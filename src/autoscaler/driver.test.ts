@@ -78,3 +78,45 @@ test('what the autoscaler keeps for a deployment goes when the deployment goes',
   );
   await store.close();
 });
+
+test("a deployment's concurrency samples are kept for its own autoscaling window, not the longest one; none at zero", async () => {
+  const store = await openSqliteStore(':memory:');
+  const model = await store.createModel('m');
+  const ids: string[] = [];
+  for (const [name, window] of [
+    ['deployment-1', 60],
+    ['deployment-2', 600],
+  ] as const) {
+    const d = await store.createDeployment(
+      deploymentInput(model.id, {
+        name,
+        status: 'ACTIVE',
+        autoscaling_settings: { ...DEFAULT_AUTOSCALING, autoscaling_window: window },
+      }),
+    );
+    await store.updateDeployment(d.id, { desired_replicas: 1 });
+    ids.push(d.id);
+  }
+  // At zero: not read, nothing kept.
+  const resting = await store.createDeployment(
+    deploymentInput(model.id, { name: 'deployment-3', status: 'SCALED_TO_ZERO' }),
+  );
+  const clock = new FakeClock();
+  const autoscaler = new Autoscaler({
+    store,
+    lifecycle: { scaleToZero: async () => {} },
+    logs: new LogSink(store),
+    concurrency: () => 1,
+    kick: () => {},
+    clock,
+  });
+  for (let s = 0; s < 900; s++) {
+    await clock.advance(1000);
+    await autoscaler.tick();
+  }
+  assert.equal(autoscaler.windows.of(ids[0]!).length, 60, 'a minute of samples at one a second');
+  assert.equal(autoscaler.windows.of(ids[1]!).length, 600);
+  assert.equal(autoscaler.windows.sampleCount, 660, 'not 900 each');
+  assert.equal(autoscaler.windows.of(resting.id).length, 0);
+  await store.close();
+});

@@ -1,6 +1,7 @@
 // The thin driver of the autoscaler: every tick it samples each deployment's concurrency (in
 // flight + queued, from the gateway), asks the pure policy, and writes the desired replicas.
-// It alone owns the clock; a deployment at zero is woken by the gateway, not by a tick.
+// It alone owns the clock; a deployment at zero is woken by the gateway, not by a tick, and is not
+// read meanwhile: its window starts again when it wakes (as a new deployment's starts when made).
 import { systemClock } from '../domain/clock.ts';
 import type { Clock } from '../domain/clock.ts';
 import { ControlLoop } from '../domain/control-loop.ts';
@@ -119,11 +120,13 @@ export class Autoscaler {
   private async scaleAll(): Promise<void> {
     const nowMs = this.clock.now();
     const candidates = await this.promotionCandidates();
-    const deployments = await this.deps.store.listDeployments();
+    // Deployments at rest (at zero, inactive, failed) are not read: not autoscaled, nothing to keep.
+    const deployments = await this.deps.store.listDeployments({ awake: true });
     this.forgetAllBut(new Set(deployments.filter((d) => !isStopped(d.status)).map((d) => d.id)));
     for (const d of deployments) {
       if (isStopped(d.status)) continue;
-      this.windows.record(d.id, nowMs, this.deps.concurrency(d.id));
+      const windowMs = d.autoscaling_settings.autoscaling_window * 1000;
+      this.windows.record(d.id, nowMs, this.deps.concurrency(d.id), windowMs);
       if (!isAutoscaled(d.status) || candidates.has(d.id)) continue;
       try {
         await this.scale(d, nowMs);

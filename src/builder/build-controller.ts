@@ -71,11 +71,13 @@ export class BuildController {
 
   /** Starts a build for every deployment in BUILDING that is not already being built. */
   async pass(): Promise<void> {
-    // BUILDING, and one taken to zero before its build was done (a cancelled promotion's candidate).
-    const listed = await this.store.listDeployments({
-      statuses: ['BUILDING', 'SCALED_TO_ZERO', 'WAKING_UP'],
-    });
-    const building = listed.filter((d) => d.status === 'BUILDING' || !currentBuild(d, this.home));
+    // BUILDING, and one taken to zero before its build was done (a cancelled promotion's candidate):
+    // only those with no build in the store are read, not every deployment at zero.
+    const [started, unbuilt] = await Promise.all([
+      this.store.listDeployments({ statuses: ['BUILDING'] }),
+      this.store.listDeployments({ statuses: ['SCALED_TO_ZERO', 'WAKING_UP'], unbuilt: true }),
+    ]);
+    const building = [...started, ...unbuilt.filter((d) => !currentBuild(d, this.home))];
     for (const d of building) {
       if (this.running.has(d.id)) continue;
       this.running.add(d.id);

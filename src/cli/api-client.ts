@@ -39,6 +39,12 @@ export interface ModelInfo {
   development_deployment_id: string | null;
 }
 
+export interface ModelPage {
+  models: ModelInfo[];
+  /** Where the next page starts; null on the last page. */
+  next_cursor: string | null;
+}
+
 export interface LogLine {
   id: number;
   time: string;
@@ -184,8 +190,13 @@ export class ApiClient {
     );
   }
 
-  async listModels(): Promise<ModelInfo[]> {
-    return (await this.request<{ models: ModelInfo[] }>('GET', '/v1/models')).models;
+  /** One page of models (every model when `limit` is undefined), and where the next page starts. */
+  listModels(page: { limit?: number; cursor?: string } = {}): Promise<ModelPage> {
+    const query = new URLSearchParams();
+    if (page.limit !== undefined) query.set('limit', String(page.limit));
+    if (page.cursor !== undefined) query.set('cursor', page.cursor);
+    const search = query.toString();
+    return this.request('GET', `/v1/models${search ? `?${search}` : ''}`);
   }
 
   getModel(model: string): Promise<ModelInfo> {

@@ -82,3 +82,31 @@ test('a failing pass is logged, counted and retried later and later; success say
   }
   assert.deepEqual(unhandled, []);
 });
+
+test('each pass is timed under its loop name, a failed one too', async () => {
+  const clock = new FakeClock();
+  const health = new LoopHealth();
+  const timed: [string, number][] = [];
+  const unsubscribe = health.onPass((loop, seconds) => timed.push([loop, seconds]));
+  let fail = false;
+  const loop = new ControlLoop(
+    async () => {
+      if (fail) throw new Error('no store');
+    },
+    { name: 'reconciler', intervalMs: 1000, clock, health, log: () => {} },
+  );
+  loop.start();
+  await clock.advance(0);
+  fail = true;
+  await clock.advance(1000);
+  assert.deepEqual(
+    timed.map(([name]) => name),
+    ['reconciler', 'reconciler'],
+  );
+  assert.ok(timed.every(([, seconds]) => Number.isFinite(seconds) && seconds >= 0));
+  assert.equal(health.failures.get('reconciler'), 1);
+  unsubscribe();
+  await clock.advance(2000);
+  assert.equal(timed.length, 2, 'no more once unsubscribed');
+  await loop.stop();
+});

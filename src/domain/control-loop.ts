@@ -1,7 +1,8 @@
 // A control loop: runs one pass now and then every `intervalMs`, never two at once (a kick during
 // a pass asks for one more after it). A pass that fails — an unreachable store, a full disk — is
 // logged and the loop backs off (doubling, up to a cap) and tries again; it never becomes an
-// unhandled rejection that ends the process. `LoopHealth` counts failures for the metrics.
+// unhandled rejection that ends the process. `LoopHealth` counts failures for the metrics and tells
+// how long each pass took (for `plinth_control_loop_seconds`: how a pass grows with the platform).
 import { systemClock } from './clock.ts';
 import type { Clock } from './clock.ts';
 
@@ -16,6 +17,19 @@ export class LoopHealth {
     const inRow = (this.failing.get(loop) ?? 0) + 1;
     this.failing.set(loop, inRow);
     return inRow;
+  }
+
+  private readonly passListeners = new Set<(loop: string, seconds: number) => void>();
+
+  /** Hears how long each pass of each loop took, failed ones too; answers the unsubscribe function. */
+  onPass(listener: (loop: string, seconds: number) => void): () => void {
+    this.passListeners.add(listener);
+    return () => this.passListeners.delete(listener);
+  }
+
+  /** A pass of `loop` took `seconds` (wall time: what it waited for counts). */
+  timed(loop: string, seconds: number): void {
+    for (const listener of this.passListeners) listener(loop, seconds);
   }
 
   /** The failures in a row before this success (0 when it was not failing). */
@@ -95,12 +109,15 @@ export class ControlLoop {
   private async runOne(): Promise<number> {
     const { name, intervalMs } = this.options;
     const log = this.options.log ?? ((line: string) => console.error(line));
+    const startedMs = performance.now();
     try {
       await this.pass();
+      this.health.timed(name, (performance.now() - startedMs) / 1000);
       const failedBefore = this.health.succeeded(name);
       if (failedBefore > 0) log(`${name}: works again after ${failedBefore} failed pass(es)`);
       return intervalMs;
     } catch (err) {
+      this.health.timed(name, (performance.now() - startedMs) / 1000);
       const inRow = this.health.failed(name);
       const backoffMs = Math.min(intervalMs * 2 ** (inRow - 1), this.options.maxBackoffMs ?? 30_000);
       // The first failure and then every tenth are told; the metric counts every one.

@@ -147,6 +147,18 @@ export function isInactive(status: DeploymentStatus): boolean {
   return status === 'INACTIVE' || status === 'DEACTIVATING';
 }
 
+/**
+ * At rest: at zero, inactive or failed. A resting deployment that wants no replica and has none
+ * gives the control loops nothing to do (a thousand idle models are not read every second).
+ */
+export const RESTING_STATUSES = [
+  'SCALED_TO_ZERO',
+  'INACTIVE',
+  'BUILD_FAILED',
+  'DEPLOY_FAILED',
+  'FAILED',
+] as const satisfies readonly DeploymentStatus[];
+
 /** Statuses in which the reconciler keeps the deployment's desired replicas running. */
 export function keepsReplicas(status: DeploymentStatus): boolean {
   return (

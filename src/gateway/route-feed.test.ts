@@ -90,3 +90,35 @@ test('a read that fails (the store is unreachable) is tried again soon, not only
     await inner.close();
   }
 });
+
+test('a status changed in another process is announced with its record; the deployments that did not change are not read whole', async () => {
+  const store = await openSqliteStore(':memory:');
+  const gateway = new Gateway(store);
+  const announced: [string, string, string][] = [];
+  const wholeReads: string[] = [];
+  const reading = {
+    ...store,
+    listDeployments: async (filter?: Parameters<typeof store.listDeployments>[0]) => {
+      const found = await store.listDeployments(filter);
+      wholeReads.push(...found.map((d) => d.name));
+      return found;
+    },
+  };
+  const feed = new RouteFeed(reading, gateway, {
+    replicas: false,
+    onDeployment: (d, from) => void announced.push([d.name, from, d.status]),
+  });
+  const model = await store.createModel('m');
+  const made = [];
+  for (let i = 0; i < 50; i++)
+    made.push(await store.createDeployment(deploymentInput(model.id, { name: `deployment-${i}` })));
+  await feed.refresh(new Set(['*']));
+  assert.equal(feed.size, 50);
+  assert.deepEqual(wholeReads, [], 'statuses alone are read');
+  await store.transition(made[7]!.id, { from: 'BUILDING', to: 'DEPLOYING', reason: 'built' });
+  await feed.refresh(new Set(['deployments']));
+  assert.deepEqual(announced, [['deployment-7', 'BUILDING', 'DEPLOYING']]);
+  assert.deepEqual(wholeReads, ['deployment-7'], 'only the one that changed is read whole');
+  await gateway.close();
+  await store.close();
+});

@@ -12,7 +12,7 @@ import type { Gateway } from './gateway.ts';
 import type { ReadyReplica } from './lb-policy.ts';
 
 /** What a gateway that runs no replicas reads its routes and statuses from. */
-export type RouteSource = Pick<Store, 'listDeployments' | 'listReplicas'>;
+export type RouteSource = Pick<Store, 'listDeployments' | 'listDeploymentStatuses' | 'listReplicas'>;
 
 export interface RouteFeedOptions {
   /** Whether replica routes come from the store (false where the runtime backend gives them). */
@@ -123,16 +123,24 @@ export class RouteFeed {
     for (const id of ready.keys()) this.routed.add(id);
   }
 
+  /** Statuses only (a thousand deployments at rest are two short columns each); whole records of those that changed. */
   private async readDeployments(): Promise<void> {
-    const deployments = await this.store.listDeployments();
-    for (const d of deployments) {
-      if (this.statuses.get(d.id) === d.status) continue;
-      const from = this.statuses.get(d.id);
-      this.statuses.set(d.id, d.status);
-      if (from !== undefined) this.options.onDeployment(d, from);
+    const statuses = await this.store.listDeploymentStatuses();
+    const changed = new Map<string, string>();
+    for (const { id, status } of statuses) {
+      const from = this.statuses.get(id);
+      if (from === status) continue;
+      this.statuses.set(id, status);
+      if (from !== undefined) changed.set(id, from);
+    }
+    if (changed.size > 0) {
+      for (const d of await this.store.listDeployments({ ids: [...changed.keys()] })) {
+        this.statuses.set(d.id, d.status);
+        this.options.onDeployment(d, changed.get(d.id)!);
+      }
     }
     // Deleted in another process: what this one keeps for them goes.
-    const present = new Set(deployments.map((d) => d.id));
+    const present = new Set(statuses.map((d) => d.id));
     for (const id of this.statuses.keys()) {
       if (present.has(id)) continue;
       this.statuses.delete(id);

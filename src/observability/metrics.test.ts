@@ -59,6 +59,8 @@ test("a deployment's sample counts its replicas, their instance types, and the G
     /plinth_replicas_active\{model_id="m1",model_name="m",deployment_id="d1",environment="production"\} 1/,
   );
   assert.match(exposition, /plinth_concurrent_requests\{[^}]*\} 3/);
+  // Three scopes (the deployment, its environment, the sampler's own) at two resolutions.
+  assert.match(exposition, /^plinth_metric_series_buckets 6$/m);
 });
 
 test('a model name with spaces, quotes, backslashes and non-ASCII is escaped in the exposition', async () => {

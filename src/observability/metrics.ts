@@ -41,6 +41,8 @@ export class Metrics {
     private readonly series: SeriesStore,
     /** Each deployment's state now (for the gauges at scrape time). */
     private readonly snapshot: () => Promise<DeploymentSample[]>,
+    /** What each second samples: the deployments not at rest (those are left out; see SeriesStore). */
+    private readonly sampled: () => Promise<DeploymentSample[]> = snapshot,
   ) {
     const labelNames = ['model_id', 'model_name', 'deployment_id', 'environment'] as const;
     const registers = [this.registry];
@@ -116,6 +118,14 @@ export class Metrics {
       'Replicas starting or loading the model.',
       (s) => s.replicas.filter((r) => r.phase === 'STARTING').length,
     );
+    new Gauge({
+      name: 'plinth_metric_series_buckets',
+      help: 'Metric series buckets held in memory (open ones, and closed ones waiting to be stored).',
+      registers,
+      collect() {
+        this.set(series.bucketsInMemory);
+      },
+    });
   }
 
   request(m: RequestMeasure): void {
@@ -141,7 +151,8 @@ export class Metrics {
    * `withUsage`, its replicas' CPU and memory too, and their GPUs' use when `gpus` is given.
    */
   async sampleSecond(withUsage: boolean, gpus: Map<number, GpuUsage> | null = null): Promise<void> {
-    const samples = await this.snapshot();
+    const samples = await this.sampled();
+    this.series.addSampledSecond();
     const alive = new Set<number>();
     for (const s of samples) {
       const live = s.replicas.filter(
@@ -157,7 +168,10 @@ export class Metrics {
         deploymentScope(s.deployment.id),
         ...s.environments.map((e) => environmentScope(s.model.id, e)),
       ];
-      for (const scope of scopes) this.series.addSecond(scope, sample);
+      // A deployment at zero with nothing in flight is left out: its seconds count as zeros from
+      // the sampler's own (no bucket held or stored for each of a thousand idle deployments).
+      const idle = live.length === 0 && s.concurrency === 0;
+      if (!idle) for (const scope of scopes) this.series.addSecond(scope, sample);
       if (!withUsage) continue;
       let cpu = 0;
       let rss = 0;

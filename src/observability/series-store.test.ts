@@ -123,3 +123,61 @@ test('the total of a range is every request in its buckets, stored or still open
     0,
   );
 });
+
+test('seconds left out while idle keep no bucket and store none, yet every point and total reads as if sampled as zero', async () => {
+  const start = Date.parse('2026-01-01T00:00:00Z');
+  let now = start;
+  const sampled = await openSqliteStore(':memory:');
+  const skipped = await openSqliteStore(':memory:');
+  // The same timeline twice: idle seconds as all-zero samples, and as idle seconds.
+  const reference = new SeriesStore(sampled, () => now);
+  const series = new SeriesStore(skipped, () => now);
+  const d = deploymentScope('d1');
+  // Live (2 in flight, 1 replica) for a while, at zero in between, waking mid-bucket (at odd seconds
+  // into a 10 s and a 5 min bucket), with a cold start that arrives while still at zero.
+  const live = (s: number): boolean =>
+    (s >= 3 && s < 47) || (s >= 1234 && s < 1301) || (s >= 2897 && s < 2903);
+  let idleBuckets = Infinity;
+  for (let s = 0; s < 3600; s++) {
+    now = start + s * 1000 + 300;
+    if (s === 1233) {
+      reference.addColdStart([d]);
+      series.addColdStart([d]);
+    }
+    const sample = live(s)
+      ? { concurrency: 2, active: 1, starting: 0, replicaTypes: ['1x2'] }
+      : { concurrency: 0, active: 0, starting: 0, replicaTypes: [] };
+    reference.addSecond(d, sample);
+    // The sampler ran: a second of every scope; the idle ones are left out of their own.
+    series.addSampledSecond();
+    if (live(s)) series.addSecond(d, sample);
+    if (s % 10 === 9) {
+      await reference.flush();
+      await series.flush();
+    }
+    if (s === 2000) idleBuckets = series.bucketsInMemory;
+  }
+  assert.equal(idleBuckets, 2, "long idle: nothing of the deployment in memory, only the sampler's own");
+  for (const [stepS, from] of [
+    [10, start],
+    [60, start],
+    [300, start],
+    [900, start + 600_000],
+  ] as const) {
+    const expected = await reference.query(d, from, now, stepS, () => 1);
+    const got = await series.query(d, from, now, stepS, () => 1);
+    assert.deepEqual(got, expected, `points of ${stepS} s`);
+    assert.deepEqual(
+      await series.total(d, from, now),
+      await reference.total(d, from, now),
+      `total from ${from}`,
+    );
+  }
+  const stored = async (store: typeof sampled) =>
+    (await store.queryMetricBuckets({ scope: d, resolution_s: 10, from_ms: 0, to_ms: now + 1 })).length;
+  assert.equal(await stored(sampled), 360, 'sampled: every 10 s bucket of the hour');
+  assert.ok(
+    (await stored(skipped)) <= 16,
+    `idle: only the buckets with something in them (${await stored(skipped)})`,
+  );
+});

@@ -3,7 +3,10 @@
 // Memory stays bounded by the number of scopes, whatever the traffic or the uptime; a restart
 // loses at most the last flush interval. Several processes record the same scopes (gateways
 // beside the control plane): each writes its own buckets (`scope@source`), and a query merges
-// them all with this process's open ones into steps.
+// them all with this process's open ones into steps. A second in which a scope had nothing (a
+// deployment at zero, nothing in flight) is not recorded in it: the sampler counts the seconds it
+// ran in a scope of its own, and a query counts those a scope lacks as all-zero samples, so that a
+// thousand deployments at zero hold and store nothing, and every average reads the same.
 import type { Store } from '../store/store.ts';
 import { addGpu, addRequest, addSecond, addUsage, emptyBucket, mergeBuckets, toPoint } from './series.ts';
 import type { BucketData, RequestObservation, SecondSample, SeriesPoint } from './series.ts';
@@ -23,6 +26,9 @@ interface OpenBucket {
   data: BucketData;
   dirty: boolean;
 }
+
+/** The sampler's own scope: one sample per second it ran, whatever it found. */
+export const SAMPLED_SCOPE = 'sampled';
 
 export const deploymentScope = (deploymentId: string): string => `deployment:${deploymentId}`;
 export const environmentScope = (modelId: string, environment: string): string =>
@@ -81,6 +87,11 @@ export class SeriesStore {
     this.each(scope, (b) => addSecond(b, sample));
   }
 
+  /** The sampler ran this second: what per-second averages count a second of any scope it left out as. */
+  addSampledSecond(): void {
+    this.each(SAMPLED_SCOPE, (b) => b.samples++);
+  }
+
   addUsage(scope: string, cpuCores: number, rssBytes: number): void {
     this.each(scope, (b) => addUsage(b, cpuCores, rssBytes));
   }
@@ -130,14 +141,22 @@ export class SeriesStore {
     const resolution =
       RESOLUTIONS.find((r) => stepS >= r.seconds && fromMs >= now - r.keepMs) ?? RESOLUTIONS.at(-1)!;
     const stepMs = Math.max(stepS, resolution.seconds) * 1000;
+    const stepOf = (startMs: number): number =>
+      fromMs + Math.max(0, Math.floor((startMs - fromMs) / stepMs)) * stepMs;
     const steps = new Map<number, BucketData>();
     for (const [startMs, data] of await this.buckets(scope, fromMs, toMs, resolution.seconds)) {
-      const step = fromMs + Math.max(0, Math.floor((startMs - fromMs) / stepMs)) * stepMs;
+      const step = stepOf(startMs);
       steps.set(step, mergeBuckets(steps.get(step) ?? emptyBucket(), data));
+    }
+    const sampled = new Map<number, number>();
+    for (const [startMs, data] of await this.sampledBuckets(scope, fromMs, toMs, resolution.seconds)) {
+      const step = stepOf(startMs);
+      sampled.set(step, (sampled.get(step) ?? 0) + data.samples);
     }
     const points: SeriesPoint[] = [];
     for (let t = fromMs; t < toMs; t += stepMs) {
-      points.push(toPoint(t, stepMs / 1000, steps.get(t) ?? emptyBucket(), price));
+      const data = withSampledSeconds(steps.get(t) ?? emptyBucket(), sampled.get(t) ?? 0);
+      points.push(toPoint(t, stepMs / 1000, data, price));
     }
     return points;
   }
@@ -152,7 +171,20 @@ export class SeriesStore {
     let sum = emptyBucket();
     for (const data of (await this.buckets(scope, fromMs, toMs, resolution.seconds)).values())
       sum = mergeBuckets(sum, data);
-    return sum;
+    let sampled = 0;
+    for (const data of (await this.sampledBuckets(scope, fromMs, toMs, resolution.seconds)).values())
+      sampled += data.samples;
+    return withSampledSeconds(sum, sampled);
+  }
+
+  /** The sampler's buckets for a query of `scope` (none for its own). */
+  private async sampledBuckets(
+    scope: string,
+    fromMs: number,
+    toMs: number,
+    resolutionS: number,
+  ): Promise<Map<number, BucketData>> {
+    return scope === SAMPLED_SCOPE ? new Map() : this.buckets(SAMPLED_SCOPE, fromMs, toMs, resolutionS);
   }
 
   /** The buckets of a resolution that overlap the range, each writer's merged, by start. */
@@ -189,4 +221,9 @@ export class SeriesStore {
     }
     return buckets;
   }
+}
+
+/** A scope's data with the seconds the sampler ran but left it out (nothing in it) as all-zero samples. */
+function withSampledSeconds(data: BucketData, sampledSeconds: number): BucketData {
+  return sampledSeconds > data.samples ? { ...data, samples: sampledSeconds } : data;
 }

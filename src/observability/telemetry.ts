@@ -4,7 +4,7 @@
 import { ControlLoop } from '../domain/control-loop.ts';
 import type { LoopHealth } from '../domain/control-loop.ts';
 import { mayHaveReplicas } from '../domain/deployment-status.ts';
-import type { Deployment, Model } from '../domain/types.ts';
+import type { Deployment } from '../domain/types.ts';
 import type { RuntimeBackend } from '../runtime/backend.ts';
 import type { Store } from '../store/store.ts';
 import { readGpuUsage } from './gpu-usage.ts';
@@ -16,7 +16,7 @@ import { SeriesStore } from './series-store.ts';
 import type { BucketStore } from './series-store.ts';
 
 export interface TelemetryOptions {
-  store: BucketStore & Pick<Store, 'getModel' | 'listDeployments' | 'listEnvironments' | 'pruneLogs'>;
+  store: BucketStore & Pick<Store, 'listModels' | 'listDeployments' | 'listEnvironmentsOf' | 'pruneLogs'>;
   backend: RuntimeBackend;
   /** Requests in flight plus queued for a deployment, now. */
   concurrency: (deploymentId: string) => number;
@@ -36,29 +36,62 @@ export class Telemetry {
   private ticks = 0;
   private noNvidiaSmi = false;
   private sampling: Promise<void> = Promise.resolve();
+  private reading: Promise<DeploymentSample[]> | null = null;
+  private readingAwake: Promise<DeploymentSample[]> | null = null;
 
   constructor(private readonly options: TelemetryOptions) {
     this.series = new SeriesStore(options.store);
-    this.metrics = new Metrics(this.series, () => this.snapshot());
+    this.metrics = new Metrics(
+      this.series,
+      () => this.snapshot(),
+      () => this.awakeSnapshot(),
+    );
     if (options.health) registerLoopMetrics(this.metrics.registry, options.health);
   }
 
-  /** Each live deployment with its model, the environments it serves, concurrency and replicas. */
-  async snapshot(): Promise<DeploymentSample[]> {
+  /**
+   * Each deployment that may have replicas, with its model, the environments it serves,
+   * concurrency and replicas (the gauges of a scrape): three store queries however many models
+   * there are. Calls made while one is under way share it.
+   */
+  snapshot(): Promise<DeploymentSample[]> {
+    this.reading ??= this.readSnapshot(false).finally(() => (this.reading = null));
+    return this.reading;
+  }
+
+  /**
+   * The same of the deployments that are awake or that the backend runs replicas of: what each
+   * second's sample records (one at rest with nothing running records nothing; see SeriesStore).
+   */
+  awakeSnapshot(): Promise<DeploymentSample[]> {
+    this.readingAwake ??= this.readSnapshot(true).finally(() => (this.readingAwake = null));
+    return this.readingAwake;
+  }
+
+  private async readSnapshot(awakeOnly: boolean): Promise<DeploymentSample[]> {
     const { store, backend } = this.options;
-    const deployments = (await store.listDeployments()).filter((d) => mayHaveReplicas(d.status));
-    const models = new Map<string, Model>();
+    let deployments: Deployment[];
+    if (awakeOnly) {
+      const awake = await store.listDeployments({ awake: true });
+      const read = new Set(awake.map((d) => d.id));
+      const running = new Set(backend.list().map((r) => r.deploymentId));
+      const resting = await store.listDeployments({ ids: [...running].filter((id) => !read.has(id)) });
+      deployments = [...awake, ...resting];
+    } else deployments = await store.listDeployments();
+    deployments = deployments.filter((d) => mayHaveReplicas(d.status));
+    const modelIds = awakeOnly ? [...new Set(deployments.map((d) => d.model_id))] : undefined;
+    const [models, environments] = await Promise.all([
+      store.listModels({ ids: modelIds }),
+      store.listEnvironmentsOf(modelIds),
+    ]);
+    const byId = new Map(models.map((m) => [m.id, m]));
     const serving = new Map<string, string[]>();
-    for (const modelId of new Set(deployments.map((d: Deployment) => d.model_id))) {
-      const model = await store.getModel(modelId);
-      if (model) models.set(modelId, model);
-      for (const env of await store.listEnvironments(modelId)) {
-        if (!env.current_deployment_id) continue;
-        serving.set(env.current_deployment_id, [...(serving.get(env.current_deployment_id) ?? []), env.name]);
-      }
+    for (const env of environments) {
+      if (!env.current_deployment_id) continue;
+      serving.set(env.current_deployment_id, [...(serving.get(env.current_deployment_id) ?? []), env.name]);
     }
     return deployments.flatMap((d) => {
-      const model = models.get(d.model_id);
+      const model = byId.get(d.model_id);
       if (!model) return [];
       return [
         {
@@ -80,7 +113,11 @@ export class Telemetry {
         this.ticks++;
         const withUsage = this.ticks % 5 === 0;
         this.sampling = this.sampling
-          .then(async () => this.metrics.sampleSecond(withUsage, withUsage ? await this.gpuUsage() : null))
+          .then(async () => {
+            const startedMs = performance.now();
+            await this.metrics.sampleSecond(withUsage, withUsage ? await this.gpuUsage() : null);
+            this.options.health?.timed('metric-sampling', (performance.now() - startedMs) / 1000);
+          })
           .catch((err: Error) => console.error(`metrics: sampling failed: ${err.message}`));
       }, 1000),
     );

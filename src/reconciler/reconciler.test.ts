@@ -59,3 +59,63 @@ test("a deleted deployment's failure history leaves with it", async () => {
   await reconciler.stop();
   await store.close();
 });
+
+test('a pass reads only deployments that are awake or still have replicas; a resting one is left alone', async () => {
+  const store = await openSqliteStore(':memory:');
+  const stopped: string[] = [];
+  const backend = new (class extends ScriptedBackend {
+    override async stop(id: string): Promise<void> {
+      stopped.push(id);
+    }
+  })();
+  const read: string[] = [];
+  const reading = {
+    ...store,
+    listDeployments: async (filter?: Parameters<typeof store.listDeployments>[0]) => {
+      const found = await store.listDeployments(filter);
+      read.push(...found.map((d) => d.name));
+      return found;
+    },
+  };
+  const reconciler = new Reconciler({
+    store: reading,
+    backend,
+    home: plinthHome(scratchDir('reconciler')),
+    status: new StatusRecorder(store),
+    logs: new LogSink(store),
+    stopper: new ReplicaStopper({ backend, drainer: { drained: async () => {} }, drainMs: 0 }),
+    instanceTypes: BUILT_IN_INSTANCE_TYPES,
+    secrets: () => ({ values: {}, missing: [] }),
+    clock: new FakeClock(),
+  });
+  const model = await store.createModel('m');
+  const make = async (name: string, status: 'ACTIVE' | 'SCALED_TO_ZERO', desired: number) => {
+    const d = await store.createDeployment(deploymentInput(model.id, { name, status }));
+    await store.updateDeployment(d.id, { desired_replicas: desired });
+    return d;
+  };
+  const live = await make('live', 'ACTIVE', 1);
+  const draining = await make('draining', 'SCALED_TO_ZERO', 0);
+  await make('idle-1', 'SCALED_TO_ZERO', 0);
+  await make('idle-2', 'SCALED_TO_ZERO', 0);
+  backend.ready.set(live.id, 1);
+  // Taken to zero while its replica still ran; and a replica of a deployment that is gone.
+  backend.ready.set(draining.id, 1);
+  backend.ready.set('dgone', 1);
+  await reconciler.start(1000);
+  await until(
+    'both stopped',
+    () => stopped.length,
+    (n) => n === 2,
+    5000,
+    10,
+  );
+  assert.deepEqual([...new Set(read)].sort(), ['draining', 'live'], 'the idle ones are never read');
+  assert.deepEqual(
+    stopped.sort(),
+    [`${draining.id}-r0`, 'dgone-r0'].sort(),
+    "the resting deployment's replica and the orphan; not the live one",
+  );
+  await reconciler.stop();
+  await store.close();
+});

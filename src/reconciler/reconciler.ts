@@ -121,9 +121,15 @@ export class Reconciler {
   }
 
   private async pass(): Promise<void> {
-    const deployments = await this.deps.store.listDeployments();
+    // Deployments at rest (at zero, inactive, failed) with no replica, wanting none, have nothing
+    // to reconcile: only the others are read, and those the backend still runs replicas of.
+    const awake = await this.deps.store.listDeployments({ awake: true });
+    const read = new Set(awake.map((d) => d.id));
+    const running = [...new Set(this.deps.backend.list().map((r) => r.deploymentId))];
+    const resting = await this.deps.store.listDeployments({ ids: running.filter((id) => !read.has(id)) });
+    const deployments = [...awake, ...resting];
     const known = new Set(deployments.map((d) => d.id));
-    // What it keeps per deployment leaves with the deployment.
+    // What it keeps per deployment leaves with the deployment, or when it comes to rest.
     for (const map of [this.failures, this.pending])
       for (const id of map.keys()) if (!known.has(id)) map.delete(id);
     for (const d of deployments) {
@@ -133,7 +139,8 @@ export class Reconciler {
         console.error(`reconciler: deployment ${d.id}: ${(err as Error).stack ?? String(err)}`);
       }
     }
-    // Replicas of deployments that are gone (not those already being stopped).
+    // Replicas of deployments that are gone (not those already being stopped): every deployment
+    // the backend runs replicas of was read above.
     for (const orphan of this.deps.backend
       .list()
       .filter((r) => !known.has(r.deploymentId) && r.phase !== 'DRAINING')) {

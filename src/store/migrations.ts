@@ -321,6 +321,34 @@ function migrations(dialect: SqlDialectName): Record<string, Migration> {
         await db.schema.alterTable('deployments').addColumn('last_request_ms', 'bigint').execute();
       },
     },
+    '0013_scale_indexes': {
+      async up(db: Kysely<unknown>) {
+        // What the control loops and the API look up on every pass or request, so that none of it
+        // reads a whole table that only grows (replica and promotion history, metric buckets).
+        const index = (name: string, table: string, columns: string[]) =>
+          db.schema.createIndex(name).ifNotExists().on(table).columns(columns).execute();
+        await index('replicas_deployment_status', 'replicas', ['deployment_id', 'status']);
+        await index('replicas_status', 'replicas', ['status']);
+        await index('promotions_status', 'promotions', ['status']);
+        await index('deployments_status', 'deployments', ['status']);
+        await index('models_created', 'models', ['created_at', 'id']);
+        await index('metric_buckets_resolution_start', 'metric_buckets', ['resolution_s', 'start_ms']);
+        // A scope's buckets as every process wrote them (`scope`, `scope@<gateway>`) were found
+        // with LIKE, which reads the whole table: the scope without its writer gets a column.
+        await db.schema.alterTable('metric_buckets').addColumn('base_scope', 'text').execute();
+        const { rows } = await sql<{ scope: string }>`select distinct scope from metric_buckets`.execute(db);
+        for (const { scope } of rows) {
+          await sql`update metric_buckets set base_scope = ${scope.split('@')[0]!} where scope = ${scope}`.execute(
+            db,
+          );
+        }
+        await index('metric_buckets_base_scope', 'metric_buckets', [
+          'base_scope',
+          'resolution_s',
+          'start_ms',
+        ]);
+      },
+    },
   };
 }
 

@@ -181,7 +181,10 @@ export interface GatewayConcurrencyTable {
 }
 
 export interface MetricBucketsTable {
+  /** As its writer wrote it: `scope`, or `scope@<source>` (a gateway). */
   scope: string;
+  /** The scope without its writer (what a query names); null in rows an older Plinth wrote. */
+  base_scope: string | null;
   resolution_s: number;
   start_ms: number;
   data_json: string;

@@ -101,6 +101,45 @@ export function runStoreSuite(name: string, open: () => Promise<Store>): void {
         (await store.listDeployments({ statuses: ['ACTIVE'] })).map((x) => x.id),
         [d.id],
       );
+      await store.updateDeployment(d.id, {
+        build: {
+          language: 'typescript',
+          modelFile: 'model/model.ts',
+          envDir: '/e',
+          appDir: '/a',
+          builtAt: '',
+        },
+      });
+      assert.deepEqual(
+        (await store.listDeployments({ model_id: model.id, unbuilt: true })).map((x) => x.id),
+        [second.id],
+        'only those with no build recorded',
+      );
+      assert.deepEqual(
+        (await store.listDeployments({ ids: [second.id, 'dmissing'] })).map((x) => x.id),
+        [second.id],
+      );
+      assert.deepEqual(await store.listDeployments({ ids: [] }), []);
+      assert.deepEqual(
+        (await store.listDeploymentStatuses()).sort((a, b) => (a.id < b.id ? -1 : 1)),
+        [
+          { id: d.id, status: 'ACTIVE' },
+          { id: second.id, status: 'BUILDING' },
+        ].sort((a, b) => (a.id < b.id ? -1 : 1)),
+      );
+      // At rest (at zero, inactive, failed) and wanting no replica: not awake.
+      await store.transition(d.id, {
+        from: 'ACTIVE',
+        to: 'SCALED_TO_ZERO',
+        reason: 'idle',
+        patch: { desired_replicas: 0 },
+      });
+      const failed = await store.createDeployment({ ...deploymentOf(model.id, 'deployment-3') });
+      await store.transition(failed.id, { from: 'BUILDING', to: 'BUILD_FAILED', reason: 'no' });
+      const awake = async () => (await store.listDeployments({ awake: true })).map((x) => x.id);
+      assert.deepEqual(await awake(), [second.id], 'BUILDING is awake');
+      await store.updateDeployment(d.id, { desired_replicas: 1 });
+      assert.deepEqual(await awake(), [d.id, second.id], 'at rest but wanting a replica: awake');
       await assert.rejects(store.createDeployment(deploymentOf(model.id, 'deployment-2')), (err: unknown) => {
         return err instanceof PlinthError && err.code === 'CONFLICT';
       });
@@ -236,6 +275,75 @@ export function runStoreSuite(name: string, open: () => Promise<Store>): void {
       await store.deleteDeployment(d.id);
       assert.equal((await store.getEnvironment(model.id, 'production'))!.current_deployment_id, null);
       assert.equal(await store.getDeployment(d.id), undefined);
+    });
+
+    test('models list oldest first, whole or a page after a given model', async () => {
+      const made = [];
+      for (const name of ['a', 'b', 'c', 'd', 'e']) made.push(await store.createModel(name));
+      // Oldest first; models made in the same millisecond by id.
+      made.sort((x, y) =>
+        x.created_at === y.created_at ? (x.id < y.id ? -1 : 1) : x.created_at < y.created_at ? -1 : 1,
+      );
+      const ids = (list: { id: string }[]) => list.map((m) => m.id);
+      assert.deepEqual(ids(await store.listModels()), ids(made));
+      assert.deepEqual(ids(await store.listModels({ limit: 2 })), ids(made.slice(0, 2)));
+      assert.deepEqual(ids(await store.listModels({ limit: 2, after: made[1]! })), ids(made.slice(2, 4)));
+      assert.deepEqual(ids(await store.listModels({ after: made[3]! })), ids(made.slice(4)));
+      assert.deepEqual(await store.listModels({ after: made[4]! }), []);
+      assert.deepEqual(ids(await store.listModels({ ids: [made[3]!.id, made[1]!.id, 'mmissing'] })), [
+        made[1]!.id,
+        made[3]!.id,
+      ]);
+      assert.deepEqual(await store.listModels({ ids: [] }), []);
+      // Models made in the same millisecond page by id: none is skipped.
+      const beforeFirst = { created_at: made[0]!.created_at, id: '' };
+      assert.deepEqual(ids(await store.listModels({ after: beforeFirst })), ids(made));
+    });
+
+    test("many models' environments and deployment counts are read in one query each", async () => {
+      const one = await store.createModel('one');
+      const two = await store.createModel('two');
+      const none = await store.createModel('none');
+      await store.createEnvironment(one.id, 'staging');
+      await store.createDeployment(deploymentOf(one.id, 'deployment-1'));
+      await store.createDeployment(deploymentOf(one.id, 'deployment-2'));
+      const dev = await store.createDeployment({
+        ...deploymentOf(one.id, 'development'),
+        is_development: true,
+      });
+      await store.createDeployment(deploymentOf(two.id, 'deployment-1'));
+
+      const envs = await store.listEnvironmentsOf([one.id, two.id]);
+      assert.deepEqual(
+        envs.filter((e) => e.model_id === one.id).map((e) => e.name),
+        ['production', 'staging'],
+      );
+      assert.deepEqual(
+        envs.filter((e) => e.model_id === two.id).map((e) => e.name),
+        ['production'],
+      );
+      assert.equal(envs.filter((e) => e.model_id === none.id).length, 0, 'only the models asked for');
+      assert.equal((await store.listEnvironmentsOf()).length, 4, 'every model when none are named');
+      assert.deepEqual(await store.listEnvironmentsOf([]), []);
+      assert.deepEqual(
+        envs.find((e) => e.model_id === one.id),
+        (await store.listEnvironments(one.id))[0],
+      );
+
+      const counts = await store.countDeployments([one.id, two.id, none.id]);
+      assert.deepEqual(counts.get(one.id), {
+        model_id: one.id,
+        deployments_count: 3,
+        development_deployment_id: dev.id,
+      });
+      assert.deepEqual(counts.get(two.id), {
+        model_id: two.id,
+        deployments_count: 1,
+        development_deployment_id: null,
+      });
+      assert.equal(counts.get(none.id), undefined, 'a model without deployments has no row');
+      assert.equal((await store.countDeployments()).size, 2);
+      assert.equal((await store.countDeployments([two.id])).size, 1);
     });
 
     const context: StoreSuiteContext = {

@@ -108,9 +108,30 @@ export type MoveOutcome =
   | { moved: true; deployment: Deployment; from: DeploymentStatus }
   | { moved: false; refusal: 'ILLEGAL' | 'STALE' | 'NOT_FOUND'; current: Deployment | undefined };
 
+/** A page of models, oldest first: at most `limit` (all when undefined), after the model `after`. */
+export interface ModelPageQuery {
+  limit?: number;
+  after?: Pick<Model, 'created_at' | 'id'>;
+  /** Only these. */
+  ids?: readonly string[];
+}
+
+/** What a model list tells of a model's deployments without reading them. */
+export interface ModelDeploymentCounts {
+  model_id: string;
+  deployments_count: number;
+  development_deployment_id: string | null;
+}
+
 export interface DeploymentFilter {
   model_id?: string;
   statuses?: readonly DeploymentStatus[];
+  /** Only those with no build recorded (`build` null). */
+  unbuilt?: boolean;
+  /** Only those not at rest (RESTING_STATUSES), or at rest but wanting replicas. */
+  awake?: boolean;
+  /** Only these. */
+  ids?: readonly string[];
 }
 
 export interface LogQuery {
@@ -172,13 +193,18 @@ export interface Store {
   /** Creates a model and its `production` environment. */
   createModel(name: string): Promise<Model>;
   getModel(idOrName: string): Promise<Model | undefined>;
-  listModels(): Promise<Model[]>;
+  /** Oldest first (created_at, then id); a page of them when asked. */
+  listModels(page?: ModelPageQuery): Promise<Model[]>;
   /** Deletes a model with its deployments, environments, replicas, events, logs and async requests. */
   deleteModel(id: string): Promise<void>;
 
   createDeployment(input: NewDeployment): Promise<Deployment>;
   getDeployment(id: string): Promise<Deployment | undefined>;
   listDeployments(filter?: DeploymentFilter): Promise<Deployment[]>;
+  /** Every deployment's id and status, and nothing else (what another process follows them by). */
+  listDeploymentStatuses(): Promise<{ id: string; status: DeploymentStatus }[]>;
+  /** Per model (of these; of every model when undefined): its deployment count and development deployment. One query. */
+  countDeployments(modelIds?: readonly string[]): Promise<Map<string, ModelDeploymentCounts>>;
   updateDeployment(id: string, patch: DeploymentPatch): Promise<Deployment>;
   /**
    * Compare-and-set of the status: moves the deployment `from` → `to` (with `patch`, and an event
@@ -190,6 +216,8 @@ export interface Store {
   deleteDeployment(id: string): Promise<void>;
 
   listEnvironments(modelId: string): Promise<Environment[]>;
+  /** The environments of these models (of every model when undefined), by model, in one query. */
+  listEnvironmentsOf(modelIds?: readonly string[]): Promise<Environment[]>;
   getEnvironment(modelId: string, name: string): Promise<Environment | undefined>;
   createEnvironment(modelId: string, name: string, settings?: Partial<Environment>): Promise<Environment>;
   updateEnvironment(id: string, patch: EnvironmentPatch): Promise<Environment>;

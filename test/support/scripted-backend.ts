@@ -19,12 +19,14 @@ export class ScriptedBackend implements RuntimeBackend {
   async start(): Promise<ReplicaHandle> {
     throw new Error('not used');
   }
-  async stop(): Promise<void> {}
+  async stop(_id: string): Promise<void> {}
+  /** A deployment's ready replicas; without one, every deployment's. */
   list(deploymentId?: string): ReplicaHandle[] {
-    const n = deploymentId ? (this.ready.get(deploymentId) ?? 0) : 0;
+    if (deploymentId === undefined) return [...this.ready.keys()].flatMap((id) => this.list(id));
+    const n = this.ready.get(deploymentId) ?? 0;
     return Array.from({ length: n }, (_, i) => ({
-      id: `r${i}`,
-      deploymentId: deploymentId!,
+      id: `${deploymentId}-r${i}`,
+      deploymentId,
       phase: 'READY' as const,
       address: '127.0.0.1:1',
       startedAtMs: 0,

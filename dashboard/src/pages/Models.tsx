@@ -1,7 +1,12 @@
-// All models: each with its environments, what they serve and its status, and traffic at a glance.
+// All models, a page at a time ("Load more" adds the next): each with its environments, what they
+// serve and its status, and traffic at a glance.
+import { useState } from 'react';
 import { api } from '../api.ts';
 import type { Environment, ModelSummary } from '../api.ts';
 import { NotYet, useLive } from '../live.tsx';
+
+/** Models per page. */
+const PAGE = 50;
 
 interface Row {
   model: ModelSummary;
@@ -9,28 +14,38 @@ interface Row {
   rps: number;
 }
 
-async function load(): Promise<Row[]> {
-  const { models } = await api<{ models: ModelSummary[] }>('GET', '/v1/models');
-  return Promise.all(
-    models.map(async (model) => {
-      const m = encodeURIComponent(model.id);
-      const { environments } = await api<{ environments: Environment[] }>(
-        'GET',
-        `/v1/models/${m}/environments`,
-      );
-      const metrics = await api<{ points: { requests_per_second: number }[] }>(
-        'GET',
-        `/v1/models/${m}/environments/production/metrics?since=5m&step=300`,
-      ).catch(() => ({ points: [] }));
-      return { model, environments, rps: metrics.points.at(-1)?.requests_per_second ?? 0 };
-    }),
-  );
+async function row(model: ModelSummary): Promise<Row> {
+  const m = encodeURIComponent(model.id);
+  const { environments } = await api<{ environments: Environment[] }>('GET', `/v1/models/${m}/environments`);
+  const metrics = await api<{ points: { requests_per_second: number }[] }>(
+    'GET',
+    `/v1/models/${m}/environments/production/metrics?since=5m&step=300`,
+  ).catch(() => ({ points: [] }));
+  return { model, environments, rps: metrics.points.at(-1)?.requests_per_second ?? 0 };
+}
+
+/** The first `pages` pages of models (read again on each change), and whether there are more. */
+async function load(pages: number): Promise<{ rows: Row[]; more: boolean }> {
+  const models: ModelSummary[] = [];
+  let cursor: string | null = null;
+  for (let i = 0; i < pages; i++) {
+    const query: string = cursor ? `&cursor=${encodeURIComponent(cursor)}` : '';
+    const page: { models: ModelSummary[]; next_cursor: string | null } = await api(
+      'GET',
+      `/v1/models?limit=${PAGE}${query}`,
+    );
+    models.push(...page.models);
+    cursor = page.next_cursor;
+    if (cursor === null) break;
+  }
+  return { rows: await Promise.all(models.map(row)), more: cursor !== null };
 }
 
 export function ModelsPage() {
-  const { data, error } = useLive(load, null, []);
+  const [pages, setPages] = useState(1);
+  const { data, error } = useLive(() => load(pages), null, [pages]);
   if (error || !data) return <NotYet error={error} />;
-  if (data.length === 0)
+  if (data.rows.length === 0)
     return (
       <section className="empty">
         <h1>No models yet</h1>
@@ -51,7 +66,7 @@ export function ModelsPage() {
           </tr>
         </thead>
         <tbody>
-          {data.map(({ model, environments, rps }) => {
+          {data.rows.map(({ model, environments, rps }) => {
             const production = environments.find((e) => e.name === 'production');
             return (
               <tr key={model.id}>
@@ -74,6 +89,11 @@ export function ModelsPage() {
           })}
         </tbody>
       </table>
+      {data.more && (
+        <p>
+          <button onClick={() => setPages(pages + 1)}>Load more</button>
+        </p>
+      )}
     </section>
   );
 }

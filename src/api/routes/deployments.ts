@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { ApiContext } from '../context.ts';
 import { replicaPhases } from '../context.ts';
 import { findDeployment, findModel } from '../lookup.ts';
+import { pageOf, parsePage } from '../pagination.ts';
 import { deploymentJson, eventJson, promotionJson } from '../serialize.ts';
 import { knownInstanceType, mergeAutoscaling } from '../settings-bodies.ts';
 import { reloadJson } from './development.ts';
@@ -32,15 +33,20 @@ export function deploymentRoutes(app: FastifyInstance, ctx: ApiContext): void {
 
   app.get<{ Params: { m: string } }>(
     '/v1/models/:m/deployments',
-    { config: { summary: 'List deployments' } },
+    { config: { summary: 'List deployments (?limit=&cursor= for pages)' } },
     async (req) => {
+      const page = parsePage(req.query, 2);
       const model = await findModel(ctx.store, req.params.m);
       const envs = await ctx.store.listEnvironments(model.id);
       const all = await ctx.store.listDeployments({ model_id: model.id });
+      const shown = pageOf(all, page, (d) => [d.created_at, d.id]);
       return {
         deployments: await Promise.all(
-          all.map(async (d) => deploymentJson(model, d, envs, await replicaPhases(ctx, d.id), ctx.urls)),
+          shown.items.map(async (d) =>
+            deploymentJson(model, d, envs, await replicaPhases(ctx, d.id), ctx.urls),
+          ),
         ),
+        next_cursor: shown.next_cursor,
       };
     },
   );

@@ -8,6 +8,7 @@ import { checkName } from '../../reconciler/lifecycle.ts';
 import type { ApiContext } from '../context.ts';
 import { replicaPhases } from '../context.ts';
 import { findDeployment, findModel } from '../lookup.ts';
+import { pageOf, parsePage } from '../pagination.ts';
 import { deploymentJson, environmentJson, promotionJson } from '../serialize.ts';
 import { knownInstanceType, mergeAutoscaling, mergePromotionSettings } from '../settings-bodies.ts';
 import { parseInput } from '../validate.ts';
@@ -64,11 +65,15 @@ export function environmentRoutes(app: FastifyInstance, ctx: ApiContext): void {
 
   app.get<{ Params: { m: string } }>(
     '/v1/models/:m/environments',
-    { config: { summary: 'List environments' } },
+    { config: { summary: 'List environments (?limit=&cursor= for pages)' } },
     async (req) => {
+      const page = parsePage(req.query, 2);
       const model = await findModel(ctx.store, req.params.m);
-      const envs = await ctx.store.listEnvironments(model.id);
-      return { environments: await Promise.all(envs.map((e) => describe(model, e))) };
+      const envs = pageOf(await ctx.store.listEnvironments(model.id), page, (e) => [e.created_at, e.name]);
+      return {
+        environments: await Promise.all(envs.items.map((e) => describe(model, e))),
+        next_cursor: envs.next_cursor,
+      };
     },
   );
 

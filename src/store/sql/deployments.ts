@@ -1,8 +1,9 @@
 // The deployments table, and the one place a deployment's status changes: a compare-and-set move
 // that the state machine's table allows, written with its event in one transaction.
+import { sql } from 'kysely';
 import type { Updateable } from 'kysely';
 import { withAutoscalingDefaults } from '../../domain/autoscaling.ts';
-import { canMove } from '../../domain/deployment-status.ts';
+import { canMove, RESTING_STATUSES } from '../../domain/deployment-status.ts';
 import type { DeploymentStatus } from '../../domain/deployment-status.ts';
 import { PlinthError } from '../../domain/errors.ts';
 import { newId } from '../../domain/ids.ts';
@@ -11,6 +12,7 @@ import type { DeploymentsTable } from '../schema.ts';
 import type {
   DeploymentFilter,
   DeploymentPatch,
+  ModelDeploymentCounts,
   MoveOutcome,
   NewDeployment,
   ReviseOutcome,
@@ -93,8 +95,54 @@ export async function listDeployments(db: Db, filter: DeploymentFilter = {}): Pr
     if (filter.statuses.length === 0) return [];
     q = q.where('status', 'in', [...filter.statuses]);
   }
+  if (filter.unbuilt) q = q.where('build_json', 'is', null);
+  if (filter.awake) {
+    q = q.where((eb) =>
+      eb.or([eb('status', 'not in', [...RESTING_STATUSES]), eb('desired_replicas', '>', 0)]),
+    );
+  }
+  if (filter.ids) {
+    if (filter.ids.length === 0) return [];
+    q = q.where('id', 'in', [...filter.ids]);
+  }
   const rows = await q.orderBy('created_at').orderBy('id').execute();
   return rows.map(toDeployment);
+}
+
+export async function listDeploymentStatuses(db: Db): Promise<{ id: string; status: DeploymentStatus }[]> {
+  const rows = await db.selectFrom('deployments').select(['id', 'status']).execute();
+  return rows.map((r) => ({ id: r.id, status: r.status as DeploymentStatus }));
+}
+
+/**
+ * Per model (of these, or of every model when `modelIds` is undefined): how many deployments it has
+ * and its development deployment, in one query that reads no deployment's config.
+ */
+export async function countDeployments(
+  db: Db,
+  modelIds?: readonly string[],
+): Promise<Map<string, ModelDeploymentCounts>> {
+  if (modelIds?.length === 0) return new Map();
+  let q = db
+    .selectFrom('deployments')
+    .select([
+      'model_id',
+      sql<number | string>`count(*)`.as('deployments_count'),
+      sql<string | null>`max(case when is_development = 1 then id end)`.as('development_deployment_id'),
+    ])
+    .groupBy('model_id');
+  if (modelIds) q = q.where('model_id', 'in', [...modelIds]);
+  const rows = await q.execute();
+  return new Map(
+    rows.map((r) => [
+      r.model_id,
+      {
+        model_id: r.model_id,
+        deployments_count: Number(r.deployments_count),
+        development_deployment_id: r.development_deployment_id ?? null,
+      },
+    ]),
+  );
 }
 
 export async function updateDeployment(db: Db, id: string, patch: DeploymentPatch): Promise<Deployment> {

@@ -43,6 +43,15 @@ export async function listEnvironments(db: Db, modelId: string): Promise<Environ
   return rows.map(toEnvironment);
 }
 
+/** The environments of these models (of every model when `modelIds` is undefined), in one query. */
+export async function listEnvironmentsOf(db: Db, modelIds?: readonly string[]): Promise<Environment[]> {
+  if (modelIds?.length === 0) return [];
+  let q = db.selectFrom('environments').selectAll();
+  if (modelIds) q = q.where('model_id', 'in', [...modelIds]);
+  const rows = await q.orderBy('model_id').orderBy('created_at').orderBy('name').execute();
+  return rows.map(toEnvironment);
+}
+
 export async function getEnvironment(
   db: Db,
   modelId: string,

@@ -17,7 +17,7 @@ export async function saveMetricBuckets(db: Db, buckets: readonly MetricBucket[]
   if (buckets.length === 0) return;
   await db
     .insertInto('metric_buckets')
-    .values(buckets.map((b) => columns.toRow(b)))
+    .values(buckets.map((b) => ({ ...columns.toRow(b), base_scope: baseScope(b.scope) })))
     .onConflict((oc) =>
       oc
         .columns(['scope', 'resolution_s', 'start_ms'])
@@ -30,18 +30,30 @@ export async function queryMetricBuckets(
   db: Db,
   query: { scope: string; resolution_s: number; from_ms: number; to_ms: number },
 ): Promise<MetricBucket[]> {
-  // The scope as written by each process that records it: `scope`, and `scope@<source>` (a gateway).
+  // The scope as written by each process that records it: `scope`, and `scope@<source>` (a gateway),
+  // found by its base (an index); rows an older Plinth wrote without a base, by name.
   const sources = `${query.scope.replace(/[\\%_]/g, (c) => `\\${c}`)}@%`;
-  const rows = await db
+  const inRange = db
     .selectFrom('metric_buckets')
-    .selectAll()
-    .where((eb) => eb.or([eb('scope', '=', query.scope), sql<boolean>`scope like ${sources} escape '\\'`]))
+    .select(['scope', 'resolution_s', 'start_ms', 'data_json'])
     .where('resolution_s', '=', query.resolution_s)
     .where('start_ms', '>=', query.from_ms)
-    .where('start_ms', '<', query.to_ms)
-    .orderBy('start_ms')
-    .execute();
-  return rows.map((r) => columns.fromRow(r));
+    .where('start_ms', '<', query.to_ms);
+  const [based, older] = await Promise.all([
+    inRange.where('base_scope', '=', query.scope).execute(),
+    inRange
+      .where('base_scope', 'is', null)
+      .where((eb) => eb.or([eb('scope', '=', query.scope), sql<boolean>`scope like ${sources} escape '\\'`]))
+      .execute(),
+  ]);
+  return [...based, ...older]
+    .sort((a, b) => Number(a.start_ms) - Number(b.start_ms))
+    .map((r) => columns.fromRow(r));
+}
+
+/** A scope without its writer: `deployment:d1@gw-1` → `deployment:d1` (no scope Plinth names holds an "@"). */
+function baseScope(scope: string): string {
+  return scope.split('@')[0]!;
 }
 
 /** Deletes buckets of a resolution that started before `before_ms`. */

@@ -4,6 +4,7 @@ import { PlinthError } from '../../domain/errors.ts';
 import { newId } from '../../domain/ids.ts';
 import { modelNameKey, quoteModelName } from '../../domain/model-name.ts';
 import type { Model } from '../../domain/types.ts';
+import type { ModelPageQuery } from '../store.ts';
 import type { Db } from './db.ts';
 import { inTransaction, isUniqueViolation, now } from './db.ts';
 import { deleteDeployment } from './deployments.ts';
@@ -52,8 +53,22 @@ export async function getModel(db: Db, idOrName: string): Promise<Model | undefi
   );
 }
 
-export function listModels(db: Db): Promise<Model[]> {
-  return db.selectFrom('models').select(MODEL_COLUMNS).orderBy('created_at').orderBy('id').execute();
+/** Models oldest first (created_at, then id): all of them, or a page after a given one. */
+export function listModels(db: Db, page: ModelPageQuery = {}): Promise<Model[]> {
+  if (page.ids?.length === 0) return Promise.resolve([]);
+  let q = db.selectFrom('models').select(MODEL_COLUMNS);
+  if (page.ids) q = q.where('id', 'in', [...page.ids]);
+  const after = page.after;
+  if (after) {
+    q = q.where((eb) =>
+      eb.or([
+        eb('created_at', '>', after.created_at),
+        eb.and([eb('created_at', '=', after.created_at), eb('id', '>', after.id)]),
+      ]),
+    );
+  }
+  q = q.orderBy('created_at').orderBy('id');
+  return (page.limit === undefined ? q : q.limit(page.limit)).execute();
 }
 
 export function deleteModel(db: Db, id: string): Promise<void> {

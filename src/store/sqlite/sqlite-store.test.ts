@@ -87,3 +87,86 @@ test('autoscaling settings written before max_scale_down_rate existed read it as
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('what the control loops and lists look up on every pass is found by an index, not a table scan', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'plinth-store-'));
+  try {
+    const file = join(dir, 'plinth.db');
+    await (await openSqliteStore(file)).close();
+    const raw = new Database(file, { readonly: true });
+    const plan = (query: string): string =>
+      (raw.prepare(`explain query plan ${query}`).all() as { detail: string }[])
+        .map((r) => r.detail)
+        .join('; ');
+    const lookups = [
+      // A deployment's live replicas (the API), every live replica (a restart, the route feed).
+      "select * from replicas where deployment_id = 'd' and status in ('STARTING', 'READY', 'DRAINING')",
+      "select * from replicas where status in ('STARTING', 'READY', 'DRAINING')",
+      // Promotions in progress (the autoscaler, the promotion controller: each tick).
+      "select * from promotions where status = 'IN_PROGRESS'",
+      // The builder's look for deployments to build (each tick).
+      "select * from deployments where status in ('BUILDING', 'WAKING_UP')",
+      // Metric buckets past their retention (each flush).
+      'delete from metric_buckets where resolution_s = 10 and start_ms < 0',
+      // A scope's buckets as every process wrote them (a metrics query), and as an older Plinth did.
+      "select scope from metric_buckets where resolution_s = 10 and start_ms >= 0 and start_ms < 1 and base_scope = 'deployment:d'",
+      `select scope from metric_buckets where resolution_s = 10 and start_ms >= 0 and start_ms < 1 and base_scope is null
+        and (scope = 'deployment:d' or scope like 'deployment:d@%' escape '\\')`,
+    ];
+    for (const query of lookups) {
+      assert.match(plan(query), /USING (COVERING )?INDEX/, query);
+      if (query.includes('base_scope')) assert.match(plan(query), /metric_buckets_base_scope/, query);
+      assert.doesNotMatch(plan(query), /^SCAN \w+$/, query);
+    }
+    // A page of models, in order, without sorting the table first.
+    const page = plan("select * from models where created_at > '' order by created_at, id limit 100");
+    assert.doesNotMatch(page, /TEMP B-TREE/, page);
+    raw.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("metric buckets written before scopes had a base are found, each writer's, after the upgrade and from older writers", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'plinth-store-'));
+  try {
+    const file = join(dir, 'plinth.db');
+    const old = new Kysely<unknown>({ dialect: new SqliteDialect({ database: new Database(file) }) });
+    await migrateTo(old, 'sqlite', '0012_last_request');
+    await sql`insert into metric_buckets (scope, resolution_s, start_ms, data_json) values
+      ('deployment:d1', 10, 1000, '{"n":1}'), ('deployment:d1@gw-1', 10, 1000, '{"n":2}'),
+      ('deployment:d10', 10, 1000, '{"n":3}')`.execute(old);
+    await old.destroy();
+    const store = await openSqliteStore(file);
+    // An older gateway, still running, writes without a base.
+    const raw = new Database(file);
+    raw
+      .prepare(
+        `insert into metric_buckets (scope, resolution_s, start_ms, data_json) values (?, 10, 2000, ?)`,
+      )
+      .run('deployment:d1@gw-2', '{"n":4}');
+    raw.close();
+    await store.saveMetricBuckets([
+      { scope: 'deployment:d1@gw-3', resolution_s: 10, start_ms: 3000, data: { n: 5 } },
+    ]);
+    const found = await store.queryMetricBuckets({
+      scope: 'deployment:d1',
+      resolution_s: 10,
+      from_ms: 0,
+      to_ms: 10_000,
+    });
+    assert.deepEqual(
+      found.map((b) => [b.scope, b.start_ms, (b.data as { n: number }).n]).sort(),
+      [
+        ['deployment:d1', 1000, 1],
+        ['deployment:d1@gw-1', 1000, 2],
+        ['deployment:d1@gw-2', 2000, 4],
+        ['deployment:d1@gw-3', 3000, 5],
+      ],
+      'not deployment:d10',
+    );
+    await store.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
