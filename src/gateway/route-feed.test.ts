@@ -96,9 +96,11 @@ test('a status changed in another process is announced with its record; the depl
   const gateway = new Gateway(store);
   const announced: [string, string, string][] = [];
   const wholeReads: string[] = [];
+  let failWholeReads = false;
   const reading = {
     ...store,
     listDeployments: async (filter?: Parameters<typeof store.listDeployments>[0]) => {
+      if (failWholeReads) throw new Error('the store is unreachable');
       const found = await store.listDeployments(filter);
       wholeReads.push(...found.map((d) => d.name));
       return found;
@@ -119,6 +121,13 @@ test('a status changed in another process is announced with its record; the depl
   await feed.refresh(new Set(['deployments']));
   assert.deepEqual(announced, [['deployment-7', 'BUILDING', 'DEPLOYING']]);
   assert.deepEqual(wholeReads, ['deployment-7'], 'only the one that changed is read whole');
+  // A change whose record cannot be read (the store fails between the two reads) is not lost.
+  await store.transition(made[8]!.id, { from: 'BUILDING', to: 'DEPLOYING', reason: 'built' });
+  failWholeReads = true;
+  await feed.refresh(new Set(['deployments'])).catch(() => undefined);
+  failWholeReads = false;
+  await feed.refresh(new Set(['deployments']));
+  assert.deepEqual(announced.at(-1), ['deployment-8', 'BUILDING', 'DEPLOYING'], 'announced by the retry');
   await gateway.close();
   await store.close();
 });

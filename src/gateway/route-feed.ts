@@ -130,8 +130,10 @@ export class RouteFeed {
     for (const { id, status } of statuses) {
       const from = this.statuses.get(id);
       if (from === status) continue;
-      this.statuses.set(id, status);
-      if (from !== undefined) changed.set(id, from);
+      // A change is remembered only once its record is read and announced: a read that fails
+      // in between leaves it to be seen again by the retry.
+      if (from === undefined) this.statuses.set(id, status);
+      else changed.set(id, from);
     }
     if (changed.size > 0) {
       for (const d of await this.store.listDeployments({ ids: [...changed.keys()] })) {
