@@ -10,7 +10,7 @@ import { ArtifactStore } from '../bundle/artifact-store.ts';
 import { DEFAULT_AUTOSCALING, DEFAULT_PROMOTION_SETTINGS } from '../domain/autoscaling.ts';
 import { PlinthError } from '../domain/errors.ts';
 import type { DeploymentStatus } from '../domain/deployment-status.ts';
-import type { Deployment, Model } from '../domain/types.ts';
+import type { CleanupStrategy, Deployment, Model } from '../domain/types.ts';
 import { plinthHome } from '../home.ts';
 import { FakeClock } from '../../test/support/fake-clock.ts';
 import { failingStore, unhandledDuring } from '../../test/support/failing-store.ts';
@@ -123,18 +123,7 @@ test('traffic moves only once the candidate has max(1, min_replica) ready replic
 });
 
 test('a gradual promotion steps traffic on the clock and survives a restart of the controller', async () => {
-  const v1 = await deployment('v1', 'ACTIVE');
-  const v2 = await deployment('v2', 'ACTIVE');
-  const env = await store.updateEnvironment((await production()).id, {
-    current_deployment_id: v1.id,
-    promotion_settings: {
-      ...DEFAULT_PROMOTION_SETTINGS,
-      cleanup_strategy: 'DEACTIVATE',
-      ramp_up_while_promoting: true,
-      ramp_up_duration_seconds: 10,
-    },
-  });
-  backend.ready.set(v2.id, 1);
+  const { v1, v2, env } = await rampingEnv(10, 'DEACTIVATE');
   const first = controller();
   await first.promote(model, env, v2, { requestedBy: 'admin' });
   const percent = async () => (await store.listPromotions({ environment_id: env.id }))[0]!.traffic_percent;
@@ -315,13 +304,15 @@ test('a cleanup that meets a store failure does not end the process: it is tried
   await c.stop();
 });
 
-async function rampingEnv(seconds = 10) {
+/** v1 serving production, v2 ready beside it, and a ramp of `seconds` set for promotions. */
+async function rampingEnv(seconds = 10, cleanup: CleanupStrategy = 'SCALE_TO_ZERO') {
   const v1 = await deployment('v1', 'ACTIVE');
   const v2 = await deployment('v2', 'ACTIVE');
   const env = await store.updateEnvironment((await production()).id, {
     current_deployment_id: v1.id,
     promotion_settings: {
       ...DEFAULT_PROMOTION_SETTINGS,
+      cleanup_strategy: cleanup,
       ramp_up_while_promoting: true,
       ramp_up_duration_seconds: seconds,
     },
