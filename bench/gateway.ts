@@ -1,11 +1,12 @@
 // Gateway overhead: p50/p99 latency and requests/s calling one replica directly, through the
 // Plinth gateway, and through nginx as a reverse proxy, at concurrency 1, 16 and 64 — one run,
-// same machine, same replica.  Run: npm run bench:gateway [-- --duration 5]
+// same machine, same replica, with the CPU each side spent per request (µs).  Run: npm run bench:gateway [-- --duration 5]
 import Database from 'better-sqlite3';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { startNginxProxy } from './nginx.ts';
 import { ensureTool, REPO, startBenchPlatform } from './platform.ts';
+import { cpuSeconds, processTree, totalCpuSeconds } from './process-cpu.ts';
 import { runWrk } from './wrk.ts';
 import type { WrkResult } from './wrk.ts';
 
@@ -35,6 +36,14 @@ try {
   db.close();
   const replicaHeaders = token ? [`x-plinth-replica-token: ${token}`] : [];
   const proxy = await startNginxProxy(nginx, replica, '/v1/models/model:predict');
+  // CPU per request of the proxy in front (the gateway's own process, nginx's master and worker)
+  // and of the replica behind it: on a machine this small they compete for the same cores.
+  const replicaPids = processTree(platform.pid).filter((pid) => pid !== platform.pid);
+  const proxyCpu: Record<string, () => number> = {
+    direct: () => 0,
+    gateway: () => cpuSeconds(platform.pid),
+    nginx: () => totalCpuSeconds(processTree(proxy.pid)),
+  };
   const targets: [string, string][] = [
     ['direct', `http://${replica}/v1/models/model:predict`],
     ['gateway', `${platform.url}/models/${json.model_id}/environments/production/predict`],
@@ -46,11 +55,19 @@ try {
   const rows: string[] = [];
   for (const connections of concurrencies) {
     const results = new Map<string, WrkResult>();
+    const cpu = new Map<string, { proxyUs: number; replicaUs: number }>();
     for (const [name, url] of targets) {
       // The gateway checks the caller's API key, as it does for every user.
       const headers = name === 'gateway' ? [`Authorization: Api-Key ${platform.apiKey}`] : replicaHeaders;
       runWrk(wrk, url, connections, 1, headers); // warm-up
-      results.set(name, runWrk(wrk, url, connections, durationS, headers));
+      const before = { proxy: proxyCpu[name]!(), replica: totalCpuSeconds(replicaPids) };
+      const r = runWrk(wrk, url, connections, durationS, headers);
+      const requests = r.rps * durationS;
+      cpu.set(name, {
+        proxyUs: ((proxyCpu[name]!() - before.proxy) / requests) * 1e6,
+        replicaUs: ((totalCpuSeconds(replicaPids) - before.replica) / requests) * 1e6,
+      });
+      results.set(name, r);
     }
     const direct = results.get('direct')!;
     const ngx = results.get('nginx')!;
@@ -66,12 +83,16 @@ try {
           name === 'direct' ? '      -' : `${(r.p50Ms - direct.p50Ms).toFixed(3).padStart(7)}`,
           `${((r.rps / direct.rps) * 100).toFixed(0).padStart(4)}%`,
           `${((r.rps / ngx.rps) * 100).toFixed(0).padStart(4)}%`,
+          name === 'direct' ? '        -' : cpu.get(name)!.proxyUs.toFixed(1).padStart(9),
+          cpu.get(name)!.replicaUs.toFixed(1).padStart(11),
           String(r.errors),
         ].join(' | '),
       );
     }
   }
-  console.log('  c | target  |   req/s | p50 ms  | p99 ms  | +p50 ms | of direct | of nginx | errors');
+  console.log(
+    '  c | target  |   req/s | p50 ms  | p99 ms  | +p50 ms | of direct | of nginx | proxy CPU | replica CPU | errors',
+  );
   for (const row of rows) console.log(row);
   await proxy.stop();
 } finally {

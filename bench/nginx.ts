@@ -18,6 +18,8 @@ export async function freePort(): Promise<number> {
 
 export interface NginxProxy {
   url: string;
+  /** The master process (its worker is a child). */
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -67,6 +69,7 @@ http {
   }
   return {
     url,
+    pid: child.pid!,
     async stop() {
       const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGQUIT');

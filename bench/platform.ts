@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isFresh } from '../bin/dist-freshness.mjs';
 
 export const REPO = fileURLToPath(new URL('..', import.meta.url));
 export const BIN = join(REPO, 'bin', 'plinth.js');
@@ -25,7 +26,19 @@ export interface BenchPlatform {
   stop(): Promise<void>;
 }
 
+/**
+ * Builds dist/ when a source is newer: a stale bundle makes `plinth up` run the TypeScript
+ * sources through tsx, which is slower, and a benchmark would time that instead.
+ */
+export function ensureBuilt(): void {
+  if (isFresh(join(REPO, 'dist', 'cli.mjs'), join(REPO, 'src'))) return;
+  console.error('dist/ is older than src/: building it first');
+  const r = spawnSync(process.execPath, [join(REPO, 'scripts', 'build.mjs')], { stdio: 'inherit' });
+  if (r.status !== 0) throw new Error('the build failed');
+}
+
 export async function startBenchPlatform(extraArgs: string[] = []): Promise<BenchPlatform> {
+  ensureBuilt();
   const home = mkdtempSync(join(tmpdir(), 'plinth-bench-'));
   // PLINTH_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the server under load.
   const nodeArgs = (process.env.PLINTH_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);

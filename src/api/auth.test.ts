@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { PlinthError } from '../domain/errors.ts';
 import { openSqliteStore } from '../store/sqlite/open.ts';
-import { Authenticator } from './auth.ts';
+import type { Model } from '../domain/types.ts';
+import { Authenticator, inferenceAuthorizer } from './auth.ts';
 
 test('keys are checked by hash; a revoked key is refused at once; repeated failures from one client slow down', async () => {
   const store = await openSqliteStore(':memory:');
@@ -30,4 +31,38 @@ test('keys are checked by hash; a revoked key is refused at once; repeated failu
   await refused('Api-Key nope', 'b');
   assert.equal(auth.failureDelayMs('b'), 200);
   assert.equal(auth.failureDelayMs('c'), 0, 'other clients are not affected');
+});
+
+test('a header checked lately answers without a promise; revoking, expiring or forgetting ends that', async () => {
+  const store = await openSqliteStore(':memory:');
+  const auth = new Authenticator(store);
+  const { key, secret } = await auth.create('caller', 'inference', ['m1']);
+  const header = `Api-Key ${secret}`;
+  assert.equal(auth.cached(header), null, 'never seen: no answer without the store');
+  await auth.authenticate(header);
+  assert.equal(auth.cached(header)?.id, key.id);
+  assert.equal(auth.cached(`Bearer ${secret}`), null, 'only the exact header that was checked');
+  assert.equal(auth.cached(`${header}x`), null);
+
+  const authorize = inferenceAuthorizer(auth);
+  const model = { id: 'm1', name: 'one' } as Model;
+  assert.equal(authorize(header, '', model), undefined, 'allowed at once, no promise');
+  assert.throws(
+    () => authorize(header, '', { id: 'm2', name: 'two' } as Model),
+    (e: unknown) => e instanceof PlinthError && e.code === 'FORBIDDEN',
+  );
+  const first = authorize(`Bearer ${secret}`, '', model);
+  assert.ok(first instanceof Promise, 'a header not seen yet is checked against the store');
+  await first;
+
+  auth.expireCached();
+  assert.equal(auth.cached(header), null, 'due for a recheck');
+  await auth.authenticate(header);
+  assert.equal(auth.cached(header)?.id, key.id, 'rechecked and remembered again');
+  auth.forgetCached();
+  assert.equal(auth.cached(header), null);
+  await auth.authenticate(header);
+  await auth.revoke(key.id);
+  assert.equal(auth.cached(header), null, 'a revoked key is not answered from memory');
+  await assert.rejects(Promise.resolve(authorize(header, '', model)), /invalid or revoked/);
 });

@@ -30,8 +30,23 @@ const RECHECK_MS = 5000;
 /** While the store cannot be reached, a key it accepted this recently is still accepted. */
 const STALE_OK_MS = 10 * 60_000;
 
+interface CachedKey {
+  key: ApiKey;
+  checkedAtMs: number;
+  expiresAtMs: number;
+}
+
+/** Authorization headers remembered with their key, so a repeat caller is not hashed again. */
+const MAX_REMEMBERED_HEADERS = 10_000;
+
 export class Authenticator {
-  private readonly cache = new Map<string, { key: ApiKey; checkedAtMs: number; expiresAtMs: number }>();
+  private readonly cache = new Map<string, CachedKey>();
+  /**
+   * The same entries by the exact Authorization header that found them (the gateway's hot path:
+   * no parse, no sha256). Only headers that carried a valid key are kept; a lookup of any other
+   * header misses and goes the hashed way, so no part of a key is learnt from its timing.
+   */
+  private readonly byHeader = new Map<string, CachedKey>();
   private readonly failures = new Map<string, { count: number; since: number }>();
 
   /** `freeFailures`: failed attempts a client may make in a minute before answers slow down. */
@@ -42,6 +57,17 @@ export class Authenticator {
 
   /** The key a request carries; `client` (its address) is slowed down after repeated failures. */
   async authenticate(header: string | undefined, client = ''): Promise<ApiKey> {
+    return this.cached(header) ?? this.check(header, client);
+  }
+
+  /** The key of a header checked lately and still fresh, without a promise; null otherwise. */
+  cached(header: string | undefined): ApiKey | null {
+    if (header === undefined) return null;
+    const hit = this.byHeader.get(header);
+    return hit && hit.expiresAtMs > Date.now() ? hit.key : null;
+  }
+
+  private async check(header: string | undefined, client: string): Promise<ApiKey> {
     const secret = keyFromHeader(header);
     if (!secret) {
       return this.fail(client, 'missing API key: send "Authorization: Api-Key <key>"');
@@ -64,7 +90,10 @@ export class Authenticator {
     }
     if (!key) return this.fail(client, 'invalid or revoked API key');
     const now = Date.now();
-    this.cache.set(hash, { key, checkedAtMs: now, expiresAtMs: now + RECHECK_MS });
+    const entry = { key, checkedAtMs: now, expiresAtMs: now + RECHECK_MS };
+    this.cache.set(hash, entry);
+    if (this.byHeader.size >= MAX_REMEMBERED_HEADERS) this.byHeader.clear();
+    this.byHeader.set(header!, entry);
     return key;
   }
 
@@ -98,12 +127,14 @@ export class Authenticator {
   /** Forgets the keys checked lately (another process revoked one: it must not pass even if the store goes away). */
   forgetCached(): void {
     this.cache.clear();
+    this.byHeader.clear();
   }
 
   /** Revoking a key takes effect at once, not when the cache expires. */
   async revoke(id: string): Promise<void> {
     await this.store.revokeApiKey(id);
     for (const [hash, entry] of this.cache) if (entry.key.id === id) this.cache.delete(hash);
+    for (const [header, entry] of this.byHeader) if (entry.key.id === id) this.byHeader.delete(header);
   }
 
   /** Creates a key and returns its secret (shown once; only the hash is kept). */
@@ -124,14 +155,26 @@ export class Authenticator {
   }
 }
 
-/** The gateway's key check: a key that may call the model (an inference key may be limited to some). */
-export function inferenceAuthorizer(
-  auth: Authenticator,
-): (authorization: string | undefined, client: string, model: Model | null) => Promise<void> {
-  return async (authorization, client, model) => {
-    const key = await auth.authenticate(authorization, client);
+/**
+ * The gateway's key check: throws unless the key may call the model (an inference key may be
+ * limited to some). A key checked lately answers at once, without a promise; only a first sight
+ * of a header, or one due for a recheck, returns one.
+ */
+export type InferenceAuthorizer = (
+  authorization: string | undefined,
+  client: string,
+  model: Model | null,
+) => Promise<void> | void;
+
+export function inferenceAuthorizer(auth: Authenticator): InferenceAuthorizer {
+  const allow = (key: ApiKey, model: Model | null): void => {
     if (model && !mayCallModel(key, model)) {
       throw new PlinthError('FORBIDDEN', `API key "${key.name}" may not call model ${model.name}`);
     }
+  };
+  return (authorization, client, model) => {
+    const cached = auth.cached(authorization);
+    if (cached) return allow(cached, model);
+    return auth.authenticate(authorization, client).then((key) => allow(key, model));
   };
 }

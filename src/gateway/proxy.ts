@@ -155,33 +155,42 @@ export function proxyToReplica(
       abortUpstream?.(new ClientStalledError(stallMs));
       res.destroy();
     };
+    let resume: (() => void) | undefined;
+    // The stall timer is cleared before the upstream resumes: resuming may deliver data at once
+    // that fills the client's buffer again and arms a new timer, which must stand (the other order
+    // cleared it, and a client that then never read held its slot for good).
     const onDrain = (): void => {
       stallArmed = false;
       clearTimeout(stalled);
+      resume?.();
     };
     const handler: Dispatcher.DispatchHandler = {
       onConnect(abort) {
         abortUpstream = abort;
       },
-      onHeaders(status, rawHeaders, resume) {
+      onHeaders(status, rawHeaders, resumeUpstream) {
         if (status < 200) return true;
         statusCode = status;
+        resume = resumeUpstream;
         const headers: string[] = [];
+        let streaming = false;
         for (let i = 0; i < rawHeaders.length; i += 2) {
-          const name = rawHeaders[i]!.toString();
-          if (!HOP_BY_HOP.has(name.toLowerCase())) headers.push(name, rawHeaders[i + 1]!.toString());
+          const name = rawHeaders[i]!.toString('latin1');
+          const lower = name.toLowerCase();
+          if (HOP_BY_HOP.has(lower)) continue;
+          const value = rawHeaders[i + 1]!.toString('latin1');
+          headers.push(name, value);
+          if (
+            lower === 'x-plinth-stream' ||
+            (lower === 'content-type' && value.startsWith('text/event-stream'))
+          )
+            streaming = true;
         }
         headers.push('x-request-id', requestId);
         res.writeHead(status, headers);
         firstByteAt = performance.now();
         // A stream's head goes at once (a custom server's events, before their first token).
-        if (headers.includes('x-plinth-stream') || headers.some((h) => h.startsWith('text/event-stream')))
-          res.flushHeaders();
-        // The stall timer is cleared before the upstream resumes: resuming may deliver data at
-        // once that fills the client's buffer again and arms a new timer, which must stand (the
-        // other order cleared it, and a client that then never read held its slot for good).
-        res.on('drain', onDrain);
-        res.on('drain', resume);
+        if (streaming) res.flushHeaders();
         return true;
       },
       onData(chunk) {
@@ -190,6 +199,7 @@ export function proxyToReplica(
         if (!flowing && !stallArmed) {
           stallArmed = true;
           stalled = setTimeout(onStall, stallMs);
+          res.once('drain', onDrain);
         }
         return flowing;
       },

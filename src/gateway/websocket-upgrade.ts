@@ -28,7 +28,11 @@ export const REPLICA_WEBSOCKET_PATH = '/v1/websocket';
 /** What the upgrade path needs of the gateway. */
 export interface UpgradeHost {
   resolve(route: InferenceRoute): ResolvedTarget | Promise<ResolvedTarget>;
-  authorize?: (authorization: string | undefined, client: string, model: Model | null) => Promise<void>;
+  authorize?: (
+    authorization: string | undefined,
+    client: string,
+    model: Model | null,
+  ) => Promise<void> | void;
   /** The deployment a new request to `target` goes to (a ramping promotion's split counts). */
   deploymentFor(target: ResolvedTarget): Deployment;
   /** Why the deployment cannot answer (failed, inactive), or null. */
