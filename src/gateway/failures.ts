@@ -8,6 +8,7 @@ import { isFailed, isInactive } from '../domain/deployment-status.ts';
 import { errorBody, isPlinthError, PlinthError } from '../domain/errors.ts';
 import type { Deployment } from '../domain/types.ts';
 import type { UpstreamError } from './proxy.ts';
+import { CONNECT_TIMEOUT_CODE } from './replica-connections.ts';
 
 function asPlinthError(err: unknown): PlinthError {
   if (isPlinthError(err)) return err;
@@ -53,7 +54,7 @@ export function writeSocketError(socket: Duplex, err: unknown, requestId: string
 /** Connection errors that prove the replica never received the request. */
 export function neverReached(err: UpstreamError): boolean {
   const code = (err.cause as NodeJS.ErrnoException).code;
-  return code === 'ECONNREFUSED' || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ENOENT';
+  return code === 'ECONNREFUSED' || code === CONNECT_TIMEOUT_CODE || code === 'ENOENT';
 }
 
 export function replicaUnavailable(err: UpstreamError): PlinthError {

@@ -1,12 +1,12 @@
 // Forwards one inference request to a replica over a pooled keep-alive connection, streaming the
 // response back chunk by chunk (with backpressure). Small request bodies are read whole first
 // (as nginx buffers them), larger or chunked ones stream through. Hop-by-hop headers stay on
-// their own hop. This is the hot path: undici's dispatch API, raw header arrays, no extra objects.
+// their own hop. This is the hot path: replica-connections.ts's exchanges, raw header arrays, no
+// extra objects.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Transform } from 'node:stream';
-import { Pool } from 'undici';
 import { isPlinthError, PlinthError } from '../domain/errors.ts';
-import type { Dispatcher } from 'undici';
+import type { Exchange, ExchangeHandler, ReplicaConnections } from './replica-connections.ts';
 
 export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'connection',
@@ -26,36 +26,11 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
 export const REPLICA_PREDICT_PATH = '/v1/models/model:predict';
 const BUFFERED_BODY_LIMIT = 256 * 1024;
 
-export class ReplicaPools {
-  private readonly pools = new Map<string, Pool>();
-
-  get(address: string): Pool {
-    let pool = this.pools.get(address);
-    if (!pool) {
-      pool = new Pool(`http://${address}`, { connections: 512, pipelining: 1, keepAliveTimeout: 60_000 });
-      this.pools.set(address, pool);
-    }
-    return pool;
-  }
-
-  /** Closes pools of addresses no longer in use. */
-  retain(addresses: ReadonlySet<string>): void {
-    for (const [address, pool] of this.pools) {
-      if (!addresses.has(address)) {
-        this.pools.delete(address);
-        void pool.close().catch(() => undefined);
-      }
-    }
-  }
-
-  async close(): Promise<void> {
-    await Promise.all([...this.pools.values()].map((p) => p.destroy().catch(() => undefined)));
-    this.pools.clear();
-  }
-}
-
 /** The header a replica's model server checks: the gateway is the only one that may call it. */
 export const REPLICA_TOKEN_HEADER = 'x-plinth-replica-token';
+
+/** Request headers the gateway frames itself on the replica's connection. */
+const FRAMING = new Set(['content-length']);
 
 function forwardHeaders(raw: string[], requestId: string, token: string | null): string[] {
   const out: string[] = [];
@@ -65,6 +40,7 @@ function forwardHeaders(raw: string[], requestId: string, token: string | null):
     // the caller made up, nor the queue workers' internal token.
     if (
       !HOP_BY_HOP.has(name) &&
+      !FRAMING.has(name) &&
       name !== 'authorization' &&
       name !== REPLICA_TOKEN_HEADER &&
       name !== 'x-plinth-internal'
@@ -128,7 +104,7 @@ export class UpstreamError extends Error {
 }
 
 export function proxyToReplica(
-  pool: Pool,
+  connections: ReplicaConnections,
   req: IncomingMessage,
   res: ServerResponse,
   body: Buffer | NodeJS.ReadableStream | null,
@@ -138,47 +114,42 @@ export function proxyToReplica(
     let statusCode = 0;
     let firstByteAt: number | null = null;
     let responseBytes = 0;
-    let abortUpstream: ((err?: Error) => void) | undefined;
+    let exchange: Exchange | undefined;
     let stalled: NodeJS.Timeout | undefined;
     let stallArmed = false;
     const onClientGone = (): void => {
       clearTimeout(stalled);
-      if (!res.writableFinished) abortUpstream?.(new Error('client went away'));
+      if (!res.writableFinished) exchange?.abort(new Error('client went away'));
     };
     res.once('close', onClientGone);
-    if (body && !Buffer.isBuffer(body)) {
-      (body as NodeJS.EventEmitter).once(OVERFLOW, (err: PlinthError) => abortUpstream?.(err));
+    const streamed = body !== null && !Buffer.isBuffer(body);
+    if (streamed) {
+      (body as NodeJS.EventEmitter).once(OVERFLOW, (err: PlinthError) => exchange?.abort(err));
     }
     // A client that stops reading a streaming response holds its slot only so long: then the
     // model's stream is aborted and the connection closed.
     const onStall = (): void => {
-      abortUpstream?.(new ClientStalledError(stallMs));
+      exchange?.abort(new ClientStalledError(stallMs));
       res.destroy();
     };
-    let resume: (() => void) | undefined;
     // The stall timer is cleared before the upstream resumes: resuming may deliver data at once
     // that fills the client's buffer again and arms a new timer, which must stand (the other order
     // cleared it, and a client that then never read held its slot for good).
     const onDrain = (): void => {
       stallArmed = false;
       clearTimeout(stalled);
-      resume?.();
+      exchange?.resume();
     };
-    const handler: Dispatcher.DispatchHandler = {
-      onConnect(abort) {
-        abortUpstream = abort;
-      },
-      onHeaders(status, rawHeaders, resumeUpstream) {
-        if (status < 200) return true;
+    const handler: ExchangeHandler = {
+      onHead(status, rawHeaders) {
         statusCode = status;
-        resume = resumeUpstream;
         const headers: string[] = [];
         let streaming = false;
         for (let i = 0; i < rawHeaders.length; i += 2) {
-          const name = rawHeaders[i]!.toString('latin1');
+          const name = rawHeaders[i]!;
           const lower = name.toLowerCase();
           if (HOP_BY_HOP.has(lower)) continue;
-          const value = rawHeaders[i + 1]!.toString('latin1');
+          const value = rawHeaders[i + 1]!;
           headers.push(name, value);
           if (
             lower === 'x-plinth-stream' ||
@@ -191,7 +162,6 @@ export function proxyToReplica(
         firstByteAt = performance.now();
         // A stream's head goes at once (a custom server's events, before their first token).
         if (streaming) res.flushHeaders();
-        return true;
       },
       onData(chunk) {
         responseBytes += chunk.length;
@@ -215,38 +185,33 @@ export function proxyToReplica(
         if (res.headersSent) {
           res.destroy();
           resolve({ statusCode, responded: true, firstByteAt, responseBytes });
-        } else if (isPlinthError(err) || isRequestFault(err)) {
-          // The request's own fault (a body over the limit, a header undici refuses): the replica is fine.
-          reject(
-            isPlinthError(err)
-              ? err
-              : new PlinthError('BAD_REQUEST', `the request cannot be forwarded: ${err.message}`),
-          );
+        } else if (isPlinthError(err)) {
+          // The request's own fault (a body over the limit): the replica is fine.
+          reject(err);
         } else reject(new UpstreamError(err, false));
       },
     };
     try {
-      pool.dispatch(
+      const length = Number(req.headers['content-length']);
+      exchange = connections.exchange(
         {
-          method: (req.method ?? 'POST') as Dispatcher.HttpMethod,
+          method: req.method ?? 'POST',
           path,
           headers: forwardHeaders(req.rawHeaders, requestId, token),
-          body: body as Dispatcher.DispatchOptions['body'],
+          body,
+          bodyLength: streamed && length >= 0 ? length : undefined,
         },
         handler,
       );
     } catch (err) {
-      reject(new PlinthError('BAD_REQUEST', `the request cannot be forwarded: ${(err as Error).message}`));
+      res.off('close', onClientGone);
+      reject(
+        isPlinthError(err)
+          ? err
+          : new PlinthError('BAD_REQUEST', `the request cannot be forwarded: ${(err as Error).message}`),
+      );
     }
   });
-}
-
-/** Errors undici raises for what the client sent (invalid headers, say), not for the replica. */
-function isRequestFault(err: Error): boolean {
-  const code = (err as { code?: string }).code;
-  return (
-    code === 'UND_ERR_INVALID_ARG' || code === 'UND_ERR_NOT_SUPPORTED' || err.name === 'InvalidArgumentError'
-  );
 }
 
 /**

@@ -1,0 +1,260 @@
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { PassThrough } from 'node:stream';
+import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ReplicaConnections } from './replica-connections.ts';
+import type { ExchangeRequest } from './replica-connections.ts';
+
+interface Answer {
+  status: number;
+  headers: string[];
+  body: string;
+}
+
+/** A real HTTP server; counts the connections it accepted. */
+async function replica(handle: (req: IncomingMessage, res: ServerResponse) => void) {
+  const server: Server = createServer(handle);
+  let connections = 0;
+  server.on('connection', () => connections++);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    address: `127.0.0.1:${(server.address() as AddressInfo).port}`,
+    server,
+    get connections() {
+      return connections;
+    },
+    close: () => {
+      server.closeAllConnections();
+      return new Promise((r) => server.close(r));
+    },
+  };
+}
+
+function send(
+  pool: ReplicaConnections,
+  request: Partial<ExchangeRequest>,
+  onData: (chunk: Buffer) => boolean = () => true,
+): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const answer: Answer = { status: 0, headers: [], body: '' };
+    pool.exchange(
+      { method: 'POST', path: '/p', headers: [], body: null, ...request },
+      {
+        onHead: (status, headers) => Object.assign(answer, { status, headers }),
+        onData: (chunk) => {
+          answer.body += chunk.toString();
+          return onData(chunk);
+        },
+        onComplete: () => resolve(answer),
+        onError: reject,
+      },
+    );
+  });
+}
+
+const echo = (req: IncomingMessage, res: ServerResponse): void => {
+  const chunks: Buffer[] = [];
+  req.on('data', (c: Buffer) => chunks.push(c));
+  req.on('end', () => {
+    res.writeHead(200, {
+      'content-type': 'text/plain',
+      'x-method': req.method,
+      'x-framing': req.headers['transfer-encoding'] ?? `length ${req.headers['content-length'] ?? 'none'}`,
+      'x-host': req.headers.host,
+    });
+    res.end(Buffer.concat(chunks));
+  });
+};
+
+test('requests take turns on one kept-alive connection, and every body arrives framed right', async () => {
+  const r = await replica(echo);
+  const pool = new ReplicaConnections(r.address);
+  try {
+    const one = await send(pool, { body: Buffer.from('hello'), headers: ['x-a', 'b'] });
+    assert.equal(one.status, 200);
+    assert.equal(one.body, 'hello');
+    assert.ok(one.headers.includes('length 5'));
+    assert.ok(one.headers.includes(r.address), 'Host names the replica');
+    const get = await send(pool, { method: 'GET', body: null });
+    assert.ok(get.headers.includes('length none'), 'a GET without a body says nothing of one');
+    const chunked = new PassThrough();
+    const streaming = send(pool, { body: chunked });
+    chunked.write('a'.repeat(70_000));
+    chunked.end('end');
+    const streamed = await streaming;
+    assert.equal(streamed.body, `${'a'.repeat(70_000)}end`);
+    assert.ok(streamed.headers.includes('chunked'));
+    const known = new PassThrough();
+    const knowing = send(pool, { body: known, bodyLength: 6 });
+    known.end('sixsix');
+    const sized = await knowing;
+    assert.equal(sized.body, 'sixsix');
+    assert.ok(sized.headers.includes('length 6'));
+    assert.equal(r.connections, 1, 'one connection carried them all');
+    await Promise.all([send(pool, {}), send(pool, {})]);
+    assert.equal(r.connections, 2, 'two at once take two connections');
+    assert.equal(pool.idleCount, 2);
+  } finally {
+    pool.close();
+    await r.close();
+  }
+});
+
+test('a refused connection is an error with its code; a response cut short is an error, never a success', async () => {
+  const r = await replica((req, res) => {
+    res.writeHead(200, { 'content-length': 100 });
+    res.write('only part');
+    setTimeout(() => res.destroy(), 20);
+  });
+  const address = r.address;
+  try {
+    const cut = await send(new ReplicaConnections(address), {}).then(
+      () => null,
+      (e: Error & { code?: string }) => e,
+    );
+    assert.equal(cut?.code, 'PLINTH_REPLICA_CUT');
+    assert.match(cut!.message, /in the middle of its response/);
+  } finally {
+    await r.close();
+  }
+  const refused = await send(new ReplicaConnections(address), {}).then(
+    () => null,
+    (e: Error & { code?: string }) => e,
+  );
+  assert.equal(refused?.code, 'ECONNREFUSED');
+});
+
+test('a slow reader pauses the replica, and resuming gets the rest', async () => {
+  const big = 'x'.repeat(1024 * 1024);
+  const r = await replica((req, res) => {
+    req.resume();
+    res.end(big);
+  });
+  const pool = new ReplicaConnections(r.address);
+  try {
+    let paused = 0;
+    let exchange: { resume(): void } | undefined;
+    const body = await new Promise<string>((resolve, reject) => {
+      let text = '';
+      exchange = pool.exchange(
+        { method: 'GET', path: '/', headers: [], body: null },
+        {
+          onHead: () => {},
+          onData: (chunk) => {
+            text += chunk.toString();
+            paused++;
+            setTimeout(() => exchange!.resume(), 1);
+            return false;
+          },
+          onComplete: () => resolve(text),
+          onError: reject,
+        },
+      );
+    });
+    assert.equal(body, big);
+    assert.ok(paused > 1, 'it was paused between pieces');
+    assert.equal(pool.idleCount, 1, 'and the connection is reused after');
+  } finally {
+    pool.close();
+    await r.close();
+  }
+});
+
+test('an aborted exchange ends once with its error and its connection is never reused', async () => {
+  const r = await replica((req, res) => {
+    req.resume();
+    res.writeHead(200);
+    res.write('first');
+  });
+  const pool = new ReplicaConnections(r.address);
+  try {
+    const errors: Error[] = [];
+    let completed = false;
+    await new Promise<void>((resolve) => {
+      const exchange = pool.exchange(
+        { method: 'GET', path: '/', headers: [], body: null },
+        {
+          onHead: () => {},
+          onData: () => {
+            exchange.abort(new Error('client went away'));
+            resolve();
+            return true;
+          },
+          onComplete: () => (completed = true),
+          onError: (e) => errors.push(e),
+        },
+      );
+    });
+    await sleep(50);
+    assert.deepEqual(
+      errors.map((e) => e.message),
+      ['client went away'],
+    );
+    assert.equal(completed, false);
+    assert.equal(pool.idleCount, 0);
+  } finally {
+    pool.close();
+    await r.close();
+  }
+});
+
+test('an answer before the whole request body went out, and idle connections the replica dropped, are not reused', async () => {
+  const r = await replica((req, res) => {
+    if (req.url === '/early') {
+      res.writeHead(413, { 'content-length': 0 });
+      res.end();
+      return;
+    }
+    echo(req, res);
+  });
+  r.server.keepAliveTimeout = 50;
+  const pool = new ReplicaConnections(r.address, 60_000);
+  try {
+    const body = new PassThrough();
+    const early = send(pool, { path: '/early', body });
+    body.write('part');
+    assert.equal((await early).status, 413);
+    assert.equal(pool.idleCount, 0, 'the request was cut: its connection closes');
+    await send(pool, { body: Buffer.from('a') });
+    assert.equal(pool.idleCount, 1);
+    // node:http closes an idle connection a second or so after its keepAliveTimeout.
+    for (let i = 0; i < 100 && pool.idleCount > 0; i++) await sleep(50);
+    assert.equal(pool.idleCount, 0, 'the replica closed it while idle: dropped');
+    assert.equal(
+      (await send(pool, { body: Buffer.from('b') })).body,
+      'b',
+      'a new one carries the next request',
+    );
+  } finally {
+    pool.close();
+    await r.close();
+  }
+  const stale = await replica(echo);
+  const short = new ReplicaConnections(stale.address, 50);
+  try {
+    await send(short, {});
+    await sleep(120);
+    await send(short, {});
+    assert.equal(stale.connections, 2, 'idle past idleMs: a new connection, not the old one');
+    short.sweep(Date.now() + 1000);
+    assert.equal(short.idleCount, 0, 'and the sweep closes what stays idle');
+  } finally {
+    short.close();
+    await stale.close();
+  }
+});
+
+test('a path a request line cannot carry is refused before anything is sent', () => {
+  const pool = new ReplicaConnections('127.0.0.1:9');
+  assert.throws(
+    () =>
+      pool.exchange(
+        { method: 'GET', path: '/a b', headers: [], body: null },
+        { onHead() {}, onData: () => true, onComplete() {}, onError() {} },
+      ),
+    /request path/,
+  );
+});

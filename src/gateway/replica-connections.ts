@@ -1,0 +1,376 @@
+// Keep-alive HTTP/1.1 connections from the gateway to replicas, one request at a time on each: the
+// request goes out in one write (head and a small body corked together), the response is read by
+// ResponseReader and handed on as it arrives, with backpressure. Built for the hot path (no
+// per-request timers, no stream objects): a connection idle longer than replicas keep theirs is not
+// reused but closed, and a sweep closes the ones left idle. Errors keep their cause's code, so
+// the gateway can tell a replica that never got a request (refused, or no connection in time)
+// from one that failed while answering.
+import { connect } from 'node:net';
+import type { Socket } from 'node:net';
+import { PlinthError } from '../domain/errors.ts';
+import { ResponseReader } from './replica-response.ts';
+import type { ResponseEvents } from './replica-response.ts';
+
+/** What the gateway hears of one exchange; exactly one of onComplete and onError ends it. */
+export interface ExchangeHandler {
+  onHead(status: number, headers: string[]): void;
+  /** A piece of the body; false asks for no more until the exchange's resume(). */
+  onData(chunk: Buffer): boolean;
+  onComplete(): void;
+  onError(err: Error): void;
+}
+
+export interface ExchangeRequest {
+  method: string;
+  /** Path and query, as sent on the request line. */
+  path: string;
+  /** Headers to send, flat (name, value…), without Host and body framing (added here). */
+  headers: readonly string[];
+  body: Buffer | NodeJS.ReadableStream | null;
+  /** A streamed body's length when known; without it the body is sent chunked. */
+  bodyLength?: number;
+}
+
+export interface Exchange {
+  /** Ends the exchange with `err` (the client went away, stalled, sent too much): the connection closes. */
+  abort(err: Error): void;
+  /** Asks for more body after onData said false. */
+  resume(): void;
+}
+
+/** The code of an error for a connection that did not open in time (the request never left). */
+export const CONNECT_TIMEOUT_CODE = 'PLINTH_CONNECT_TIMEOUT';
+const CONNECT_TIMEOUT_MS = 10_000;
+/** A replica that sends nothing for this long while a request waits on it fails the request. */
+const REPLY_TIMEOUT_MS = 300_000;
+/** Idle connections are not reused after this (servers commonly drop theirs after 5 s). */
+const IDLE_MS = 4000;
+const MAX_IDLE = 512;
+/** What a request line may carry (a parsed request URL's characters, sent byte for byte as latin1). */
+const PATH_CHARS = /^[\x21-\xff]+$/;
+
+class ConnectionError extends Error {
+  constructor(
+    message: string,
+    readonly code: string,
+  ) {
+    super(message);
+  }
+}
+
+class Connection {
+  readonly socket: Socket;
+  current: ActiveExchange | null = null;
+  idleSince = 0;
+  connected = false;
+
+  constructor(
+    private readonly pool: ReplicaConnections,
+    host: string,
+    port: number,
+  ) {
+    this.socket = connect({ host, port, noDelay: true });
+    this.socket.setTimeout(CONNECT_TIMEOUT_MS);
+    this.socket.once('connect', () => {
+      this.connected = true;
+      this.socket.setTimeout(REPLY_TIMEOUT_MS);
+    });
+    this.socket.on('data', (data: Buffer) => {
+      // Bytes nobody asked for (an idle connection): it is not trusted again.
+      if (this.current) this.current.read(data);
+      else this.socket.destroy();
+    });
+    this.socket.on('end', () => this.current?.ended());
+    this.socket.on('timeout', () => {
+      this.current?.fail(
+        this.connected
+          ? new ConnectionError(
+              `the replica sent nothing for ${REPLY_TIMEOUT_MS / 1000} s`,
+              'PLINTH_REPLY_TIMEOUT',
+            )
+          : new ConnectionError(
+              `no connection to the replica within ${CONNECT_TIMEOUT_MS / 1000} s`,
+              CONNECT_TIMEOUT_CODE,
+            ),
+      );
+      this.socket.destroy();
+    });
+    this.socket.on('error', (err) => this.current?.fail(err));
+    this.socket.on('close', () => {
+      this.current?.fail(new ConnectionError('the replica closed the connection', 'PLINTH_REPLICA_CLOSED'));
+      this.pool.dropIdle(this);
+    });
+  }
+}
+
+class ActiveExchange implements Exchange, ResponseEvents {
+  private readonly reader: ResponseReader;
+  private done = false;
+  private finished = false;
+  private reusable = false;
+  /** Whether all of the request went out (a connection with a body half sent is not reused). */
+  bodySent: boolean;
+  /** Stops streaming the request body (set while one streams). */
+  stopBody: (() => void) | null = null;
+
+  constructor(
+    private readonly connection: Connection,
+    private readonly pool: ReplicaConnections,
+    private readonly handler: ExchangeHandler,
+    method: string,
+    streamed: boolean,
+  ) {
+    this.reader = new ResponseReader(this, method === 'HEAD');
+    this.bodySent = !streamed;
+  }
+
+  // ResponseEvents, called while `read` feeds the reader.
+  head(status: number, headers: string[]): void {
+    this.handler.onHead(status, headers);
+  }
+
+  body(chunk: Buffer): void {
+    if (!this.done && !this.handler.onData(chunk)) this.connection.socket.pause();
+  }
+
+  end(reusable: boolean): void {
+    this.finished = true;
+    this.reusable = reusable;
+  }
+
+  read(data: Buffer): void {
+    try {
+      this.reader.feed(data);
+    } catch (err) {
+      return this.fail(err as Error);
+    }
+    if (this.finished) this.complete();
+  }
+
+  ended(): void {
+    if (this.done) return;
+    try {
+      this.reader.finish();
+    } catch (err) {
+      return this.fail(
+        new ConnectionError(
+          (err as Error).message,
+          this.reader.headRead ? 'PLINTH_REPLICA_CUT' : 'PLINTH_REPLICA_CLOSED',
+        ),
+      );
+    }
+    this.complete();
+  }
+
+  private complete(): void {
+    if (this.done) return;
+    this.done = true;
+    this.stopBody?.();
+    this.connection.current = null;
+    this.pool.release(this.connection, this.reusable && this.bodySent);
+    this.handler.onComplete();
+  }
+
+  fail(err: Error): void {
+    if (this.done) return;
+    this.done = true;
+    this.stopBody?.();
+    this.connection.current = null;
+    this.connection.socket.destroy();
+    this.handler.onError(err);
+  }
+
+  abort(err: Error): void {
+    this.fail(err);
+  }
+
+  resume(): void {
+    if (!this.done) this.connection.socket.resume();
+  }
+
+  get isDone(): boolean {
+    return this.done;
+  }
+}
+
+/** The connections to one replica address (host:port). */
+export class ReplicaConnections {
+  private readonly idle: Connection[] = [];
+  private readonly host: string;
+  private readonly port: number;
+  private closed = false;
+
+  /** `idleMs`: how long an idle connection may be reused (tests shorten it). */
+  constructor(
+    readonly address: string,
+    private readonly idleMs = IDLE_MS,
+  ) {
+    const colon = address.lastIndexOf(':');
+    this.host = address.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
+    this.port = Number(address.slice(colon + 1));
+  }
+
+  /** Sends a request; throws PlinthError BAD_REQUEST for one that cannot be sent as asked. */
+  exchange(request: ExchangeRequest, handler: ExchangeHandler): Exchange {
+    if (!PATH_CHARS.test(request.path))
+      throw new PlinthError('BAD_REQUEST', 'the request path has characters a request line cannot carry');
+    const connection = this.take();
+    const streamed = request.body !== null && !Buffer.isBuffer(request.body);
+    const exchange = new ActiveExchange(connection, this, handler, request.method, streamed);
+    connection.current = exchange;
+    let head = `${request.method} ${request.path} HTTP/1.1\r\nhost: ${this.address}\r\n`;
+    const h = request.headers;
+    for (let i = 0; i < h.length; i += 2) head += `${h[i]}: ${h[i + 1]}\r\n`;
+    const socket = connection.socket;
+    if (!streamed) {
+      const body = request.body as Buffer | null;
+      // A body-less GET/HEAD says nothing of a body; any other method says its length, even 0.
+      if (body !== null || (request.method !== 'GET' && request.method !== 'HEAD'))
+        head += `content-length: ${body?.length ?? 0}\r\n`;
+      head += '\r\n';
+      socket.cork();
+      socket.write(head, 'latin1');
+      if (body && body.length > 0) socket.write(body);
+      socket.uncork();
+      return exchange;
+    }
+    const chunked = request.bodyLength === undefined;
+    head += chunked ? 'transfer-encoding: chunked\r\n\r\n' : `content-length: ${request.bodyLength}\r\n\r\n`;
+    socket.write(head, 'latin1');
+    sendBody(request.body as NodeJS.ReadableStream, socket, exchange, chunked);
+    return exchange;
+  }
+
+  private take(): Connection {
+    const now = Date.now();
+    while (this.idle.length > 0) {
+      const c = this.idle.pop()!;
+      if (now - c.idleSince < this.idleMs && !c.socket.destroyed) return c;
+      c.socket.destroy();
+    }
+    return new Connection(this, this.host, this.port);
+  }
+
+  /** A connection whose exchange ended: kept for the next request, or closed. */
+  release(connection: Connection, reusable: boolean): void {
+    if (!reusable || this.closed || this.idle.length >= MAX_IDLE || connection.socket.destroyed) {
+      connection.socket.destroy();
+      return;
+    }
+    connection.socket.resume();
+    connection.idleSince = Date.now();
+    this.idle.push(connection);
+  }
+
+  dropIdle(connection: Connection): void {
+    const i = this.idle.indexOf(connection);
+    if (i !== -1) this.idle.splice(i, 1);
+  }
+
+  /** Closes connections idle for too long (the oldest are at the bottom of the stack). */
+  sweep(now = Date.now()): void {
+    while (this.idle.length > 0 && now - this.idle[0]!.idleSince >= this.idleMs)
+      this.idle.shift()!.socket.destroy();
+  }
+
+  /** Connections kept idle now (for tests). */
+  get idleCount(): number {
+    return this.idle.length;
+  }
+
+  /** No more reuse: idle connections close now, busy ones when their exchange ends. */
+  close(): void {
+    this.closed = true;
+    for (const c of this.idle.splice(0)) c.socket.destroy();
+  }
+}
+
+/** Streams a request body onto the connection, with backpressure, chunked when its length is unknown. */
+function sendBody(
+  body: NodeJS.ReadableStream,
+  socket: Socket,
+  exchange: ActiveExchange,
+  chunked: boolean,
+): void {
+  const onDrain = (): void => void body.resume();
+  const onData = (chunk: Buffer): void => {
+    if (exchange.isDone) return;
+    let flowing: boolean;
+    if (chunked) {
+      socket.cork();
+      socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
+      socket.write(chunk);
+      flowing = socket.write('\r\n', 'latin1');
+      socket.uncork();
+    } else flowing = socket.write(chunk);
+    if (!flowing) body.pause();
+  };
+  const cleanup = (): void => {
+    body.off('data', onData);
+    body.off('end', onEnd);
+    body.off('error', onError);
+    body.off('close', onClose);
+    socket.off('drain', onDrain);
+    exchange.stopBody = null;
+  };
+  const onEnd = (): void => {
+    cleanup();
+    if (exchange.isDone) return;
+    if (chunked) socket.write('0\r\n\r\n', 'latin1');
+    exchange.bodySent = true;
+  };
+  const onError = (err: Error): void => {
+    cleanup();
+    exchange.fail(err);
+  };
+  // A body that closes without ending (the client went away) leaves the replica a cut request.
+  const onClose = (): void => {
+    cleanup();
+    exchange.fail(new ConnectionError('the request body ended before it was complete', 'PLINTH_BODY_CUT'));
+  };
+  exchange.stopBody = cleanup;
+  body.on('data', onData);
+  body.on('end', onEnd);
+  body.on('error', onError);
+  body.on('close', onClose);
+  socket.on('drain', onDrain);
+}
+
+/** Connections per replica address, closed when the address is no longer in use. */
+export class ReplicaPools {
+  private readonly pools = new Map<string, ReplicaConnections>();
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor() {
+    this.sweeper = setInterval(() => {
+      const now = Date.now();
+      for (const pool of this.pools.values()) pool.sweep(now);
+    }, IDLE_MS);
+    this.sweeper.unref();
+  }
+
+  get(address: string): ReplicaConnections {
+    let pool = this.pools.get(address);
+    if (!pool) {
+      pool = new ReplicaConnections(address);
+      this.pools.set(address, pool);
+    }
+    return pool;
+  }
+
+  /** Closes the connections of addresses no longer in use. */
+  retain(addresses: ReadonlySet<string>): void {
+    for (const [address, pool] of this.pools) {
+      if (!addresses.has(address)) {
+        this.pools.delete(address);
+        pool.close();
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.sweeper);
+    for (const pool of this.pools.values()) pool.close();
+    this.pools.clear();
+  }
+}

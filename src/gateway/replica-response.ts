@@ -1,0 +1,255 @@
+// Reads a replica's HTTP/1.1 response as it arrives, in whatever pieces the socket gives: the
+// status and headers, then the body framed by Content-Length, by chunks, or by the connection's
+// end; 1xx interim answers are skipped. Pure (no I/O): the gateway's replica connections feed it
+// bytes and hear what they mean. Bounded: a head over 64 KiB, or a chunk-size line over 4 KiB, is
+// an error, as is anything that is not HTTP/1.x.
+
+/** What a response means, as it is read. */
+export interface ResponseEvents {
+  /** The final status and its headers, flat (name, value, name, value…), as sent (latin1). */
+  head(status: number, headers: string[]): void;
+  /** A piece of the body (chunked framing removed). */
+  body(chunk: Buffer): void;
+  /** The response is complete; `reusable`: the connection may carry another request. */
+  end(reusable: boolean): void;
+}
+
+export class ResponseError extends Error {
+  readonly code = 'REPLICA_BAD_RESPONSE';
+}
+
+const MAX_HEAD_BYTES = 64 * 1024;
+const MAX_CHUNK_LINE_BYTES = 4096;
+const CRLF_CRLF = Buffer.from('\r\n\r\n');
+
+type State =
+  'head' | 'length' | 'chunk-size' | 'chunk-data' | 'chunk-end' | 'trailers' | 'until-close' | 'done';
+
+export class ResponseReader {
+  private state: State = 'head';
+  /** Bytes of an unfinished head, chunk-size line or trailer, kept until their end arrives. */
+  private pending: Buffer | null = null;
+  private remaining = 0;
+  private reusable = true;
+
+  /** `noBody`: the request was a HEAD, whose response has headers only. */
+  constructor(
+    private readonly events: ResponseEvents,
+    private readonly noBody = false,
+  ) {}
+
+  get complete(): boolean {
+    return this.state === 'done';
+  }
+
+  /** Whether any final response head has been read. */
+  get headRead(): boolean {
+    return this.state !== 'head';
+  }
+
+  /** The next bytes from the connection. Throws ResponseError on what is not a valid response. */
+  feed(data: Buffer): void {
+    let at = 0;
+    while (at < data.length) {
+      switch (this.state) {
+        case 'head':
+          at = this.readHead(data, at);
+          break;
+        case 'length': {
+          const n = Math.min(this.remaining, data.length - at);
+          this.remaining -= n;
+          const piece = at === 0 && n === data.length ? data : data.subarray(at, at + n);
+          at += n;
+          if (this.remaining === 0) this.state = 'done';
+          this.events.body(piece);
+          if (this.state === 'done') this.events.end(this.reusable);
+          break;
+        }
+        case 'chunk-size':
+          at = this.readChunkSize(data, at);
+          break;
+        case 'chunk-data': {
+          const n = Math.min(this.remaining, data.length - at);
+          this.remaining -= n;
+          const piece = data.subarray(at, at + n);
+          at += n;
+          if (this.remaining === 0) this.state = 'chunk-end';
+          this.events.body(piece);
+          break;
+        }
+        case 'chunk-end':
+          at = this.readChunkEnd(data, at);
+          break;
+        case 'trailers':
+          at = this.readTrailers(data, at);
+          break;
+        case 'until-close':
+          this.events.body(at === 0 ? data : data.subarray(at));
+          at = data.length;
+          break;
+        case 'done':
+          // Bytes after a complete response: nothing was asked for them.
+          throw new ResponseError('the replica sent bytes after its response ended');
+      }
+    }
+  }
+
+  /** The connection ended: completes a response framed by the end, or throws for a cut one. */
+  finish(): void {
+    if (this.state === 'until-close') {
+      this.state = 'done';
+      this.events.end(false);
+      return;
+    }
+    if (this.state !== 'done') {
+      throw new ResponseError(
+        this.state === 'head' && this.pending === null
+          ? 'the replica closed the connection without answering'
+          : 'the replica closed the connection in the middle of its response',
+      );
+    }
+  }
+
+  private take(data: Buffer, at: number): Buffer {
+    const rest = at === 0 ? data : data.subarray(at);
+    const whole = this.pending ? Buffer.concat([this.pending, rest]) : rest;
+    this.pending = null;
+    return whole;
+  }
+
+  private readHead(data: Buffer, at: number): number {
+    const buf = this.take(data, at);
+    // The end of the head may straddle two reads: it is searched for in what is kept too.
+    const end = buf.indexOf(CRLF_CRLF);
+    if (end === -1) {
+      if (buf.length > MAX_HEAD_BYTES)
+        throw new ResponseError('the replica sent a response head over 64 KiB');
+      this.pending = Buffer.from(buf);
+      return data.length;
+    }
+    if (end > MAX_HEAD_BYTES) throw new ResponseError('the replica sent a response head over 64 KiB');
+    const consumedFromData = end + 4 - (buf.length - (data.length - at));
+    this.parseHead(buf, end);
+    return at + consumedFromData;
+  }
+
+  private parseHead(buf: Buffer, end: number): void {
+    // HTTP/1.x SSS reason
+    if (
+      end < 12 ||
+      buf.toString('latin1', 0, 7) !== 'HTTP/1.' ||
+      (buf[7] !== 0x30 && buf[7] !== 0x31) ||
+      buf[8] !== 0x20
+    )
+      throw new ResponseError('the replica did not answer with HTTP/1.x');
+    const status = digit(buf[9]!) * 100 + digit(buf[10]!) * 10 + digit(buf[11]!);
+    if (!(status >= 100 && status <= 599) || (end > 12 && buf[12] !== 0x20 && buf[12] !== 0x0d))
+      throw new ResponseError('the replica answered with an invalid status line');
+    const http10 = buf[7] === 0x30;
+    const headers: string[] = [];
+    let length = -1;
+    let chunked = false;
+    let close = http10;
+    let at = buf.indexOf('\r\n') + 2;
+    while (at < end + 2) {
+      const eol = buf.indexOf('\r\n', at);
+      const colon = buf.indexOf(0x3a, at);
+      // (A line folded onto the one before, obsolete since RFC 7230, is refused too.)
+      if (colon === -1 || colon > eol || colon === at || buf[at] === 0x20 || buf[at] === 0x09)
+        throw new ResponseError('the replica sent a malformed header');
+      const name = buf.toString('latin1', at, colon);
+      let from = colon + 1;
+      let to = eol;
+      while (from < to && (buf[from] === 0x20 || buf[from] === 0x09)) from++;
+      while (to > from && (buf[to - 1] === 0x20 || buf[to - 1] === 0x09)) to--;
+      const value = buf.toString('latin1', from, to);
+      headers.push(name, value);
+      at = eol + 2;
+      if (name.length === 14 && name.toLowerCase() === 'content-length') {
+        if (!/^\d{1,15}$/.test(value))
+          throw new ResponseError(`the replica sent an invalid Content-Length "${value}"`);
+        const n = Number(value);
+        if (length !== -1 && length !== n)
+          throw new ResponseError('the replica sent two different Content-Lengths');
+        length = n;
+      } else if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') {
+        chunked = value.toLowerCase().split(',').at(-1)!.trim() === 'chunked';
+        if (!chunked) close = true;
+      } else if (name.length === 10 && name.toLowerCase() === 'connection') {
+        const v = value.toLowerCase();
+        if (v.includes('close')) close = true;
+        else if (http10 && v.includes('keep-alive')) close = false;
+      }
+    }
+    if (status < 200) {
+      if (status === 101) throw new ResponseError('the replica switched protocols on a plain request');
+      // An interim answer (103 Early Hints, a 100 nobody asked for): the real one follows.
+      return;
+    }
+    this.reusable = !close;
+    this.events.head(status, headers);
+    if (this.noBody || status === 204 || status === 304) {
+      this.finishNow();
+    } else if (chunked) {
+      // A length beside chunked framing is ignored, and the connection not trusted again.
+      if (length !== -1) this.reusable = false;
+      this.state = 'chunk-size';
+    } else if (length !== -1) {
+      this.remaining = length;
+      if (length === 0) this.finishNow();
+      else this.state = 'length';
+    } else {
+      this.reusable = false;
+      this.state = 'until-close';
+    }
+  }
+
+  private finishNow(): void {
+    this.state = 'done';
+    this.events.end(this.reusable);
+  }
+
+  /** A line ending in CRLF from `at`, or null (kept) when its end has not arrived. */
+  private line(data: Buffer, at: number, limit: number, what: string): { text: string; next: number } | null {
+    const buf = this.take(data, at);
+    const eol = buf.indexOf('\r\n');
+    if (eol === -1) {
+      if (buf.length > limit) throw new ResponseError(`the replica sent a ${what} over ${limit} bytes`);
+      this.pending = Buffer.from(buf);
+      return null;
+    }
+    if (eol > limit) throw new ResponseError(`the replica sent a ${what} over ${limit} bytes`);
+    return { text: buf.toString('latin1', 0, eol), next: at + eol + 2 - (buf.length - (data.length - at)) };
+  }
+
+  private readChunkSize(data: Buffer, at: number): number {
+    const line = this.line(data, at, MAX_CHUNK_LINE_BYTES, 'chunk-size line');
+    if (!line) return data.length;
+    const hex = line.text.split(';', 1)[0]!.trim();
+    if (!/^[0-9a-fA-F]{1,12}$/.test(hex))
+      throw new ResponseError(`the replica sent an invalid chunk size "${hex}"`);
+    this.remaining = parseInt(hex, 16);
+    this.state = this.remaining === 0 ? 'trailers' : 'chunk-data';
+    return line.next;
+  }
+
+  private readChunkEnd(data: Buffer, at: number): number {
+    const line = this.line(data, at, 2, 'chunk ending');
+    if (!line) return data.length;
+    if (line.text !== '') throw new ResponseError('the replica sent a chunk longer than its size');
+    this.state = 'chunk-size';
+    return line.next;
+  }
+
+  private readTrailers(data: Buffer, at: number): number {
+    const line = this.line(data, at, MAX_HEAD_BYTES, 'trailer');
+    if (!line) return data.length;
+    // Trailers are read and dropped; the empty line ends the response.
+    if (line.text === '') this.finishNow();
+    return line.next;
+  }
+}
+
+function digit(byte: number): number {
+  return byte >= 0x30 && byte <= 0x39 ? byte - 0x30 : NaN;
+}
