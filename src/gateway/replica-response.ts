@@ -137,7 +137,13 @@ export class ResponseReader {
     // HTTP/1.x SSS reason
     if (
       end < 12 ||
-      buf.toString('latin1', 0, 7) !== 'HTTP/1.' ||
+      buf[0] !== 0x48 || // H
+      buf[1] !== 0x54 || // T
+      buf[2] !== 0x54 || // T
+      buf[3] !== 0x50 || // P
+      buf[4] !== 0x2f || // /
+      buf[5] !== 0x31 || // 1
+      buf[6] !== 0x2e || // .
       (buf[7] !== 0x30 && buf[7] !== 0x31) ||
       buf[8] !== 0x20
     )
@@ -150,19 +156,19 @@ export class ResponseReader {
     let length = -1;
     let chunked = false;
     let close = http10;
-    let at = buf.indexOf('\r\n') + 2;
+    let at = crlf(buf, 0) + 2;
     while (at < end + 2) {
-      const eol = buf.indexOf('\r\n', at);
+      const eol = crlf(buf, at);
       const colon = buf.indexOf(0x3a, at);
       // (A line folded onto the one before, obsolete since RFC 7230, is refused too.)
       if (colon === -1 || colon > eol || colon === at || buf[at] === 0x20 || buf[at] === 0x09)
         throw new ResponseError('the replica sent a malformed header');
-      const name = buf.toString('latin1', at, colon);
+      const name = latin1(buf, at, colon);
       let from = colon + 1;
       let to = eol;
       while (from < to && (buf[from] === 0x20 || buf[from] === 0x09)) from++;
       while (to > from && (buf[to - 1] === 0x20 || buf[to - 1] === 0x09)) to--;
-      const value = buf.toString('latin1', from, to);
+      const value = latin1(buf, from, to);
       headers.push(name, value);
       at = eol + 2;
       if (name.length === 14 && name.toLowerCase() === 'content-length') {
@@ -249,6 +255,17 @@ export class ResponseReader {
     return line.next;
   }
 }
+
+/** Where the next CRLF starts from `at` (a byte search: the hot path's header lines). */
+function crlf(buf: Buffer, at: number): number {
+  let i = buf.indexOf(0x0d, at);
+  while (i !== -1 && buf[i + 1] !== 0x0a) i = buf.indexOf(0x0d, i + 1);
+  return i;
+}
+
+/** Bytes as latin1 text, through Buffer's own slice method (toString's argument checks skipped). */
+const latin1 = (buf: Buffer, from: number, to: number): string =>
+  (buf as unknown as { latin1Slice(from: number, to: number): string }).latin1Slice(from, to);
 
 function digit(byte: number): number {
   return byte >= 0x30 && byte <= 0x39 ? byte - 0x30 : NaN;

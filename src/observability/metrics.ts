@@ -134,9 +134,33 @@ export class Metrics {
       () => ({ ...labelsOf(m.model, m.deployment, m.environment), status_code: String(m.status) }),
       m,
     );
-    const scopes = [deploymentScope(m.deployment.id)];
-    if (m.environment) scopes.push(environmentScope(m.model.id, m.environment));
-    this.series.addRequest(scopes, { status: m.status, e2eS: m.e2eS, ttfbS: m.ttfbS, queueS: m.queueS });
+    this.series.addRequest(this.scopesOf(m), {
+      status: m.status,
+      e2eS: m.e2eS,
+      ttfbS: m.ttfbS,
+      queueS: m.queueS,
+    });
+  }
+
+  /** The series scopes a request counts in, built once per deployment and environment. */
+  private readonly requestScopes = new Map<string, Map<string, readonly string[]>>();
+
+  private scopesOf(m: RequestMeasure): readonly string[] {
+    let byEnvironment = this.requestScopes.get(m.deployment.id);
+    if (!byEnvironment) {
+      if (this.requestScopes.size >= 100_000) this.requestScopes.clear();
+      byEnvironment = new Map();
+      this.requestScopes.set(m.deployment.id, byEnvironment);
+    }
+    const environment = m.environment ?? '';
+    let scopes = byEnvironment.get(environment);
+    if (!scopes) {
+      scopes = m.environment
+        ? [deploymentScope(m.deployment.id), environmentScope(m.model.id, m.environment)]
+        : [deploymentScope(m.deployment.id)];
+      byEnvironment.set(environment, scopes);
+    }
+    return scopes;
   }
 
   coldStart(model: Model, d: Deployment, environment: string | null): void {

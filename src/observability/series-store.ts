@@ -55,9 +55,23 @@ export class SeriesStore {
     return this.open.size + this.closed.length;
   }
 
+  /** The open buckets' keys of each scope, one per resolution (built once, not per request). */
+  private readonly keys = new Map<string, readonly string[]>();
+
+  private keyOf(scope: string, index: number): string {
+    let keys = this.keys.get(scope);
+    if (!keys) {
+      if (this.keys.size >= 100_000) this.keys.clear();
+      keys = RESOLUTIONS.map((r) => `${scope}|${r.seconds}`);
+      this.keys.set(scope, keys);
+    }
+    return keys[index]!;
+  }
+
   /** The open bucket of `scope` at resolution `r` for the time `now` (its predecessor closed). */
-  private bucket(scope: string, r: (typeof RESOLUTIONS)[number], now: number): OpenBucket {
-    const key = `${scope}|${r.seconds}`;
+  private bucket(scope: string, index: number, now: number): OpenBucket {
+    const r = RESOLUTIONS[index]!;
+    const key = this.keyOf(scope, index);
     const startMs = Math.floor(now / (r.seconds * 1000)) * r.seconds * 1000;
     let b = this.open.get(key);
     if (b && b.startMs !== startMs) {
@@ -74,13 +88,14 @@ export class SeriesStore {
 
   private each(scope: string, update: (b: BucketData) => void): void {
     const now = this.clock();
-    for (const r of RESOLUTIONS) update(this.bucket(scope, r, now).data);
+    for (let i = 0; i < RESOLUTIONS.length; i++) update(this.bucket(scope, i, now).data);
   }
 
   /** An answered request, in each of its scopes (the gateway's hot path: no closure, one clock read). */
   addRequest(scopes: readonly string[], r: RequestObservation): void {
     const now = this.clock();
-    for (const s of scopes) for (const res of RESOLUTIONS) addRequest(this.bucket(s, res, now).data, r);
+    for (const s of scopes)
+      for (let i = 0; i < RESOLUTIONS.length; i++) addRequest(this.bucket(s, i, now).data, r);
   }
 
   addSecond(scope: string, sample: SecondSample): void {
