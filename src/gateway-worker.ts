@@ -14,6 +14,8 @@ import type { PrimaryForwarder } from './workers/forward-to-primary.ts';
 import { isPrimaryMessage } from './workers/messages.ts';
 import type { ServeMessage, WorkerMessage } from './workers/messages.ts';
 
+import { WORKER_DRAIN_MS } from './workers/worker-pool.ts';
+
 export { WORKER_COMMAND } from './workers/worker-pool.ts';
 
 /** How long a scrape on this worker waits for the primary to gather the others' metrics. */
@@ -28,6 +30,7 @@ function send(message: WorkerMessage, then?: () => void): void {
 export async function runGatewayWorker(): Promise<void> {
   let running: RunningGateway | null = null;
   let forwarder: PrimaryForwarder | null = null;
+  let socket: NetServer | null = null;
   let handOver: (server: NetServer) => void = () => {};
   const handed = new Promise<NetServer>((resolve) => (handOver = resolve));
   const gathering = new Map<number, (processes: ProcessMetrics[]) => void>();
@@ -35,6 +38,10 @@ export async function runGatewayWorker(): Promise<void> {
   let stopping: Promise<void> | null = null;
   const stop = (): void => {
     stopping ??= (async () => {
+      // No new connections from here on (its primary may be gone: the port must not stay held),
+      // and whatever happens, out after the drain.
+      socket?.close();
+      setTimeout(() => process.exit(0), WORKER_DRAIN_MS + 5000).unref();
       await running?.close().catch((err: Error) => console.error(`gateway worker: ${err.message}`));
       forwarder?.close();
       process.exit(0);
@@ -45,7 +52,7 @@ export async function runGatewayWorker(): Promise<void> {
     process.on('message', (message: unknown, handle: unknown) => {
       if (!isPrimaryMessage(message)) return;
       if (message.type === 'serve') resolve(message);
-      else if (message.type === 'socket') handOver(handle as NetServer);
+      else if (message.type === 'socket') handOver((socket = handle as NetServer));
       else if (message.type === 'stop') stop();
       else if (message.type === 'metrics-ask') {
         const asked = running ? running.registry.getMetricsAsJSON() : Promise.resolve([]);

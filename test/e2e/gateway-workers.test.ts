@@ -75,6 +75,23 @@ function samples(exposition: string, name: string): Map<string, number> {
 }
 const total = (values: Map<string, number>): number => [...values.values()].reduce((a, b) => a + b, 0);
 
+/** What each process (its gateway id without the random part) reports it holds of a deployment now. */
+async function reportedBy(deploymentId: string): Promise<Record<string, number>> {
+  const db = new pg.Client({ connectionString: database.url });
+  await db.connect();
+  try {
+    const rows = await db.query<{ gateway_id: string; concurrency: number }>(
+      'SELECT gateway_id, concurrency FROM gateway_concurrency WHERE deployment_id = $1 AND reported_ms > $2',
+      [deploymentId, Date.now() - 2500],
+    );
+    return Object.fromEntries(
+      rows.rows.map((r) => [r.gateway_id.replace(/-[0-9a-f]{8}$/, ''), Number(r.concurrency)]),
+    );
+  } finally {
+    await db.end();
+  }
+}
+
 /** The gateway worker processes a primary forked. */
 function workerPids(primaryPid: number): number[] {
   const children: number[] = [];
@@ -221,18 +238,7 @@ test('the autoscaler scales on the sum of what both processes count', async () =
       'export class Model {\n  async predict(input: { ms: number }) {\n    await new Promise((r) => setTimeout(r, input.ms));\n    return { pid: process.pid };\n  }\n}\n',
   });
   const { deployment_id } = await pushed(platform, dir);
-  const db = new pg.Client({ connectionString: database.url });
-  await db.connect();
-  /** What each process (its gateway id, without the random part) reports it holds now. */
-  const reported = async (): Promise<Record<string, number>> => {
-    const rows = await db.query<{ gateway_id: string; concurrency: number }>(
-      'SELECT gateway_id, concurrency FROM gateway_concurrency WHERE deployment_id = $1 AND reported_ms > $2',
-      [deployment_id, Date.now() - 2500],
-    );
-    return Object.fromEntries(
-      rows.rows.map((r) => [r.gateway_id.replace(/-[0-9a-f]{8}$/, ''), Number(r.concurrency)]),
-    );
-  };
+  const reported = (): Promise<Record<string, number>> => reportedBy(deployment_id);
   // Requests that stay in flight (or queued) for the whole test, each on a connection of its own,
   // added one at a time until both processes hold some: then neither alone counts them all. An
   // idle process tends to win every new connection; short requests beside them keep both busy,
@@ -289,7 +295,6 @@ test('the autoscaler scales on the sum of what both processes count', async () =
   } finally {
     await busy.stop();
     for (const req of held) req.destroy();
-    await db.end();
   }
 });
 
@@ -330,7 +335,13 @@ test('a killed worker is started again, and the port keeps serving meanwhile', a
   );
 });
 
-test('`plinth gateway --gateway-workers 2` beside the control plane serves, and its /metrics merges both processes', async () => {
+test('`plinth gateway --gateway-workers 2` beside the control plane serves, merges its /metrics, and stops gracefully', async () => {
+  const pause = writeTree(join(scratch, 'pause'), {
+    'config.yaml': 'model_name: pause\nruntime:\n  predict_concurrency: 4\n',
+    'model/model.ts':
+      'export class Model {\n  async predict(input: { ms: number }) {\n    await new Promise((r) => setTimeout(r, input.ms));\n    return { ms: input.ms };\n  }\n}\n',
+  });
+  const { deployment_id: pauseId } = await pushed(platform, pause);
   gateway = platform.background([
     'gateway',
     '--store',
@@ -357,6 +368,19 @@ test('`plinth gateway --gateway-workers 2` beside the control plane serves, and 
       JSON.stringify([...perProcess]),
     );
   }
+  // Stopped while it holds requests, every process lets them finish before it exits.
+  const slow = Array.from({ length: 3 }, () => predict(url, 'pause', '{"ms": 2000}'));
+  await until(
+    'the gateway to hold the three requests',
+    () => reportedBy(pauseId),
+    (c) => Object.values(c).reduce((a, b) => a + b, 0) === 3,
+    15_000,
+    100,
+  );
   assert.equal(await gateway.stop(), 0);
   gateway = undefined;
+  assert.deepEqual(
+    (await Promise.all(slow)).map((a) => a.status),
+    [200, 200, 200],
+  );
 });
