@@ -1,9 +1,12 @@
 // Gateway overhead: p50/p99 latency and requests/s calling one replica directly, through the
 // Plinth gateway, and through nginx as a reverse proxy, at concurrency 1, 16 and 64 — one run,
 // same machine, same replica, with the CPU each side spent per request (µs).  Run: npm run bench:gateway [-- --duration 5]
+// With `--gateway-workers 1,2,4` it measures instead the gateway with that many processes against
+// nginx with as many workers, at c=16 and c=64 (bench/gateway-workers.ts; needs the tests' PostgreSQL).
 import Database from 'better-sqlite3';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
+import { gatewayWorkersTable } from './gateway-workers.ts';
 import { startNginxProxy } from './nginx.ts';
 import { ensureTool, REPO, startBenchPlatform } from './platform.ts';
 import { cpuSeconds, processTree, totalCpuSeconds } from './process-cpu.ts';
@@ -18,6 +21,22 @@ const durationS = Number(arg('--duration', '5'));
 const concurrencies = arg('--connections', '1,16,64').split(',').map(Number);
 const wrk = ensureTool('wrk', 'wrk');
 const nginx = ensureTool('nginx', 'nginx-light');
+const workerCounts = process.argv.includes('--gateway-workers')
+  ? arg('--gateway-workers', '1,2,4').split(',').map(Number)
+  : null;
+if (workerCounts) {
+  console.log(
+    `# gateway workers benchmark: ${durationS}s per run, ${availableParallelism()} CPUs, node ${process.version}`,
+  );
+  await gatewayWorkersTable({
+    wrk,
+    nginx,
+    workerCounts,
+    concurrencies: process.argv.includes('--connections') ? concurrencies : [16, 64],
+    durationS,
+  });
+  process.exit(0);
+}
 
 const platform = await startBenchPlatform();
 try {

@@ -18,18 +18,24 @@ export async function freePort(): Promise<number> {
 
 export interface NginxProxy {
   url: string;
-  /** The master process (its worker is a child). */
+  /** The master process (its workers are its children). */
   pid: number;
   stop(): Promise<void>;
 }
 
-export async function startNginxProxy(nginx: string, upstream: string, path: string): Promise<NginxProxy> {
+/** nginx with `workers` worker processes (`worker_processes`) in front of `upstream`. */
+export async function startNginxProxy(
+  nginx: string,
+  upstream: string,
+  path: string,
+  workers = 1,
+): Promise<NginxProxy> {
   const dir = mkdtempSync(join(tmpdir(), 'plinth-nginx-'));
   for (const d of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(dir, d));
   const port = await freePort();
   writeFileSync(
     join(dir, 'nginx.conf'),
-    `worker_processes 1;
+    `worker_processes ${workers};
 daemon off;
 pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;

@@ -92,6 +92,11 @@ export const ROOMS = [
     ],
   },
   {
+    room: 'workers',
+    job: 'gateway worker processes sharing the listening port (--gateway-workers): forking, handing over the socket, supervising, passing the rest to the primary',
+    mayImport: ['domain', 'config', 'observability'],
+  },
+  {
     room: 'cli',
     job: 'the `plinth` command; a typed API client; starts the composition roots',
     mayImport: ['domain', 'config', 'bundle', 'weights', '(root)'],

@@ -3,9 +3,13 @@
 // LISTEN/NOTIFY), checks keys against it, wakes deployments at zero through it, and reports what it
 // counts so that the leading control plane scales on the sum of every gateway. It measures the
 // requests it serves: Prometheus at its own /metrics, and series in the store (written as its own,
-// merged with the others' when read) for the API's …/metrics and the dashboard.
+// merged with the others' when read) for the API's …/metrics and the dashboard. With
+// `--gateway-workers N` it forks N−1 workers that serve the same port; each worker is this same
+// gateway, started with `takeOver` (src/gateway-worker.ts), and /metrics merges them all.
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Server as NetServer } from 'node:net';
+import type { Registry } from 'prom-client';
 import { Authenticator, inferenceAuthorizer } from './api/auth.ts';
 import type { GatewayConfig } from './config/server-config.ts';
 import { errorBody, isPlinthError, PlinthError } from './domain/errors.ts';
@@ -14,9 +18,11 @@ import { Gateway } from './gateway/gateway.ts';
 import { RouteFeed } from './gateway/route-feed.ts';
 import { TrafficTimes } from './gateway/traffic-times.ts';
 import { listenForUpgrades } from './gateway/upgrade-listener.ts';
-import { listen } from './http-listen.ts';
+import { drainConnections, listen, listeningUrl, serveHanded, trackConnections } from './http-listen.ts';
 import { ControlLoop, LoopHealth } from './domain/control-loop.ts';
 import { registerLoopMetrics } from './observability/loop-metrics.ts';
+import { mergeProcessMetrics } from './observability/merged-metrics.ts';
+import type { ProcessMetrics } from './observability/merged-metrics.ts';
 import { Metrics } from './observability/metrics.ts';
 import { SeriesStore } from './observability/series-store.ts';
 import { wakeFromZero } from './reconciler/lifecycle.ts';
@@ -24,16 +30,44 @@ import { ChangeFeed } from './store/postgres/change-feed.ts';
 import { AsyncFront } from './queue/async-front.ts';
 import { openPostgresStore } from './store/postgres/open.ts';
 import { StatusRecorder } from './store/status-recorder.ts';
+import { WORKER_DRAIN_MS, WorkerPool } from './workers/worker-pool.ts';
+
+/** How a gateway worker (`--gateway-workers`) differs from a gateway that listens itself. */
+export interface GatewayWorkerOptions {
+  /**
+   * Called once the gateway can serve (store connected, routes and keys read), with its id;
+   * resolves with the primary's listening server, whose connections it then serves too.
+   */
+  takeOver: (gatewayId: string) => Promise<NetServer>;
+  /** Its gateway id's prefix: `gateway-w1`, `plinth-up-w1`. */
+  name: string;
+  /** Its name among the processes in /metrics: `worker-1`. */
+  processName: string;
+  /** The other processes' registries, merged into its /metrics. */
+  peerMetrics: () => Promise<ProcessMetrics[]>;
+  /** A worker of `plinth up`: answers what is not inference (passes it to the primary's API). */
+  otherRequests?: (req: IncomingMessage, res: ServerResponse) => void;
+  /** A worker of `plinth up`: the token of the primary's async queue workers. */
+  internalToken?: string;
+  authFailuresPerMinute?: number;
+}
 
 export interface RunningGateway {
   url: string;
   gatewayId: string;
+  /** Processes serving the port: this one and its workers (`--gateway-workers`). */
+  processes: number;
+  /** This process's Prometheus registry (its primary asks a worker for it). */
+  registry: Registry;
   close(): Promise<void>;
 }
 
-export async function startGatewayServer(config: GatewayConfig): Promise<RunningGateway> {
+export async function startGatewayServer(
+  config: GatewayConfig,
+  worker?: GatewayWorkerOptions,
+): Promise<RunningGateway> {
   const store = await openPostgresStore(config.store);
-  const auth = new Authenticator(store);
+  const auth = new Authenticator(store, worker?.authFailuresPerMinute);
   const status = new StatusRecorder(store);
   // Async requests it accepts go to the shared store; the leading control plane's workers run them.
   const asyncRoutes = new AsyncFront({
@@ -51,6 +85,7 @@ export async function startGatewayServer(config: GatewayConfig): Promise<Running
     stallTimeoutMs: config.stallTimeoutS * 1000,
     hostSuffixes: config.hostSuffixes,
     authorize: inferenceAuthorizer(auth),
+    internalToken: worker?.internalToken,
   });
   gateway.wakes.add(
     (id) =>
@@ -68,7 +103,12 @@ export async function startGatewayServer(config: GatewayConfig): Promise<Running
   });
   await routes.start((listener) => changes.on(listener));
   const health = new LoopHealth();
-  const reports = new ConcurrencyReports(store, () => gateway.concurrencies(), 'gateway', health);
+  const reports = new ConcurrencyReports(
+    store,
+    () => gateway.concurrencies(),
+    worker?.name ?? 'gateway',
+    health,
+  );
   reports.start();
   const series = new SeriesStore(store, Date.now, reports.gatewayId);
   const metrics = new Metrics(series, async () => []);
@@ -89,6 +129,7 @@ export async function startGatewayServer(config: GatewayConfig): Promise<Running
   const server = createServer({ connectionsCheckingInterval: 1000 }, (req, res) => {
     const route = gateway.match(req);
     if (route) return void gateway.handle(req, res, route);
+    if (worker?.otherRequests) return worker.otherRequests(req, res);
     if (req.method === 'GET' && req.url === '/metrics') return void serveMetrics(req, res);
     const healthy = req.url === '/healthz';
     res.writeHead(healthy ? 200 : 404, { 'content-type': 'application/json' });
@@ -105,11 +146,22 @@ export async function startGatewayServer(config: GatewayConfig): Promise<Running
   });
   // WebSockets to models (…/websocket); other upgrades are answered as plain requests.
   listenForUpgrades(server, gateway);
+  let pool: WorkerPool | null = null;
+  // With workers, a scrape shows every process's requests, whichever process it lands on.
+  const exposition = async (): Promise<string> => {
+    const peers = pool ? await pool.workerMetrics() : worker ? await worker.peerMetrics() : null;
+    if (!peers) return metrics.exposition();
+    const own = {
+      process: worker?.processName ?? 'primary',
+      metrics: await metrics.registry.getMetricsAsJSON(),
+    };
+    return mergeProcessMetrics([own, ...peers]).metrics();
+  };
   const serveMetrics = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     try {
       if (config.metricsAuth)
         await auth.authenticate(req.headers.authorization, req.socket.remoteAddress ?? '');
-      const text = await metrics.exposition();
+      const text = await exposition();
       res.writeHead(200, { 'content-type': metrics.contentType });
       res.end(text);
     } catch (err) {
@@ -118,24 +170,59 @@ export async function startGatewayServer(config: GatewayConfig): Promise<Running
       res.end(JSON.stringify(errorBody(e.code, e.message)));
     }
   };
-  const url = await listen(server, config);
-  return {
-    url,
-    gatewayId: reports.gatewayId,
-    async close() {
-      routes.stop();
-      await reports.stop();
+  const several = worker !== undefined || config.gatewayWorkers > 1;
+  const open = several ? trackConnections(server) : new Set<never>();
+  let handed: NetServer | null = null;
+  let url: string;
+  if (worker) {
+    handed = await worker.takeOver(reports.gatewayId);
+    serveHanded(server, handed, config);
+    url = listeningUrl(handed, config.host);
+  } else {
+    url = await listen(server, config);
+    if (config.gatewayWorkers > 1) {
+      pool = new WorkerPool({
+        server,
+        processes: config.gatewayWorkers,
+        serve: { role: 'gateway', config },
+        ownMetrics: () => metrics.registry.getMetricsAsJSON(),
+        stopGraceMs: WORKER_DRAIN_MS,
+      });
+      await pool.start();
+    }
+  }
+  // Alone, it closes its connections when it stops (as it always has); one of several processes
+  // lets their requests finish, as its workers do.
+  const stopServing = async (): Promise<void> => {
+    if (handed) handed.close();
+    else if (pool) server.close();
+    else {
       const closed = new Promise((r) => server.close(r));
       server.closeAllConnections();
       await closed;
-      await changes.close();
-      await gateway.close();
-      await flushes.stop();
-      await traffic.stop();
-      await series
-        .flush()
-        .catch((err: Error) => console.error(`metrics: could not store series: ${err.message}`));
-      await store.close();
-    },
+      return;
+    }
+    await drainConnections(server, open, WORKER_DRAIN_MS);
+  };
+  let closing: Promise<void> | undefined;
+  const close = async (): Promise<void> => {
+    routes.stop();
+    await reports.stop();
+    await Promise.all([pool?.stop(), stopServing()]);
+    await changes.close();
+    await gateway.close();
+    await flushes.stop();
+    await traffic.stop();
+    await series
+      .flush()
+      .catch((err: Error) => console.error(`metrics: could not store series: ${err.message}`));
+    await store.close();
+  };
+  return {
+    url,
+    gatewayId: reports.gatewayId,
+    processes: config.gatewayWorkers,
+    registry: metrics.registry,
+    close: () => (closing ??= close()),
   };
 }

@@ -24,6 +24,7 @@ import { plinthHome } from './home.ts';
 import type { PlinthHome } from './home.ts';
 import { applyDeadlines, listeningUrl } from './http-listen.ts';
 import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
 import { joinCluster, kubernetesBackend } from './kubernetes-runtime.ts';
 import { followLeader } from './leadership.ts';
 import { levelOfLine, LogSink } from './observability/log-sink.ts';
@@ -33,9 +34,7 @@ import { IdleDeactivator } from './reconciler/idle-deactivator.ts';
 import { idleReason } from './reconciler/idle-policy.ts';
 import { Lifecycle } from './reconciler/lifecycle.ts';
 import { PromotionController } from './reconciler/promotion-controller.ts';
-import type { EnvironmentSwitch } from './reconciler/promotion-controller.ts';
-import { customServerOf } from './domain/custom-server.ts';
-import { tellEnvironment } from './runtime/replica-environment.ts';
+import { tellReplicasEnvironment } from './reconciler/environment-notice.ts';
 import { Reconciler } from './reconciler/reconciler.ts';
 import { ReplicaStopper } from './reconciler/replica-stopper.ts';
 import { ReplicaTermination } from './reconciler/replica-termination.ts';
@@ -53,6 +52,8 @@ import { WebhookSecrets } from './queue/webhook-secrets.ts';
 import { WebhookSender } from './queue/webhook-sender.ts';
 import type { Store } from './store/store.ts';
 import { WeightsCache } from './weights/cache.ts';
+import { startUpWorkers } from './workers/up-workers.ts';
+import type { UpWorkers } from './workers/up-workers.ts';
 import { WeightsFetcher } from './weights/fetcher.ts';
 import { DEFAULT_HF_ENDPOINT } from './weights/hub.ts';
 
@@ -128,6 +129,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     onQueued: () => asyncWorker?.kick(),
     hasSigningSecret: async () => (await webhookSecrets.signing()).length > 0,
   });
+  const hostSuffixes = publicHost ? [...config.hostSuffixes, publicHost] : config.hostSuffixes;
   const gateway = new Gateway(store, {
     asyncRoutes: asyncFront,
     internalToken,
@@ -135,7 +137,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     maxBodyBytes: config.maxInferenceBodyBytes,
     maxQueue: config.maxQueue,
     stallTimeoutMs: config.stallTimeoutS * 1000,
-    hostSuffixes: publicHost ? [...config.hostSuffixes, publicHost] : config.hostSuffixes,
+    hostSuffixes,
     authorize: inferenceAuthorizer(auth),
   });
   // With a shared store, other processes' gateways serve the same deployments: scaling sees the sum.
@@ -246,8 +248,10 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     );
   });
 
-  // The API and the gateway on one port; the URL is known once listening.
+  // The API and the gateway on one port; the URL is known once listening. With --gateway-workers N,
+  // N−1 more processes serve it as gateways (src/workers/) and pass the rest to this one.
   let baseUrl = `http://${config.host}:${config.port}`;
+  let workers: UpWorkers | null = null;
   const app = buildApi({
     store,
     artifacts,
@@ -268,10 +272,21 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     maxBundleBytes: 1024 ** 3,
     home,
     metricsAuth: config.metricsAuth,
+    workerMetrics:
+      config.gatewayWorkers > 1 ? async () => (await workers?.pool.workerMetrics()) ?? [] : undefined,
   });
   applyDeadlines(app.server, config);
   await app.listen({ port: config.port, host: config.host });
   baseUrl = listeningUrl(app.server, config.host);
+  if (config.gatewayWorkers > 1)
+    workers = await startUpWorkers({
+      server: app.server,
+      config,
+      port: (app.server.address() as AddressInfo).port,
+      hostSuffixes,
+      internalToken,
+      ownMetrics: () => telemetry.metrics.registry.getMetricsAsJSON(),
+    });
   const createdApiKey = await provideAdminKey(store, auth, home, baseUrl);
   traffic.start();
   const asyncMetrics = new AsyncMetrics(telemetry.metrics.registry);
@@ -333,11 +348,18 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     resources: [
       ...describeResources(kubernetes ? backend.capacity() : capacity, backend.describe()),
       follower?.description ?? 'Control plane: this process (SQLite store)',
+      ...(workers
+        ? [
+            `Gateway workers: ${config.gatewayWorkers} processes serve ${baseUrl} (this one and ${config.gatewayWorkers - 1} more, each a gateway on the store; the API answers from this one)`,
+          ]
+        : []),
       ...(idleS ? [`Inactivity: deployments are deactivated after ${idleReason(idleS)}`] : []),
       ...(adopted.length ? [`Adopted ${adopted.length} replica(s) left running by the previous server`] : []),
     ],
     close() {
       closed ??= (async () => {
+        // The workers first: their requests finish while the API and the replicas still answer.
+        await workers?.close();
         await asyncWorker?.stop();
         await webhooks.stop();
         await builds.stop();
@@ -367,42 +389,6 @@ async function wakeById(store: Store, lifecycle: Lifecycle, id: string): Promise
     if (d) await lifecycle.wake(d);
   } catch (err) {
     console.error(`wake ${id}: ${(err as Error).message}`);
-  }
-}
-
-/**
- * A promotion switched an environment to a deployment: its model servers run the model's
- * setup_environment() for it, without a restart (a custom server has no such route; not told).
- */
-async function tellReplicasEnvironment(
-  store: Store,
-  backend: RuntimeBackend,
-  logs: LogSink,
-  change: EnvironmentSwitch,
-): Promise<void> {
-  try {
-    const d = await store.getDeployment(change.deploymentId);
-    if (!d || customServerOf(d.config)) return;
-    // Loading ones too: a model server told while load() runs sets the environment up after it.
-    const live = backend
-      .list(d.id)
-      .filter((r) => (r.phase === 'READY' || r.phase === 'STARTING') && r.address);
-    await Promise.all(
-      live.map(async (r) => {
-        const answer = await tellEnvironment(r, change.environment);
-        const told = answer === 200;
-        logs.write(
-          { model_id: d.model_id, deployment_id: d.id, replica_id: r.id },
-          'platform',
-          told ? 'INFO' : 'WARNING',
-          told
-            ? `replica ${r.id} now serves environment ${change.environment} (setup_environment)`
-            : `replica ${r.id} was not told it now serves ${change.environment} (${answer}); its next start will be`,
-        );
-      }),
-    );
-  } catch (err) {
-    console.error(`telling ${change.deploymentId} its environment: ${(err as Error).message}`);
   }
 }
 

@@ -5,6 +5,7 @@ import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import Fastify from 'fastify';
 import type { FastifyError, FastifyInstance } from 'fastify';
+import { clientAddress } from '../domain/client-address.ts';
 import { errorBody, isPlinthError, PlinthError } from '../domain/errors.ts';
 import { listenForUpgrades } from '../gateway/upgrade-listener.ts';
 import { mayManage, routeAccess } from './access.ts';
@@ -60,7 +61,7 @@ export function buildApi(ctx: ApiContext): FastifyInstance {
     const path = req.routeOptions.url ?? req.url.split('?')[0]!;
     const access = path === '/metrics' && ctx.metricsAuth ? 'key' : routeAccess(path);
     if (access === 'open') return;
-    const key = await ctx.auth.authenticate(req.headers.authorization, req.ip);
+    const key = await ctx.auth.authenticate(req.headers.authorization, clientAddress(req.raw));
     if (!mayManage(key, access)) {
       throw new PlinthError(
         'FORBIDDEN',

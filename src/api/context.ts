@@ -3,6 +3,7 @@ import type { ArtifactStore } from '../bundle/artifact-store.ts';
 import type { InstanceType } from '../domain/instance-types.ts';
 import type { Deployment } from '../domain/types.ts';
 import type { PlinthHome } from '../home.ts';
+import type { ProcessMetrics } from '../observability/merged-metrics.ts';
 import type { Telemetry } from '../observability/telemetry.ts';
 import type { WebhookSecrets } from '../queue/webhook-secrets.ts';
 import type { Vault } from '../secrets/vault.ts';
@@ -42,6 +43,8 @@ export interface ApiContext {
   maxBundleBytes: number;
   /** Whether /metrics needs an API key. */
   metricsAuth?: boolean;
+  /** With --gateway-workers: the workers' registries, merged into /metrics with this process's. */
+  workerMetrics?: () => Promise<ProcessMetrics[]>;
 }
 
 /**

@@ -61,3 +61,34 @@ test('--deactivate-after-idle takes a duration (14d, 90s) as seconds; absent, no
   assert.equal(serverConfig({ homeDir: '/h', deactivateAfterIdleS: 3 }).deactivateAfterIdleS, 3);
   assert.equal(serverConfig({ homeDir: '/h' }).deactivateAfterIdleS, undefined);
 });
+
+test('--gateway-workers: 1 by default; a whole number from 1 to 64, for `plinth up` only with PostgreSQL', () => {
+  assert.equal(serverConfig({ homeDir: '/h' }).gatewayWorkers, 1);
+  assert.equal(gatewayConfig({ store: 'postgres://x/y' }).gatewayWorkers, 1);
+  assert.equal(gatewayConfig({ store: 'postgres://x/y', gatewayWorkers: '4' }).gatewayWorkers, 4);
+  assert.equal(
+    serverConfig({ homeDir: '/h', store: 'postgres://x/y', gatewayWorkers: '64' }).gatewayWorkers,
+    64,
+  );
+  for (const bad of ['0', '65', '2.5', 'many', '-1']) {
+    assert.throws(
+      () => gatewayConfig({ store: 'postgres://x/y', gatewayWorkers: bad }),
+      (err: unknown) =>
+        err instanceof ServerConfigError &&
+        err.message === `--gateway-workers ${bad}: expected a whole number of processes from 1 to 64`,
+      bad,
+    );
+  }
+  assert.throws(
+    () => serverConfig({ homeDir: '/h', gatewayWorkers: '2' }),
+    (err: unknown) =>
+      err instanceof ServerConfigError &&
+      err.message ===
+        '--gateway-workers 2: needs a PostgreSQL store (--store postgres://…): the workers share routes, keys and request counts through it',
+  );
+  assert.equal(
+    serverConfig({ homeDir: '/h', gatewayWorkers: '1' }).gatewayWorkers,
+    1,
+    'one process: SQLite is fine',
+  );
+});

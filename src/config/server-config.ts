@@ -14,6 +14,8 @@ const duration = z.union([z.number(), z.string()]).transform((v, ctx) => {
   return z.NEVER;
 });
 
+const WORKERS_RANGE = 'expected a whole number of processes from 1 to 64';
+
 const common = {
   host: z.string().min(1).default('127.0.0.1'),
   /** Seconds a request may wait for a replica before 504. */
@@ -47,6 +49,13 @@ const common = {
   asyncMaxInputBytes: count.default(256 * 1024),
   /** Seconds an async request's result is kept for GET …/async_request/{id}. */
   asyncRetentionS: seconds.default(3600),
+  /** Processes that serve the port together: this one and `gatewayWorkers − 1` forked workers. */
+  gatewayWorkers: z.coerce
+    .number({ error: WORKERS_RANGE })
+    .int({ error: WORKERS_RANGE })
+    .min(1, { error: WORKERS_RANGE })
+    .max(64, { error: WORKERS_RANGE })
+    .default(1),
 };
 
 const kubernetes = z.strictObject({
@@ -60,33 +69,44 @@ const kubernetes = z.strictObject({
   preStopSeconds: count.optional(),
 });
 
-const serverSchema = z.strictObject({
-  ...common,
-  homeDir: z.string().min(1),
-  port: z.coerce.number().int().min(0).max(65535).default(4780),
-  /** Pre-started model servers per language (cold starts pay only for the model's load()). */
-  nodeStandbys: count.default(1),
-  pythonStandbys: count.default(1),
-  /** Control-loop interval. */
-  tickMs: z.coerce.number().int().min(10).default(1000),
-  /** Failed authentications a client may make in a minute before its answers slow down. */
-  authFailuresPerMinute: z.coerce.number().positive().default(20),
-  /** Seconds a stopping replica may take to finish the requests it has. */
-  drainS: seconds.default(30),
-  /** `cpu=8,memory=32Gi,gpu=H100:2`: what replicas are placed on instead of what was detected. */
-  capacity: z.string().min(1).optional(),
-  /** A postgres:// URL for a shared PostgreSQL store; SQLite in the home when absent. */
-  store: z
-    .string()
-    .regex(/^postgres(ql)?:\/\/./, 'expected a postgres:// URL (or none, for SQLite in the home)')
-    .optional(),
-  /** Seconds replicas keep serving after this server dies, for a restart to adopt them. */
-  replicaGraceS: seconds.default(60),
-  /** Run replicas as pods on a Kubernetes cluster instead of processes on this machine. */
-  kubernetes: kubernetes.optional(),
-  /** Deactivate deployments that had no inference traffic for this many seconds; never when absent. */
-  deactivateAfterIdleS: duration.optional(),
-});
+const serverSchema = z
+  .strictObject({
+    ...common,
+    homeDir: z.string().min(1),
+    port: z.coerce.number().int().min(0).max(65535).default(4780),
+    /** Pre-started model servers per language (cold starts pay only for the model's load()). */
+    nodeStandbys: count.default(1),
+    pythonStandbys: count.default(1),
+    /** Control-loop interval. */
+    tickMs: z.coerce.number().int().min(10).default(1000),
+    /** Failed authentications a client may make in a minute before its answers slow down. */
+    authFailuresPerMinute: z.coerce.number().positive().default(20),
+    /** Seconds a stopping replica may take to finish the requests it has. */
+    drainS: seconds.default(30),
+    /** `cpu=8,memory=32Gi,gpu=H100:2`: what replicas are placed on instead of what was detected. */
+    capacity: z.string().min(1).optional(),
+    /** A postgres:// URL for a shared PostgreSQL store; SQLite in the home when absent. */
+    store: z
+      .string()
+      .regex(/^postgres(ql)?:\/\/./, 'expected a postgres:// URL (or none, for SQLite in the home)')
+      .optional(),
+    /** Seconds replicas keep serving after this server dies, for a restart to adopt them. */
+    replicaGraceS: seconds.default(60),
+    /** Run replicas as pods on a Kubernetes cluster instead of processes on this machine. */
+    kubernetes: kubernetes.optional(),
+    /** Deactivate deployments that had no inference traffic for this many seconds; never when absent. */
+    deactivateAfterIdleS: duration.optional(),
+  })
+  // Workers share routes, keys and request counts through the store: SQLite is one process's file.
+  .superRefine((c, ctx) => {
+    if (c.gatewayWorkers > 1 && !c.store)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['gatewayWorkers'],
+        message:
+          'needs a PostgreSQL store (--store postgres://…): the workers share routes, keys and request counts through it',
+      });
+  });
 
 const gatewaySchema = z.strictObject({
   ...common,
@@ -123,6 +143,7 @@ const FLAGS: Record<string, string> = {
   namespace: '--kube-namespace',
   imagePrefix: '--image-prefix',
   deactivateAfterIdleS: '--deactivate-after-idle',
+  gatewayWorkers: '--gateway-workers',
 };
 
 function deepFreeze<T>(value: T): T {
@@ -160,4 +181,34 @@ export function serverConfig(input: ServerConfigInput): ServerConfig {
 /** `plinth gateway`'s settings, defaulted and frozen; throws ServerConfigError naming the flag. */
 export function gatewayConfig(input: GatewayConfigInput): GatewayConfig {
   return parse(gatewaySchema, input);
+}
+
+/**
+ * The settings of a gateway worker of `plinth up` (`--gateway-workers`): the server's own limits
+ * and deadlines, its store, and the host names it serves (`hostSuffixes`: the public URL's too).
+ */
+export function workerGatewayConfig(
+  server: ServerConfig,
+  port: number,
+  hostSuffixes: readonly string[],
+): GatewayConfig {
+  if (!server.store) throw new Error('gateway workers need the PostgreSQL store');
+  return deepFreeze({
+    host: server.host,
+    port,
+    store: server.store,
+    parkTimeoutS: server.parkTimeoutS,
+    maxQueue: server.maxQueue,
+    headersTimeoutS: server.headersTimeoutS,
+    requestTimeoutS: server.requestTimeoutS,
+    maxInferenceBodyBytes: server.maxInferenceBodyBytes,
+    stallTimeoutS: server.stallTimeoutS,
+    maxConnections: server.maxConnections,
+    hostSuffixes: [...hostSuffixes],
+    metricsAuth: server.metricsAuth,
+    allowPrivateWebhooks: server.allowPrivateWebhooks,
+    asyncMaxInputBytes: server.asyncMaxInputBytes,
+    asyncRetentionS: server.asyncRetentionS,
+    gatewayWorkers: server.gatewayWorkers,
+  });
 }

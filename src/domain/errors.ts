@@ -32,6 +32,8 @@ export const ERROR_CATALOGUE = {
   REPLICA_UNAVAILABLE: 503,
   STORE_UNAVAILABLE: 503,
   CLUSTER_UNAVAILABLE: 503,
+  /** A gateway worker (`--gateway-workers`) could not pass an API request to its primary process. */
+  PRIMARY_UNAVAILABLE: 503,
   /** The server's disk is full: nothing was stored; try again once there is room. */
   INSUFFICIENT_STORAGE: 507,
   GATEWAY_TIMEOUT: 504,

@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { PlinthError } from '../../domain/errors.ts';
 import { findInstanceType } from '../../domain/instance-types.ts';
+import { mergeProcessMetrics } from '../../observability/merged-metrics.ts';
 import { currentOf, currentWindow, METRIC_MODES, summarize } from '../../observability/metric-summary.ts';
 import type { LiveCounts } from '../../observability/metric-summary.ts';
 import { deploymentScope, environmentScope } from '../../observability/series-store.ts';
@@ -43,7 +44,10 @@ function parseTime(value: string, field: string, nowMs: number): number {
 export function metricsRoutes(app: FastifyInstance, ctx: ApiContext): void {
   app.get('/metrics', { config: { summary: 'Prometheus metrics' } }, async (_req, reply) => {
     reply.header('content-type', ctx.telemetry.metrics.contentType);
-    return ctx.telemetry.metrics.exposition();
+    if (!ctx.workerMetrics) return ctx.telemetry.metrics.exposition();
+    // Gateway workers count what they serve: every process's registry, merged.
+    const own = { process: 'primary', metrics: await ctx.telemetry.metrics.registry.getMetricsAsJSON() };
+    return mergeProcessMetrics([own, ...(await ctx.workerMetrics())]).metrics();
   });
 
   const price = (name: string): number | null =>

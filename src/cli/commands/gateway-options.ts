@@ -1,6 +1,7 @@
 // The options of whatever serves inference — `plinth up` and `plinth gateway` alike: queueing,
 // slow and silent clients, connection and body limits, host names, /metrics access, and async
-// requests (their input limit, result retention, and whether webhooks may be private).
+// requests (their input limit, result retention, and whether webhooks may be private), and how
+// many processes serve the port together (--gateway-workers).
 import type { Command } from 'commander';
 
 export interface GatewayFlags {
@@ -14,6 +15,7 @@ export interface GatewayFlags {
   allowPrivateWebhooks?: boolean;
   asyncMaxInputBytes: string;
   asyncRetention: string;
+  gatewayWorkers?: string;
 }
 
 export function addGatewayOptions(command: Command): Command {
@@ -43,6 +45,10 @@ export function addGatewayOptions(command: Command): Command {
       '--async-retention <seconds>',
       'how long an async result is kept for GET …/async_request/{id}',
       '3600',
+    )
+    .option(
+      '--gateway-workers <n>',
+      'processes that serve the port together, each a gateway with its own store connection (1–64; default $PLINTH_GATEWAY_WORKERS, else 1; more than 1 needs --store postgres://…)',
     );
 }
 
@@ -59,5 +65,6 @@ export function gatewaySettingsOf(flags: GatewayFlags) {
     allowPrivateWebhooks: flags.allowPrivateWebhooks === true,
     asyncMaxInputBytes: flags.asyncMaxInputBytes,
     asyncRetentionS: flags.asyncRetention,
+    gatewayWorkers: flags.gatewayWorkers ?? (process.env.PLINTH_GATEWAY_WORKERS || undefined),
   };
 }

@@ -1,6 +1,8 @@
-// `plinth gateway`: an inference-only process beside the control planes, on their PostgreSQL store.
+// `plinth gateway`: an inference-only process beside the control planes, on their PostgreSQL store;
+// and the hidden `plinth gateway-worker`, which `--gateway-workers` forks (never run by hand).
 import type { Command } from 'commander';
 import { startGatewayServer } from '../../gateway-server.ts';
+import { runGatewayWorker, WORKER_COMMAND } from '../../gateway-worker.ts';
 import { UserError } from '../errors.ts';
 import { gatewaySettings } from '../server-options.ts';
 import { addGatewayOptions, gatewaySettingsOf } from './gateway-options.ts';
@@ -42,10 +44,28 @@ export function registerGateway(
           );
         throw err;
       }
-      process.stdout.write(`Plinth gateway ${gateway.gatewayId} is serving inference at ${gateway.url}\n`);
+      const workers =
+        gateway.processes > 1
+          ? ` with ${gateway.processes} gateway workers (this process and ${gateway.processes - 1} more share the port)`
+          : '';
+      process.stdout.write(
+        `Plinth gateway ${gateway.gatewayId} is serving inference at ${gateway.url}${workers}\n`,
+      );
       const stop = (): void => void gateway.close().then(() => process.exit(0));
       process.on('SIGINT', stop);
       process.on('SIGTERM', stop);
     }, false),
   );
+  program
+    .command(WORKER_COMMAND, { hidden: true })
+    .description('(internal) one gateway worker of --gateway-workers, started by its primary process')
+    .action(() =>
+      run(async () => {
+        if (!process.send)
+          throw new UserError(
+            `plinth ${WORKER_COMMAND} is started by \`plinth up\` or \`plinth gateway\` with --gateway-workers, not by hand`,
+          );
+        await runGatewayWorker();
+      }, false),
+    );
 }
