@@ -8,7 +8,6 @@
 // are the same code as `plinth up`'s.
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { createTestDatabase } from '../test/support/postgres-database.ts';
@@ -73,10 +72,6 @@ export async function gatewayWorkersTable(options: {
   concurrencies: readonly number[];
   durationS: number;
 }): Promise<void> {
-  // The control plane prepares Truss's Python base in the background at start: pip would compete
-  // for the CPU being measured. The tests' prepared one is used (prepared once if it is not).
-  process.env.PLINTH_PYTHON_BASE_DIR ??= join(tmpdir(), 'plinth-test-python-base');
-  process.env.PIP_RETRIES ??= '0';
   const database = await createTestDatabase();
   const platform = await startBenchPlatform(['--store', database.url]);
   try {

@@ -39,6 +39,10 @@ export function ensureBuilt(): void {
 
 export async function startBenchPlatform(extraArgs: string[] = []): Promise<BenchPlatform> {
   ensureBuilt();
+  // The control plane prepares Truss's Python base in the background at start: pip would compete
+  // for the CPU being measured. The tests' prepared one is used (prepared once if it is not).
+  process.env.PLINTH_PYTHON_BASE_DIR ??= join(tmpdir(), 'plinth-test-python-base');
+  process.env.PIP_RETRIES ??= '0';
   const home = mkdtempSync(join(tmpdir(), 'plinth-bench-'));
   // PLINTH_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the server under load.
   const nodeArgs = (process.env.PLINTH_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
