@@ -130,7 +130,7 @@ export function checkFailures(inputs: FailureInputs): FailureVerdict {
 }
 
 export function describeRequest(r: RequestRecord, t0: number): string {
-  return `${r.client}→${r.process} ${r.model} [${rel(r.startMs, t0)}, ${rel(r.endMs, t0)}]${r.version !== null ? ` v${r.version}` : ''}${r.errorClass ? ` ${r.errorClass}` : ''}`;
+  return `${r.client}→${r.process} ${r.model} [${rel(r.startMs, t0)}, ${rel(r.endMs, t0)}]${r.version !== null ? ` v${r.version}` : ''}${r.errorClass ? ` ${r.errorClass}` : ''}${r.message ? ` ("${r.message}")` : ''}`;
 }
 
 export function rel(ms: number, t0: number): string {

@@ -156,7 +156,7 @@ function send(spec: ClientSpec, agent: Agent, rng: Rng, options: LoadOptions): P
       });
       res.on('end', () => {
         const text = Buffer.concat(chunks).toString();
-        let parsed: { version?: unknown; error?: { code?: string } } = {};
+        let parsed: { version?: unknown; error?: { code?: string; message?: string } } = {};
         try {
           parsed = JSON.parse(text) as typeof parsed;
         } catch {
@@ -165,6 +165,7 @@ function send(spec: ClientSpec, agent: Agent, rng: Rng, options: LoadOptions): P
         if (record.status === 200 && typeof parsed.version === 'number')
           return finish({ outcome: 'ok', version: parsed.version });
         if (record.status === 200) return fail('bad-body');
+        if (typeof parsed.error?.message === 'string') record.message = parsed.error.message.slice(0, 500);
         fail(`http-${record.status}${parsed.error?.code ? ` ${parsed.error.code}` : ''}`);
       });
     });

@@ -19,6 +19,8 @@ export interface RequestRecord {
   errorClass: string;
   /** The version the answering deployment reported. */
   version: number | null;
+  /** A failed answer's error message (the evidence of why), when it had one. */
+  message?: string;
 }
 
 export type TimelineEvent =
