@@ -43,6 +43,8 @@ test('a header checked lately answers without a promise; revoking, expiring or f
   assert.equal(auth.cached(header)?.id, key.id);
   assert.equal(auth.cached(`Bearer ${secret}`), null, 'only the exact header that was checked');
   assert.equal(auth.cached(`${header}x`), null);
+  await auth.authenticate(`api-key   ${secret}`);
+  assert.equal(auth.cached(`api-key   ${secret}`), null, 'other spellings are checked, never remembered');
 
   const authorize = inferenceAuthorizer(auth);
   const model = { id: 'm1', name: 'one' } as Model;

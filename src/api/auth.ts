@@ -74,7 +74,10 @@ export class Authenticator {
     }
     const hash = hashApiKey(secret);
     const hit = this.cache.get(hash);
-    if (hit && hit.expiresAtMs > Date.now()) return hit.key;
+    if (hit && hit.expiresAtMs > Date.now()) {
+      this.remember(header!, secret, hit);
+      return hit.key;
+    }
     // The lookup is by the key's hash, so its time does not depend on how much of a key matches.
     let key: ApiKey | undefined;
     try {
@@ -92,9 +95,15 @@ export class Authenticator {
     const now = Date.now();
     const entry = { key, checkedAtMs: now, expiresAtMs: now + RECHECK_MS };
     this.cache.set(hash, entry);
-    if (this.byHeader.size >= MAX_REMEMBERED_HEADERS) this.byHeader.clear();
-    this.byHeader.set(header!, entry);
+    this.remember(header!, secret, entry);
     return key;
+  }
+
+  /** Only the two plain spellings are remembered: a key holder cannot fill memory with variants. */
+  private remember(header: string, secret: string, entry: CachedKey): void {
+    if (header !== `Api-Key ${secret}` && header !== `Bearer ${secret}`) return;
+    if (this.byHeader.size >= MAX_REMEMBERED_HEADERS) this.byHeader.clear();
+    this.byHeader.set(header, entry);
   }
 
   /** Keys are checked against the store again on their next use (another process may have changed one). */

@@ -51,10 +51,14 @@ export function writeSocketError(socket: Duplex, err: unknown, requestId: string
   if (!socket.destroyed) socket.end(`${head.join('\r\n')}\r\n\r\n${body}`);
 }
 
-/** Connection errors that prove the replica never received the request. */
+/**
+ * Connection errors that prove the replica never received the request: refused, no connection in
+ * time, no such socket, or a connection the replica had already closed when the request was
+ * written (EPIPE: the write itself failed).
+ */
 export function neverReached(err: UpstreamError): boolean {
   const code = (err.cause as NodeJS.ErrnoException).code;
-  return code === 'ECONNREFUSED' || code === CONNECT_TIMEOUT_CODE || code === 'ENOENT';
+  return code === 'ECONNREFUSED' || code === CONNECT_TIMEOUT_CODE || code === 'ENOENT' || code === 'EPIPE';
 }
 
 export function replicaUnavailable(err: UpstreamError): PlinthError {

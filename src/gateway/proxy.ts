@@ -158,6 +158,9 @@ export function proxyToReplica(
             streaming = true;
         }
         headers.push('x-request-id', requestId);
+        // A body longer or shorter than the Content-Length sent on is an error here, never bytes
+        // a keep-alive client would read as its next answer.
+        res.strictContentLength = true;
         res.writeHead(status, headers);
         firstByteAt = performance.now();
         // A stream's head goes at once (a custom server's events, before their first token).
@@ -176,7 +179,12 @@ export function proxyToReplica(
       onComplete() {
         clearTimeout(stalled);
         res.off('close', onClientGone);
-        res.end();
+        try {
+          res.end();
+        } catch {
+          // (strictContentLength: the replica's body was shorter than it said.)
+          res.destroy();
+        }
         resolve({ statusCode, responded: true, firstByteAt, responseBytes });
       },
       onError(err) {

@@ -8,6 +8,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ReplicaConnections } from './replica-connections.ts';
 import type { ExchangeRequest } from './replica-connections.ts';
 
+/** A connection goes back to the pool once the I/O that came with its answer is seen. */
+const settled = (): Promise<void> => new Promise((r) => setImmediate(r));
+
 interface Answer {
   status: number;
   headers: string[];
@@ -33,7 +36,17 @@ async function replica(handle: (req: IncomingMessage, res: ServerResponse) => vo
   };
 }
 
-function send(
+async function send(
+  pool: ReplicaConnections,
+  request: Partial<ExchangeRequest>,
+  onData: (chunk: Buffer) => boolean = () => true,
+): Promise<Answer> {
+  const answer = await exchange(pool, request, onData);
+  await settled();
+  return answer;
+}
+
+function exchange(
   pool: ReplicaConnections,
   request: Partial<ExchangeRequest>,
   onData: (chunk: Buffer) => boolean = () => true,
@@ -156,7 +169,10 @@ test('a slow reader pauses the replica, and resuming gets the rest', async () =>
     });
     assert.equal(body, big);
     assert.ok(paused > 1, 'it was paused between pieces');
-    assert.equal(pool.idleCount, 1, 'and the connection is reused after');
+    await settled();
+    assert.equal(pool.idleCount, 1, 'and the connection is kept');
+    assert.equal((await send(pool, { method: 'GET' })).body, big, 'and reused, no longer paused');
+    assert.equal(r.connections, 1);
   } finally {
     pool.close();
     await r.close();
@@ -189,6 +205,7 @@ test('an aborted exchange ends once with its error and its connection is never r
       );
     });
     await sleep(50);
+    await settled();
     assert.deepEqual(
       errors.map((e) => e.message),
       ['client went away'],
@@ -257,4 +274,41 @@ test('a path a request line cannot carry is refused before anything is sent', ()
       ),
     /request path/,
   );
+});
+
+test('a replica that closes right after answering, without saying so, never gets a request written onto that connection', async () => {
+  // A raw replica: answers, then ends the connection (as Plinth's Python server does while draining).
+  const { createServer: createNetServer } = await import('node:net');
+  let accepted = 0;
+  const server = createNetServer((socket) => {
+    accepted++;
+    socket.once('data', () => {
+      socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+      socket.end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const pool = new ReplicaConnections(`127.0.0.1:${(server.address() as AddressInfo).port}`);
+  try {
+    // The next request leaves the moment the first completes (a parked request taking the slot).
+    const first = await new Promise<Promise<Answer>>((resolve, reject) => {
+      pool.exchange(
+        { method: 'GET', path: '/', headers: [], body: null },
+        {
+          onHead() {},
+          onData: () => true,
+          onComplete: () => resolve(exchange(pool, { method: 'GET' })),
+          onError: reject,
+        },
+      );
+    });
+    assert.equal((await first).body, 'ok', 'sent on a new connection, not the closing one');
+    await sleep(50);
+    assert.equal(pool.idleCount, 0, 'the ended connections were not kept');
+    assert.equal((await send(pool, { method: 'GET' })).body, 'ok');
+    assert.equal(accepted, 3);
+  } finally {
+    pool.close();
+    await new Promise((r) => server.close(r));
+  }
 });

@@ -8,6 +8,8 @@
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import { PlinthError } from '../domain/errors.ts';
+import { replicaEndpoint } from './replica-paths.ts';
+import type { ReplicaEndpoint } from './replica-paths.ts';
 import { ResponseReader } from './replica-response.ts';
 import type { ResponseEvents } from './replica-response.ts';
 
@@ -66,10 +68,9 @@ class Connection {
 
   constructor(
     private readonly pool: ReplicaConnections,
-    host: string,
-    port: number,
+    endpoint: ReplicaEndpoint,
   ) {
-    this.socket = connect({ host, port, noDelay: true });
+    this.socket = connect({ ...endpoint, noDelay: true });
     this.socket.setTimeout(CONNECT_TIMEOUT_MS);
     this.socket.once('connect', () => {
       this.connected = true;
@@ -80,7 +81,12 @@ class Connection {
       if (this.current) this.current.read(data);
       else this.socket.destroy();
     });
-    this.socket.on('end', () => this.current?.ended());
+    this.socket.on('end', () => {
+      // An idle connection the replica ended is closed now: between its end and its close, a
+      // request written on it would be lost.
+      if (this.current) this.current.ended();
+      else this.socket.destroy();
+    });
     this.socket.on('timeout', () => {
       this.current?.fail(
         this.connected
@@ -196,8 +202,9 @@ class ActiveExchange implements Exchange, ResponseEvents {
 /** The connections to one replica address (host:port). */
 export class ReplicaConnections {
   private readonly idle: Connection[] = [];
-  private readonly host: string;
-  private readonly port: number;
+  private readonly endpoint: ReplicaEndpoint;
+  /** What the Host header says (a Unix socket's path is no host name). */
+  private readonly hostHeader: string;
   private closed = false;
 
   /** `idleMs`: how long an idle connection may be reused (tests shorten it). */
@@ -205,9 +212,8 @@ export class ReplicaConnections {
     readonly address: string,
     private readonly idleMs = IDLE_MS,
   ) {
-    const colon = address.lastIndexOf(':');
-    this.host = address.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
-    this.port = Number(address.slice(colon + 1));
+    this.endpoint = replicaEndpoint(address);
+    this.hostHeader = 'path' in this.endpoint ? 'localhost' : address;
   }
 
   /** Sends a request; throws PlinthError BAD_REQUEST for one that cannot be sent as asked. */
@@ -218,7 +224,7 @@ export class ReplicaConnections {
     const streamed = request.body !== null && !Buffer.isBuffer(request.body);
     const exchange = new ActiveExchange(connection, this, handler, request.method, streamed);
     connection.current = exchange;
-    let head = `${request.method} ${request.path} HTTP/1.1\r\nhost: ${this.address}\r\n`;
+    let head = `${request.method} ${request.path} HTTP/1.1\r\nhost: ${this.hostHeader}\r\n`;
     const h = request.headers;
     for (let i = 0; i < h.length; i += 2) head += `${h[i]}: ${h[i + 1]}\r\n`;
     const socket = connection.socket;
@@ -245,21 +251,37 @@ export class ReplicaConnections {
     const now = Date.now();
     while (this.idle.length > 0) {
       const c = this.idle.pop()!;
-      if (now - c.idleSince < this.idleMs && !c.socket.destroyed) return c;
+      if (now - c.idleSince < this.idleMs && !c.socket.destroyed && !c.socket.readableEnded) {
+        c.socket.ref();
+        return c;
+      }
       c.socket.destroy();
     }
-    return new Connection(this, this.host, this.port);
+    return new Connection(this, this.endpoint);
   }
 
-  /** A connection whose exchange ended: kept for the next request, or closed. */
+  /**
+   * A connection whose exchange ended: kept for the next request, or closed. It is kept only
+   * after the I/O already arrived is seen: a replica that closes right after answering (without
+   * saying Connection: close) has its close read first, and no request is written onto it.
+   */
   release(connection: Connection, reusable: boolean): void {
-    if (!reusable || this.closed || this.idle.length >= MAX_IDLE || connection.socket.destroyed) {
+    if (!reusable) {
       connection.socket.destroy();
       return;
     }
     connection.socket.resume();
-    connection.idleSince = Date.now();
-    this.idle.push(connection);
+    setImmediate(() => {
+      const socket = connection.socket;
+      if (this.closed || this.idle.length >= MAX_IDLE || socket.destroyed || socket.readableEnded) {
+        socket.destroy();
+        return;
+      }
+      // An idle connection does not keep the process alive.
+      socket.unref();
+      connection.idleSince = Date.now();
+      this.idle.push(connection);
+    });
   }
 
   dropIdle(connection: Connection): void {
@@ -293,8 +315,11 @@ function sendBody(
   chunked: boolean,
 ): void {
   const onDrain = (): void => void body.resume();
-  const onData = (chunk: Buffer): void => {
+  const onData = (data: Buffer | string): void => {
     if (exchange.isDone) return;
+    const chunk = typeof data === 'string' ? Buffer.from(data) : data;
+    // An empty chunk would read as the end of a chunked body.
+    if (chunk.length === 0) return;
     let flowing: boolean;
     if (chunked) {
       socket.cork();

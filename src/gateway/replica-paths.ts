@@ -1,7 +1,8 @@
 // Which path of a deployment's replicas an inference route reaches: `…/predict` the model server's
 // predict route (a custom server's `predict_endpoint`); `…/sync/{path}` any route of a custom
 // server, but of a model server only its OpenAI routes — its other routes (readiness, the
-// environment it serves) are the platform's, never the caller's. Pure.
+// environment it serves) are the platform's, never the caller's. And where a replica's address
+// points: a host and port, or a Unix socket. Pure.
 import { PlinthError } from '../domain/errors.ts';
 import type { Deployment } from '../domain/types.ts';
 import { REPLICA_PREDICT_PATH } from './proxy.ts';
@@ -36,4 +37,13 @@ export function syncPathOf(d: Deployment, path: string): string {
     'NOT_FOUND',
     `deployment ${d.name} runs a model class: …/sync reaches only its OpenAI routes (${[...OPENAI_PATHS].join(', ')}), not ${path}`,
   );
+}
+
+/** Where a replica listens: `host:port` (IPv6 in brackets), or a Unix socket's path. */
+export type ReplicaEndpoint = { path: string } | { host: string; port: number };
+
+export function replicaEndpoint(address: string): ReplicaEndpoint {
+  const i = address.lastIndexOf(':');
+  if (address.startsWith('/') || i === -1) return { path: address };
+  return { host: address.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(address.slice(i + 1)) };
 }

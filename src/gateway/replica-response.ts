@@ -21,14 +21,24 @@ export class ResponseError extends Error {
 const MAX_HEAD_BYTES = 64 * 1024;
 const MAX_CHUNK_LINE_BYTES = 4096;
 const CRLF_CRLF = Buffer.from('\r\n\r\n');
+const CRLF = Buffer.from('\r\n');
+const EMPTY = Buffer.alloc(0);
+
+const limitText = (bytes: number): string => (bytes >= 1024 ? `${bytes / 1024} KiB` : `${bytes} bytes`);
 
 type State =
   'head' | 'length' | 'chunk-size' | 'chunk-data' | 'chunk-end' | 'trailers' | 'until-close' | 'done';
 
 export class ResponseReader {
   private state: State = 'head';
-  /** Bytes of an unfinished head, chunk-size line or trailer, kept until their end arrives. */
-  private pending: Buffer | null = null;
+  /**
+   * Pieces of an unfinished head, chunk-size line or trailer, kept until their end arrives (as
+   * pieces: joined once, so a head trickling in byte by byte costs no more than one read whole).
+   */
+  private kept: Buffer[] = [];
+  private keptLength = 0;
+  /** The last few kept bytes, where an end that straddles two reads begins. */
+  private keptTail: Buffer = EMPTY;
   private remaining = 0;
   private reusable = true;
 
@@ -103,34 +113,75 @@ export class ResponseReader {
     }
     if (this.state !== 'done') {
       throw new ResponseError(
-        this.state === 'head' && this.pending === null
+        this.state === 'head' && this.keptLength === 0
           ? 'the replica closed the connection without answering'
           : 'the replica closed the connection in the middle of its response',
       );
     }
   }
 
-  private take(data: Buffer, at: number): Buffer {
-    const rest = at === 0 ? data : data.subarray(at);
-    const whole = this.pending ? Buffer.concat([this.pending, rest]) : rest;
-    this.pending = null;
-    return whole;
+  /**
+   * Finds `pattern` in what is kept plus `data` from `at`: all bytes up to and with it (joined
+   * once) and where `data` goes on after it; or null, keeping `data`, when it has not arrived.
+   * Over `limit` bytes before it is an error naming `what`.
+   */
+  private until(
+    pattern: Buffer,
+    data: Buffer,
+    at: number,
+    limit: number,
+    what: string,
+  ): { bytes: Buffer; end: number; next: number } | null {
+    let start = -1;
+    let next = -1;
+    if (this.keptLength > 0) {
+      // The pattern may begin in the kept bytes and end in these.
+      const probe = Buffer.concat([this.keptTail, data.subarray(at, at + pattern.length - 1)]);
+      const p = probe.indexOf(pattern);
+      if (p !== -1) {
+        start = this.keptLength - this.keptTail.length + p;
+        next = at + p + pattern.length - this.keptTail.length;
+      }
+    }
+    if (start === -1) {
+      const i = data.indexOf(pattern, at);
+      if (i !== -1) {
+        start = this.keptLength + i - at;
+        next = i + pattern.length;
+      }
+    }
+    if (start === -1) {
+      const piece = data.subarray(at);
+      this.keptLength += piece.length;
+      if (this.keptLength > limit)
+        throw new ResponseError(`the replica sent a ${what} over ${limitText(limit)}`);
+      this.kept.push(piece);
+      this.keptTail = Buffer.concat([this.keptTail, piece]).subarray(-(pattern.length - 1));
+      return null;
+    }
+    if (start > limit) throw new ResponseError(`the replica sent a ${what} over ${limitText(limit)}`);
+    const bytes =
+      this.keptLength === 0
+        ? data.subarray(at, next)
+        : Buffer.concat([...this.kept, data.subarray(at, next)]);
+    this.kept = [];
+    this.keptLength = 0;
+    this.keptTail = EMPTY;
+    return { bytes, end: start, next };
   }
 
   private readHead(data: Buffer, at: number): number {
-    const buf = this.take(data, at);
-    // The end of the head may straddle two reads: it is searched for in what is kept too.
-    const end = buf.indexOf(CRLF_CRLF);
-    if (end === -1) {
-      if (buf.length > MAX_HEAD_BYTES)
-        throw new ResponseError('the replica sent a response head over 64 KiB');
-      this.pending = Buffer.from(buf);
-      return data.length;
+    const lastKept = this.keptTail.length > 0 ? this.keptTail[this.keptTail.length - 1] : -1;
+    const head = this.until(CRLF_CRLF, data, at, MAX_HEAD_BYTES, 'response head');
+    // A head with bare LF line endings would never end: it is refused as soon as one arrives.
+    const scanned = head ? head.next : data.length;
+    for (let i = data.indexOf(0x0a, at); i !== -1 && i < scanned; i = data.indexOf(0x0a, i + 1)) {
+      if ((i > at ? data[i - 1] : lastKept) !== 0x0d)
+        throw new ResponseError('the replica sent a response head with bare LF line endings');
     }
-    if (end > MAX_HEAD_BYTES) throw new ResponseError('the replica sent a response head over 64 KiB');
-    const consumedFromData = end + 4 - (buf.length - (data.length - at));
-    this.parseHead(buf, end);
-    return at + consumedFromData;
+    if (!head) return data.length;
+    this.parseHead(head.bytes, head.end);
+    return head.next;
   }
 
   private parseHead(buf: Buffer, end: number): void {
@@ -155,6 +206,7 @@ export class ResponseReader {
     const headers: string[] = [];
     let length = -1;
     let chunked = false;
+    let transferEncoding = false;
     let close = http10;
     let at = crlf(buf, 0) + 2;
     while (at < end + 2) {
@@ -179,6 +231,7 @@ export class ResponseReader {
           throw new ResponseError('the replica sent two different Content-Lengths');
         length = n;
       } else if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') {
+        transferEncoding = true;
         chunked = value.toLowerCase().split(',').at(-1)!.trim() === 'chunked';
         if (!chunked) close = true;
       } else if (name.length === 10 && name.toLowerCase() === 'connection') {
@@ -192,13 +245,15 @@ export class ResponseReader {
       // An interim answer (103 Early Hints, a 100 nobody asked for): the real one follows.
       return;
     }
-    this.reusable = !close;
+    // Two framings at once is how one response is smuggled inside another: refused, as llhttp does.
+    if (length !== -1 && transferEncoding)
+      throw new ResponseError('the replica sent both Transfer-Encoding and Content-Length');
+    // After a HEAD, a server that sent a body anyway would leave it for the next request.
+    this.reusable = !close && !this.noBody;
     this.events.head(status, headers);
     if (this.noBody || status === 204 || status === 304) {
       this.finishNow();
     } else if (chunked) {
-      // A length beside chunked framing is ignored, and the connection not trusted again.
-      if (length !== -1) this.reusable = false;
       this.state = 'chunk-size';
     } else if (length !== -1) {
       this.remaining = length;
@@ -217,15 +272,8 @@ export class ResponseReader {
 
   /** A line ending in CRLF from `at`, or null (kept) when its end has not arrived. */
   private line(data: Buffer, at: number, limit: number, what: string): { text: string; next: number } | null {
-    const buf = this.take(data, at);
-    const eol = buf.indexOf('\r\n');
-    if (eol === -1) {
-      if (buf.length > limit) throw new ResponseError(`the replica sent a ${what} over ${limit} bytes`);
-      this.pending = Buffer.from(buf);
-      return null;
-    }
-    if (eol > limit) throw new ResponseError(`the replica sent a ${what} over ${limit} bytes`);
-    return { text: buf.toString('latin1', 0, eol), next: at + eol + 2 - (buf.length - (data.length - at)) };
+    const found = this.until(CRLF, data, at, limit, what);
+    return found && { text: latin1(found.bytes, 0, found.end), next: found.next };
   }
 
   private readChunkSize(data: Buffer, at: number): number {

@@ -18,7 +18,7 @@ import type { Activator, Lease } from './activator.ts';
 import { neverReached, replicaUnavailable, writeSocketError } from './failures.ts';
 import type { ColdStart } from './gateway.ts';
 import { HOP_BY_HOP, REPLICA_TOKEN_HEADER, UpstreamError } from './proxy.ts';
-import { isCustomServer, syncPathOf } from './replica-paths.ts';
+import { isCustomServer, replicaEndpoint, syncPathOf } from './replica-paths.ts';
 import type { ResolvedTarget } from './resolver.ts';
 import type { InferenceRoute } from './routing.ts';
 
@@ -88,11 +88,10 @@ export function idleTimeoutMs(config: unknown, fallbackMs: number): number {
   return Math.round(2 * ((t.ping_interval_seconds ?? 20) + (t.ping_timeout_seconds ?? 20)) * 1000);
 }
 
-/** A replica address: `host:port`, or a Unix socket's path. */
+/** A replica address as node:http's request options name it. */
 function endpointOf(address: string): { socketPath: string } | { host: string; port: number } {
-  const i = address.lastIndexOf(':');
-  if (address.startsWith('/') || i === -1) return { socketPath: address };
-  return { host: address.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(address.slice(i + 1)) };
+  const endpoint = replicaEndpoint(address);
+  return 'path' in endpoint ? { socketPath: endpoint.path } : endpoint;
 }
 
 function forwardedHeaders(
