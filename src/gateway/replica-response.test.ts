@@ -79,6 +79,11 @@ test('without a length the body runs to the end of the connection, which is not 
 
 test('no body for HEAD, 204 and 304; after a HEAD, Connection: close and HTTP/1.0 the connection is not reused', () => {
   assert.deepEqual(read('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n', [], { noBody: true }).ends, [false]);
+  assert.deepEqual(
+    read('HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\nnot found', [], { noBody: true }),
+    { status: 404, headers: ['Content-Length', '9'], body: '', ends: [false] },
+    'a body sent after a HEAD anyway is dropped with the connection',
+  );
   assert.deepEqual(read('HTTP/1.1 204 No Content\r\n\r\n').ends, [true]);
   assert.deepEqual(read('HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n').ends, [true]);
   assert.deepEqual(read('HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\nx').ends, [false]);

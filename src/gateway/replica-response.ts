@@ -98,6 +98,8 @@ export class ResponseReader {
           at = data.length;
           break;
         case 'done':
+          // A connection not reused (after a HEAD a server may send a body anyway): ignored.
+          if (!this.reusable) return;
           // Bytes after a complete response: nothing was asked for them.
           throw new ResponseError('the replica sent bytes after its response ended');
       }
