@@ -50,6 +50,8 @@ export interface GatewayWorkerOptions {
   /** A worker of `plinth up`: the token of the primary's async queue workers. */
   internalToken?: string;
   authFailuresPerMinute?: number;
+  /** How long a stopping process lets its requests finish (`plinth up`'s --drain-timeout). */
+  drainMs?: number;
 }
 
 export interface RunningGateway {
@@ -170,6 +172,7 @@ export async function startGatewayServer(
       res.end(JSON.stringify(errorBody(e.code, e.message)));
     }
   };
+  const drainMs = worker?.drainMs ?? WORKER_DRAIN_MS;
   const several = worker !== undefined || config.gatewayWorkers > 1;
   const open = several ? trackConnections(server) : new Set<never>();
   let handed: NetServer | null = null;
@@ -186,7 +189,7 @@ export async function startGatewayServer(
         processes: config.gatewayWorkers,
         serve: { role: 'gateway', config },
         ownMetrics: () => metrics.registry.getMetricsAsJSON(),
-        stopGraceMs: WORKER_DRAIN_MS,
+        stopGraceMs: drainMs,
       });
       await pool.start();
     }
@@ -202,13 +205,16 @@ export async function startGatewayServer(
       await closed;
       return;
     }
-    await drainConnections(server, open, WORKER_DRAIN_MS);
+    await drainConnections(server, open, drainMs);
   };
   let closing: Promise<void> | undefined;
   const close = async (): Promise<void> => {
+    // Its workers are told first (one that exits now is not started again); routes and reports
+    // go on while requests drain: a parked one still learns its replica is ready, and the
+    // control plane still counts what is in flight here.
+    await Promise.all([pool?.stop(), stopServing()]);
     routes.stop();
     await reports.stop();
-    await Promise.all([pool?.stop(), stopServing()]);
     await changes.close();
     await gateway.close();
     await flushes.stop();

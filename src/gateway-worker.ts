@@ -41,19 +41,23 @@ export async function runGatewayWorker(): Promise<void> {
       // No new connections from here on (its primary may be gone: the port must not stay held),
       // and whatever happens, out after the drain.
       socket?.close();
-      setTimeout(() => process.exit(0), WORKER_DRAIN_MS + 5000).unref();
+      setTimeout(() => process.exit(0), (serveMessage?.drainMs ?? WORKER_DRAIN_MS) + 5000).unref();
       await running?.close().catch((err: Error) => console.error(`gateway worker: ${err.message}`));
       forwarder?.close();
       process.exit(0);
     })();
   };
 
+  let serveMessage: ServeMessage | undefined;
   const serve = await new Promise<ServeMessage>((resolve) => {
     process.on('message', (message: unknown, handle: unknown) => {
       if (!isPrimaryMessage(message)) return;
-      if (message.type === 'serve') resolve(message);
-      else if (message.type === 'socket') handOver((socket = handle as NetServer));
-      else if (message.type === 'stop') stop();
+      if (message.type === 'serve') resolve((serveMessage = message));
+      else if (message.type === 'socket') {
+        // Sent while the primary's server was closing: no handle came, nothing to serve.
+        if (!handle) return stop();
+        handOver((socket = handle as NetServer));
+      } else if (message.type === 'stop') stop();
       else if (message.type === 'metrics-ask') {
         const asked = running ? running.registry.getMetricsAsJSON() : Promise.resolve([]);
         void asked.then((metrics) => send({ type: 'metrics', id: message.id, metrics }));
@@ -88,6 +92,7 @@ export async function runGatewayWorker(): Promise<void> {
       otherRequests: forwarder?.forward,
       internalToken: serve.internalToken,
       authFailuresPerMinute: serve.authFailuresPerMinute,
+      drainMs: serve.drainMs,
       takeOver: (gatewayId) => {
         send({ type: 'ready', gatewayId });
         return handed;

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Gauge, Registry } from 'prom-client';
 import { LATENCY_BOUNDS } from './series.ts';
-import { mergeProcessMetrics, PROCESS_REQUESTS, requestsOf } from './merged-metrics.ts';
+import { mergeProcessMetrics, PROCESS_REQUESTS, requestsOf, sumMetrics } from './merged-metrics.ts';
 import { RequestFamilies } from './request-families.ts';
 import type { RequestLabels } from './request-families.ts';
 
@@ -74,4 +74,30 @@ test("a process that answered nothing counts 0; a process's request count sums i
     { process: 'worker-1', metrics: idle },
   ]).metrics();
   assert.equal(sample(text, PROCESS_REQUESTS, 'process="worker-1"'), 0);
+});
+
+test('what exited processes counted, summed value by value, keeps the merged counters from going back', async () => {
+  const primary = await processRegistry([0.004], 0, 1).getMetricsAsJSON();
+  const first = await processRegistry([0.004, 0.2], 1, 3).getMetricsAsJSON();
+  const second = await processRegistry([0.3], 0, 2).getMetricsAsJSON();
+  const ok = 'model_id="m1",model_name="hello",deployment_id="d1",environment="production",status_code="200"';
+  const e2e = 'plinth_end_to_end_response_time_seconds';
+  const before = await mergeProcessMetrics([
+    { process: 'primary', metrics: primary },
+    { process: 'worker-1', metrics: first },
+  ]).metrics();
+  // worker-1 exited after `first`, and its successor counted `second` since.
+  const after = await mergeProcessMetrics([
+    { process: 'primary', metrics: primary },
+    { process: 'worker-1', metrics: second },
+    { process: 'exited', metrics: sumMetrics([[], first]) },
+  ]).metrics();
+  assert.equal(sample(before, 'plinth_inference_requests_total', ok), 3);
+  assert.equal(sample(after, 'plinth_inference_requests_total', ok), 4, 'one more, none lost');
+  assert.equal(sample(after, `${e2e}_count`, ok), 4);
+  assert.equal(sample(after, `${e2e}_bucket`, `le="0.005",${ok}`), 2);
+  assert.equal(sample(after, `${e2e}_sum`, ok), sample(before, `${e2e}_sum`, ok) + 0.3);
+  const twice = sumMetrics([first, first]);
+  const requests = twice.find((m) => m.name === 'plinth_inference_requests_total')!;
+  assert.deepEqual(requests.values.map((v) => v.value).sort(), [2, 4], 'each label set adds up on its own');
 });

@@ -40,3 +40,29 @@ export function mergeProcessMetrics(
   merged.registerMetric({ ...perProcess, get: async () => perProcess } as never);
   return merged;
 }
+
+/**
+ * Registries summed into one, value by value (the same family, series name and labels add up), as
+ * JSON again: what exited processes had counted, kept by the process that asks the others.
+ */
+export function sumMetrics(registries: readonly MetricsJson[]): MetricsJson {
+  const families = new Map<
+    string,
+    { family: MetricsJson[number]; values: Map<string, MetricValue<string>> }
+  >();
+  for (const registry of registries) {
+    for (const family of registry) {
+      let sum = families.get(family.name);
+      if (!sum) {
+        sum = { family, values: new Map() };
+        families.set(family.name, sum);
+      }
+      for (const v of family.values) {
+        const key = JSON.stringify([(v as { metricName?: string }).metricName ?? '', v.labels]);
+        const seen = sum.values.get(key);
+        sum.values.set(key, seen ? { ...seen, value: seen.value + v.value } : { ...v });
+      }
+    }
+  }
+  return [...families.values()].map(({ family, values }) => ({ ...family, values: [...values.values()] }));
+}

@@ -61,7 +61,7 @@ before(async () => {
       );
     });
   });
-  door = await openPrimaryDoor(primary, SETTINGS);
+  door = await openPrimaryDoor(primary, SETTINGS, 1);
   forwarder = forwardToPrimary(door.address);
   worker = createServer((req, res) => forwarder.forward(req, res));
   await new Promise<void>((r) => worker.listen(0, '127.0.0.1', r));

@@ -24,6 +24,8 @@ export interface ServeMessage {
   internalToken?: string;
   authFailuresPerMinute?: number;
   door?: PrimaryDoorAddress;
+  /** How long it lets its requests finish when it stops (`plinth up`'s --drain-timeout). */
+  drainMs?: number;
 }
 
 export type PrimaryMessage =

@@ -45,7 +45,14 @@ function unwrap(req: IncomingMessage): void {
 }
 
 /** Opens the door on 127.0.0.1 (a free port) in front of `target`, with the same deadlines. */
-export async function openPrimaryDoor(target: Server, settings: ListenSettings): Promise<PrimaryDoor> {
+/** Connections a worker opens to its primary's door at most (the door is capped to match). */
+export const DOOR_SOCKETS_PER_WORKER = 256;
+
+export async function openPrimaryDoor(
+  target: Server,
+  settings: ListenSettings,
+  workers: number,
+): Promise<PrimaryDoor> {
   const token = randomBytes(24).toString('base64url');
   const expected = Buffer.from(token);
   const door = createServer({ connectionsCheckingInterval: 1000 }, (req, res) => {
@@ -57,8 +64,12 @@ export async function openPrimaryDoor(target: Server, settings: ListenSettings):
     unwrap(req);
     target.emit('request', req, res);
   });
-  // Workers keep pooled connections to it: no cap on their number.
-  applyDeadlines(door, { ...settings, maxConnections: 0 });
+  // Workers keep pooled connections to it, each at most DOOR_SOCKETS_PER_WORKER; the cap keeps
+  // any other local process from holding the primary's descriptors with silent connections.
+  applyDeadlines(door, {
+    ...settings,
+    maxConnections: Math.max(1, workers) * DOOR_SOCKETS_PER_WORKER + 16,
+  });
   await new Promise<void>((resolve, reject) => {
     door.once('error', reject);
     door.listen(0, '127.0.0.1', () => {

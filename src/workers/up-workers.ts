@@ -7,7 +7,7 @@ import { workerGatewayConfig } from '../config/server-config.ts';
 import type { ServerConfig } from '../config/server-config.ts';
 import type { MetricsJson } from '../observability/merged-metrics.ts';
 import { openPrimaryDoor } from './primary-door.ts';
-import { WORKER_DRAIN_MS, WorkerPool } from './worker-pool.ts';
+import { WorkerPool } from './worker-pool.ts';
 
 export interface UpWorkers {
   pool: WorkerPool;
@@ -25,7 +25,7 @@ export async function startUpWorkers(options: {
   ownMetrics: () => Promise<MetricsJson>;
 }): Promise<UpWorkers> {
   const { config } = options;
-  const door = await openPrimaryDoor(options.server, config);
+  const door = await openPrimaryDoor(options.server, config, config.gatewayWorkers - 1);
   const pool = new WorkerPool({
     server: options.server,
     processes: config.gatewayWorkers,
@@ -35,9 +35,10 @@ export async function startUpWorkers(options: {
       internalToken: options.internalToken,
       authFailuresPerMinute: config.authFailuresPerMinute,
       door: door.address,
+      drainMs: config.drainS * 1000,
     },
     ownMetrics: options.ownMetrics,
-    stopGraceMs: WORKER_DRAIN_MS,
+    stopGraceMs: config.drainS * 1000,
   });
   try {
     await pool.start();

@@ -6,6 +6,7 @@
 import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import type { Server } from 'node:net';
+import { sumMetrics } from '../observability/merged-metrics.ts';
 import type { MetricsJson, ProcessMetrics } from '../observability/merged-metrics.ts';
 import { isWorkerMessage } from './messages.ts';
 import type { PrimaryMessage, ServeMessage, WorkerMessage } from './messages.ts';
@@ -40,7 +41,10 @@ interface Slot {
   index: number;
   child: ChildProcess | null;
   ready: boolean;
-  startedAtMs: number;
+  /** When it last began to serve (its run counts as healthy from there, not from its fork). */
+  readyAtMs: number;
+  /** Its last answer for its metrics: used when it is slow to answer, kept when it exits. */
+  last: MetricsJson | null;
   failures: number;
   restart: NodeJS.Timeout | null;
 }
@@ -61,7 +65,8 @@ export class WorkerPool {
       index: i + 1,
       child: null,
       ready: false,
-      startedAtMs: 0,
+      readyAtMs: 0,
+      last: null,
       failures: 0,
       restart: null,
     }));
@@ -82,13 +87,31 @@ export class WorkerPool {
     return this.slots.flatMap((s) => (s.child?.pid ? [s.child.pid] : []));
   }
 
-  /** The workers' registries (except `exceptSlot`'s); a worker that does not answer is left out. */
+  /**
+   * The workers' registries (except `exceptSlot`'s). A worker slow to answer counts with its last
+   * answer, and what exited workers had counted stays in (`exited`), so that counters and
+   * histograms summed over the processes never go back (Prometheus would read a reset).
+   */
   async workerMetrics(exceptSlot = 0): Promise<ProcessMetrics[]> {
-    const asked = this.slots.filter((s) => s.index !== exceptSlot && s.ready && s.child?.connected);
     const answers = await Promise.all(
-      asked.map(async (s) => ({ process: `worker-${s.index}`, metrics: await this.ask(s.child!) })),
+      this.slots
+        .filter((s) => s.index !== exceptSlot)
+        .map(async (s) => {
+          if (s.ready && s.child?.connected) s.last = (await this.ask(s.child)) ?? s.last;
+          return { process: `worker-${s.index}`, metrics: s.last };
+        }),
     );
-    return answers.flatMap((a) => (a.metrics ? [{ process: a.process, metrics: a.metrics }] : []));
+    const out = answers.flatMap((a) => (a.metrics ? [{ process: a.process, metrics: a.metrics }] : []));
+    if (this.exitedCounts.length > 0) out.push({ process: 'exited', metrics: this.exitedCounts });
+    return out;
+  }
+
+  /** Counters and histograms of workers that exited, summed (gauges went with them). */
+  private exitedCounts: MetricsJson = [];
+
+  private retire(metrics: MetricsJson): void {
+    const counts = metrics.filter((m) => String(m.type) === 'counter' || String(m.type) === 'histogram');
+    this.exitedCounts = sumMetrics([this.exitedCounts, counts]);
   }
 
   /** Asks every worker to finish its requests and exit; one that takes too long is killed. */
@@ -117,7 +140,6 @@ export class WorkerPool {
     const child = fork(modulePath, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     slot.child = child;
     slot.ready = false;
-    slot.startedAtMs = Date.now();
     return new Promise<void>((resolve, reject) => {
       let settled = false;
       const settle = (err?: Error): void => {
@@ -135,6 +157,7 @@ export class WorkerPool {
         if (!isWorkerMessage(message)) return;
         if (message.type === 'ready') {
           slot.ready = true;
+          slot.readyAtMs = Date.now();
           // From here on the worker accepts connections on the shared socket too.
           child.send({ type: 'socket' } satisfies PrimaryMessage, this.options.server, (err) => {
             if (err)
@@ -190,11 +213,15 @@ export class WorkerPool {
 
   private exited(slot: Slot, child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
     if (slot.child !== child) return;
+    // A run counts from when it served: one that never did (killed at its start timeout) is a failure.
+    const servedMs = slot.ready ? Date.now() - slot.readyAtMs : 0;
     slot.child = null;
     slot.ready = false;
     for (const waiting of this.pending.values()) if (waiting.child === child) waiting.done(null);
+    if (slot.last) this.retire(slot.last);
+    slot.last = null;
     if (this.stopping) return;
-    slot.failures = failuresInRow(slot.failures, Date.now() - slot.startedAtMs);
+    slot.failures = failuresInRow(slot.failures, servedMs);
     const delayMs = restartDelayMs(slot.failures);
     this.log(
       `gateway worker ${slot.index} (pid ${child.pid}) exited (${signal ?? `code ${code}`}); starting it again in ${delayMs / 1000} s`,
