@@ -22,7 +22,7 @@ import { drainConnections, listen, listeningUrl, serveHanded, trackConnections }
 import { ControlLoop, LoopHealth } from './domain/control-loop.ts';
 import { registerLoopMetrics } from './observability/loop-metrics.ts';
 import { mergeProcessMetrics } from './observability/merged-metrics.ts';
-import type { ProcessMetrics } from './observability/merged-metrics.ts';
+import type { MetricsJson, ProcessMetrics } from './observability/merged-metrics.ts';
 import { Metrics } from './observability/metrics.ts';
 import { SeriesStore } from './observability/series-store.ts';
 import { wakeFromZero } from './reconciler/lifecycle.ts';
@@ -44,7 +44,7 @@ export interface GatewayWorkerOptions {
   /** Its name among the processes in /metrics: `worker-1`. */
   processName: string;
   /** The other processes' registries, merged into its /metrics. */
-  peerMetrics: () => Promise<ProcessMetrics[]>;
+  peerMetrics: (own: MetricsJson) => Promise<ProcessMetrics[]>;
   /** A worker of `plinth up`: answers what is not inference (passes it to the primary's API). */
   otherRequests?: (req: IncomingMessage, res: ServerResponse) => void;
   /** A worker of `plinth up`: the token of the primary's async queue workers. */
@@ -151,12 +151,12 @@ export async function startGatewayServer(
   let pool: WorkerPool | null = null;
   // With workers, a scrape shows every process's requests, whichever process it lands on.
   const exposition = async (): Promise<string> => {
-    const peers = pool ? await pool.workerMetrics() : worker ? await worker.peerMetrics() : null;
-    if (!peers) return metrics.exposition();
+    if (!pool && !worker) return metrics.exposition();
     const own = {
       process: worker?.processName ?? 'primary',
       metrics: await metrics.registry.getMetricsAsJSON(),
     };
+    const peers = pool ? await pool.workerMetrics() : await worker!.peerMetrics(own.metrics);
     return mergeProcessMetrics([own, ...peers]).metrics();
   };
   const serveMetrics = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {

@@ -6,9 +6,10 @@
 // primary's asks for its metrics, stops gracefully when asked, and goes when its primary does.
 import type { Server as NetServer } from 'node:net';
 import { Counter } from 'prom-client';
+import { PlinthError } from './domain/errors.ts';
 import { startGatewayServer } from './gateway-server.ts';
 import type { RunningGateway } from './gateway-server.ts';
-import type { ProcessMetrics } from './observability/merged-metrics.ts';
+import type { MetricsJson, ProcessMetrics } from './observability/merged-metrics.ts';
 import { forwardToPrimary } from './workers/forward-to-primary.ts';
 import type { PrimaryForwarder } from './workers/forward-to-primary.ts';
 import { isPrimaryMessage } from './workers/messages.ts';
@@ -70,18 +71,27 @@ export async function runGatewayWorker(): Promise<void> {
   process.on('SIGINT', () => {});
   process.on('SIGTERM', stop);
 
-  // A scrape that lands here shows every process: the primary gathers the others' registries.
-  const peerMetrics = (): Promise<ProcessMetrics[]> =>
-    new Promise((resolve) => {
+  // A scrape that lands here shows every process: the primary gathers the others' registries, and
+  // keeps this one's (what a scrape showed, a later one on the primary must not show less of). With
+  // no answer in time the scrape fails rather than show a part of the counts (a counter going back).
+  const peerMetrics = (own: MetricsJson): Promise<ProcessMetrics[]> =>
+    new Promise((resolve, reject) => {
       const id = ++nextId;
-      const done = (processes: ProcessMetrics[]): void => {
+      const done = (processes: ProcessMetrics[] | null): void => {
         clearTimeout(timer);
         gathering.delete(id);
-        resolve(processes);
+        if (processes) resolve(processes);
+        else
+          reject(
+            new PlinthError(
+              'PRIMARY_UNAVAILABLE',
+              "the other gateway processes' metrics did not come in time",
+            ),
+          );
       };
-      const timer = setTimeout(() => done([]), GATHER_MS);
+      const timer = setTimeout(() => done(null), GATHER_MS);
       gathering.set(id, done);
-      send({ type: 'metrics-gather', id });
+      send({ type: 'metrics-gather', id, own });
     });
   forwarder = serve.role === 'up' && serve.door ? forwardToPrimary(serve.door) : null;
   try {

@@ -105,6 +105,11 @@ test('what is not a valid response is an error that says so, never a hang or a g
   bad('HTTP/1.1 200 OK\r\nA: b\r\n folded\r\n\r\n', /malformed header/);
   bad('HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n', /invalid Content-Length/);
   bad('HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n', /two different Content-Lengths/);
+  assert.deepEqual(
+    read('HTTP/1.1 200 OK\r\nContent-Length: 2\r\ncontent-length: 2\r\n\r\nok').headers,
+    ['Content-Length', '2'],
+    'the same length twice is passed on once',
+  );
   bad('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n', /invalid chunk size/);
   bad('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nxy\r\n', /chunk/);
   bad('HTTP/1.1 101 Switching Protocols\r\n\r\n', /switched protocols/);

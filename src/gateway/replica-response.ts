@@ -223,7 +223,6 @@ export class ResponseReader {
       while (from < to && (buf[from] === 0x20 || buf[from] === 0x09)) from++;
       while (to > from && (buf[to - 1] === 0x20 || buf[to - 1] === 0x09)) to--;
       const value = latin1(buf, from, to);
-      headers.push(name, value);
       at = eol + 2;
       if (name.length === 14 && name.toLowerCase() === 'content-length') {
         if (!/^\d{1,15}$/.test(value))
@@ -231,6 +230,8 @@ export class ResponseReader {
         const n = Number(value);
         if (length !== -1 && length !== n)
           throw new ResponseError('the replica sent two different Content-Lengths');
+        // The same length twice is one length (a client would refuse the repeat).
+        if (length !== -1) continue;
         length = n;
       } else if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') {
         transferEncoding = true;
@@ -241,6 +242,7 @@ export class ResponseReader {
         if (v.includes('close')) close = true;
         else if (http10 && v.includes('keep-alive')) close = false;
       }
+      headers.push(name, value);
     }
     if (status < 200) {
       if (status === 101) throw new ResponseError('the replica switched protocols on a plain request');

@@ -6,7 +6,7 @@ import { Agent, request } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { errorBody } from '../domain/errors.ts';
 import type { PrimaryDoorAddress } from './messages.ts';
-import { CLIENT_HEADER, DOOR_SOCKETS_PER_WORKER, TOKEN_HEADER } from './primary-door.ts';
+import { CLIENT_HEADER, TOKEN_HEADER } from './primary-door.ts';
 
 const HOP_BY_HOP = new Set([
   'connection',
@@ -47,7 +47,9 @@ export interface PrimaryForwarder {
 }
 
 export function forwardToPrimary(door: PrimaryDoorAddress): PrimaryForwarder {
-  const agent = new Agent({ keepAlive: true, maxFreeSockets: 64, maxSockets: DOOR_SOCKETS_PER_WORKER });
+  // Not capped here: long streams (log follows) would queue every other request behind them with
+  // no deadline. The door caps connections instead, and one over its cap is refused at once.
+  const agent = new Agent({ keepAlive: true, maxFreeSockets: 64 });
   let forwarded = 0;
   const forward = (req: IncomingMessage, res: ServerResponse): void => {
     forwarded++;

@@ -42,8 +42,8 @@ export type WorkerMessage =
   | { type: 'ready'; gatewayId: string }
   | { type: 'failed'; message: string }
   | { type: 'metrics'; id: number; metrics: MetricsJson }
-  /** Every other process's registry, please (a scrape landed on this worker). */
-  | { type: 'metrics-gather'; id: number };
+  /** Every other process's registry, please (a scrape landed on this worker, whose own is `own`). */
+  | { type: 'metrics-gather'; id: number; own: MetricsJson };
 
 function isMessage(value: unknown): value is { type: string } {
   return (

@@ -16,6 +16,8 @@ import type { PrimaryDoorAddress } from './messages.ts';
 export const TOKEN_HEADER = 'x-plinth-worker-token';
 /** Carries the address of the client the worker took the request from. */
 export const CLIENT_HEADER = 'x-plinth-worker-client';
+/** Connections per worker the primary's door takes at once. */
+const DOOR_SOCKETS_PER_WORKER = 1024;
 
 export interface PrimaryDoor {
   address: PrimaryDoorAddress;
@@ -45,9 +47,6 @@ function unwrap(req: IncomingMessage): void {
 }
 
 /** Opens the door on 127.0.0.1 (a free port) in front of `target`, with the same deadlines. */
-/** Connections a worker opens to its primary's door at most (the door is capped to match). */
-export const DOOR_SOCKETS_PER_WORKER = 256;
-
 export async function openPrimaryDoor(
   target: Server,
   settings: ListenSettings,
@@ -64,8 +63,9 @@ export async function openPrimaryDoor(
     unwrap(req);
     target.emit('request', req, res);
   });
-  // Workers keep pooled connections to it, each at most DOOR_SOCKETS_PER_WORKER; the cap keeps
-  // any other local process from holding the primary's descriptors with silent connections.
+  // Workers keep pooled connections to it; the cap (room for DOOR_SOCKETS_PER_WORKER open streams
+  // and requests per worker) keeps any other local process from holding the primary's descriptors
+  // with silent connections. One over it is refused, and its worker answers 503 at once.
   applyDeadlines(door, {
     ...settings,
     maxConnections: Math.max(1, workers) * DOOR_SOCKETS_PER_WORKER + 16,

@@ -187,6 +187,8 @@ export class WorkerPool {
       this.pending.delete(message.id);
       waiting?.done(message.metrics);
     } else if (message.type === 'metrics-gather') {
+      // What that scrape shows of this worker, later ones show at least.
+      if (Array.isArray(message.own)) slot.last = message.own;
       void (async () => {
         const processes = [
           { process: 'primary', metrics: await this.options.ownMetrics() },
