@@ -30,8 +30,22 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     async drop() {
       const c = new pg.Client({ connectionString: TEST_POSTGRES_URL });
       await c.connect();
-      await c.query(`drop database if exists ${name} with (force)`);
-      await c.end();
+      try {
+        // An autovacuum worker in the database at that moment makes a non-superuser's forced drop
+        // fail (42501: its backend is no role's): it is done in a moment, so the drop is tried again.
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await c.query(`drop database if exists ${name} with (force)`);
+            return;
+          } catch (err) {
+            const code = (err as { code?: string }).code;
+            if ((code !== '42501' && code !== '55006') || attempt >= 20) throw err;
+            await new Promise((r) => setTimeout(r, 250));
+          }
+        }
+      } finally {
+        await c.end();
+      }
     },
   };
 }
