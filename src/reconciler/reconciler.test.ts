@@ -15,11 +15,14 @@ import { StatusRecorder } from '../store/status-recorder.ts';
 import { Reconciler } from './reconciler.ts';
 import { ReplicaStopper } from './replica-stopper.ts';
 
-test("a deleted deployment's failure history leaves with it", async () => {
-  const store = await openSqliteStore(':memory:');
-  const backend = new ScriptedBackend();
-  const reconciler = new Reconciler({
-    store,
+/** A reconciler that reads deployments through `reads` (the store, or a spy over it). */
+function reconcilerOn(
+  reads: ConstructorParameters<typeof Reconciler>[0]['store'],
+  store: Awaited<ReturnType<typeof openSqliteStore>>,
+  backend: ScriptedBackend,
+): Reconciler {
+  return new Reconciler({
+    store: reads,
     backend,
     home: plinthHome(scratchDir('reconciler')),
     status: new StatusRecorder(store),
@@ -29,6 +32,12 @@ test("a deleted deployment's failure history leaves with it", async () => {
     secrets: () => ({ values: {}, missing: [] }),
     clock: new FakeClock(),
   });
+}
+
+test("a deleted deployment's failure history leaves with it", async () => {
+  const store = await openSqliteStore(':memory:');
+  const backend = new ScriptedBackend();
+  const reconciler = reconcilerOn(store, store, backend);
   const model = await store.createModel('m');
   const d = await store.createDeployment(deploymentInput(model.id));
   await reconciler.start(1000);
@@ -77,17 +86,7 @@ test('a pass reads only deployments that are awake or still have replicas; a res
       return found;
     },
   };
-  const reconciler = new Reconciler({
-    store: reading,
-    backend,
-    home: plinthHome(scratchDir('reconciler')),
-    status: new StatusRecorder(store),
-    logs: new LogSink(store),
-    stopper: new ReplicaStopper({ backend, drainer: { drained: async () => {} }, drainMs: 0 }),
-    instanceTypes: BUILT_IN_INSTANCE_TYPES,
-    secrets: () => ({ values: {}, missing: [] }),
-    clock: new FakeClock(),
-  });
+  const reconciler = reconcilerOn(reading, store, backend);
   const model = await store.createModel('m');
   const make = async (name: string, status: 'ACTIVE' | 'SCALED_TO_ZERO', desired: number) => {
     const d = await store.createDeployment(deploymentInput(model.id, { name, status }));
