@@ -164,3 +164,98 @@ test('drained(): at once for a replica with nothing in flight; else when its req
   await gateway.close();
   await store.close();
 });
+
+test('a client that stops reading is cut off after the stall timeout and its replica freed; one that reads slowly gets everything', async () => {
+  const store = await openSqliteStore(':memory:');
+  const gateway = new Gateway(store, { stallTimeoutMs: 300 });
+  const server = createServer((req, res) => void gateway.handle(req, res, gateway.match(req)!));
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  // More than loopback's socket buffers hold, so that a client that reads nothing is felt.
+  const big = Buffer.alloc(48 * 1024 * 1024, 'x');
+  const cut: string[] = [];
+  const upstream = createServer((req, res) => {
+    req.resume();
+    res.writeHead(200, { 'content-length': big.length });
+    res.on('close', () => {
+      if (!res.writableFinished) cut.push(String(req.headers['x-request-id']));
+    });
+    // Piece by piece, as a model streams: backpressure reaches here.
+    let at = 0;
+    const more = (): void => {
+      while (at < big.length) {
+        const ok = res.write(big.subarray(at, at + 64 * 1024));
+        at += 64 * 1024;
+        if (!ok) return void res.once('drain', more);
+      }
+      res.end();
+    };
+    more();
+  });
+  servers.push(upstream);
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+  const m = await store.createModel('big');
+  const d = await deployment(store, m.id, 'deployment-1');
+  const env = (await store.getEnvironment(m.id, 'production'))!;
+  await store.updateEnvironment(env.id, { current_deployment_id: d.id });
+  gateway.setReadyReplicas(d.id, [
+    { id: 'r1', address: `127.0.0.1:${(upstream.address() as AddressInfo).port}` },
+  ]);
+  const { connect } = await import('node:net');
+  const ask = (requestId: string) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.write(
+      `POST /models/big/production/predict HTTP/1.1\r\nhost: x\r\nx-request-id: ${requestId}\r\ncontent-length: 2\r\n\r\n{}`,
+    );
+    return socket;
+  };
+  // Reads nothing at all.
+  const stalled = ask('stalled');
+  stalled.pause();
+  let stalledGot = 0;
+  stalled.on('data', (chunk: Buffer) => (stalledGot += chunk.length));
+  const stalledClosed = new Promise<void>((r) => stalled.once('close', () => r()));
+  // Reads, but slowly.
+  const slow = ask('slow');
+  let received = 0;
+  slow.on('data', (chunk: Buffer) => {
+    received += chunk.length;
+    slow.pause();
+    setTimeout(() => slow.resume(), 2);
+  });
+  const slowEnded = new Promise<void>((r) => slow.once('end', () => r()));
+  try {
+    await until(
+      'the stalled client is cut off and its replica told',
+      async () => cut,
+      (c) => c.includes('stalled'),
+      15_000,
+    );
+    // What was already on its way arrives once it reads again, and then the connection's end.
+    stalled.resume();
+    await stalledClosed;
+    assert.ok(stalledGot < big.length, `the stalled client got a cut answer (${stalledGot} bytes)`);
+    await until(
+      'the slow reader has the whole body',
+      async () => received,
+      (n) => n > big.length,
+      60_000,
+    );
+    assert.ok(!cut.includes('slow'), 'the slow reader was never cut');
+    await until(
+      'no request holds a slot',
+      async () => gateway.inFlightOf(d.id, 'r1'),
+      (n) => n === 0,
+      10_000,
+    );
+  } finally {
+    // Whatever failed, nothing is left open to hold the test process.
+    stalled.destroy();
+    slow.destroy();
+    upstream.closeAllConnections();
+    server.closeAllConnections();
+    await gateway.close();
+  }
+  void slowEnded;
+});
