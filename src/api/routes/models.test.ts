@@ -78,7 +78,8 @@ before(async () => {
   store = counting.store;
   calls = counting.calls;
   for (let i = 0; i < MODELS; i++) models.push(await real.createModel(`model-${String(i).padStart(2, '0')}`));
-  // Oldest first, as the list answers (models made in the same millisecond by id).
+  // Oldest first, as the list answers (models made in the same millisecond by id, so the first
+  // need not be model-00: tests name models[0] rather than guess).
   models = await real.listModels();
   const first = models[0]!;
   const live = await real.createDeployment(deploymentInput(first.id, { name: 'deployment-1' }));
@@ -141,15 +142,15 @@ test('pages of models follow each other to the last, which has no next cursor; e
   assert.deepEqual(pages.flat(), whole, 'the same models, the same JSON, in the same order');
   const exact = await walk('/v1/models', 'models', MODELS);
   assert.equal(exact.length, 1, 'a page that ends the list says so (no empty page after it)');
-  const one = await get('/v1/models/model-00');
+  const one = await get(`/v1/models/${whole[0]!.name}`);
   assert.deepEqual(one.body, whole[0], 'a model alone answers as it does in the list');
 });
 
 test("a model's deployments and environments list in pages too", async () => {
-  const deployments = (await get('/v1/models/model-00/deployments')).body;
+  const deployments = (await get(`/v1/models/${models[0]!.name}/deployments`)).body;
   assert.equal(deployments.deployments!.length, 8);
   assert.equal(deployments.next_cursor, null);
-  const pages = await walk('/v1/models/model-00/deployments', 'deployments', 3);
+  const pages = await walk(`/v1/models/${models[0]!.name}/deployments`, 'deployments', 3);
   assert.deepEqual(
     pages.map((p) => p.length),
     [3, 3, 2],
@@ -158,8 +159,8 @@ test("a model's deployments and environments list in pages too", async () => {
     pages.flat().map((d) => d.id),
     deployments.deployments!.map((d) => d.id),
   );
-  const environments = (await get('/v1/models/model-00/environments')).body.environments!;
-  const envPages = await walk('/v1/models/model-00/environments', 'environments', 3);
+  const environments = (await get(`/v1/models/${models[0]!.name}/environments`)).body.environments!;
+  const envPages = await walk(`/v1/models/${models[0]!.name}/environments`, 'environments', 3);
   assert.deepEqual(
     envPages.map((p) => p.length),
     [3, 1],
