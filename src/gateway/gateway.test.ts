@@ -4,6 +4,7 @@ import { deploymentInput } from '../../test/support/deployment-input.ts';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { after, test } from 'node:test';
 import { FakeClock } from '../../test/support/fake-clock.ts';
@@ -258,4 +259,43 @@ test('a client that stops reading is cut off after the stall timeout and its rep
     await gateway.close();
   }
   void slowEnded;
+});
+
+test('a replica that closes each kept-alive connection as the next request arrives answers every request, and is never set aside', async () => {
+  // As a server whose keep-alive timeout is shorter than the gateway's crosses each request.
+  let accepted = 0;
+  const closing = createNetServer((socket) => {
+    accepted++;
+    let served = 0;
+    socket.on('data', () => {
+      if (served++ > 0) return void socket.end();
+      socket.write(
+        'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{"ok":true}',
+      );
+    });
+  });
+  await new Promise<void>((r) => closing.listen(0, '127.0.0.1', r));
+  after(() => closing.close());
+  const store = await openSqliteStore(':memory:');
+  const gateway = new Gateway(store);
+  const server = createServer((req, res) => void gateway.handle(req, res, gateway.match(req)!));
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const m = await store.createModel('short-keepalive');
+  const d = await deployment(store, m.id, 'deployment-1');
+  gateway.setReadyReplicas(d.id, [
+    { id: 'r-1', address: `127.0.0.1:${(closing.address() as AddressInfo).port}` },
+  ]);
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/models/short-keepalive/deployment/${d.id}/predict`;
+  for (let i = 0; i < 5; i++) {
+    const res = await fetch(url, { method: 'POST', body: '{}' });
+    assert.equal(res.status, 200, await res.clone().text());
+    assert.deepEqual(await res.json(), { ok: true });
+    // The connection goes back to the pool once the I/O that came with its answer is seen.
+    await new Promise((r) => setImmediate(r));
+  }
+  assert.equal(accepted, 5, 'each request after the first went again on a new connection');
+  assert.equal(gateway.inFlightOf(d.id, 'r-1'), 0);
+  await gateway.close();
+  await store.close();
 });

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -278,7 +279,6 @@ test('a path a request line cannot carry is refused before anything is sent', ()
 
 test('a replica that closes right after answering, without saying so, never gets a request written onto that connection', async () => {
   // A raw replica: answers, then ends the connection (as Plinth's Python server does while draining).
-  const { createServer: createNetServer } = await import('node:net');
   let accepted = 0;
   const server = createNetServer((socket) => {
     accepted++;
@@ -310,5 +310,136 @@ test('a replica that closes right after answering, without saying so, never gets
   } finally {
     pool.close();
     await new Promise((r) => server.close(r));
+  }
+});
+
+/**
+ * A raw replica: answers a connection's first request and keeps it alive; what it does with a
+ * later request on that connection (close it, reset it, or answer part) is `later`'s to say. Every
+ * request is counted.
+ */
+async function closingReplica(later: (socket: Socket) => void) {
+  const seen = { connections: 0, requests: 0 };
+  const server = createNetServer((socket) => {
+    seen.connections++;
+    let served = 0;
+    socket.on('data', () => {
+      seen.requests++;
+      if (served++ === 0) socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+      else later(socket);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    seen,
+    pool: new ReplicaConnections(`127.0.0.1:${(server.address() as AddressInfo).port}`),
+    /** New connections are refused from now on; open ones stay. */
+    stopListening: () => server.close(),
+    close: () => new Promise((r) => (server.listening ? server.close(r) : r(undefined))),
+  };
+}
+
+test('a kept-alive connection the replica closes or resets as a request goes out: the request goes again, once, on a new connection', async () => {
+  for (const [how, later] of [
+    ['closed', (s) => s.end()],
+    ['reset', (s) => s.resetAndDestroy()],
+  ] as const satisfies readonly (readonly [string, (s: Socket) => void])[]) {
+    const r = await closingReplica(later);
+    try {
+      assert.equal((await send(r.pool, { body: Buffer.from('one') })).body, 'ok');
+      assert.equal(r.pool.idleCount, 1);
+      const again = await send(r.pool, { body: Buffer.from('two') });
+      assert.equal(again.status, 200, how);
+      assert.equal(again.body, 'ok', `${how}: answered once, on the new connection`);
+      assert.deepEqual(r.seen, { connections: 2, requests: 3 }, how);
+    } finally {
+      r.pool.close();
+      await r.close();
+    }
+  }
+});
+
+test('a request is not sent again when the connection was new, the body streamed, an answer began, or it was sent again already; one sent again that is refused fails as the close did', async () => {
+  const code = (p: Promise<unknown>) =>
+    p.then(
+      () => 'answered',
+      (e: Error & { code?: string }) => e.code,
+    );
+  // A replica that answers nothing at all: a new connection closed under the request fails it.
+  let requests = 0;
+  const mute = createNetServer((socket) =>
+    socket.on('data', () => {
+      requests++;
+      socket.end();
+    }),
+  );
+  await new Promise<void>((r) => mute.listen(0, '127.0.0.1', r));
+  const fresh = new ReplicaConnections(`127.0.0.1:${(mute.address() as AddressInfo).port}`);
+  try {
+    assert.equal(await code(send(fresh, { body: Buffer.from('x') })), 'PLINTH_REPLICA_CLOSED');
+    assert.equal(requests, 1, 'a new connection: once');
+  } finally {
+    fresh.close();
+    await new Promise((r) => mute.close(r));
+  }
+
+  const streamed = await closingReplica((s) => s.end());
+  try {
+    await send(streamed.pool, {});
+    const body = new PassThrough();
+    const sent = code(send(streamed.pool, { body }));
+    body.end('streamed');
+    assert.equal(await sent, 'PLINTH_REPLICA_CLOSED');
+    assert.equal(streamed.seen.connections, 1, 'a streamed body is gone: not sent again');
+  } finally {
+    streamed.pool.close();
+    await streamed.close();
+  }
+
+  const partly = await closingReplica((s) => {
+    s.write('HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\npar');
+    s.end();
+  });
+  try {
+    await send(partly.pool, {});
+    assert.equal(await code(send(partly.pool, {})), 'PLINTH_REPLICA_CUT');
+    assert.equal(partly.seen.connections, 1, 'an answer began: the replica had the request');
+  } finally {
+    partly.pool.close();
+    await partly.close();
+  }
+
+  // Closes the kept-alive connection and is gone: the new connection is refused, and the request
+  // fails as it did first (the replica may have died of it), not as one the replica never saw.
+  const gone = await closingReplica((s) => s.end());
+  try {
+    await send(gone.pool, {});
+    gone.stopListening();
+    assert.equal(await code(send(gone.pool, {})), 'PLINTH_REPLICA_CLOSED');
+  } finally {
+    gone.pool.close();
+    await gone.close();
+  }
+
+  // Answers only its very first request; every later one, on any connection, is closed unanswered.
+  let answered = false;
+  let accepted = 0;
+  const once = createNetServer((socket) => {
+    accepted++;
+    socket.on('data', () => {
+      if (answered) return void socket.end();
+      answered = true;
+      socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+    });
+  });
+  await new Promise<void>((r) => once.listen(0, '127.0.0.1', r));
+  const pool = new ReplicaConnections(`127.0.0.1:${(once.address() as AddressInfo).port}`);
+  try {
+    await send(pool, {});
+    assert.equal(await code(send(pool, {})), 'PLINTH_REPLICA_CLOSED');
+    assert.equal(accepted, 2, 'sent again once, on one new connection, then failed');
+  } finally {
+    pool.close();
+    await new Promise((r) => once.close(r));
   }
 });

@@ -4,7 +4,9 @@
 // per-request timers, no stream objects): a connection idle longer than replicas keep theirs is not
 // reused but closed, and a sweep closes the ones left idle. Errors keep their cause's code, so
 // the gateway can tell a replica that never got a request (refused, or no connection in time)
-// from one that failed while answering.
+// from one that failed while answering. A kept-alive connection the replica closed just as a
+// request went out on it (its idle timeout crossing the request) is not the replica failing: a
+// whole request is sent again, once, on a new connection, as browsers do.
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import { PlinthError } from '../domain/errors.ts';
@@ -65,6 +67,8 @@ class Connection {
   current: ActiveExchange | null = null;
   idleSince = 0;
   connected = false;
+  /** Whether it carried an earlier exchange (taken from the idle ones). */
+  reused = false;
 
   constructor(
     private readonly pool: ReplicaConnections,
@@ -110,24 +114,37 @@ class Connection {
 }
 
 class ActiveExchange implements Exchange, ResponseEvents {
-  private readonly reader: ResponseReader;
+  private reader: ResponseReader;
   private done = false;
   private finished = false;
   private reusable = false;
+  /** Whether any byte of the answer arrived. */
+  private answered = false;
+  /** A whole request written on a reused connection, kept until it is answered to send again. */
+  private resendHead: string | null = null;
+  private resendBody: Buffer | null = null;
+  /** Why it was sent again: what it fails with if the new connection gets no answer either. */
+  private closedWith: Error | null = null;
   /** Whether all of the request went out (a connection with a body half sent is not reused). */
   bodySent: boolean;
   /** Stops streaming the request body (set while one streams). */
   stopBody: (() => void) | null = null;
 
   constructor(
-    private readonly connection: Connection,
+    private connection: Connection,
     private readonly pool: ReplicaConnections,
     private readonly handler: ExchangeHandler,
-    method: string,
+    private readonly method: string,
     streamed: boolean,
   ) {
     this.reader = new ResponseReader(this, method === 'HEAD');
     this.bodySent = !streamed;
+    connection.current = this;
+  }
+
+  keepForResend(head: string, body: Buffer | null): void {
+    this.resendHead = head;
+    this.resendBody = body;
   }
 
   // ResponseEvents, called while `read` feeds the reader.
@@ -145,6 +162,7 @@ class ActiveExchange implements Exchange, ResponseEvents {
   }
 
   read(data: Buffer): void {
+    this.answered = true;
     try {
       this.reader.feed(data);
     } catch (err) {
@@ -179,15 +197,33 @@ class ActiveExchange implements Exchange, ResponseEvents {
 
   fail(err: Error): void {
     if (this.done) return;
+    if (this.resendHead !== null && !this.answered && closedUnder(err)) return this.resend(err);
     this.done = true;
     this.stopBody?.();
     this.connection.current = null;
     this.connection.socket.destroy();
-    this.handler.onError(err);
+    // A replica that closed the connection and then refuses a new one may have died of this very
+    // request: the gateway must not take that for a replica that never saw it, and try another.
+    this.handler.onError(this.closedWith !== null && !this.answered ? this.closedWith : err);
   }
 
   abort(err: Error): void {
+    this.resendHead = null;
     this.fail(err);
+  }
+
+  /** The same request on a new connection; the handler has heard nothing, and hears only that. */
+  private resend(closedWith: Error): void {
+    const head = this.resendHead!;
+    this.resendHead = null;
+    this.closedWith = closedWith;
+    this.connection.current = null;
+    this.connection.socket.destroy();
+    this.reader = new ResponseReader(this, this.method === 'HEAD');
+    this.connection = this.pool.open();
+    this.connection.current = this;
+    writeWhole(this.connection.socket, head, this.resendBody);
+    this.resendBody = null;
   }
 
   resume(): void {
@@ -223,7 +259,6 @@ export class ReplicaConnections {
     const connection = this.take();
     const streamed = request.body !== null && !Buffer.isBuffer(request.body);
     const exchange = new ActiveExchange(connection, this, handler, request.method, streamed);
-    connection.current = exchange;
     let head = `${request.method} ${request.path} HTTP/1.1\r\nhost: ${this.hostHeader}\r\n`;
     const h = request.headers;
     for (let i = 0; i < h.length; i += 2) head += `${h[i]}: ${h[i + 1]}\r\n`;
@@ -234,10 +269,8 @@ export class ReplicaConnections {
       if (body !== null || (request.method !== 'GET' && request.method !== 'HEAD'))
         head += `content-length: ${body?.length ?? 0}\r\n`;
       head += '\r\n';
-      socket.cork();
-      socket.write(head, 'latin1');
-      if (body && body.length > 0) socket.write(body);
-      socket.uncork();
+      if (connection.reused) exchange.keepForResend(head, body);
+      writeWhole(socket, head, body);
       return exchange;
     }
     const chunked = request.bodyLength === undefined;
@@ -253,10 +286,16 @@ export class ReplicaConnections {
       const c = this.idle.pop()!;
       if (now - c.idleSince < this.idleMs && !c.socket.destroyed && !c.socket.readableEnded) {
         c.socket.ref();
+        c.reused = true;
         return c;
       }
       c.socket.destroy();
     }
+    return this.open();
+  }
+
+  /** A new connection (for a request sent again after a kept-alive one closed under it). */
+  open(): Connection {
     return new Connection(this, this.endpoint);
   }
 
@@ -305,6 +344,23 @@ export class ReplicaConnections {
     this.closed = true;
     for (const c of this.idle.splice(0)) c.socket.destroy();
   }
+}
+
+/** A whole request in one write: its head and a small body corked together. */
+function writeWhole(socket: Socket, head: string, body: Buffer | null): void {
+  socket.cork();
+  socket.write(head, 'latin1');
+  if (body && body.length > 0) socket.write(body);
+  socket.uncork();
+}
+
+/**
+ * What a kept-alive connection fails with when the replica closed it as the request went out:
+ * reset, a write into a closed socket, or a close before any byte of an answer.
+ */
+function closedUnder(err: Error): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'ECONNRESET' || code === 'EPIPE' || code === 'PLINTH_REPLICA_CLOSED';
 }
 
 /** Streams a request body onto the connection, with backpressure, chunked when its length is unknown. */
