@@ -6,8 +6,9 @@ import type { AddressInfo, Socket } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { until } from '../../test/support/wait.ts';
 import { ReplicaConnections } from './replica-connections.ts';
-import type { ExchangeRequest } from './replica-connections.ts';
+import type { Exchange, ExchangeRequest } from './replica-connections.ts';
 
 /** A connection goes back to the pool once the I/O that came with its answer is seen. */
 const settled = (): Promise<void> => new Promise((r) => setImmediate(r));
@@ -318,21 +319,29 @@ test('a replica that closes right after answering, without saying so, never gets
  * later request on that connection (close it, reset it, or answer part) is `later`'s to say. Every
  * request is counted.
  */
-async function closingReplica(later: (socket: Socket) => void) {
+async function closingReplica(later: (socket: Socket) => void, resendWindowMs?: number) {
   const seen = { connections: 0, requests: 0 };
+  let hangNew = false;
   const server = createNetServer((socket) => {
     seen.connections++;
+    const hangs = hangNew;
     let served = 0;
     socket.on('data', () => {
       seen.requests++;
-      if (served++ === 0) socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
-      else later(socket);
+      if (served++ > 0) later(socket);
+      else if (!hangs) socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
     seen,
-    pool: new ReplicaConnections(`127.0.0.1:${(server.address() as AddressInfo).port}`),
+    pool: new ReplicaConnections(
+      `127.0.0.1:${(server.address() as AddressInfo).port}`,
+      undefined,
+      resendWindowMs,
+    ),
+    /** New connections from now on are accepted but never answered. */
+    hangNewConnections: () => (hangNew = true),
     /** New connections are refused from now on; open ones stay. */
     stopListening: () => server.close(),
     close: () => new Promise((r) => (server.listening ? server.close(r) : r(undefined))),
@@ -359,7 +368,7 @@ test('a kept-alive connection the replica closes or resets as a request goes out
   }
 });
 
-test('a request is not sent again when the connection was new, the body streamed, an answer began, or it was sent again already; one sent again that is refused fails as the close did', async () => {
+test('a request is not sent again when the connection was new, the body streamed, an answer began, the close came late, or it was sent again already; one sent again fails as the close did if refused, with its abort if aborted', async () => {
   const code = (p: Promise<unknown>) =>
     p.then(
       () => 'answered',
@@ -396,17 +405,29 @@ test('a request is not sent again when the connection was new, the body streamed
     await streamed.close();
   }
 
+  // Part of a head, then the close: the same close as an idle one's, but the replica had the request.
   const partly = await closingReplica((s) => {
-    s.write('HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\npar');
+    s.write('HTTP/1.1 200 OK\r\nContent-');
     s.end();
   });
   try {
     await send(partly.pool, {});
-    assert.equal(await code(send(partly.pool, {})), 'PLINTH_REPLICA_CUT');
+    assert.equal(await code(send(partly.pool, {})), 'PLINTH_REPLICA_CLOSED');
     assert.equal(partly.seen.connections, 1, 'an answer began: the replica had the request');
   } finally {
     partly.pool.close();
     await partly.close();
+  }
+
+  // Closed long after the write (a worker that died of the request): not the idle close's race.
+  const late = await closingReplica((s) => setTimeout(() => s.end(), 200), 50);
+  try {
+    await send(late.pool, {});
+    assert.equal(await code(send(late.pool, {})), 'PLINTH_REPLICA_CLOSED');
+    assert.equal(late.seen.connections, 1, 'closed after the resend window: not sent again');
+  } finally {
+    late.pool.close();
+    await late.close();
   }
 
   // Closes the kept-alive connection and is gone: the new connection is refused, and the request
@@ -419,6 +440,37 @@ test('a request is not sent again when the connection was new, the body streamed
   } finally {
     gone.pool.close();
     await gone.close();
+  }
+
+  // Aborted while the request waits on the new connection: the handler hears the abort, not the close.
+  const waiting = await closingReplica((s) => s.end());
+  try {
+    await send(waiting.pool, {});
+    waiting.hangNewConnections();
+    let exchange: Exchange | undefined;
+    const failed = new Promise<string>((resolve) => {
+      exchange = waiting.pool.exchange(
+        { method: 'POST', path: '/p', headers: [], body: Buffer.from('x') },
+        {
+          onHead() {},
+          onData: () => true,
+          onComplete: () => resolve('answered'),
+          onError: (e) => resolve(e.message),
+        },
+      );
+    });
+    await until(
+      'the request sent again',
+      () => waiting.seen.requests,
+      (n) => n === 3,
+      5000,
+      5,
+    );
+    exchange!.abort(new Error('client went away'));
+    assert.equal(await failed, 'client went away');
+  } finally {
+    waiting.pool.close();
+    await waiting.close();
   }
 
   // Answers only its very first request; every later one, on any connection, is closed unanswered.

@@ -6,7 +6,9 @@
 // the gateway can tell a replica that never got a request (refused, or no connection in time)
 // from one that failed while answering. A kept-alive connection the replica closed just as a
 // request went out on it (its idle timeout crossing the request) is not the replica failing: a
-// whole request is sent again, once, on a new connection, as browsers do.
+// whole request whose connection closed within a second of its write, before any byte of an
+// answer, is sent again, once, on a new connection. Later than that the replica may have been
+// working on it (a worker that died of it), and a proxy does not run a request twice for that.
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import { PlinthError } from '../domain/errors.ts';
@@ -49,6 +51,11 @@ const CONNECT_TIMEOUT_MS = 10_000;
 const REPLY_TIMEOUT_MS = 300_000;
 /** Idle connections are not reused after this (servers commonly drop theirs after 5 s). */
 const IDLE_MS = 4000;
+/**
+ * How soon after its write a reused connection's close still reads as the replica's idle timeout
+ * crossing the request (a round trip), rather than the replica failing while it worked on it.
+ */
+const RESEND_WINDOW_MS = 1000;
 const MAX_IDLE = 512;
 /** What a request line may carry (a parsed request URL's characters, sent byte for byte as latin1). */
 const PATH_CHARS = /^[\x21-\xff]+$/;
@@ -67,8 +74,9 @@ class Connection {
   current: ActiveExchange | null = null;
   idleSince = 0;
   connected = false;
-  /** Whether it carried an earlier exchange (taken from the idle ones). */
+  /** Whether it carried an earlier exchange (taken from the idle ones), and when it was taken. */
   reused = false;
+  takenAt = 0;
 
   constructor(
     private readonly pool: ReplicaConnections,
@@ -120,10 +128,11 @@ class ActiveExchange implements Exchange, ResponseEvents {
   private reusable = false;
   /** Whether any byte of the answer arrived. */
   private answered = false;
-  /** A whole request written on a reused connection, kept until it is answered to send again. */
+  /** A whole request written on a reused connection, kept while the exchange lasts to send again. */
   private resendHead: string | null = null;
   private resendBody: Buffer | null = null;
-  /** Why it was sent again: what it fails with if the new connection gets no answer either. */
+  private sentAt = 0;
+  /** Why it was sent again: what it fails with if the new connection cannot be made either. */
   private closedWith: Error | null = null;
   /** Whether all of the request went out (a connection with a body half sent is not reused). */
   bodySent: boolean;
@@ -142,9 +151,21 @@ class ActiveExchange implements Exchange, ResponseEvents {
     connection.current = this;
   }
 
-  keepForResend(head: string, body: Buffer | null): void {
+  keepForResend(head: string, body: Buffer | null, sentAt: number): void {
     this.resendHead = head;
     this.resendBody = body;
+    this.sentAt = sentAt;
+  }
+
+  /** Whether `err` is the replica's idle close crossing this request, which can go again. */
+  private closedUnderRequest(err: Error): boolean {
+    return (
+      this.resendHead !== null &&
+      !this.answered &&
+      closedUnder(err) &&
+      Date.now() - this.sentAt <= this.pool.resendWindowMs &&
+      !this.pool.isClosed
+    );
   }
 
   // ResponseEvents, called while `read` feeds the reader.
@@ -197,18 +218,19 @@ class ActiveExchange implements Exchange, ResponseEvents {
 
   fail(err: Error): void {
     if (this.done) return;
-    if (this.resendHead !== null && !this.answered && closedUnder(err)) return this.resend(err);
+    if (this.closedUnderRequest(err)) return this.resend(err);
     this.done = true;
     this.stopBody?.();
     this.connection.current = null;
     this.connection.socket.destroy();
     // A replica that closed the connection and then refuses a new one may have died of this very
     // request: the gateway must not take that for a replica that never saw it, and try another.
-    this.handler.onError(this.closedWith !== null && !this.answered ? this.closedWith : err);
+    this.handler.onError(this.closedWith !== null && !this.connection.connected ? this.closedWith : err);
   }
 
   abort(err: Error): void {
     this.resendHead = null;
+    this.closedWith = null;
     this.fail(err);
   }
 
@@ -243,10 +265,14 @@ export class ReplicaConnections {
   private readonly hostHeader: string;
   private closed = false;
 
-  /** `idleMs`: how long an idle connection may be reused (tests shorten it). */
+  /**
+   * `idleMs`: how long an idle connection may be reused; `resendWindowMs`: how soon after its
+   * write a request whose kept-alive connection closed may go again (tests change them).
+   */
   constructor(
     readonly address: string,
     private readonly idleMs = IDLE_MS,
+    readonly resendWindowMs = RESEND_WINDOW_MS,
   ) {
     this.endpoint = replicaEndpoint(address);
     this.hostHeader = 'path' in this.endpoint ? 'localhost' : address;
@@ -269,7 +295,7 @@ export class ReplicaConnections {
       if (body !== null || (request.method !== 'GET' && request.method !== 'HEAD'))
         head += `content-length: ${body?.length ?? 0}\r\n`;
       head += '\r\n';
-      if (connection.reused) exchange.keepForResend(head, body);
+      if (connection.reused) exchange.keepForResend(head, body, connection.takenAt);
       writeWhole(socket, head, body);
       return exchange;
     }
@@ -287,6 +313,7 @@ export class ReplicaConnections {
       if (now - c.idleSince < this.idleMs && !c.socket.destroyed && !c.socket.readableEnded) {
         c.socket.ref();
         c.reused = true;
+        c.takenAt = now;
         return c;
       }
       c.socket.destroy();
@@ -332,6 +359,10 @@ export class ReplicaConnections {
   sweep(now = Date.now()): void {
     while (this.idle.length > 0 && now - this.idle[0]!.idleSince >= this.idleMs)
       this.idle.shift()!.socket.destroy();
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
   }
 
   /** Connections kept idle now (for tests). */
