@@ -495,3 +495,20 @@ test('a request is not sent again when the connection was new, the body streamed
     await new Promise((r) => once.close(r));
   }
 });
+
+test('a pool closed while its request waits sends nothing again when the kept-alive connection then closes', async () => {
+  // The replica left the ready list (or the gateway stops): no new connection to that address.
+  const r = await closingReplica((s) => setTimeout(() => s.end(), 20));
+  try {
+    await send(r.pool, {});
+    const second = send(r.pool, {}).then(
+      () => 'answered',
+      (e: Error & { code?: string }) => e.code,
+    );
+    r.pool.close();
+    assert.equal(await second, 'PLINTH_REPLICA_CLOSED');
+    assert.equal(r.seen.connections, 1);
+  } finally {
+    await r.close();
+  }
+});
