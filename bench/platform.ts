@@ -1,7 +1,7 @@
 // Benchmark helpers: start a real `plinth up` in a scratch home, push a model, find tools.
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -44,8 +44,10 @@ export async function startBenchPlatform(extraArgs: string[] = []): Promise<Benc
   process.env.PLINTH_PYTHON_BASE_DIR ??= join(tmpdir(), 'plinth-test-python-base');
   process.env.PIP_RETRIES ??= '0';
   const home = mkdtempSync(join(tmpdir(), 'plinth-bench-'));
-  // PLINTH_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the server under load.
+  // PLINTH_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the server under load;
+  // PLINTH_BENCH_SERVER_OUT=FILE keeps what it prints (with --trace-gc, every collection).
   const nodeArgs = (process.env.PLINTH_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const serverOut = process.env.PLINTH_BENCH_SERVER_OUT;
   const child: ChildProcess = spawn(
     process.execPath,
     [...nodeArgs, BIN, 'up', '--port', '0', '--home', home, ...extraArgs],
@@ -56,6 +58,7 @@ export async function startBenchPlatform(extraArgs: string[] = []): Promise<Benc
   let out = '';
   const url = await new Promise<string>((resolve, reject) => {
     child.stdout!.on('data', (c: Buffer) => {
+      if (serverOut) appendFileSync(serverOut, c);
       out += c.toString();
       const m = /Plinth is running at (\S+)/.exec(out);
       if (m) resolve(m[1]!);
