@@ -1,7 +1,7 @@
 // Benchmark helpers: start a real `plinth up` in a scratch home, push a model, find tools.
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,9 +45,10 @@ export async function startBenchPlatform(extraArgs: string[] = []): Promise<Benc
   process.env.PIP_RETRIES ??= '0';
   const home = mkdtempSync(join(tmpdir(), 'plinth-bench-'));
   // PLINTH_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the server under load;
-  // PLINTH_BENCH_SERVER_OUT=FILE keeps what it prints (with --trace-gc, every collection).
+  // PLINTH_BENCH_SERVER_OUT=FILE keeps its stdout (with --trace-gc, every collection).
   const nodeArgs = (process.env.PLINTH_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const serverOut = process.env.PLINTH_BENCH_SERVER_OUT;
+  if (serverOut) writeFileSync(serverOut, '');
   const child: ChildProcess = spawn(
     process.execPath,
     [...nodeArgs, BIN, 'up', '--port', '0', '--home', home, ...extraArgs],
@@ -56,12 +57,18 @@ export async function startBenchPlatform(extraArgs: string[] = []): Promise<Benc
     },
   );
   let out = '';
+  let running = false;
   const url = await new Promise<string>((resolve, reject) => {
     child.stdout!.on('data', (c: Buffer) => {
       if (serverOut) appendFileSync(serverOut, c);
+      // Read until it says where it runs; after that only kept (or dropped), never scanned.
+      if (running) return;
       out += c.toString();
       const m = /Plinth is running at (\S+)/.exec(out);
-      if (m) resolve(m[1]!);
+      if (m) {
+        running = true;
+        resolve(m[1]!);
+      }
     });
     child.once('exit', (code) => reject(new Error(`plinth up exited ${code}: ${out}`)));
   });

@@ -4,7 +4,10 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isFresh } from './dist-freshness.mjs';
+import { tuneHeapForServing } from './serving-heap.mjs';
 
+// Before anything else is loaded: a serving process runs without V8's pretenuring.
+tuneHeapForServing(process.argv[2]);
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 // A replica pod's init container: only what fetching a build needs, not the whole CLI.
 const fetching = process.argv[2] === 'fetch-artifacts' && !process.argv.includes('--help');

@@ -7,8 +7,10 @@
 // from one that failed while answering. A kept-alive connection the replica closed just as a
 // request went out on it (its idle timeout crossing the request) is not the replica failing: a
 // whole request whose connection closed within a second of its write, before any byte of an
-// answer, is sent again, once, on a new connection. Later than that the replica may have been
-// working on it (a worker that died of it), and a proxy does not run a request twice for that.
+// answer, is sent again, once, on a new connection. This is a choice nginx and Go's transport do
+// not make for a POST: a replica that fails on a request within that second without dying (one
+// worker of several) may be given it twice. Inference is rarely harmed by running twice; a 503
+// for every idle-timeout race is what users would see otherwise. Later than a second, never.
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import { PlinthError } from '../domain/errors.ts';
@@ -184,6 +186,8 @@ class ActiveExchange implements Exchange, ResponseEvents {
 
   read(data: Buffer): void {
     this.answered = true;
+    this.resendHead = null;
+    this.resendBody = null;
     try {
       this.reader.feed(data);
     } catch (err) {
@@ -223,8 +227,9 @@ class ActiveExchange implements Exchange, ResponseEvents {
     this.stopBody?.();
     this.connection.current = null;
     this.connection.socket.destroy();
-    // A replica that closed the connection and then refuses a new one may have died of this very
-    // request: the gateway must not take that for a replica that never saw it, and try another.
+    // A replica that reset or closed the connection and then refuses a new one may have died of
+    // this very request: the gateway must not take that for a replica that never saw it, and try
+    // another. (After EPIPE the replica never read it: the gateway may well try another.)
     this.handler.onError(this.closedWith !== null && !this.connection.connected ? this.closedWith : err);
   }
 

@@ -5,7 +5,6 @@ import { startGatewayServer } from '../../gateway-server.ts';
 import { runGatewayWorker, WORKER_COMMAND } from '../../gateway-worker.ts';
 import { UserError } from '../errors.ts';
 import { gatewaySettings } from '../server-options.ts';
-import { tuneHeapForServing } from '../serving-heap.ts';
 import { addGatewayOptions, gatewaySettingsOf } from './gateway-options.ts';
 import type { GatewayFlags } from './gateway-options.ts';
 
@@ -29,7 +28,6 @@ export function registerGateway(
     .option('--store <url>', 'the postgres:// URL the control planes use (default $PLINTH_STORE)');
   addGatewayOptions(command).action((options: GatewayOptions) =>
     run(async () => {
-      tuneHeapForServing();
       const config = gatewaySettings({
         store: options.store ?? process.env.PLINTH_STORE ?? '',
         port: options.port,
@@ -67,7 +65,6 @@ export function registerGateway(
           throw new UserError(
             `plinth ${WORKER_COMMAND} is started by \`plinth up\` or \`plinth gateway\` with --gateway-workers, not by hand`,
           );
-        tuneHeapForServing();
         await runGatewayWorker();
       }, false),
     );

@@ -11,7 +11,6 @@ import { describeCall, pushModel } from './push.ts';
 import { readCredentials } from '../../credentials.ts';
 import { join, resolve } from 'node:path';
 import { packageRoot } from '../../package-root.ts';
-import { tuneHeapForServing } from '../serving-heap.ts';
 import { addGatewayOptions, gatewaySettingsOf } from './gateway-options.ts';
 import type { GatewayFlags } from './gateway-options.ts';
 
@@ -100,7 +99,6 @@ export function registerUp(
     );
   addGatewayOptions(command).action((options: UpOptions) =>
     run(async () => {
-      tuneHeapForServing();
       const homeDir = options.home ? resolve(options.home) : defaultHomeDir();
       const config = serverSettings({
         homeDir,
