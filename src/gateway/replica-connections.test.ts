@@ -348,23 +348,34 @@ async function closingReplica(later: (socket: Socket) => void, resendWindowMs?: 
   };
 }
 
+/** closingReplica's replica for `use`, its pool and server closed after, however `use` ends. */
+async function withClosingReplica(
+  later: (socket: Socket) => void,
+  use: (r: Awaited<ReturnType<typeof closingReplica>>) => Promise<void>,
+  resendWindowMs?: number,
+): Promise<void> {
+  const r = await closingReplica(later, resendWindowMs);
+  try {
+    await use(r);
+  } finally {
+    r.pool.close();
+    await r.close();
+  }
+}
+
 test('a kept-alive connection the replica closes or resets as a request goes out: the request goes again, once, on a new connection', async () => {
   for (const [how, later] of [
     ['closed', (s) => s.end()],
     ['reset', (s) => s.resetAndDestroy()],
   ] as const satisfies readonly (readonly [string, (s: Socket) => void])[]) {
-    const r = await closingReplica(later);
-    try {
+    await withClosingReplica(later, async (r) => {
       assert.equal((await send(r.pool, { body: Buffer.from('one') })).body, 'ok');
       assert.equal(r.pool.idleCount, 1);
       const again = await send(r.pool, { body: Buffer.from('two') });
       assert.equal(again.status, 200, how);
       assert.equal(again.body, 'ok', `${how}: answered once, on the new connection`);
       assert.deepEqual(r.seen, { connections: 2, requests: 3 }, how);
-    } finally {
-      r.pool.close();
-      await r.close();
-    }
+    });
   }
 });
 
@@ -392,86 +403,82 @@ test('a request is not sent again when the connection was new, the body streamed
     await new Promise((r) => mute.close(r));
   }
 
-  const streamed = await closingReplica((s) => s.end());
-  try {
-    await send(streamed.pool, {});
-    const body = new PassThrough();
-    const sent = code(send(streamed.pool, { body }));
-    body.end('streamed');
-    assert.equal(await sent, 'PLINTH_REPLICA_CLOSED');
-    assert.equal(streamed.seen.connections, 1, 'a streamed body is gone: not sent again');
-  } finally {
-    streamed.pool.close();
-    await streamed.close();
-  }
+  await withClosingReplica(
+    (s) => s.end(),
+    async (streamed) => {
+      await send(streamed.pool, {});
+      const body = new PassThrough();
+      const sent = code(send(streamed.pool, { body }));
+      body.end('streamed');
+      assert.equal(await sent, 'PLINTH_REPLICA_CLOSED');
+      assert.equal(streamed.seen.connections, 1, 'a streamed body is gone: not sent again');
+    },
+  );
 
   // Part of a head, then the close: the same close as an idle one's, but the replica had the request.
-  const partly = await closingReplica((s) => {
-    s.write('HTTP/1.1 200 OK\r\nContent-');
-    s.end();
-  });
-  try {
-    await send(partly.pool, {});
-    assert.equal(await code(send(partly.pool, {})), 'PLINTH_REPLICA_CLOSED');
-    assert.equal(partly.seen.connections, 1, 'an answer began: the replica had the request');
-  } finally {
-    partly.pool.close();
-    await partly.close();
-  }
+  await withClosingReplica(
+    (s) => {
+      s.write('HTTP/1.1 200 OK\r\nContent-');
+      s.end();
+    },
+    async (partly) => {
+      await send(partly.pool, {});
+      assert.equal(await code(send(partly.pool, {})), 'PLINTH_REPLICA_CLOSED');
+      assert.equal(partly.seen.connections, 1, 'an answer began: the replica had the request');
+    },
+  );
 
   // Closed long after the write (a worker that died of the request): not the idle close's race.
-  const late = await closingReplica((s) => setTimeout(() => s.end(), 200), 50);
-  try {
-    await send(late.pool, {});
-    assert.equal(await code(send(late.pool, {})), 'PLINTH_REPLICA_CLOSED');
-    assert.equal(late.seen.connections, 1, 'closed after the resend window: not sent again');
-  } finally {
-    late.pool.close();
-    await late.close();
-  }
+  await withClosingReplica(
+    (s) => setTimeout(() => s.end(), 200),
+    async (late) => {
+      await send(late.pool, {});
+      assert.equal(await code(send(late.pool, {})), 'PLINTH_REPLICA_CLOSED');
+      assert.equal(late.seen.connections, 1, 'closed after the resend window: not sent again');
+    },
+    50,
+  );
 
   // Closes the kept-alive connection and is gone: the new connection is refused, and the request
   // fails as it did first (the replica may have died of it), not as one the replica never saw.
-  const gone = await closingReplica((s) => s.end());
-  try {
-    await send(gone.pool, {});
-    gone.stopListening();
-    assert.equal(await code(send(gone.pool, {})), 'PLINTH_REPLICA_CLOSED');
-  } finally {
-    gone.pool.close();
-    await gone.close();
-  }
+  await withClosingReplica(
+    (s) => s.end(),
+    async (gone) => {
+      await send(gone.pool, {});
+      gone.stopListening();
+      assert.equal(await code(send(gone.pool, {})), 'PLINTH_REPLICA_CLOSED');
+    },
+  );
 
   // Aborted while the request waits on the new connection: the handler hears the abort, not the close.
-  const waiting = await closingReplica((s) => s.end());
-  try {
-    await send(waiting.pool, {});
-    waiting.hangNewConnections();
-    let exchange: Exchange | undefined;
-    const failed = new Promise<string>((resolve) => {
-      exchange = waiting.pool.exchange(
-        { method: 'POST', path: '/p', headers: [], body: Buffer.from('x') },
-        {
-          onHead() {},
-          onData: () => true,
-          onComplete: () => resolve('answered'),
-          onError: (e) => resolve(e.message),
-        },
+  await withClosingReplica(
+    (s) => s.end(),
+    async (waiting) => {
+      await send(waiting.pool, {});
+      waiting.hangNewConnections();
+      let exchange: Exchange | undefined;
+      const failed = new Promise<string>((resolve) => {
+        exchange = waiting.pool.exchange(
+          { method: 'POST', path: '/p', headers: [], body: Buffer.from('x') },
+          {
+            onHead() {},
+            onData: () => true,
+            onComplete: () => resolve('answered'),
+            onError: (e) => resolve(e.message),
+          },
+        );
+      });
+      await until(
+        'the request sent again',
+        () => waiting.seen.requests,
+        (n) => n === 3,
+        5000,
+        5,
       );
-    });
-    await until(
-      'the request sent again',
-      () => waiting.seen.requests,
-      (n) => n === 3,
-      5000,
-      5,
-    );
-    exchange!.abort(new Error('client went away'));
-    assert.equal(await failed, 'client went away');
-  } finally {
-    waiting.pool.close();
-    await waiting.close();
-  }
+      exchange!.abort(new Error('client went away'));
+      assert.equal(await failed, 'client went away');
+    },
+  );
 
   // Answers only its very first request; every later one, on any connection, is closed unanswered.
   let answered = false;
