@@ -225,7 +225,13 @@ function judge(
     peakRssBytes: memory.peakBytes,
     violations: [
       ...failures.violations,
-      ...checkServedVersions(records, serving, (m, v) => observers.deploymentOf(m, v), base.t0),
+      ...checkServedVersions(
+        records,
+        serving,
+        (m, v) => observers.deploymentOf(m, v),
+        base.t0,
+        world.timeline.events,
+      ),
       ...checkCrashes(world.crashes, base.t0),
       ...memory.violations,
     ],

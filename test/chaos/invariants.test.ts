@@ -136,6 +136,36 @@ test('answers come from what served then, within a second either side', () => {
   assert.match(wrong[0]!.detail, /^2 answer\(s\)/);
 });
 
+test('a process cut off from its store may answer from what served when the outage began, until a second after it', () => {
+  const serving = new ServingHistory(samples(30, 10));
+  const deploymentOf = (_m: string, v: number) => `d${v}`;
+  const ok = (s: number, e: number, version: number, process = 'gateway') =>
+    req(s, e, { outcome: 'ok', errorClass: '', version, status: 200, process });
+  const outage: TimelineEvent = {
+    kind: 'store-outage',
+    process: 'gateway',
+    fromMs: T + 8000,
+    toMs: T + 13_000,
+  };
+  const answers = [
+    ok(12, 12.1, 1),
+    ok(13.5, 13.6, 1),
+    ok(12, 12.1, 1, 'plane-a'),
+    ok(15, 15.1, 1),
+    ok(5, 5.1, 1),
+  ];
+  const verdict = checkServedVersions(answers, serving, deploymentOf, T, [outage]);
+  assert.equal(verdict.length, 1);
+  assert.match(verdict[0]!.detail, /^2 answer\(s\)/, 'another process, and after the slack: no excuse');
+  assert.match(verdict[0]!.detail, /plane-a/);
+  assert.equal(
+    checkServedVersions(answers, serving, deploymentOf, T).length,
+    1,
+    'without the outage: 4 wrong',
+  );
+  assert.match(checkServedVersions(answers, serving, deploymentOf, T)[0]!.detail, /^4 answer/);
+});
+
 test('a gap in the reads longer than the slack widens what may have served', () => {
   const sparse: EnvSample[] = [
     { model: 'alpha', sentMs: T, receivedMs: T + 10, current: 'd1', candidate: null },

@@ -196,20 +196,28 @@ function causeOf(
 
 /**
  * Invariant 2: an answer comes from a deployment that served its URL around the time of the
- * request. `deploymentOf` maps a model's version to the deployment that reports it.
+ * request. `deploymentOf` maps a model's version to the deployment that reports it. A process cut
+ * off from its store keeps the routes it had, by design (gateway/route-feed.ts): what it answers
+ * during the outage, and within the slack after, may come from what served when it began.
  */
 export function checkServedVersions(
   requests: readonly RequestRecord[],
   serving: ServingHistory,
   deploymentOf: (model: string, version: number) => string | undefined,
   t0: number,
+  timeline: readonly TimelineEvent[] = [],
 ): Violation[] {
   const wrong: string[] = [];
   let count = 0;
   for (const r of requests) {
     if (r.outcome !== 'ok' || r.version === null) continue;
     const id = deploymentOf(r.model, r.version);
-    const seen = serving.during(r.model, r.startMs - SERVING_SLACK_MS, r.endMs + SERVING_SLACK_MS);
+    let fromMs = r.startMs;
+    for (const e of timeline) {
+      if (e.kind !== 'store-outage' || e.process !== r.process) continue;
+      if (e.fromMs <= r.endMs && e.toMs + SERVING_SLACK_MS >= r.startMs) fromMs = Math.min(fromMs, e.fromMs);
+    }
+    const seen = serving.during(r.model, fromMs - SERVING_SLACK_MS, r.endMs + SERVING_SLACK_MS);
     if (id && seen.has(id)) continue;
     count++;
     if (wrong.length < 5)
