@@ -28,6 +28,15 @@ async function replica(name: string): Promise<string> {
   return `127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
+/** The gateway on a real HTTP server of its own (closed after the tests). */
+async function serve(gateway: Gateway): Promise<{ server: Server; url: string; port: number }> {
+  const server = createServer((req, res) => void gateway.handle(req, res, gateway.match(req)!));
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  return { server, url: `http://127.0.0.1:${port}`, port };
+}
+
 async function deployment(store: Store, modelId: string, name: string): Promise<Deployment> {
   const d = await store.createDeployment(deploymentInput(modelId, { name }));
   await store.transition(d.id, { from: 'BUILDING', to: 'DEPLOYING', reason: 'built' });
@@ -71,10 +80,7 @@ async function rampingModel(store: Store, gateway: Gateway, model: string, perce
 test('two models ramping production at once each send their own share to their candidate', async () => {
   const store = await openSqliteStore(':memory:');
   const gateway = new Gateway(store);
-  const server = createServer((req, res) => void gateway.handle(req, res, gateway.match(req)!));
-  servers.push(server);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const { url } = await serve(gateway);
   await rampingModel(store, gateway, 'alpha', 20);
   await rampingModel(store, gateway, 'beta', 20);
   const answers: string[] = [];
@@ -97,10 +103,7 @@ test('two models ramping production at once each send their own share to their c
 test('what the gateway keeps for a deployment goes with it', async () => {
   const store = await openSqliteStore(':memory:');
   const gateway = new Gateway(store);
-  const server = createServer((req, res) => void gateway.handle(req, res, gateway.match(req)!));
-  servers.push(server);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const { url } = await serve(gateway);
   await rampingModel(store, gateway, 'gamma', 50);
   for (let i = 0; i < 4; i++) {
     const res = await fetch(`${url}/models/gamma/production/predict`, { method: 'POST', body: '{}' });
@@ -133,9 +136,7 @@ test('drained(): at once for a replica with nothing in flight; else when its req
   let done = false;
   await gateway.drained('d-unknown', 'r-1', 30_000).then(() => (done = true));
   assert.equal(done, true, 'a deployment it never saw: nothing to wait for');
-  const server = createServer((req, res) => void gateway.handle(req, res, gateway.match(req)!));
-  servers.push(server);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { url: gatewayUrl } = await serve(gateway);
   // A replica that never answers: the request stays in flight.
   const hung = createServer(() => {});
   servers.push(hung);
@@ -145,7 +146,7 @@ test('drained(): at once for a replica with nothing in flight; else when its req
   gateway.setReadyReplicas(d.id, [
     { id: 'r-hung', address: `127.0.0.1:${(hung.address() as AddressInfo).port}` },
   ]);
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/models/slow/deployment/${d.id}/predict`;
+  const url = `${gatewayUrl}/models/slow/deployment/${d.id}/predict`;
   const controller = new AbortController();
   void fetch(url, { method: 'POST', body: '{}', signal: controller.signal }).catch(() => null);
   await until(
@@ -169,10 +170,7 @@ test('drained(): at once for a replica with nothing in flight; else when its req
 test('a client that stops reading is cut off after the stall timeout and its replica freed; one that reads slowly gets everything', async () => {
   const store = await openSqliteStore(':memory:');
   const gateway = new Gateway(store, { stallTimeoutMs: 300 });
-  const server = createServer((req, res) => void gateway.handle(req, res, gateway.match(req)!));
-  servers.push(server);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as AddressInfo).port;
+  const { server, port } = await serve(gateway);
   // More than loopback's socket buffers hold, so that a client that reads nothing is felt.
   const big = Buffer.alloc(48 * 1024 * 1024, 'x');
   const cut: string[] = [];
@@ -280,15 +278,13 @@ test('a replica that closes each kept-alive connection as the next request arriv
   after(() => closing.close());
   const store = await openSqliteStore(':memory:');
   const gateway = new Gateway(store);
-  const server = createServer((req, res) => void gateway.handle(req, res, gateway.match(req)!));
-  servers.push(server);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { url: gatewayUrl } = await serve(gateway);
   const m = await store.createModel('short-keepalive');
   const d = await deployment(store, m.id, 'deployment-1');
   gateway.setReadyReplicas(d.id, [
     { id: 'r-1', address: `127.0.0.1:${(closing.address() as AddressInfo).port}` },
   ]);
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/models/short-keepalive/deployment/${d.id}/predict`;
+  const url = `${gatewayUrl}/models/short-keepalive/deployment/${d.id}/predict`;
   for (let i = 0; i < 5; i++) {
     const res = await fetch(url, { method: 'POST', body: '{}' });
     assert.equal(res.status, 200, await res.clone().text());
