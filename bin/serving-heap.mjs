@@ -9,11 +9,10 @@
 // The flag is set before the CLI is even loaded: decisions made before it would stay frozen.
 import { setFlagsFromString } from 'node:v8';
 
-export const SERVING_COMMANDS = new Set(['up', 'gateway', 'gateway-worker']);
+// 'gateway-worker' is src/workers/worker-pool.ts's WORKER_COMMAND.
+const SERVING_COMMANDS = new Set(['up', 'gateway', 'gateway-worker']);
 
-/** Turns pretenuring off when `command` serves; answers whether it did. */
+/** Turns pretenuring off when `command` (the CLI's first argument) serves. */
 export function tuneHeapForServing(command) {
-  if (!SERVING_COMMANDS.has(command)) return false;
-  setFlagsFromString('--no-allocation-site-pretenuring');
-  return true;
+  if (SERVING_COMMANDS.has(command)) setFlagsFromString('--no-allocation-site-pretenuring');
 }
