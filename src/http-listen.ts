@@ -24,11 +24,14 @@ export function applyDeadlines(server: Server, settings: ListenSettings): void {
   server.requestTimeout = Math.max(server.headersTimeout, settings.requestTimeoutS * 1000);
   if (settings.maxConnections > 0) server.maxConnections = settings.maxConnections;
   // node:http's deadlines start with a request's first byte: a connection that never sends one
-  // would stay open for ever. It gets the headers timeout too.
-  server.on('connection', (socket) => {
-    const silent = setTimeout(() => socket.destroy(), server.headersTimeout);
+  // would stay open for ever. It gets the headers timeout too. (Its bytes are counted, not
+  // listened to: a 'data' listener on the socket would take it from node's parser, which reads
+  // it natively, and put every request through JS stream events instead.)
+  server.on('connection', (socket: Socket) => {
+    const silent = setTimeout(() => {
+      if (socket.bytesRead === 0) socket.destroy();
+    }, server.headersTimeout);
     silent.unref();
-    socket.once('data', () => clearTimeout(silent));
     socket.once('close', () => clearTimeout(silent));
   });
 }

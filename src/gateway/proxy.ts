@@ -117,6 +117,15 @@ export function proxyToReplica(
     let exchange: Exchange | undefined;
     let stalled: NodeJS.Timeout | undefined;
     let stallArmed = false;
+    let ended = false;
+    const endResponse = (chunk?: Buffer): void => {
+      try {
+        res.end(chunk);
+      } catch {
+        // (strictContentLength: the replica's body was shorter than it said.)
+        res.destroy();
+      }
+    };
     const onClientGone = (): void => {
       clearTimeout(stalled);
       if (!res.writableFinished) exchange?.abort(new Error('client went away'));
@@ -166,8 +175,14 @@ export function proxyToReplica(
         // A stream's head goes at once (a custom server's events, before their first token).
         if (streaming) res.flushHeaders();
       },
-      onData(chunk) {
+      onData(chunk, last) {
         responseBytes += chunk.length;
+        // The whole of the rest: one end() sends it (the head with it, when it is the only piece).
+        if (last) {
+          ended = true;
+          endResponse(chunk);
+          return true;
+        }
         const flowing = res.write(chunk);
         if (!flowing && !stallArmed) {
           stallArmed = true;
@@ -179,12 +194,7 @@ export function proxyToReplica(
       onComplete() {
         clearTimeout(stalled);
         res.off('close', onClientGone);
-        try {
-          res.end();
-        } catch {
-          // (strictContentLength: the replica's body was shorter than it said.)
-          res.destroy();
-        }
+        if (!ended) endResponse();
         resolve({ statusCode, responded: true, firstByteAt, responseBytes });
       },
       onError(err) {

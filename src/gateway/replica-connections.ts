@@ -1,5 +1,5 @@
 // Keep-alive HTTP/1.1 connections from the gateway to replicas, one request at a time on each: the
-// request goes out in one write (head and a small body corked together), the response is read by
+// request goes out in one write (head and a small body in one buffer), the response is read by
 // ResponseReader and handed on as it arrives, with backpressure. Built for the hot path (no
 // per-request timers, no stream objects): a connection idle longer than replicas keep theirs is not
 // reused but closed, and a sweep closes the ones left idle. Errors keep their cause's code, so
@@ -22,8 +22,11 @@ import type { ResponseEvents } from './replica-response.ts';
 /** What the gateway hears of one exchange; exactly one of onComplete and onError ends it. */
 export interface ExchangeHandler {
   onHead(status: number, headers: string[]): void;
-  /** A piece of the body; false asks for no more until the exchange's resume(). */
-  onData(chunk: Buffer): boolean;
+  /**
+   * A piece of the body; false asks for no more until the exchange's resume(). `last`: no body
+   * follows (onComplete comes next, once the connection is put back).
+   */
+  onData(chunk: Buffer, last: boolean): boolean;
   onComplete(): void;
   onError(err: Error): void;
 }
@@ -131,8 +134,7 @@ class ActiveExchange implements Exchange, ResponseEvents {
   /** Whether any byte of the answer arrived. */
   private answered = false;
   /** A whole request written on a reused connection, kept while the exchange lasts to send again. */
-  private resendHead: string | null = null;
-  private resendBody: Buffer | null = null;
+  private resendBytes: Buffer | null = null;
   private sentAt = 0;
   /** Why it was sent again: what it fails with if the new connection cannot be made either. */
   private closedWith: Error | null = null;
@@ -153,16 +155,15 @@ class ActiveExchange implements Exchange, ResponseEvents {
     connection.current = this;
   }
 
-  keepForResend(head: string, body: Buffer | null, sentAt: number): void {
-    this.resendHead = head;
-    this.resendBody = body;
+  keepForResend(bytes: Buffer, sentAt: number): void {
+    this.resendBytes = bytes;
     this.sentAt = sentAt;
   }
 
   /** Whether `err` is the replica's idle close crossing this request, which can go again. */
   private closedUnderRequest(err: Error): boolean {
     return (
-      this.resendHead !== null &&
+      this.resendBytes !== null &&
       !this.answered &&
       closedUnder(err) &&
       Date.now() - this.sentAt <= this.pool.resendWindowMs &&
@@ -175,8 +176,8 @@ class ActiveExchange implements Exchange, ResponseEvents {
     this.handler.onHead(status, headers);
   }
 
-  body(chunk: Buffer): void {
-    if (!this.done && !this.handler.onData(chunk)) this.connection.socket.pause();
+  body(chunk: Buffer, last: boolean): void {
+    if (!this.done && !this.handler.onData(chunk, last)) this.connection.socket.pause();
   }
 
   end(reusable: boolean): void {
@@ -186,8 +187,7 @@ class ActiveExchange implements Exchange, ResponseEvents {
 
   read(data: Buffer): void {
     this.answered = true;
-    this.resendHead = null;
-    this.resendBody = null;
+    this.resendBytes = null;
     try {
       this.reader.feed(data);
     } catch (err) {
@@ -234,23 +234,22 @@ class ActiveExchange implements Exchange, ResponseEvents {
   }
 
   abort(err: Error): void {
-    this.resendHead = null;
+    this.resendBytes = null;
     this.closedWith = null;
     this.fail(err);
   }
 
   /** The same request on a new connection; the handler has heard nothing, and hears only that. */
   private resend(closedWith: Error): void {
-    const head = this.resendHead!;
-    this.resendHead = null;
+    const bytes = this.resendBytes!;
+    this.resendBytes = null;
     this.closedWith = closedWith;
     this.connection.current = null;
     this.connection.socket.destroy();
     this.reader = new ResponseReader(this, this.method === 'HEAD');
     this.connection = this.pool.open();
     this.connection.current = this;
-    writeWhole(this.connection.socket, head, this.resendBody);
-    this.resendBody = null;
+    this.connection.socket.write(bytes);
   }
 
   resume(): void {
@@ -300,8 +299,9 @@ export class ReplicaConnections {
       if (body !== null || (request.method !== 'GET' && request.method !== 'HEAD'))
         head += `content-length: ${body?.length ?? 0}\r\n`;
       head += '\r\n';
-      if (connection.reused) exchange.keepForResend(head, body, connection.takenAt);
-      writeWhole(socket, head, body);
+      const bytes = wholeRequest(head, body);
+      if (connection.reused) exchange.keepForResend(bytes, connection.takenAt);
+      socket.write(bytes);
       return exchange;
     }
     const chunked = request.bodyLength === undefined;
@@ -382,12 +382,13 @@ export class ReplicaConnections {
   }
 }
 
-/** A whole request in one write: its head and a small body corked together. */
-function writeWhole(socket: Socket, head: string, body: Buffer | null): void {
-  socket.cork();
-  socket.write(head, 'latin1');
-  if (body && body.length > 0) socket.write(body);
-  socket.uncork();
+/** A whole request as one buffer, its head (latin1) and a small body, for one write. */
+function wholeRequest(head: string, body: Buffer | null): Buffer {
+  const bodyLength = body?.length ?? 0;
+  const bytes = Buffer.allocUnsafe(head.length + bodyLength);
+  bytes.write(head, 0, 'latin1');
+  if (bodyLength > 0) body!.copy(bytes, head.length);
+  return bytes;
 }
 
 /**

@@ -7,18 +7,25 @@ interface Read {
   headers: string[];
   body: string;
   ends: boolean[];
+  /** Body pieces said to be the last, and whether a piece came after one. */
+  lasts: number;
+  bodyAfterLast: boolean;
 }
 
 /** Feeds `wire` to a reader in pieces cut at `cuts`, then (when `eof`) ends the connection. */
 function read(wire: string, cuts: number[] = [], options: { noBody?: boolean; eof?: boolean } = {}): Read {
-  const out: Read = { status: null, headers: [], body: '', ends: [] };
+  const out: Read = { status: null, headers: [], body: '', ends: [], lasts: 0, bodyAfterLast: false };
   const reader = new ResponseReader(
     {
       head: (status, headers) => {
         out.status = status;
         out.headers = headers;
       },
-      body: (chunk) => (out.body += chunk.toString('latin1')),
+      body: (chunk, last) => {
+        if (out.lasts > 0) out.bodyAfterLast = true;
+        if (last) out.lasts++;
+        out.body += chunk.toString('latin1');
+      },
       end: (reusable) => out.ends.push(reusable),
     },
     options.noBody,
@@ -51,6 +58,9 @@ test('a response with a Content-Length: status, headers as sent, body, reusable'
   assert.deepEqual(r.headers, ['Content-Type', 'application/json', 'Content-Length', '7', 'X-A', 'b c']);
   assert.equal(r.body, '{"a":1}');
   assert.deepEqual(r.ends, [true]);
+  // However it was cut, the piece that ends the body says so (the gateway ends its answer with it).
+  assert.equal(r.lasts, 1);
+  assert.equal(r.bodyAfterLast, false);
 });
 
 test('chunked bodies lose their framing; extensions and trailers are read and dropped', () => {
@@ -58,6 +68,7 @@ test('chunked bodies lose their framing; extensions and trailers are read and dr
     'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n1\r\n \r\nA\r\n0123456789\r\n0\r\nX-Trailer: t\r\n\r\n',
   );
   assert.equal(r.body, 'hello 0123456789');
+  assert.equal(r.lasts, 0, 'a chunked body ends with its last chunk, not with a piece of data');
   assert.deepEqual(r.ends, [true]);
   assert.deepEqual(everyCut('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n').ends, [true]);
 });
@@ -81,7 +92,14 @@ test('no body for HEAD, 204 and 304; after a HEAD, Connection: close and HTTP/1.
   assert.deepEqual(read('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n', [], { noBody: true }).ends, [false]);
   assert.deepEqual(
     read('HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\nnot found', [], { noBody: true }),
-    { status: 404, headers: ['Content-Length', '9'], body: '', ends: [false] },
+    {
+      status: 404,
+      headers: ['Content-Length', '9'],
+      body: '',
+      ends: [false],
+      lasts: 0,
+      bodyAfterLast: false,
+    },
     'a body sent after a HEAD anyway is dropped with the connection',
   );
   assert.deepEqual(read('HTTP/1.1 204 No Content\r\n\r\n').ends, [true]);

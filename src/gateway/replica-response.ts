@@ -8,8 +8,8 @@
 export interface ResponseEvents {
   /** The final status and its headers, flat (name, value, name, value…), as sent (latin1). */
   head(status: number, headers: string[]): void;
-  /** A piece of the body (chunked framing removed). */
-  body(chunk: Buffer): void;
+  /** A piece of the body (chunked framing removed); `last` when the body is known to end with it. */
+  body(chunk: Buffer, last: boolean): void;
   /** The response is complete; `reusable`: the connection may carry another request. */
   end(reusable: boolean): void;
 }
@@ -70,9 +70,10 @@ export class ResponseReader {
           this.remaining -= n;
           const piece = at === 0 && n === data.length ? data : data.subarray(at, at + n);
           at += n;
-          if (this.remaining === 0) this.state = 'done';
-          this.events.body(piece);
-          if (this.state === 'done') this.events.end(this.reusable);
+          const last = this.remaining === 0;
+          if (last) this.state = 'done';
+          this.events.body(piece, last);
+          if (last) this.events.end(this.reusable);
           break;
         }
         case 'chunk-size':
@@ -84,7 +85,7 @@ export class ResponseReader {
           const piece = data.subarray(at, at + n);
           at += n;
           if (this.remaining === 0) this.state = 'chunk-end';
-          this.events.body(piece);
+          this.events.body(piece, false);
           break;
         }
         case 'chunk-end':
@@ -94,7 +95,7 @@ export class ResponseReader {
           at = this.readTrailers(data, at);
           break;
         case 'until-close':
-          this.events.body(at === 0 ? data : data.subarray(at));
+          this.events.body(at === 0 ? data : data.subarray(at), false);
           at = data.length;
           break;
         case 'done':

@@ -119,8 +119,8 @@ export function matchInference(
   const path = q === -1 ? url : url.slice(0, q);
   const query = q === -1 ? '' : url.slice(q);
   const parts = path.split('/').filter((p) => p !== '');
-  const hostMatch = host && underSuffix(host, hostSuffixes) ? HOST_FORM.exec(host) : null;
-  if (hostMatch) {
+  const hostMatch = host ? HOST_FORM.exec(host) : null;
+  if (hostMatch && underSuffix(host!, hostSuffixes)) {
     const route = parseRest(hostMatch[1]!, parts, path, query);
     if (route) return route;
   }
