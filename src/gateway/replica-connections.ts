@@ -62,6 +62,8 @@ const IDLE_MS = 4000;
  */
 const RESEND_WINDOW_MS = 1000;
 const MAX_IDLE = 512;
+/** What one read of a replica connection takes at most (one buffer for all of them). */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 /** What a request line may carry (a parsed request URL's characters, sent byte for byte as latin1). */
 const PATH_CHARS = /^[\x21-\xff]+$/;
 
@@ -87,16 +89,27 @@ class Connection {
     private readonly pool: ReplicaConnections,
     endpoint: ReplicaEndpoint,
   ) {
-    this.socket = connect({ ...endpoint, noDelay: true });
+    // Read into one buffer that every connection shares (a response is read whole from it, the
+    // body pieces copied out, before the next read), not through stream events.
+    this.socket = connect({
+      ...endpoint,
+      noDelay: true,
+      onread: {
+        buffer: READ_BUFFER,
+        callback: (bytes: number, buffer: Uint8Array) => {
+          const data = (buffer as Buffer).subarray(0, bytes);
+          // Bytes nobody asked for (an idle connection): it is not trusted again.
+          if (this.current) this.current.read(data);
+          else this.socket.destroy();
+          // (Backpressure pauses the socket itself.)
+          return true;
+        },
+      },
+    });
     this.socket.setTimeout(CONNECT_TIMEOUT_MS);
     this.socket.once('connect', () => {
       this.connected = true;
       this.socket.setTimeout(REPLY_TIMEOUT_MS);
-    });
-    this.socket.on('data', (data: Buffer) => {
-      // Bytes nobody asked for (an idle connection): it is not trusted again.
-      if (this.current) this.current.read(data);
-      else this.socket.destroy();
     });
     this.socket.on('end', () => {
       // An idle connection the replica ended is closed now: between its end and its close, a
@@ -177,7 +190,8 @@ class ActiveExchange implements Exchange, ResponseEvents {
   }
 
   body(chunk: Buffer, last: boolean): void {
-    if (!this.done && !this.handler.onData(chunk, last)) this.connection.socket.pause();
+    // A copy: the read buffer is the next read's.
+    if (!this.done && !this.handler.onData(Buffer.from(chunk), last)) this.connection.socket.pause();
   }
 
   end(reusable: boolean): void {

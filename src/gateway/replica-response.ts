@@ -57,7 +57,11 @@ export class ResponseReader {
     return this.state !== 'head';
   }
 
-  /** The next bytes from the connection. Throws ResponseError on what is not a valid response. */
+  /**
+   * The next bytes from the connection. Throws ResponseError on what is not a valid response.
+   * `data` may be reused once this returns: what is kept is copied, and the body pieces handed on
+   * are views of it, valid while the event runs.
+   */
   feed(data: Buffer): void {
     let at = 0;
     while (at < data.length) {
@@ -158,7 +162,8 @@ export class ResponseReader {
       this.keptLength += piece.length;
       if (this.keptLength > limit)
         throw new ResponseError(`the replica sent a ${what} over ${limitText(limit)}`);
-      this.kept.push(piece);
+      // (Copied: the bytes fed may be reused once feed returns.)
+      this.kept.push(Buffer.from(piece));
       this.keptTail = Buffer.concat([this.keptTail, piece]).subarray(-(pattern.length - 1));
       return null;
     }
