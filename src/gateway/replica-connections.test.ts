@@ -118,6 +118,49 @@ test('requests take turns on one kept-alive connection, and every body arrives f
   }
 });
 
+test('a head and a body that arrive in many reads, on two connections at once, arrive whole', async () => {
+  // Every connection reads into one shared buffer: what outlives a read (a head not yet ended,
+  // body pieces a handler keeps) must be copied, or the next read writes over it.
+  const server = createNetServer((socket) => {
+    socket.once('data', async () => {
+      const tag = socket.remotePort!.toString(36);
+      const pieces = [
+        `HTTP/1.1 200 OK\r\nX-Tag: ${tag}-`,
+        `${'h'.repeat(40)}\r\nContent-Length: 60\r\n\r\n`,
+        `${tag}-${'a'.repeat(20)}`,
+        'b'.repeat(20),
+      ];
+      for (const piece of pieces) {
+        socket.write(piece);
+        await sleep(15);
+      }
+      socket.write('c'.repeat(60 - 20 - 20 - tag.length - 1));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const pool = new ReplicaConnections(`127.0.0.1:${(server.address() as AddressInfo).port}`);
+  try {
+    const kept = (): { chunks: Buffer[]; answer: Promise<Answer> } => {
+      const chunks: Buffer[] = [];
+      // The handler keeps each piece as handed over and reads them only at the end.
+      const answer = exchange(pool, {}, (chunk) => chunks.push(chunk) > 0);
+      return { chunks, answer };
+    };
+    const [one, two] = [kept(), kept()];
+    for (const { chunks, answer } of [one, two]) {
+      const { headers } = await answer;
+      const tag = headers[headers.indexOf('X-Tag') + 1]!.split('-')[0]!;
+      assert.equal(headers[headers.indexOf('X-Tag') + 1], `${tag}-${'h'.repeat(40)}`, 'the head, whole');
+      const body = Buffer.concat(chunks).toString();
+      assert.equal(body, `${tag}-${'a'.repeat(20)}${'b'.repeat(20)}${'c'.repeat(60 - 41 - tag.length)}`);
+      assert.ok(chunks.length >= 2, 'the body came in several reads');
+    }
+  } finally {
+    pool.close();
+    server.close();
+  }
+});
+
 test('a refused connection is an error with its code; a response cut short is an error, never a success', async () => {
   const r = await replica((req, res) => {
     res.writeHead(200, { 'content-length': 100 });
