@@ -33,6 +33,12 @@ export async function checkEndState(world: World): Promise<Violation[]> {
 
 async function deploymentStates(world: World): Promise<DeploymentState[]> {
   const out: DeploymentState[] = [];
+  const types = await world.replicaApi<{ instance_types: { name: string; memory_bytes: number }[] }>(
+    'GET',
+    '/v1/instance_types',
+  );
+  if (types.status !== 200) throw new Error(`could not read the instance types (${types.status})`);
+  const memoryOf = new Map(types.body.instance_types.map((t) => [t.name, t.memory_bytes]));
   for (const { name: model } of world.models) {
     const r = await world.replicaApi<{ deployments: DeploymentJson[] }>(
       'GET',
@@ -56,6 +62,10 @@ async function deploymentStates(world: World): Promise<DeploymentState[]> {
           replicas.status === 200
             ? replicas.body.replicas.length
             : d.active_replica_count + d.starting_replica_count,
+        heldBytes:
+          replicas.status === 200
+            ? replicas.body.replicas.reduce((sum, x) => sum + (memoryOf.get(x.instance_type ?? '') ?? 0), 0)
+            : 0,
       });
     }
   }

@@ -177,7 +177,7 @@ test('a gap in the reads longer than the slack widens what may have served', () 
 });
 
 test('end states: ACTIVE needs a ready replica, zero and inactive need none, transitions must end', () => {
-  const d = { model: 'alpha', id: 'd1', name: 'v1', statusReason: null, ready: 1, live: 1 };
+  const d = { model: 'alpha', id: 'd1', name: 'v1', statusReason: null, ready: 1, live: 1, heldBytes: 0 };
   assert.deepEqual(
     endStateProblems([
       { ...d, status: 'ACTIVE' },
@@ -188,6 +188,35 @@ test('end states: ACTIVE needs a ready replica, zero and inactive need none, tra
   assert.equal(endStateProblems([{ ...d, status: 'ACTIVE', ready: 0 }]).length, 1);
   assert.equal(endStateProblems([{ ...d, status: 'SCALED_TO_ZERO', ready: 0, live: 1 }]).length, 1);
   assert.equal(endStateProblems([{ ...d, status: 'WAKING_UP' }]).length, 1);
+});
+
+test('end states: waiting for memory is a state to wait in when live replicas fill the machine, a leak when they do not', () => {
+  const GiB = 1024 ** 3;
+  const waiting = {
+    model: 'beta',
+    id: 'd9',
+    name: 'v12',
+    status: 'WAKING_UP',
+    statusReason: 'waiting for capacity: needs 2Gi memory, 1.5Gi of 23.5Gi free',
+    ready: 0,
+    live: 0,
+    heldBytes: 0,
+  };
+  const others = (heldBytes: number) => ({
+    ...waiting,
+    id: 'd1',
+    status: 'ACTIVE',
+    ready: 1,
+    live: 5,
+    heldBytes,
+    statusReason: null,
+  });
+  assert.deepEqual(endStateProblems([waiting, others(22 * GiB)]), [], 'full: 22Gi held by live replicas');
+  const [leak] = endStateProblems([waiting, others(12 * GiB)]);
+  assert.match(leak!, /reserves 22Gi, its live replicas hold 12Gi/);
+  // The backend's count agrees with the replicas, yet the deployment waits: still a problem.
+  const stuck = { ...waiting, statusReason: 'waiting for capacity: needs 2Gi memory, 21.5Gi of 23.5Gi free' };
+  assert.equal(endStateProblems([stuck, others(2 * GiB)]).length, 1);
 });
 
 test('queued counts: any plinth_concurrent_requests sample other than 0', () => {

@@ -1,6 +1,7 @@
 // The chaos run's checks, pure: given the request records, the fault time line and what was seen
 // of the platform, they answer the violations (each named after its invariant) and the failures
 // counted by the cause that excuses them. Nothing here does I/O or reads a clock.
+import { formatMemory, parseMemory } from '../../src/domain/quantity.ts';
 import type {
   Crash,
   EnvSample,
@@ -252,6 +253,31 @@ export interface DeploymentState {
   ready: number;
   /** Replicas starting, ready or draining. */
   live: number;
+  /** Memory its live replicas' instance types take (what the local backend reserves for them). */
+  heldBytes: number;
+}
+
+/** The reason of a deployment the local backend cannot place for memory. */
+const WAITING_FOR_MEMORY = /waiting for capacity: needs (\S+) memory, (\S+) of (\S+) free/;
+/** `formatMemory` rounds to one decimal: a leak is at least one replica's memory, far above this. */
+const ROUNDING_BYTES = 128 * 1024 ** 2;
+
+/**
+ * For a deployment waiting for memory: null when what the live replicas hold leaves no room (a
+ * full machine is a state to wait in, not an inconsistency), else the leak, where the backend
+ * counts memory as held that no live replica holds. Undefined when it waits for something else.
+ */
+function memoryWaitProblem(d: DeploymentState, all: readonly DeploymentState[]): string | null | undefined {
+  const m = WAITING_FOR_MEMORY.exec(d.statusReason ?? '');
+  if (!m) return undefined;
+  const [need, free, capacity] = [m[1]!, m[2]!, m[3]!].map((q) => parseMemory(q));
+  const reserved = capacity! - free!;
+  const live = all.reduce((sum, x) => sum + x.heldBytes, 0);
+  if (reserved <= live + ROUNDING_BYTES)
+    return need! > capacity! - live
+      ? null
+      : `${d.model}/${d.name} (${d.id}) is still ${d.status} (${d.statusReason}), though live replicas leave ${formatMemory(capacity! - live)} free`;
+  return `${d.model}/${d.name} (${d.id}) is still ${d.status} (${d.statusReason}): the backend reserves ${formatMemory(reserved)}, its live replicas hold ${formatMemory(live)} (memory reserved for replicas that are gone)`;
 }
 
 const TRANSITIONAL = new Set([
@@ -272,9 +298,11 @@ export function endStateProblems(deployments: readonly DeploymentState[]): strin
     if (d.status === 'ACTIVE' && d.ready === 0) problems.push(`${name} is ACTIVE with no READY replica`);
     else if ((d.status === 'SCALED_TO_ZERO' || d.status === 'INACTIVE') && d.live > 0)
       problems.push(`${name} is ${d.status} with ${d.live} live replica(s)`);
-    else if (TRANSITIONAL.has(d.status))
-      problems.push(`${name} is still ${d.status} (${d.statusReason ?? ''})`);
-    else if (FAILED.has(d.status)) problems.push(`${name} ended ${d.status}: ${d.statusReason ?? ''}`);
+    else if (TRANSITIONAL.has(d.status)) {
+      const memoryWait = memoryWaitProblem(d, deployments);
+      if (memoryWait !== null)
+        problems.push(memoryWait ?? `${name} is still ${d.status} (${d.statusReason ?? ''})`);
+    } else if (FAILED.has(d.status)) problems.push(`${name} ended ${d.status}: ${d.statusReason ?? ''}`);
   }
   return problems;
 }

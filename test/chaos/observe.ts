@@ -35,6 +35,8 @@ export interface ReplicaJson {
   status: string;
   address: string | null;
   pid: number | null;
+  /** Its instance type as the backend runs it (null when the backend does not list it). */
+  instance_type: string | null;
 }
 
 export interface EnvironmentJson {
