@@ -4,7 +4,7 @@ import { deploymentInput } from '../../test/support/deployment-input.ts';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
-import { createServer as createNetServer } from 'node:net';
+import { connect, createServer as createNetServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { after, test } from 'node:test';
 import { FakeClock } from '../../test/support/fake-clock.ts';
@@ -298,6 +298,37 @@ test('a replica that closes each kept-alive connection as the next request arriv
     'each request after the first went out on the kept-alive connection, then again on a new one',
   );
   assert.equal(gateway.inFlightOf(d.id, 'r-1'), 0);
+  await gateway.close();
+  await store.close();
+});
+
+test('a replica that sends bytes past its body: the client has its whole answer and keeps its connection', async () => {
+  const sloppy = createNetServer((socket) => {
+    socket.on('data', () => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhelloEXTRA'));
+  });
+  await new Promise<void>((r) => sloppy.listen(0, '127.0.0.1', r));
+  after(() => sloppy.close());
+  const store = await openSqliteStore(':memory:');
+  const gateway = new Gateway(store);
+  const { port } = await serve(gateway);
+  const m = await store.createModel('sloppy');
+  const d = await deployment(store, m.id, 'deployment-1');
+  gateway.setReadyReplicas(d.id, [
+    { id: 'r-1', address: `127.0.0.1:${(sloppy.address() as AddressInfo).port}` },
+  ]);
+  // Two requests on one kept-alive client connection, the second sent once the first is answered.
+  const client = connect(port, '127.0.0.1');
+  let text = '';
+  client.on('data', (c: Buffer) => (text += c.toString('latin1')));
+  const request = `POST /models/sloppy/deployment/${d.id}/predict HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}`;
+  const answers = (): number => text.split('\r\n\r\nhello').length - 1;
+  client.write(request);
+  await until('the first answer', answers, (n) => n === 1, 5000, 10);
+  client.write(request);
+  await until('the second answer, on the same connection', answers, (n) => n === 2, 5000, 10);
+  assert.equal(client.destroyed, false);
+  assert.doesNotMatch(text, /EXTRA/, 'what came past the body is never the client’s');
+  client.destroy();
   await gateway.close();
   await store.close();
 });

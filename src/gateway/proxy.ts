@@ -122,7 +122,8 @@ export function proxyToReplica(
       try {
         res.end(chunk);
       } catch {
-        // (strictContentLength: the replica's body was shorter than it said.)
+        // (A guard: strictContentLength refuses a body other than its Content-Length, and the
+        // replica's body was framed by the length sent on.)
         res.destroy();
       }
     };
@@ -200,6 +201,9 @@ export function proxyToReplica(
       onError(err) {
         clearTimeout(stalled);
         res.off('close', onClientGone);
+        // The client has its whole answer already (what failed came after it: bytes the replica
+        // sent past its body): its connection stays theirs; the replica's is closed.
+        if (ended) return resolve({ statusCode, responded: true, firstByteAt, responseBytes });
         if (res.headersSent) {
           res.destroy();
           resolve({ statusCode, responded: true, firstByteAt, responseBytes });

@@ -194,6 +194,7 @@ test('a slow reader pauses the replica, and resuming gets the rest', async () =>
   const pool = new ReplicaConnections(r.address);
   try {
     let paused = 0;
+    let waiting = false;
     let exchange: { resume(): void } | undefined;
     const body = await new Promise<string>((resolve, reject) => {
       let text = '';
@@ -202,9 +203,14 @@ test('a slow reader pauses the replica, and resuming gets the rest', async () =>
         {
           onHead: () => {},
           onData: (chunk) => {
+            if (waiting) reject(new Error('a piece came while the reader had asked for none'));
             text += chunk.toString();
             paused++;
-            setTimeout(() => exchange!.resume(), 1);
+            waiting = true;
+            setTimeout(() => {
+              waiting = false;
+              exchange!.resume();
+            }, 20);
             return false;
           },
           onComplete: () => resolve(text),

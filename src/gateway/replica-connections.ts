@@ -89,8 +89,9 @@ class Connection {
     private readonly pool: ReplicaConnections,
     endpoint: ReplicaEndpoint,
   ) {
-    // Read into one buffer that every connection shares (a response is read whole from it, the
-    // body pieces copied out, before the next read), not through stream events.
+    // Read into one buffer that every connection shares, not through stream events: each read is
+    // taken in before the next one lands (what outlives it, a head still coming in or a body
+    // piece, is copied).
     this.socket = connect({
       ...endpoint,
       noDelay: true,

@@ -33,7 +33,12 @@ function read(wire: string, cuts: number[] = [], options: { noBody?: boolean; eo
   const bytes = Buffer.from(wire, 'latin1');
   let from = 0;
   for (const cut of [...cuts, bytes.length]) {
-    if (cut > from) reader.feed(bytes.subarray(from, cut));
+    if (cut > from) {
+      // Fed as the connections feed it: a buffer written over once feed returns.
+      const piece = Buffer.from(bytes.subarray(from, cut));
+      reader.feed(piece);
+      piece.fill('#');
+    }
     from = Math.max(from, cut);
   }
   if (options.eof) reader.finish();

@@ -163,8 +163,13 @@ export class ResponseReader {
       if (this.keptLength > limit)
         throw new ResponseError(`the replica sent a ${what} over ${limitText(limit)}`);
       // (Copied: the bytes fed may be reused once feed returns.)
-      this.kept.push(Buffer.from(piece));
-      this.keptTail = Buffer.concat([this.keptTail, piece]).subarray(-(pattern.length - 1));
+      const copy = Buffer.from(piece);
+      this.kept.push(copy);
+      const tail = pattern.length - 1;
+      this.keptTail =
+        copy.length >= tail
+          ? copy.subarray(copy.length - tail)
+          : Buffer.concat([this.keptTail, copy]).subarray(-tail);
       return null;
     }
     if (start > limit) throw new ResponseError(`the replica sent a ${what} over ${limitText(limit)}`);
