@@ -230,6 +230,43 @@ test('a slow reader pauses the replica, and resuming gets the rest', async () =>
   }
 });
 
+test('the reply timeout counts the replica’s silence, not the time its answer waits for a slow reader', async () => {
+  const big = 'x'.repeat(1024 * 1024);
+  const r = await replica((req, res) => {
+    req.resume();
+    // Silent until the timeout has passed, for the request that asks for it.
+    if (req.url === '/silent') return void setTimeout(() => res.end('late'), 600);
+    res.end(big);
+  });
+  const pool = new ReplicaConnections(r.address, undefined, undefined, 200);
+  try {
+    let exchange: { resume(): void } | undefined;
+    let pauses = 0;
+    const body = await new Promise<string>((resolve, reject) => {
+      let text = '';
+      exchange = pool.exchange(
+        { method: 'GET', path: '/', headers: [], body: null },
+        {
+          onHead: () => {},
+          onData: (chunk) => {
+            text += chunk.toString();
+            // The first pause outlasts the reply timeout twice over.
+            setTimeout(() => exchange!.resume(), pauses++ === 0 ? 500 : 1);
+            return false;
+          },
+          onComplete: () => resolve(text),
+          onError: reject,
+        },
+      );
+    });
+    assert.equal(body, big, 'a reader who paused longer than the reply timeout got everything');
+    await assert.rejects(send(pool, { method: 'GET', path: '/silent' }), { code: 'PLINTH_REPLY_TIMEOUT' });
+  } finally {
+    pool.close();
+    await r.close();
+  }
+});
+
 test('an aborted exchange ends once with its error and its connection is never reused', async () => {
   const r = await replica((req, res) => {
     req.resume();

@@ -52,7 +52,10 @@ export interface Exchange {
 /** The code of an error for a connection that did not open in time (the request never left). */
 export const CONNECT_TIMEOUT_CODE = 'PLINTH_CONNECT_TIMEOUT';
 const CONNECT_TIMEOUT_MS = 10_000;
-/** A replica that sends nothing for this long while a request waits on it fails the request. */
+/**
+ * A replica that sends nothing for this long while a request waits on it fails the request (the
+ * time its answer waits for a slow client to read is not counted).
+ */
 const REPLY_TIMEOUT_MS = 300_000;
 /** Idle connections are not reused after this (servers commonly drop theirs after 5 s). */
 const IDLE_MS = 4000;
@@ -110,7 +113,7 @@ class Connection {
     this.socket.setTimeout(CONNECT_TIMEOUT_MS);
     this.socket.once('connect', () => {
       this.connected = true;
-      this.socket.setTimeout(REPLY_TIMEOUT_MS);
+      this.socket.setTimeout(this.pool.replyTimeoutMs);
     });
     this.socket.on('end', () => {
       // An idle connection the replica ended is closed now: between its end and its close, a
@@ -122,7 +125,7 @@ class Connection {
       this.current?.fail(
         this.connected
           ? new ConnectionError(
-              `the replica sent nothing for ${REPLY_TIMEOUT_MS / 1000} s`,
+              `the replica sent nothing for ${this.pool.replyTimeoutMs / 1000} s`,
               'PLINTH_REPLY_TIMEOUT',
             )
           : new ConnectionError(
@@ -192,7 +195,11 @@ class ActiveExchange implements Exchange, ResponseEvents {
 
   body(chunk: Buffer, last: boolean): void {
     // A copy: the read buffer is the next read's.
-    if (!this.done && !this.handler.onData(Buffer.from(chunk), last)) this.connection.socket.pause();
+    if (!this.done && !this.handler.onData(Buffer.from(chunk), last)) {
+      // While the client keeps it waiting, the replica's silence is not the replica's.
+      this.connection.socket.setTimeout(0);
+      this.connection.socket.pause();
+    }
   }
 
   end(reusable: boolean): void {
@@ -268,7 +275,9 @@ class ActiveExchange implements Exchange, ResponseEvents {
   }
 
   resume(): void {
-    if (!this.done) this.connection.socket.resume();
+    if (this.done) return;
+    this.connection.socket.setTimeout(this.pool.replyTimeoutMs);
+    this.connection.socket.resume();
   }
 
   get isDone(): boolean {
@@ -286,12 +295,15 @@ export class ReplicaConnections {
 
   /**
    * `idleMs`: how long an idle connection may be reused; `resendWindowMs`: how soon after its
-   * write a request whose kept-alive connection closed may go again (tests change them).
+   * write a request whose kept-alive connection closed may go again; `replyTimeoutMs`: how long a
+   * replica may send nothing while a request waits on it, not counting while the client reads
+   * nothing (tests change them).
    */
   constructor(
     readonly address: string,
     private readonly idleMs = IDLE_MS,
     readonly resendWindowMs = RESEND_WINDOW_MS,
+    readonly replyTimeoutMs = REPLY_TIMEOUT_MS,
   ) {
     this.endpoint = replicaEndpoint(address);
     this.hostHeader = 'path' in this.endpoint ? 'localhost' : address;
