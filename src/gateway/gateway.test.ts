@@ -302,9 +302,18 @@ test('a replica that closes each kept-alive connection as the next request arriv
   await store.close();
 });
 
-test('a replica that sends bytes past its body: the client has its whole answer and keeps its connection', async () => {
+test('a replica that sends bytes past its answer: the client has the whole answer and keeps its connection', async () => {
+  // Each answer whole, then bytes nobody framed: after a body, after an empty one, after a 204,
+  // after a chunked body.
+  const answers = [
+    'HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhelloEXTRA',
+    'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nEXTRA',
+    'HTTP/1.1 204 No Content\r\n\r\nEXTRA',
+    'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\nEXTRA',
+  ];
+  let asked = 0;
   const sloppy = createNetServer((socket) => {
-    socket.on('data', () => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhelloEXTRA'));
+    socket.on('data', () => socket.write(answers[asked++ % answers.length]!));
   });
   await new Promise<void>((r) => sloppy.listen(0, '127.0.0.1', r));
   after(() => sloppy.close());
@@ -316,18 +325,23 @@ test('a replica that sends bytes past its body: the client has its whole answer 
   gateway.setReadyReplicas(d.id, [
     { id: 'r-1', address: `127.0.0.1:${(sloppy.address() as AddressInfo).port}` },
   ]);
-  // Two requests on one kept-alive client connection, the second sent once the first is answered.
+  // The requests on one kept-alive client connection, each sent once the one before is answered.
   const client = connect(port, '127.0.0.1');
   let text = '';
   client.on('data', (c: Buffer) => (text += c.toString('latin1')));
   const request = `POST /models/sloppy/deployment/${d.id}/predict HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}`;
-  const answers = (): number => text.split('\r\n\r\nhello').length - 1;
-  client.write(request);
-  await until('the first answer', answers, (n) => n === 1, 5000, 10);
-  client.write(request);
-  await until('the second answer, on the same connection', answers, (n) => n === 2, 5000, 10);
+  const heads = (): number => text.split('HTTP/1.1 ').length - 1;
+  for (let i = 1; i <= answers.length; i++) {
+    client.write(request);
+    await until(`answer ${i}, on the same connection`, heads, (n) => n === i, 5000, 10);
+  }
+  // (The last answer's end, after its head.)
+  await until('the chunked answer whole', () => text.endsWith('0\r\n\r\n'), Boolean, 5000, 10);
   assert.equal(client.destroyed, false);
-  assert.doesNotMatch(text, /EXTRA/, 'what came past the body is never the client’s');
+  const statuses = [...text.matchAll(/HTTP\/1\.1 (\d+)/g)].map((x) => x[1]);
+  assert.deepEqual(statuses, ['200', '200', '204', '200']);
+  assert.equal(text.split('hello').length - 1, 2, 'both bodies arrived');
+  assert.doesNotMatch(text, /EXTRA/, 'what came past an answer is never the client’s');
   client.destroy();
   await gateway.close();
   await store.close();

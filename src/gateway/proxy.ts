@@ -201,9 +201,6 @@ export function proxyToReplica(
       onError(err) {
         clearTimeout(stalled);
         res.off('close', onClientGone);
-        // The client has its whole answer already (what failed came after it: bytes the replica
-        // sent past its body): its connection stays theirs; the replica's is closed.
-        if (ended) return resolve({ statusCode, responded: true, firstByteAt, responseBytes });
         if (res.headersSent) {
           res.destroy();
           resolve({ statusCode, responded: true, firstByteAt, responseBytes });

@@ -260,7 +260,11 @@ test('the reply timeout counts the replica’s silence, not the time its answer 
       );
     });
     assert.equal(body, big, 'a reader who paused longer than the reply timeout got everything');
+    // The same connection, kept after an answer that ended while it was paused, has its timeout back.
+    await settled();
+    assert.equal(pool.idleCount, 1);
     await assert.rejects(send(pool, { method: 'GET', path: '/silent' }), { code: 'PLINTH_REPLY_TIMEOUT' });
+    assert.equal(r.connections, 1, 'the silent answer was waited for on the kept connection');
   } finally {
     pool.close();
     await r.close();

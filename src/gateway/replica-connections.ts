@@ -150,6 +150,8 @@ class ActiveExchange implements Exchange, ResponseEvents {
   private reusable = false;
   /** Whether any byte of the answer arrived. */
   private answered = false;
+  /** Whether its reading is paused for a reader who asked for no more (its reply timeout off). */
+  private paused = false;
   /** A whole request written on a reused connection, kept while the exchange lasts to send again. */
   private resendBytes: Buffer | null = null;
   private sentAt = 0;
@@ -197,6 +199,7 @@ class ActiveExchange implements Exchange, ResponseEvents {
     // A copy: the read buffer is the next read's.
     if (!this.done && !this.handler.onData(Buffer.from(chunk), last)) {
       // While the client keeps it waiting, the replica's silence is not the replica's.
+      this.paused = true;
       this.connection.socket.setTimeout(0);
       this.connection.socket.pause();
     }
@@ -213,7 +216,10 @@ class ActiveExchange implements Exchange, ResponseEvents {
     try {
       this.reader.feed(data);
     } catch (err) {
-      return this.fail(err as Error);
+      // Bytes past a whole answer (a replica that sent more than it framed): the answer stands,
+      // the connection is not used again.
+      if (!this.finished) return this.fail(err as Error);
+      this.reusable = false;
     }
     if (this.finished) this.complete();
   }
@@ -238,6 +244,9 @@ class ActiveExchange implements Exchange, ResponseEvents {
     this.done = true;
     this.stopBody?.();
     this.connection.current = null;
+    // An answer may end while its reader is paused (its end came in the same read): the
+    // connection goes back with its reply timeout.
+    if (this.paused) this.connection.socket.setTimeout(this.pool.replyTimeoutMs);
     this.pool.release(this.connection, this.reusable && this.bodySent);
     this.handler.onComplete();
   }
@@ -275,7 +284,8 @@ class ActiveExchange implements Exchange, ResponseEvents {
   }
 
   resume(): void {
-    if (this.done) return;
+    if (this.done || !this.paused) return;
+    this.paused = false;
     this.connection.socket.setTimeout(this.pool.replyTimeoutMs);
     this.connection.socket.resume();
   }

@@ -212,6 +212,8 @@ test('end states: waiting for memory is a state to wait in when live replicas fi
     statusReason: null,
   });
   assert.deepEqual(endStateProblems([waiting, others(22 * GiB)]), [], 'full: 22Gi held by live replicas');
+  const none = { ...waiting, statusReason: 'waiting for capacity: needs 2Gi memory, 0 of 4Gi free' };
+  assert.deepEqual(endStateProblems([none, others(4 * GiB)]), [], 'full to the last byte');
   const [leak] = endStateProblems([waiting, others(12 * GiB)]);
   assert.match(leak!, /reserves 22Gi, its live replicas hold 12Gi/);
   // The backend's count agrees with the replicas, yet the deployment waits: still a problem.

@@ -270,7 +270,8 @@ const ROUNDING_BYTES = 128 * 1024 ** 2;
 function memoryWaitProblem(d: DeploymentState, all: readonly DeploymentState[]): string | null | undefined {
   const m = WAITING_FOR_MEMORY.exec(d.statusReason ?? '');
   if (!m) return undefined;
-  const [need, free, capacity] = [m[1]!, m[2]!, m[3]!].map((q) => parseMemory(q));
+  // (A full machine says "0 of 23.5Gi free": no quantity parseMemory takes.)
+  const [need, free, capacity] = [m[1]!, m[2]!, m[3]!].map((q) => (q === '0' ? 0 : parseMemory(q)));
   const reserved = capacity! - free!;
   const live = all.reduce((sum, x) => sum + x.heldBytes, 0);
   if (reserved <= live + ROUNDING_BYTES)
