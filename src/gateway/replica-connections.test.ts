@@ -185,6 +185,39 @@ test('a refused connection is an error with its code; a response cut short is an
   assert.equal(refused?.code, 'ECONNREFUSED');
 });
 
+/**
+ * GET / read by a reader that asks for no more after each piece and resumes `pauseMs(n)` later
+ * (n counts the pieces from 0); a piece that comes while it waits fails it.
+ */
+function readPausing(
+  pool: ReplicaConnections,
+  pauseMs: (n: number) => number,
+): Promise<{ body: string; pieces: number }> {
+  return new Promise((resolve, reject) => {
+    let body = '';
+    let pieces = 0;
+    let waiting = false;
+    const exchange = pool.exchange(
+      { method: 'GET', path: '/', headers: [], body: null },
+      {
+        onHead: () => {},
+        onData: (chunk) => {
+          if (waiting) reject(new Error('a piece came while the reader had asked for none'));
+          body += chunk.toString();
+          waiting = true;
+          setTimeout(() => {
+            waiting = false;
+            exchange.resume();
+          }, pauseMs(pieces++));
+          return false;
+        },
+        onComplete: () => resolve({ body, pieces }),
+        onError: reject,
+      },
+    );
+  });
+}
+
 test('a slow reader pauses the replica, and resuming gets the rest', async () => {
   const big = 'x'.repeat(1024 * 1024);
   const r = await replica((req, res) => {
@@ -193,33 +226,9 @@ test('a slow reader pauses the replica, and resuming gets the rest', async () =>
   });
   const pool = new ReplicaConnections(r.address);
   try {
-    let paused = 0;
-    let waiting = false;
-    let exchange: { resume(): void } | undefined;
-    const body = await new Promise<string>((resolve, reject) => {
-      let text = '';
-      exchange = pool.exchange(
-        { method: 'GET', path: '/', headers: [], body: null },
-        {
-          onHead: () => {},
-          onData: (chunk) => {
-            if (waiting) reject(new Error('a piece came while the reader had asked for none'));
-            text += chunk.toString();
-            paused++;
-            waiting = true;
-            setTimeout(() => {
-              waiting = false;
-              exchange!.resume();
-            }, 20);
-            return false;
-          },
-          onComplete: () => resolve(text),
-          onError: reject,
-        },
-      );
-    });
+    const { body, pieces } = await readPausing(pool, () => 20);
     assert.equal(body, big);
-    assert.ok(paused > 1, 'it was paused between pieces');
+    assert.ok(pieces > 1, 'it was paused between pieces');
     await settled();
     assert.equal(pool.idleCount, 1, 'and the connection is kept');
     assert.equal((await send(pool, { method: 'GET' })).body, big, 'and reused, no longer paused');
@@ -240,25 +249,8 @@ test('the reply timeout counts the replica’s silence, not the time its answer 
   });
   const pool = new ReplicaConnections(r.address, undefined, undefined, 200);
   try {
-    let exchange: { resume(): void } | undefined;
-    let pauses = 0;
-    const body = await new Promise<string>((resolve, reject) => {
-      let text = '';
-      exchange = pool.exchange(
-        { method: 'GET', path: '/', headers: [], body: null },
-        {
-          onHead: () => {},
-          onData: (chunk) => {
-            text += chunk.toString();
-            // The first pause outlasts the reply timeout twice over.
-            setTimeout(() => exchange!.resume(), pauses++ === 0 ? 500 : 1);
-            return false;
-          },
-          onComplete: () => resolve(text),
-          onError: reject,
-        },
-      );
-    });
+    // The first pause outlasts the reply timeout twice over.
+    const { body } = await readPausing(pool, (n) => (n === 0 ? 500 : 1));
     assert.equal(body, big, 'a reader who paused longer than the reply timeout got everything');
     // The same connection, kept after an answer that ended while it was paused, has its timeout back.
     await settled();
