@@ -264,21 +264,26 @@ const ROUNDING_BYTES = 128 * 1024 ** 2;
 
 /**
  * For a deployment waiting for memory: null when what the live replicas hold leaves no room (a
- * full machine is a state to wait in, not an inconsistency), else the leak, where the backend
- * counts memory as held that no live replica holds. Undefined when it waits for something else.
+ * full machine is a state to wait in, not an inconsistency), else what is wrong: memory the
+ * backend reserves that no live replica holds (a leak), or a wait with room to spare. Undefined
+ * when it waits for something else.
  */
-function memoryWaitProblem(d: DeploymentState, all: readonly DeploymentState[]): string | null | undefined {
+function memoryWaitProblem(
+  name: string,
+  d: DeploymentState,
+  all: readonly DeploymentState[],
+): string | null | undefined {
   const m = WAITING_FOR_MEMORY.exec(d.statusReason ?? '');
   if (!m) return undefined;
   // (A full machine says "0 of 23.5Gi free": no quantity parseMemory takes.)
-  const [need, free, capacity] = [m[1]!, m[2]!, m[3]!].map((q) => (q === '0' ? 0 : parseMemory(q)));
-  const reserved = capacity! - free!;
+  const bytes = (q: string): number => (q === '0' ? 0 : parseMemory(q));
+  const [need, free, capacity] = [bytes(m[1]!), bytes(m[2]!), bytes(m[3]!)];
   const live = all.reduce((sum, x) => sum + x.heldBytes, 0);
-  if (reserved <= live + ROUNDING_BYTES)
-    return need! > capacity! - live
-      ? null
-      : `${d.model}/${d.name} (${d.id}) is still ${d.status} (${d.statusReason}), though live replicas leave ${formatMemory(capacity! - live)} free`;
-  return `${d.model}/${d.name} (${d.id}) is still ${d.status} (${d.statusReason}): the backend reserves ${formatMemory(reserved)}, its live replicas hold ${formatMemory(live)} (memory reserved for replicas that are gone)`;
+  const waiting = `${name} is still ${d.status} (${d.statusReason})`;
+  if (capacity - free > live + ROUNDING_BYTES)
+    return `${waiting}: the backend reserves ${formatMemory(capacity - free)}, its live replicas hold ${formatMemory(live)} (memory reserved for replicas that are gone)`;
+  if (need > capacity - live) return null;
+  return `${waiting}, though live replicas leave ${formatMemory(capacity - live)} free`;
 }
 
 const TRANSITIONAL = new Set([
@@ -300,7 +305,7 @@ export function endStateProblems(deployments: readonly DeploymentState[]): strin
     else if ((d.status === 'SCALED_TO_ZERO' || d.status === 'INACTIVE') && d.live > 0)
       problems.push(`${name} is ${d.status} with ${d.live} live replica(s)`);
     else if (TRANSITIONAL.has(d.status)) {
-      const memoryWait = memoryWaitProblem(d, deployments);
+      const memoryWait = memoryWaitProblem(name, d, deployments);
       if (memoryWait !== null)
         problems.push(memoryWait ?? `${name} is still ${d.status} (${d.statusReason ?? ''})`);
     } else if (FAILED.has(d.status)) problems.push(`${name} ended ${d.status}: ${d.statusReason ?? ''}`);
